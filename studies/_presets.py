@@ -1,0 +1,111 @@
+"""Presets: one YAML file per experiment of the seed papers, read with ``yaml.safe_load``.
+
+A preset file holds::
+
+    name: liu-lolo                    # must match the file name
+    description: one line
+    paper: which seed paper and section the protocol comes from
+    sampler: grid                     # grid | tpe | random
+    repeats: 3                        # the paper's "3 runs"
+    n_trials: null                    # tpe/random: configs to sample
+    pruner: none
+    seed: 0
+    baseline: {layers: full}          # params of the reference config for ablation tables
+    defaults: {dataset: ..., epochs: ...}   # fixed config values: the paper's protocol
+    space: {name: {type: ..., ...}}   # the searched dimensions (see searchspace)
+    notes: where the paper is ambiguous and what layerlab chose
+
+Unknown keys, wrong types and bad YAML are rejected with the file, the key and what is valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from searchspace import Space
+from searchspace._errors import LayerlabError, valid_list
+from studies._spec import StudySpec, build_space
+
+PRESET_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "description": str,
+    "paper": str,
+    "objective": str,
+    "sampler": str,
+    "repeats": int,
+    "n_trials": (int, type(None)),
+    "pruner": str,
+    "seed": int,
+    "baseline": (dict, type(None)),
+    "defaults": dict,
+    "space": dict,
+    "notes": str,
+}
+REQUIRED = ("name", "defaults", "space")
+DEFAULT_PRESET = "demo"
+
+
+class PresetError(LayerlabError):
+    """A preset is unknown or malformed."""
+
+
+def _preset_dir() -> Path:
+    return Path(str(resources.files("studies") / "presets"))
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in _preset_dir().glob("*.yaml"))
+
+
+def preset_path(name: str) -> Path:
+    """Path of a built-in preset by name, or of a preset file given as a path."""
+    candidate = Path(name)
+    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
+        return candidate
+    path = _preset_dir() / f"{name}.yaml"
+    if not path.exists():
+        raise PresetError(f"unknown preset {name!r}; valid: {valid_list(list_presets())} (or a path to a .yaml file)")
+    return path
+
+
+def read_preset(name: str) -> dict[str, Any]:
+    """The raw, validated mapping of a preset file."""
+    path = preset_path(name)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise PresetError(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, Mapping):
+        raise PresetError(f"{path}: a preset is a mapping of keys to values; valid keys: {valid_list(PRESET_KEYS)}")
+    unknown = sorted(set(data) - set(PRESET_KEYS))
+    if unknown:
+        raise PresetError(f"{path}: unknown key(s) {valid_list(unknown)}; valid keys: {valid_list(PRESET_KEYS)}")
+    for key in REQUIRED:
+        if key not in data:
+            raise PresetError(f"{path}: missing required key {key!r}")
+    for key, value in data.items():
+        expected = PRESET_KEYS[key]
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is int):
+            names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+            raise PresetError(f"{path}: key {key!r} must be {names}, got {type(value).__name__} {value!r}")
+    if path.parent == _preset_dir() and data["name"] != path.stem:
+        raise PresetError(f"{path}: name {data['name']!r} does not match the file name {path.stem!r}")
+    return dict(data)
+
+
+def load_preset(name: str) -> StudySpec:
+    """The :class:`StudySpec` of a preset (built-in name or path to a YAML file)."""
+    data = read_preset(name)
+    path = preset_path(name)
+    try:
+        space = build_space(data.pop("defaults"), Space.from_dict(data.pop("space")))
+        return StudySpec(space=space, **data)
+    except LayerlabError as exc:
+        raise PresetError(f"{path}: {exc}") from None

@@ -1,0 +1,129 @@
+"""Read a study's results: a tidy DataFrame, a leaderboard over seed repeats, and its status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+from scipy import stats
+
+from studies._storage import open_storage
+from studies._spec import StudyError, StudySpec
+from studies._worker import SPEC_ATTR, load_spec
+
+METRIC_ATTRS = ("test_accuracy", "test_error", "val_loss", "params", "train_seconds", "epochs_run")
+
+
+def load_study(storage_url: str, study_name: str) -> optuna.Study:
+    storage = open_storage(storage_url)
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    if study_name not in names:
+        listed = ", ".join(sorted(names)) or "none"
+        raise StudyError(f"no study named {study_name!r} in {storage_url}; studies there: {listed}")
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def config_label(params: dict[str, Any]) -> str:
+    """Short human label of a config from its searched parameters."""
+    if not params:
+        return "(fixed)"
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def trials_frame(study: optuna.Study, *, states: tuple[TrialState, ...] | None = None) -> pd.DataFrame:
+    """One row per trial: number, state, value, config_id, repeat, seed, label, params, metrics."""
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=states):
+        row = {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "config_id": t.user_attrs.get("config_id"),
+            "repeat": t.user_attrs.get("repeat", 0),
+            "seed": t.user_attrs.get("seed"),
+            "label": config_label(t.params),
+        }
+        row.update({f"param_{k}": v for k, v in t.params.items()})
+        row.update({k: t.user_attrs.get(k) for k in METRIC_ATTRS})
+        row["fail_reason"] = t.user_attrs.get("fail_reason")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _ci95(values: np.ndarray) -> tuple[float, float]:
+    if len(values) < 2:
+        return (float("nan"), float("nan"))
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return (float(values.mean() - half), float(values.mean() + half))
+
+
+def leaderboard(study: optuna.Study) -> pd.DataFrame:
+    """Completed trials grouped by config: mean, std, 95% t-interval and n of validation
+    accuracy, and mean test accuracy, sorted by mean validation accuracy (selection is on
+    validation; test is reported beside it)."""
+    frame = trials_frame(study, states=(TrialState.COMPLETE,))
+    if frame.empty:
+        return pd.DataFrame(columns=["config_id", "label", "n", "val_mean", "val_std", "val_ci_low", "val_ci_high", "test_mean", "test_std"])
+    rows = []
+    for cid, group in frame.groupby("config_id", sort=False):
+        val = group["value"].to_numpy(dtype=float)
+        test = group["test_accuracy"].to_numpy(dtype=float)
+        low, high = _ci95(val)
+        rows.append({
+            "config_id": cid,
+            "label": group["label"].iloc[0],
+            "n": len(group),
+            "val_mean": float(val.mean()),
+            "val_std": float(val.std(ddof=1)) if len(val) > 1 else float("nan"),
+            "val_ci_low": low,
+            "val_ci_high": high,
+            "test_mean": float(np.nanmean(test)) if len(test) else float("nan"),
+            "test_std": float(np.nanstd(test, ddof=1)) if len(test) > 1 else float("nan"),
+            "params": group["params"].iloc[0],
+        })
+    return pd.DataFrame(rows).sort_values("val_mean", ascending=False, ignore_index=True)
+
+
+def format_leaderboard(board: pd.DataFrame, *, limit: int | None = 30) -> str:
+    if board.empty:
+        return "no completed trials yet"
+    lines = [f"{'#':>3}  {'val acc (mean ± std)':>21}  {'n':>2}  {'test acc':>8}  {'params':>9}  config"]
+    for i, row in board.head(limit).iterrows():
+        std = "" if np.isnan(row.val_std) else f" ± {row.val_std:.4f}"
+        params = "" if row.params is None or pd.isna(row.params) else f"{int(row.params):,}"
+        lines.append(f"{i + 1:>3}  {row.val_mean:>12.4f}{std:<9}  {row.n:>2}  {row.test_mean:>8.4f}  {params:>9}  {row.label}")
+    if limit is not None and len(board) > limit:
+        lines.append(f"... {len(board) - limit} more configs")
+    return "\n".join(lines)
+
+
+def study_status(study: optuna.Study) -> dict[str, Any]:
+    """Counts by state and progress through the study's cells."""
+    counts = {s.name: 0 for s in TrialState}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] += 1
+    out: dict[str, Any] = {"study": study.study_name, "states": counts}
+    try:
+        spec = load_spec(study)
+    except StudyError:
+        return out
+    total = spec.total_cells()
+    finished = counts["COMPLETE"] + counts["PRUNED"]
+    out.update({
+        "preset": spec.name,
+        "sampler": spec.sampler,
+        "repeats": spec.repeats,
+        "cells_total": total,
+        "cells_done": finished,
+        "progress": (finished / total) if total else None,
+    })
+    if spec.sampler == "grid":
+        out["grid_configs"] = spec.grid_size() if spec.n_trials is None else min(spec.grid_size(), spec.n_trials)
+    return out
+
+
+def spec_of(study: optuna.Study) -> StudySpec | None:
+    return load_spec(study) if study.user_attrs.get(SPEC_ATTR) else None

@@ -1,0 +1,76 @@
+"""The command line: one-line errors with exit code 2, JSON outputs, and a tiny end-to-end study."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["study", "launch", "--preset", "nope"], "unknown preset 'nope'; valid:"),
+        (["model", "describe", "resnett"], "unknown family 'resnett'; valid families:"),
+        (["model", "describe", "seq", "--set", "depthh=3"], "no config key(s) depthh; valid:"),
+        (["model", "describe", "seq", "--set", "depth"], "malformed --set 'depth'"),
+        (["study", "launch", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["study", "launch", "--set", "lrr=0.1"], "unknown config key 'lrr'"),
+        (["study", "launch", "--storage", "ftp://x/y"], "unknown storage scheme 'ftp'"),
+        (["study", "launch", "--storage", "postgresql://u:secret@127.0.0.1:1/db"], "cannot reach storage"),
+        (["study", "status", "--storage", "sqlite:///does/not/exist.db", "--study-name", "x"], "no SQLite database"),
+        (["study", "launch", "--repeats", "0"], "--repeats"),
+        (["study", "launch", "--workers", "0"], "--workers"),
+        (["space", "grid", "--preset", "nope"], "unknown preset"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, fragment, tmp_path):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert fragment in lines[0]
+    assert "secret" not in result.stderr
+    assert not (tmp_path / "runs").exists()  # nothing written
+
+
+def test_model_describe_json():
+    result = run_cli("model", "describe", "resnet", "--set", "widths=512,256,128,64", "--input-size", "32", "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert set(info) >= {"params", "output_shape", "layers"} and info["output_shape"] == [1, 10]
+    assert info["params"] == sum(layer["params"] for layer in info["layers"])
+
+
+def test_space_grid_json_lists_exact_configs():
+    result = run_cli("space", "grid", "--preset", "demo", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["grid_size"] == 7 == len(data["configs"]) and data["repeats"] == 3
+    assert len({c["config_id"] for c in data["configs"]}) == 7
+
+
+def test_tiny_study_end_to_end_through_cli(tiny_preset, tmp_path):
+    url = f"sqlite:///{tmp_path / 'e2e.db'}"
+    result = run_cli("study", "launch", "--preset", str(tiny_preset), "--storage", url, "--study-name", "e2e", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "layers=full" in result.stdout and "val acc" in result.stdout
+    status = run_cli("study", "status", "--storage", url, "--study-name", "e2e", "--json")
+    assert json.loads(status.stdout)["cells_done"] == 6
+    # optuna's own CLI reads the study unchanged, user attributes included
+    out = subprocess.run(["optuna", "trials", "--study-name", "e2e", "--storage", url, "-f", "json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert len(rows) == 6 and all("user_attrs" in r or any(k.startswith("user_attrs") for k in r) for r in rows)
+    study = optuna.load_study(study_name="e2e", storage=url)
+    assert all(t.user_attrs["config"]["dataset"] == "digits" for t in study.trials)
