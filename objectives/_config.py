@@ -17,90 +17,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from objectives.data._config import DataConfig
+from objectives.train._config import TrainConfig
 from searchspace import ConfigError, config_id, family_params, get_family, list_families, parse_layers
 from searchspace._errors import valid_list
 
 # Keys whose value is a layer sequence: stored decoded (a token list) whatever the spelling.
 LAYER_KEYS = ("layers", "plug")
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Which data a trial sees and how it is prepared. Units beside each default."""
-
-    dataset: str = "digits"  # registry name, e.g. digits, mnist5k, cifar10, mnist:hard2:128
-    split: str = "official"  # official: the dataset's own test set (or a stratified carve-out
-    #                          when it has none) | paper: seed 000's pooled 0.25/0.25 splits
-    test_size: float = 0.25  # fraction held out for test when a carve-out is needed
-    val_size: float = 0.25  # fraction of the training pool used for validation
-    split_seed: int = 42  # random_state of every split; fixed across repeats so runs are paired
-    normalize: str = "standard"  # none | unit ([0,1]) | standard (train mean/std) | caffe
-
-    def validate(self) -> None:
-        for name in ("test_size", "val_size"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not 0.0 < v < 1.0:
-                raise ConfigError(f"{name} must be a fraction in (0, 1), got {v!r}")
-        if self.split not in SPLITS:
-            raise ConfigError(f"unknown split {self.split!r}; valid: {valid_list(SPLITS)}")
-        if self.normalize not in NORMALIZE_MODES:
-            raise ConfigError(
-                f"unknown normalize mode {self.normalize!r}; valid: {valid_list(NORMALIZE_MODES)}"
-            )
-
-
-SPLITS = ("official", "paper")
-NORMALIZE_MODES = ("none", "unit", "standard", "caffe")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a model is trained. Units beside each default."""
-
-    optimizer: str = "adam"  # sgd | adam (more in objectives.train)
-    lr: float = 1e-3  # initial learning rate
-    momentum: float = 0.9  # SGD momentum (ignored by Adam)
-    weight_decay: float = 0.0  # decoupled or L2, passed to the optimizer
-    batch_size: int = 32  # images per step
-    epochs: int = 20  # maximum epochs
-    early_stopping: bool = True  # stop when the monitored value stops improving
-    monitor: str = "val_loss"  # val_loss | val_accuracy
-    patience: int = 5  # epochs without improvement before stopping
-    restore_best: bool = True  # evaluate the best-epoch weights, not the last ones
-    label_smoothing: float = 0.0  # cross-entropy label smoothing in [0, 1)
-    grad_clip: float = 0.0  # max global grad norm; 0 disables
-
-    def validate(self) -> None:
-        if not _positive_number(self.lr):
-            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
-        if not _positive_int(self.batch_size):
-            raise ConfigError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if not _positive_int(self.epochs):
-            raise ConfigError(f"epochs must be a positive integer, got {self.epochs!r}")
-        if not isinstance(self.patience, int) or isinstance(self.patience, bool) or self.patience < 0:
-            raise ConfigError(f"patience must be an integer >= 0, got {self.patience!r}")
-        if self.monitor not in MONITORS:
-            raise ConfigError(f"unknown monitor {self.monitor!r}; valid: {valid_list(MONITORS)}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if self.grad_clip < 0 or self.weight_decay < 0:
-            raise ConfigError("grad_clip and weight_decay must be >= 0")
-
-
-MONITORS = ("val_loss", "val_accuracy")
-
-
-def _positive_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-
-
-def _positive_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
 
 MODEL_KEYS = ("family", "init")

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from objectives._config import DataConfig
+from objectives.data._config import DataConfig
 from objectives.data._registry import load_dataset
 from objectives.data._splits import materialize, split_indices
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from objectives._config import DataConfig
+from objectives.data._config import DataConfig
 from objectives.data._registry import RawDataset
 from searchspace._errors import ConfigError
 

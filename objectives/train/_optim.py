@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from objectives._config import TrainConfig
+from objectives.train._config import TrainConfig
 from searchspace._errors import ConfigError, RegistryError, valid_list
 
 OptimizerBuilder = Callable[[Iterable[torch.nn.Parameter], TrainConfig], torch.optim.Optimizer]

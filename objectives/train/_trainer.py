@@ -15,18 +15,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from objectives._config import RunConfig
 from objectives.data import PreparedData
 from objectives.train._checkpoint import load_checkpoint, save_checkpoint
 from objectives.train._device import autocast_for
 from objectives.train._optim import build_optimizer, build_schedule
 from searchspace import build_model
+
+if TYPE_CHECKING:  # objectives._config imports this package's config module
+    from objectives._config import RunConfig
 
 EVAL_BATCH = 1024  # images per forward pass when evaluating (no gradients are kept)
 
