@@ -24,9 +24,18 @@ from objectives.data._splits import materialize, split_indices
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class PreparedData:
-    """Float images (N, C, H, W) and int64 labels on one device, for train, val and test."""
+    """Images and labels of train, val and test, resident on one device.
+
+    ``x_*`` hold *pixels*: ``uint8`` (0..255) or ``float32`` in [0, 1], after every deterministic
+    preparation step. The trainer sees the data through three methods, so that per-batch work
+    (augmentation) happens in pixel space and normalisation after it:
+
+    - :meth:`train_batch` -> float pixels of some training images (for augmentation);
+    - :meth:`finish` -> the model's input for a batch of float pixels (normalisation);
+    - :meth:`inputs` -> the finished inputs of a whole split, computed once and cached.
+    """
 
     name: str
     x_train: torch.Tensor
@@ -36,7 +45,10 @@ class PreparedData:
     x_test: torch.Tensor
     y_test: torch.Tensor
     classes: tuple[str, ...]
+    normalize: str = "standard"
+    stats: dict[str, list[float]] = field(default_factory=dict)  # train mean/std on [0, 1]
     meta: dict[str, Any] = field(default_factory=dict)
+    _finished: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -57,21 +69,42 @@ class PreparedData:
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
+    def labels(self, split: str) -> torch.Tensor:
+        return getattr(self, f"y_{split}")
+
+    @staticmethod
+    def pixels(x: torch.Tensor) -> torch.Tensor:
+        """Float pixels in [0, 1] from uint8 or float storage."""
+        return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+    def train_batch(self, index: torch.Tensor) -> torch.Tensor:
+        return self.pixels(self.x_train[index])
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """Model input from a batch of float pixels: normalisation (see ``DataConfig.normalize``)."""
+        return normalize(x, self.normalize, self.stats)
+
+    def inputs(self, split: str) -> torch.Tensor:
+        """Finished inputs of a whole split (``train``, ``val`` or ``test``), cached."""
+        if split not in self._finished:
+            self._finished[split] = self.finish(self.pixels(getattr(self, f"x_{split}"))).contiguous()
+        return self._finished[split]
+
 
 def normalize(x: torch.Tensor, mode: str, stats: dict[str, list[float]]) -> torch.Tensor:
-    """Map uint8 images to float according to ``mode`` (see ``DataConfig.normalize``)."""
-    x = x.float()
-    if mode == "none":
-        return x
+    """Map float pixels in [0, 1] to model inputs according to ``mode``."""
     if mode == "unit":
-        return x / 255.0
+        return x
+    if mode == "none":  # raw 0..255 values, as a Keras model without preprocessing sees them
+        return x * 255.0
     if mode == "standard":
         mean = torch.tensor(stats["mean"], device=x.device).view(1, -1, 1, 1)
         std = torch.tensor(stats["std"], device=x.device).view(1, -1, 1, 1)
-        return (x / 255.0 - mean) / std
-    if mode == "caffe":
+        return (x - mean) / std
+    if mode == "caffe":  # Keras' preprocess_input(mode="caffe"): RGB->BGR, centred, not scaled
+        x = x * 255.0
         if x.shape[1] == 3:
-            x = x.flip(1)  # RGB -> BGR
+            x = x.flip(1)
             mean = torch.tensor(CAFFE_BGR_MEAN, device=x.device).view(1, 3, 1, 1)
         else:  # grayscale: one channel, centred on the mean of the three BGR means
             mean = torch.full((1, x.shape[1], 1, 1), sum(CAFFE_BGR_MEAN) / 3, device=x.device)
@@ -104,12 +137,14 @@ def prepare_data(
     stats = channel_stats(parts["train"][0])
     tensors = {}
     for name, (x, y) in parts.items():
-        tensors[f"x_{name}"] = normalize(x.to(device), cfg.normalize, stats).contiguous()
+        tensors[f"x_{name}"] = x.to(device).contiguous()  # uint8 pixels: 4x smaller than float
         tensors[f"y_{name}"] = y.to(device)
     data = PreparedData(
         name=cfg.dataset,
         classes=raw.classes,
-        meta={"normalize": cfg.normalize, "train_stats": stats, **raw.meta},
+        normalize=cfg.normalize,
+        stats=stats,
+        meta=dict(raw.meta),
         **tensors,
     )
     _CACHE[key] = data

@@ -179,7 +179,7 @@ def _fit_one(
             if on_epoch is not None:
                 on_epoch(stats)
 
-    x, y = data.x_train, data.y_train
+    x, y = data.inputs("train"), data.y_train
     stopped_early = _should_stop(cfg, best, history)
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         if stopped_early:
@@ -210,7 +210,7 @@ def _fit_one(
         train_loss = float(loss_sum) / max(seen, 1)
         if not math.isfinite(train_loss):
             raise Diverged(epoch, train_loss)
-        val_loss, val_acc, _ = evaluate(model, data.x_val, data.y_val, data.num_classes)
+        val_loss, val_acc, _ = evaluate(model, data.inputs("val"), data.y_val, data.num_classes)
         seconds = time.perf_counter() - start
         train_seconds += seconds
         stats = EpochStats(
@@ -248,8 +248,8 @@ def _fit_one(
     if cfg.early_stopping and cfg.restore_best and best["state"] is not None:
         model.load_state_dict(best["state"])
         selected = best["epoch"]
-    val_loss, val_acc, _ = evaluate(model, data.x_val, data.y_val, data.num_classes)
-    test_loss, test_acc, confusion = evaluate(model, data.x_test, data.y_test, data.num_classes)
+    val_loss, val_acc, _ = evaluate(model, data.inputs("val"), data.y_val, data.num_classes)
+    test_loss, test_acc, confusion = evaluate(model, data.inputs("test"), data.y_test, data.num_classes)
     images = len(history) * n_train
     return FitResult(
         seed=seed,

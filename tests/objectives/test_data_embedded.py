@@ -38,11 +38,15 @@ def test_official_split_is_stratified_disjoint_and_seeded():
 
 def test_prepared_data_is_normalised_on_train_statistics_and_cached():
     data = prepare_data(DataConfig(dataset="digits", normalize="standard"))
-    assert data.x_train.dtype == torch.float32
-    assert abs(float(data.x_train.mean())) < 1e-4 and abs(float(data.x_train.std()) - 1) < 1e-2
+    assert data.x_train.dtype == torch.uint8  # resident pixels; inputs are finished once
+    inputs = data.inputs("train")
+    assert inputs.dtype == torch.float32 and data.inputs("train") is inputs
+    assert abs(float(inputs.mean())) < 1e-4 and abs(float(inputs.std()) - 1) < 1e-2
     assert prepare_data(DataConfig(dataset="digits", normalize="standard")) is data
-    unit = prepare_data(DataConfig(dataset="digits", normalize="unit"))
-    assert 0.0 <= float(unit.x_train.min()) and float(unit.x_train.max()) <= 1.0
+    unit = prepare_data(DataConfig(dataset="digits", normalize="unit")).inputs("val")
+    assert 0.0 <= float(unit.min()) and float(unit.max()) <= 1.0
+    raw = prepare_data(DataConfig(dataset="digits", normalize="none")).inputs("val")
+    assert float(raw.max()) == 255.0
 
 
 def test_split_too_small_is_a_clear_error(monkeypatch):
