@@ -159,8 +159,14 @@ def _check_conditions(dims: tuple[Dimension, ...], by_name: Mapping[str, Dimensi
             )
 
 
-def _exclusive(a: Dimension, b: Dimension) -> bool:
-    """True when two dimensions can never be active together."""
+def _exclusive(a: Dimension, b: Dimension, shared: set[str]) -> bool:
+    """True when two dimensions never set the ``shared`` keys in the same config."""
+    for parent, child in ((a, b), (b, a)):
+        # A variants dimension and a dimension conditional on it: the child's options are the
+        # only branches where both are active, so they clash only if those options set the key.
+        # This lets a walk's ``step`` options carry per-step settings that other steps search.
+        if isinstance(parent, Variants) and child.when is not None and child.when.parent == parent.name:
+            return not any(shared & set(parent.options.get(v, {})) for v in child.when.values)
     if a.when is None or b.when is None or a.when.parent != b.when.parent:
         return False
     return not set(map(repr, a.when.values)) & set(map(repr, b.when.values))
@@ -170,7 +176,7 @@ def _check_key_conflicts(dims: tuple[Dimension, ...]) -> None:
     for i, a in enumerate(dims):
         for b in dims[i + 1 :]:
             shared = a.writes() & b.writes()
-            if shared and not _exclusive(a, b):
+            if shared and not _exclusive(a, b, shared):
                 raise SpaceError(
                     f"dimensions {a.name!r} and {b.name!r} both set config key(s) "
                     f"{valid_list(sorted(shared))} and can be active together"

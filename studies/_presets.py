@@ -105,7 +105,43 @@ def load_preset(name: str) -> StudySpec:
     data = read_preset(name)
     path = preset_path(name)
     try:
-        space = build_space(data.pop("defaults"), Space.from_dict(data.pop("space")))
+        searched = Space.from_dict(data.pop("space"))
+        defaults = data.pop("defaults")
+        _check_config_keys(defaults, searched)
+        _check_baseline(data.get("baseline"), searched)
+        space = build_space(defaults, searched)
         return StudySpec(space=space, **data)
     except LayerlabError as exc:
         raise PresetError(f"{path}: {exc}") from None
+
+
+def _check_config_keys(defaults: Mapping[str, Any], space: Space) -> None:
+    """Every key a preset sets must be a config key some part of a run reads."""
+    from objectives._config import valid_keys
+
+    valid = valid_keys()
+    for key in defaults:
+        if key not in valid:
+            raise PresetError(f"unknown config key {key!r} in defaults; valid keys: {valid_list(valid)}")
+    for dim in space:
+        for key in sorted(dim.writes()):
+            if key not in valid:
+                raise PresetError(
+                    f"dimension {dim.name!r} sets unknown config key {key!r}; valid keys: {valid_list(valid)}"
+                )
+
+
+def _check_baseline(baseline: Mapping[str, Any] | None, space: Space) -> None:
+    """Baseline entries name searched dimensions and one of their values (the reference cell)."""
+    params = [d.name for d in space if d.is_param]
+    for name, value in (baseline or {}).items():
+        if name not in params:
+            raise PresetError(f"baseline names {name!r}, which is not a searched dimension; valid: {valid_list(params)}")
+        try:
+            values = space[name].param_values()
+        except LayerlabError:
+            continue  # continuous: any value in range is a cell a sampler may visit
+        if value not in values:
+            raise PresetError(
+                f"baseline {name}={value!r} is not a value of dimension {name!r}; valid: {valid_list(map(repr, values))}"
+            )

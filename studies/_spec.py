@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from objectives import RunConfig, list_objectives
-from searchspace import Fixed, Space, Variants, grid_points, grid_size
+from searchspace import Dimension, Fixed, Float, Space, Variants, When, grid_points, grid_size
 from searchspace._errors import ConfigError, LayerlabError, valid_list
 
 SAMPLERS = ("grid", "tpe", "random")
@@ -138,35 +138,151 @@ def _random_configs(space: Space, n: int, seed: int) -> list[dict[str, Any]]:
 
 
 def build_space(defaults: Mapping[str, Any], space: Space) -> Space:
-    """The study space: searched dimensions plus a constant for every default they do not set."""
-    searched = space.keys()
-    fixed = [Fixed(k, value=v) for k, v in defaults.items() if k not in searched]
+    """The study space: the searched dimensions plus the defaults as constants.
+
+    A default applies wherever no searched dimension sets its key. A key no dimension writes
+    becomes a constant. A key written only in some branches (by dimensions conditional on one
+    parent, or by a variants dimension some of whose options set it) gets a constant conditioned
+    on the parent's remaining values, so a walk states its carried-forward settings once, as
+    defaults, and each step states only what it changes.
+    """
     names = {d.name for d in space}
-    clash = [f.name for f in fixed if f.name in names]
-    if clash:
-        raise ConfigError(f"default(s) {valid_list(clash)} share a name with a dimension; rename the dimension")
+    fixed: list[Fixed] = []
+    for key, value in defaults.items():
+        writers = [d for d in space if key in d.writes()]
+        if not writers:
+            if key in names:
+                raise ConfigError(f"default {key!r} shares a name with a dimension; rename the dimension")
+            fixed.append(Fixed(key, value=value))
+            continue
+        gap = _unset_branches(space, key, writers)
+        if gap is not None:
+            parent, values = gap
+            name = f"{key}@default"
+            if name in names:
+                raise ConfigError(f"dimension name {name!r} is reserved for the default of {key!r}")
+            fixed.append(Fixed(name, value=value, key=key, when=When(parent, tuple(values))))
     return Space([*fixed, *space])
 
 
-def apply_overrides(space: Space, overrides: Mapping[str, Any]) -> Space:
-    """Pin config keys to values: a constant is replaced, a searched dimension is fixed at the
-    value (the grid shrinks accordingly), and a new key is added as a constant."""
-    for key, value in overrides.items():
-        owners = [d for d in space if key in d.writes()]
-        if not owners:
-            space = Space([*space, Fixed(key, value=value)])
-            continue
-        for dim in owners:
-            if isinstance(dim, Variants):
+def _unset_branches(space: Space, key: str, writers: list[Dimension]) -> tuple[str, list[Any]] | None:
+    """(parent, values) under which no dimension in ``writers`` sets ``key``; None if always set."""
+    parents: set[str] = set()
+    covered: list[Any] = []
+    for dim in writers:
+        if isinstance(dim, Variants):
+            partial = [label for label, option in dim.options.items() if key not in option]
+            if not partial:
+                if dim.when is None:
+                    return None
+            elif dim.when is None:
+                parents.add(dim.name)
+                covered += [label for label in dim.options if label not in partial]
+                continue
+            else:
                 raise ConfigError(
-                    f"{key!r} is set by the options of variants {dim.name!r} "
-                    f"({valid_list(dim.options)}); edit the preset instead of --set"
+                    f"default {key!r} cannot fill options {valid_list(partial)} of conditional variants "
+                    f"{dim.name!r}; set {key!r} in each of its options"
                 )
-        first, *rest = owners
-        space = space.replace(first.name, Fixed(first.name, value=value, key=key if first.name != key else None))
-        for dim in rest:
-            space = space.replace(dim.name, None)
+        if dim.when is None:
+            return None  # written in every branch: the default is never used
+        parents.add(dim.when.parent)
+        covered += list(dim.when.values)
+    who = valid_list(sorted(d.name for d in writers))
+    if len(parents) != 1:
+        raise ConfigError(
+            f"default {key!r} cannot fill the branches {who} leave unset: they depend on different "
+            f"dimensions ({valid_list(sorted(parents))}); set {key!r} in every branch instead"
+        )
+    parent = space[parents.pop()]
+    if parent.when is not None or (isinstance(parent, Float) and parent.grid is None and parent.step is None):
+        raise ConfigError(
+            f"default {key!r} cannot fill the branches {who} leave unset: their parent {parent.name!r} "
+            f"is conditional or continuous; set {key!r} in every branch instead"
+        )
+    rest = [v for v in parent.param_values() if v not in covered]
+    return (parent.name, rest) if rest else None
+
+
+def apply_overrides(space: Space, overrides: Mapping[str, Any]) -> Space:
+    """Pin config keys to values everywhere in the space; the grid shrinks accordingly.
+
+    A constant or searched dimension that writes the key is replaced by the pinned constant (a
+    second one is removed); variants keep their labels but lose the key from their options; a
+    key nobody writes is added as a constant. Conditions on a replaced dimension are resolved
+    against the pinned value: dimensions it activates become unconditional (or keep the pinned
+    constant's own condition), and those it can no longer activate are removed with their
+    descendants.
+    """
+    for key, value in overrides.items():
+        space = _pin(space, key, value)
     return space
+
+
+def _pin(space: Space, key: str, value: Any) -> Space:
+    owners = [d for d in space if key in d.writes()]
+    replaced = [d for d in owners if not isinstance(d, Variants)]
+    when = None
+    parents = {d.when.parent for d in replaced if d.when is not None}
+    if replaced and all(d.when is not None for d in replaced) and len(parents) == 1 and len(replaced) == len(owners):
+        # Every owner is conditional on one parent: pin only where one of them was active.
+        order = space[parents.pop()].param_values()
+        active = {repr(v) for d in replaced for v in d.when.values}  # type: ignore[union-attr]
+        when = When(replaced[0].when.parent, tuple(v for v in order if repr(v) in active))  # type: ignore[union-attr]
+    if replaced:
+        first = next((d for d in replaced if d.name == key), replaced[0])  # keep the key's own name
+        pinned = Fixed(first.name, value=value, key=key if first.name != key else None, when=when)
+    else:
+        name = key if key not in space else f"{key}@pinned"
+        pinned = Fixed(name, value=value, key=key if name != key else None)
+    dims: list[Dimension] = []
+    for dim in space:
+        if isinstance(dim, Variants) and key in dim.writes():
+            options = {label: {k: v for k, v in opt.items() if k != key} for label, opt in dim.options.items()}
+            dims.append(dataclasses.replace(dim, options=options))
+        elif any(dim is d for d in replaced):
+            if dim is first:
+                dims.append(pinned)
+        else:
+            dims.append(dim)
+    if not replaced:
+        dims.insert(0, pinned)
+    return Space(_resolve_conditions(dims, replaced, pinned, value))
+
+
+def _resolve_conditions(dims: list[Dimension], replaced: list[Dimension], pinned: Fixed, value: Any) -> list[Dimension]:
+    """Re-point or drop the dimensions conditional on ``replaced`` now that their key is pinned."""
+    by_name = {d.name: d for d in replaced}
+    dropped: set[str] = set()
+    out: list[Dimension] = []
+    for dim in dims:
+        if dim.when is None or dim is pinned:
+            out.append(dim)
+            continue
+        if dim.when.parent in dropped:
+            dropped.add(dim.name)
+            continue
+        parent = by_name.get(dim.when.parent)
+        if parent is None:
+            out.append(dim)
+            continue
+        if any(_decodes_to(parent, v, value) for v in dim.when.values):
+            out.append(dataclasses.replace(dim, when=pinned.when))
+        else:
+            dropped.add(dim.name)
+    return out
+
+
+def _decodes_to(dim: Dimension, param: Any, value: Any) -> bool:
+    try:
+        decoded = dim.decode(param).get(dim.config_key)
+    except LayerlabError:
+        return False
+    return _plain_eq(decoded, value) or _plain_eq(param, value)
+
+
+def _plain_eq(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
