@@ -238,8 +238,7 @@ def _pin(space: Space, key: str, value: Any) -> Space:
     dims: list[Dimension] = []
     for dim in space:
         if isinstance(dim, Variants) and key in dim.writes():
-            options = {label: {k: v for k, v in opt.items() if k != key} for label, opt in dim.options.items()}
-            dims.append(dataclasses.replace(dim, options=options))
+            dims.append(_strip_option_key(space, dim, key))
         elif any(dim is d for d in replaced):
             if dim is first:
                 dims.append(pinned)
@@ -248,6 +247,19 @@ def _pin(space: Space, key: str, value: Any) -> Space:
     if not replaced:
         dims.insert(0, pinned)
     return Space(_resolve_conditions(dims, replaced, pinned, value))
+
+
+def _strip_option_key(space: Space, dim: Variants, key: str) -> Variants:
+    """``dim`` without ``key`` in its options; options that become identical to an earlier one are
+    merged into it (the grid shrinks) unless another dimension's condition names them."""
+    named = {v for d in space if d.when is not None and d.when.parent == dim.name for v in d.when.values}
+    options: dict[str, dict[str, Any]] = {}
+    for label, option in dim.options.items():
+        stripped = {k: v for k, v in option.items() if k != key}
+        if label not in named and any(_plain_eq(stripped, kept) for kept in options.values()):
+            continue
+        options[label] = stripped
+    return dataclasses.replace(dim, options=options)
 
 
 def _resolve_conditions(dims: list[Dimension], replaced: list[Dimension], pinned: Fixed, value: Any) -> list[Dimension]:
