@@ -196,11 +196,12 @@ def cmd_space_grid(args: argparse.Namespace) -> int:
 
 
 def cmd_presets_list(args: argparse.Namespace) -> int:
-    from studies import list_presets, load_preset
+    from studies import list_presets, read_preset
 
+    # read_preset checks a file's structure only: one preset that names a key this install lacks
+    # must not hide the others (`presets show NAME` reports it in full).
     for name in list_presets():
-        spec = load_preset(name)
-        print(f"{name:<16} {spec.description}")
+        print(f"{name:<16} {read_preset(name).get('description', '')}")
     return 0
 
 

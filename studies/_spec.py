@@ -236,9 +236,11 @@ def _pin(space: Space, key: str, value: Any) -> Space:
         name = key if key not in space else f"{key}@pinned"
         pinned = Fixed(name, value=value, key=key if name != key else None)
     dims: list[Dimension] = []
+    merged: dict[str, dict[Any, Any]] = {}  # variants name -> {dropped label: label kept instead}
     for dim in space:
         if isinstance(dim, Variants) and key in dim.writes():
-            dims.append(_strip_option_key(space, dim, key))
+            stripped, merged[dim.name] = _strip_option_key(space, dim, key, {d.name for d in replaced})
+            dims.append(stripped)
         elif any(dim is d for d in replaced):
             if dim is first:
                 dims.append(pinned)
@@ -246,20 +248,43 @@ def _pin(space: Space, key: str, value: Any) -> Space:
             dims.append(dim)
     if not replaced:
         dims.insert(0, pinned)
+    dims = [_drop_merged(d, merged) for d in dims]
+    pinned = next(d for d in dims if d.name == pinned.name)  # type: ignore[assignment]
     return Space(_resolve_conditions(dims, replaced, pinned, value))
 
 
-def _strip_option_key(space: Space, dim: Variants, key: str) -> Variants:
-    """``dim`` without ``key`` in its options; options that become identical to an earlier one are
-    merged into it (the grid shrinks) unless another dimension's condition names them."""
-    named = {v for d in space if d.when is not None and d.when.parent == dim.name for v in d.when.values}
+def _drop_merged(dim: Dimension, merged: Mapping[str, Mapping[Any, Any]]) -> Dimension:
+    if dim.when is None or not merged.get(dim.when.parent):
+        return dim
+    values = tuple(v for v in dim.when.values if v not in merged[dim.when.parent])
+    return dataclasses.replace(dim, when=When(dim.when.parent, values))
+
+
+def _strip_option_key(
+    space: Space, dim: Variants, key: str, removed: set[str]
+) -> tuple[Variants, dict[Any, Any]]:
+    """``dim`` without ``key`` in its options, and the labels merged away: an option that becomes
+    identical to an earlier one, and activates the same dimensions, is merged into it (the grid
+    shrinks instead of running one config twice)."""
+    children = [d for d in space if d.when is not None and d.when.parent == dim.name and d.name not in removed]
     options: dict[str, dict[str, Any]] = {}
+    merged: dict[Any, Any] = {}
     for label, option in dim.options.items():
         stripped = {k: v for k, v in option.items() if k != key}
-        if label not in named and any(_plain_eq(stripped, kept) for kept in options.values()):
-            continue
-        options[label] = stripped
-    return dataclasses.replace(dim, options=options)
+        twin = next(
+            (
+                kept
+                for kept, kept_option in options.items()
+                if _plain_eq(stripped, kept_option)
+                and all((label in c.when.values) == (kept in c.when.values) for c in children)  # type: ignore[union-attr]
+            ),
+            None,
+        )
+        if twin is None:
+            options[label] = stripped
+        else:
+            merged[label] = twin
+    return dataclasses.replace(dim, options=options), merged
 
 
 def _resolve_conditions(dims: list[Dimension], replaced: list[Dimension], pinned: Fixed, value: Any) -> list[Dimension]:
