@@ -112,6 +112,17 @@ def test_conditional_key_shared_by_exclusive_dimensions():
     assert "depth" not in next(c for c in configs if c["family"] == "seq")
 
 
+def test_a_variants_parent_and_its_child_may_share_a_key_in_disjoint_options():
+    # A walk: option "a" sets batch_size itself; the batch_size dimension searches it under "b".
+    space = Space([
+        Variants("step", options={"a": {"batch_size": 8}, "b": {}, "c": {}}),
+        Categorical("batch_size", choices=(16, 32), when=When("step", ("b",))),
+    ])
+    assert [c.get("batch_size") for c in grid(space)] == [8, 16, 32, None]
+    with pytest.raises(SpaceError, match="both set config key"):
+        Space([*space, Categorical("bs", key="batch_size", choices=(1,), when=When("step", ("a",)))])
+
+
 def test_presence_is_a_factorial_ablation():
     space = Space([
         Fixed("layers", value="Conv-BN-PL-DropL-FCL-AL"),

@@ -451,11 +451,3 @@ def test_pinning_a_key_of_variants_options_merges_the_options_it_makes_equal():
     })])
     pinned = apply_overrides(space, {"lr": 0.5})
     assert grid(pinned) == [{"family": "seq", "lr": 0.5}, {"family": "fcl", "lr": 0.5}]
-
-
-def test_a_variants_parent_and_its_child_may_share_a_key_in_disjoint_options():
-    space = _walk()  # step option "a" sets batch_size; the batch_size dimension is active only for "b"
-    assert len(grid(space)) == 5
-    clash = Categorical("bs", key="batch_size", choices=(1,), when=When("step", ("a",)))
-    with pytest.raises(SpaceError, match="both set config key"):
-        Space([*space.replace("batch_size", None), clash])
