@@ -22,7 +22,6 @@ classification, as in MedMNIST's own accuracy benchmark.
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +62,9 @@ def _read(path: Path, flag: str, size: int) -> dict[str, np.ndarray]:
             if absent:
                 raise DatasetError(f"{path} is not a MedMNIST file: it lacks {', '.join(absent)}")
             return {k: npz[k] for k in keys}
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
+    except DatasetError:
+        raise
+    except Exception as exc:  # zip, zlib, npy-header and tokenizer errors: a damaged file raises many kinds
         reason = " ".join(str(exc).split())[:160]
         raise DatasetError(f"{path} is corrupt or truncated ({reason}); delete it and download again") from None
 

@@ -88,6 +88,7 @@ class DatasetInfo:
 _DATASETS: dict[str, DatasetInfo] = {}
 # Parametrised names such as ``mnist:hard2:128`` are resolved by these.
 _RESOLVERS: list[Callable[[str], DatasetInfo | None]] = []
+_RESOLVER_HELP: list[str] = []  # how each resolver's names are spelled, for error messages
 
 
 def register_dataset(
@@ -108,9 +109,14 @@ def register_dataset(
     return decorator
 
 
-def register_resolver(resolver: Callable[[str], DatasetInfo | None]) -> None:
-    """Add a resolver for parametrised names (it returns None for names it does not handle)."""
+def register_resolver(resolver: Callable[[str], DatasetInfo | None], *, spelling: str = "") -> None:
+    """Add a resolver for parametrised names (it returns None for names it does not handle).
+
+    ``spelling`` (e.g. ``<dataset>:hard2|easy2:<n>``) is shown when a dataset name is unknown.
+    """
     _RESOLVERS.append(resolver)
+    if spelling:
+        _RESOLVER_HELP.append(spelling)
 
 
 def list_datasets() -> list[str]:
@@ -125,7 +131,8 @@ def dataset_info(name: str) -> DatasetInfo:
         info = resolver(name)
         if info is not None:
             return info
-    raise ConfigError(f"unknown dataset {name!r}; valid: {valid_list(list_datasets())}")
+    also = "".join(f", or {spelling}" for spelling in _RESOLVER_HELP)
+    raise ConfigError(f"unknown dataset {name!r}; valid: {valid_list(list_datasets())}{also}")
 
 
 def get_dataset(name: str) -> DatasetInfo:

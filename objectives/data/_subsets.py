@@ -116,4 +116,4 @@ def _resolve(name: str) -> DatasetInfo | None:
     )
 
 
-register_resolver(_resolve)
+register_resolver(_resolve, spelling=GRAMMAR)

@@ -76,9 +76,12 @@ def _load_idx(name: str, request: LoadRequest, classes: tuple[str, ...]) -> RawD
             raise DatasetError(f"{raw / images} holds {height}x{width} images; {name} images are 28x28")
     cls = _mnist_class(name)
     parts = {}
-    for part in IDX_FILES:
+    for part, (_, labels) in IDX_FILES.items():
         ds = cls(str(request.root), train=part == "train", download=False)
-        parts[part] = (ds.data.unsqueeze(1).contiguous(), ds.targets.to(torch.int64))
+        y = ds.targets.to(torch.int64)
+        if len(y) and int(y.max()) >= len(classes):
+            raise DatasetError(f"{raw / labels} holds labels outside 0..{len(classes) - 1} (corrupt); delete it and download again")
+        parts[part] = (ds.data.unsqueeze(1).contiguous(), y)
     return RawDataset(
         name=name,
         x=parts["train"][0],
