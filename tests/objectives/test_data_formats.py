@@ -326,3 +326,15 @@ def test_corrupt_idx_labels_name_the_file(tmp_path):
     labels.write_bytes(bytes(data))
     with pytest.raises(DatasetError, match="train-labels-idx1-ubyte holds labels outside 0..9"):
         load_dataset("mnist", tmp_path)
+
+
+def test_medmnist_listing_agrees_with_the_package():
+    from medmnist import INFO
+
+    from objectives.data._medmnist import MEDMNIST_FLAGS
+
+    flags_2d = {flag for flag, info in INFO.items() if not flag.endswith("3d") and "url_224" in info}
+    assert set(MEDMNIST_FLAGS) == flags_2d
+    for flag, blurb in MEDMNIST_FLAGS.items():  # the hand-written listing matches medmnist.INFO
+        info = INFO[flag]
+        assert f"{len(info['label'])} " in blurb and ("RGB" if info["n_channels"] == 3 else "gray") in blurb
