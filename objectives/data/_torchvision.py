@@ -140,15 +140,15 @@ def _load_cifar(name: str, request: LoadRequest) -> RawDataset:
     files = _cifar_files(cls)
     missing = [f for f, _ in files if not (folder / f).is_file()]
     archive = root / cls.filename
-    if missing and archive.is_file():  # the downloaded archive is there but not unpacked
-        from torchvision.datasets.utils import extract_archive
+    if missing:
+        from torchvision.datasets.utils import check_integrity, download_and_extract_archive, extract_archive
 
-        check_md5(archive, cls.tgz_md5, name)
-        extract_archive(str(archive), str(root))
-    elif missing and request.download:
-        from torchvision.datasets.utils import download_and_extract_archive
-
-        fetch(name, root, lambda: download_and_extract_archive(cls.url, str(root), filename=cls.filename, md5=cls.tgz_md5))
+        if check_integrity(str(archive), cls.tgz_md5):  # downloaded earlier but not unpacked
+            extract_archive(str(archive), str(root))
+        elif request.download:  # torchvision re-fetches an archive whose MD5 is wrong
+            fetch(name, root, lambda: download_and_extract_archive(cls.url, str(root), filename=cls.filename, md5=cls.tgz_md5))
+        elif archive.is_file():
+            check_md5(archive, cls.tgz_md5, name)  # raises, naming the damaged archive
     missing = [f for f, _ in files if not (folder / f).is_file()]
     if missing:
         raise missing_error(name, folder, missing, root)

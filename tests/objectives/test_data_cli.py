@@ -1,4 +1,8 @@
-"""`python cli.py data list|describe|download`: outputs, JSON keys and one-line errors."""
+"""`python cli.py data list|describe|download`: outputs, JSON keys and one-line errors.
+
+Most cases call ``cli.main`` in-process (the same code path minus interpreter start-up, which
+costs seconds per call on a loaded machine); one runs ``python cli.py`` to check the exit code.
+"""
 
 from __future__ import annotations
 
@@ -30,24 +34,25 @@ def run_cli(*args: str, cwd: Path, data_dir: Path | None = None) -> subprocess.C
     )
 
 
-def test_data_list_shows_kind_and_presence(tmp_path, capsys):
+def test_data_list_shows_kind_and_presence(tmp_path, monkeypatch, capsys):
     write_idx_dataset(tmp_path / "data", "FashionMNIST")
-    result = run_cli("data", "list", cwd=tmp_path, data_dir=tmp_path / "data")
-    assert result.returncode == 0, result.stderr
-    rows = {line.split()[0]: line.split()[1:3] for line in result.stdout.splitlines()[1:-1]}
+    monkeypatch.setenv("LAYERLAB_DATA", str(tmp_path / "data"))  # the data dir from the environment
+    assert cli.main(["data", "list"]) == 0
+    stdout = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:3] for line in stdout.splitlines()[1:-1]}
     assert rows["digits"] == ["embedded", "present"] and rows["mnist5k"] == ["embedded", "present"]
     assert rows["fashion_mnist"] == ["on-disk", "present"] and rows["mnist"] == ["on-disk", "missing"]
     assert rows["chestmnist"][1] == "refused" and len(rows) == 18
-    assert str(tmp_path / "data") in result.stdout.splitlines()[0]
+    assert str(tmp_path / "data") in stdout.splitlines()[0]
+    monkeypatch.delenv("LAYERLAB_DATA")
     assert cli.main(["data", "list", "--json", "--data-dir", str(tmp_path / "data")]) == 0
     as_json = json.loads(capsys.readouterr().out)
     assert {r["name"]: r["present"] for r in as_json}["fashion_mnist"] is True
 
 
-def test_data_describe_json_of_a_subset(tmp_path):
-    result = run_cli("data", "describe", "mnist5k:hard2:128", "--json", "--split", "paper", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    info = json.loads(result.stdout)
+def test_data_describe_json_of_a_subset(capsys):
+    assert cli.main(["data", "describe", "mnist5k:hard2:128", "--json", "--split", "paper"]) == 0
+    info = json.loads(capsys.readouterr().out)
     assert set(info) == DESCRIBE_KEYS | {"subset"}
     assert info["classes"] == ["4", "9"] and info["num_classes"] == 2
     assert info["channels"] == 1 and info["image_size"] == [28, 28]

@@ -210,6 +210,28 @@ def test_truncated_cifar_batch_names_the_file(tmp_path, monkeypatch):
         load_dataset("cifar10", tmp_path)
 
 
+def test_cifar_archive_is_unpacked_offline_and_a_damaged_one_is_named(tmp_path, monkeypatch):
+    import shutil
+    import tarfile
+
+    from torchvision.datasets import CIFAR10
+
+    write_cifar(tmp_path, "cifar10")
+    trust_tiny_cifar(monkeypatch, tmp_path, "cifar10")
+    archive = tmp_path / CIFAR10.filename
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / CIFAR10.base_folder, arcname=CIFAR10.base_folder)
+    shutil.rmtree(tmp_path / CIFAR10.base_folder)
+    good = archive.read_bytes()
+    archive.write_bytes(good[: len(good) // 2])  # an interrupted download
+    with pytest.raises(DatasetError, match=r"cifar-10-python\.tar\.gz is corrupt or truncated"):
+        load_dataset("cifar10", tmp_path)
+    archive.write_bytes(good)
+    monkeypatch.setattr(CIFAR10, "tgz_md5", _md5(archive))
+    assert tuple(load_dataset("cifar10", tmp_path).x.shape) == (50, 3, 32, 32)
+    assert (tmp_path / CIFAR10.base_folder / "data_batch_5").is_file()
+
+
 def test_cifar_missing_offline(tmp_path):
     with pytest.raises(DatasetError, match=r"'cifar100' is not in .*cifar-100-python \(missing train, test, meta\)"):
         load_dataset("cifar100", tmp_path)
