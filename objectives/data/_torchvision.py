@@ -1,0 +1,200 @@
+"""MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 through ``torchvision.datasets``.
+
+Files live where torchvision keeps them under the data directory:
+
+- ``mnist``: ``<data>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (or the same
+  names with ``.gz``, which are decompressed on first use);
+- ``fashion_mnist``: the same names under ``<data>/FashionMNIST/raw/``;
+- ``cifar10``: ``<data>/cifar-10-batches-py/`` (``data_batch_1..5``, ``test_batch``,
+  ``batches.meta``), or the ``cifar-10-python.tar.gz`` archive in ``<data>``;
+- ``cifar100``: ``<data>/cifar-100-python/`` (``train``, ``test``, ``meta``), or its archive.
+
+torchvision's dataset objects decode everything into one array at construction; we take those
+arrays as uint8 tensors once per process and never call ``__getitem__`` (which makes a PIL image
+per sample). Integrity is checked before torchvision reads anything (see each loader).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from objectives.data._files import check_md5, fetch, gunzip, missing_error, read_idx_header
+from objectives.data._registry import DatasetError, LoadRequest, RawDataset, register_dataset
+
+# -- MNIST and Fashion-MNIST (IDX files) ---------------------------------------------------------
+
+IDX_FILES = {  # part -> (images, labels), the names torchvision expects under <Class>/raw/
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+DIGIT_CLASSES = tuple(str(i) for i in range(10))
+
+
+def _mnist_class(name: str):
+    from torchvision import datasets
+
+    return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[name]
+
+
+def _idx_dir(name: str, root: Path) -> Path:
+    return root / _mnist_class(name).__name__ / "raw"
+
+
+def _idx_present(name: str, root: Path) -> bool:
+    raw = _idx_dir(name, root)
+    files = [f for pair in IDX_FILES.values() for f in pair]
+    return all((raw / f).is_file() or (raw / f"{f}.gz").is_file() for f in files)
+
+
+def _ensure_idx(name: str, request: LoadRequest) -> Path:
+    """Make the four raw IDX files exist (decompressing .gz, or downloading when allowed)."""
+    raw = _idx_dir(name, request.root)
+    files = [f for pair in IDX_FILES.values() for f in pair]
+    for f in files:
+        if not (raw / f).is_file() and (raw / f"{f}.gz").is_file():
+            gunzip(raw / f"{f}.gz", raw / f)
+    missing = [f for f in files if not (raw / f).is_file()]
+    if missing and request.download:
+        cls = _mnist_class(name)
+        fetch(name, raw, lambda: cls(str(request.root), train=True, download=True))
+        missing = [f for f in files if not (raw / f).is_file()]
+    if missing:
+        raise missing_error(name, raw, missing, request.root)
+    return raw
+
+
+def _load_idx(name: str, request: LoadRequest, classes: tuple[str, ...]) -> RawDataset:
+    raw = _ensure_idx(name, request)
+    for images, labels in IDX_FILES.values():
+        n_images, height, width = read_idx_header(raw / images, 3)
+        (n_labels,) = read_idx_header(raw / labels, 1)
+        if n_images != n_labels:
+            raise DatasetError(f"{raw / images} holds {n_images} images but {raw / labels} holds {n_labels} labels")
+        if (height, width) != (28, 28):
+            raise DatasetError(f"{raw / images} holds {height}x{width} images; {name} images are 28x28")
+    cls = _mnist_class(name)
+    parts = {}
+    for part, (_, labels) in IDX_FILES.items():
+        ds = cls(str(request.root), train=part == "train", download=False)
+        y = ds.targets.to(torch.int64)
+        if len(y) and int(y.max()) >= len(classes):
+            raise DatasetError(f"{raw / labels} holds labels outside 0..{len(classes) - 1} (corrupt); delete it and download again")
+        parts[part] = (ds.data.unsqueeze(1).contiguous(), y)
+    return RawDataset(
+        name=name,
+        x=parts["train"][0],
+        y=parts["train"][1],
+        x_test=parts["test"][0],
+        y_test=parts["test"][1],
+        classes=classes,
+        meta={"source": f"torchvision.datasets.{cls.__name__}", "files": str(raw)},
+    )
+
+
+@register_dataset(
+    "mnist",
+    description="MNIST: 60,000 + 10,000 28x28 grayscale handwritten digits, 10 classes (torchvision)",
+    present=lambda root: _idx_present("mnist", root),
+)
+def load_mnist(request: LoadRequest) -> RawDataset:
+    return _load_idx("mnist", request, DIGIT_CLASSES)
+
+
+@register_dataset(
+    "fashion_mnist",
+    description="Fashion-MNIST: 60,000 + 10,000 28x28 grayscale clothing images, 10 classes (torchvision)",
+    present=lambda root: _idx_present("fashion_mnist", root),
+)
+def load_fashion_mnist(request: LoadRequest) -> RawDataset:
+    from torchvision.datasets import FashionMNIST
+
+    return _load_idx("fashion_mnist", request, tuple(FashionMNIST.classes))
+
+
+# -- CIFAR-10 and CIFAR-100 (python batches) -----------------------------------------------------
+
+
+def _cifar_class(name: str):
+    from torchvision import datasets
+
+    return {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
+
+
+def _cifar_files(cls) -> list[tuple[str, str]]:
+    """(file name, md5) of every batch and the meta file, from torchvision's published lists."""
+    return [(f, md5) for f, md5 in cls.train_list + cls.test_list] + [(cls.meta["filename"], cls.meta["md5"])]
+
+
+def _cifar_present(name: str, root: Path) -> bool:
+    cls = _cifar_class(name)
+    folder = root / cls.base_folder
+    return all((folder / f).is_file() for f, _ in _cifar_files(cls)) or (root / cls.filename).is_file()
+
+
+def _load_cifar(name: str, request: LoadRequest) -> RawDataset:
+    cls = _cifar_class(name)
+    root = request.root
+    folder = root / cls.base_folder
+    files = _cifar_files(cls)
+    missing = [f for f, _ in files if not (folder / f).is_file()]
+    archive = root / cls.filename
+    if missing:
+        from torchvision.datasets.utils import check_integrity, download_and_extract_archive, extract_archive
+
+        if check_integrity(str(archive), cls.tgz_md5):  # downloaded earlier but not unpacked
+            extract_archive(str(archive), str(root))
+        elif request.download:  # torchvision re-fetches an archive whose MD5 is wrong
+            fetch(name, root, lambda: download_and_extract_archive(cls.url, str(root), filename=cls.filename, md5=cls.tgz_md5))
+        elif archive.is_file():
+            check_md5(archive, cls.tgz_md5, name)  # raises, naming the damaged archive
+    missing = [f for f, _ in files if not (folder / f).is_file()]
+    if missing:
+        raise missing_error(name, folder, missing, root)
+    # torchvision unpickles these batches: pickle is CIFAR's own distribution format, read from the
+    # user's local data directory (not a shared storage). Every file's MD5 is compared with
+    # torchvision's published checksum *before* anything is unpickled, so only the exact official
+    # files are ever loaded, and a truncated or altered file is named here instead of failing
+    # inside pickle (torchvision's own check only says "not found or corrupted").
+    for f, md5 in files:
+        check_md5(folder / f, md5, name)
+    parts = {}
+    for part in ("train", "test"):
+        try:
+            ds = cls(str(root), train=part == "train", download=False)
+        except (KeyError, ValueError, EOFError, RuntimeError) as exc:  # defensive: bad keys or shapes
+            raise DatasetError(f"{folder} holds malformed {name} batches ({exc}); delete it and download again") from None
+        x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # HWC -> CHW, uint8
+        y = torch.as_tensor(ds.targets, dtype=torch.int64)
+        if x.dtype != torch.uint8 or len(y) != len(x):
+            raise DatasetError(f"{folder}: the {part} batches hold {len(x)} images but {len(y)} labels")
+        parts[part] = (x, y)
+        classes = tuple(ds.classes)
+    return RawDataset(
+        name=name,
+        x=parts["train"][0],
+        y=parts["train"][1],
+        x_test=parts["test"][0],
+        y_test=parts["test"][1],
+        classes=classes,
+        meta={"source": f"torchvision.datasets.{cls.__name__}", "files": str(folder)},
+    )
+
+
+@register_dataset(
+    "cifar10",
+    description="CIFAR-10: 50,000 + 10,000 32x32 colour images, 10 classes (torchvision)",
+    present=lambda root: _cifar_present("cifar10", root),
+)
+def load_cifar10(request: LoadRequest) -> RawDataset:
+    return _load_cifar("cifar10", request)
+
+
+@register_dataset(
+    "cifar100",
+    description="CIFAR-100: 50,000 + 10,000 32x32 colour images, 100 fine classes (torchvision)",
+    present=lambda root: _cifar_present("cifar100", root),
+)
+def load_cifar100(request: LoadRequest) -> RawDataset:
+    return _load_cifar("cifar100", request)
