@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial
 from searchspace._errors import valid_list
 from studies.analysis._collect import AnalysisError, StudyTable, collect
 from studies.analysis._leaderboard import _compare_groups
-from studies.analysis._stats import variance_components, verdict
+from studies.analysis._stats import blocked_components, variance_components, verdict
 
 EVALUATORS = ("fanova", "ped_anova", "mdi")
 EVALUATOR_NAMES = {
@@ -152,6 +152,9 @@ def importance_with_ci(
         out["conditional"][name] = _conditional(table, name, left_out[name], out["by_evaluator"].get("ped_anova", {}), seed, n_trees)
     if not evaluated:
         out["notes"].append("every varying parameter is conditional: fANOVA/MDI had nothing to evaluate")
+    if len(evaluated) + len(conditional) == 1:
+        out["notes"].append("a single varying parameter: its normalised importance is 1 by construction; "
+                            "the variance split says whether it matters beyond seed noise")
     return {**out, "available": True, "reason": ""}
 
 
@@ -200,8 +203,22 @@ def variance_split(
             "ci_low": cmp.ci_low, "ci_high": cmp.ci_high, "p_value": cmp.p_value, "design": cmp.design,
             "verdict": word, "within_noise": word != "better",
         }
+    out["seed_blocked"] = _seed_blocked(table)
     out["summary"] = _summary(out, confidence)
     return out
+
+
+def _seed_blocked(table: StudyTable) -> dict[str, Any]:
+    """The two-way split when every config ran the same seeds once each (a complete block)."""
+    if table.pairing == "none":
+        return {"available": False, "reason": "trials carry no seed/repeat to pair on"}
+    keys = [tuple(sorted(map(repr, table.rows(g)["pair"]))) for g in table.groups]
+    if len(set(keys)) != 1 or len(set(keys[0])) != len(keys[0]):
+        return {"available": False, "reason": "configs did not all run the same seeds exactly once"}
+    matrix = np.array([
+        [v for _, v in sorted(zip(map(repr, table.rows(g)["pair"]), table.rows(g)["value"]))] for g in table.groups
+    ])
+    return blocked_components(matrix)
 
 
 def _summary(split: dict[str, Any], confidence: float) -> str:
@@ -214,6 +231,10 @@ def _summary(split: dict[str, Any], confidence: float) -> str:
         f"seed-to-seed noise SD {split['seed_noise_sd']:.4g}, spread of config means SD {split['between_config_sd']:.4g}"
     )
     duel = split.get("best_vs_runner_up")
+    blocked = split.get("seed_blocked") or {}
+    if blocked.get("available") and blocked["shared_seed_share"] > 0.05:
+        text += (f". {100 * blocked['shared_seed_share']:.0f}% of the variance is seed noise shared by all configs "
+                 f"(same seed, same luck), which paired comparisons cancel; paired noise SD {blocked['paired_noise_sd']:.4g}")
     if duel:
         if duel["within_noise"]:
             text += (f". The best config ({duel['best']}) leads the runner-up ({duel['runner_up']}) by {duel['gap']:.4g}, "

@@ -248,3 +248,40 @@ def variance_components(groups: Sequence[Sequence[float]], confidence: float = 0
         "p_value": p,
         "method": "one-way random-effects ANOVA; config share = ICC(1) with F-based CI",
     }
+
+
+def blocked_components(matrix: np.ndarray) -> dict[str, Any]:
+    """Two-way ANOVA without replication of a complete (configs x seeds) table.
+
+    Repeat r of every layerlab config trains with the same seed, so part of the seed noise is
+    shared by all configs (a lucky split or initialisation lifts them all); paired tests cancel
+    that part. Components (random effects, truncated at 0): config, seed (shared), and residual
+    (the config-by-seed interaction, the noise a paired comparison still sees).
+    """
+    k, s = matrix.shape
+    if k < 2 or s < 2:
+        return {"available": False, "reason": "needs 2 or more configs and 2 or more shared seeds"}
+    grand = matrix.mean()
+    row, col = matrix.mean(axis=1), matrix.mean(axis=0)
+    ss_config = s * float(((row - grand) ** 2).sum())
+    ss_seed = k * float(((col - grand) ** 2).sum())
+    ss_resid = float(((matrix - row[:, None] - col[None, :] + grand) ** 2).sum())
+    ms_config, ms_seed = ss_config / (k - 1), ss_seed / (s - 1)
+    ms_resid = ss_resid / ((k - 1) * (s - 1))
+    config_var = max(0.0, (ms_config - ms_resid) / s)
+    seed_var = max(0.0, (ms_seed - ms_resid) / k)
+    total = config_var + seed_var + ms_resid
+    share = (lambda v: v / total if total > 0 else math.nan)
+    return {
+        "available": True,
+        "configs": k,
+        "seeds": s,
+        "config_variance": config_var,
+        "shared_seed_variance": seed_var,
+        "residual_variance": ms_resid,
+        "config_share": share(config_var),
+        "shared_seed_share": share(seed_var),
+        "residual_share": share(ms_resid),
+        "paired_noise_sd": math.sqrt(ms_resid),
+        "method": "two-way ANOVA without replication (config x seed), random-effects components",
+    }
