@@ -102,11 +102,12 @@ def build_report(
         notes.append(f"{int((board['n'] == 1).sum())} config(s) have a single run: no CI for them")
     if not importance["available"]:
         notes.append(f"no importance: {importance['reason']}")
-    elif not importance.get("bootstrap", {}).get("available"):
-        notes.append(f"importance without CI: {importance['bootstrap']['reason']}")
-    for name, reason in importance["left_out"].items():
-        notes.append(f"importance left out {name}: {reason}")
-    notes.extend(importance["notes"])
+    else:
+        if not importance["bootstrap"]["available"]:
+            notes.append(f"importance without CI: {importance['bootstrap']['reason']}")
+        for name, reason in importance["left_out"].items():
+            notes.append(f"importance left out {name}: {reason}")
+        notes.extend(importance["notes"])
 
     datasets_info: dict[str, Any] = {}
     medmnist = pd.DataFrame()
@@ -345,14 +346,18 @@ def upload_report(study: optuna.Study, path: str | Path, artifact_dir: str | Pat
     return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study, mimetype="text/html")
 
 
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.floating)) and math.isfinite(x)
+
+
 def format_summary(report: Report, *, limit: int = 10) -> str:
     """A few lines for the terminal: top configs, ablation verdicts, importance, noise."""
     data = report.data
     lines = [f"study {data['study']['name']!r}: {data['study']['completed_configs']} configs, {data['study']['completed_trials']} completed trials"]
     board = data["leaderboard"]
     for _, row in board.head(limit).iterrows():
-        ci = "" if not math.isfinite(row.val_ci_low) else f" [{row.val_ci_low:.4f}, {row.val_ci_high:.4f}]"
-        test = "" if not math.isfinite(row.test_mean) else f"  test {row.test_mean:.4f}"
+        ci = f" [{row.val_ci_low:.4f}, {row.val_ci_high:.4f}]" if _number(row.val_ci_low) else ""
+        test = f"  test {row.test_mean:.4f}" if _number(row.test_mean) else ""
         lines.append(f"{row['rank']:>3}. {row.val_mean:.4f}{ci} n={row.n}{test}  {row.label}  ({row.vs_best})")
     if len(board) > limit:
         lines.append(f"     ... {len(board) - limit} more configs")
@@ -360,8 +365,8 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
     if ab["rows"]:
         lines.append(f"ablation vs {', '.join(f'{k}={v}' for k, v in ab['baseline'].items())} ({ab['baseline_source']}):")
         for r in ab["rows"]:
-            ci = "" if not math.isfinite(r["delta_ci_low"]) else f" [{r['delta_ci_low']:+.4f}, {r['delta_ci_high']:+.4f}]"
-            p = "" if r["p_holm"] is None else f" p_holm={r['p_holm']:.3g}"
+            ci = f" [{r['delta_ci_low']:+.4f}, {r['delta_ci_high']:+.4f}]" if _number(r["delta_ci_low"]) else ""
+            p = f" p_holm={r['p_holm']:.3g}" if _number(r["p_holm"]) else ""
             lines.append(f"  {r['variant']}: {r['delta']:+.4f}{ci}{p} -> {r['verdict']}")
     if data["importance"]:
         lines.append(f"importance ({data['importance_evaluator']}): " + ", ".join(
