@@ -30,7 +30,7 @@ import torch
 from scipy import stats
 
 from searchspace._errors import LayerlabError
-from studies.analysis._collect import StudyTable, collect
+from studies.analysis._collect import AnalysisError, StudyTable, collect
 
 BT601 = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights for R, G, B
 CHUNK = 4096  # images per histogram batch (bounds memory on 224x224 datasets)
@@ -104,11 +104,27 @@ def describe_dataset(name: str, data_dir: str | Path | None = None) -> dict[str,
     }
 
 
-def describe_datasets(names: Sequence[str], data_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
-    """:func:`describe_dataset` for each name; one that cannot be loaded gets ``{"error": why}``."""
+LOAD_POLICIES = ("embedded", "all", "none")
+
+
+def describe_datasets(
+    names: Sequence[str], data_dir: str | Path | None = None, *, load: str = "all"
+) -> dict[str, dict[str, Any]]:
+    """:func:`describe_dataset` for each name; one that cannot be loaded gets ``{"error": why}``.
+
+    ``load="embedded"`` only loads datasets that ship inside installed packages (digits,
+    mnist5k): a report should not start downloading CIFAR-10 or MedMNIST behind a user's back.
+    """
+    if load not in LOAD_POLICIES:
+        raise AnalysisError(f"unknown dataset load policy {load!r}; valid: {', '.join(LOAD_POLICIES)}")
+    from objectives.data import get_dataset
+
     out: dict[str, dict[str, Any]] = {}
-    for name in names:
+    for name in names if load != "none" else ():
         try:
+            if load == "embedded" and not get_dataset(name).embedded:
+                out[name] = {"dataset": name, "error": "not loaded: not embedded (use --datasets all to load it; that may download it)"}
+                continue
             out[name] = describe_dataset(name, data_dir)
         except (LayerlabError, OSError, RuntimeError, ValueError, ImportError) as exc:
             out[name] = {"dataset": name, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
@@ -189,10 +205,11 @@ def best_per_dataset(
     return frame
 
 
-def medmnist_table(study: optuna.Study | StudyTable, data_dir: str | Path | None = None, *, characterize: bool = True) -> pd.DataFrame:
+def medmnist_table(study: optuna.Study | StudyTable, data_dir: str | Path | None = None, *, load: str = "all") -> pd.DataFrame:
     """Seed 000's Table 3 from a ``liu-medmnist`` study: per MedMNIST dataset, the best of the
     Base0/BaseSeq variations (families fcl, seq) and of the BaseRes18 variations (family resnet)
-    by mean validation accuracy (test beside), plus this module's two entropies."""
+    by mean validation accuracy (test beside), plus this module's two entropies (computed on the
+    images ``load_dataset`` returns for each name, at the loader's default resolution)."""
     names = study_datasets(study)
-    info = describe_datasets(names, data_dir) if characterize else None
+    info = describe_datasets(names, data_dir, load=load) if load != "none" else None
     return best_per_dataset(study, datasets=info)

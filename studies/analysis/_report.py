@@ -80,11 +80,14 @@ def build_report(
     top_k: int = 3,
     evaluators: Sequence[str] = EVALUATORS,
     data_dir: str | Path | None = None,
-    characterize: bool = True,
+    datasets: str = "embedded",
 ) -> Report:
     """Every analysis of ``study`` (and the rank transfer to ``compare_with``), as numbers and
     figures. Raises AnalysisError for what cannot be analysed at all (no completed trials, an
-    unknown baseline, no shared configs); anything narrower degrades to a note in the report."""
+    unknown baseline, no shared configs); anything narrower degrades to a note in the report.
+
+    ``datasets``: which of the study's datasets to load for their entropies: ``embedded`` (the
+    default: only those shipped in installed packages, never a download), ``all`` or ``none``."""
     from studies.analysis import _figures as figs
 
     table = collect(study)
@@ -112,8 +115,8 @@ def build_report(
     datasets_info: dict[str, Any] = {}
     medmnist = pd.DataFrame()
     names = study_datasets(table)
-    if characterize and names:
-        datasets_info = describe_datasets(names, data_dir)
+    if datasets != "none" and names:
+        datasets_info = describe_datasets(names, data_dir, load=datasets)
     if "dataset" in table.param_names() and any(config_value(table, g, "family") for g in table.groups):
         medmnist = best_per_dataset(table, datasets=datasets_info or None)
 
@@ -373,5 +376,12 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
             f"{p} {v['value']:.3f}" + ("" if v["ci_low"] is None else f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]")
             for p, v in data["importance"].items()))
     lines.append(data["variance_split"]["summary"])
+    best = data.get("best_per_dataset")
+    if best is not None and not best.empty:
+        lines.append("best model per dataset (mean validation; test beside):")
+        for _, row in best.iterrows():
+            cells = [f"{g}: {row.get(f'{g} best')} ({row.get(f'{g} val'):.4f} / {row.get(f'{g} test'):.4f})"
+                     for g in MEDMNIST_GROUPS if isinstance(row.get(f"{g} best"), str)]
+            lines.append(f"  {row['dataset']}: " + "; ".join(cells))
     lines.extend(f"note: {n}" for n in data["notes"])
     return "\n".join(lines)

@@ -92,3 +92,16 @@ def test_best_model_per_dataset_from_the_study_spec_when_configs_are_absent():
     assert rows.loc["pathmnist", "BaseRes18 best"] == "Res512to64"
     assert rows.loc["bloodmnist", "Base0/BaseSeq best"] == "Conv2d+FCL"
     assert rows.loc["pathmnist", "BaseRes18 n"] == 3
+
+
+def test_report_shows_the_table_and_loads_only_embedded_datasets_by_default():
+    from studies.analysis import build_report, format_summary
+
+    report = build_report(_medmnist_study(with_config=True), n_bootstrap=0, evaluators=("ped_anova",))
+    assert report.data["datasets"]["pathmnist"]["error"].startswith(("not loaded: not embedded", "unknown dataset"))
+    rows = report.data["best_per_dataset"].set_index("dataset")
+    assert rows.loc["bloodmnist", "BaseRes18 best"] == "Res64to512"
+    text = format_summary(report)
+    assert "  pathmnist: Base0/BaseSeq: BaseSeq(BN-Conv) (0.89" in text and "BaseRes18: Res512to64 (0.95" in text
+    assert "Best model per dataset (seed 000, Table 3 layout)" in [s.title for s in report.sections]
+    assert describe_datasets(["digits"], load="none") == {}
