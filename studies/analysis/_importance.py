@@ -26,6 +26,7 @@ from optuna.importance import (
     PedAnovaImportanceEvaluator,
     get_param_importances,
 )
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial
 
 from searchspace._errors import valid_list
@@ -47,6 +48,40 @@ def _evaluator(name: str, seed: int, n_trees: int) -> optuna.importance.BaseImpo
     if name == "mdi":
         return MeanDecreaseImpurityImportanceEvaluator(n_trees=n_trees, seed=seed)
     return PedAnovaImportanceEvaluator()
+
+
+def harmonise(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """Copies of ``trials`` whose parameters share one distribution each (the union of ranges or
+    choices), so Optuna's evaluators accept a study whose search space changed along the way
+    (they refuse "dynamic search spaces" when parameters are named). Unchanged trials pass as is."""
+    merged: dict[str, Any] = {}
+    for t in trials:
+        for name, dist in t.distributions.items():
+            merged[name] = dist if name not in merged else _union(merged[name], dist)
+    if all(t.distributions[n] == merged[n] for t in trials for n in t.distributions):
+        return list(trials)
+    out = []
+    for t in trials:
+        copy = optuna.trial.create_trial(
+            params=t.params, distributions={n: merged[n] for n in t.params}, value=t.value, user_attrs=t.user_attrs
+        )
+        out.append(copy)
+    return out
+
+
+def _union(a: BaseDistribution, b: BaseDistribution) -> BaseDistribution:
+    if a == b:
+        return a
+    if isinstance(a, CategoricalDistribution) and isinstance(b, CategoricalDistribution):
+        return CategoricalDistribution(list(dict.fromkeys([*a.choices, *b.choices])))
+    if isinstance(a, IntDistribution) and isinstance(b, IntDistribution):
+        log = a.log and b.log
+        step = a.step if a.step == b.step and not log else 1
+        return IntDistribution(min(a.low, b.low), max(a.high, b.high), log=log, step=step)
+    if isinstance(a, (IntDistribution, FloatDistribution)) and isinstance(b, (IntDistribution, FloatDistribution)):
+        log = a.log and b.log
+        return FloatDistribution(min(a.low, b.low), max(a.high, b.high), log=log)
+    raise ValueError(f"parameter has incompatible distributions {a} and {b}")
 
 
 def _study_of(trials: Sequence[FrozenTrial], direction: str) -> optuna.Study:
@@ -135,21 +170,29 @@ def importance_with_ci(
     }
     rng = np.random.default_rng(seed)
     replicates = [[int(i) for g in groups for i in rng.choice(g, size=len(g), replace=True)] for _ in range(n_boot)]
-    trials = list(table.trials)
+    try:
+        trials = harmonise(table.trials)
+    except ValueError as exc:
+        return {**out, "available": False, "reason": f"the search space changed incompatibly between trials ({exc})"}
     for name in evaluators:
         # PED-ANOVA (Optuna >= 5) evaluates conditional parameters over the trials where they are
         # active; fANOVA and MDI need parameters present in every trial.
         params = evaluated + conditional if name == "ped_anova" else evaluated
         if not params:
             continue
-        point = _importances(trials, table.direction, name, params, seed, n_trees)
-        boots = np.array([
-            [_importances([trials[i] for i in idx], table.direction, name, params, seed + 1 + r, n_trees)[p] for p in params]
-            for r, idx in enumerate(replicates)
-        ]).reshape(len(replicates), len(params))
+        try:
+            point = _importances(trials, table.direction, name, params, seed, n_trees)
+            boots = np.array([
+                [_importances([trials[i] for i in idx], table.direction, name, params, seed + 1 + r, n_trees)[p] for p in params]
+                for r, idx in enumerate(replicates)
+            ]).reshape(len(replicates), len(params))
+        except (ValueError, RuntimeError) as exc:  # an evaluator that cannot handle this study: say so
+            out["notes"].append(f"{name}: not evaluated ({type(exc).__name__}: {exc})")
+            continue
         out["by_evaluator"][name] = _with_ci(params, point, boots, confidence)
     for name in conditional:
-        out["conditional"][name] = _conditional(table, name, left_out[name], out["by_evaluator"].get("ped_anova", {}), seed, n_trees)
+        out["conditional"][name] = _conditional(trials, name, left_out[name], out["by_evaluator"].get("ped_anova", {}),
+                                                table.direction, seed, n_trees)
     if not evaluated:
         out["notes"].append("every varying parameter is conditional: fANOVA/MDI had nothing to evaluate")
     if len(evaluated) + len(conditional) == 1:
@@ -170,10 +213,10 @@ def _with_ci(params: list[str], point: dict[str, float], boots: np.ndarray, conf
     return dict(sorted(res.items(), key=lambda kv: -kv[1]["value"]))
 
 
-def _conditional(table: StudyTable, name: str, presence: str, ped: dict, seed: int, n_trees: int) -> dict[str, Any]:
+def _conditional(trials: list[FrozenTrial], name: str, presence: str, ped: dict, direction: str, seed: int, n_trees: int) -> dict[str, Any]:
     """A conditional parameter: how often active, PED-ANOVA over all trials, fANOVA within the
     subset of trials where it is active."""
-    subset = [t for t in table.trials if name in t.params]
+    subset = [t for t in trials if name in t.params]
     entry: dict[str, Any] = {"presence": presence, "ped_anova": ped.get(name)}
     shared = [p for p in subset[0].params if all(p in t.params for t in subset) and len({repr(t.params[p]) for t in subset}) > 1]
     configs = {tuple(sorted((k, repr(v)) for k, v in t.params.items())) for t in subset}
@@ -181,7 +224,7 @@ def _conditional(table: StudyTable, name: str, presence: str, ped: dict, seed: i
         entry["fanova_within_active"] = None
         entry["reason"] = "fewer than 2 configs where it is active"
         return entry
-    entry["fanova_within_active"] = _importances(subset, table.direction, "fanova", shared, seed, n_trees)
+    entry["fanova_within_active"] = _importances(subset, direction, "fanova", shared, seed, n_trees)
     entry["active_trials"] = len(subset)
     return entry
 

@@ -110,3 +110,14 @@ def test_variance_split_needs_two_configs_and_some_repeats():
     assert "needs 2 or more configs" in variance_split(grid_study({"layers": ("a",)}, lambda p: 0.5))["summary"]
     single = variance_split(grid_study({"layers": ("a", "b")}, lambda p: 0.5, repeats=1))
     assert single["available"] is False and "single run" in single["reason"]
+
+
+def test_a_search_space_that_changed_midway_is_still_evaluated():
+    import optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: 10 * t.suggest_float("x", 0, 1) + 0.01 * t.suggest_int("k", 0, 3), n_trials=8)
+    study.optimize(lambda t: 10 * t.suggest_float("x", 0, 2) + 0.01 * t.suggest_int("k", 0, 5), n_trials=8)
+    result = importance_with_ci(study, evaluators=("fanova", "mdi"), n_bootstrap=0, n_trees=8)
+    assert result["notes"] == []  # Optuna alone refuses: "dynamic search spaces"
+    assert all(max(r, key=lambda p: r[p]["value"]) == "x" for r in result["by_evaluator"].values())
