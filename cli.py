@@ -163,7 +163,7 @@ def cmd_study_report(args: argparse.Namespace) -> int:
 
     study = load_study(args.storage, args.study_name)
     other = load_study(args.storage, args.compare_with) if args.compare_with else None
-    report = build_report(study, baseline=args.baseline, compare_with=other, alpha=args.alpha, n_bootstrap=args.bootstrap,
+    report = build_report(study, baseline=args.baseline, compare_with=other, alpha=args.alpha, test=args.test, n_bootstrap=args.bootstrap,
                           seed=args.seed, data_dir=args.data_dir, datasets=args.datasets)
     out = args.out or (None if args.json else f"{args.study_name}-report.html")
     if out is not None:
@@ -366,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", help="reference config for the ablation, key=value[,key=value] (default: the preset's)")
     p.add_argument("--compare-with", metavar="STUDY", help="add the rank transfer to this study (same storage)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdicts (default 0.05)")
+    p.add_argument("--test", choices=["t", "wilcoxon"], default="t", help="paired test (wilcoxon needs 6+ seeds to reject at 0.05)")
     p.add_argument("--bootstrap", type=int, default=100, help="bootstrap replicates for importance CIs (0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the forests")
     p.add_argument("--artifact-dir", help="Optuna artifact directory (default: <sqlite dir>/artifacts)")

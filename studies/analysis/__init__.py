@@ -33,7 +33,7 @@ from studies.analysis._report import (
     write_report,
 )
 from studies.analysis._stats import holm, mean_ci, variance_components
-from studies.analysis._transfer import compare_studies
+from studies.analysis._transfer import compare_studies, rank_transfer_matrix
 
 __all__ = [
     "Ablation",
@@ -58,6 +58,7 @@ __all__ = [
     "mean_ci",
     "medmnist_table",
     "parse_assignments",
+    "rank_transfer_matrix",
     "study_datasets",
     "upload_report",
     "variance_components",

@@ -161,6 +161,20 @@ def transfer_figure(result: dict[str, Any]) -> go.Figure:
     return fig
 
 
+def transfer_matrix_figure(matrix: dict[str, Any]) -> go.Figure:
+    values = [str(v) for v in matrix["values"]]
+    index = {v: i for i, v in enumerate(values)}
+    z = np.eye(len(values))
+    for p in matrix["pairs"]:
+        i, j = index[str(p["a"])], index[str(p["b"])]
+        z[i, j] = z[j, i] = np.nan if p["tau"] is None else p["tau"]
+    fig = go.Figure(go.Heatmap(z=z, x=values, y=values, zmin=-1, zmax=1, colorscale="RdBu", texttemplate="%{z:.2f}",
+                               colorbar=dict(title="Kendall tau")))
+    fig.update_layout(title=f"Rank agreement of configs between {matrix['by']} values", yaxis_autorange="reversed",
+                      height=max(400, 45 * len(values) + 200))
+    return fig
+
+
 def numeric_params(table: StudyTable) -> list[str]:
     names = []
     for name in table.param_names():

@@ -20,7 +20,7 @@ from studies.analysis._collect import AnalysisError, StudyTable, collect
 from studies.analysis._datasets import MEDMNIST_GROUPS, best_per_dataset, config_value, describe_datasets, study_datasets
 from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
 from studies.analysis._leaderboard import ablation_table, leaderboard_table
-from studies.analysis._transfer import compare_studies
+from studies.analysis._transfer import compare_studies, rank_transfer_matrix
 
 PRIMARY_EVALUATOR = "fanova"  # the evaluator behind the JSON ``importance`` key
 
@@ -119,6 +119,11 @@ def build_report(
         datasets_info = describe_datasets(names, data_dir, load=datasets)
     if "dataset" in table.param_names() and any(config_value(table, g, "family") for g in table.groups):
         medmnist = best_per_dataset(table, datasets=datasets_info or None)
+    by_dataset = None
+    if "dataset" in table.param_names() and len(table.param_names()) > 1:
+        by_dataset = rank_transfer_matrix(table, by="dataset", n_bootstrap=min(n_bootstrap, 200), seed=seed)
+        if not any(p["tau"] is not None for p in by_dataset["pairs"]):
+            by_dataset = None
 
     primary = importance["by_evaluator"].get(PRIMARY_EVALUATOR) or next(iter(importance["by_evaluator"].values()), {})
     data: dict[str, Any] = {
@@ -143,6 +148,8 @@ def build_report(
         data["datasets"] = datasets_info
     if not medmnist.empty:
         data["best_per_dataset"] = medmnist
+    if by_dataset is not None:
+        data["rank_transfer_by_dataset"] = by_dataset
 
     sections = [_summary_section(table, split, notes)]
     sections.append(Section("Leaderboard", [
@@ -164,6 +171,12 @@ def build_report(
     sections.append(Section("Confusion matrix (best config)", [] if confusion else ["no confusion matrix stored on the best config's trials"], [], [confusion] if confusion else []))
     if transfer is not None:
         sections.append(_transfer_section(transfer, figs.transfer_figure(transfer)))
+    if by_dataset is not None:
+        sections.append(Section("Rank transfer between datasets", [
+            "Kendall tau between the config rankings (mean objective) on every pair of dataset values of this study, "
+            "matched on the other parameters; CI from bootstrap resamples of repeats. High tau: the cheaper dataset "
+            "ranks the configs as the other does.",
+        ], [_fmt(pd.DataFrame(by_dataset["pairs"]))], [figs.transfer_matrix_figure(by_dataset)]))
     if datasets_info:
         sections.append(_datasets_section(datasets_info))
     if not medmnist.empty:
@@ -188,7 +201,8 @@ def _ablation_section(ablation, fig) -> Section:
     base = ", ".join(f"{k}={v}" for k, v in ablation.baseline.items())
     paras = [
         f"Baseline: {base} ({ablation.baseline_source}); configs: {', '.join(ablation.baseline_labels)}. "
-        f"delta = variant minus baseline on the objective, paired by seed where repeats share seeds (paired t-test; "
+        f"delta = variant minus baseline on the objective, paired by seed where repeats share seeds "
+        f"({'Wilcoxon signed-rank test' if ablation.test == 'wilcoxon' else 'paired t-test'}; "
         f"Welch's t-test when unpaired), p-values Holm-corrected over all rows, verdict at alpha = {ablation.alpha}. "
         "Test deltas are reported beside and not tested.",
         *ablation.notes,
@@ -209,6 +223,7 @@ def _importance_section(importance: dict[str, Any], fig) -> Section:
     ]
     for name, reason in importance["left_out"].items():
         paras.append(f"Left out of fANOVA/MDI: {name} ({reason}).")
+    paras.extend(f"Note: {n}." for n in importance["notes"])
     for name, entry in importance["conditional"].items():
         ped = entry.get("ped_anova")
         within = entry.get("fanova_within_active")

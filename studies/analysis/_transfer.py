@@ -237,3 +237,26 @@ def _flips(labels: list[str], mean_a: np.ndarray, mean_b: np.ndarray) -> list[di
                 "size": float(abs(da) + abs(db)),
             })
     return sorted(out, key=lambda f: -f["size"])
+
+
+def rank_transfer_matrix(
+    study: optuna.Study | StudyTable, *, by: str = "dataset", metric: str = "value", n_bootstrap: int = 200, seed: int = 0
+) -> dict[str, Any]:
+    """Kendall tau between the config rankings at every pair of values of parameter ``by`` within
+    one study: which subset (``mnist:hard2:128``, ``mnist:hard2:all``, ...) ranks the configs as
+    the full dataset does. ``pairs`` lists each comparison; a pair with fewer than 2 shared configs
+    has ``tau`` None and the reason."""
+    table = collect(study)
+    if by not in table.param_names():
+        raise AnalysisError(f"{by!r} is not a parameter of study {table.study_name!r}; its parameters: {valid_list(table.param_names())}")
+    values = list(dict.fromkeys(table.params_of(g)[by] for g in table.groups if by in table.params_of(g)))
+    pairs = []
+    for va, vb in itertools.combinations(values, 2):
+        try:
+            res = compare_studies(table, table, metric=metric, where_a={by: va}, where_b={by: vb}, n_bootstrap=n_bootstrap, seed=seed)
+        except AnalysisError as exc:
+            pairs.append({"a": va, "b": vb, "tau": None, "reason": str(exc)})
+            continue
+        pairs.append({"a": va, "b": vb, "tau": res["kendall_tau"], "ci_low": res["kendall_ci_low"], "ci_high": res["kendall_ci_high"],
+                      "rho": res["spearman_rho"], "n_shared": res["n_shared"], "flips": len(res["flips"]), "same_best": res["same_best"]})
+    return {"by": by, "values": values, "pairs": pairs}

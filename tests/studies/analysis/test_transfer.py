@@ -99,3 +99,19 @@ def test_vectorised_bootstrap_statistics_equal_scipy_including_ties():
     expected_rho = [stats.spearmanr(a, b).statistic for a, b in zip(x, y)]
     assert tau_b(x, y) == pytest.approx(expected_tau, nan_ok=True)
     assert spearman_rows(x, y) == pytest.approx(expected_rho, nan_ok=True)
+
+
+def test_rank_transfer_between_the_dataset_values_of_one_study():
+    from studies.analysis import build_report, rank_transfer_matrix
+
+    # "hard2:all" ranks the models as "full" does; "easy2:128" reverses them
+    order = {"full": SMALL, "hard2:all": {m: v - 0.1 for m, v in SMALL.items()}, "easy2:128": {m: 1 - v for m, v in SMALL.items()}}
+    study = grid_study({"dataset": tuple(order), "model": MODELS[:5]}, lambda p: order[p["dataset"]][p["model"]], noise=0.002)
+    pairs = {(p["a"], p["b"]): p for p in rank_transfer_matrix(study, n_bootstrap=20)["pairs"]}
+    assert pairs[("full", "hard2:all")]["tau"] == pytest.approx(1.0)
+    assert pairs[("full", "easy2:128")]["tau"] == pytest.approx(-1.0) and pairs[("full", "easy2:128")]["flips"] == 10
+    report = build_report(study, n_bootstrap=2, evaluators=("ped_anova",))
+    assert len(report.data["rank_transfer_by_dataset"]["pairs"]) == 3
+    assert "Rank transfer between datasets" in [s.title for s in report.sections]
+    with pytest.raises(AnalysisError, match="'depth' is not a parameter of study 'synthetic'"):
+        rank_transfer_matrix(study, by="depth")
