@@ -16,7 +16,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from studies.analysis._collect import AnalysisError, StudyTable, collect
+from studies.analysis._collect import StudyTable, collect
 from studies.analysis._datasets import MEDMNIST_GROUPS, best_per_dataset, config_value, describe_datasets, study_datasets
 from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
 from studies.analysis._leaderboard import ablation_table, leaderboard_table
