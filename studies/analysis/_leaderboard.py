@@ -116,6 +116,12 @@ def resolve_baseline(table: StudyTable, baseline: str | Mapping[str, Any] | None
         assignment, source = parse_assignments(baseline), "--baseline"
     elif table.spec is not None and table.spec.baseline:
         assignment, source = dict(table.spec.baseline), "study spec"
+        # The preset's baseline may not apply after --set pinned its key or the grid was cut:
+        # then fall back to the best config instead of refusing a report nobody asked to break.
+        if any(k not in table.param_names() for k in assignment) or not matching_groups(table, assignment):
+            best = str(leaderboard_table(table).loc[0, "group"])
+            return (table.params_of(best), f"best config (the preset's baseline {format_assignment(assignment)} "
+                    "is not among the completed configs)", [best])
     else:
         board = leaderboard_table(table)
         best = str(board.loc[0, "group"])

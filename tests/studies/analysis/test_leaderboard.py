@@ -152,3 +152,19 @@ def test_a_study_without_completed_trials_is_refused():
                                               state=optuna.trial.TrialState.FAIL))
     with pytest.raises(AnalysisError, match="study 'empty' has no completed trials \\(1 fail\\)"):
         leaderboard_table(study)
+
+
+def test_a_preset_baseline_that_does_not_apply_falls_back_to_the_best_config():
+    from searchspace import Categorical, Fixed, Space
+    from studies import StudySpec
+
+    study = grid_study({"optimizer": ("adam", "sgd")}, lambda p: 0.9 if p["optimizer"] == "sgd" else 0.5)
+    # `layers` was pinned with --set, so the preset's {layers: full} names no parameter any more
+    spec = StudySpec(space=Space([Fixed("layers", value="full"), Categorical("optimizer", choices=("adam", "sgd"))]),
+                     baseline={"layers": "full"})
+    study.set_user_attr("layerlab", {"spec": spec.to_dict(), "fingerprint": spec.fingerprint()})
+    ablation = ablation_table(study)
+    assert ablation.baseline == {"optimizer": "sgd"}
+    assert ablation.baseline_source == "best config (the preset's baseline layers=full is not among the completed configs)"
+    with pytest.raises(AnalysisError, match="baseline key\\(s\\) layers are not parameters"):
+        ablation_table(study, "layers=full")  # asked for explicitly: an error
