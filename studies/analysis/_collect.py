@@ -250,3 +250,43 @@ def restrict(table: StudyTable, where: Mapping[str, Any] | None, *, what: str = 
         state_counts=table.state_counts, spec=table.spec, grouping=table.grouping, pairing=table.pairing,
         notes=(*table.notes, f"restricted to {format_assignment(where)}"),
     )
+
+
+# -- bootstrap resampling plans ------------------------------------------------------------------
+
+
+def seed_blocks(table: StudyTable, groups: list[str] | None = None) -> list[np.ndarray] | None:
+    """Row indices of each group ordered by seed, when every group ran the same seeds exactly
+    once (a complete block: layerlab's grid with repeats); None otherwise."""
+    groups = table.groups if groups is None else groups
+    if table.pairing == "none":
+        return None
+    pair = table.frame["group"].to_numpy()
+    keys = table.frame["pair"].map(repr).to_numpy()
+    out, reference = [], None
+    for g in groups:
+        rows = np.flatnonzero(pair == g)
+        order = np.argsort(keys[rows], kind="stable")
+        ks = list(keys[rows][order])
+        if len(set(ks)) != len(ks) or (reference is not None and ks != reference):
+            return None
+        reference = ks
+        out.append(rows[order])
+    return out if reference and len(reference) > 1 else None
+
+
+def resample_rows(table: StudyTable, rng: np.random.Generator, n: int, groups: list[str] | None = None) -> tuple[list[list[np.ndarray]], str]:
+    """``n`` bootstrap replicates of the trial rows of ``groups``: per replicate, one index array per
+    group. Seeds are drawn jointly across configs when they form a complete block (so a shared
+    lucky seed stays shared, as in the paired tests); otherwise each config's repeats are drawn
+    independently."""
+    groups = table.groups if groups is None else groups
+    blocks = seed_blocks(table, groups)
+    if blocks is not None:
+        s = len(blocks[0])
+        picks = rng.integers(0, s, size=(n, s))
+        return [[b[p] for b in blocks] for p in picks], "seeds drawn with replacement, jointly across configs (paired design)"
+    pair = table.frame["group"].to_numpy()
+    rows = [np.flatnonzero(pair == g) for g in groups]
+    return ([[rng.choice(r, size=len(r), replace=True) for r in rows] for _ in range(n)],
+            "repeats drawn with replacement within each config")

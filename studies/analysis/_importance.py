@@ -2,8 +2,9 @@
 resamples of seed repeats, and the split of the objective's variance into config and seed noise.
 
 Optuna's evaluators give point estimates. Here each evaluator also runs on ``n_bootstrap``
-resampled studies: within every config its repeats are drawn with replacement (so the config set
-stays fixed and only the seed noise is resampled), and the forest-based evaluators get a fresh
+resampled studies: the config set stays fixed and only the seed noise is resampled, by drawing
+seeds with replacement jointly across configs when every config ran the same seeds (layerlab's
+paired design), else each config's repeats independently; the forest-based evaluators get a fresh
 seed each time. The percentile interval of those replicates is the importance CI.
 
 fANOVA and mean decrease impurity use only parameters present in every completed trial, so
@@ -30,7 +31,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial
 
 from searchspace._errors import valid_list
-from studies.analysis._collect import AnalysisError, StudyTable, collect
+from studies.analysis._collect import AnalysisError, StudyTable, collect, resample_rows
 from studies.analysis._leaderboard import _compare_groups
 from studies.analysis._stats import blocked_components, variance_components, verdict
 
@@ -158,9 +159,10 @@ def importance_with_ci(
     groups = [np.flatnonzero(table.frame["group"].to_numpy() == g) for g in table.groups]
     resamplable = any(len(g) > 1 for g in groups)
     n_boot = n_bootstrap if resamplable else 0
+    plan, scheme = resample_rows(table, np.random.default_rng(seed), n_boot)
     out["bootstrap"] = {
         "replicates": n_boot,
-        "resampling": "repeats drawn with replacement within each config",
+        "resampling": scheme,
         "interval": f"{100 * confidence:g}% percentile",
         "available": n_boot > 0,
         "reason": "" if n_boot else (
@@ -168,8 +170,7 @@ def importance_with_ci(
             if not resamplable else "bootstrap disabled (n_bootstrap=0)"
         ),
     }
-    rng = np.random.default_rng(seed)
-    replicates = [[int(i) for g in groups for i in rng.choice(g, size=len(g), replace=True)] for _ in range(n_boot)]
+    replicates = [[int(i) for rows in replicate for i in rows] for replicate in plan]
     try:
         trials = harmonise(table.trials)
     except ValueError as exc:

@@ -14,9 +14,9 @@ hint to pin it with ``where_a``/``where_b`` (``--where-a dataset=cifar10``).
 
 Rank correlations are Kendall's tau-b (``scipy.stats.kendalltau``) and Spearman's rho
 (``scipy.stats.spearmanr``) of the per-config mean scores. Their CIs are percentile intervals over
-bootstrap replicates that redraw each config's repeats with replacement in both studies; this
-stratified two-study resampling is not something ``scipy.stats.bootstrap`` expresses, so it is a
-short loop here.
+bootstrap replicates that redraw each study's seeds (jointly across its configs when they all ran
+the same seeds, else each config's repeats independently); this structured two-study resampling
+is not something ``scipy.stats.bootstrap`` expresses, so it is a short loop here.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import optuna
 from scipy import stats
 
 from searchspace._errors import valid_list
-from studies.analysis._collect import AnalysisError, StudyTable, collect, parse_assignments, restrict
+from studies.analysis._collect import AnalysisError, StudyTable, collect, parse_assignments, resample_rows, restrict
 from studies.analysis._stats import mean_ci
 
 METRICS = {"value": "value", "val": "value", "test": "test", "test_accuracy": "test"}
@@ -121,7 +121,7 @@ def compare_studies(
     rank_b = stats.rankdata(sign * mean_b, method="min")
     tau, tau_p = _kendall(mean_a, mean_b)
     rho, rho_p = _spearman(mean_a, mean_b)
-    boot = _bootstrap(vals_a, vals_b, n_bootstrap, seed)
+    boot, schemes = _bootstrap(a, [keyed_a[k] for k in common], b, [keyed_b[k] for k in common], column, n_bootstrap, seed)
     k = min(top_k, len(common))
     top_a = set(np.argsort(sign * mean_a, kind="stable")[:k])
     top_b = set(np.argsort(sign * mean_b, kind="stable")[:k])
@@ -147,7 +147,7 @@ def compare_studies(
         "kendall_ci_low": _pct(boot[:, 0], tail), "kendall_ci_high": _pct(boot[:, 0], 100 - tail),
         "spearman_rho": rho, "spearman_p": rho_p,
         "spearman_ci_low": _pct(boot[:, 1], tail), "spearman_ci_high": _pct(boot[:, 1], 100 - tail),
-        "bootstrap": {"replicates": len(boot), "resampling": "repeats within each config, in both studies",
+        "bootstrap": {"replicates": len(boot), "resampling": {a.study_name: schemes[0], b.study_name: schemes[1]} if len(boot) else None,
                       "note": "" if len(boot) else "no config has 2 or more repeats in either study, or bootstrap disabled: no CI"},
         "top_k": k,
         "top_k_overlap": len(top_a & top_b),
@@ -186,14 +186,26 @@ def _num(x: Any) -> float | None:
     return None if math.isnan(x) else x
 
 
-def _bootstrap(vals_a: list[np.ndarray], vals_b: list[np.ndarray], n: int, seed: int) -> np.ndarray:
-    """(n, 2) array of Kendall tau-b and Spearman rho over bootstrap replicates of the means."""
-    if n <= 0 or not any(len(v) > 1 for v in (*vals_a, *vals_b)):
-        return np.empty((0, 2))
+def _bootstrap(
+    a: StudyTable, groups_a: list[str], b: StudyTable, groups_b: list[str], column: str, n: int, seed: int
+) -> tuple[np.ndarray, tuple[str, str]]:
+    """(n, 2) array of Kendall tau-b and Spearman rho over bootstrap replicates of the two
+    studies' config means (each study resampled on its own, seeds jointly when paired)."""
+    if n <= 0 or not any(len(a.values(g, column)) > 1 for g in groups_a) and not any(len(b.values(g, column)) > 1 for g in groups_b):
+        return np.empty((0, 2)), ("", "")
     rng = np.random.default_rng(seed)
-    ma = np.column_stack([rng.choice(v, (n, len(v))).mean(axis=1) for v in vals_a])
-    mb = np.column_stack([rng.choice(v, (n, len(v))).mean(axis=1) for v in vals_b])
-    return np.column_stack([tau_b(ma, mb), spearman_rows(ma, mb)])
+    ma, scheme_a = _replicate_means(a, groups_a, column, rng, n)
+    mb, scheme_b = _replicate_means(b, groups_b, column, rng, n)
+    return np.column_stack([tau_b(ma, mb), spearman_rows(ma, mb)]), (scheme_a, scheme_b)
+
+
+def _replicate_means(table: StudyTable, groups: list[str], column: str, rng: np.random.Generator, n: int) -> tuple[np.ndarray, str]:
+    values = table.frame[column].to_numpy(float)
+    plan, scheme = resample_rows(table, rng, n, groups)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a replicate drawing only missing (NaN) test values
+        means = np.array([[np.nanmean(values[rows]) for rows in replicate] for replicate in plan])
+    return means.reshape(n, len(groups)), scheme
 
 
 def tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:

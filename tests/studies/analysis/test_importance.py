@@ -27,6 +27,7 @@ def test_only_the_ordering_matters_so_it_ranks_first_with_a_ci_clear_of_zero_and
     assert all(order["ci_low"] > fanova[p]["ci_high"] for p in NOISE_PARAMS)
     assert result["evaluated"] == ["order", "lr", "act"] and result["left_out"] == {}
     assert result["bootstrap"]["replicates"] == 15
+    assert result["bootstrap"]["resampling"].startswith("seeds drawn with replacement, jointly across configs")
 
 
 @pytest.mark.parametrize("evaluator", ["fanova", "ped_anova", "mdi"])

@@ -115,3 +115,18 @@ def test_rank_transfer_between_the_dataset_values_of_one_study():
     assert "Rank transfer between datasets" in [s.title for s in report.sections]
     with pytest.raises(AnalysisError, match="'depth' is not a parameter of study 'synthetic'"):
         rank_transfer_matrix(study, by="depth")
+
+
+def test_seeds_are_resampled_jointly_so_shared_seed_luck_does_not_blur_the_ranking():
+    means = {m: 0.5 + 0.05 * i for i, m in enumerate(MODELS[:4])}
+
+    def pair(paired):
+        return [grid_study({"model": MODELS[:4]}, lambda p: means[p["model"]], name=n, rng_seed=s, noise=0.001,
+                           seed_effect=0.3, layerlab_attrs=paired) for n, s in (("a", 1), ("b", 2))]
+
+    result = compare_studies(*pair(True), n_bootstrap=200)
+    assert result["bootstrap"]["resampling"]["a"].startswith("seeds drawn with replacement, jointly")
+    assert result["kendall_ci_low"] == pytest.approx(1.0)  # every replicate keeps the order
+    unpaired = compare_studies(*pair(False), n_bootstrap=200)
+    assert unpaired["bootstrap"]["resampling"]["a"] == "repeats drawn with replacement within each config"
+    assert unpaired["kendall_tau"] == pytest.approx(1.0) and unpaired["kendall_ci_low"] < 0.5
