@@ -3,6 +3,9 @@
     python cli.py study launch [--preset demo] [--storage URL] ...
     python cli.py study worker --storage URL --study-name NAME
     python cli.py study status --storage URL --study-name NAME [--json]
+    python cli.py study report --storage URL --study-name NAME [--out report.html] [--json]
+    python cli.py study compare --storage URL --study-name A --study-name B [--top-k K] [--json]
+    python cli.py study datasets NAME [NAME ...] [--json]
     python cli.py model describe FAMILY [--set key=value ...] [--json]
     python cli.py space grid --preset NAME [--json]
     python cli.py presets list | presets show NAME
@@ -152,6 +155,92 @@ def cmd_study_status(args: argparse.Namespace) -> int:
     print(f"study {status['study']!r}: {states or 'no trials'}")
     if status.get("cells_total"):
         print(f"progress: {status['cells_done']}/{status['cells_total']} cells ({100 * status['progress']:.1f}%)")
+    return 0
+
+
+def cmd_study_report(args: argparse.Namespace) -> int:
+    from studies import load_study
+    from studies.analysis import build_report, default_artifact_dir, format_summary, upload_report, write_report
+
+    study = load_study(args.storage, args.study_name)
+    other = load_study(args.storage, args.compare_with) if args.compare_with else None
+    report = build_report(study, baseline=args.baseline, compare_with=other, alpha=args.alpha, test=args.test, n_bootstrap=args.bootstrap,
+                          seed=args.seed, data_dir=args.data_dir, datasets=args.datasets)
+    out = args.out or (None if args.json else f"{args.study_name}-report.html")
+    if out is not None:
+        path = write_report(report, out)
+        artifact_dir = args.artifact_dir or default_artifact_dir(args.storage)
+        if args.no_upload:
+            pass
+        elif artifact_dir is None:
+            sys.stderr.write("warning: report not attached to the study: pass --artifact-dir for a non-SQLite storage\n")
+        else:
+            try:
+                artifact = upload_report(study, path, artifact_dir)
+                report.data["artifact"] = {"id": artifact, "dir": str(artifact_dir)}
+            except Exception as exc:  # the report exists on disk; a failed upload is only a warning
+                sys.stderr.write(f"warning: report not attached to the study ({type(exc).__name__}: {exc})\n")
+        report.data["report_path"] = str(path)
+    if args.json:
+        print(report.to_json(indent=2))
+        return 0
+    print(format_summary(report))
+    if out is not None:
+        print(f"report: {report.data['report_path']}")
+        if "artifact" in report.data:
+            print(f"attached to the study as artifact {report.data['artifact']['id']} "
+                  f"(optuna-dashboard {args.storage} --artifact-dir {report.data['artifact']['dir']})")
+    return 0
+
+
+def cmd_study_compare(args: argparse.Namespace) -> int:
+    from studies import load_study
+    from studies.analysis import compare_studies, jsonable
+
+    if len(args.study_name) != 2:
+        from studies.analysis import AnalysisError
+
+        raise AnalysisError(f"study compare needs exactly two --study-name, got {len(args.study_name)}")
+    a = load_study(args.storage, args.study_name[0])
+    b = load_study(args.storage_b or args.storage, args.study_name[1])
+    result = compare_studies(a, b, metric=args.metric, top_k=args.top_k, n_bootstrap=args.bootstrap, seed=args.seed,
+                             ignore=args.ignore or (), where_a=args.where_a, where_b=args.where_b)
+    if args.json:
+        _print_json(jsonable(result))
+        return 0
+
+    def ci(low, high):
+        return "no CI" if low is None else f"95% CI {low:.2f} to {high:.2f}"
+
+    tau, rho = result["kendall_tau"], result["spearman_rho"]
+    print(f"{result['n_shared']} shared configs (matched on {', '.join(result['matched_on'])}); metric: mean {result['metric']}")
+    print(f"Kendall tau  {'n/a' if tau is None else f'{tau:+.3f}'} ({ci(result['kendall_ci_low'], result['kendall_ci_high'])})")
+    print(f"Spearman rho {'n/a' if rho is None else f'{rho:+.3f}'} ({ci(result['spearman_ci_low'], result['spearman_ci_high'])})")
+    print(f"top-{result['top_k']} agreement {result['top_k_overlap']}/{result['top_k']}; same best: {result['same_best']}")
+    print(f"{'rank A':>6} {'rank B':>6} {'mean A':>8} {'mean B':>8}  config")
+    for c in result["configs"]:
+        print(f"{c['rank_a']:>6} {c['rank_b']:>6} {c['mean_a']:>8.4f} {c['mean_b']:>8.4f}  {c['config']}")
+    flips = result["flips"]
+    print(f"{len(flips)} of {result['n_pairs']} pairs flip order" + (":" if flips else ""))
+    for f in flips[:20]:
+        print(f"  {f['config_1']} vs {f['config_2']}: A {f['a'][0]:.4f}/{f['a'][1]:.4f}, B {f['b'][0]:.4f}/{f['b'][1]:.4f}")
+    return 0
+
+
+def cmd_study_datasets(args: argparse.Namespace) -> int:
+    from studies.analysis import describe_dataset, jsonable
+
+    info = {name: describe_dataset(name, args.data_dir) for name in args.names}
+    if args.json:
+        _print_json(jsonable(info))
+        return 0
+    print(f"{'dataset':<16} {'images':>7} {'size':>10} {'K':>3} {'imbal.':>6} {'H(label)':>8} {'H(pixels)':>9}")
+    for name, d in info.items():
+        size = f"{d['height']}x{d['width']}x{d['channels']}"
+        print(f"{name:<16} {d['images']:>7} {size:>10} {d['num_classes']:>3} {d['imbalance_ratio']:>6.2f} "
+              f"{d['label_entropy_bits']:>8.3f} {d['intensity_entropy_bits_mean']:>9.3f}")
+    print("H(label): Shannon entropy of the class distribution (bits); H(pixels): mean over images of the entropy of "
+          "the 256-bin grey-level histogram (bits, BT.601 luma for RGB)")
     return 0
 
 
@@ -318,6 +407,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study-name", required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_study_status)
+
+    p = study.add_parser("report", help="self-contained HTML report (leaderboard, ablation, importance with CIs, plots)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--study-name", required=True)
+    p.add_argument("--out", help="HTML file to write (default: <study>-report.html; with --json alone: none)")
+    p.add_argument("--json", action="store_true", help="print the report's numbers as JSON")
+    p.add_argument("--baseline", help="reference config for the ablation, key=value[,key=value] (default: the preset's)")
+    p.add_argument("--compare-with", metavar="STUDY", help="add the rank transfer to this study (same storage)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdicts (default 0.05)")
+    p.add_argument("--test", choices=["t", "wilcoxon"], default="t", help="paired test (wilcoxon needs 6+ seeds to reject at 0.05)")
+    p.add_argument("--bootstrap", type=int, default=100, help="bootstrap replicates for importance CIs (0: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the forests")
+    p.add_argument("--artifact-dir", help="Optuna artifact directory (default: <sqlite dir>/artifacts)")
+    p.add_argument("--no-upload", action="store_true", help="do not attach the report to the study")
+    p.add_argument("--datasets", choices=["embedded", "all", "none"], default="embedded",
+                   help="datasets to load for their entropies: embedded (default; never downloads), all, none")
+    p.add_argument("--data-dir", help="dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)")
+    p.set_defaults(func=cmd_study_report)
+
+    p = study.add_parser("compare", help="rank transfer between two studies (Kendall tau, Spearman rho, flips)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--storage-b", help="storage of the second study (default: --storage)")
+    p.add_argument("--study-name", action="append", required=True, help="give twice: the cheap study, then the reference")
+    p.add_argument("--top-k", type=_positive_int, default=3)
+    p.add_argument("--metric", choices=["value", "test"], default="value", help="value: the objective (validation)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for the CIs (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ignore", action="append", metavar="PARAM", help="parameter not to match configs on (repeatable)")
+    p.add_argument("--where-a", metavar="KEY=VALUE[,...]", help="only the first study's configs with these parameters")
+    p.add_argument("--where-b", metavar="KEY=VALUE[,...]", help="only the second study's configs with these parameters")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_study_compare)
+
+    p = study.add_parser("datasets", help="class balance, label and image-intensity entropy of datasets")
+    p.add_argument("names", nargs="+", help="dataset names, e.g. digits mnist5k")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_study_datasets)
 
     model = groups.add_parser("model", help="inspect architecture families").add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = model.add_parser("describe", help="parameter count, output shape and layers of a family")

@@ -1,0 +1,216 @@
+"""Plotly figures for the report: ours for what Optuna does not draw (CIs, ablation deltas, learning
+curves over repeats, confusion, rank transfer), Optuna's ``optuna.visualization`` for the rest."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import plotly.graph_objects as go
+from optuna.distributions import FloatDistribution, IntDistribution
+
+from studies.analysis._collect import StudyTable
+from studies.analysis._leaderboard import Ablation
+
+MAX_BARS = 30  # configs drawn in the leaderboard figure
+MAX_CURVES = 10  # configs drawn in the learning-curve figure
+VERDICT_COLORS = {"better": "#2ca02c", "worse": "#d62728", "no detectable difference": "#7f7f7f"}
+
+
+def _nan_to_none(values: Any) -> list[Any]:
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values]
+
+
+def _errors(mid: pd.Series, low: pd.Series, high: pd.Series) -> dict[str, Any]:
+    return dict(type="data", symmetric=False, array=_nan_to_none(high - mid), arrayminus=_nan_to_none(mid - low))
+
+
+def leaderboard_figure(board: pd.DataFrame) -> go.Figure:
+    top = board.head(MAX_BARS).iloc[::-1]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=top["val_mean"], y=top["label"], mode="markers", name="validation (selection)",
+        error_x=_errors(top["val_mean"], top["val_ci_low"], top["val_ci_high"]), marker=dict(size=9),
+    ))
+    if top["test_mean"].notna().any():
+        fig.add_trace(go.Scatter(
+            x=top["test_mean"], y=top["label"], mode="markers", name="test (reported)",
+            error_x=_errors(top["test_mean"], top["test_ci_low"], top["test_ci_high"]), marker=dict(symbol="diamond", size=8),
+        ))
+    fig.update_layout(title="Mean over seed repeats with 95% CI", xaxis_title="score", height=max(320, 28 * len(top) + 120),
+                      margin=dict(l=20, r=20), legend=dict(orientation="h"))
+    fig.update_yaxes(automargin=True)
+    return fig
+
+
+def ablation_figure(ablation: Ablation) -> go.Figure | None:
+    rows = ablation.rows
+    if rows.empty:
+        return None
+    rows = rows.iloc[::-1]
+    colors = [VERDICT_COLORS.get(v, "#1f77b4") for v in rows["verdict"]]
+    fig = go.Figure(go.Scatter(
+        x=rows["delta"], y=rows["variant"], mode="markers", marker=dict(size=10, color=colors),
+        error_x=_errors(rows["delta"], rows["delta_ci_low"], rows["delta_ci_high"]),
+        text=rows["verdict"], hovertemplate="%{y}<br>delta %{x:.4f}<br>%{text}<extra></extra>", showlegend=False,
+    ))
+    fig.add_vline(x=0, line_dash="dash", line_color="black")
+    fig.update_layout(title=f"Variant minus baseline ({', '.join(f'{k}={v}' for k, v in ablation.baseline.items())}), 95% CI",
+                      xaxis_title="delta of the objective", height=max(300, 28 * len(rows) + 120), margin=dict(l=20, r=20))
+    fig.update_yaxes(automargin=True)
+    return fig
+
+
+def importance_figure(importance: dict[str, Any]) -> go.Figure | None:
+    by = importance.get("by_evaluator") or {}
+    if not by:
+        return None
+    params = list(dict.fromkeys(p for res in by.values() for p in res))
+    fig = go.Figure()
+    for name, res in by.items():
+        values = [res.get(p, {}).get("value") for p in params]
+        low = [res.get(p, {}).get("ci_low") for p in params]
+        high = [res.get(p, {}).get("ci_high") for p in params]
+        has_ci = all(v is not None for v in low)
+        fig.add_trace(go.Bar(
+            x=params, y=values, name=name,
+            error_y=dict(type="data", symmetric=False,
+                         array=[h - v if h is not None and v is not None else None for v, h in zip(values, high)],
+                         arrayminus=[v - lo if lo is not None and v is not None else None for v, lo in zip(values, low)],
+                         visible=has_ci),
+        ))
+    fig.update_layout(barmode="group", title="Parameter importance (normalised) with bootstrap 95% CI",
+                      yaxis_title="importance", legend=dict(orientation="h"))
+    return fig
+
+
+def _curves(trial: optuna.trial.FrozenTrial) -> dict[int, float]:
+    history = trial.user_attrs.get("history")
+    if isinstance(history, list) and history and isinstance(history[0], dict) and "val_accuracy" in history[0]:
+        return {int(h.get("epoch", i + 1)): float(h["val_accuracy"]) for i, h in enumerate(history)}
+    return {int(k): float(v) for k, v in trial.intermediate_values.items()}
+
+
+def learning_curves_figure(table: StudyTable, board: pd.DataFrame) -> go.Figure | None:
+    """Validation accuracy per epoch (``history`` user attribute, else Optuna's intermediate
+    values), mean over repeats with a +-1 SD band, for the best configs."""
+    fig = go.Figure()
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    drawn = 0
+    for i, (group, label) in enumerate(zip(board["group"].head(MAX_CURVES), board["label"].head(MAX_CURVES))):
+        rows = np.flatnonzero(table.frame["group"].to_numpy() == group)
+        runs = [_curves(table.trials[r]) for r in rows]
+        runs = [r for r in runs if r]
+        if not runs:
+            continue
+        epochs = sorted(set().union(*runs))
+        per_epoch = [[r[e] for r in runs if e in r] for e in epochs]
+        mean = np.array([np.mean(v) for v in per_epoch])
+        sd = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in per_epoch])
+        color = palette[i % len(palette)]
+        if len(runs) > 1:
+            fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=list(mean + sd) + list((mean - sd)[::-1]), fill="toself",
+                                     fillcolor=color, opacity=0.15, line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=label))
+        fig.add_trace(go.Scatter(x=epochs, y=mean, mode="lines+markers", name=f"{label} (n={len(runs)})", line=dict(color=color), legendgroup=label))
+        drawn += 1
+    if not drawn:
+        return None
+    fig.update_layout(title=f"Validation accuracy per epoch: mean over repeats, band = ±1 SD (best {drawn} configs)",
+                      xaxis_title="epoch", yaxis_title="validation accuracy", legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def confusion_figure(table: StudyTable, group: str) -> go.Figure | None:
+    """Test-set confusion matrix of one config, summed over its repeats (rows: true class)."""
+    rows = np.flatnonzero(table.frame["group"].to_numpy() == group)
+    mats = [np.asarray(table.trials[r].user_attrs["confusion"]) for r in rows if table.trials[r].user_attrs.get("confusion")]
+    mats = [m for m in mats if m.ndim == 2 and m.shape == mats[0].shape]
+    if not mats:
+        return None
+    total = np.sum(mats, axis=0)
+    share = total / np.maximum(total.sum(axis=1, keepdims=True), 1)
+    classes = [str(i) for i in range(total.shape[0])]
+    fig = go.Figure(go.Heatmap(z=share, x=classes, y=classes, colorscale="Blues", zmin=0, zmax=1,
+                               text=total, texttemplate="%{text}", hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+                               colorbar=dict(title="row share")))
+    fig.update_layout(title=f"Test confusion of the best config ({table.label_of(group)}), summed over {len(mats)} run(s)",
+                      xaxis_title="predicted class", yaxis_title="true class", yaxis_autorange="reversed",
+                      height=max(400, 40 * len(classes) + 150))
+    return fig
+
+
+def transfer_figure(result: dict[str, Any]) -> go.Figure:
+    configs = pd.DataFrame(result["configs"])
+    fig = go.Figure(go.Scatter(
+        x=configs["mean_a"], y=configs["mean_b"], mode="markers+text", text=configs["config"], textposition="top center",
+        error_x=_errors(configs["mean_a"], configs["ci_low_a"], configs["ci_high_a"]),
+        error_y=_errors(configs["mean_b"], configs["ci_low_b"], configs["ci_high_b"]), marker=dict(size=9), showlegend=False,
+    ))
+    tau = result["kendall_tau"]
+    ci = "" if result["kendall_ci_low"] is None else f" (95% CI {result['kendall_ci_low']:.2f} to {result['kendall_ci_high']:.2f})"
+    fig.update_layout(
+        title=f"Rank transfer {result['study_a']} -> {result['study_b']}: Kendall tau {tau if tau is None else f'{tau:.2f}'}{ci}",
+        xaxis_title=f"{result['study_a']}: mean {result['metric']}", yaxis_title=f"{result['study_b']}: mean {result['metric']}",
+        height=560,
+    )
+    return fig
+
+
+def transfer_matrix_figure(matrix: dict[str, Any]) -> go.Figure:
+    values = [str(v) for v in matrix["values"]]
+    index = {v: i for i, v in enumerate(values)}
+    z = np.eye(len(values))
+    for p in matrix["pairs"]:
+        i, j = index[str(p["a"])], index[str(p["b"])]
+        z[i, j] = z[j, i] = np.nan if p["tau"] is None else p["tau"]
+    fig = go.Figure(go.Heatmap(z=z, x=values, y=values, zmin=-1, zmax=1, colorscale="RdBu", texttemplate="%{z:.2f}",
+                               colorbar=dict(title="Kendall tau")))
+    fig.update_layout(title=f"Rank agreement of configs between {matrix['by']} values", yaxis_autorange="reversed",
+                      height=max(400, 45 * len(values) + 200))
+    return fig
+
+
+def numeric_params(table: StudyTable) -> list[str]:
+    names = []
+    for name in table.param_names():
+        dists = {type(t.distributions[name]) for t in table.trials if name in t.distributions}
+        if dists and all(issubclass(d, (FloatDistribution, IntDistribution)) for d in dists):
+            names.append(name)
+    return names
+
+
+def optuna_figures(study: optuna.Study, table: StudyTable) -> tuple[list[tuple[str, go.Figure]], list[str]]:
+    """Optuna's own plotly figures that apply to this study, and notes on the ones skipped."""
+    from optuna import visualization as vis
+
+    figs: list[tuple[str, go.Figure]] = []
+    notes: list[str] = []
+
+    def add(title: str, make: Callable[[], go.Figure]) -> None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                figs.append((title, make()))
+        except Exception as exc:  # a plot Optuna cannot draw for this study must not sink the report
+            notes.append(f"{title}: not drawn ({type(exc).__name__}: {exc})")
+
+    add("Optimisation history", lambda: vis.plot_optimization_history(study))
+    if table.param_names():
+        add("Parallel coordinates", lambda: vis.plot_parallel_coordinate(study))
+    else:
+        notes.append("parallel coordinates: the study has no parameters")
+    numeric = numeric_params(table)
+    if numeric:
+        add("Slice plot (numeric parameters)", lambda: vis.plot_slice(study, params=numeric))
+    else:
+        notes.append("slice plot: no numeric (int/float) parameter")
+    if len(numeric) >= 2:
+        add("Contour plot (numeric parameters)", lambda: vis.plot_contour(study, params=numeric[:4]))
+    else:
+        notes.append("contour plot: needs 2 or more numeric parameters")
+    return figs, notes

@@ -1,0 +1,210 @@
+"""Leaderboard over seed repeats and the ablation table against a baseline config.
+
+Selection is on the objective (validation accuracy in layerlab); test accuracy is reported beside
+it and never used to rank or to choose the baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from studies.analysis._collect import (
+    AnalysisError,
+    StudyTable,
+    check_keys,
+    collect,
+    format_assignment,
+    matching_groups,
+    parse_assignments,
+    same_value,
+)
+from studies.analysis._stats import Comparison, compare, holm, mean_ci, verdict
+from searchspace._errors import valid_list
+
+LEADERBOARD_COLUMNS = [
+    "rank", "label", "config_id", "n", "val_mean", "val_std", "val_ci_low", "val_ci_high", "ci_method",
+    "test_mean", "test_std", "test_ci_low", "test_ci_high", "vs_best", "model_params", "params",
+]
+
+
+def _std(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.std(ddof=1)) if len(x) > 1 else math.nan
+
+
+def leaderboard_table(
+    study: optuna.Study | StudyTable, *, confidence: float = 0.95, alpha: float = 0.05, test: str = "t"
+) -> pd.DataFrame:
+    """One row per config, best first: n runs, mean/std/CI of the objective and of test accuracy,
+    and ``vs_best``: the verdict of each config against the best one (paired by seed, Holm over
+    all configs). The best is chosen on the same data, so a "no detectable difference" there means
+    the ranking between the two is not settled by these seeds."""
+    table = collect(study)
+    rows = []
+    for group in table.groups:
+        val, tst = table.values(group), table.values(group, "test")
+        v_ci, t_ci = mean_ci(val, confidence), mean_ci(tst, confidence)
+        first = int(table.rows(group).index[0])
+        rows.append({
+            "label": table.label_of(group),
+            "config_id": None if group.startswith("params:") else group,
+            "group": group,
+            "n": len(val),
+            "val_mean": v_ci.mean, "val_std": _std(val), "val_ci_low": v_ci.low, "val_ci_high": v_ci.high,
+            "ci_method": v_ci.method,
+            "test_mean": t_ci.mean, "test_std": _std(tst), "test_ci_low": t_ci.low, "test_ci_high": t_ci.high,
+            "model_params": table.trials[first].user_attrs.get("params"),  # layerlab: model size
+            "params": table.params_of(group),
+        })
+    board = pd.DataFrame(rows).sort_values("val_mean", ascending=not table.maximize, kind="stable", ignore_index=True)
+    board.insert(0, "rank", range(1, len(board) + 1))
+    best = board.loc[0, "group"]
+    comparisons = {g: _compare_groups(table, g, best, test, confidence) for g in board["group"][1:]}
+    adjusted = dict(zip(comparisons, holm([c.p_value for c in comparisons.values()])))
+    board["vs_best"] = [
+        "best" if g == best else verdict(comparisons[g], adjusted[g], alpha=alpha, maximize=table.maximize)
+        for g in board["group"]
+    ]
+    return board[[*LEADERBOARD_COLUMNS, "group"]]
+
+
+def _compare_groups(table: StudyTable, a: str, b: str, test: str, confidence: float, metric: str = "value") -> Comparison:
+    ra, rb = table.rows(a), table.rows(b)
+    keep_a, keep_b = np.isfinite(ra[metric].to_numpy(float)), np.isfinite(rb[metric].to_numpy(float))
+    return compare(
+        ra[metric].to_numpy(float)[keep_a], rb[metric].to_numpy(float)[keep_b],
+        pairs_a=list(ra["pair"][keep_a]), pairs_b=list(rb["pair"][keep_b]),
+        test=test, confidence=confidence,
+    )
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """Each variant against its baseline config: delta (variant - baseline), CI, Holm p, verdict."""
+
+    baseline: dict[str, Any]
+    baseline_source: str  # "--baseline" | "study spec" | "best config (no baseline given)"
+    baseline_labels: list[str]
+    rows: pd.DataFrame
+    alpha: float
+    test: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "baseline": self.baseline,
+            "baseline_source": self.baseline_source,
+            "baseline_configs": self.baseline_labels,
+            "alpha": self.alpha,
+            "test": self.test,
+            "correction": "holm",
+            "rows": self.rows.to_dict(orient="records"),
+            "notes": self.notes,
+        }
+
+
+def resolve_baseline(table: StudyTable, baseline: str | Mapping[str, Any] | None) -> tuple[dict[str, Any], str, list[str]]:
+    """The baseline assignment, where it came from, and the config groups it matches."""
+    if baseline is not None and (not isinstance(baseline, str) or baseline.strip()):
+        assignment, source = parse_assignments(baseline), "--baseline"
+    elif table.spec is not None and table.spec.baseline:
+        assignment, source = dict(table.spec.baseline), "study spec"
+        # The preset's baseline may not apply after --set pinned its key or the grid was cut:
+        # then fall back to the best config instead of refusing a report nobody asked to break.
+        if any(k not in table.param_names() for k in assignment) or not matching_groups(table, assignment):
+            best = str(leaderboard_table(table).loc[0, "group"])
+            return (table.params_of(best), f"best config (the preset's baseline {format_assignment(assignment)} "
+                    "is not among the completed configs)", [best])
+    else:
+        board = leaderboard_table(table)
+        best = str(board.loc[0, "group"])
+        return table.params_of(best), "best config (no baseline given)", [best]
+    check_keys(table, assignment, "baseline")
+    groups = matching_groups(table, assignment)
+    if not groups:
+        configs = valid_list(sorted({table.label_of(g) for g in table.groups}), limit=20)
+        raise AnalysisError(
+            f"baseline {format_assignment(assignment)} matches no completed config of study "
+            f"{table.study_name!r}; configs: {configs}"
+        )
+    return assignment, source, groups
+
+
+def _partner(table: StudyTable, variant: str, baselines: list[str], keys: set[str]) -> str | None:
+    """The baseline config that agrees with ``variant`` on every parameter outside the baseline
+    keys that both carry: the one-factor-changed comparison an ablation means."""
+    params = table.params_of(variant)
+    for b in baselines:
+        other = table.params_of(b)
+        if all(same_value(params[k], other[k]) for k in set(params) & set(other) - keys):
+            return b
+    return None
+
+
+def ablation_table(
+    study: optuna.Study | StudyTable,
+    baseline: str | Mapping[str, Any] | None = None,
+    *,
+    alpha: float = 0.05,
+    test: str = "t",
+    confidence: float = 0.95,
+) -> Ablation:
+    """Every config against the baseline (``baseline`` mapping or ``"key=value,..."``; default:
+    the study spec's ``baseline``; else the best config).
+
+    When the baseline names only some parameters (``layers=full`` in a grid that also varies the
+    optimizer), each variant is compared with the baseline config that shares its other
+    parameters. Differences are variant minus baseline on the objective, paired by seed; test
+    accuracy deltas are reported beside. Holm corrects the p-values over all rows.
+    """
+    if not 0 < alpha < 1:
+        raise AnalysisError(f"alpha must be in (0, 1), got {alpha!r}")
+    table = collect(study)
+    assignment, source, base_groups = resolve_baseline(table, baseline)
+    keys = set(assignment)
+    notes: list[str] = []
+    rows, comparisons = [], []
+    for group in table.groups:
+        if group in base_groups:
+            continue
+        partner = _partner(table, group, base_groups, keys)
+        if partner is None:
+            notes.append(f"{table.label_of(group)}: no baseline config shares its other parameters; not compared")
+            continue
+        cmp = _compare_groups(table, group, partner, test, confidence)
+        test_cmp = _compare_groups(table, group, partner, test, confidence, metric="test")
+        params, base_params = table.params_of(group), table.params_of(partner)
+        changed = {k: v for k, v in params.items() if k not in base_params or not same_value(v, base_params[k])}
+        comparisons.append(cmp)
+        rows.append({
+            "variant": table.label_of(group),
+            "baseline": table.label_of(partner),
+            "changed": changed,
+            "n_variant": cmp.n_a, "n_baseline": cmp.n_b, "n_pairs": cmp.n_pairs,
+            "design": cmp.design, "test": cmp.test,
+            "variant_mean": float(np.mean(table.values(group))),
+            "baseline_mean": float(np.mean(table.values(partner))),
+            "delta": cmp.delta, "delta_ci_low": cmp.ci_low, "delta_ci_high": cmp.ci_high,
+            "test_delta": test_cmp.delta, "test_delta_ci_low": test_cmp.ci_low, "test_delta_ci_high": test_cmp.ci_high,
+            "p_value": cmp.p_value,
+        })
+    adjusted = holm([c.p_value for c in comparisons])
+    for row, cmp, p_adj in zip(rows, comparisons, adjusted):
+        row["p_holm"] = p_adj
+        row["verdict"] = verdict(cmp, p_adj, alpha=alpha, maximize=table.maximize)
+    if not rows:
+        notes.append("no variant to compare: the study has only the baseline config")
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame = frame.sort_values("delta", ascending=not table.maximize, kind="stable", ignore_index=True)
+    return Ablation(
+        baseline=assignment, baseline_source=source, baseline_labels=[table.label_of(g) for g in base_groups],
+        rows=frame, alpha=alpha, test=test, notes=notes,
+    )

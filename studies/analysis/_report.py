@@ -1,0 +1,402 @@
+"""One self-contained HTML report per study (plotly.js inlined, opens offline), its numbers as
+JSON, and the upload of the report to the study as an Optuna artifact (the dashboard links it)."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from studies.analysis._collect import StudyTable, collect
+from studies.analysis._datasets import MEDMNIST_GROUPS, best_per_dataset, config_value, describe_datasets, study_datasets
+from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
+from studies.analysis._leaderboard import ablation_table, leaderboard_table
+from studies.analysis._transfer import compare_studies, rank_transfer_matrix
+
+PRIMARY_EVALUATOR = "fanova"  # the evaluator behind the JSON ``importance`` key
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)  # plain text (escaped when rendered)
+    tables: list[pd.DataFrame] = field(default_factory=list)
+    figures: list[Any] = field(default_factory=list)  # plotly figures
+
+
+@dataclass
+class Report:
+    """The numbers (``data``, JSON-ready) and the sections of the HTML page."""
+
+    study_name: str
+    data: dict[str, Any]
+    sections: list[Section]
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(jsonable(self.data), **kwargs)
+
+    def to_html(self) -> str:
+        return render_html(self)
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON: NaN/inf -> None, numpy scalars -> Python numbers, frames -> records."""
+    if isinstance(value, pd.DataFrame):
+        return jsonable(value.to_dict(orient="records"))
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    return value
+
+
+def build_report(
+    study: optuna.Study,
+    *,
+    baseline: str | Mapping[str, Any] | None = None,
+    compare_with: optuna.Study | None = None,
+    alpha: float = 0.05,
+    test: str = "t",
+    n_bootstrap: int = 100,
+    seed: int = 0,
+    top_k: int = 3,
+    evaluators: Sequence[str] = EVALUATORS,
+    data_dir: str | Path | None = None,
+    datasets: str = "embedded",
+) -> Report:
+    """Every analysis of ``study`` (and the rank transfer to ``compare_with``), as numbers and
+    figures. Raises AnalysisError for what cannot be analysed at all (no completed trials, an
+    unknown baseline, no shared configs); anything narrower degrades to a note in the report.
+
+    ``datasets``: which of the study's datasets to load for their entropies: ``embedded`` (the
+    default: only those shipped in installed packages, never a download), ``all`` or ``none``."""
+    from studies.analysis import _figures as figs
+
+    table = collect(study)
+    board = leaderboard_table(table, alpha=alpha, test=test)
+    ablation = ablation_table(table, baseline, alpha=alpha, test=test)
+    transfer = compare_studies(table, collect(compare_with), top_k=top_k, seed=seed) if compare_with is not None else None
+    importance = importance_with_ci(table, evaluators=evaluators, n_bootstrap=n_bootstrap, seed=seed)
+    split = variance_split(table, alpha=alpha, test=test)
+    notes = list(table.notes)
+    single = bool((board["n"] == 1).all())
+    if single:
+        notes.append("every config has a single run: no confidence intervals, no paired tests "
+                     "(CIs and tests need 2 or more seed repeats per config)")
+    elif (board["n"] == 1).any():
+        notes.append(f"{int((board['n'] == 1).sum())} config(s) have a single run: no CI for them")
+    if not importance["available"]:
+        notes.append(f"no importance: {importance['reason']}")
+    else:
+        if not importance["bootstrap"]["available"]:
+            notes.append(f"importance without CI: {importance['bootstrap']['reason']}")
+        for name, reason in importance["left_out"].items():
+            notes.append(f"importance left out {name}: {reason}")
+        notes.extend(importance["notes"])
+
+    datasets_info: dict[str, Any] = {}
+    medmnist = pd.DataFrame()
+    names = study_datasets(table)
+    if datasets != "none" and names:
+        datasets_info = describe_datasets(names, data_dir, load=datasets)
+    if "dataset" in table.param_names() and any(config_value(table, g, "family") for g in table.groups):
+        medmnist = best_per_dataset(table, datasets=datasets_info or None)
+    by_dataset = None
+    if "dataset" in table.param_names() and len(table.param_names()) > 1:
+        by_dataset = rank_transfer_matrix(table, by="dataset", n_bootstrap=min(n_bootstrap, 200), seed=seed)
+        if not any(p["tau"] is not None for p in by_dataset["pairs"]):
+            by_dataset = None
+
+    primary = importance["by_evaluator"].get(PRIMARY_EVALUATOR) or next(iter(importance["by_evaluator"].values()), {})
+    data: dict[str, Any] = {
+        "study": {
+            "name": table.study_name, "direction": table.direction, "states": dict(table.state_counts),
+            "completed_configs": len(board), "completed_trials": len(table.trials),
+            "grouping": table.grouping, "pairing": table.pairing,
+            "preset": table.spec.name if table.spec else None,
+            "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+        "leaderboard": board.drop(columns=["group"]),
+        "ablation": ablation.to_dict(),
+        "importance": primary,
+        "importance_evaluator": PRIMARY_EVALUATOR if PRIMARY_EVALUATOR in importance["by_evaluator"] else next(iter(importance["by_evaluator"]), None),
+        "importance_detail": importance,
+        "variance_split": split,
+        "notes": notes,
+    }
+    if transfer is not None:
+        data["compare"] = transfer
+    if datasets_info:
+        data["datasets"] = datasets_info
+    if not medmnist.empty:
+        data["best_per_dataset"] = medmnist
+    if by_dataset is not None:
+        data["rank_transfer_by_dataset"] = by_dataset
+
+    sections = [_summary_section(table, split, notes)]
+    sections.append(Section("Leaderboard", [
+        "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection metric); "
+        "test accuracy is reported beside it and never used to rank. 95% CI: Student t for fewer than 10 runs, BCa "
+        "bootstrap from 10 on. vs_best: paired comparison with the best config, Holm-corrected.",
+        *(["No CI: every config has a single run."] if single else []),
+    ], [_fmt_board(board)], [figs.leaderboard_figure(board)]))
+    sections.append(_ablation_section(ablation, figs.ablation_figure(ablation)))
+    sections.append(_importance_section(importance, figs.importance_figure(importance)))
+    optuna_figs, optuna_notes = figs.optuna_figures(study, table)
+    for title, fig in optuna_figs:
+        sections.append(Section(title, [], [], [fig]))
+    if optuna_notes:
+        sections.append(Section("Plots not drawn", optuna_notes))
+    curves = figs.learning_curves_figure(table, board)
+    sections.append(Section("Learning curves", [] if curves else ["no per-epoch history or intermediate values stored on the trials"], [], [curves] if curves else []))
+    confusion = figs.confusion_figure(table, str(board.loc[0, "group"]))
+    sections.append(Section("Confusion matrix (best config)", [] if confusion else ["no confusion matrix stored on the best config's trials"], [], [confusion] if confusion else []))
+    if transfer is not None:
+        sections.append(_transfer_section(transfer, figs.transfer_figure(transfer)))
+    if by_dataset is not None:
+        sections.append(Section("Rank transfer between datasets", [
+            "Kendall tau between the config rankings (mean objective) on every pair of dataset values of this study, "
+            "matched on the other parameters; CI from bootstrap resamples of repeats. High tau: the cheaper dataset "
+            "ranks the configs as the other does.",
+        ], [_fmt(pd.DataFrame(by_dataset["pairs"]))], [figs.transfer_matrix_figure(by_dataset)]))
+    if datasets_info:
+        sections.append(_datasets_section(datasets_info))
+    if not medmnist.empty:
+        sections.append(Section("Best model per dataset (seed 000, Table 3 layout)", [
+            "Per dataset, the best config by mean validation accuracy among " + "; ".join(f"{k}: families {', '.join(v)}" for k, v in MEDMNIST_GROUPS.items())
+            + ". Test accuracy beside. The entropies are defined in the Datasets section; seed 000's own Entropy column is "
+            "unexplained in the paper (and often negative) and is not reproduced.",
+        ], [_fmt(medmnist)]))
+    return Report(table.study_name, data, sections)
+
+
+def _summary_section(table: StudyTable, split: dict[str, Any], notes: list[str]) -> Section:
+    states = ", ".join(f"{n} {s.lower()}" for s, n in table.state_counts.items() if n)
+    paras = [f"Study {table.study_name!r} ({table.direction}): {states}."]
+    if table.spec is not None:
+        paras.append(f"layerlab preset {table.spec.name!r}: {table.spec.description}")
+    paras.append(split["summary"])
+    return Section("Summary", paras + [f"Note: {n}" for n in notes])
+
+
+def _ablation_section(ablation, fig) -> Section:
+    base = ", ".join(f"{k}={v}" for k, v in ablation.baseline.items())
+    paras = [
+        f"Baseline: {base} ({ablation.baseline_source}); configs: {', '.join(ablation.baseline_labels)}. "
+        f"delta = variant minus baseline on the objective, paired by seed where repeats share seeds "
+        f"({'Wilcoxon signed-rank test' if ablation.test == 'wilcoxon' else 'paired t-test'}; "
+        f"Welch's t-test when unpaired), p-values Holm-corrected over all rows, verdict at alpha = {ablation.alpha}. "
+        "Test deltas are reported beside and not tested.",
+        *ablation.notes,
+    ]
+    tables = [] if ablation.rows.empty else [_fmt(ablation.rows)]
+    return Section("Ablation against the baseline", paras, tables, [fig] if fig is not None else [])
+
+
+def _importance_section(importance: dict[str, Any], fig) -> Section:
+    if not importance["available"]:
+        return Section("Parameter importance", [f"No importance: {importance['reason']}."])
+    boot = importance["bootstrap"]
+    paras = [
+        "Optuna's evaluators: " + "; ".join(importance["evaluators"].values()) + ". Values are normalised to sum to 1 per evaluator.",
+        f"CI: {boot['interval']} over {boot['replicates']} bootstrap replicates ({boot['resampling']})." if boot["available"]
+        else f"No CI: {boot['reason']}.",
+        "Evaluated: " + (", ".join(importance["evaluated"]) or "none") + ".",
+    ]
+    for name, reason in importance["left_out"].items():
+        paras.append(f"Left out of fANOVA/MDI: {name} ({reason}).")
+    paras.extend(f"Note: {n}." for n in importance["notes"])
+    for name, entry in importance["conditional"].items():
+        ped = entry.get("ped_anova")
+        within = entry.get("fanova_within_active")
+        text = f"Conditional {name}: {entry['presence']}"
+        if ped:
+            text += f"; PED-ANOVA importance {ped['value']:.3f}"
+        if within:
+            text += f"; fANOVA within the trials where it is active: {within.get(name, 0.0):.3f}"
+        paras.append(text + ".")
+    rows = [
+        {"evaluator": ev, "parameter": p, "importance": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
+        for ev, res in importance["by_evaluator"].items() for p, r in res.items()
+    ]
+    return Section("Parameter importance", paras, [_fmt(pd.DataFrame(rows))], [fig] if fig is not None else [])
+
+
+def _transfer_section(result: dict[str, Any], fig) -> Section:
+    def ci(low, high):
+        return "no CI" if low is None else f"95% CI {low:.2f} to {high:.2f}"
+
+    tau, rho = result["kendall_tau"], result["spearman_rho"]
+    paras = [
+        f"{result['n_shared']} configs shared by {result['study_a']!r} and {result['study_b']!r}, matched on the searched "
+        f"parameters {', '.join(result['matched_on'])} (metric: mean {result['metric']}).",
+        f"Kendall tau = {tau if tau is None else f'{tau:.3f}'} ({ci(result['kendall_ci_low'], result['kendall_ci_high'])}, p = {result['kendall_p']}); "
+        f"Spearman rho = {rho if rho is None else f'{rho:.3f}'} ({ci(result['spearman_ci_low'], result['spearman_ci_high'])}).",
+        f"Top-{result['top_k']} agreement: {result['top_k_overlap']}/{result['top_k']}; same best config: {result['same_best']}; "
+        f"{len(result['flips'])} of {result['n_pairs']} pairs flip order.",
+    ]
+    tables = [_fmt(pd.DataFrame(result["configs"]))]
+    if result["flips"]:
+        tables.append(_fmt(pd.DataFrame(result["flips"])))
+    return Section("Rank transfer", paras, tables, [fig])
+
+
+def _datasets_section(info: dict[str, Any]) -> Section:
+    rows = []
+    for name, d in info.items():
+        if "error" in d:
+            rows.append({"dataset": name, "note": f"not available: {d['error']}"})
+            continue
+        rows.append({
+            "dataset": name, "images": d["images"], "size": f"{d['height']}x{d['width']}x{d['channels']}",
+            "classes": d["num_classes"], "imbalance (max/min)": d["imbalance_ratio"],
+            "label entropy (bits)": d["label_entropy_bits"], "label entropy / log2 K": d["label_entropy_normalized"],
+            "mean intensity entropy (bits)": d["intensity_entropy_bits_mean"], "intensity entropy SD": d["intensity_entropy_bits_std"],
+        })
+    return Section("Datasets", [
+        "Label entropy: Shannon entropy (bits) of the class distribution, log2 K when balanced. Mean intensity entropy: "
+        "Shannon entropy (bits, 0-8) of each image's 256-bin grey-level histogram, averaged over images; RGB is converted "
+        "to grey with BT.601 luma (0.299 R + 0.587 G + 0.114 B). Both over the official train + test images.",
+    ], [_fmt(pd.DataFrame(rows))])
+
+
+# -- HTML -----------------------------------------------------------------------------------------
+
+
+def _fmt_cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, (float, np.floating)):
+        return "—" if not math.isfinite(value) else f"{value:.4g}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "—"
+    return str(value)
+
+
+def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.apply(lambda col: col.map(_fmt_cell)) if not frame.empty else frame
+
+
+def _fmt_board(board: pd.DataFrame) -> pd.DataFrame:
+    return _fmt(board.drop(columns=["group", "params"]))
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
+h1{font-size:1.6rem}h2{font-size:1.25rem;border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
+table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0;display:block;overflow-x:auto}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f4f4f4}
+td:first-child,th:first-child{text-align:left}p{line-height:1.45}
+"""
+
+
+def render_html(report: Report) -> str:
+    """The whole page: plotly.js inlined once in <head>, every figure a div + inline script."""
+    from plotly.offline import get_plotlyjs
+
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>layerlab report: {html.escape(report.study_name)}</title>",
+        f"<style>{CSS}</style>",
+        f"<script type='text/javascript'>{get_plotlyjs()}</script>",
+        "</head><body>",
+        f"<h1>layerlab report: {html.escape(report.study_name)}</h1>",
+        f"<p>Generated {html.escape(str(report.data['study']['generated']))}. Self-contained: opens offline.</p>",
+    ]
+    for section in report.sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        parts.extend(f"<p>{html.escape(p)}</p>" for p in section.paragraphs)
+        parts.extend(t.to_html(index=False, escape=True, border=0) for t in section.tables)
+        parts.extend(
+            fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
+            for fig in section.figures
+        )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(report: Report, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.to_html(), encoding="utf-8")
+    return path
+
+
+# -- artifacts ------------------------------------------------------------------------------------
+
+
+def default_artifact_dir(storage_url: str) -> Path | None:
+    """``<directory of the SQLite file>/artifacts``; None for other storages (pass a directory)."""
+    from studies._storage import sqlite_path
+
+    path = sqlite_path(storage_url)
+    return None if path is None else path.parent / "artifacts"
+
+
+def upload_report(study: optuna.Study, path: str | Path, artifact_dir: str | Path) -> str:
+    """Attach the report file to the study as an Optuna artifact; returns the artifact id.
+
+    optuna-dashboard lists it on the study page when started with the same directory
+    (``optuna-dashboard <storage> --artifact-dir <dir>``)."""
+    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+    directory = Path(artifact_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    store = FileSystemArtifactStore(base_path=str(directory))
+    return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study, mimetype="text/html")
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.floating)) and math.isfinite(x)
+
+
+def format_summary(report: Report, *, limit: int = 10) -> str:
+    """A few lines for the terminal: top configs, ablation verdicts, importance, noise."""
+    data = report.data
+    lines = [f"study {data['study']['name']!r}: {data['study']['completed_configs']} configs, {data['study']['completed_trials']} completed trials"]
+    board = data["leaderboard"]
+    for _, row in board.head(limit).iterrows():
+        ci = f" [{row.val_ci_low:.4f}, {row.val_ci_high:.4f}]" if _number(row.val_ci_low) else ""
+        test = f"  test {row.test_mean:.4f}" if _number(row.test_mean) else ""
+        lines.append(f"{row['rank']:>3}. {row.val_mean:.4f}{ci} n={row.n}{test}  {row.label}  ({row.vs_best})")
+    if len(board) > limit:
+        lines.append(f"     ... {len(board) - limit} more configs")
+    ab = data["ablation"]
+    if ab["rows"]:
+        lines.append(f"ablation vs {', '.join(f'{k}={v}' for k, v in ab['baseline'].items())} ({ab['baseline_source']}):")
+        for r in ab["rows"]:
+            ci = f" [{r['delta_ci_low']:+.4f}, {r['delta_ci_high']:+.4f}]" if _number(r["delta_ci_low"]) else ""
+            p = f" p_holm={r['p_holm']:.3g}" if _number(r["p_holm"]) else ""
+            lines.append(f"  {r['variant']}: {r['delta']:+.4f}{ci}{p} -> {r['verdict']}")
+    if data["importance"]:
+        lines.append(f"importance ({data['importance_evaluator']}): " + ", ".join(
+            f"{p} {v['value']:.3f}" + ("" if v["ci_low"] is None else f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]")
+            for p, v in data["importance"].items()))
+    lines.append(data["variance_split"]["summary"])
+    best = data.get("best_per_dataset")
+    if best is not None and not best.empty:
+        lines.append("best model per dataset (mean validation; test beside):")
+        for _, row in best.iterrows():
+            cells = [f"{g}: {row.get(f'{g} best')} ({row.get(f'{g} val'):.4f} / {row.get(f'{g} test'):.4f})"
+                     for g in MEDMNIST_GROUPS if isinstance(row.get(f"{g} best"), str)]
+            lines.append(f"  {row['dataset']}: " + "; ".join(cells))
+    lines.extend(f"note: {n}" for n in data["notes"])
+    return "\n".join(lines)

@@ -1,0 +1,287 @@
+"""Small statistics over seed repeats: confidence intervals, paired tests, Holm, variance split.
+
+Choices, and why:
+
+- **CI of a mean.** Student-t interval when n < :data:`BOOTSTRAP_MIN_N`, BCa bootstrap
+  (``scipy.stats.bootstrap``) from there on. A study typically has 3-5 seeds per config; a
+  bootstrap over 3 values has only 10 distinct resamples and its percentile/BCa interval is far too
+  narrow, while the t interval stays honest (it assumes roughly normal seed noise, which averages
+  of many per-image outcomes are). With many repeats the bootstrap drops that assumption.
+- **Paired test.** Paired t-test (``scipy.stats.ttest_rel``) by default. The Wilcoxon signed-rank
+  test cannot reject at all with few pairs: its smallest two-sided p-value is 2 / 2**n (0.25 with
+  3 seeds, 0.0625 with 5), so it would call every difference "not detectable". ``test="wilcoxon"``
+  is available for studies with many seeds. Without a shared seed, Welch's t-test
+  (``ttest_ind(equal_var=False)``).
+- **Multiple comparisons.** Holm's step-down correction, written by hand below: scipy offers only
+  Benjamini-Hochberg (``false_discovery_control``) and statsmodels is not a dependency.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from studies.analysis._collect import AnalysisError
+
+BOOTSTRAP_MIN_N = 10  # from this many values on, a mean's CI is a BCa bootstrap instead of t
+TESTS = ("t", "wilcoxon")
+
+
+@dataclass(frozen=True)
+class Interval:
+    mean: float
+    low: float
+    high: float
+    n: int
+    method: str  # "t" | "bootstrap-bca" | "none (n=1)" | "exact (no spread)"
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95, *, seed: int = 0) -> Interval:
+    """Mean of ``values`` with a ``confidence`` interval (t for small n, BCa bootstrap otherwise)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0, "none (no values)")
+    mean = float(x.mean())
+    if n == 1:
+        return Interval(mean, math.nan, math.nan, 1, "none (n=1)")
+    if np.ptp(x) == 0:
+        return Interval(mean, mean, mean, n, "exact (no spread)")
+    if n < BOOTSTRAP_MIN_N:
+        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
+        return Interval(mean, mean - half, mean + half, n, "t")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # BCa warns on nearly degenerate resamples; CI stays usable
+        res = stats.bootstrap((x,), np.mean, confidence_level=confidence, method="BCa", rng=np.random.default_rng(seed))
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
+        return Interval(mean, mean - half, mean + half, n, "t")
+    return Interval(mean, low, high, n, "bootstrap-bca")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``a`` minus ``b``: mean difference, its CI, and a two-sided p-value (None when untested)."""
+
+    delta: float
+    ci_low: float
+    ci_high: float
+    n_a: int
+    n_b: int
+    n_pairs: int
+    design: str  # "paired" | "unpaired" | "none"
+    test: str  # "paired t" | "wilcoxon" | "welch t" | "none"
+    p_value: float | None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compare(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    pairs_a: Sequence[Any] | None = None,
+    pairs_b: Sequence[Any] | None = None,
+    test: str = "t",
+    confidence: float = 0.95,
+) -> Comparison:
+    """Compare runs ``a`` with runs ``b``, paired by key where both carry the same keys.
+
+    Pairs are the keys present in both (``seed`` in layerlab: repeat r of every config trains with
+    seed base + r). With two or more pairs the design is paired; otherwise Welch's unpaired t-test
+    when each side has two or more runs; otherwise no test (the row says so).
+    """
+    if test not in TESTS:
+        raise AnalysisError(f"unknown test {test!r}; valid: {', '.join(TESTS)}")
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if pairs_a is not None and pairs_b is not None and None not in pairs_a and None not in pairs_b:
+        by_a = _by_key(a, pairs_a)
+        by_b = _by_key(b, pairs_b)
+        shared = [k for k in by_a if k in by_b]
+        if len(shared) >= 2:
+            diffs = np.array([by_a[k] - by_b[k] for k in shared])
+            ci = mean_ci(diffs, confidence)
+            return Comparison(ci.mean, ci.low, ci.high, len(a), len(b), len(shared), "paired",
+                              "wilcoxon" if test == "wilcoxon" else "paired t", _paired_p(diffs, test))
+    delta = float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
+    if len(a) < 2 or len(b) < 2:
+        return Comparison(delta, math.nan, math.nan, len(a), len(b), 0, "none", "none", None,
+                          f"too few runs for a test ({len(a)} vs {len(b)}; needs 2 or more each)")
+    low, high = _welch_ci(a, b, confidence)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = stats.ttest_ind(a, b, equal_var=False).pvalue
+    p = _clean_p(p, float(a.mean() - b.mean()))
+    return Comparison(delta, low, high, len(a), len(b), 0, "unpaired", "welch t", p,
+                      "no shared seeds: unpaired comparison")
+
+
+def _by_key(values: np.ndarray, keys: Sequence[Any]) -> dict[Any, float]:
+    """Value per pairing key (several runs with one key are averaged)."""
+    acc: dict[Any, list[float]] = {}
+    for v, k in zip(values, keys):
+        acc.setdefault(k, []).append(float(v))
+    return {k: float(np.mean(v)) for k, v in acc.items()}
+
+
+def _paired_p(diffs: np.ndarray, test: str) -> float:
+    if np.all(diffs == 0):
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if test == "wilcoxon":
+            p = stats.wilcoxon(diffs).pvalue
+        else:
+            p = stats.ttest_1samp(diffs, 0.0).pvalue  # = ttest_rel(a, b) on the paired runs
+    return _clean_p(p, float(np.mean(diffs)))
+
+
+def _clean_p(p: float, delta: float) -> float:
+    """A NaN p-value arises only from zero spread: equal -> 1, a constant shift -> 0."""
+    if p is None or not math.isfinite(p):
+        return 1.0 if delta == 0 else 0.0
+    return float(p)
+
+
+def _welch_ci(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, float]:
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    delta = float(a.mean() - b.mean())
+    if se == 0:
+        return delta, delta
+    # Welch-Satterthwaite degrees of freedom
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = stats.t.ppf(0.5 + confidence / 2, df) * se
+    return delta - half, delta + half
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values (None entries stay None and do not count).
+
+    Written by hand: scipy has only Benjamini-Hochberg and statsmodels is not a dependency.
+    Sort the m p-values ascending; the i-th (0-based) gets (m - i) * p, kept monotone and <= 1.
+    """
+    idx = [i for i, p in enumerate(p_values) if p is not None]
+    out: list[float | None] = [None] * len(p_values)
+    m = len(idx)
+    running = 0.0
+    for rank, i in enumerate(sorted(idx, key=lambda j: p_values[j])):
+        running = max(running, min(1.0, (m - rank) * float(p_values[i])))
+        out[i] = running
+    return out
+
+
+def verdict(comparison: Comparison, p_adjusted: float | None, *, alpha: float, maximize: bool) -> str:
+    """Plain words: better / worse / no detectable difference (or why there was no test)."""
+    if p_adjusted is None:
+        return f"not tested: {comparison.note or 'too few runs'}"
+    if p_adjusted >= alpha:
+        return "no detectable difference"
+    higher = comparison.delta > 0
+    return "better" if higher == maximize else "worse"
+
+
+# -- variance split ------------------------------------------------------------------------------
+
+
+def variance_components(groups: Sequence[Sequence[float]], confidence: float = 0.95) -> dict[str, Any]:
+    """One-way random-effects ANOVA of values grouped by config.
+
+    Between-config variance sigma_b^2 = (MSB - MSW) / n0 (truncated at 0), within-config (seed)
+    variance sigma_w^2 = MSW, n0 the average group size corrected for imbalance. The config share
+    sigma_b^2 / (sigma_b^2 + sigma_w^2) is ICC(1). Its CI is the F-based interval of Shrout & Fleiss
+    (1979) / McGraw & Wong (1996), exact for balanced designs, approximate otherwise; no scipy
+    function computes it, hence written here. The F test is ``scipy.stats.f_oneway``.
+    """
+    arrays = [np.asarray(g, dtype=float) for g in groups if len(g)]
+    k = len(arrays)
+    sizes = np.array([len(g) for g in arrays])
+    n_total = int(sizes.sum())
+    out: dict[str, Any] = {"n_configs": k, "n_trials": n_total}
+    if k < 2:
+        return {**out, "available": False, "reason": f"needs 2 or more configs (the study has {k})"}
+    if n_total - k < 1:
+        return {**out, "available": False, "reason": "every config has a single run: seed noise cannot be separated from config effects"}
+    grand = np.concatenate(arrays).mean()
+    means = np.array([g.mean() for g in arrays])
+    ss_between = float((sizes * (means - grand) ** 2).sum())
+    ss_within = float(sum(((g - g.mean()) ** 2).sum() for g in arrays))
+    df_b, df_w = k - 1, n_total - k
+    msb, msw = ss_between / df_b, ss_within / df_w
+    n0 = (n_total - (sizes**2).sum() / n_total) / df_b
+    sigma_b2 = max(0.0, (msb - msw) / n0)
+    total = sigma_b2 + msw
+    share = sigma_b2 / total if total > 0 else math.nan
+    if msw == 0:
+        f_stat, p, low, high = (math.inf if msb > 0 else math.nan), (0.0 if msb > 0 else 1.0), share, share
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f_stat, p = (float(v) for v in stats.f_oneway(*arrays))
+        alpha = 1 - confidence
+        f_low = f_stat / stats.f.ppf(1 - alpha / 2, df_b, df_w)
+        f_high = f_stat * stats.f.ppf(1 - alpha / 2, df_w, df_b)
+        low = min(1.0, max(0.0, (f_low - 1) / (f_low + n0 - 1)))
+        high = min(1.0, max(0.0, (f_high - 1) / (f_high + n0 - 1)))
+    return {
+        **out,
+        "available": True,
+        "between_config_variance": sigma_b2,
+        "within_config_variance": msw,
+        "config_share": share,
+        "config_share_ci_low": low,
+        "config_share_ci_high": high,
+        "seed_noise_sd": math.sqrt(msw),
+        "between_config_sd": math.sqrt(sigma_b2),
+        "f_statistic": f_stat,
+        "p_value": p,
+        "method": "one-way random-effects ANOVA; config share = ICC(1) with F-based CI",
+    }
+
+
+def blocked_components(matrix: np.ndarray) -> dict[str, Any]:
+    """Two-way ANOVA without replication of a complete (configs x seeds) table.
+
+    Repeat r of every layerlab config trains with the same seed, so part of the seed noise is
+    shared by all configs (a lucky split or initialisation lifts them all); paired tests cancel
+    that part. Components (random effects, truncated at 0): config, seed (shared), and residual
+    (the config-by-seed interaction, the noise a paired comparison still sees).
+    """
+    k, s = matrix.shape
+    if k < 2 or s < 2:
+        return {"available": False, "reason": "needs 2 or more configs and 2 or more shared seeds"}
+    grand = matrix.mean()
+    row, col = matrix.mean(axis=1), matrix.mean(axis=0)
+    ss_config = s * float(((row - grand) ** 2).sum())
+    ss_seed = k * float(((col - grand) ** 2).sum())
+    ss_resid = float(((matrix - row[:, None] - col[None, :] + grand) ** 2).sum())
+    ms_config, ms_seed = ss_config / (k - 1), ss_seed / (s - 1)
+    ms_resid = ss_resid / ((k - 1) * (s - 1))
+    config_var = max(0.0, (ms_config - ms_resid) / s)
+    seed_var = max(0.0, (ms_seed - ms_resid) / k)
+    total = config_var + seed_var + ms_resid
+    share = (lambda v: v / total if total > 0 else math.nan)
+    return {
+        "available": True,
+        "configs": k,
+        "seeds": s,
+        "config_variance": config_var,
+        "shared_seed_variance": seed_var,
+        "residual_variance": ms_resid,
+        "config_share": share(config_var),
+        "shared_seed_share": share(seed_var),
+        "residual_share": share(ms_resid),
+        "paired_noise_sd": math.sqrt(ms_resid),
+        "method": "two-way ANOVA without replication (config x seed), random-effects components",
+    }

@@ -1,0 +1,274 @@
+"""Rank transfer: does a cheap study (e.g. a 128-sample subset) predict an expensive one's ranking?
+
+Seed 000 (Liu et al., §5-6) asks whether trends on small subsets match the full dataset. Here two
+studies are compared on the configs they share.
+
+**Matching rule.** A config is identified by its Optuna parameter values restricted to the
+parameter names *both* studies search (minus ``ignore`` and minus the keys a ``where`` filter
+pins). Values are matched by label (``layers=no-BN``, ``model=Res512``), loosely typed (``0.01``
+matches ``"0.01"``). Fixed values such as ``dataset``, ``epochs`` or the subset size are not
+Optuna parameters in layerlab, so they never prevent a match; ``config_id`` is not used because it
+hashes the whole config, dataset included. When one study searches a parameter the other does not
+(``dataset`` in a multi-dataset grid), several of its configs share one key: that is refused with a
+hint to pin it with ``where_a``/``where_b`` (``--where-a dataset=cifar10``).
+
+Rank correlations are Kendall's tau-b (``scipy.stats.kendalltau``) and Spearman's rho
+(``scipy.stats.spearmanr``) of the per-config mean scores. Their CIs are percentile intervals over
+bootstrap replicates that redraw each study's seeds (jointly across its configs when they all ran
+the same seeds, else each config's repeats independently); this structured two-study resampling
+is not something ``scipy.stats.bootstrap`` expresses, so it is a short loop here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+from scipy import stats
+
+from searchspace._errors import valid_list
+from studies.analysis._collect import AnalysisError, StudyTable, collect, parse_assignments, resample_rows, restrict
+from studies.analysis._stats import mean_ci
+
+METRICS = {"value": "value", "val": "value", "test": "test", "test_accuracy": "test"}
+
+
+def _key(params: Mapping[str, Any], names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((n, _norm(params[n])) for n in names if n in params)
+
+
+def _norm(value: Any) -> str:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return str(value).strip().lower()
+    return repr(f)
+
+
+def _keyed(table: StudyTable, names: list[str], other_only: list[str]) -> dict[tuple, str]:
+    out: dict[tuple, str] = {}
+    for group in table.groups:
+        key = _key(table.params_of(group), names)
+        if key in out:
+            hint = (f"; parameters only this study searches: {valid_list(other_only)} - pin them with --where-a/--where-b "
+                    f"(e.g. {other_only[0]}=...)") if other_only else ""
+            raise AnalysisError(
+                f"study {table.study_name!r} has several configs with the same shared parameters "
+                f"({table.label_of(out[key])} and {table.label_of(group)}){hint}"
+            )
+        out[key] = group
+    return out
+
+
+def compare_studies(
+    study_a: optuna.Study | StudyTable,
+    study_b: optuna.Study | StudyTable,
+    *,
+    metric: str = "value",
+    top_k: int = 3,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    ignore: Sequence[str] = (),
+    where_a: str | Mapping[str, Any] | None = None,
+    where_b: str | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Kendall tau, Spearman rho (with bootstrap CIs), top-k agreement and order flips of the
+    configs two studies share. ``metric``: ``value`` (the objective, validation accuracy) or
+    ``test`` (test accuracy)."""
+    if metric not in METRICS:
+        raise AnalysisError(f"unknown metric {metric!r}; valid: {valid_list(METRICS)}")
+    if top_k < 1:
+        raise AnalysisError(f"top_k must be >= 1, got {top_k}")
+    column = METRICS[metric]
+    pins_a, pins_b = parse_assignments(where_a, what="--where-a"), parse_assignments(where_b, what="--where-b")
+    a = restrict(collect(study_a), pins_a, what="--where-a")
+    b = restrict(collect(study_b), pins_b, what="--where-b")
+    if a.direction != b.direction:
+        raise AnalysisError(f"studies {a.study_name!r} ({a.direction}) and {b.study_name!r} ({b.direction}) optimise in opposite directions")
+    names_a, names_b = a.param_names(), b.param_names()
+    dropped = set(ignore) | set(pins_a) | set(pins_b)
+    shared = [n for n in names_a if n in names_b and n not in dropped]
+    if not shared:
+        raise AnalysisError(
+            f"studies {a.study_name!r} and {b.study_name!r} share no searched parameter to match configs on "
+            f"({a.study_name}: {valid_list(names_a) or 'none'}; {b.study_name}: {valid_list(names_b) or 'none'})"
+        )
+    keyed_a = _keyed(a, shared, [n for n in names_a if n not in shared and n not in dropped])
+    keyed_b = _keyed(b, shared, [n for n in names_b if n not in shared and n not in dropped])
+    common = [k for k in keyed_a if k in keyed_b]
+    if len(common) < 2:
+        found = "no shared configs" if not common else "only one shared config"
+        raise AnalysisError(
+            f"studies {a.study_name!r} and {b.study_name!r} have {found} (matched on {valid_list(shared)}); "
+            "rank transfer needs 2 or more"
+        )
+    vals_a = [_finite(a.values(keyed_a[k], column)) for k in common]
+    vals_b = [_finite(b.values(keyed_b[k], column)) for k in common]
+    empty = [a.label_of(keyed_a[k]) for k, va, vb in zip(common, vals_a, vals_b) if not len(va) or not len(vb)]
+    if empty:
+        raise AnalysisError(f"metric {metric!r} is missing for shared config(s) {valid_list(empty, limit=5)}")
+    labels = [", ".join(f"{n}={v}" for n, v in _display(a.params_of(keyed_a[k]), shared)) for k in common]
+    mean_a = np.array([v.mean() for v in vals_a])
+    mean_b = np.array([v.mean() for v in vals_b])
+    sign = -1.0 if a.maximize else 1.0  # rank 1 = best
+    rank_a = stats.rankdata(sign * mean_a, method="min")
+    rank_b = stats.rankdata(sign * mean_b, method="min")
+    tau, tau_p = _kendall(mean_a, mean_b)
+    rho, rho_p = _spearman(mean_a, mean_b)
+    boot, schemes = _bootstrap(a, [keyed_a[k] for k in common], b, [keyed_b[k] for k in common], column, n_bootstrap, seed)
+    k = min(top_k, len(common))
+    top_a = set(np.argsort(sign * mean_a, kind="stable")[:k])
+    top_b = set(np.argsort(sign * mean_b, kind="stable")[:k])
+    configs = []
+    for i, label in enumerate(labels):
+        ci_a, ci_b = mean_ci(vals_a[i], confidence), mean_ci(vals_b[i], confidence)
+        configs.append({
+            "config": label, "mean_a": float(mean_a[i]), "mean_b": float(mean_b[i]),
+            "ci_low_a": ci_a.low, "ci_high_a": ci_a.high, "ci_low_b": ci_b.low, "ci_high_b": ci_b.high,
+            "n_a": len(vals_a[i]), "n_b": len(vals_b[i]), "rank_a": int(rank_a[i]), "rank_b": int(rank_b[i]),
+        })
+    tail = 100 * (1 - confidence) / 2
+    return {
+        "study_a": a.study_name,
+        "study_b": b.study_name,
+        "metric": "validation (objective)" if column == "value" else "test accuracy",
+        "matched_on": shared,
+        "ignored": sorted(dropped),
+        "n_shared": len(common),
+        "only_in_a": len(keyed_a) - len(common),
+        "only_in_b": len(keyed_b) - len(common),
+        "kendall_tau": tau, "kendall_p": tau_p,
+        "kendall_ci_low": _pct(boot[:, 0], tail), "kendall_ci_high": _pct(boot[:, 0], 100 - tail),
+        "spearman_rho": rho, "spearman_p": rho_p,
+        "spearman_ci_low": _pct(boot[:, 1], tail), "spearman_ci_high": _pct(boot[:, 1], 100 - tail),
+        "bootstrap": {"replicates": len(boot), "resampling": {a.study_name: schemes[0], b.study_name: schemes[1]} if len(boot) else None,
+                      "note": "" if len(boot) else "no config has 2 or more repeats in either study, or bootstrap disabled: no CI"},
+        "top_k": k,
+        "top_k_overlap": len(top_a & top_b),
+        "top_k_agreement": len(top_a & top_b) / k,
+        "same_best": bool(int(np.argmin(sign * mean_a)) == int(np.argmin(sign * mean_b))),
+        "flips": _flips(labels, mean_a, mean_b),
+        "n_pairs": len(common) * (len(common) - 1) // 2,
+        "configs": sorted(configs, key=lambda c: c["rank_a"]),
+    }
+
+
+def _display(params: Mapping[str, Any], names: Sequence[str]) -> list[tuple[str, Any]]:
+    return [(n, params[n]) for n in names if n in params]
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    return x[np.isfinite(x)]
+
+
+def _kendall(x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant input -> NaN, reported as None
+        res = stats.kendalltau(x, y)
+    return _num(res.statistic), _num(res.pvalue)
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # two points: rho is +-1 and has no p-value (NaN -> None)
+        res = stats.spearmanr(x, y)
+    return _num(res.statistic), _num(res.pvalue)
+
+
+def _num(x: Any) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _bootstrap(
+    a: StudyTable, groups_a: list[str], b: StudyTable, groups_b: list[str], column: str, n: int, seed: int
+) -> tuple[np.ndarray, tuple[str, str]]:
+    """(n, 2) array of Kendall tau-b and Spearman rho over bootstrap replicates of the two
+    studies' config means (each study resampled on its own, seeds jointly when paired)."""
+    if n <= 0 or not any(len(a.values(g, column)) > 1 for g in groups_a) and not any(len(b.values(g, column)) > 1 for g in groups_b):
+        return np.empty((0, 2)), ("", "")
+    rng = np.random.default_rng(seed)
+    ma, scheme_a = _replicate_means(a, groups_a, column, rng, n)
+    mb, scheme_b = _replicate_means(b, groups_b, column, rng, n)
+    return np.column_stack([tau_b(ma, mb), spearman_rows(ma, mb)]), (scheme_a, scheme_b)
+
+
+def _replicate_means(table: StudyTable, groups: list[str], column: str, rng: np.random.Generator, n: int) -> tuple[np.ndarray, str]:
+    values = table.frame[column].to_numpy(float)
+    plan, scheme = resample_rows(table, rng, n, groups)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a replicate drawing only missing (NaN) test values
+        means = np.array([[np.nanmean(values[rows]) for rows in replicate] for replicate in plan])
+    return means.reshape(n, len(groups)), scheme
+
+
+def tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b of each row pair of (replicates, configs) arrays.
+
+    The same statistic as ``scipy.stats.kendalltau`` (tests check it), vectorised over bootstrap
+    replicates: scipy also computes a p-value on every call, which made 1,000 replicates take
+    seconds. tau_b = sum_{i<j} sign(dx) sign(dy) / sqrt(untied pairs in x * untied pairs in y).
+    """
+    iu = np.triu_indices(x.shape[1], k=1)
+    sx = np.sign(x[:, :, None] - x[:, None, :])[:, iu[0], iu[1]]
+    sy = np.sign(y[:, :, None] - y[:, None, :])[:, iu[0], iu[1]]
+    denom = np.sqrt(np.abs(sx).sum(axis=1) * np.abs(sy).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (sx * sy).sum(axis=1) / denom, np.nan)
+
+
+def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row pair: Pearson correlation of average ranks (as scipy)."""
+    rx = stats.rankdata(x, axis=1) - (x.shape[1] + 1) / 2
+    ry = stats.rankdata(y, axis=1) - (y.shape[1] + 1) / 2
+    denom = np.sqrt((rx**2).sum(axis=1) * (ry**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (rx * ry).sum(axis=1) / denom, np.nan)
+
+
+def _pct(x: np.ndarray, q: float) -> float | None:
+    x = x[np.isfinite(x)]
+    return float(np.percentile(x, q)) if len(x) else None
+
+
+def _flips(labels: list[str], mean_a: np.ndarray, mean_b: np.ndarray) -> list[dict[str, Any]]:
+    """Pairs ordered one way in A and the other way in B (ties in either are not flips)."""
+    out = []
+    for i, j in itertools.combinations(range(len(labels)), 2):
+        da, db = mean_a[i] - mean_a[j], mean_b[i] - mean_b[j]
+        if da * db < 0:
+            out.append({
+                "config_1": labels[i], "config_2": labels[j],
+                "a": [float(mean_a[i]), float(mean_a[j])], "b": [float(mean_b[i]), float(mean_b[j])],
+                "size": float(abs(da) + abs(db)),
+            })
+    return sorted(out, key=lambda f: -f["size"])
+
+
+def rank_transfer_matrix(
+    study: optuna.Study | StudyTable, *, by: str = "dataset", metric: str = "value", n_bootstrap: int = 200, seed: int = 0
+) -> dict[str, Any]:
+    """Kendall tau between the config rankings at every pair of values of parameter ``by`` within
+    one study: which subset (``mnist:hard2:128``, ``mnist:hard2:all``, ...) ranks the configs as
+    the full dataset does. ``pairs`` lists each comparison; a pair with fewer than 2 shared configs
+    has ``tau`` None and the reason."""
+    table = collect(study)
+    if by not in table.param_names():
+        raise AnalysisError(f"{by!r} is not a parameter of study {table.study_name!r}; its parameters: {valid_list(table.param_names())}")
+    values = list(dict.fromkeys(table.params_of(g)[by] for g in table.groups if by in table.params_of(g)))
+    pairs = []
+    for va, vb in itertools.combinations(values, 2):
+        try:
+            res = compare_studies(table, table, metric=metric, where_a={by: va}, where_b={by: vb}, n_bootstrap=n_bootstrap, seed=seed)
+        except AnalysisError as exc:
+            pairs.append({"a": va, "b": vb, "tau": None, "reason": str(exc)})
+            continue
+        pairs.append({"a": va, "b": vb, "tau": res["kendall_tau"], "ci_low": res["kendall_ci_low"], "ci_high": res["kendall_ci_high"],
+                      "rho": res["spearman_rho"], "n_shared": res["n_shared"], "flips": len(res["flips"]), "same_best": res["same_best"]})
+    return {"by": by, "values": values, "pairs": pairs}

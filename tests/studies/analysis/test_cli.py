@@ -1,0 +1,120 @@
+"""`study report`, `study compare` and `study datasets` through cli.py: bad input is one line and
+exit code 2 with nothing written; good input prints what the API computes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution
+
+import cli
+from tests.studies.analysis._synthetic import grid_study
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('storage') / 'db.sqlite'}"
+    grid_study({"layers": ("full", "no-BN", "no-PL")}, lambda p: {"full": 0.9, "no-BN": 0.8, "no-PL": 0.7}[p["layers"]],
+               storage=url, name="small")
+    grid_study({"layers": ("full", "no-BN", "no-PL")}, lambda p: {"full": 0.95, "no-BN": 0.7, "no-PL": 0.8}[p["layers"]],
+               storage=url, name="full", rng_seed=1)
+    grid_study({"model": ("VGG11", "VGG16")}, lambda p: 0.5, storage=url, name="vgg")
+    empty = optuna.create_study(study_name="empty", storage=url)
+    empty.add_trial(optuna.trial.create_trial(params={"layers": "full"}, distributions={"layers": CategoricalDistribution(["full"])},
+                                              state=optuna.trial.TrialState.FAIL))
+    return url
+
+
+BAD = [
+    (["--study-name", "nope"], "error: no study named 'nope' in"),
+    (["--study-name", "small", "--baseline", "layers=fulll"],
+     "error: baseline layers=fulll matches no completed config of study 'small'; configs: layers=full, layers=no-BN, layers=no-PL"),
+    (["--study-name", "small", "--baseline", "depth=3"], "error: baseline key(s) depth are not parameters of study 'small'"),
+    (["--study-name", "empty"], "error: study 'empty' has no completed trials (1 fail); nothing to analyse"),
+]
+BAD_COMPARE = [
+    (["--study-name", "small", "--study-name", "vgg"], "error: studies 'small' and 'vgg' share no searched parameter to match configs on"),
+    (["--study-name", "small", "--study-name", "nope"], "error: no study named 'nope' in"),
+    (["--study-name", "small"], "error: study compare needs exactly two --study-name, got 1"),
+]
+
+
+def _report_args(storage: str, out: Path) -> list[str]:
+    return ["study", "report", "--storage", storage, "--out", str(out), "--bootstrap", "2"]
+
+
+@pytest.mark.parametrize("args, fragment", BAD + [(["compare", *a], f) for a, f in BAD_COMPARE])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(storage, tmp_path, capsys, args, fragment):
+    out = tmp_path / "r.html"
+    argv = ["study", *args[:1], "--storage", storage, *args[1:]] if args[0] == "compare" else [*_report_args(storage, out), *args]
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(fragment), captured.err
+    artifacts = Path(storage.removeprefix("sqlite:///")).parent / "artifacts"
+    assert captured.out == "" and not out.exists() and not artifacts.exists()
+
+
+def test_a_real_process_exits_2_without_a_traceback(storage, tmp_path):
+    args = [*_report_args(storage, tmp_path / "r.html"), "--study-name", "empty"]
+    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: study 'empty' has no completed trials (1 fail); nothing to analyse"
+
+
+def test_compare_prints_tau_and_flips(storage, capsys):
+    assert cli.main(["study", "compare", "--storage", storage, "--study-name", "small", "--study-name", "full", "--top-k", "1",
+                     "--bootstrap", "100"]) == 0
+    text = capsys.readouterr().out
+    assert "3 shared configs (matched on layers)" in text
+    assert "Kendall tau  +0.333" in text  # one of three pairs (no-BN vs no-PL) flips
+    assert "1 of 3 pairs flip order" in text and "layers=no-BN vs layers=no-PL" in text
+    assert "top-1 agreement 1/1; same best: True" in text
+    assert cli.main(["study", "compare", "--storage", storage, "--study-name", "small", "--study-name", "full", "--json",
+                     "--bootstrap", "50"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kendall_tau"] == pytest.approx(1 / 3) and len(data["flips"]) == 1
+
+
+def test_report_text_summary_and_warning_free_upload(storage, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["study", "report", "--storage", storage, "--study-name", "small", "--bootstrap", "3",
+                     "--baseline", "layers=full", "--artifact-dir", str(tmp_path / "art")]) == 0
+    text = capsys.readouterr()
+    assert "ablation vs layers=full (--baseline):" in text.out and "layers=no-BN: -0.1" in text.out
+    assert (tmp_path / "small-report.html").exists() and "attached to the study as artifact" in text.out
+    assert len(list((tmp_path / "art").iterdir())) == 1
+    assert text.err == ""
+
+
+def test_datasets_command(capsys):
+    assert cli.main(["study", "datasets", "digits", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["digits"]["height"] == 8 and data["digits"]["label_entropy_bits"] == pytest.approx(3.3218, abs=1e-3)
+
+
+def test_a_failed_upload_is_a_warning_and_the_report_still_exists(storage, tmp_path, capsys):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    out = tmp_path / "r.html"
+    assert cli.main([*_report_args(storage, out), "--study-name", "full", "--artifact-dir", str(blocker / "sub")]) == 0
+    err = capsys.readouterr().err
+    assert out.exists() and err.startswith("warning: report not attached to the study (")
+
+
+def test_a_journal_storage_needs_an_artifact_dir_to_attach(tmp_path, capsys):
+    from studies._storage import open_storage
+
+    url = f"journal:///{tmp_path / 'study.log'}"
+    grid_study({"layers": ("a", "b")}, lambda p: 0.5, storage=open_storage(url, create=True), name="j")
+    out = tmp_path / "r.html"
+    assert cli.main(["study", "report", "--storage", url, "--study-name", "j", "--out", str(out), "--bootstrap", "0"]) == 0
+    assert out.exists()
+    assert capsys.readouterr().err == "warning: report not attached to the study: pass --artifact-dir for a non-SQLite storage\n"

@@ -1,0 +1,170 @@
+"""Leaderboard over repeats and the ablation table, on hand-built studies with known truth."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution
+from scipy import stats
+
+from studies.analysis import AnalysisError, ablation_table, collect, holm, leaderboard_table, mean_ci
+from tests.studies.analysis._synthetic import add_failed_and_pruned, grid_study
+
+LAYERS = ("full", "no-BN", "no-Conv", "no-PL")
+
+
+def test_leaderboard_groups_repeats_and_ranks_on_validation_not_test():
+    means = {"full": 0.90, "no-BN": 0.80, "no-Conv": 0.50, "no-PL": 0.85}
+    # test accuracy runs the other way round: ranking must still follow validation
+    study = grid_study({"layers": LAYERS}, lambda p: means[p["layers"]], repeats=4, noise=0.01,
+                       extra_attrs=lambda p, r: {"test_accuracy": 1.0 - means[p["layers"]]})
+    board = leaderboard_table(study)
+    assert list(board["label"]) == ["layers=full", "layers=no-PL", "layers=no-BN", "layers=no-Conv"]
+    assert (board["n"] == 4).all()
+    values = np.array([t.value for t in study.trials if t.params["layers"] == "no-BN"])
+    row = board[board["label"] == "layers=no-BN"].iloc[0]
+    assert row.val_mean == pytest.approx(values.mean())
+    assert row.val_std == pytest.approx(values.std(ddof=1))
+    half = stats.t.ppf(0.975, 3) * values.std(ddof=1) / 2
+    assert (row.val_ci_low, row.val_ci_high) == pytest.approx((values.mean() - half, values.mean() + half))
+    assert row.ci_method == "t" and row.test_mean == pytest.approx(0.2)
+    assert board.loc[0, "vs_best"] == "best" and board.iloc[-1]["vs_best"] == "worse"
+
+
+def test_large_samples_switch_to_a_bootstrap_interval():
+    x = np.random.default_rng(1).normal(0.5, 0.1, size=40)
+    ci = mean_ci(x)
+    assert ci.method == "bootstrap-bca" and ci.low < x.mean() < ci.high
+    assert mean_ci([0.3]).method == "none (n=1)" and math.isnan(mean_ci([0.3]).low)
+
+
+def test_hand_made_study_without_layerlab_attrs_groups_by_params():
+    study = grid_study({"layers": LAYERS[:2]}, lambda p: 0.5, repeats=3, layerlab_attrs=False)
+    table = collect(study)
+    assert table.grouping == "params" and table.pairing == "none"
+    board = leaderboard_table(study)
+    assert len(board) == 2 and (board["n"] == 3).all() and board["config_id"].isna().all()
+    assert board["test_mean"].isna().all()  # no test_accuracy attribute: missing, not invented
+
+
+def test_failed_and_pruned_trials_are_left_out_and_counted():
+    study = grid_study({"layers": LAYERS[:2]}, lambda p: 0.5, repeats=2)
+    add_failed_and_pruned(study, {"layers": "full"})
+    table = collect(study)
+    assert len(table.trials) == 4 and table.state_counts["FAIL"] == 1 and table.state_counts["PRUNED"] == 1
+    assert any("1 fail" in n and "1 pruned" in n for n in table.notes)
+    assert (leaderboard_table(study)["n"] == 2).all()
+
+
+def test_a_difference_within_seed_noise_is_no_detectable_difference_and_a_clear_one_is_better():
+    means = {"full": 0.80, "tiny-gain": 0.802, "big-gain": 0.90, "big-loss": 0.60}
+    study = grid_study({"layers": tuple(means)}, lambda p: means[p["layers"]], repeats=5, noise=0.02, rng_seed=3)
+    ablation = ablation_table(study, "layers=full")
+    verdicts = dict(zip(ablation.rows["variant"], ablation.rows["verdict"]))
+    assert verdicts == {
+        "layers=tiny-gain": "no detectable difference",
+        "layers=big-gain": "better",
+        "layers=big-loss": "worse",
+    }
+    row = ablation.rows.set_index("variant").loc["layers=big-gain"]
+    assert row.design == "paired" and row.n_pairs == 5 and row.delta_ci_low > 0
+    assert row.p_holm >= row.p_value  # Holm never lowers a p-value
+
+
+def test_pairing_by_seed_detects_a_small_consistent_gain_hidden_by_shared_seed_noise():
+    # each seed moves every config alike (SD 0.05); the variant gains 0.01 at every seed
+    means = {"full": 0.80, "variant": 0.81}
+    study = grid_study({"layers": tuple(means)}, lambda p: means[p["layers"]], repeats=6, noise=0.001, seed_effect=0.05, rng_seed=4)
+    row = ablation_table(study, "layers=full").rows.iloc[0]
+    assert row.design == "paired" and row.verdict == "better"
+    unpaired = grid_study({"layers": tuple(means)}, lambda p: means[p["layers"]], repeats=6, noise=0.001,
+                          seed_effect=0.05, rng_seed=4, layerlab_attrs=False)
+    row = ablation_table(unpaired, "layers=full").rows.iloc[0]
+    assert row.design == "unpaired" and row.verdict == "no detectable difference"
+
+
+def test_holm_matches_its_definition():
+    p = [0.01, 0.04, 0.03, None, 0.5]
+    # sorted: 0.01*4=0.04, 0.03*3=0.09, 0.04*2=0.08 -> monotone 0.09, 0.5*1=0.5
+    assert holm(p) == pytest.approx([0.04, 0.09, 0.09, None, 0.5])
+    assert holm([]) == []
+
+
+def test_baseline_naming_one_parameter_compares_within_the_other_parameters():
+    study = grid_study({"layers": ("full", "no-BN"), "optimizer": ("adam", "sgd")},
+                       lambda p: 0.8 - 0.1 * (p["layers"] == "no-BN") - 0.3 * (p["optimizer"] == "sgd"), repeats=3, noise=0.005)
+    rows = ablation_table(study, {"layers": "full"}).rows.set_index("variant")
+    assert set(rows.index) == {"layers=no-BN, optimizer=adam", "layers=no-BN, optimizer=sgd"}
+    assert rows.loc["layers=no-BN, optimizer=sgd", "baseline"] == "layers=full, optimizer=sgd"
+    assert rows["delta"].to_numpy() == pytest.approx([-0.1, -0.1], abs=0.02)
+    assert (rows["verdict"] == "worse").all()
+
+
+def test_minimised_objectives_call_lower_better():
+    study = grid_study({"layers": ("full", "other")}, lambda p: 1.0 if p["layers"] == "full" else 0.5, direction="minimize")
+    assert ablation_table(study, "layers=full").rows.iloc[0].verdict == "better"
+    assert leaderboard_table(study).loc[0, "label"] == "layers=other"
+
+
+def test_single_repeat_gives_no_ci_and_no_test():
+    study = grid_study({"layers": LAYERS[:3]}, lambda p: 0.5, repeats=1)
+    board = leaderboard_table(study)
+    assert board["val_ci_low"].isna().all() and (board["ci_method"] == "none (n=1)").all()
+    rows = ablation_table(study, "layers=full").rows
+    assert rows["p_value"].isna().all() or rows["p_value"].isnull().all()
+    assert all(v.startswith("not tested: too few runs") for v in rows["verdict"])
+
+
+def test_default_baseline_is_the_best_config_when_none_is_given():
+    study = grid_study({"layers": LAYERS}, lambda p: 0.9 if p["layers"] == "no-PL" else 0.5)
+    ablation = ablation_table(study)
+    assert ablation.baseline == {"layers": "no-PL"} and ablation.baseline_source.startswith("best config")
+
+
+def test_wilcoxon_cannot_reject_with_three_pairs_but_the_t_test_can():
+    study = grid_study({"layers": ("full", "better")}, lambda p: 0.5 + 0.2 * (p["layers"] == "better"), repeats=3, noise=0.01)
+    assert ablation_table(study, "layers=full").rows.iloc[0].verdict == "better"
+    row = ablation_table(study, "layers=full", test="wilcoxon").rows.iloc[0]
+    assert row.test == "wilcoxon" and row.p_value == pytest.approx(0.25) and row.verdict == "no detectable difference"
+
+
+@pytest.mark.parametrize(
+    "baseline, fragment",
+    [
+        ("layers=fulll", "baseline layers=fulll matches no completed config of study 'synthetic'; configs: layers=full, layers=no-BN"),
+        ("depth=3", "baseline key(s) depth are not parameters of study 'synthetic'; its parameters: layers"),
+        ("layers", "malformed --baseline 'layers'"),
+    ],
+)
+def test_bad_baselines_raise_one_line(baseline, fragment):
+    study = grid_study({"layers": LAYERS[:2]}, lambda p: 0.5)
+    with pytest.raises(AnalysisError) as info:
+        ablation_table(study, baseline)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_study_without_completed_trials_is_refused():
+    study = optuna.create_study(study_name="empty")
+    study.add_trial(optuna.trial.create_trial(params={"x": "a"}, distributions={"x": CategoricalDistribution(["a"])},
+                                              state=optuna.trial.TrialState.FAIL))
+    with pytest.raises(AnalysisError, match="study 'empty' has no completed trials \\(1 fail\\)"):
+        leaderboard_table(study)
+
+
+def test_a_preset_baseline_that_does_not_apply_falls_back_to_the_best_config():
+    from searchspace import Categorical, Fixed, Space
+    from studies import StudySpec
+
+    study = grid_study({"optimizer": ("adam", "sgd")}, lambda p: 0.9 if p["optimizer"] == "sgd" else 0.5)
+    # `layers` was pinned with --set, so the preset's {layers: full} names no parameter any more
+    spec = StudySpec(space=Space([Fixed("layers", value="full"), Categorical("optimizer", choices=("adam", "sgd"))]),
+                     baseline={"layers": "full"})
+    study.set_user_attr("layerlab", {"spec": spec.to_dict(), "fingerprint": spec.fingerprint()})
+    ablation = ablation_table(study)
+    assert ablation.baseline == {"optimizer": "sgd"}
+    assert ablation.baseline_source == "best config (the preset's baseline layers=full is not among the completed configs)"
+    with pytest.raises(AnalysisError, match="baseline key\\(s\\) layers are not parameters"):
+        ablation_table(study, "layers=full")  # asked for explicitly: an error

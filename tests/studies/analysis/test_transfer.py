@@ -1,0 +1,132 @@
+"""Rank transfer between two studies with known rankings."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from studies.analysis import AnalysisError, compare_studies
+from tests.studies.analysis._synthetic import grid_study
+
+MODELS = ("Conv2d+FCL", "BN+FCL", "BaseSeq", "BaseSeq(BN-Conv)", "Res64to512", "Res512", "Res512to64")
+SMALL = dict(zip(MODELS, (0.60, 0.62, 0.70, 0.74, 0.65, 0.80, 0.78)))
+FULL = dict(zip(MODELS, (0.62, 0.66, 0.69, 0.75, 0.71, 0.84, 0.86)))  # two swaps vs SMALL
+
+
+def _means(study, model):
+    return np.mean([t.value for t in study.trials if t.params["model"] == model])
+
+
+def _pair(**kwargs):
+    # different "dataset" fixed values live only in user attrs/config ids: they must not block a match
+    small = grid_study({"model": MODELS}, lambda p: SMALL[p["model"]], name="small", rng_seed=1, noise=0.005,
+                       extra_attrs=lambda p, r: {"config": {"dataset": "cifar10:hard2:128", "model": p["model"]},
+                                                 "config_id": f"small-{p['model']}"}, **kwargs)
+    full = grid_study({"model": MODELS}, lambda p: FULL[p["model"]], name="full", rng_seed=2, noise=0.005,
+                      extra_attrs=lambda p, r: {"config": {"dataset": "cifar10", "model": p["model"]},
+                                                "config_id": f"full-{p['model']}"}, **kwargs)
+    return small, full
+
+
+def test_kendall_and_spearman_equal_scipy_on_the_mean_scores():
+    small, full = _pair()
+    result = compare_studies(small, full, n_bootstrap=200, top_k=3)
+    a = [_means(small, m) for m in MODELS]
+    b = [_means(full, m) for m in MODELS]
+    assert result["n_shared"] == 7 and result["matched_on"] == ["model"]
+    assert result["kendall_tau"] == pytest.approx(stats.kendalltau(a, b).statistic)
+    assert result["kendall_p"] == pytest.approx(stats.kendalltau(a, b).pvalue)
+    assert result["spearman_rho"] == pytest.approx(stats.spearmanr(a, b).statistic)
+    assert result["kendall_ci_low"] - 1e-9 <= result["kendall_tau"] <= result["kendall_ci_high"] + 1e-9
+    # known truth: of 21 pairs, exactly those ordered differently in SMALL and FULL flip
+    expected = {frozenset((f"model={x}", f"model={y}")) for x, y in itertools.combinations(MODELS, 2)
+                if (SMALL[x] - SMALL[y]) * (FULL[x] - FULL[y]) < 0}
+    assert {frozenset((f["config_1"], f["config_2"])) for f in result["flips"]} == expected
+    assert len(expected) == 2 and result["n_pairs"] == 21
+    # top-3 by SMALL: Res512, Res512to64, BaseSeq(BN-Conv); by FULL: Res512to64, Res512, BaseSeq(BN-Conv)
+    assert result["top_k_overlap"] == 3 and result["top_k_agreement"] == 1.0 and result["same_best"] is False
+
+
+def test_identical_rankings_give_tau_one_and_no_flips():
+    small, _ = _pair()
+    same = grid_study({"model": MODELS}, lambda p: SMALL[p["model"]] - 0.1, name="same", rng_seed=1, noise=0.005)
+    result = compare_studies(small, same, n_bootstrap=50)
+    assert result["kendall_tau"] == pytest.approx(1.0) and result["flips"] == [] and result["same_best"]
+
+
+def test_studies_without_shared_configs_are_refused():
+    small, _ = _pair()
+    other = grid_study({"model": ("VGG11", "VGG16")}, lambda p: 0.5, name="other")
+    with pytest.raises(AnalysisError, match="studies 'small' and 'other' have no shared configs \\(matched on model\\)"):
+        compare_studies(small, other)
+    unrelated = grid_study({"lr": (0.1, 0.01)}, lambda p: 0.5, name="unrelated")
+    with pytest.raises(AnalysisError, match="share no searched parameter"):
+        compare_studies(small, unrelated)
+
+
+def test_an_extra_searched_parameter_needs_a_where_filter():
+    multi = grid_study({"dataset": ("pathmnist", "bloodmnist"), "model": MODELS[:4]},
+                       lambda p: SMALL[p["model"]] + (0.1 if p["dataset"] == "bloodmnist" else 0.0), name="multi")
+    single = grid_study({"model": MODELS[:4]}, lambda p: SMALL[p["model"]], name="single")
+    with pytest.raises(AnalysisError, match="only this study searches: dataset - pin them with --where-a/--where-b"):
+        compare_studies(multi, single)
+    result = compare_studies(multi, single, where_a="dataset=bloodmnist", n_bootstrap=20)
+    assert result["n_shared"] == 4 and result["kendall_tau"] == pytest.approx(1.0)
+    # the same study against itself across datasets
+    result = compare_studies(multi, multi, where_a="dataset=pathmnist", where_b="dataset=bloodmnist", n_bootstrap=0)
+    assert result["kendall_tau"] == pytest.approx(1.0) and result["kendall_ci_low"] is None
+
+
+def test_test_metric_and_single_repeats():
+    small, full = _pair(repeats=1)
+    result = compare_studies(small, full, metric="test")
+    assert result["metric"] == "test accuracy" and result["kendall_ci_low"] is None
+    assert "no CI" in result["bootstrap"]["note"]
+    with pytest.raises(AnalysisError, match="unknown metric 'loss'"):
+        compare_studies(small, full, metric="loss")
+
+
+def test_vectorised_bootstrap_statistics_equal_scipy_including_ties():
+    from studies.analysis._transfer import spearman_rows, tau_b
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 4, size=(30, 8)).astype(float)  # many ties
+    y = rng.integers(0, 4, size=(30, 8)).astype(float)
+    expected_tau = [stats.kendalltau(a, b).statistic for a, b in zip(x, y)]
+    expected_rho = [stats.spearmanr(a, b).statistic for a, b in zip(x, y)]
+    assert tau_b(x, y) == pytest.approx(expected_tau, nan_ok=True)
+    assert spearman_rows(x, y) == pytest.approx(expected_rho, nan_ok=True)
+
+
+def test_rank_transfer_between_the_dataset_values_of_one_study():
+    from studies.analysis import build_report, rank_transfer_matrix
+
+    # "hard2:all" ranks the models as "full" does; "easy2:128" reverses them
+    order = {"full": SMALL, "hard2:all": {m: v - 0.1 for m, v in SMALL.items()}, "easy2:128": {m: 1 - v for m, v in SMALL.items()}}
+    study = grid_study({"dataset": tuple(order), "model": MODELS[:5]}, lambda p: order[p["dataset"]][p["model"]], noise=0.002)
+    pairs = {(p["a"], p["b"]): p for p in rank_transfer_matrix(study, n_bootstrap=20)["pairs"]}
+    assert pairs[("full", "hard2:all")]["tau"] == pytest.approx(1.0)
+    assert pairs[("full", "easy2:128")]["tau"] == pytest.approx(-1.0) and pairs[("full", "easy2:128")]["flips"] == 10
+    report = build_report(study, n_bootstrap=2, evaluators=("ped_anova",))
+    assert len(report.data["rank_transfer_by_dataset"]["pairs"]) == 3
+    assert "Rank transfer between datasets" in [s.title for s in report.sections]
+    with pytest.raises(AnalysisError, match="'depth' is not a parameter of study 'synthetic'"):
+        rank_transfer_matrix(study, by="depth")
+
+
+def test_seeds_are_resampled_jointly_so_shared_seed_luck_does_not_blur_the_ranking():
+    means = {m: 0.5 + 0.05 * i for i, m in enumerate(MODELS[:4])}
+
+    def pair(paired):
+        return [grid_study({"model": MODELS[:4]}, lambda p: means[p["model"]], name=n, rng_seed=s, noise=0.001,
+                           seed_effect=0.3, layerlab_attrs=paired) for n, s in (("a", 1), ("b", 2))]
+
+    result = compare_studies(*pair(True), n_bootstrap=200)
+    assert result["bootstrap"]["resampling"]["a"].startswith("seeds drawn with replacement, jointly")
+    assert result["kendall_ci_low"] == pytest.approx(1.0)  # every replicate keeps the order
+    unpaired = compare_studies(*pair(False), n_bootstrap=200)
+    assert unpaired["bootstrap"]["resampling"]["a"] == "repeats drawn with replacement within each config"
+    assert unpaired["kendall_tau"] == pytest.approx(1.0) and unpaired["kendall_ci_low"] < 0.5
