@@ -3,7 +3,7 @@
 from objectives.train._augment import Augment, build_augment, list_augmentations, register_augmentation
 from objectives.train._checkpoint import load_checkpoint, save_checkpoint
 from objectives.train._config import TrainConfig
-from objectives.train._device import autocast_for, resolve_device
+from objectives.train._device import autocast_for, cpu_threads, resolve_device, training_threads
 from objectives.train._loss import classification_loss, kernel_penalty, kernel_weights
 from objectives.train._metrics import count_flops, count_params, evaluate
 from objectives.train._optim import (
@@ -29,6 +29,7 @@ __all__ = [
     "build_schedule",
     "classification_loss",
     "count_flops",
+    "cpu_threads",
     "count_params",
     "evaluate",
     "fit",
@@ -44,4 +45,5 @@ __all__ = [
     "resolve_device",
     "save_checkpoint",
     "schedule_interval",
+    "training_threads",
 ]

@@ -27,7 +27,7 @@ from torch import nn
 from objectives.data import PreparedData
 from objectives.train._augment import build_augment
 from objectives.train._checkpoint import load_checkpoint, save_checkpoint
-from objectives.train._device import autocast_for
+from objectives.train._device import autocast_for, training_threads
 from objectives.train._loss import classification_loss, kernel_penalty, kernel_weights
 from objectives.train._metrics import count_flops, count_params, evaluate
 from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
@@ -116,9 +116,10 @@ def fit(
     if len(checkpoints) != len(seeds):
         raise ValueError("give one checkpoint path (or None) per seed")
     results = []
-    for index, (seed, ckpt) in enumerate(zip(seeds, checkpoints)):
-        callback = (lambda stats, i=index: on_epoch(i, stats)) if on_epoch else None
-        results.append(_fit_one(run, data, seed, callback, ckpt))
+    with training_threads(data.device):
+        for index, (seed, ckpt) in enumerate(zip(seeds, checkpoints)):
+            callback = (lambda stats, i=index: on_epoch(i, stats)) if on_epoch else None
+            results.append(_fit_one(run, data, seed, callback, ckpt))
     return results
 
 
