@@ -1,7 +1,8 @@
 """Device selection, mixed precision and CPU threads.
 
-``auto`` picks CUDA when it is present, else CPU. On CUDA the trainer uses bf16 autocast and
-channels-last memory; on CPU it runs in float32 (CPU autocast is slower for these small models).
+``auto`` picks CUDA when it is present, else CPU. On CUDA the trainer uses bf16 autocast; on CPU
+it runs in float32, so that a CPU result does not depend on whether the CPU has bf16 units. Both
+use channels-last memory (see the trainer).
 Run one worker per GPU (``CUDA_VISIBLE_DEVICES``), each seeing its device as ``cuda``.
 
 CPU threads: a CPU run trains with ``LAYERLAB_THREADS`` intra-op threads, 1 unless set. Three

@@ -13,14 +13,17 @@ EVAL_BATCH = 1024  # images per forward pass when evaluating (no gradients are k
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[float, float, torch.Tensor]:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, *, channels_last: bool = False
+) -> tuple[float, float, torch.Tensor]:
     """Mean loss, accuracy and confusion matrix (true x predicted) of ``model`` on (x, y)."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
     preds = []
     with autocast_for(x.device):
         for i in range(0, len(x), EVAL_BATCH):
-            logits = model(x[i : i + EVAL_BATCH]).float()
+            logits = model(x[i : i + EVAL_BATCH].contiguous(memory_format=layout)).float()
             loss_sum += F.cross_entropy(logits, y[i : i + EVAL_BATCH], reduction="sum")
             preds.append(logits.argmax(1))
     pred = torch.cat(preds) if preds else y.new_empty(0)
