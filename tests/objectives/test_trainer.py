@@ -190,3 +190,15 @@ def test_cpu_training_uses_layerlab_threads_and_restores_torchs_setting(monkeypa
     monkeypatch.setenv("LAYERLAB_THREADS", "many")
     with pytest.raises(ConfigError, match="LAYERLAB_THREADS must be a positive integer, got 'many'"):
         fit(run, data, seeds=[0])
+
+
+def test_label_smoothing_and_grad_clip_take_effect():
+    data = prepare_data(_run().data)
+    base = dict(epochs=1, early_stopping=False, optimizer="sgd", lr=0.1, momentum=0.9)
+    (plain,) = fit(_run(**base), data, seeds=[0])
+    (smooth,) = fit(_run(**base, label_smoothing=0.2), data, seeds=[0])
+    (clipped,) = fit(_run(**base, grad_clip=1e-6), data, seeds=[0])
+    assert smooth.history[0].train_loss != plain.history[0].train_loss
+    # steps of norm <= 1e-6 x lr barely move the weights: the model stays near chance
+    assert clipped.history[0].train_loss > plain.history[0].train_loss
+    assert clipped.val_accuracy < plain.val_accuracy
