@@ -110,8 +110,8 @@ class ClassifyObjective:
         metrics = result.metrics()
         for key in (
             "val_accuracy", "val_loss", "test_accuracy", "test_loss", "test_error", "params",
-            "train_seconds", "images_per_second", "best_epoch", "epochs_run", "stopped_early",
-            "confusion", "history",
+            "flops", "train_seconds", "images_per_second", "best_epoch", "epochs_run",
+            "stopped_early", "confusion", "history",
         ):
             trial.set_user_attr(key, metrics[key])
         for key, value in result.extra.items():

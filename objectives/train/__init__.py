@@ -1,7 +1,11 @@
-"""Training: optimizer and schedule registries, the trainer, checkpoints and devices."""
+"""Training: optimizer, schedule and augmentation registries, the trainer, metrics, checkpoints."""
 
+from objectives.train._augment import Augment, build_augment, list_augmentations, register_augmentation
 from objectives.train._checkpoint import load_checkpoint, save_checkpoint
-from objectives.train._device import autocast_for, resolve_device
+from objectives.train._config import TrainConfig
+from objectives.train._device import autocast_for, cpu_threads, resolve_device, training_threads
+from objectives.train._loss import classification_loss, kernel_penalty, kernel_weights
+from objectives.train._metrics import count_flops, count_params, evaluate
 from objectives.train._optim import (
     build_optimizer,
     build_schedule,
@@ -9,23 +13,37 @@ from objectives.train._optim import (
     list_schedules,
     register_optimizer,
     register_schedule,
+    schedule_interval,
 )
-from objectives.train._trainer import Diverged, EpochStats, FitResult, evaluate, fit
+from objectives.train._trainer import Diverged, EpochStats, FitResult, fit
 
 __all__ = [
+    "Augment",
     "Diverged",
     "EpochStats",
     "FitResult",
+    "TrainConfig",
     "autocast_for",
+    "build_augment",
     "build_optimizer",
     "build_schedule",
+    "classification_loss",
+    "count_flops",
+    "cpu_threads",
+    "count_params",
     "evaluate",
     "fit",
+    "kernel_penalty",
+    "kernel_weights",
+    "list_augmentations",
     "list_optimizers",
     "list_schedules",
     "load_checkpoint",
+    "register_augmentation",
     "register_optimizer",
     "register_schedule",
     "resolve_device",
     "save_checkpoint",
+    "schedule_interval",
+    "training_threads",
 ]

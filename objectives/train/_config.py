@@ -1,21 +1,45 @@
-"""The training part of a run config."""
+"""The training part of a run config.
+
+Every field is a flat config key (see ``objectives._config.RunConfig``). Knobs that only some
+optimizers read (``momentum``, ``nesterov``, ``beta1``...) are ignored by the others, so one flat
+grid can mix optimizers; ``validate`` still checks their values so a typo never waits for the one
+trial that would read it.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 from objectives._checks import positive_int, positive_number
 from searchspace._errors import ConfigError, valid_list
+
+MONITORS = ("val_loss", "val_accuracy")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How a model is trained. Units beside each default."""
 
-    optimizer: str = "adam"  # sgd | adam (more in objectives.train)
-    lr: float = 1e-3  # initial learning rate
-    momentum: float = 0.9  # SGD momentum (ignored by Adam)
-    weight_decay: float = 0.0  # decoupled or L2, passed to the optimizer
+    # -- optimizer (see objectives/train/_optim.py for which optimizer reads which knob)
+    optimizer: str = "adam"  # sgd | rmsprop | adam | adamw | adamax | adagrad | adadelta | nadam
+    lr: float = 1e-3  # initial (for onecycle: peak) learning rate
+    momentum: float = 0.0  # sgd / rmsprop momentum; 0 = plain SGD / RMSprop
+    nesterov: bool = False  # sgd only: Nesterov momentum (needs momentum > 0)
+    beta1: float = 0.9  # adam / adamw / adamax / nadam first-moment decay
+    beta2: float = 0.999  # adam / adamw / adamax / nadam second-moment decay
+    eps: float = 1e-8  # denominator term of every adaptive optimizer
+    alpha: float = 0.99  # rmsprop squared-gradient smoothing (torch default; Keras calls it rho=0.9)
+    rho: float = 0.9  # adadelta running-average decay (torch default)
+    weight_decay: float = 0.0  # passed to the optimizer: L2 added to the gradient, decoupled for adamw
+    l1: float = 0.0  # loss += l1 * sum|w| over conv/linear kernels (Keras kernel_regularizer)
+    l2: float = 0.0  # loss += l2 * sum(w^2) over conv/linear kernels (no 1/2 factor, as Keras)
+    # -- schedule
+    schedule: str = "constant"  # constant | multistep | cosine (over epochs) | onecycle (per step)
+    milestones: tuple[int, ...] = ()  # multistep: epochs after which lr *= gamma (seed 001: 82)
+    gamma: float = 0.1  # multistep: lr factor at each milestone
+    # -- loop
     batch_size: int = 32  # images per step
     epochs: int = 20  # maximum epochs
     early_stopping: bool = True  # stop when the monitored value stops improving
@@ -24,8 +48,45 @@ class TrainConfig:
     restore_best: bool = True  # evaluate the best-epoch weights, not the last ones
     label_smoothing: float = 0.0  # cross-entropy label smoothing in [0, 1)
     grad_clip: float = 0.0  # max global grad norm; 0 disables
+    # -- augmentation, on device, per sample, in pixel space (objectives/train/_augment.py)
+    augment: str = "none"  # '+'-joined: flip rotate shift zoom color sharpness cutout mixup cutmix
+    rotate_degrees: float = 40.0  # rotate: angle uniform in [-d, d] degrees (seed 001: 40)
+    shift_fraction: float = 0.1  # shift: translation uniform in [-f, f] of width / height
+    zoom_fraction: float = 0.1  # zoom: scale uniform in [1 - f, 1 + f]
+    color_strength: float = 0.2  # color: brightness/contrast/saturation factors in [1 - s, 1 + s]
+    sharpness_factor: float = 2.0  # sharpness: factor applied to half of the images (v2 default p)
+    cutout_scale: float = 0.25  # cutout: erased square's share of the image area (16x16 on 32x32)
+    mixup_alpha: float = 0.2  # mixup: Beta(alpha, alpha) mixing weight
+    cutmix_alpha: float = 1.0  # cutmix: Beta(alpha, alpha) box-area weight
+
+    def __post_init__(self) -> None:
+        # Canonical spellings, so "rotate+flip" and "flip+rotate" (or milestones 82 and [82]) give
+        # one config and one config_id. Values that cannot be canonicalised are left for validate().
+        milestones = self.milestones
+        if isinstance(milestones, int) and not isinstance(milestones, bool):
+            milestones = (milestones,)
+        if isinstance(milestones, (list, tuple)):
+            object.__setattr__(self, "milestones", tuple(milestones))
+        if isinstance(self.augment, str):
+            names, known = augment_names(self.augment), _registered("augmentations")
+            if not names:
+                object.__setattr__(self, "augment", "none")
+            elif all(n in known for n in names) and len(set(names)) == len(names):
+                object.__setattr__(self, "augment", "+".join(n for n in known if n in names))
+
+    @property
+    def augmentations(self) -> tuple[str, ...]:
+        """The enabled augmentation names, in the order they are applied."""
+        return augment_names(self.augment)
 
     def validate(self) -> None:
+        """Raise ConfigError (one line: the bad value and what is valid) on any impossible value."""
+        for kind, value in (("optimizer", self.optimizer), ("schedule", self.schedule)):
+            if value not in _registered(kind + "s"):
+                raise ConfigError(f"unknown {kind} {value!r}; valid: {valid_list(sorted(_registered(kind + 's')))}")
+        if self.monitor not in MONITORS:
+            raise ConfigError(f"unknown monitor {self.monitor!r}; valid: {valid_list(MONITORS)}")
+        _check_augment(self.augment)
         if not positive_number(self.lr):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
         if not positive_int(self.batch_size):
@@ -34,12 +95,89 @@ class TrainConfig:
             raise ConfigError(f"epochs must be a positive integer, got {self.epochs!r}")
         if not isinstance(self.patience, int) or isinstance(self.patience, bool) or self.patience < 0:
             raise ConfigError(f"patience must be an integer >= 0, got {self.patience!r}")
-        if self.monitor not in MONITORS:
-            raise ConfigError(f"unknown monitor {self.monitor!r}; valid: {valid_list(MONITORS)}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if self.grad_clip < 0 or self.weight_decay < 0:
-            raise ConfigError("grad_clip and weight_decay must be >= 0")
+        for name in ("early_stopping", "restore_best", "nesterov"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        _in_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        for name in ("weight_decay", "l1", "l2", "grad_clip"):
+            _in_range(name, getattr(self, name), 0.0, math.inf)
+        _in_range("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        for name in ("beta1", "beta2", "alpha"):
+            _in_range(name, getattr(self, name), 0.0, 1.0, high_open=True)
+        _in_range("rho", self.rho, 0.0, 1.0)
+        if not positive_number(self.eps):
+            raise ConfigError(f"eps must be a positive number, got {self.eps!r}")
+        if self.nesterov and self.optimizer == "sgd" and self.momentum <= 0:
+            raise ConfigError(f"nesterov=true needs momentum > 0, got momentum={self.momentum!r}")
+        if not positive_number(self.gamma):
+            raise ConfigError(f"gamma must be a positive number, got {self.gamma!r}")
+        _check_milestones(self.milestones, self.schedule)
+        _in_range("rotate_degrees", self.rotate_degrees, 0.0, 180.0)
+        _in_range("shift_fraction", self.shift_fraction, 0.0, 1.0, high_open=True)
+        _in_range("zoom_fraction", self.zoom_fraction, 0.0, 1.0, high_open=True)
+        _in_range("color_strength", self.color_strength, 0.0, 1.0)
+        _in_range("sharpness_factor", self.sharpness_factor, 0.0, math.inf)
+        _in_range("cutout_scale", self.cutout_scale, 0.0, 1.0, low_open=True, high_open=True)
+        for name in ("mixup_alpha", "cutmix_alpha"):
+            if not positive_number(getattr(self, name)):
+                raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)!r}")
 
 
-MONITORS = ("val_loss", "val_accuracy")
+def augment_names(augment: Any) -> tuple[str, ...]:
+    """``"flip+rotate"`` -> ``("flip", "rotate")``; ``"none"`` or ``""`` -> ``()``."""
+    if not isinstance(augment, str):
+        return ()
+    text = augment.strip().lower()
+    if text in ("", "none"):
+        return ()
+    return tuple(part.strip() for part in text.split("+"))
+
+
+def _registered(kind: str) -> list[str]:
+    """Names in the optimizer / schedule / augmentation registries (imported here, lazily, because
+    those modules import this one)."""
+    if kind == "augmentations":
+        from objectives.train._augment import list_augmentations
+
+        return list_augmentations()
+    from objectives.train._optim import list_optimizers, list_schedules
+
+    return list_optimizers() if kind == "optimizers" else list_schedules()
+
+
+def _check_augment(augment: Any) -> None:
+    if not isinstance(augment, str):
+        raise ConfigError(f"augment must be a string such as 'flip+rotate', got {augment!r}")
+    names, known = augment_names(augment), _registered("augmentations")
+    for name in names:
+        if name not in known:
+            raise ConfigError(
+                f"unknown augmentation {name!r} in augment={augment!r}; valid: none or "
+                f"'+'-joined names from {valid_list(known)}"
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"augment={augment!r} names an augmentation twice; give each name once")
+
+
+def _check_milestones(milestones: Any, schedule: str) -> None:
+    ok = isinstance(milestones, tuple) and all(positive_int(m) for m in milestones)
+    if not ok or list(milestones) != sorted(set(milestones)):
+        raise ConfigError(
+            f"milestones must be increasing positive epoch numbers, e.g. [82] or [30, 60], got {milestones!r}"
+        )
+    if schedule == "multistep" and not milestones:
+        raise ConfigError("schedule 'multistep' needs milestones (epochs after which lr *= gamma), e.g. milestones=82")
+
+
+def _in_range(
+    name: str, value: Any, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> None:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+    if number:
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        if above and below and (math.isfinite(value) or not math.isinf(high)):
+            return
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+    bounds = f">= {low:g}" if math.isinf(high) else f"in {left}{low:g}, {high:g}{right}"
+    raise ConfigError(f"{name} must be a number {bounds}, got {value!r}")

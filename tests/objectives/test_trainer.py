@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from objectives import RunConfig, fit, prepare_data
-from objectives.train import Diverged, load_checkpoint
+from objectives.train import Diverged, count_flops, load_checkpoint
+from searchspace import ConfigError
 
 FAST = {"family": "seq", "dataset": "digits", "layers": "Conv-BN-PL-FCL-AL", "channels": 8, "fc_units": 32}
 
@@ -75,3 +76,129 @@ def test_non_finite_loss_raises_diverged():
     run = _run(epochs=3, lr=1e6, optimizer="sgd", early_stopping=False, layers="FCL")
     with pytest.raises(Diverged, match="non-finite training loss"):
         fit(run, prepare_data(run.data), seeds=[0])
+
+
+def test_same_config_and_seed_are_identical_with_augmentation_and_a_schedule():
+    run = _run(epochs=2, early_stopping=False, augment="flip+rotate+shift+zoom+color+sharpness+cutout+mixup",
+               schedule="onecycle", lr=0.01, l2=1e-4)
+    data = prepare_data(run.data)
+    (a,), (b,) = fit(run, data, seeds=[3]), fit(run, data, seeds=[3])
+    keep = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
+    assert [[getattr(h, k) for k in keep] for h in a.history] == [[getattr(h, k) for k in keep] for h in b.history]
+    assert (a.val_accuracy, a.test_accuracy, a.confusion) == (b.val_accuracy, b.test_accuracy, b.confusion)
+    (plain,) = fit(_run(epochs=2, early_stopping=False, schedule="onecycle", lr=0.01, l2=1e-4), data, seeds=[3])
+    assert [h.train_loss for h in plain.history] != [h.train_loss for h in a.history]
+
+
+@pytest.mark.parametrize("augment", ["mixup", "cutmix", "flip+rotate+color"])
+def test_training_with_augmentation_still_learns(augment):
+    run = _run(epochs=3, early_stopping=False, augment=augment, rotate_degrees=10.0, lr=3e-3)
+    (result,) = fit(run, prepare_data(run.data), seeds=[0])
+    assert result.val_accuracy > 0.5  # 10 classes: chance is 0.1
+    assert all(0.0 <= h.train_accuracy <= 1.0 for h in result.history)
+
+
+def test_onecycle_steps_every_batch_through_the_exact_run_length():
+    # batches of n - 1 images leave a last batch of 1, which is dropped: an off-by-one step count
+    # would make OneCycleLR raise ("tried to step ... times") in the last epoch
+    n = len(prepare_data(_run().data).y_train)
+    run = _run(epochs=10, early_stopping=False, schedule="onecycle", batch_size=n - 1, lr=0.05)
+    (result,) = fit(run, prepare_data(run.data), seeds=[0])
+    lrs = [h.lr for h in result.history]  # recorded at the start of each epoch (= each step here)
+    assert [h.images for h in result.history] == [n - 1] * 10
+    assert lrs[0] == pytest.approx(0.05 / 25) and max(lrs) == pytest.approx(0.05, rel=0.02)
+    assert lrs.index(max(lrs)) == 2 and lrs[-1] < lrs[0]  # warm-up over 30%, then annealing
+
+
+def test_multistep_lr_drops_at_the_milestone_in_the_history():
+    run = _run(epochs=3, early_stopping=False, optimizer="sgd", lr=0.1, momentum=0.9,
+               schedule="multistep", milestones=[2], gamma=0.1)
+    (result,) = fit(run, prepare_data(run.data), seeds=[0])
+    assert [h.lr for h in result.history] == pytest.approx([0.1, 0.1, 0.01])
+
+
+def test_kernel_penalty_changes_training():
+    base = dict(epochs=1, early_stopping=False)
+    data = prepare_data(_run().data)
+    (plain,) = fit(_run(**base), data, seeds=[0])
+    (l1,) = fit(_run(**base, l1=1e-2), data, seeds=[0])
+    assert plain.history[0].train_loss != l1.history[0].train_loss
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_with_augmentation_and_schedule_matches_an_uninterrupted_run(tmp_path):
+    run = _run(epochs=3, early_stopping=False, augment="flip+rotate+cutmix", schedule="cosine",
+               optimizer="sgd", lr=0.05, momentum=0.9)
+    data = prepare_data(run.data)
+    (reference,) = fit(run, data, seeds=[2])
+    ckpt = tmp_path / "cell.pt"
+
+    def crash_after_two(index, stats):
+        if stats.epoch == 2:
+            raise _Interrupt  # the checkpoint of epoch 2 is already on disk
+
+    with pytest.raises(_Interrupt):
+        fit(run, data, seeds=[2], checkpoints=[ckpt], on_epoch=crash_after_two)
+    state = load_checkpoint(ckpt)
+    assert len(state["history"]) == 2 and "augment" in state and "schedule" in state
+    (resumed,) = fit(run, data, seeds=[2], checkpoints=[ckpt])
+    keep = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
+    assert [[getattr(h, k) for k in keep] for h in resumed.history] == [
+        [getattr(h, k) for k in keep] for h in reference.history
+    ]
+    assert resumed.test_accuracy == reference.test_accuracy and resumed.confusion == reference.confusion
+
+
+def test_flops_match_a_hand_count():
+    linear = torch.nn.Linear(64, 10)
+    assert count_flops(linear, (64,)) == 2 * 64 * 10  # bias adds are not counted
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+    assert count_flops(conv, (3, 16, 16)) == 2 * 8 * 3 * 3 * 3 * 16 * 16
+    # Base0 on 8x8 digits: flatten + Linear(64 -> 10)
+    run = RunConfig.from_flat({"family": "fcl", "dataset": "digits", "epochs": 1})
+    (result,) = fit(run, prepare_data(run.data), seeds=[0])
+    assert result.flops == 2 * 64 * 10 and result.metrics()["flops"] == 1280
+
+
+def test_metrics_hold_what_a_trial_stores():
+    run = _run(epochs=2, early_stopping=False)
+    (result,) = fit(run, prepare_data(run.data), seeds=[0])
+    metrics = result.metrics()
+    for key in ("test_error", "confusion", "history", "params", "flops", "train_seconds", "images_per_second",
+                "val_accuracy", "test_accuracy", "best_epoch", "epochs_run", "stopped_early"):
+        assert key in metrics
+    epoch = metrics["history"][0]
+    assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"} <= set(epoch)
+    assert metrics["images_per_second"] > 0 and metrics["flops"] > 0
+    assert metrics["train_seconds"] >= sum(h["train_pass_seconds"] for h in metrics["history"])
+
+
+def test_cpu_training_uses_layerlab_threads_and_restores_torchs_setting(monkeypatch):
+    from objectives.train import cpu_threads
+
+    run = _run(epochs=1, early_stopping=False)
+    data = prepare_data(run.data)
+    seen = []
+    before = torch.get_num_threads()
+    fit(run, data, seeds=[0], on_epoch=lambda i, s: seen.append(torch.get_num_threads()))
+    assert seen == [1] and torch.get_num_threads() == before
+    monkeypatch.setenv("LAYERLAB_THREADS", "2")
+    assert cpu_threads() == 2
+    monkeypatch.setenv("LAYERLAB_THREADS", "many")
+    with pytest.raises(ConfigError, match="LAYERLAB_THREADS must be a positive integer, got 'many'"):
+        fit(run, data, seeds=[0])
+
+
+def test_label_smoothing_and_grad_clip_take_effect():
+    data = prepare_data(_run().data)
+    base = dict(epochs=1, early_stopping=False, optimizer="sgd", lr=0.1, momentum=0.9)
+    (plain,) = fit(_run(**base), data, seeds=[0])
+    (smooth,) = fit(_run(**base, label_smoothing=0.2), data, seeds=[0])
+    (clipped,) = fit(_run(**base, grad_clip=1e-6), data, seeds=[0])
+    assert smooth.history[0].train_loss != plain.history[0].train_loss
+    # steps of norm <= 1e-6 x lr barely move the weights: the model stays near chance
+    assert clipped.history[0].train_loss > plain.history[0].train_loss
+    assert clipped.val_accuracy < plain.val_accuracy

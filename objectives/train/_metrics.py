@@ -1,0 +1,57 @@
+"""Evaluation and model-cost metrics: loss, accuracy and confusion matrix; parameters; FLOPs."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from objectives.train._device import autocast_for
+
+EVAL_BATCH = 1024  # images per forward pass when evaluating (no gradients are kept)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, *, channels_last: bool = False
+) -> tuple[float, float, torch.Tensor]:
+    """Mean loss, accuracy and confusion matrix (true x predicted) of ``model`` on (x, y)."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    preds = []
+    with autocast_for(x.device):
+        for i in range(0, len(x), EVAL_BATCH):
+            logits = model(x[i : i + EVAL_BATCH].contiguous(memory_format=layout)).float()
+            loss_sum += F.cross_entropy(logits, y[i : i + EVAL_BATCH], reduction="sum")
+            preds.append(logits.argmax(1))
+    pred = torch.cat(preds) if preds else y.new_empty(0)
+    confusion = torch.bincount(y * num_classes + pred, minlength=num_classes * num_classes)
+    n = max(len(y), 1)
+    return float(loss_sum) / n, float((pred == y).sum()) / n, confusion.view(num_classes, num_classes).cpu()
+
+
+def count_params(model: nn.Module) -> int:
+    """Trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def count_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "cpu") -> int:
+    """FLOPs of one forward pass of one image of ``input_shape`` (C, H, W), in eval mode.
+
+    Counted by ``torch.utils.flop_counter.FlopCounterMode``: matrix products and convolutions, a
+    multiply-add counting as 2 FLOPs; element-wise work (activations, batch norm, pooling, bias
+    adds) is not counted. So a ``Linear(i, o)`` costs ``2 * i * o`` and a convolution
+    ``2 * C_out * (C_in / groups) * k_h * k_w * H_out * W_out``.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
