@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +67,9 @@ class FitResult:
     train_seconds: float
     images_per_second: float
     extra: dict[str, Any] = field(default_factory=dict)
+    # The trained model with the evaluated (best-epoch) weights, for callers that go on using it
+    # (e.g. objectives.skip labels images with CNN-1's activations). Not part of metrics().
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
     def epochs_run(self) -> int:
@@ -74,7 +77,7 @@ class FitResult:
 
     def metrics(self) -> dict[str, Any]:
         """JSON-serialisable summary (what a trial stores as user attributes)."""
-        out = asdict(self)
+        out = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "model"}
         out["history"] = [asdict(h) for h in self.history]
         out["epochs_run"] = self.epochs_run
         out["test_error"] = 100.0 * (1.0 - self.test_accuracy)
@@ -264,4 +267,5 @@ def _fit_one(
         params=n_params,
         train_seconds=train_seconds,
         images_per_second=images / train_seconds if train_seconds > 0 else 0.0,
+        model=model,
     )
