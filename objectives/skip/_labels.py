@@ -9,7 +9,8 @@ was chosen"). An image no map selected is given the deepest label, or is dropped
 Labels are computed over the **training** split (the paper labels the images it then trains
 CNN-2 and CNN-3 on). Images outside it (validation, test) are labelled by the same rule as if
 each had joined the training pool on its own: a map selects the image when its score reaches
-the map's ``T``-th highest training score. This keeps one meaning of a label across splits (an
+the map's ``T``-th highest training score. A zero score never selects (a dead ReLU map has no
+strongest activations). This keeps one meaning of a label across splits (an
 evaluation image never competes with the other evaluation images) and is what the ``oracle``
 routing mode and the router's held-out accuracy use.
 
@@ -45,14 +46,16 @@ def map_scores(model: torch.nn.Module, x: torch.Tensor, maps: int) -> list[torch
 def top_selection(scores: Sequence[torch.Tensor], top: int) -> torch.Tensor:
     """``(N, L)`` bools: image ``i`` is among the ``top`` highest scores of some map of layer ``j``.
 
-    Equal scores are ranked by image index (a stable sort), so every map selects exactly
-    ``min(top, N)`` images.
+    Equal scores are ranked by image index (a stable sort). A score of zero never selects: a map
+    that is zero for an image has no activation there, so a dead ReLU map selects nobody instead
+    of ``top`` arbitrary images.
     """
     n = scores[0].shape[0]
     selected = torch.zeros(n, len(scores), dtype=torch.bool, device=scores[0].device)
     for layer, s in enumerate(scores):
-        best = torch.sort(s, dim=0, descending=True, stable=True).indices[:top]  # (top, F)
-        selected[best.flatten(), layer] = True
+        ranked = torch.sort(s, dim=0, descending=True, stable=True)
+        best, value = ranked.indices[:top], ranked.values[:top]  # (top, F)
+        selected[best[value > 0], layer] = True
     return selected
 
 
@@ -66,8 +69,9 @@ def score_thresholds(scores: Sequence[torch.Tensor], top: int) -> list[torch.Ten
 
 
 def threshold_selection(scores: Sequence[torch.Tensor], thresholds: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``(N, L)`` bools: some map of layer ``j`` scores image ``i`` at least at its threshold."""
-    return torch.stack([(s >= t).any(dim=1) for s, t in zip(scores, thresholds)], dim=1)
+    """``(N, L)`` bools: some map of layer ``j`` scores image ``i`` above zero and at least at
+    its threshold (so, as in :func:`top_selection`, a dead map selects nobody)."""
+    return torch.stack([((s >= t) & (s > 0)).any(dim=1) for s, t in zip(scores, thresholds)], dim=1)
 
 
 def assign_labels(selected: torch.Tensor, *, tie: str = "deeper", unselected: str = "deepest") -> torch.Tensor:
