@@ -8,7 +8,8 @@
 3. **CNN-2, the router**: the ``router`` family, trained by ``fit`` to predict the label from the
    image, on the labelled training images; it selects its epoch on the labelled validation images
    and its reported accuracy is on the labelled test images (held out from everything it saw).
-   The paper gives CNN-2 no architecture and reports a 62% test accuracy.
+   It trains with the run's training settings (optimizer, epochs, ...). The paper gives CNN-2 no
+   architecture and reports a 62% test accuracy.
 4. **CNN-3**: the same architecture as CNN-1, trained from a fresh initialisation with each
    image routed to its label's layer, so conv layers after it are skipped and get no gradient
    from that image. ``skip_train_on='labelled'`` (the paper: "the above-mentioned images and

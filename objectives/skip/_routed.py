@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -23,8 +24,10 @@ from torch import nn
 
 from objectives.data import PreparedData
 from objectives.train import Diverged, EpochStats, FitResult, autocast_for, build_optimizer, build_schedule
-from objectives.train._config import TrainConfig
 from searchspace import ConfigError, build_model
+
+if TYPE_CHECKING:  # objectives._config imports this package (through the skip config part)
+    from objectives._config import RunConfig
 
 EVAL_BATCH = 1024  # images per forward pass when evaluating or predicting
 TIMING_IMAGES = 1024  # test images timed: enough for a steady per-image figure, cheap on a CPU
@@ -34,7 +37,8 @@ TIMING_REPEATS = 5  # timed passes after one warm-up; the fastest is reported (l
 UNSUPPORTED = {"augment": "none", "l1": 0.0, "l2": 0.0, "schedule": "constant"}
 
 
-def check_supported(cfg: TrainConfig) -> None:
+def check_supported(cfg: Any) -> None:
+    """Refuse a TrainConfig that turns on an option the routed loop does not implement."""
     for name, off in UNSUPPORTED.items():
         value = getattr(cfg, name, off)
         if value != off:
@@ -104,7 +108,7 @@ def seconds_per_image(forward: Callable[[int, int], torch.Tensor], n: int) -> fl
 
 
 def train_routed(
-    run, data: PreparedData, *, seed: int, train: RoutedSplit, val: RoutedSplit, test: RoutedSplit,
+    run: RunConfig, data: PreparedData, *, seed: int, train: RoutedSplit, val: RoutedSplit, test: RoutedSplit,
     on_epoch: Callable[[EpochStats], None] | None = None,
 ) -> FitResult:
     """Train ``run``'s routing family on ``train`` (each image through its route's layers only),
