@@ -26,7 +26,7 @@ from objectives.data import PreparedData
 from objectives.train import Diverged, EpochStats, FitResult, autocast_for, build_optimizer, build_schedule
 from searchspace import ConfigError, build_model
 
-if TYPE_CHECKING:  # objectives._config imports this package (through the skip config part)
+if TYPE_CHECKING:  # for the annotation only
     from objectives._config import RunConfig
 
 EVAL_BATCH = 1024  # images per forward pass when evaluating or predicting
