@@ -17,7 +17,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +75,9 @@ class FitResult:
     train_seconds: float  # wall time of all epochs, validation included
     images_per_second: float  # training throughput: images / seconds of the training passes
     extra: dict[str, Any] = field(default_factory=dict)
+    # The trained model with the evaluated (best-epoch) weights, for callers that go on using it
+    # (e.g. objectives.skip labels images with CNN-1's activations). Not part of metrics().
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
     def epochs_run(self) -> int:
@@ -82,7 +85,7 @@ class FitResult:
 
     def metrics(self) -> dict[str, Any]:
         """JSON-serialisable summary (what a trial stores as user attributes)."""
-        out = asdict(self)
+        out = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "model"}
         out["history"] = [asdict(h) for h in self.history]
         out["epochs_run"] = self.epochs_run
         out["test_error"] = 100.0 * (1.0 - self.test_accuracy)
@@ -295,4 +298,5 @@ def _fit_one(
         flops=flops,
         train_seconds=sum(h.seconds for h in history),
         images_per_second=sum(h.images for h in history) / pass_seconds if pass_seconds > 0 else 0.0,
+        model=model,
     )
