@@ -15,20 +15,19 @@ from objectives.skip._labels import (
 )
 from objectives.skip._objective import SkipObjective
 from objectives.skip._pipeline import SkipResult, run_pipeline
-from objectives.skip._routed import RoutedSplit, evaluate_routed, train_routed
+from objectives.skip._routed import predict, seconds_per_image
 
 __all__ = [
-    "RoutedSplit",
     "SkipConfig",
     "SkipObjective",
     "SkipResult",
     "assign_labels",
-    "evaluate_routed",
     "map_scores",
+    "predict",
     "router_run",
     "run_pipeline",
     "score_thresholds",
+    "seconds_per_image",
     "threshold_selection",
     "top_selection",
-    "train_routed",
 ]

@@ -14,7 +14,6 @@ from typing import Any
 
 from objectives._checks import positive_int
 from objectives._config import LAYER_KEYS, RunConfig, register_config_part
-from objectives.skip._routed import check_supported
 from searchspace import INIT_SCHEMES, ConfigError, get_family, parse_layers
 from searchspace._errors import valid_list
 from searchspace.families._skip import resolve_widths
@@ -65,7 +64,6 @@ class SkipConfig:
                 f"skip_maps {self.skip_maps} exceeds the narrowest conv layer ({min(widths)} maps, widths {list(widths)})"
             )
         router_run(run, self.router)
-        check_supported(run.train)
 
 
 def router_run(run: RunConfig, router: Any) -> RunConfig:

@@ -38,7 +38,7 @@ from objectives._config import RunConfig
 from objectives.data import PreparedData
 from objectives.skip._config import router_run
 from objectives.skip._labels import assign_labels, map_scores, score_thresholds, threshold_selection, top_selection
-from objectives.skip._routed import TIMING_IMAGES, RoutedSplit, predict, seconds_per_image, train_routed
+from objectives.skip._routed import TIMING_IMAGES, predict, seconds_per_image
 from objectives.train import EpochStats, FitResult, autocast_for, fit
 
 STAGES = ("cnn1", "router", "cnn3")
@@ -91,23 +91,20 @@ def run_pipeline(
                     on_epoch=stage_callback("router"), checkpoints=checkpoint("router"))
     predicted = {split: predict(router.model, data.inputs(split)) for split in ("val", "test")}
 
-    # 4. CNN-3
-    x_train = data.inputs("train")
-    if skip.skip_train_on == "labelled":
-        keep = (labels["train"] >= 0).nonzero().squeeze(1)
-        train = RoutedSplit(x_train[keep], data.y_train[keep], labels["train"][keep])
-    else:
-        route = labels["train"]
-        if (route < 0).any():
-            route = torch.where(route >= 0, route, predict(router.model, x_train))
-        train = RoutedSplit(x_train, data.y_train, route)
+    # 4. CNN-3: the trainer, with each image's route passed to the model
     routes = {
         split: predicted[split] if skip.skip_routing == "router" else torch.where(labels[split] >= 0, labels[split], deepest)
         for split in ("val", "test")
     }
-    evals = {split: RoutedSplit(data.inputs(split), data.labels(split), routes[split]) for split in ("val", "test")}
-    cnn3 = train_routed(run, data, seed=seed, train=train, val=evals["val"], test=evals["test"],
-                        on_epoch=None if on_epoch is None else (lambda stats: on_epoch("cnn3", stats)))
+    cnn3_data, train_route = data, labels["train"]
+    if skip.skip_train_on == "labelled":
+        keep = train_route >= 0
+        cnn3_data = _with_splits(data, train=(data.x_train[keep], data.y_train[keep]))
+        train_route = train_route[keep]
+    elif (train_route < 0).any():
+        train_route = torch.where(train_route >= 0, train_route, predict(router.model, data.inputs("train")))
+    (cnn3,) = fit(run, cnn3_data, seeds=[seed], on_epoch=stage_callback("cnn3"), checkpoints=checkpoint("cnn3"),
+                  routes={"train": train_route, **routes})
 
     metrics = {
         "cnn1_val_accuracy": cnn1.val_accuracy,
@@ -119,15 +116,15 @@ def run_pipeline(
         "val_skip_fraction": _skip_fraction(routes["val"], layers),
         "label_counts": _counts(labels["train"], layers),
         "labels_dropped": int((labels["train"] < 0).sum()),
-        "cnn3_train_images": len(train),
+        "cnn3_train_images": len(train_route),
         "route_counts": _counts(routes["test"], layers),
-        **_timings(cnn1.model, router.model, cnn3.model, evals["test"]),
+        **_timings(cnn1.model, router.model, cnn3.model, data.inputs("test"), routes["test"]),
         "cnn1_train_seconds": cnn1.train_seconds,
         "router_train_seconds": router.train_seconds,
         "cnn3_train_seconds": cnn3.train_seconds,
     }
     if checkpoint_prefix is not None:  # the stages are done; their resume points are no longer needed
-        for stage in ("cnn1", "router"):
+        for stage in STAGES:
             checkpoint(stage)[0].unlink(missing_ok=True)
     return SkipResult(cnn1=cnn1, router=router, cnn3=cnn3, metrics=metrics)
 
@@ -139,9 +136,7 @@ def _label_data(data: PreparedData, labels: dict[str, torch.Tensor], layers: int
     data) is replaced by the labelled training images so training can proceed; ``held_out``
     says which splits are genuine, and the router's accuracy on a replaced split is not reported.
     """
-    sub = copy.copy(data)  # shares the normalisation settings; a fresh cache of finished inputs
-    sub._finished = {}
-    held_out = {}
+    held_out, parts = {}, {}
     train_keep = labels["train"] >= 0
     for split in ("train", "val", "test"):
         keep = labels[split] >= 0
@@ -149,10 +144,21 @@ def _label_data(data: PreparedData, labels: dict[str, torch.Tensor], layers: int
         if split != "train" and not keep.any():
             keep, source = train_keep, "train"
         held_out[split] = source == split
-        setattr(sub, f"x_{split}", getattr(data, f"x_{source}")[keep])
-        setattr(sub, f"y_{split}", labels[source][keep])
+        parts[split] = (getattr(data, f"x_{source}")[keep], labels[source][keep])
+    sub = _with_splits(data, **parts)
     sub.classes = tuple(f"layer{j}" for j in range(layers))
     return sub, held_out
+
+
+def _with_splits(data: PreparedData, **splits: tuple[torch.Tensor, torch.Tensor]) -> PreparedData:
+    """A copy of ``data`` with some splits' (pixels, labels) replaced; it shares the normalisation
+    settings and starts with an empty cache of finished inputs."""
+    sub = copy.copy(data)
+    sub._finished = {}
+    for split, (x, y) in splits.items():
+        setattr(sub, f"x_{split}", x)
+        setattr(sub, f"y_{split}", y)
+    return sub
 
 
 def _router_metrics(
@@ -186,12 +192,12 @@ def _counts(values: torch.Tensor, layers: int) -> list[int]:
     return torch.bincount(values[values >= 0], minlength=layers).tolist()
 
 
-def _timings(cnn1, router, cnn3, test: RoutedSplit) -> dict[str, float]:
+def _timings(cnn1, router, cnn3, x_test: torch.Tensor, route_test: torch.Tensor) -> dict[str, float]:
     """Milliseconds per test image in eval mode (informational: the machine may be shared).
     CNN-3 is timed with its routes given, batched by route; the router is timed separately,
     so CNN-3 end to end costs ``cnn3_ms_per_image + router_ms_per_image``."""
-    n = min(TIMING_IMAGES, len(test))
-    x, route = test.x[:n], test.route[:n]
+    n = min(TIMING_IMAGES, len(x_test))
+    x, route = x_test[:n], route_test[:n]
     for model in (cnn1, router, cnn3):
         model.eval()
     with autocast_for(x.device):  # as in evaluation

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -11,18 +10,15 @@ import torch
 
 from objectives import RunConfig, fit, make_objective, prepare_data
 from objectives.skip import (
-    RoutedSplit,
     assign_labels,
     map_scores,
     run_pipeline,
     score_thresholds,
     threshold_selection,
     top_selection,
-    train_routed,
 )
 from objectives.skip._objective import REPORT_ATTRS
-from objectives.skip._routed import check_supported
-from searchspace import ConfigError, Fixed, LayerlabError, Space, build_model
+from searchspace import Fixed, LayerlabError, Space, build_model
 
 # Small and fast: 12 maps so that F = 10 fits, a one-conv router.
 TINY = {
@@ -122,17 +118,15 @@ def test_map_scores_are_mean_absolute_activations_of_the_first_maps():
 # --- routed training ---------------------------------------------------------------------------
 
 
-def _routed(data, split: str, depth: int) -> RoutedSplit:
-    y = data.labels(split)
-    return RoutedSplit(data.inputs(split), y, torch.full((len(y),), depth))
+def _routes(data, depth: int) -> dict[str, torch.Tensor]:
+    return {split: torch.full((len(data.labels(split)),), depth) for split in ("train", "val", "test")}
 
 
-def test_routed_training_with_every_image_at_the_deepest_layer_is_the_trainer():
+def test_routed_training_with_every_image_at_the_deepest_layer_is_the_plain_trainer():
     run = tiny_run(epochs=3, early_stopping=True, patience=1, lr=0.01)
     data = prepare_data(run.data)
     (plain,) = fit(run, data, seeds=[3])
-    routed = train_routed(run, data, seed=3, train=_routed(data, "train", 2), val=_routed(data, "val", 2),
-                          test=_routed(data, "test", 2))
+    (routed,) = fit(run, data, seeds=[3], routes=_routes(data, 2))
     assert [h.val_loss for h in routed.history] == [h.val_loss for h in plain.history]
     assert (routed.val_accuracy, routed.test_accuracy, routed.best_epoch) == (
         plain.val_accuracy, plain.test_accuracy, plain.best_epoch)  # fmt: skip
@@ -143,8 +137,7 @@ def test_layers_after_the_route_are_never_updated():
     data = prepare_data(run.data)
     torch.manual_seed(5)
     initial = build_model("skip_cnn", in_channels=1, num_classes=10, input_size=8, **run.model)
-    result = train_routed(run, data, seed=5, train=_routed(data, "train", 0), val=_routed(data, "val", 0),
-                          test=_routed(data, "test", 0))
+    (result,) = fit(run, data, seeds=[5], routes=_routes(data, 0))
     trained = result.model
     assert not torch.equal(trained.convs[0].weight, initial.convs[0].weight)
     for layer in (1, 2):
@@ -152,12 +145,12 @@ def test_layers_after_the_route_are_never_updated():
         assert torch.equal(trained.convs[layer].bias, initial.convs[layer].bias)
 
 
-def test_unimplemented_training_options_are_refused():
-    check_supported(SimpleNamespace())  # options this branch does not know count as off
-    with pytest.raises(ConfigError, match="does not support augment='flip'"):
-        check_supported(SimpleNamespace(augment="flip"))
-    with pytest.raises(ConfigError, match="does not support l2=0.01"):
-        check_supported(SimpleNamespace(l2=0.01))
+def test_routed_training_takes_every_trainer_option():
+    # one training loop: augmentation, schedules and kernel penalties work with routes too
+    run = tiny_run(epochs=2, augment="flip+shift", schedule="cosine", l2=1e-4)
+    data = prepare_data(run.data)
+    (routed,) = fit(run, data, seeds=[1], routes=_routes(data, 1))
+    assert len(routed.history) == 2 and routed.history[1].lr < routed.history[0].lr
 
 
 # --- the pipeline end to end ---------------------------------------------------------------
