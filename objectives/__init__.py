@@ -4,16 +4,26 @@ Data flows one way: ``studies`` -> ``objectives`` -> ``searchspace``. An objecti
 a config with :func:`searchspace.sample`, trains, and returns validation accuracy.
 """
 
-from objectives._config import DataConfig, RunConfig, TrainConfig, valid_keys
+from objectives._config import (
+    DataConfig,
+    RunConfig,
+    TrainConfig,
+    list_config_parts,
+    register_config_part,
+    valid_keys,
+)
 from objectives._objective import (
     ClassifyObjective,
     list_objectives,
     make_objective,
+    objective_config_parts,
+    objective_report_attrs,
     provenance,
     register_objective,
 )
 from objectives.data import PreparedData, list_datasets, load_dataset, prepare_data
 from objectives.train import Diverged, EpochStats, FitResult, fit, resolve_device
+from objectives import skip  # noqa: F401, E402  (registers the skip_* config part and skip_layers)
 
 __all__ = [
     "ClassifyObjective",
@@ -25,12 +35,16 @@ __all__ = [
     "RunConfig",
     "TrainConfig",
     "fit",
+    "list_config_parts",
     "list_datasets",
     "list_objectives",
     "load_dataset",
     "make_objective",
+    "objective_config_parts",
+    "objective_report_attrs",
     "prepare_data",
     "provenance",
+    "register_config_part",
     "register_objective",
     "resolve_device",
     "valid_keys",

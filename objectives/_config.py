@@ -6,7 +6,9 @@ the trial), e.g. ``{'family': 'seq', 'layers': [...], 'dataset': 'digits', 'lr':
 
 - ``model``: ``family``, ``init`` and the family's own keys (see ``searchspace.family_params``);
 - ``data``: a :class:`DataConfig`;
-- ``train``: a :class:`TrainConfig`.
+- ``train``: a :class:`TrainConfig`;
+- ``parts``: extra parts an objective registered with :func:`register_config_part` (e.g. the
+  ``skip_*`` keys of ``objectives.skip``), each a frozen dataclass of its own keys.
 
 A key that no part knows is an error that lists the valid keys. A key that some other family
 takes but this config's family does not (e.g. ``depth`` in a study that mixes ``seq`` and
@@ -17,14 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from objectives.data._config import DataConfig
 from objectives.train._config import TrainConfig
 from searchspace import ConfigError, config_id, family_params, get_family, list_families, parse_layers
-from searchspace._errors import valid_list
+from searchspace._errors import RegistryError, valid_list
 
 # Keys whose value is a layer sequence: stored decoded (a token list) whatever the spelling.
 LAYER_KEYS = ("layers", "plug")
@@ -42,8 +44,42 @@ def family_keys() -> set[str]:
     return set().union(*(set(family_params(f)) for f in list_families()))
 
 
+# Extra config parts: name -> frozen dataclass whose fields are config keys, with
+# ``validate(run)`` (it sees the whole RunConfig, so it can check its values against the model).
+_PARTS: dict[str, type] = {}
+
+
+def register_config_part(name: str) -> Callable[[type], type]:
+    """Class decorator: let an objective add its own flat config keys (a frozen dataclass with a
+    commented default per field and a ``validate(run)`` method). :meth:`RunConfig.from_flat`
+    fills the part from the flat config; its keys must not clash with any other part's."""
+
+    def decorator(cls: type) -> type:
+        if name in _PARTS or name in ("model", "data", "train"):
+            raise RegistryError(f"config part {name!r} is already registered")
+        if not dataclasses.is_dataclass(cls) or not callable(getattr(cls, "validate", None)):
+            raise RegistryError(f"config part {name!r} must be a dataclass with a validate(run) method")
+        taken = {*MODEL_KEYS, *_fields(DataConfig), *_fields(TrainConfig), *family_keys(), *_part_keys()}
+        clash = sorted(set(_fields(cls)) & taken)
+        if clash:
+            raise RegistryError(f"config part {name!r} reuses key(s) {valid_list(clash)} of another part")
+        _PARTS[name] = cls
+        return cls
+
+    return decorator
+
+
+def list_config_parts() -> list[str]:
+    return sorted(_PARTS)
+
+
+def _part_keys() -> dict[str, str]:
+    """Config key -> name of the registered part that owns it."""
+    return {key: name for name, cls in _PARTS.items() for key in _fields(cls)}
+
+
 def valid_keys() -> list[str]:
-    return sorted({*MODEL_KEYS, *_fields(DataConfig), *_fields(TrainConfig), *family_keys()})
+    return sorted({*MODEL_KEYS, *_fields(DataConfig), *_fields(TrainConfig), *family_keys(), *_part_keys()})
 
 
 def _coerce(cls: type, name: str, value: Any) -> Any:
@@ -73,10 +109,20 @@ class RunConfig:
     init: str = "default"
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    parts: Mapping[str, Any] = field(default_factory=dict)  # registered extra parts in use, by name
 
     @classmethod
-    def from_flat(cls, flat: Mapping[str, Any]) -> RunConfig:
+    def from_flat(cls, flat: Mapping[str, Any], *, parts: Iterable[str] = ()) -> RunConfig:
+        """Validate and split ``flat``. An extra part is resolved (defaults filled in, stored in
+        :meth:`to_flat`) when the caller asks for it in ``parts`` or ``flat`` sets one of its
+        keys; configs that use no part keep the config_id they always had."""
         flat = dict(flat)
+        wanted: dict[str, dict[str, Any]] = {}
+        for name in parts:
+            if name not in _PARTS:
+                raise RegistryError(f"unknown config part {name!r}; valid: {valid_list(list_config_parts())}")
+            wanted[name] = {}
+        part_of = _part_keys()
         if "family" not in flat:
             raise ConfigError(f"config has no 'family'; valid families: {valid_list(list_families())}")
         family = flat.pop("family")
@@ -92,6 +138,9 @@ class RunConfig:
                 train[key] = _coerce(TrainConfig, key, value)
             elif key in own:
                 model[key] = parse_layers(value) if key in LAYER_KEYS else value
+            elif key in part_of:
+                name = part_of[key]
+                wanted.setdefault(name, {})[key] = _coerce(_PARTS[name], key, value)
             elif key not in others:
                 raise ConfigError(f"unknown config key {key!r}; valid keys: {valid_list(valid_keys())}")
         run = cls(
@@ -100,16 +149,30 @@ class RunConfig:
             init=init,
             data=DataConfig(**data),
             train=TrainConfig(**train),
+            parts={name: _PARTS[name](**values) for name, values in sorted(wanted.items())},
         )
         run.data.validate()
         run.train.validate()
+        for part in run.parts.values():
+            part.validate(run)
         return run
+
+    def part(self, name: str) -> Any:
+        """The resolved extra part ``name`` (ask for it with ``from_flat(..., parts=[name])``)."""
+        try:
+            return self.parts[name]
+        except KeyError:
+            raise RegistryError(
+                f"config part {name!r} is not resolved in this config; resolved: {valid_list(self.parts) or 'none'}"
+            ) from None
 
     def to_flat(self) -> dict[str, Any]:
         """The full resolved config as one JSON-serialisable flat mapping."""
         out = {"family": self.family, "init": self.init, **self.model}
         out.update(dataclasses.asdict(self.data))
         out.update(dataclasses.asdict(self.train))
+        for part in self.parts.values():
+            out.update(dataclasses.asdict(part))
         return json.loads(json.dumps(out, default=_jsonable))
 
     @property

@@ -80,18 +80,21 @@ class ClassifyObjective:
         self.base_seed = base_seed
         self.on_epoch: Callable[[EpochStats], None] | None = None  # e.g. a progress bar
 
+    # Extra config parts (objectives._config.register_config_part) this objective reads.
+    config_parts: tuple[str, ...] = ()
+    # Scalar user attributes, besides the usual metrics, that reports should show as columns.
+    report_attrs: tuple[str, ...] = ()
+
     def resolve(self, trial: optuna.trial.BaseTrial) -> tuple[RunConfig, int, int]:
-        run = RunConfig.from_flat(sample(self.space, trial))
+        run = RunConfig.from_flat(sample(self.space, trial), parts=self.config_parts)
         repeat = int(trial.user_attrs.get("repeat", 0))
         return run, repeat, self.base_seed + repeat
 
-    def __call__(self, trial: optuna.trial.Trial) -> float:
-        run, repeat, seed = self.resolve(trial)
-        data = prepare_data(run.data, device=self.device, data_dir=self.data_dir)
-        cid = run.config_id
+    def record_cell(self, trial: optuna.trial.Trial, run: RunConfig, repeat: int, seed: int, data) -> None:
+        """The user attributes every trial carries: resolved config, its id, seed, provenance."""
         for key, value in {
             "config": run.to_flat(),
-            "config_id": cid,
+            "config_id": run.config_id,
             "seed": seed,
             "repeat": repeat,
             "device": str(self.device),
@@ -99,6 +102,12 @@ class ClassifyObjective:
             **provenance(),
         }.items():
             trial.set_user_attr(key, value)
+
+    def __call__(self, trial: optuna.trial.Trial) -> float:
+        run, repeat, seed = self.resolve(trial)
+        data = prepare_data(run.data, device=self.device, data_dir=self.data_dir)
+        cid = run.config_id
+        self.record_cell(trial, run, repeat, seed, data)
         ckpt = self.checkpoint_dir / f"{cid}-r{repeat}.pt" if self.checkpoint_dir else None
         try:
             (result,) = fit(
@@ -150,6 +159,16 @@ def register_objective(name: str) -> Callable[[type], type]:
 
 def list_objectives() -> list[str]:
     return sorted(_OBJECTIVES)
+
+
+def objective_config_parts(name: str) -> tuple[str, ...]:
+    """Extra config parts objective ``name`` reads (empty if unknown), for validating its configs."""
+    return tuple(getattr(_OBJECTIVES.get(name), "config_parts", ()))
+
+
+def objective_report_attrs(name: str) -> tuple[str, ...]:
+    """Extra scalar user attributes objective ``name`` records for reports (empty if unknown)."""
+    return tuple(getattr(_OBJECTIVES.get(name), "report_attrs", ()))
 
 
 def make_objective(name: str, space: Space, **kwargs: Any) -> Callable[[optuna.trial.Trial], float]:

@@ -10,6 +10,7 @@ import pandas as pd
 from optuna.trial import TrialState
 from scipy import stats
 
+from objectives import objective_report_attrs
 from studies._storage import open_storage
 from studies._spec import StudyError, StudySpec
 from studies._worker import SPEC_ATTR, load_spec
@@ -34,7 +35,10 @@ def config_label(params: dict[str, Any]) -> str:
 
 
 def trials_frame(study: optuna.Study, *, states: tuple[TrialState, ...] | None = None) -> pd.DataFrame:
-    """One row per trial: number, state, value, config_id, repeat, seed, label, params, metrics."""
+    """One row per trial: number, state, value, config_id, repeat, seed, label, params, metrics
+    (plus the scalar attributes the study's objective lists in ``report_attrs``)."""
+    spec = spec_of(study)
+    metric_attrs = (*METRIC_ATTRS, *(objective_report_attrs(spec.objective) if spec else ()))
     rows = []
     for t in study.get_trials(deepcopy=False, states=states):
         row = {
@@ -47,7 +51,7 @@ def trials_frame(study: optuna.Study, *, states: tuple[TrialState, ...] | None =
             "label": config_label(t.params),
         }
         row.update({f"param_{k}": v for k, v in t.params.items()})
-        row.update({k: t.user_attrs.get(k) for k in METRIC_ATTRS})
+        row.update({k: t.user_attrs.get(k) for k in metric_attrs})
         row["fail_reason"] = t.user_attrs.get("fail_reason")
         rows.append(row)
     return pd.DataFrame(rows)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from objectives import RunConfig, list_objectives
+from objectives import RunConfig, list_objectives, objective_config_parts
 from searchspace import Dimension, Fixed, Float, Space, Variants, When, grid_points, grid_size
 from searchspace._errors import ConfigError, LayerlabError, valid_list
 
@@ -113,7 +113,7 @@ class StudySpec:
         else:
             configs = _random_configs(self.space, 16, self.seed)
         for config in configs:
-            run = RunConfig.from_flat(config)
+            run = RunConfig.from_flat(config, parts=objective_config_parts(self.objective))
             _check_dataset(run.data.dataset)
 
 

@@ -14,16 +14,27 @@ EVAL_BATCH = 1024  # images per forward pass when evaluating (no gradients are k
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, *, channels_last: bool = False
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    *,
+    channels_last: bool = False,
+    route: torch.Tensor | None = None,
 ) -> tuple[float, float, torch.Tensor]:
-    """Mean loss, accuracy and confusion matrix (true x predicted) of ``model`` on (x, y)."""
+    """Mean loss, accuracy and confusion matrix (true x predicted) of ``model`` on (x, y).
+
+    ``route`` (one exit index per image) is passed on to models that route images, such as
+    ``skip_cnn``: ``model(x, route=...)``.
+    """
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
     preds = []
     with autocast_for(x.device):
         for i in range(0, len(x), EVAL_BATCH):
-            logits = model(x[i : i + EVAL_BATCH].contiguous(memory_format=layout)).float()
+            extra = {} if route is None else {"route": route[i : i + EVAL_BATCH]}
+            logits = model(x[i : i + EVAL_BATCH].contiguous(memory_format=layout), **extra).float()
             loss_sum += F.cross_entropy(logits, y[i : i + EVAL_BATCH], reduction="sum")
             preds.append(logits.argmax(1))
     pred = torch.cat(preds) if preds else y.new_empty(0)

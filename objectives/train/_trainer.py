@@ -16,8 +16,8 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +75,9 @@ class FitResult:
     train_seconds: float  # wall time of all epochs, validation included
     images_per_second: float  # training throughput: images / seconds of the training passes
     extra: dict[str, Any] = field(default_factory=dict)
+    # The trained model with the evaluated (best-epoch) weights, for callers that go on using it
+    # (e.g. objectives.skip labels images with CNN-1's activations). Not part of metrics().
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
     def epochs_run(self) -> int:
@@ -82,7 +85,7 @@ class FitResult:
 
     def metrics(self) -> dict[str, Any]:
         """JSON-serialisable summary (what a trial stores as user attributes)."""
-        out = asdict(self)
+        out = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "model"}
         out["history"] = [asdict(h) for h in self.history]
         out["epochs_run"] = self.epochs_run
         out["test_error"] = 100.0 * (1.0 - self.test_accuracy)
@@ -110,8 +113,14 @@ def fit(
     seeds: Sequence[int],
     on_epoch: EpochCallback | None = None,
     checkpoints: Sequence[Path | None] | None = None,
+    routes: Mapping[str, torch.Tensor] | None = None,
 ) -> list[FitResult]:
-    """Train one model per seed on ``data`` with ``run`` and return their results."""
+    """Train one model per seed on ``data`` with ``run`` and return their results.
+
+    ``routes`` maps ``train``/``val``/``test`` to one exit index per image of that split, for
+    families that skip layers per image (``skip_cnn``): every forward pass becomes
+    ``model(x, route=...)``. Under mixup/cutmix a mixed image keeps the route of its first image.
+    """
     run.train.validate()  # a config built by hand fails here, before any training
     checkpoints = list(checkpoints) if checkpoints is not None else [None] * len(seeds)
     if len(checkpoints) != len(seeds):
@@ -120,7 +129,7 @@ def fit(
     with training_threads(data.device):
         for index, (seed, ckpt) in enumerate(zip(seeds, checkpoints)):
             callback = (lambda stats, i=index: on_epoch(i, stats)) if on_epoch else None
-            results.append(_fit_one(run, data, seed, callback, ckpt))
+            results.append(_fit_one(run, data, seed, callback, ckpt, routes))
     return results
 
 
@@ -150,6 +159,7 @@ def _fit_one(
     seed: int,
     on_epoch: Callable[[EpochStats], None] | None,
     checkpoint: Path | None,
+    routes: Mapping[str, torch.Tensor] | None = None,
 ) -> FitResult:
     cfg = run.train
     device = data.device
@@ -195,7 +205,8 @@ def _fit_one(
 
     def evaluate_on(split: str) -> tuple[float, float, torch.Tensor]:
         x, y = data.inputs(split), data.labels(split)
-        return evaluate(model, x, y, data.num_classes, channels_last=channels_last)
+        route = routes[split] if routes is not None else None
+        return evaluate(model, x, y, data.num_classes, channels_last=channels_last, route=route)
 
     x_train = data.inputs("train") if augment is None else None
     y_train = data.y_train
@@ -217,7 +228,7 @@ def _fit_one(
                 xb, target = augment(data.train_batch(idx), y_train[idx])
                 xb = layout(data.finish(xb))
             with autocast_for(device):
-                logits = model(xb)
+                logits = model(xb) if routes is None else model(xb, route=routes["train"][idx])
             loss = classification_loss(logits, target, label_smoothing=cfg.label_smoothing)
             penalty = kernel_penalty(kernels, cfg.l1, cfg.l2)
             optimizer.zero_grad(set_to_none=True)
@@ -295,4 +306,5 @@ def _fit_one(
         flops=flops,
         train_seconds=sum(h.seconds for h in history),
         images_per_second=sum(h.images for h in history) / pass_seconds if pass_seconds > 0 else 0.0,
+        model=model,
     )

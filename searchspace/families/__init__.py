@@ -21,10 +21,12 @@ from searchspace.families import _seq  # noqa: F401  (fcl, seq)
 from searchspace.families import _resnet  # noqa: F401  (resnet, cifar_resnet)
 from searchspace.families import _vgg  # noqa: F401  (vgg)
 from searchspace.families import _baseline_cnn  # noqa: F401  (baseline_cnn)
+from searchspace.families._skip import SkipCNN  # (registers skip_cnn)
 
 __all__ = [
     "Family",
     "INIT_SCHEMES",
+    "SkipCNN",
     "apply_init",
     "build_model",
     "describe_model",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from objectives import RunConfig
-from searchspace import ConfigError, FamilyError, LayerlabError
+from objectives import RunConfig, register_config_part, valid_keys
+from objectives._config import _PARTS
+from searchspace import ConfigError, FamilyError, LayerlabError, RegistryError
 
 
 def test_flat_config_splits_into_model_data_train():
@@ -50,3 +53,61 @@ def test_bad_values_are_one_line_errors(flat, fragment):
         RunConfig.from_flat(flat)
     assert fragment in str(err.value) and "\n" not in str(err.value)
     assert isinstance(err.value, (ConfigError, FamilyError, ValueError))
+
+
+# --- extra config parts (objectives register their own keys) -----------------------------------
+
+@pytest.fixture
+def toy_part():
+    @dataclasses.dataclass(frozen=True)
+    class ToyConfig:
+        toy_depth: int = 2  # a positive int
+        toy_mode: str = "a"  # a | b
+
+        def validate(self, run):
+            if self.toy_depth < 1 or self.toy_mode not in ("a", "b"):
+                raise ConfigError(f"bad toy config {self.toy_depth!r}/{self.toy_mode!r} for family {run.family}")
+
+    register_config_part("toy")(ToyConfig)
+    yield ToyConfig
+    del _PARTS["toy"]
+
+
+def test_a_config_part_is_filled_from_the_flat_config(toy_part):
+    plain = RunConfig.from_flat({"family": "seq", "lr": 0.01})
+    assert plain.parts == {}  # not asked for and no key given: the config is what it always was
+    assert "toy_depth" not in plain.to_flat()
+    asked = RunConfig.from_flat({"family": "seq", "lr": 0.01}, parts=["toy"])
+    assert asked.part("toy") == toy_part() and asked.to_flat()["toy_mode"] == "a"  # defaults stored
+    given = RunConfig.from_flat({"family": "seq", "toy_depth": 5.0})
+    assert given.part("toy") == toy_part(toy_depth=5) and isinstance(given.part("toy").toy_depth, int)
+    assert RunConfig.from_flat(given.to_flat()) == given  # round trip
+    assert given.config_id != RunConfig.from_flat({"family": "seq"}).config_id
+    assert "toy_mode" in valid_keys()
+
+
+def test_a_config_part_validates_and_unknown_keys_still_fail(toy_part):
+    with pytest.raises(ConfigError, match="bad toy config 2/'c' for family seq"):
+        RunConfig.from_flat({"family": "seq", "toy_mode": "c"})
+    with pytest.raises(ConfigError, match="unknown config key 'toy_width'"):
+        RunConfig.from_flat({"family": "seq", "toy_width": 3})
+    with pytest.raises(RegistryError, match="unknown config part 'toyy'; valid: .*toy"):
+        RunConfig.from_flat({"family": "seq"}, parts=["toyy"])
+    with pytest.raises(RegistryError, match="config part 'toy' is not resolved"):
+        RunConfig.from_flat({"family": "seq"}).part("toy")
+
+
+def test_config_parts_cannot_take_a_name_or_key_twice(toy_part):
+    with pytest.raises(RegistryError, match="already registered"):
+        register_config_part("toy")(toy_part)
+
+    @dataclasses.dataclass(frozen=True)
+    class Clash:
+        lr: float = 0.1  # a TrainConfig key
+
+        def validate(self, run):
+            pass
+
+    with pytest.raises(RegistryError, match="reuses key"):
+        register_config_part("clash")(Clash)
+    assert "clash" not in _PARTS

@@ -31,6 +31,7 @@ TINY: dict[str, dict] = {
     "cifar_resnet": dict(depth=8, widths=(4, 8, 8)),
     "vgg": dict(depth=7, width_base=4, fc_width=16),
     "baseline_cnn": dict(base_width=4, bn="before"),
+    "skip_cnn": dict(conv_layers=2, widths=(4, 6)),
 }
 
 # The public config keys: spaces and stored trials refer to them by name.
@@ -44,6 +45,7 @@ PUBLIC_KEYS = {
     "cifar_resnet": {"depth", "widths", "shortcut"},
     "vgg": {"depth", "width_base", "first_kernel", "bn", "fc_width", "dropout", "activation"},
     "baseline_cnn": {"variant", "base_width", "bn", "activation", "dropout"},
+    "skip_cnn": {"conv_layers", "widths", "kernel_size", "activation", "exit_adapter", "head", "dropout"},
 }
 
 BASE_SEQ_TOKENS = ("Conv", "BN", "PL", "DropL", "FCL", "AL")
