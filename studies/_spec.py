@@ -231,7 +231,10 @@ def _pin(space: Space, key: str, value: Any) -> Space:
         when = When(replaced[0].when.parent, tuple(v for v in order if repr(v) in active))  # type: ignore[union-attr]
     if replaced:
         first = next((d for d in replaced if d.name == key), replaced[0])  # keep the key's own name
-        pinned = Fixed(first.name, value=value, key=key if first.name != key else None, when=when)
+        name = first.name
+        if name == f"{key}@default" and key not in space:
+            name = key  # a pinned value is no longer a default
+        pinned = Fixed(name, value=value, key=key if name != key else None, when=when)
     else:
         name = key if key not in space else f"{key}@pinned"
         pinned = Fixed(name, value=value, key=key if name != key else None)
