@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from objectives.data._config import DataConfig
 from objectives.data._registry import RawDataset
@@ -45,6 +44,8 @@ def _carve(labels: np.ndarray, index: np.ndarray, size: float, seed: int, what: 
             f"dataset {name!r} is too small for a stratified {what} split of {size}: "
             f"{len(index)} images, {len(counts)} classes, smallest class {counts.min()}"
         )
+    from sklearn.model_selection import train_test_split  # lazy: scikit-learn takes ~1.5 s to import
+
     keep, hold = train_test_split(
         index, test_size=size, random_state=seed, stratify=labels[index], shuffle=True
     )

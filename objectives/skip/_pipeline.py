@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from sklearn.metrics import balanced_accuracy_score
 
 from objectives._config import RunConfig
 from objectives.data import PreparedData
@@ -169,6 +168,8 @@ def _router_metrics(
                 "router_test_accuracy": None, "router_test_balanced_accuracy": None, "router_confusion": None}
     # Balanced accuracy (mean recall over the layers present): with the deepest label for every
     # unselected image one class dominates, and plain accuracy rewards always predicting it.
+    from sklearn.metrics import balanced_accuracy_score  # lazy: scikit-learn takes ~1.5 s to import
+
     keep = labels["test"] >= 0
     with warnings.catch_warnings():  # sklearn warns when the test images hold a single layer
         warnings.simplefilter("ignore", UserWarning)

@@ -42,8 +42,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.transforms import v2
-from torchvision.transforms.v2 import functional as TF
 
 from searchspace._errors import ConfigError, RegistryError, valid_list
 
@@ -272,6 +270,8 @@ class RandomAdjustSharpness:
         keep = _uniform(g, len(x), 0.0, 1.0, x.device) < self.p
         if x.shape[-1] <= 2 or x.shape[-2] <= 2:
             return x, y  # v2 leaves images this small unchanged (the 3x3 kernel needs a border)
+        from torchvision.transforms.v2 import functional as TF  # lazy: torchvision costs ~2 s to import
+
         return torch.where(_per_sample(keep), TF.adjust_sharpness(x, self.factor), x), y
 
 
@@ -351,6 +351,8 @@ def _cutout(cfg: TrainConfig, num_classes: int) -> Op:
 
 
 def _mixers(cfg: TrainConfig, num_classes: int) -> Op:
+    from torchvision.transforms import v2  # lazy: torchvision costs ~2 s to import
+
     names = cfg.augmentations
     mixers = []
     if "cutmix" in names:
