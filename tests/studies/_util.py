@@ -45,7 +45,7 @@ defaults:
 space:
   epochs:
     type: categorical
-    choices: [1, 25]
+    choices: [1, 10]
 """
 
 
@@ -125,9 +125,11 @@ def sigkill_mid_trial(url: str, name: str, tmp_path: Path) -> optuna.Study:
     procs = start_workers(url, name, 2, "--checkpoint-dir", str(tmp_path / "ckpt"))
     by_pid = {str(p.pid): p for p in procs}
 
+    watch = load(url, name)
+
     def slow_trial_in_training():
-        for t in load(url, name).get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.params.get("epochs") == 25 and t.intermediate_values and "worker" in t.user_attrs:
+        for t in watch.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.params.get("epochs") == 10 and t.intermediate_values and "worker" in t.user_attrs:
                 return t
         return None
 
