@@ -111,8 +111,16 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         options=_storage_options(args),
         retry_failed=args.retry_failed,
+        queue_only=args.queue_only,
     )
-    print(f"study {study.study_name!r} in {args.storage}: {spec.description or spec.name}")
+    if args.queue_only:
+        from studies import format_status, study_status
+
+        print(format_status(study_status(study)))
+        return 0
+    from studies._storage import redact
+
+    print(f"study {study.study_name!r} in {redact(args.storage)}: {spec.description or spec.name}")
     print(format_leaderboard(leaderboard(study)))
     return 0
 
@@ -286,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)")
     p.add_argument("--artifact-dir", help="trial artifacts (default: artifacts/ next to a SQLite or journal file, else runs/artifacts)")
     p.add_argument("--retry-failed", action="store_true", help="queue one more try of every cell whose trials all failed")
+    p.add_argument("--queue-only", action="store_true", help="create/resume the study and queue its cells; start no worker")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_heartbeat_args(p)
     p.set_defaults(func=cmd_study_launch)

@@ -98,11 +98,14 @@ def launch(
     progress: bool = True,
     options: StorageOptions | None = None,
     retry_failed: bool = False,
+    queue_only: bool = False,
 ) -> optuna.Study:
     """Create (or resume) the study and run it to completion; returns the Optuna study.
 
     ``workers=1`` runs in this process; ``workers=N`` starts N local worker processes; ``gpus``
-    (e.g. ``["0", "1"]``) starts one worker per GPU with ``CUDA_VISIBLE_DEVICES`` set.
+    (e.g. ``["0", "1"]``) starts one worker per GPU with ``CUDA_VISIBLE_DEVICES`` set. With
+    ``queue_only`` the study is created and its cells queued, and no worker starts (workers join
+    later with ``study worker``, e.g. from a cluster job array).
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
@@ -116,6 +119,8 @@ def launch(
     study = create_or_resume(
         spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed
     )
+    if queue_only:
+        return study
     checkpoint_dir = checkpoint_dir or default_checkpoint_dir(storage, study_name)
     if gpus or workers > 1:
         commands = worker_commands(
@@ -164,10 +169,16 @@ def worker_commands(
     artifact_dir: str | Path | None = None,
     options: StorageOptions | None = None,
 ) -> list[tuple[list[str], dict[str, str]]]:
-    """(argv, extra environment) of each local worker process: ``workers`` CPU/auto workers, or
-    one per entry of ``gpus`` with ``CUDA_VISIBLE_DEVICES`` set (each then sees one GPU as cuda)."""
+    """(argv, extra environment) of each local worker process: ``workers`` CPU/auto workers (each
+    with its share of the cores unless ``OMP_NUM_THREADS`` is set), or one per entry of ``gpus``
+    with ``CUDA_VISIBLE_DEVICES`` set (each then sees its GPU as ``cuda``)."""
     options = options or StorageOptions()
-    envs = [{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus] if gpus else [{} for _ in range(workers)]
+    if gpus:
+        envs = [{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus]
+    else:
+        # N CPU workers would each start one thread per core; oversubscribed, torch crawls.
+        threads = {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
+        envs = [dict(threads) for _ in range(workers)]
     out = []
     for index, env in enumerate(envs):
         cmd = [
