@@ -99,6 +99,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     from studies import format_leaderboard, launch, leaderboard
 
     spec = _spec_from_args(args)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # running cells go back to the queue, workers stop
     study = launch(
         spec,
         storage=args.storage,

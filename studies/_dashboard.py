@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 
 import optuna
@@ -37,13 +38,21 @@ def run_dashboard(
     import optuna_dashboard
 
     storage = open_storage(storage_url)
-    dirs = [Path(artifact_dir)] if artifact_dir is not None else artifact_dirs(storage, storage_url)
-    store = artifact_store(dirs[0]) if len(dirs) == 1 else UnionArtifactStore(dirs)
+    wanted = [Path(artifact_dir)] if artifact_dir is not None else artifact_dirs(storage, storage_url)
+    dirs = []
+    for path in wanted:
+        try:
+            artifact_store(path)
+            dirs.append(path)
+        except OSError as exc:  # e.g. recorded on another machine: serve the rest
+            print(f"warning: artifacts in {path} are not available here ({exc.strerror})", file=sys.stderr)
+    store = None if not dirs else artifact_store(dirs[0]) if len(dirs) == 1 else UnionArtifactStore(dirs)
     with socket.socket() as probe:  # a clear one-line error instead of a server traceback
         try:
             probe.bind((host, port))
         except OSError as exc:
             raise DashboardError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
-    print(f"optuna-dashboard for {redact(storage_url)} on http://{host}:{port}/ (artifacts: "
-          f"{', '.join(str(d) for d in dirs)}); Ctrl-C to stop", flush=True)
+    shown = ", ".join(str(d) for d in dirs) or "none"
+    print(f"optuna-dashboard for {redact(storage_url)} on http://{host}:{port}/ (artifacts: {shown}); "
+          "Ctrl-C to stop", flush=True)
     optuna_dashboard.run_server(storage, host=host, port=port, artifact_store=store)

@@ -227,6 +227,7 @@ def study_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str) 
         key = int.from_bytes(hashlib.sha1(f"layerlab:{study_name}".encode()).digest()[:8], "big", signed=True)
         with storage.engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            conn.commit()  # the lock belongs to the session; do not sit idle in a transaction
             try:
                 yield
             finally:
