@@ -1,4 +1,4 @@
-"""Launching, resuming and refusing studies; exactly-once grids on SQLite."""
+"""Launching, resuming and refusing studies; local worker processes (one per GPU or CPU share)."""
 
 from __future__ import annotations
 
@@ -77,11 +77,6 @@ def test_bad_input_writes_nothing(tiny_preset, tmp_path):
         launch(load_preset(str(tiny_preset)), storage=url, workers=0, progress=False)
     assert not (tmp_path / "sub").exists()
 
-
-def test_three_worker_processes_finish_the_grid_exactly_once(sqlite_url, tmp_path):
-    from tests.studies._util import three_workers_on_twelve_cells
-
-    three_workers_on_twelve_cells(sqlite_url, "par", tmp_path)
 
 class _FakePopen:
     """Records what launch would start, and exits at once."""

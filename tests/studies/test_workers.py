@@ -1,4 +1,4 @@
-"""Worker processes on SQLite and on the journal file: exactly once, dead workers, resuming."""
+"""Workers in this process: idle waiting, dead and interrupted trials, resuming a crashed run, the journal lease."""
 
 from __future__ import annotations
 
@@ -10,24 +10,7 @@ from optuna.trial import TrialState
 
 from studies import create_or_resume, launch, load_preset, run_worker, study_status
 from studies._storage import open_storage
-from tests.studies._util import (
-    OPTIONS,
-    assert_exactly_once,
-    load,
-    sigkill_mid_trial,
-    three_workers_on_twelve_cells,
-)
-
-pytestmark = pytest.mark.slow
-
-
-def test_sigkill_mid_trial_on_sqlite_completes_every_cell_once(tmp_path):
-    sigkill_mid_trial(f"sqlite:///{tmp_path / 'kill.db'}", "kill", tmp_path)
-
-
-def test_three_workers_on_a_journal_file_finish_the_grid_exactly_once(tmp_path):
-    study = three_workers_on_twelve_cells(f"journal:///{tmp_path / 'study.log'}", "journal", tmp_path)
-    assert len({t.user_attrs["worker"] for t in study.trials}) >= 2  # the work was actually shared
+from tests.studies._util import OPTIONS, assert_exactly_once, load
 
 
 def test_a_crashed_run_resumes_on_relaunch(tiny_preset, sqlite_url, monkeypatch):
@@ -93,15 +76,6 @@ def test_no_wait_worker_exits_while_others_run(tiny_preset, sqlite_url):
     assert report.trials == []
 
 
-def test_launch_with_two_worker_processes(tiny_preset, sqlite_url, monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    spec = load_preset(str(tiny_preset))
-    study = launch(spec, storage=sqlite_url, study_name="two", workers=2, device="cpu", progress=False, options=OPTIONS)
-    assert_exactly_once(study, 6)
-    assert len(study.trials) == 6
-    assert all(t.user_attrs["device"] == "cpu" for t in study.trials)
-
-
 def test_interrupted_trial_hands_its_cell_back(tiny_preset, sqlite_url):
     """Ctrl-C / SIGTERM during a trial: FAIL with reason 'interrupted' and the same cell re-queued."""
     spec = load_preset(str(tiny_preset))
@@ -142,4 +116,3 @@ def test_journal_lease_fails_a_silent_trial_once(tmp_path):
     trials = optuna.load_study(study_name="lease", storage=other).trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
     assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].system_attrs["fixed_params"] == {"x": 1}
-
