@@ -177,7 +177,11 @@ def run_worker(
     poll = max(1.0, min(5.0, options.heartbeat_interval / 2))
     while max_trials is None or len(report.trials) < max_trials:
         if heartbeat:
-            fail_stale_trials(study)
+            try:
+                fail_stale_trials(study)
+            except Exception as exc:  # SQLite past its busy timeout: look again next round
+                if not is_lock_error(exc):
+                    raise
         trial_id = claim_waiting(study, heartbeat=heartbeat)
         if trial_id is None:
             # Without a heartbeat a dead worker's trial would stay RUNNING forever: do not wait on it.
@@ -185,7 +189,14 @@ def run_worker(
                 time.sleep(poll)  # others are running: they may still die and need a taker
                 continue
             break
-        trial = optuna.trial.Trial(study, trial_id)
+        try:
+            trial = optuna.trial.Trial(study, trial_id)  # samplers prepare relative params here
+        except Exception as exc:
+            log.error("trial %d could not start:\n%s", trial_id, traceback.format_exc())
+            study._storage.set_trial_user_attr(trial_id, "fail_reason", f"{type(exc).__name__}: {exc}")
+            study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            report.failed += 1
+            continue
         frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store)
         report.trials.append(trial.number)
         if frozen is None:
