@@ -159,21 +159,21 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
 
 def format_status(status: dict[str, Any]) -> str:
     """The text ``study status`` prints."""
-    states = ", ".join(f"{k.lower()} {v}" for k, v in status["states"].items() if v)
-    lines = [f"study {status['study']!r}: {status['trials']} trials ({states or 'none yet'})"]
-    if status.get("cells_total"):
-        lines.insert(0, f"study {status['study']!r}: preset {status['preset']}, sampler {status['sampler']}, "
-                        f"{status['configs_total']} configs x {status['repeats']} repeats = {status['cells_total']} cells")
-        lines[1] = f"trials: {status['trials']} ({states or 'none yet'})"
-        lines.append(
-            f"cells: {status['cells_done']}/{status['cells_total']} done ({100 * status['progress']:.1f}%): "
-            f"{status['cells_complete']} complete, {status['cells_pruned']} pruned, {status['cells_failed']} failed, "
-            f"{status['cells_running']} running, {status['cells_waiting']} waiting"
-            + (f", {status['retries']} retried" if status["retries"] else "")
-        )
-        if status["cells_duplicated"]:
-            lines.append(f"warning: {status['cells_duplicated']} cells finished more than once")
-        lines.append("finished" if status["finished"] else f"{status['cells_remaining']} cells to go")
+    states = ", ".join(f"{k.lower()} {v}" for k, v in status["states"].items() if v) or "none yet"
+    if not status.get("cells_total"):  # not a layerlab study (or an unbounded one)
+        return f"study {status['study']!r}: {status['trials']} trials ({states})"
+    lines = [
+        f"study {status['study']!r}: preset {status['preset']}, sampler {status['sampler']}, "
+        f"{status['configs_total']} configs x {status['repeats']} repeats = {status['cells_total']} cells",
+        f"trials: {status['trials']} ({states})",
+        f"cells: {status['cells_done']}/{status['cells_total']} done ({100 * status['progress']:.1f}%): "
+        f"{status['cells_complete']} complete, {status['cells_pruned']} pruned, {status['cells_failed']} failed, "
+        f"{status['cells_running']} running, {status['cells_waiting']} waiting"
+        + (f", {status['retries']} retried" if status["retries"] else ""),
+    ]
+    if status["cells_duplicated"]:
+        lines.append(f"warning: {status['cells_duplicated']} cells finished more than once")
+    lines.append("finished" if status["finished"] else f"{status['cells_remaining']} cells to go")
     return "\n".join(lines)
 
 
