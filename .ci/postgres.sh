@@ -59,7 +59,7 @@ free_port() {
 # Run a server binary as the cluster's owner: ourselves, or `postgres` when we are root.
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then
-    runuser -u postgres -- "$@"
+    (cd / && runuser -u postgres -- "$@")  # from /: postgres may not enter the caller's directory
   else
     "$@"
   fi

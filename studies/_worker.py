@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,8 +56,11 @@ def make_sampler(spec: StudySpec, worker_index: int = 0) -> optuna.samplers.Base
     seed = spec.seed + 1000 * worker_index  # workers must not all propose the same first points
     if spec.sampler == "tpe":
         # multivariate + group model joint and conditional spaces; constant_liar keeps parallel
-        # workers from proposing the same point while their trials run.
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+        # workers from proposing the same point while their trials run. (Optuna calls these
+        # options experimental; we rely on them knowingly.)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
     return optuna.samplers.RandomSampler(seed=seed)
 
 
