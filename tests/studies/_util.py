@@ -114,7 +114,6 @@ def three_workers_on_twelve_cells(url: str, name: str, tmp_path: Path) -> optuna
     study = load(url, name)
     assert_exactly_once(study, 12)
     assert len(study.trials) == 12  # no worker created a trial of its own
-    assert len({t.user_attrs["worker"] for t in study.trials}) >= 1
     return study
 
 
