@@ -24,7 +24,7 @@ from tests.conftest import TINY_PRESET
 
 ROOT = Path(__file__).resolve().parents[2]
 HEARTBEAT = 1  # seconds; short so a dead worker is noticed quickly
-GRACE = 6  # generous against heartbeat threads starved on a loaded machine
+GRACE = 8  # generous: a live worker starved on a loaded machine must not be declared dead
 OPTIONS = StorageOptions(heartbeat_interval=HEARTBEAT, grace_period=GRACE)
 
 # Two configs: a fast one (1 epoch) and a slow one (no early stopping, many epochs) that gives the
