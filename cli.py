@@ -6,6 +6,7 @@
     python cli.py study report --storage URL --study-name NAME [--out report.html] [--json]
     python cli.py study compare --storage URL --study-name A --study-name B [--top-k K] [--json]
     python cli.py study datasets NAME [NAME ...] [--json]
+    python cli.py study dashboard [--storage URL] [--port 8080] [--host 127.0.0.1]
     python cli.py model describe FAMILY [--set key=value ...] [--json]
     python cli.py space grid --preset NAME [--json]
     python cli.py presets list | presets show NAME
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -101,6 +103,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     from studies import format_leaderboard, launch, leaderboard
 
     spec = _spec_from_args(args)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # running cells go back to the queue, workers stop
     study = launch(
         spec,
         storage=args.storage,
@@ -109,35 +112,60 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         gpus=args.gpus,
         device=args.device,
         data_dir=args.data_dir,
+        artifact_dir=args.artifact_dir,
         progress=not args.no_progress,
+        options=_storage_options(args),
+        retry_failed=args.retry_failed,
+        queue_only=args.queue_only,
     )
-    print(f"study {study.study_name!r} in {args.storage}: {spec.description or spec.name}")
+    if args.queue_only:
+        from studies import format_status, study_status
+
+        print(format_status(study_status(study)))
+        return 0
+    from studies._storage import redact
+
+    print(f"study {study.study_name!r} in {redact(args.storage)}: {spec.description or spec.name}")
     print(format_leaderboard(leaderboard(study)))
     return 0
 
 
-def _storage_options():
+def _storage_options(args: argparse.Namespace):
     from studies import StorageOptions
 
-    env = os.environ
-    defaults = StorageOptions()
-    return StorageOptions(
-        heartbeat_interval=int(env.get("LAYERLAB_HEARTBEAT_INTERVAL", defaults.heartbeat_interval)),
-        grace_period=int(env.get("LAYERLAB_GRACE_PERIOD", defaults.grace_period)),
-    )
+    return StorageOptions(heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period)
+
+
+def _env_seconds(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return _positive_int(value)
+    except argparse.ArgumentTypeError as exc:
+        from searchspace import ConfigError
+
+        raise ConfigError(f"${name}: {exc}") from None
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # the worker hands its running cell back to the queue
 
 
 def cmd_study_worker(args: argparse.Namespace) -> int:
     from studies import run_worker
 
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # e.g. a cluster scheduler preempting the job
     report = run_worker(
         args.storage,
         args.study_name,
         device=args.device,
         data_dir=args.data_dir,
         checkpoint_dir=args.checkpoint_dir,
+        artifact_dir=args.artifact_dir,
         worker_index=args.worker_index,
-        options=_storage_options(),
+        options=_storage_options(args),
+        wait=not args.no_wait,
     )
     if not args.quiet:
         print(f"worker {args.worker_index}: {report.completed} complete, {report.pruned} pruned, {report.failed} failed")
@@ -145,16 +173,20 @@ def cmd_study_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_study_status(args: argparse.Namespace) -> int:
-    from studies import load_study, study_status
+    from studies import format_status, load_study, study_status
 
     status = study_status(load_study(args.storage, args.study_name))
     if args.json:
         _print_json(status)
         return 0
-    states = ", ".join(f"{k.lower()} {v}" for k, v in status["states"].items() if v)
-    print(f"study {status['study']!r}: {states or 'no trials'}")
-    if status.get("cells_total"):
-        print(f"progress: {status['cells_done']}/{status['cells_total']} cells ({100 * status['progress']:.1f}%)")
+    print(format_status(status))
+    return 0
+
+
+def cmd_study_dashboard(args: argparse.Namespace) -> int:
+    from studies import run_dashboard
+
+    run_dashboard(args.storage, host=args.host, port=args.port, artifact_dir=args.artifact_dir)
     return 0
 
 
@@ -374,6 +406,17 @@ def _add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="pin a config value (repeatable)")
 
 
+def _add_heartbeat_args(p: argparse.ArgumentParser) -> None:
+    from studies._storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
+
+    p.add_argument("--heartbeat-interval", type=_positive_int, metavar="S",
+                   default=_env_seconds("LAYERLAB_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL),
+                   help=f"seconds between a running trial's heartbeats (default: $LAYERLAB_HEARTBEAT_INTERVAL or {HEARTBEAT_INTERVAL})")
+    p.add_argument("--grace-period", type=_positive_int, metavar="S",
+                   default=_env_seconds("LAYERLAB_GRACE_PERIOD", GRACE_PERIOD),
+                   help=f"seconds without a heartbeat before a trial counts as dead and is re-queued (default: $LAYERLAB_GRACE_PERIOD or {GRACE_PERIOD})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from studies import DEFAULT_STORAGE
 
@@ -389,7 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=_csv, help="one worker per GPU, e.g. 0,1,2,3")
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
     p.add_argument("--data-dir", help="dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)")
+    p.add_argument("--artifact-dir", help="trial artifacts (default: artifacts/ next to a SQLite or journal file, else runs/artifacts)")
+    p.add_argument("--retry-failed", action="store_true", help="queue one more try of every cell whose trials all failed")
+    p.add_argument("--queue-only", action="store_true", help="create/resume the study and queue its cells; start no worker")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_heartbeat_args(p)
     p.set_defaults(func=cmd_study_launch)
 
     p = study.add_parser("worker", help="join an existing study and run its queued cells")
@@ -398,14 +445,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir")
     p.add_argument("--checkpoint-dir", help="per-epoch checkpoints (default: none)")
+    p.add_argument("--artifact-dir", help="trial artifacts (default: the directory recorded on the study)")
     p.add_argument("--worker-index", type=int, default=0, help="seeds this worker's sampler")
+    p.add_argument("--no-wait", action="store_true", help="exit when nothing is waiting, even while other trials run")
     p.add_argument("--quiet", action="store_true")
+    _add_heartbeat_args(p)
     p.set_defaults(func=cmd_study_worker)
 
     p = study.add_parser("status", help="counts by state and grid progress")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--study-name", required=True)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable; keys documented in studies.study_status")
     p.set_defaults(func=cmd_study_status)
 
     p = study.add_parser("report", help="self-contained HTML report (leaderboard, ablation, importance with CIs, plots)")
@@ -445,6 +495,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_study_datasets)
+
+    p = study.add_parser("dashboard", help="optuna-dashboard over a storage, with trial artifacts")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_positive_int, default=8080)
+    p.add_argument("--artifact-dir", help="default: the directories recorded on the storage's studies")
+    p.set_defaults(func=cmd_study_dashboard)
 
     model = groups.add_parser("model", help="inspect architecture families").add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = model.add_parser("describe", help="parameter count, output shape and layers of a family")
@@ -497,9 +554,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv.append("launch")  # `layerlab study` alone runs the default study
     from searchspace import LayerlabError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except LayerlabError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -1,14 +1,13 @@
-"""Launch or resume a study, queue its grid cells once, and run workers.
+"""Launch or resume a study, queue its cells once, and run workers.
 
 ``launch`` validates everything first (nothing is written for bad input), creates the study or
-loads the one with the same name (refusing it when its spec differs), queues every missing
-(config, repeat) cell of a grid as a WAITING trial, then runs workers: in this process, as N local
-processes, or one per GPU with ``CUDA_VISIBLE_DEVICES`` set.
+loads the one with the same name (refusing it when its spec differs), queues every missing cell
+(:mod:`studies._cells`), then runs workers: in this process, as N local processes, or one per GPU
+with ``CUDA_VISIBLE_DEVICES`` set. Workers on other machines join with ``study worker``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,68 +16,72 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from searchspace._errors import ConfigError
+from studies._artifacts import SPEC_ATTR, default_artifact_dir
+from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
 from studies._spec import StudyError, StudySpec
-from studies._storage import DEFAULT_STORAGE, StorageOptions, open_storage, sqlite_path
-from studies._worker import SPEC_ATTR, load_spec, run_worker
+from studies._storage import DEFAULT_STORAGE, StorageOptions, open_storage, storage_file, study_lock
+from studies._worker import run_worker
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def cell_key(params: dict, repeat: int) -> str:
-    return json.dumps([params, int(repeat)], sort_keys=True, default=str)
+ROOT = Path(__file__).resolve().parent.parent  # a source checkout: `python -m cli` resolves from here
 
 
 def default_checkpoint_dir(storage_url: str, study_name: str) -> Path:
-    path = sqlite_path(storage_url)
+    path = storage_file(storage_url)
     root = path.parent if path is not None else Path("runs")
     return root / "checkpoints" / study_name
 
 
 def create_or_resume(
-    spec: StudySpec, storage_url: str, study_name: str, *, options: StorageOptions | None = None
+    spec: StudySpec,
+    storage_url: str,
+    study_name: str,
+    *,
+    options: StorageOptions | None = None,
+    artifact_dir: str | Path | None = None,
+    retry_failed: bool = False,
 ) -> optuna.Study:
-    """The study ``study_name`` with ``spec``: created, or resumed when it exists with the same spec."""
+    """The study ``study_name`` with ``spec``: created, or resumed when it exists with the same
+    spec; every cell without a trial is queued. A different spec is refused, never mixed in.
+
+    Args:
+        artifact_dir: where trial artifacts go (default: ``artifacts/`` beside a SQLite or journal
+            file, else ``runs/artifacts``); recorded on the study for workers and the dashboard.
+        retry_failed: queue one more try of every cell whose trials all failed.
+    """
     spec.validate()
     storage = open_storage(storage_url, create=True, options=options)
-    names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
-    if study_name in names:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-        stored = study.user_attrs.get(SPEC_ATTR)
-        if not stored:
-            raise StudyError(f"study {study_name!r} exists but was not made by layerlab; pick another --study-name")
-        if stored.get("fingerprint") != spec.fingerprint():
-            raise StudyError(
-                f"study {study_name!r} exists with a different spec (preset {stored['spec'].get('name')!r}); "
-                "refusing to mix them: pick another --study-name or relaunch with the same options"
+    with study_lock(storage, storage_url, study_name):
+        names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+        if study_name in names:
+            study = optuna.load_study(study_name=study_name, storage=storage)
+            stored = study.user_attrs.get(SPEC_ATTR)
+            if not stored:
+                raise StudyError(f"study {study_name!r} exists but was not made by layerlab; pick another --study-name")
+            if stored.get("fingerprint") != spec.fingerprint():
+                raise StudyError(
+                    f"study {study_name!r} exists with a different spec (preset {stored['spec'].get('name')!r}, "
+                    f"fingerprint {stored.get('fingerprint')}, yours {spec.fingerprint()}); refusing to mix them: "
+                    "pick another --study-name or relaunch with the same options"
+                )
+            if artifact_dir is not None and str(Path(artifact_dir).resolve()) != stored.get("artifact_dir"):
+                study.set_user_attr(SPEC_ATTR, {**stored, "artifact_dir": str(Path(artifact_dir).resolve())})
+        else:
+            study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
+            where = Path(artifact_dir).resolve() if artifact_dir is not None else default_artifact_dir(storage_url)
+            study.set_user_attr(
+                SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(), "artifact_dir": str(where)}
             )
-    else:
-        study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
-        study.set_user_attr(SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint()})
-    if spec.sampler == "grid":
-        queue_grid(study, spec)
+        if spec.sampler == "grid":
+            queue_grid(study, spec)
+        else:
+            queue_slots(study, spec)
+        if retry_failed:
+            requeue_failed(study, spec)
     return study
-
-
-def queue_grid(study: optuna.Study, spec: StudySpec, *, retry_failed: bool = False) -> int:
-    """Queue every grid cell that has no trial yet (failed ones too with ``retry_failed``)."""
-    present = {
-        cell_key(t.params, t.user_attrs.get("repeat", 0))
-        for t in study.get_trials(deepcopy=False)
-        if not (retry_failed and t.state == TrialState.FAIL)
-    }
-    queued = 0
-    for params, _config, repeat in spec.grid_cells():
-        key = cell_key(params, repeat)
-        if key in present:
-            continue
-        study.enqueue_trial(params, user_attrs={"repeat": repeat})
-        present.add(key)
-        queued += 1
-    return queued
 
 
 def launch(
@@ -91,87 +94,128 @@ def launch(
     device: str = "auto",
     data_dir: str | Path | None = None,
     checkpoint_dir: str | Path | None = None,
+    artifact_dir: str | Path | None = None,
     progress: bool = True,
     options: StorageOptions | None = None,
+    retry_failed: bool = False,
+    queue_only: bool = False,
 ) -> optuna.Study:
-    """Create (or resume) the study and run it to completion; returns the Optuna study."""
+    """Create (or resume) the study and run it to completion; returns the Optuna study.
+
+    ``workers=1`` runs in this process; ``workers=N`` starts N local worker processes; ``gpus``
+    (e.g. ``["0", "1"]``) starts one worker per GPU with ``CUDA_VISIBLE_DEVICES`` set. With
+    ``queue_only`` the study is created and its cells queued, and no worker starts (workers join
+    later with ``study worker``, e.g. from a cluster job array).
+    """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
-    if gpus is not None and len(gpus) == 0:
-        raise ConfigError("--gpus needs at least one device index, e.g. --gpus 0,1")
+    if gpus is not None:
+        gpus = [str(g).strip() for g in gpus]
+        if not gpus or any(not g for g in gpus):
+            raise ConfigError("--gpus needs device indices, e.g. --gpus 0,1")
+        if device not in ("auto", "cuda"):
+            raise ConfigError(f"--gpus runs each worker on its own GPU; it cannot be combined with --device {device}")
     study_name = study_name or spec.name
-    study = create_or_resume(spec, storage, study_name, options=options)
+    study = create_or_resume(
+        spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed
+    )
+    if queue_only:
+        return study
     checkpoint_dir = checkpoint_dir or default_checkpoint_dir(storage, study_name)
-    if gpus:
-        _run_processes(storage, study_name, [{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus], "cuda",
-                       data_dir, checkpoint_dir, spec, progress, options)
-    elif workers > 1:
-        _run_processes(storage, study_name, [{} for _ in range(workers)], device,
-                       data_dir, checkpoint_dir, spec, progress, options)
+    if gpus or workers > 1:
+        commands = worker_commands(
+            storage, study_name, workers=workers, gpus=gpus, device=device, data_dir=data_dir,
+            checkpoint_dir=checkpoint_dir, artifact_dir=artifact_dir, options=options,
+        )
+        _run_processes(commands, study, spec, progress)
     else:
-        _run_inline(storage, study_name, device, data_dir, checkpoint_dir, spec, progress, options, study)
+        _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, progress, options, study)
     return optuna.load_study(study_name=study_name, storage=open_storage(storage, options=options))
 
 
 def _progress_bar(spec: StudySpec, study: optuna.Study, enabled: bool) -> tqdm:
-    done = sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished() and "fail_reason" not in t.user_attrs)
-    total = spec.total_cells()
-    return tqdm(total=total, initial=min(done, total or done), unit="trial", disable=not enabled,
+    counts = count_cells(study, spec)
+    return tqdm(total=counts.total, initial=counts.done + counts.failed, unit="cell", disable=not enabled,
                 desc=study.study_name, dynamic_ncols=True, file=sys.stderr)
 
 
-def _run_inline(storage, study_name, device, data_dir, checkpoint_dir, spec, progress, options, study) -> None:
+def _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, progress, options, study) -> None:
     bar = _progress_bar(spec, study, progress)
 
     def on_trial(frozen: optuna.trial.FrozenTrial) -> None:
         bar.update(1)
-        if frozen.value is not None:
-            bar.set_postfix_str(f"last val {frozen.value:.4f} | trial {frozen.number} {frozen.state.name.lower()}")
+        value = "" if frozen.value is None else f"val {frozen.value:.4f} | "
+        bar.set_postfix_str(f"{value}trial {frozen.number} {frozen.state.name.lower()}")
 
     def on_epoch(stats) -> None:
         bar.set_postfix_str(f"epoch {stats.epoch} val {stats.val_accuracy:.4f}")
 
     try:
         run_worker(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
-                   options=options, on_trial=on_trial, on_epoch=on_epoch)
+                   artifact_dir=artifact_dir, options=options, on_trial=on_trial, on_epoch=on_epoch)
     finally:
         bar.close()
 
 
-def worker_command(storage: str, study_name: str, device: str, data_dir, checkpoint_dir, index: int) -> list[str]:
-    cmd = [sys.executable, "-m", "cli", "study", "worker", "--storage", storage, "--study-name", study_name,
-           "--device", device, "--worker-index", str(index), "--quiet"]
-    if data_dir is not None:
-        cmd += ["--data-dir", str(data_dir)]
-    if checkpoint_dir is not None:
-        cmd += ["--checkpoint-dir", str(checkpoint_dir)]
-    return cmd
+def worker_commands(
+    storage: str,
+    study_name: str,
+    *,
+    workers: int = 1,
+    gpus: Sequence[str] | None = None,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    artifact_dir: str | Path | None = None,
+    options: StorageOptions | None = None,
+) -> list[tuple[list[str], dict[str, str]]]:
+    """(argv, extra environment) of each local worker process: ``workers`` CPU/auto workers (each
+    with its share of the cores unless ``OMP_NUM_THREADS`` is set), or one per entry of ``gpus``
+    with ``CUDA_VISIBLE_DEVICES`` set (each then sees its GPU as ``cuda``)."""
+    options = options or StorageOptions()
+    if gpus:
+        envs = [{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus]
+    else:
+        # N CPU workers would each start one thread per core; oversubscribed, torch crawls.
+        threads = {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
+        envs = [dict(threads) for _ in range(workers)]
+    out = []
+    for index, env in enumerate(envs):
+        cmd = [
+            sys.executable, "-m", "cli", "study", "worker", "--storage", storage, "--study-name", study_name,
+            "--device", "cuda" if gpus else device, "--worker-index", str(index), "--quiet",
+            "--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period),
+        ]
+        for flag, value in (("--data-dir", data_dir), ("--checkpoint-dir", checkpoint_dir), ("--artifact-dir", artifact_dir)):
+            if value is not None:
+                cmd += [flag, str(value)]
+        out.append((cmd, env))
+    return out
 
 
-def _run_processes(storage, study_name, envs, device, data_dir, checkpoint_dir, spec, progress, options) -> None:
-    """Start one worker process per entry of ``envs`` and follow the study's progress."""
-    root = Path(__file__).resolve().parent.parent  # so `-m cli` resolves from a source checkout
+def _run_processes(commands, study: optuna.Study, spec: StudySpec, progress: bool) -> None:
+    """Start one process per command and follow the study's progress until they all exit."""
     procs = []
-    for index, extra in enumerate(envs):
+    for cmd, extra in commands:
         env = {**os.environ, **extra}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-        if options is not None:
-            env["LAYERLAB_HEARTBEAT_INTERVAL"] = str(options.heartbeat_interval)
-            env["LAYERLAB_GRACE_PERIOD"] = str(options.grace_period)
-        procs.append(subprocess.Popen(worker_command(storage, study_name, device, data_dir, checkpoint_dir, index), env=env))
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage, options=options))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        procs.append(subprocess.Popen(cmd, env=env))
     bar = _progress_bar(spec, study, progress)
     try:
         while any(p.poll() is None for p in procs):
             time.sleep(1.0)
-            done = sum(1 for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.PRUNED))
-            bar.update(max(0, done - bar.n))
+            counts = count_cells(study, spec)
+            bar.update(max(0, counts.done + counts.failed - bar.n))
     except KeyboardInterrupt:
         for p in procs:
-            p.terminate()
+            p.terminate()  # workers hand their running cells back (SIGTERM -> re-queued)
+        for p in procs:
+            p.wait()
         raise
     finally:
         bar.close()
     failed = [p.returncode for p in procs if p.returncode != 0]
-    if len(failed) == len(procs):
-        raise StudyError(f"all {len(procs)} worker processes exited with errors ({failed}); see their output above")
+    if failed and len(failed) == len(procs):
+        raise StudyError(f"all {len(procs)} worker processes exited with errors (exit codes {failed}); see their output above")
+    if failed:
+        sys.stderr.write(f"warning: {len(failed)} of {len(procs)} worker processes exited with errors {failed}\n")

@@ -11,11 +11,15 @@ from optuna.trial import TrialState
 from scipy import stats
 
 from objectives import objective_report_attrs
-from studies._storage import open_storage
+from studies._artifacts import SPEC_ATTR, artifact_dir_of
+from studies._cells import count_cells, root_number
 from studies._spec import StudyError, StudySpec
-from studies._worker import SPEC_ATTR, load_spec
+from studies._storage import open_storage, redact
+from studies._worker import load_spec
 
-METRIC_ATTRS = ("test_accuracy", "test_error", "val_loss", "params", "train_seconds", "epochs_run")
+METRIC_ATTRS = (
+    "test_accuracy", "test_error", "val_loss", "params", "flops", "train_seconds", "epochs_run", "best_epoch",
+)
 
 
 def load_study(storage_url: str, study_name: str) -> optuna.Study:
@@ -23,7 +27,7 @@ def load_study(storage_url: str, study_name: str) -> optuna.Study:
     names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
     if study_name not in names:
         listed = ", ".join(sorted(names)) or "none"
-        raise StudyError(f"no study named {study_name!r} in {storage_url}; studies there: {listed}")
+        raise StudyError(f"no study named {study_name!r} in {redact(storage_url)}; studies there: {listed}")
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
@@ -35,8 +39,11 @@ def config_label(params: dict[str, Any]) -> str:
 
 
 def trials_frame(study: optuna.Study, *, states: tuple[TrialState, ...] | None = None) -> pd.DataFrame:
-    """One row per trial: number, state, value, config_id, repeat, seed, label, params, metrics
-    (plus the scalar attributes the study's objective lists in ``report_attrs``)."""
+    """One row per trial: ``number``, ``state``, ``value`` (validation accuracy), ``config_id``,
+    ``repeat``, ``seed``, ``slot`` (the trial number naming a sampled config; repeats share it),
+    ``retry_of`` (first try of a re-run cell, else NaN), ``worker``, ``label``, ``param_<name>``
+    per searched parameter, the metrics of ``METRIC_ATTRS`` plus the scalar attributes the study's
+    objective lists in ``report_attrs``, and ``fail_reason``."""
     spec = spec_of(study)
     metric_attrs = (*METRIC_ATTRS, *(objective_report_attrs(spec.objective) if spec else ()))
     rows = []
@@ -48,6 +55,9 @@ def trials_frame(study: optuna.Study, *, states: tuple[TrialState, ...] | None =
             "config_id": t.user_attrs.get("config_id"),
             "repeat": t.user_attrs.get("repeat", 0),
             "seed": t.user_attrs.get("seed"),
+            "slot": root_number(t),
+            "retry_of": t.system_attrs.get("failed_trial"),
+            "worker": t.user_attrs.get("worker"),
             "label": config_label(t.params),
         }
         row.update({f"param_{k}": v for k, v in t.params.items()})
@@ -105,28 +115,70 @@ def format_leaderboard(board: pd.DataFrame, *, limit: int | None = 30) -> str:
 
 
 def study_status(study: optuna.Study) -> dict[str, Any]:
-    """Counts by state and progress through the study's cells."""
+    """Counts by state and progress through the study's cells, as plain JSON-able data.
+
+    Keys: ``study``; ``trials`` (all trials, retries included); ``states`` (trial count per Optuna
+    state). For layerlab studies also: ``preset``, ``sampler``, ``pruner``, ``repeats``,
+    ``configs_total`` (grid configs, or configs to sample), ``cells_total`` (configs x repeats),
+    ``cells_done`` (= ``cells_complete`` + ``cells_pruned``), ``cells_failed`` (every try failed; no
+    retry pending), ``cells_running``, ``cells_waiting``, ``cells_remaining`` (not finished and not
+    failed, including cells not queued yet), ``cells_duplicated`` (cells finished more than once:
+    always 0 unless exactly-once broke), ``retries`` (trials re-running a dead or stopped worker's
+    cell), ``progress`` (cells_done / cells_total), ``finished`` (nothing waiting, running or
+    remaining) and ``artifact_dir``.
+    """
     counts = {s.name: 0 for s in TrialState}
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    for t in trials:
         counts[t.state.name] += 1
-    out: dict[str, Any] = {"study": study.study_name, "states": counts}
+    out: dict[str, Any] = {"study": study.study_name, "trials": len(trials), "states": counts}
     try:
         spec = load_spec(study)
     except StudyError:
         return out
-    total = spec.total_cells()
-    finished = counts["COMPLETE"] + counts["PRUNED"]
+    cells = count_cells(study, spec)
+    total = cells.total
     out.update({
         "preset": spec.name,
         "sampler": spec.sampler,
+        "pruner": spec.pruner,
         "repeats": spec.repeats,
+        "configs_total": None if total is None else total // spec.repeats,
         "cells_total": total,
-        "cells_done": finished,
-        "progress": (finished / total) if total else None,
+        "cells_done": cells.done,
+        "cells_complete": cells.complete,
+        "cells_pruned": cells.pruned,
+        "cells_failed": cells.failed,
+        "cells_running": cells.running,
+        "cells_waiting": cells.waiting,
+        "cells_remaining": cells.remaining,
+        "cells_duplicated": cells.duplicated,
+        "retries": cells.retries,
+        "progress": (cells.done / total) if total else None,
+        "finished": counts["WAITING"] == 0 and counts["RUNNING"] == 0 and cells.remaining == 0,
+        "artifact_dir": str(artifact_dir_of(study)) if artifact_dir_of(study) else None,
     })
-    if spec.sampler == "grid":
-        out["grid_configs"] = spec.grid_size() if spec.n_trials is None else min(spec.grid_size(), spec.n_trials)
     return out
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """The text ``study status`` prints."""
+    states = ", ".join(f"{k.lower()} {v}" for k, v in status["states"].items() if v) or "none yet"
+    if not status.get("cells_total"):  # not a layerlab study (or an unbounded one)
+        return f"study {status['study']!r}: {status['trials']} trials ({states})"
+    lines = [
+        f"study {status['study']!r}: preset {status['preset']}, sampler {status['sampler']}, "
+        f"{status['configs_total']} configs x {status['repeats']} repeats = {status['cells_total']} cells",
+        f"trials: {status['trials']} ({states})",
+        f"cells: {status['cells_done']}/{status['cells_total']} done ({100 * status['progress']:.1f}%): "
+        f"{status['cells_complete']} complete, {status['cells_pruned']} pruned, {status['cells_failed']} failed, "
+        f"{status['cells_running']} running, {status['cells_waiting']} waiting"
+        + (f", {status['retries']} retried" if status["retries"] else ""),
+    ]
+    if status["cells_duplicated"]:
+        lines.append(f"warning: {status['cells_duplicated']} cells finished more than once")
+    lines.append("finished" if status["finished"] else f"{status['cells_remaining']} cells to go")
+    return "\n".join(lines)
 
 
 def spec_of(study: optuna.Study) -> StudySpec | None:

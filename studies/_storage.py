@@ -1,31 +1,37 @@
-"""Storage URLs -> Optuna storages, with heartbeats where the backend supports them.
+"""Storage URLs -> Optuna storages, with heartbeats on every backend layerlab opens.
 
 - ``sqlite:///runs/layerlab.db`` (default): one machine, several local workers.
 - ``postgresql://user:pass@host:5432/db``: many workers on many machines share one database.
-  This is layerlab's distributed engine; there is no other.
 - ``journal:///shared/fs/study.log`` (or a path ending in ``.log``): Optuna's JournalStorage on a
   shared file system.
 
-RDB storages (SQLite, PostgreSQL, MySQL) get Optuna's heartbeat: a worker that dies mid-trial
-stops beating, another worker marks its trial failed after the grace period and re-queues the same
-cell (same parameters, same repeat) exactly once.
+Every storage beats a heartbeat for running trials: RDB storages (SQLite, PostgreSQL, MySQL) use
+Optuna's own; the journal gets a small lease (:mod:`studies._journal`). A worker that dies mid-trial
+stops beating; another worker marks its trial failed after the grace period and Optuna's
+``RetryHeartbeatStaleTrialCallback`` re-queues the same cell (same parameters, same repeat) once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-from searchspace._errors import LayerlabError
+from searchspace._errors import LayerlabError, valid_list
 
 DEFAULT_STORAGE = "sqlite:///runs/layerlab.db"
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
 GRACE_PERIOD = 40  # seconds without a heartbeat before a trial counts as dead
 SCHEMES = ("sqlite", "postgresql", "mysql", "journal")
+SQLITE_BUSY_TIMEOUT = 60  # seconds a SQLite writer waits for the lock before "database is locked"
 
 
 class StorageError(LayerlabError):
@@ -34,9 +40,20 @@ class StorageError(LayerlabError):
 
 @dataclass(frozen=True)
 class StorageOptions:
-    heartbeat_interval: int = HEARTBEAT_INTERVAL
-    grace_period: int = GRACE_PERIOD
+    heartbeat_interval: int = HEARTBEAT_INTERVAL  # seconds between heartbeats of a running trial
+    grace_period: int = GRACE_PERIOD  # seconds without a heartbeat before a trial counts as dead
     max_retry: int = 3  # how many times one cell is re-queued after its worker died
+
+    def __post_init__(self) -> None:
+        for name in ("heartbeat_interval", "grace_period", "max_retry"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "max_retry" else 1):
+                raise StorageError(f"{name} must be a positive integer, got {value!r}")
+        if self.grace_period <= self.heartbeat_interval:
+            raise StorageError(
+                f"grace_period ({self.grace_period}s) must exceed heartbeat_interval "
+                f"({self.heartbeat_interval}s), or live workers are declared dead"
+            )
 
 
 def scheme_of(url: str) -> str:
@@ -44,12 +61,14 @@ def scheme_of(url: str) -> str:
         if url.endswith((".log", ".journal")):
             return "journal"
         raise StorageError(
-            f"storage URL {url!r} has no scheme; valid schemes: {', '.join(SCHEMES)} "
+            f"storage URL {url!r} has no scheme; valid schemes: {valid_list(SCHEMES)} "
             "(e.g. sqlite:///runs/layerlab.db, postgresql://user@127.0.0.1/db, journal:///path/study.log)"
         )
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme == "postgres":  # the libpq spelling; SQLAlchemy only knows "postgresql"
+        scheme = "postgresql"
     if scheme not in SCHEMES:
-        raise StorageError(f"unknown storage scheme {scheme!r} in {url!r}; valid schemes: {', '.join(SCHEMES)}")
+        raise StorageError(f"unknown storage scheme {scheme!r} in {redact(url)!r}; valid schemes: {valid_list(SCHEMES)}")
     return scheme
 
 
@@ -57,23 +76,41 @@ def sqlite_path(url: str) -> Path | None:
     """The database file of a SQLite URL (None for other schemes or in-memory databases)."""
     if scheme_of(url) != "sqlite":
         return None
-    path = url.split("://", 1)[1]
+    path = url.split("://", 1)[1].split("?", 1)[0]
     if path.startswith("/"):
         path = path[1:]  # sqlite:///relative/x.db -> relative/x.db ; sqlite:////abs -> /abs
     return None if path in ("", ":memory:") else Path(path)
 
 
+def journal_path(url: str) -> Path | None:
+    if scheme_of(url) != "journal":
+        return None
+    return Path(url.split("://", 1)[1]) if "://" in url else Path(url)
+
+
+def storage_file(url: str) -> Path | None:
+    """The file holding a SQLite database or a journal (None for database servers)."""
+    return sqlite_path(url) if scheme_of(url) == "sqlite" else journal_path(url)
+
+
+def engine_url(url: str) -> str:
+    """The SQLAlchemy URL: ``postgresql://`` gets an installed driver, preferring psycopg 3 (the
+    one layerlab's ``postgres`` extra installs; SQLAlchemy's default would be psycopg2)."""
+    scheme, rest = url.split("://", 1)
+    if scheme.lower() in ("postgres", "postgresql") and importlib.util.find_spec("psycopg") is not None:
+        return f"postgresql+psycopg://{rest}"
+    if scheme.lower() == "postgres":
+        return f"postgresql://{rest}"
+    return url
+
+
 def check_url(url: str, *, create: bool = False) -> None:
-    """Validate ``url`` without writing anything (``create`` allows a missing SQLite file)."""
-    scheme = scheme_of(url)
-    if scheme == "sqlite":
-        path = sqlite_path(url)
-        if path is not None and not create and not path.exists():
-            raise StorageError(f"no SQLite database at {path} (from {url!r})")
-    if scheme == "journal":
-        path = Path(url.split("://", 1)[1]) if "://" in url else Path(url)
-        if not create and not path.exists():
-            raise StorageError(f"no journal file at {path} (from {url!r})")
+    """Validate ``url`` without writing anything (``create`` allows a missing file)."""
+    scheme_of(url)
+    path = storage_file(url)
+    if path is not None and not create and not path.exists():
+        kind = "SQLite database" if scheme_of(url) == "sqlite" else "journal file"
+        raise StorageError(f"no {kind} at {path} (from {url!r})")
 
 
 def open_storage(url: str, *, create: bool = False, options: StorageOptions | None = None) -> optuna.storages.BaseStorage:
@@ -81,35 +118,64 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
     options = options or StorageOptions()
     check_url(url, create=create)
     scheme = scheme_of(url)
-    if scheme == "journal":
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        path = Path(url.split("://", 1)[1]) if "://" in url else Path(url)
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them knowingly
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=options.max_retry)
+    path = storage_file(url)
+    if create and path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    if scheme == "journal":
+        from studies._journal import open_journal
+
         try:
-            return JournalStorage(JournalFileBackend(str(path)))
+            return open_journal(path, options=options, callback=retry)
         except OSError as exc:
             raise StorageError(f"cannot open journal {path}: {exc}") from None
-    if scheme == "sqlite" and create:
-        path = sqlite_path(url)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-    engine_kwargs = {"pool_pre_ping": True} if scheme != "sqlite" else {"connect_args": {"timeout": 60}}
+    if scheme == "sqlite":
+        # isolation_level=None stops Python's sqlite3 from deferring BEGIN to the first write;
+        # _serialise_sqlite then opens every transaction with BEGIN IMMEDIATE (see there).
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT, "isolation_level": None}}
+    else:
+        engine_kwargs = {"pool_pre_ping": True}
     try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them knowingly
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
-                url,
+            storage = RDBStorage(
+                engine_url(url),
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=options.heartbeat_interval,
                 grace_period=options.grace_period,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=options.max_retry),
+                heartbeat_stale_trial_callback=retry,
             )
     except ImportError as exc:
         raise StorageError(f"storage {redact(url)!r} needs a database driver: {exc} (pip install 'layerlab[postgres]')") from None
     except Exception as exc:  # sqlalchemy's OperationalError and friends: one line, no traceback
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot reach storage {redact(url)}: {reason}") from None
+        raise StorageError(f"cannot reach storage {redact(url)}: {_first_line(exc)}") from None
+    if scheme == "sqlite":
+        _serialise_sqlite(storage.engine)
+    return storage
+
+
+def _serialise_sqlite(engine) -> None:
+    """Make each SQLite transaction take the write lock when it begins.
+
+    Python's sqlite3 module (legacy transaction control) only sends BEGIN before the first
+    INSERT/UPDATE, so Optuna's read-then-write in ``set_trial_state_values`` (read WAITING, write
+    RUNNING) is not atomic there: two workers can both read WAITING and both claim the same trial.
+    ``BEGIN IMMEDIATE`` takes SQLite's write lock up front, so such transactions run one after the
+    other (waiting up to ``SQLITE_BUSY_TIMEOUT`` for the lock) and a claim is a true compare-and-set.
+    PostgreSQL gets the same from the row lock of ``SELECT ... FOR UPDATE``.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def redact(url: str) -> str:
@@ -124,7 +190,9 @@ def redact(url: str) -> str:
 
 
 def has_heartbeat(storage: optuna.storages.BaseStorage) -> bool:
-    return isinstance(storage, RDBStorage)
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return is_heartbeat_enabled(storage)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
@@ -132,3 +200,47 @@ def fail_stale_trials(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """SQLite's "database is locked", possibly wrapped in Optuna's StorageInternalError."""
+    while exc is not None:
+        if "database is locked" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@contextlib.contextmanager
+def study_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str) -> Iterator[None]:
+    """Hold a lock named after the study while creating it and queueing its cells, so two
+    ``study launch`` commands started at once (e.g. on two machines) cannot queue a cell twice.
+
+    PostgreSQL: a session-level advisory lock. SQLite and journal files: ``flock`` on the file
+    itself (SQLite locks with ``fcntl`` byte ranges and the journal with its own lock files, so the
+    two do not interfere). MySQL: no lock; launch such studies from one process.
+    """
+    scheme = scheme_of(url)
+    if scheme == "postgresql":
+        from sqlalchemy import text
+
+        key = int.from_bytes(hashlib.sha1(f"layerlab:{study_name}".encode()).digest()[:8], "big", signed=True)
+        with storage.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            conn.commit()  # the lock belongs to the session; do not sit idle in a transaction
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.commit()
+        return
+    path = storage_file(url)
+    if path is None or not path.exists():
+        yield
+        return
+    with open(path, "rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

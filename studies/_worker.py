@@ -1,23 +1,29 @@
 """Workers: claim a study's queued cells one at a time and run them.
 
-Optuna's ``GridSampler`` can run a grid point twice when several workers share one storage. Here a
-grid study's cells are queued once, as WAITING trials, when it is launched; a worker only *claims*
-a WAITING trial, through the storage's atomic WAITING -> RUNNING transition (a row lock on
-PostgreSQL), so N workers finish with every cell COMPLETE exactly once.
+Optuna's ``GridSampler`` can run a grid point twice when several workers share one storage. Here
+every cell is queued once, as a WAITING trial, when the study is launched (see
+:mod:`studies._cells`), and a worker only *claims* a WAITING trial through the storage's atomic
+WAITING -> RUNNING transition (a row lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite, log order
+on a journal). A worker never asks the sampler for a new trial, so N workers on one storage finish
+with every cell COMPLETE exactly once.
 
-On RDB storages each running trial beats a heartbeat. Before every claim a worker fails trials
-whose heartbeat stopped (their worker died) and Optuna's ``RetryHeartbeatStaleTrialCallback``
-re-queues the same cell; only the worker whose FAIL transition succeeds re-queues it, so a dead
-cell comes back exactly once. Idle workers wait while other trials are still running, because
-those may yet die and need a taker.
+Each running trial beats a heartbeat. A worker records the beat *before* it claims a trial, so no
+RUNNING trial is ever without one, and before every claim it fails trials whose heartbeat stopped
+(their worker died); Optuna's ``RetryHeartbeatStaleTrialCallback`` then re-queues the same cell, and
+only the worker whose FAIL transition succeeded does so, so a dead cell comes back exactly once.
+Idle workers wait while other trials still run, because those may yet die and need a taker; they
+exit when nothing is waiting or running.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +36,12 @@ from optuna.trial import TrialState
 from objectives import make_objective
 from searchspace import sample
 from searchspace._errors import LayerlabError
+from studies._artifacts import SPEC_ATTR, artifact_dir_of, artifact_store, upload_trial_artifacts
+from studies._cells import queue_repeats, repeat_of, requeue
 from studies._spec import StudyError, StudySpec
-from studies._storage import StorageOptions, fail_stale_trials, has_heartbeat, open_storage
+from studies._storage import StorageOptions, fail_stale_trials, has_heartbeat, is_lock_error, open_storage
 
 log = logging.getLogger("layerlab")
-SPEC_ATTR = "layerlab"  # study user attribute holding the spec and its fingerprint
-DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def load_spec(study: optuna.Study) -> StudySpec:
@@ -46,16 +52,20 @@ def load_spec(study: optuna.Study) -> StudySpec:
 
 
 def make_sampler(spec: StudySpec, worker_index: int = 0) -> optuna.samplers.BaseSampler:
-    seed = spec.seed + 1000 * worker_index
+    """The sampler that fills a sampled study's slots (grid cells arrive with their parameters)."""
+    seed = spec.seed + 1000 * worker_index  # workers must not all propose the same first points
     if spec.sampler == "tpe":
-        # multivariate + group handle conditional spaces; constant_liar keeps parallel workers
-        # from proposing the same point while their trials run.
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
-    # grid studies never ask the sampler (every cell is queued); random is the explicit choice.
+        # multivariate + group model joint and conditional spaces; constant_liar keeps parallel
+        # workers from proposing the same point while their trials run. (Optuna calls these
+        # options experimental; we rely on them knowingly.)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
     return optuna.samplers.RandomSampler(seed=seed)
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    """Optuna's pruners on the per-epoch validation accuracy the objective reports."""
     if spec.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     if spec.pruner == "halving":
@@ -65,14 +75,18 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+def worker_name() -> str:
+    gpu = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return f"{socket.gethostname()}:{os.getpid()}" + (f":gpu{gpu}" if gpu else "")
+
+
 class _Heartbeat:
     """Records a trial's heartbeat every ``interval`` seconds from a daemon thread."""
 
     def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int, interval: float) -> None:
         self._stop = threading.Event()
         self._storage, self._trial_id, self._interval = storage, trial_id, interval
-        storage.record_heartbeat(trial_id)  # at once: a trial without a beat is never declared dead
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"heartbeat-{trial_id}")
         self._thread.start()
 
     def _run(self) -> None:
@@ -92,33 +106,38 @@ class WorkerReport:
     completed: int = 0
     pruned: int = 0
     failed: int = 0
+    discarded: int = 0  # trials declared dead while this worker still ran them
     trials: list[int] = field(default_factory=list)
 
 
-def claim_waiting(study: optuna.Study) -> int | None:
-    """Atomically move one WAITING trial to RUNNING; its id, or None when none is left."""
+def claim_waiting(study: optuna.Study, *, heartbeat: bool | None = None) -> int | None:
+    """Atomically move one WAITING trial to RUNNING; its id, or None when none is waiting.
+
+    With ``heartbeat`` (default: when the storage has one) the trial's heartbeat is recorded just
+    before the claim, so a worker killed right after claiming still leaves a beat that goes stale.
+    """
     storage = study._storage
+    heartbeat = has_heartbeat(storage) if heartbeat is None else heartbeat
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         try:
+            if heartbeat:
+                storage.record_heartbeat(frozen._trial_id)
             if storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING):
                 return frozen._trial_id
         except UpdateFinishedTrialError:
             continue
-        except Exception as exc:  # SQLite "database is locked" under contention: try the next one
-            if "locked" not in str(exc):
+        except Exception as exc:  # SQLite past its busy timeout: try the next one
+            if not is_lock_error(exc):
                 raise
             time.sleep(0.05)
     return None
 
 
-def configs_started(study: optuna.Study) -> int:
-    """Sampled configs so far (first repeats that are not retries of a dead trial)."""
-    return sum(
-        1
-        for t in study.get_trials(deepcopy=False)
-        if t.user_attrs.get("repeat", 0) == 0 and "failed_trial" not in t.system_attrs
-        and t.state != TrialState.WAITING
-    )
+def _open_study(storage, study_name: str) -> optuna.Study:
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        raise StudyError(f"no study named {study_name!r} in this storage") from None
 
 
 def run_worker(
@@ -128,20 +147,26 @@ def run_worker(
     device: str = "auto",
     data_dir: str | Path | None = None,
     checkpoint_dir: str | Path | None = None,
+    artifact_dir: str | Path | None = None,
     worker_index: int = 0,
     options: StorageOptions | None = None,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
     on_epoch: Callable[[Any], None] | None = None,
     max_trials: int | None = None,
+    wait: bool = True,
 ) -> WorkerReport:
-    """Claim and run cells of study ``study_name`` until none is left to run."""
+    """Claim and run cells of study ``study_name`` until none is waiting or running.
+
+    Args:
+        artifact_dir: where trial artifacts go (default: the directory recorded on the study).
+        worker_index: seeds this worker's sampler (``seed + 1000 * index``).
+        max_trials: stop after this many trials.
+        wait: when nothing is waiting but other trials run, wait for them (they may die and be
+            re-queued) instead of exiting.
+    """
     options = options or StorageOptions()
     storage = open_storage(storage_url, options=options)
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        raise StudyError(f"no study named {study_name!r} in this storage") from None
-    spec = load_spec(study)
+    spec = load_spec(_open_study(storage, study_name))
     study = optuna.load_study(
         study_name=study_name, storage=storage, sampler=make_sampler(spec, worker_index), pruner=make_pruner(spec)
     )
@@ -150,67 +175,102 @@ def run_worker(
     )
     if on_epoch is not None and hasattr(objective, "on_epoch"):
         objective.on_epoch = on_epoch
+    store = _artifact_store(study, artifact_dir)
     report = WorkerReport()
     heartbeat = has_heartbeat(storage)
-    poll = min(2.0, options.heartbeat_interval)
+    poll = max(1.0, min(5.0, options.heartbeat_interval / 2))
     while max_trials is None or len(report.trials) < max_trials:
         if heartbeat:
-            fail_stale_trials(study)
-        trial_id = claim_waiting(study)
-        if trial_id is not None:
-            trial = optuna.trial.Trial(study, trial_id)
-        elif spec.sampler != "grid" and configs_started(study) < (spec.n_trials or 0):
-            trial = study.ask()
-            trial.set_user_attr("repeat", 0)
-            sample(spec.space, trial)  # fixes the params so the repeats can be queued now
-            for repeat in range(1, spec.repeats):
-                study.enqueue_trial(dict(trial.params), user_attrs={"repeat": repeat})
-        elif study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            time.sleep(poll)  # others are running: they may still die and need a taker
-            continue
-        else:
+            try:
+                fail_stale_trials(study)
+            except Exception as exc:  # SQLite past its busy timeout: look again next round
+                if not is_lock_error(exc):
+                    raise
+        trial_id = claim_waiting(study, heartbeat=heartbeat)
+        if trial_id is None:
+            # Without a heartbeat a dead worker's trial would stay RUNNING forever: do not wait on it.
+            if wait and heartbeat and study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                time.sleep(poll)  # others are running: they may still die and need a taker
+                continue
             break
-        frozen = _run_trial(study, trial, objective, heartbeat, options)
+        try:
+            trial = optuna.trial.Trial(study, trial_id)  # samplers prepare relative params here
+        except Exception as exc:
+            log.error("trial %d could not start:\n%s", trial_id, traceback.format_exc())
+            study._storage.set_trial_user_attr(trial_id, "fail_reason", f"{type(exc).__name__}: {exc}")
+            study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            report.failed += 1
+            continue
+        frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store)
         report.trials.append(trial.number)
-        if frozen is not None:
-            if frozen.state == TrialState.COMPLETE:
-                report.completed += 1
-            elif frozen.state == TrialState.PRUNED:
-                report.pruned += 1
-            else:
-                report.failed += 1
-            if on_trial is not None:
-                on_trial(frozen)
+        if frozen is None:
+            report.discarded += 1
+            continue
+        if frozen.state == TrialState.COMPLETE:
+            report.completed += 1
+        elif frozen.state == TrialState.PRUNED:
+            report.pruned += 1
+        else:
+            report.failed += 1
+        if on_trial is not None:
+            on_trial(frozen)
     return report
+
+
+def _artifact_store(study: optuna.Study, artifact_dir: str | Path | None):
+    path = Path(artifact_dir) if artifact_dir is not None else artifact_dir_of(study)
+    if path is None:
+        return None
+    try:
+        return artifact_store(path)
+    except OSError as exc:  # e.g. a directory recorded on another machine: run without artifacts
+        log.warning("artifacts disabled: cannot use %s (%s)", path, exc)
+        return None
 
 
 def _run_trial(
     study: optuna.Study,
     trial: optuna.trial.Trial,
+    spec: StudySpec,
     objective: Callable[[optuna.trial.Trial], float],
     heartbeat: bool,
     options: StorageOptions,
+    store: Any,
 ) -> optuna.trial.FrozenTrial | None:
     beat = _Heartbeat(study._storage, trial._trial_id, options.heartbeat_interval) if heartbeat else None
+
+    def finish(value: float | None = None, state: TrialState | None = None) -> optuna.trial.FrozenTrial:
+        if beat is not None:
+            beat.stop()
+        if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+            raise UpdateFinishedTrialError(f"trial {trial.number} is no longer running")
+        if store is not None:
+            upload_trial_artifacts(trial, store)  # before tell: artifacts attach to running trials only
+        return study.tell(trial, value, state=state)
+
     try:
         try:
+            trial.set_user_attr("worker", worker_name())
+            if spec.sampler != "grid" and repeat_of(study._storage.get_trial(trial._trial_id)) == 0:
+                sample(spec.space, trial)  # the sampler fills the slot; its repeats reuse the params
+                queue_repeats(study, trial, spec.repeats)
             value = objective(trial)
         except optuna.TrialPruned:
-            return study.tell(trial, state=TrialState.PRUNED)
+            return finish(state=TrialState.PRUNED)
         except LayerlabError as exc:
             trial.set_user_attr("fail_reason", str(exc))
             log.error("trial %d failed: %s", trial.number, exc)
-            return study.tell(trial, state=TrialState.FAIL)
-        except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted")
-            study.tell(trial, state=TrialState.FAIL)
-            study.add_trial(_requeue(study._storage.get_trial(trial._trial_id)))
+            return finish(state=TrialState.FAIL)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (e.g. a preempted cluster job): hand the cell back
+            if beat is not None:
+                beat.stop()
+            _hand_back(study, trial)
             raise
         except Exception as exc:  # a bug or a resource error: record it, keep the study going
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             log.error("trial %d failed:\n%s", trial.number, traceback.format_exc())
-            return study.tell(trial, state=TrialState.FAIL)
-        return study.tell(trial, value)
+            return finish(state=TrialState.FAIL)
+        return finish(value)
     except UpdateFinishedTrialError:
         log.warning("trial %d was declared dead and re-queued meanwhile; its result is discarded", trial.number)
         return None
@@ -219,13 +279,11 @@ def _run_trial(
             beat.stop()
 
 
-def _requeue(frozen: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
-    """A WAITING copy of an interrupted cell (same params and repeat), as a heartbeat retry makes."""
-    history = [*frozen.system_attrs.get("retry_history", []), frozen.number]
-    return optuna.trial.create_trial(
-        state=TrialState.WAITING,
-        params=frozen.params,
-        distributions=frozen.distributions,
-        user_attrs={"repeat": frozen.user_attrs.get("repeat", 0)},
-        system_attrs={"failed_trial": history[0], "retry_history": history},
-    )
+def _hand_back(study: optuna.Study, trial: optuna.trial.Trial) -> None:
+    """Fail an interrupted trial and queue its cell again at once (no wait for the grace period)."""
+    try:
+        trial.set_user_attr("fail_reason", "interrupted")
+        study.tell(trial, state=TrialState.FAIL)
+    except (UpdateFinishedTrialError, ValueError):
+        return  # already declared dead, and re-queued by the worker that noticed
+    study.add_trial(requeue(study._storage.get_trial(trial._trial_id)))

@@ -74,3 +74,53 @@ def test_tiny_study_end_to_end_through_cli(tiny_preset, tmp_path):
     assert len(rows) == 6 and all("user_attrs" in r or any(k.startswith("user_attrs") for k in r) for r in rows)
     study = optuna.load_study(study_name="e2e", storage=url)
     assert all(t.user_attrs["config"]["dataset"] == "digits" for t in study.trials)
+
+
+BIG_GRID = """\
+name: big
+sampler: grid
+defaults: {family: seq, dataset: digits, layers: Conv-FCL}
+space:
+  channels: {type: int, low: 1, high: 100}
+  fc_units: {type: int, low: 1, high: 100}
+  batch_size: {type: int, low: 1, high: 100}
+"""
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["study", "launch", "--preset", "{big}"], "the grid has 1,000,000 configs, too many to enumerate"),
+        (["study", "launch", "--storage", "mongodb://h/db"], "unknown storage scheme 'mongodb'"),
+        (["study", "launch", "--storage", "runs/x.db"], "has no scheme"),
+        (["study", "launch", "--gpus", "0,1", "--device", "cpu"], "--gpus runs each worker on its own GPU"),
+        (["study", "launch", "--heartbeat-interval", "30", "--grace-period", "10"], "grace_period (10s) must exceed"),
+        (["study", "worker", "--storage", "sqlite:///nope.db", "--study-name", "x"], "no SQLite database"),
+        (["study", "dashboard", "--storage", "journal:///nope.log"], "no journal file"),
+        (["study", "launch", "--sampler", "tpe"], "sampler 'tpe' needs n_trials"),
+    ],
+)
+def test_more_bad_input_in_process(args, fragment, tmp_path, monkeypatch, capsys):
+    import cli
+
+    (tmp_path / "big.yaml").write_text(BIG_GRID)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main([a.replace("{big}", str(tmp_path / "big.yaml")) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("error:") and fragment in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.yaml"]  # nothing written
+
+
+def test_a_study_with_a_different_spec_is_refused_by_the_cli(tiny_preset, tmp_path, capsys):
+    import cli
+    from studies import create_or_resume, load_preset
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    create_or_resume(load_preset(str(tiny_preset)), url, "x")
+    before = (tmp_path / "x.db").read_bytes()
+    code = cli.main(["study", "launch", "--preset", str(tiny_preset), "--storage", url, "--study-name", "x", "--repeats", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "exists with a different spec" in err
+    assert (tmp_path / "x.db").read_bytes() == before  # nothing written
+    assert len(optuna.load_study(study_name="x", storage=url).trials) == 6

@@ -1,0 +1,66 @@
+"""Storage URLs, the atomic claim under contention, and launches racing on one study."""
+
+from __future__ import annotations
+
+import pytest
+
+from studies import StorageError, StorageOptions
+from studies._storage import engine_url, open_storage, redact, scheme_of, sqlite_path
+from tests.studies._util import claims_under_contention, concurrent_launches_queue_once
+
+
+@pytest.mark.parametrize(
+    "url, scheme",
+    [
+        ("sqlite:///runs/x.db", "sqlite"),
+        ("postgresql://u@127.0.0.1/db", "postgresql"),
+        ("postgresql+psycopg://u@h/db", "postgresql"),
+        ("postgres://u@h/db", "postgresql"),
+        ("journal:///shared/x.log", "journal"),
+        ("/shared/study.log", "journal"),
+    ],
+)
+def test_schemes(url, scheme):
+    assert scheme_of(url) == scheme
+
+
+@pytest.mark.parametrize("url, fragment", [("ftp://x/y", "unknown storage scheme 'ftp'"), ("runs/x.db", "has no scheme")])
+def test_bad_urls_name_the_valid_schemes(url, fragment):
+    with pytest.raises(StorageError, match=fragment) as info:
+        scheme_of(url)
+    assert "sqlite" in str(info.value) and "postgresql" in str(info.value)
+
+
+def test_postgres_urls_use_psycopg3_and_passwords_are_redacted():
+    assert engine_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert engine_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert engine_url("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"  # explicit driver kept
+    assert redact("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
+    assert sqlite_path("sqlite:///runs/x.db").as_posix() == "runs/x.db"
+    assert sqlite_path("sqlite:////abs/x.db").as_posix() == "/abs/x.db"
+
+
+def test_storage_options_are_checked():
+    with pytest.raises(StorageError, match="grace_period"):
+        StorageOptions(heartbeat_interval=10, grace_period=5)
+    with pytest.raises(StorageError, match="heartbeat_interval"):
+        StorageOptions(heartbeat_interval=0)
+
+
+def test_missing_files_are_not_created(tmp_path):
+    for url in (f"sqlite:///{tmp_path / 'no.db'}", f"journal:///{tmp_path / 'no.log'}"):
+        with pytest.raises(StorageError, match="no (SQLite database|journal file)"):
+            open_storage(url)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_claims_under_contention_are_exactly_once(kind, tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.db'}" if kind == "sqlite" else f"journal:///{tmp_path / 'c.log'}"
+    claims_under_contention(url, "race", n_trials=40)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_concurrent_launches_queue_every_cell_once(kind, tmp_path):
+    url = f"sqlite:///{tmp_path / 'l.db'}" if kind == "sqlite" else f"journal:///{tmp_path / 'l.log'}"
+    concurrent_launches_queue_once(url, "race", tmp_path)
