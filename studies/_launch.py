@@ -67,6 +67,14 @@ def create_or_resume(
                     f"fingerprint {stored.get('fingerprint')}, yours {spec.fingerprint()}); refusing to mix them: "
                     "pick another --study-name or relaunch with the same options"
                 )
+            if spec.sampler != "grid" and spec.n_trials != stored["spec"].get("n_trials"):
+                if spec.n_trials < stored["spec"]["n_trials"]:
+                    raise StudyError(
+                        f"study {study_name!r} already has a budget of {stored['spec']['n_trials']} sampled configs; "
+                        f"--n-trials can only grow it, got {spec.n_trials}"
+                    )
+                stored = {**stored, "spec": {**stored["spec"], "n_trials": spec.n_trials}}  # extend the budget
+                study.set_user_attr(SPEC_ATTR, stored)
             if artifact_dir is not None and str(Path(artifact_dir).resolve()) != stored.get("artifact_dir"):
                 study.set_user_attr(SPEC_ATTR, {**stored, "artifact_dir": str(Path(artifact_dir).resolve())})
         else:

@@ -73,10 +73,16 @@ class StudySpec:
         return cls(space=space, **{k: v for k, v in data.items() if k in known})
 
     def fingerprint(self) -> str:
-        """Changes whenever the experiment changes (space, repeats, sampler, seed, objective)."""
+        """Changes whenever the experiment changes (space, repeats, sampler, seed, objective).
+
+        A sampled (tpe/random) study's ``n_trials`` is a budget, not part of the experiment: a
+        relaunch with a larger one extends the study. A grid's ``n_trials`` picks its cells, so
+        there it counts."""
         import hashlib
 
         core = {k: v for k, v in self.to_dict().items() if k not in ("description", "notes", "paper", "baseline")}
+        if self.sampler != "grid":
+            core.pop("n_trials")
         return hashlib.sha1(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
 
     def replace(self, **changes: Any) -> StudySpec:

@@ -50,6 +50,19 @@ def test_relaunching_a_finished_sampled_study_samples_nothing_more(sqlite_url):
     assert len(study.trials) == 2
 
 
+def test_a_sampled_study_grows_with_a_larger_budget_and_refuses_a_smaller_one(sqlite_url):
+    from studies import StudyError
+
+    space = build_space(TINY, Space([Float("lr", low=1e-4, high=1e-1, log=True)]))
+    spec = StudySpec(space=space, name="s", sampler="random", n_trials=2, repeats=1)
+    launch(spec, storage=sqlite_url, study_name="s", progress=False, device="cpu")
+    study = launch(spec.replace(n_trials=3), storage=sqlite_url, study_name="s", progress=False, device="cpu")
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
+    assert study_status(study)["configs_total"] == 3
+    with pytest.raises(StudyError, match="can only grow"):
+        launch(spec.replace(n_trials=1), storage=sqlite_url, study_name="s", progress=False, device="cpu")
+
+
 def test_median_pruner_prunes_a_config_that_is_worse_every_epoch(sqlite_url):
     space = build_space({**TINY, "epochs": 3, "early_stopping": False},
                         Space([Categorical("lr", choices=[0.01, 1e-7])]))  # 1e-7: stays at chance
