@@ -37,15 +37,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_value(text: str) -> Any:
-    """A ``--set`` value: YAML scalars (``0.01``, ``true``, ``null``), ``[a, b]`` lists, and
-    comma-separated lists (``512,256,128,64``)."""
+    """A ``--set`` value: YAML scalars (``0.01``, ``1e-4``, ``true``, ``null``), ``[a, b]`` lists,
+    and comma-separated lists (``512,256,128,64``)."""
     import yaml
+
+    from studies._yaml import safe_load
 
     text = text.strip()
     if "," in text and not text.startswith(("[", "{")):
         return [parse_value(part) for part in text.split(",")]
     try:
-        return yaml.safe_load(text) if text else ""
+        return safe_load(text) if text else ""
     except yaml.YAMLError:
         return text
 
@@ -125,9 +127,32 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         return 0
     from studies._storage import redact
 
+    cells = spec.total_cells()
     print(f"study {study.study_name!r} in {redact(args.storage)}: {spec.description or spec.name}")
+    print(f"{cells // spec.repeats if cells else '?'} configs x {spec.repeats} repeats ({spec.sampler})")
     print(format_leaderboard(leaderboard(study)))
+    failures = _failure_summary(study)
+    if failures:
+        print(failures)
     return 0
+
+
+def _failure_summary(study) -> str:
+    """One line on failed and pruned trials, which the leaderboard (completed trials) leaves out."""
+    from collections import Counter
+
+    from optuna.trial import TrialState
+
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    parts = []
+    if failed:
+        reasons = Counter(t.user_attrs.get("fail_reason", "no reason recorded") for t in failed)
+        reason, n = reasons.most_common(1)[0]
+        parts.append(f"{len(failed)} trial(s) failed (most often: {reason} x{n})")
+    if pruned:
+        parts.append(f"{len(pruned)} trial(s) pruned")
+    return ("not in the leaderboard: " + "; ".join(parts)) if parts else ""
 
 
 def _storage_options(args: argparse.Namespace):
@@ -283,9 +308,12 @@ def cmd_model_describe(args: argparse.Namespace) -> int:
     from searchspace import build_model, describe_model
 
     kwargs = parse_sets(args.set)
-    size = args.input_size
-    model = build_model(args.family, in_channels=args.in_channels, num_classes=args.num_classes, input_size=size, **kwargs)
-    info = describe_model(model, in_channels=args.in_channels, input_size=size)
+    # the common keys may come as flags or as --set values (the --set value wins)
+    in_channels = kwargs.pop("in_channels", args.in_channels)
+    num_classes = kwargs.pop("num_classes", args.num_classes)
+    size = kwargs.pop("input_size", args.input_size)
+    model = build_model(args.family, in_channels=in_channels, num_classes=num_classes, input_size=size, **kwargs)
+    info = describe_model(model, in_channels=in_channels, input_size=size)
     if args.json:
         _print_json(info)
         return 0
@@ -296,18 +324,32 @@ def cmd_model_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_space_grid(args: argparse.Namespace) -> int:
-    from objectives import RunConfig
-    from searchspace import config_id, grid_points
+    from objectives import RunConfig, objective_config_parts
+    from searchspace import grid_points
+
+    from searchspace import SpaceError
+    from studies import StudyError
 
     spec = _spec_from_args(args)
+    if spec.sampler != "grid":
+        try:
+            spec.grid_size()
+        except SpaceError:
+            raise StudyError(
+                f"preset {spec.name!r} is sampled ({spec.sampler}, {spec.n_trials} trials): its space has continuous "
+                f"dimensions, so there is no grid to list; `presets show {args.preset}` shows its dimensions"
+            ) from None
+    spec.validate()  # every config resolves (unknown keys, bad values); data is not loaded here
     size = spec.grid_size()
-    points = grid_points(spec.space, limit=args.limit)
+    points = grid_points(spec.space)[: args.limit]  # the first cells, in grid order
     if args.json:
+        parts = objective_config_parts(spec.objective)
         _print_json({
             "preset": spec.name,
             "grid_size": size,
             "repeats": spec.repeats,
-            "configs": [{"params": p.params, "config": p.config, "config_id": config_id(RunConfig.from_flat(p.config).to_flat())} for p in points],
+            "configs": [{"params": p.params, "config": run.to_flat(), "config_id": run.config_id}
+                        for p, run in ((p, RunConfig.from_flat(p.config, parts=parts)) for p in points)],
         })
         return 0
     print(f"preset {spec.name!r}: {size} configs x {spec.repeats} repeats = {size * spec.repeats} trials")
@@ -563,6 +605,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except BrokenPipeError:  # e.g. `layerlab presets list | head -2`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

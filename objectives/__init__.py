@@ -12,6 +12,7 @@ from objectives._config import (
     register_config_part,
     valid_keys,
 )
+from objectives._check import check_run
 from objectives._objective import (
     ClassifyObjective,
     list_objectives,
@@ -34,6 +35,7 @@ __all__ = [
     "PreparedData",
     "RunConfig",
     "TrainConfig",
+    "check_run",
     "fit",
     "list_config_parts",
     "list_datasets",

@@ -79,7 +79,7 @@ def _part_keys() -> dict[str, str]:
 
 
 def valid_keys() -> list[str]:
-    return sorted({*MODEL_KEYS, *_fields(DataConfig), *_fields(TrainConfig), *family_keys(), *_part_keys()})
+    return sorted({*MODEL_KEYS, *INPUT_KEYS, *_fields(DataConfig), *_fields(TrainConfig), *family_keys(), *_part_keys()})
 
 
 def _coerce(cls: type, name: str, value: Any) -> Any:
@@ -110,6 +110,9 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     parts: Mapping[str, Any] = field(default_factory=dict)  # registered extra parts in use, by name
+    # in_channels / num_classes / input_size: derived from the data, never chosen. Trials store
+    # them in their config; a config that states them is checked against the data (check_inputs).
+    inputs: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_flat(cls, flat: Mapping[str, Any], *, parts: Iterable[str] = ()) -> RunConfig:
@@ -130,9 +133,11 @@ class RunConfig:
         init = flat.pop("init", "default")
         data_fields, train_fields = _fields(DataConfig), _fields(TrainConfig)
         others = family_keys()
-        data, train, model = {}, {}, {}
+        data, train, model, inputs = {}, {}, {}, {}
         for key, value in flat.items():
-            if key in data_fields:
+            if key in INPUT_KEYS:
+                inputs[key] = _input_value(key, value)
+            elif key in data_fields:
                 data[key] = _coerce(DataConfig, key, value)
             elif key in train_fields:
                 train[key] = _coerce(TrainConfig, key, value)
@@ -150,6 +155,7 @@ class RunConfig:
             data=DataConfig(**data),
             train=TrainConfig(**train),
             parts={name: _PARTS[name](**values) for name, values in sorted(wanted.items())},
+            inputs=inputs,
         )
         run.data.validate()
         run.train.validate()
@@ -166,9 +172,26 @@ class RunConfig:
                 f"config part {name!r} is not resolved in this config; resolved: {valid_list(self.parts) or 'none'}"
             ) from None
 
+    def with_inputs(self, in_channels: int, num_classes: int, input_size: tuple[int, int]) -> RunConfig:
+        """This config with the data-derived keys filled in (after :meth:`check_inputs`)."""
+        values = {"in_channels": in_channels, "num_classes": num_classes, "input_size": list(input_size)}
+        self.check_inputs(**values)
+        return dataclasses.replace(self, inputs=values)
+
+    def check_inputs(self, in_channels: int, num_classes: int, input_size: Any) -> None:
+        """Refuse a config whose stated in_channels/num_classes/input_size differ from the data's."""
+        actual = {"in_channels": in_channels, "num_classes": num_classes, "input_size": list(input_size)}
+        for key, value in self.inputs.items():
+            if value != actual[key]:
+                how = "a different dataset" if key == "num_classes" else "to_rgb, pad_to, resize or upsample"
+                raise ConfigError(
+                    f"{key}={value} in the config, but dataset {self.data.dataset!r} gives {actual[key]} "
+                    f"(it is derived from the data; to change it use {how})"
+                )
+
     def to_flat(self) -> dict[str, Any]:
         """The full resolved config as one JSON-serialisable flat mapping."""
-        out = {"family": self.family, "init": self.init, **self.model}
+        out = {"family": self.family, "init": self.init, **self.inputs, **self.model}
         out.update(dataclasses.asdict(self.data))
         out.update(dataclasses.asdict(self.train))
         for part in self.parts.values():
@@ -177,7 +200,22 @@ class RunConfig:
 
     @property
     def config_id(self) -> str:
-        return config_id(self.to_flat())
+        """Hash of the chosen config; the data-derived input keys are left out, so a config has
+        one id before and after they are filled in."""
+        return config_id({k: v for k, v in self.to_flat().items() if k not in INPUT_KEYS})
+
+
+INPUT_KEYS = ("in_channels", "num_classes", "input_size")
+
+
+def _input_value(key: str, value: Any) -> Any:
+    if key == "input_size":
+        size = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
+            return list(size)
+    elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise ConfigError(f"{key} must be a positive integer{' or [H, W]' if key == 'input_size' else ''}, got {value!r}")
 
 
 def _jsonable(value: Any) -> Any:

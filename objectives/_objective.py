@@ -92,8 +92,9 @@ class ClassifyObjective:
 
     def record_cell(self, trial: optuna.trial.Trial, run: RunConfig, repeat: int, seed: int, data) -> None:
         """The user attributes every trial carries: resolved config, its id, seed, provenance."""
+        full = run.with_inputs(data.in_channels, data.num_classes, data.input_size)
         for key, value in {
-            "config": run.to_flat(),
+            "config": full.to_flat(),  # with in_channels, num_classes, input_size from the data
             "config_id": run.config_id,
             "seed": seed,
             "repeat": repeat,

@@ -7,10 +7,11 @@ calls Optuna itself; :func:`searchspace.sample` is the one place that does.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -438,6 +439,39 @@ DIMENSION_KINDS: dict[str, type[Dimension]] = {
 }
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_tokens(v: Any) -> bool:
+    return isinstance(v, str) or (isinstance(v, (list, tuple)) and all(isinstance(t, str) for t in v))
+
+
+# What each field of a dimension's plain form must be, and how to say it in an error.
+_FIELD_TYPES: dict[str, tuple[Any, str]] = {
+    "low": (_is_number, "a number"),
+    "high": (_is_number, "a number"),
+    "step": (lambda v: v is None or _is_number(v), "a number"),
+    "log": (lambda v: isinstance(v, bool), "true or false"),
+    "grid": (lambda v: v is None or (isinstance(v, (list, tuple)) and all(_is_number(x) for x in v)), "a list of numbers"),
+    "choices": (lambda v: isinstance(v, (list, tuple, Mapping)), "a list of values or a mapping {label: value}"),
+    "options": (lambda v: isinstance(v, Mapping), "a mapping {label: {config key: value}}"),
+    "tokens": (_is_tokens, "a list of layer tokens or a layer string"),
+    "prefix": (_is_tokens, "a list of layer tokens or a layer string"),
+    "suffix": (_is_tokens, "a list of layer tokens or a layer string"),
+    "optional": (_is_tokens, "a list of layer tokens or a layer string"),
+    "token": (lambda v: isinstance(v, str), "a layer token (string)"),
+    "target": (lambda v: isinstance(v, str), "a config key (string)"),
+    "key": (lambda v: v is None or isinstance(v, str), "a config key (string)"),
+}
+
+
+def _check_field(name: str, kind: str, field_name: str, value: Any) -> None:
+    check = _FIELD_TYPES.get(field_name)
+    if check is not None and not check[0](value):
+        raise SpaceError(f"dimension {name!r} ({kind}): {field_name!r} must be {check[1]}, got {value!r}")
+
+
 def dimension_from_dict(name: str, spec: Mapping[str, Any] | Any) -> Dimension:
     """Build a dimension from its plain-data form (as written in a preset's ``space:``)."""
     if not isinstance(spec, Mapping):
@@ -452,13 +486,15 @@ def dimension_from_dict(name: str, spec: Mapping[str, Any] | Any) -> Dimension:
             f"dimension {name!r} has type {kind!r}; valid types: {valid_list(DIMENSION_KINDS)}"
         )
     cls = DIMENSION_KINDS[kind]
-    fields = {f for f in cls.__dataclass_fields__ if f != "name"}
+    fields = {f.name for f in dataclasses.fields(cls)} - {"name"}
     unknown = sorted(set(spec) - fields)
     if unknown:
         raise SpaceError(
             f"dimension {name!r} ({kind}) has unknown field(s) {valid_list(unknown)}; "
             f"valid: {valid_list(sorted(fields))}"
         )
+    for field_name, value in spec.items():
+        _check_field(name, kind, field_name, value)
     when = spec.pop("when", None)
     if when is not None:
         if not isinstance(when, Mapping) or len(when) != 1:
@@ -478,7 +514,3 @@ def dimension_from_dict(name: str, spec: Mapping[str, Any] | Any) -> Dimension:
         return cls(name, **spec)
     except TypeError as exc:  # a wrongly typed field, e.g. a string for 'low'
         raise SpaceError(f"dimension {name!r} ({kind}): {exc}") from None
-
-
-def sequence_of(value: Any) -> Sequence[Any]:
-    return value if isinstance(value, (list, tuple)) else [value]

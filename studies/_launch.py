@@ -18,10 +18,11 @@ from pathlib import Path
 import optuna
 from tqdm.auto import tqdm
 
+from objectives import resolve_device
 from searchspace._errors import ConfigError
 from studies._artifacts import SPEC_ATTR, default_artifact_dir
 from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
-from studies._spec import StudyError, StudySpec
+from studies._spec import StudyError, StudySpec, spec_differences
 from studies._storage import DEFAULT_STORAGE, StorageOptions, open_storage, storage_file, study_lock
 from studies._worker import run_worker
 
@@ -43,16 +44,23 @@ def create_or_resume(
     options: StorageOptions | None = None,
     artifact_dir: str | Path | None = None,
     retry_failed: bool = False,
+    data_dir: str | Path | None = None,
+    check_data: bool = True,
 ) -> optuna.Study:
     """The study ``study_name`` with ``spec``: created, or resumed when it exists with the same
     spec; every cell without a trial is queued. A different spec is refused, never mixed in.
+    Every config is checked first, data and models included (``StudySpec.validate``), so bad
+    input writes nothing.
 
     Args:
         artifact_dir: where trial artifacts go (default: ``artifacts/`` beside a SQLite or journal
             file, else ``runs/artifacts``); recorded on the study for workers and the dashboard.
         retry_failed: queue one more try of every cell whose trials all failed.
+        data_dir: where the datasets are read for the checks (as the workers will read them).
+        check_data: load each dataset and build each grid model before writing anything; off when
+            only queueing (the data may live on the workers' machines, not here).
     """
-    spec.validate()
+    spec.validate(check_data=check_data, data_dir=data_dir)
     storage = open_storage(storage_url, create=True, options=options)
     with study_lock(storage, storage_url, study_name):
         names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
@@ -62,10 +70,12 @@ def create_or_resume(
             if not stored:
                 raise StudyError(f"study {study_name!r} exists but was not made by layerlab; pick another --study-name")
             if stored.get("fingerprint") != spec.fingerprint():
+                diff = spec_differences(stored["spec"], spec.to_dict()) or ["fingerprint"]
+                more = f" (+{len(diff) - 3} more)" if len(diff) > 3 else ""
                 raise StudyError(
-                    f"study {study_name!r} exists with a different spec (preset {stored['spec'].get('name')!r}, "
-                    f"fingerprint {stored.get('fingerprint')}, yours {spec.fingerprint()}); refusing to mix them: "
-                    "pick another --study-name or relaunch with the same options"
+                    f"study {study_name!r} exists with a different spec (preset {stored['spec'].get('name')!r}; "
+                    f"{'; '.join(diff[:3])}{more}); refusing to mix them: pick another --study-name or relaunch "
+                    "with the same options"
                 )
             if spec.sampler != "grid" and spec.n_trials != stored["spec"].get("n_trials"):
                 if spec.n_trials < stored["spec"]["n_trials"]:
@@ -123,9 +133,13 @@ def launch(
             raise ConfigError("--gpus needs device indices, e.g. --gpus 0,1")
         if device not in ("auto", "cuda"):
             raise ConfigError(f"--gpus runs each worker on its own GPU; it cannot be combined with --device {device}")
+        _check_gpus(gpus)
+    if not gpus:
+        resolve_device(device)  # an unknown or missing device fails before anything is written
     study_name = study_name or spec.name
     study = create_or_resume(
-        spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed
+        spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed,
+        data_dir=data_dir, check_data=not queue_only,
     )
     if queue_only:
         return study
@@ -139,6 +153,21 @@ def launch(
     else:
         _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, progress, options, study)
     return optuna.load_study(study_name=study_name, storage=open_storage(storage, options=options))
+
+
+def _check_gpus(gpus: Sequence[str]) -> None:
+    """GPU indices must name devices this machine has, before anything is queued."""
+    import torch
+
+    bad = [g for g in gpus if not g.isdigit()]
+    if bad:
+        raise ConfigError(f"--gpus takes device indices like 0,1; got {', '.join(map(repr, bad))}")
+    if not torch.cuda.is_available():
+        raise ConfigError("--gpus needs CUDA, which is not available on this machine; use --workers N for CPU workers")
+    count = torch.cuda.device_count()
+    missing = [g for g in gpus if int(g) >= count]
+    if missing:
+        raise ConfigError(f"--gpus {','.join(missing)}: this machine has {count} GPU(s), indices 0..{count - 1}")
 
 
 def _progress_bar(spec: StudySpec, study: optuna.Study, enabled: bool) -> tqdm:

@@ -30,6 +30,7 @@ import yaml
 from searchspace import Space
 from searchspace._errors import LayerlabError, valid_list
 from studies._spec import StudySpec, build_space
+from studies._yaml import safe_load
 
 PRESET_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str,
@@ -77,7 +78,7 @@ def read_preset(name: str) -> dict[str, Any]:
     """The raw, validated mapping of a preset file."""
     path = preset_path(name)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

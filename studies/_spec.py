@@ -12,10 +12,12 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from objectives import RunConfig, list_objectives, objective_config_parts
+from objectives import RunConfig, check_run, list_objectives, objective_config_parts
 from searchspace import Dimension, Fixed, Float, Space, Variants, When, grid_points, grid_size
+from searchspace._dims import label_of
 from searchspace._errors import ConfigError, LayerlabError, valid_list
 
 SAMPLERS = ("grid", "tpe", "random")
@@ -106,8 +108,14 @@ class StudySpec:
         points = grid_points(self.space, limit=self.n_trials, seed=self.seed)
         return [(p.params, p.config, r) for p in points for r in range(self.repeats)]
 
-    def validate(self) -> None:
-        """Check everything that can be checked without training; raise one clear line."""
+    def validate(self, *, check_data: bool = False, data_dir: str | Path | None = None) -> None:
+        """Check everything that can be checked without training; raise one clear line.
+
+        Every config must resolve. With ``check_data`` (what ``launch`` does, except with
+        ``--queue-only``, where the data may live only on the workers) each distinct data config
+        is also loaded and split and, for a grid, each distinct model built at its data's shape on
+        the meta device (:func:`objectives.check_run`), so a missing dataset or an impossible
+        model fails here, before anything is written, not inside every trial."""
         if self.sampler == "grid":
             size = self.grid_size()
             if size > MAX_GRID_CELLS and self.n_trials is None:
@@ -118,9 +126,46 @@ class StudySpec:
             configs = [p.config for p in grid_points(self.space, limit=self.n_trials, seed=self.seed)]
         else:
             configs = _random_configs(self.space, 16, self.seed)
-        for config in configs:
-            run = RunConfig.from_flat(config, parts=objective_config_parts(self.objective))
+        runs = [RunConfig.from_flat(config, parts=objective_config_parts(self.objective)) for config in configs]
+        for run in runs:
             _check_dataset(run.data.dataset)
+        if check_data:
+            # A grid runs exactly these configs: each must load its data and build its model. A
+            # sampled study may meet configs its data cannot build (e.g. a deep VGG on 8x8
+            # images); those trials fail and the sampler learns, so only the data is checked.
+            models = self.sampler == "grid"
+            seen = set()
+            for run in runs:
+                parts = [dataclasses.asdict(run.data), dict(run.inputs)]
+                if models:
+                    parts += [run.family, run.init, run.model]
+                key = json.dumps(parts, sort_keys=True, default=str)
+                if key not in seen:  # one load per data config (cached), one build per model and shape
+                    seen.add(key)
+                    check_run(run, data_dir=data_dir, model=models)
+
+
+def spec_differences(stored: Mapping[str, Any], yours: Mapping[str, Any]) -> list[str]:
+    """What differs between two specs' plain forms, one short phrase each (for refusals)."""
+    out = []
+    ignored = {"space", "description", "notes", "paper", "baseline"}
+    if yours.get("sampler") != "grid" and stored.get("sampler") == yours.get("sampler"):
+        ignored.add("n_trials")  # a sampled study's budget may grow
+    for key in sorted((set(stored) | set(yours)) - ignored):
+        if stored.get(key) != yours.get(key):
+            out.append(f"{key}: stored {stored.get(key)!r}, yours {yours.get(key)!r}")
+    old, new = stored.get("space", {}), yours.get("space", {})
+    for name in [*old, *(n for n in new if n not in old)]:
+        a, b = old.get(name), new.get(name)
+        if a == b:
+            continue
+        if a is None or b is None:
+            out.append(f"dimension {name!r} only in {'yours' if a is None else 'the stored spec'}")
+        elif a.get("type") == b.get("type") == "fixed":
+            out.append(f"{b.get('key', name)}: stored {a.get('value')!r}, yours {b.get('value')!r}")
+        else:
+            out.append(f"dimension {name!r} differs")
+    return out
 
 
 def _check_dataset(name: str) -> None:
@@ -214,7 +259,9 @@ def apply_overrides(space: Space, overrides: Mapping[str, Any]) -> Space:
     """Pin config keys to values everywhere in the space; the grid shrinks accordingly.
 
     A constant or searched dimension that writes the key is replaced by the pinned constant (a
-    second one is removed); variants keep their labels but lose the key from their options; a
+    second one is removed); variants lose the key from their options, and an option whose value
+    the pin changed is relabelled (``Res512`` -> ``Res512 (widths=64-64-64-64)``) so no label
+    names a config it no longer is; a
     key nobody writes is added as a constant. Conditions on a replaced dimension are resolved
     against the pinned value: dimensions it activates become unconditional (or keep the pinned
     constant's own condition), and those it can no longer activate are removed with their
@@ -245,10 +292,10 @@ def _pin(space: Space, key: str, value: Any) -> Space:
         name = key if key not in space else f"{key}@pinned"
         pinned = Fixed(name, value=value, key=key if name != key else None)
     dims: list[Dimension] = []
-    merged: dict[str, dict[Any, Any]] = {}  # variants name -> {dropped label: label kept instead}
+    renamed: dict[str, dict[Any, Any]] = {}  # variants name -> {old label: its label now}
     for dim in space:
         if isinstance(dim, Variants) and key in dim.writes():
-            stripped, merged[dim.name] = _strip_option_key(space, dim, key, {d.name for d in replaced})
+            stripped, renamed[dim.name] = _strip_option_key(space, dim, key, value, {d.name for d in replaced})
             dims.append(stripped)
         elif any(dim is d for d in replaced):
             if dim is first:
@@ -257,43 +304,68 @@ def _pin(space: Space, key: str, value: Any) -> Space:
             dims.append(dim)
     if not replaced:
         dims.insert(0, pinned)
-    dims = [_drop_merged(d, merged) for d in dims]
+    dims = [_follow_labels(d, renamed) for d in dims]
     pinned = next(d for d in dims if d.name == pinned.name)  # type: ignore[assignment]
     return Space(_resolve_conditions(dims, replaced, pinned, value))
 
 
-def _drop_merged(dim: Dimension, merged: Mapping[str, Mapping[Any, Any]]) -> Dimension:
-    if dim.when is None or not merged.get(dim.when.parent):
+def _follow_labels(dim: Dimension, renamed: Mapping[str, Mapping[Any, Any]]) -> Dimension:
+    """Point a condition on relabelled or merged variants at their labels now."""
+    if dim.when is None or not renamed.get(dim.when.parent):
         return dim
-    values = tuple(v for v in dim.when.values if v not in merged[dim.when.parent])
+    mapping = renamed[dim.when.parent]
+    values = tuple(dict.fromkeys(mapping.get(v, v) for v in dim.when.values))
     return dataclasses.replace(dim, when=When(dim.when.parent, values))
 
 
 def _strip_option_key(
-    space: Space, dim: Variants, key: str, removed: set[str]
+    space: Space, dim: Variants, key: str, value: Any, removed: set[str]
 ) -> tuple[Variants, dict[Any, Any]]:
-    """``dim`` without ``key`` in its options, and the labels merged away: an option that becomes
+    """``dim`` without ``key`` in its options, and where each old label went. An option whose
+    ``key`` differed from the pinned ``value`` is relabelled to say so; an option that becomes
     identical to an earlier one, and activates the same dimensions, is merged into it (the grid
     shrinks instead of running one config twice)."""
     children = [d for d in space if d.when is not None and d.when.parent == dim.name and d.name not in removed]
     options: dict[str, dict[str, Any]] = {}
-    merged: dict[Any, Any] = {}
+    kept_as: dict[Any, Any] = {}  # old label -> its label now
+    kept_options: dict[Any, dict[str, Any]] = {}  # by old label
     for label, option in dim.options.items():
         stripped = {k: v for k, v in option.items() if k != key}
         twin = next(
             (
                 kept
-                for kept, kept_option in options.items()
+                for kept, kept_option in kept_options.items()
                 if _plain_eq(stripped, kept_option)
                 and all((label in c.when.values) == (kept in c.when.values) for c in children)  # type: ignore[union-attr]
             ),
             None,
         )
-        if twin is None:
-            options[label] = stripped
-        else:
-            merged[label] = twin
-    return dataclasses.replace(dim, options=options), merged
+        if twin is not None:
+            kept_as[label] = kept_as[twin]
+            if key in option and not _plain_eq(option[key], value):
+                _relabel(options, kept_as, twin, key, value)
+            continue
+        changed = key in option and not _plain_eq(option[key], value)
+        new = f"{label} ({key}={label_of(value)})" if changed else label
+        options[new] = stripped
+        kept_as[label] = new
+        kept_options[label] = stripped
+    return dataclasses.replace(dim, options=options), kept_as
+
+
+def _relabel(options: dict[str, Any], kept_as: dict[Any, Any], old: Any, key: str, value: Any) -> None:
+    """Mark the kept option ``old`` as changed by the pin (it absorbed an option the pin changed)."""
+    current = kept_as[old]
+    tag = f" ({key}={label_of(value)})"
+    if current.endswith(tag):
+        return
+    new = f"{current}{tag}"
+    options_list = list(options.items())
+    options.clear()
+    options.update((new if k == current else k, v) for k, v in options_list)
+    for k, v in kept_as.items():
+        if v == current:
+            kept_as[k] = new
 
 
 def _resolve_conditions(dims: list[Dimension], replaced: list[Dimension], pinned: Fixed, value: Any) -> list[Dimension]:
@@ -358,4 +430,37 @@ class Overrides:
                 changes[name] = getattr(self, name)
         if self.repeats is not None and (not isinstance(self.repeats, int) or self.repeats < 1):
             raise ConfigError(f"--repeats must be an integer >= 1, got {self.repeats!r}")
-        return spec.replace(**changes) if changes else spec
+        spec = spec.replace(**changes) if changes else spec
+        if self.values:
+            _check_pins_take_effect(spec, self.values)
+        return spec
+
+
+def _check_pins_take_effect(spec: StudySpec, pins: Mapping[str, Any]) -> None:
+    """A ``--set`` key that no config of the study uses (e.g. ``widths`` in a ``seq``-only study)
+    would be silently dropped; say so instead."""
+    from searchspace import SpaceError
+
+    try:
+        if spec.sampler == "grid" and spec.grid_size() <= MAX_GRID_CELLS:
+            configs = [p.config for p in grid_points(spec.space)]
+        else:
+            configs = _random_configs(spec.space, 32, spec.seed)
+    except SpaceError:
+        return  # a space that cannot be enumerated; validate() reports it
+    parts = objective_config_parts(spec.objective)
+    used: set[str] = set()
+    families: set[str] = set()
+    for config in configs:
+        try:
+            run = RunConfig.from_flat(config, parts=parts)
+        except LayerlabError:
+            return  # validate() reports the bad config itself
+        used.update(run.to_flat())
+        families.add(run.family)
+    unused = [k for k in pins if k not in used]
+    if unused:
+        raise ConfigError(
+            f"--set {', '.join(unused)} has no effect: no config of this study uses it "
+            f"(families here: {valid_list(sorted(families))})"
+        )

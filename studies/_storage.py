@@ -123,7 +123,10 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
         retry = RetryHeartbeatStaleTrialCallback(max_retry=options.max_retry)
     path = storage_file(url)
     if create and path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the folder of storage {url!r}: {exc.strerror or exc} ({path.parent})") from None
     if scheme == "journal":
         from studies._journal import open_journal
 

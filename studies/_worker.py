@@ -18,6 +18,7 @@ exit when nothing is waiting or running.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -246,6 +247,8 @@ def _run_trial(
             raise UpdateFinishedTrialError(f"trial {trial.number} is no longer running")
         if store is not None:
             upload_trial_artifacts(trial, store)  # before tell: artifacts attach to running trials only
+        if value is not None and math.isnan(value):  # the objective's way of saying FAIL (its reason
+            value, state = None, TrialState.FAIL  # is in fail_reason); Optuna would also warn twice
         return study.tell(trial, value, state=state)
 
     try:

@@ -124,3 +124,92 @@ def test_a_study_with_a_different_spec_is_refused_by_the_cli(tiny_preset, tmp_pa
     assert code == 2 and err.count("\n") == 1 and "exists with a different spec" in err
     assert (tmp_path / "x.db").read_bytes() == before  # nothing written
     assert len(optuna.load_study(study_name="x", storage=url).trials) == 6
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--dataset", "mnist5k:hard2:100000"], "asks for 100000 images per class"),
+        (["--dataset", "mnist5k:hard2:2"], "too small for a stratified test split"),
+        (["--set", "val_size=0.999"], "too small for a stratified validation split"),
+        (["--dataset", "mnist", "--data-dir", "{tmp}/empty"], "dataset 'mnist' is not in"),
+        (["--set", "init=foo"], "unknown init 'foo'"),
+        (["--set", "channels=0"], "seq channels must be an int >= 1"),
+        (["--set", "num_classes=5"], "num_classes=5 in the config, but dataset 'digits' gives 10"),
+        (["--device", "foo"], "unknown device 'foo'"),
+        (["--set", "widths=64,64,64,64"], "--set widths has no effect"),
+        (["--storage", "sqlite:////proc/nope/x.db"], "cannot create the folder of storage"),
+    ],
+)
+def test_launch_checks_data_models_and_devices_before_writing(args, fragment, tmp_path, monkeypatch, capsys):
+    """Issue 3: a subset larger than the class, a dataset too small for the split, missing files,
+    bad model values and a bad device all fail before training, in one line, writing nothing."""
+    import cli
+
+    monkeypatch.chdir(tmp_path)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    code = cli.main(["study", "launch", "--no-progress", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error:") and fragment in err[0], err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_scientific_notation_and_common_keys_in_set(tmp_path, monkeypatch, capsys):
+    import cli
+
+    assert cli.parse_value("1e-4") == 1e-4 and cli.parse_value("5E-4,1e-3") == [5e-4, 1e-3]
+    assert cli.parse_value("Conv-BN") == "Conv-BN" and cli.parse_value("true") is True
+    assert cli.main(["model", "describe", "resnet", "--set", "num_classes=1000", "--set", "input_size=224", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["output_shape"] == [1, 1000] and info["params"] == 11_689_512
+
+
+def test_space_grid_validates_and_explains_sampled_presets(capsys):
+    import cli
+
+    assert cli.main(["space", "grid", "--preset", "demo", "--set", "lr=-5"]) == 2
+    assert "lr must be a positive number" in capsys.readouterr().err
+    assert cli.main(["space", "grid", "--preset", "explore"]) == 2
+    assert "is sampled (tpe" in capsys.readouterr().err
+    assert cli.main(["space", "grid", "--preset", "demo", "--limit", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [c["params"]["layers"] for c in data["configs"]] == ["full", "no-Conv"]  # the first cells
+    assert "in_channels" not in data["configs"][0]["config"] and data["configs"][0]["config"]["family"] == "seq"
+
+
+def test_refusing_a_different_spec_names_the_difference(tiny_preset, tmp_path, capsys):
+    import cli
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    base = ["study", "launch", "--preset", str(tiny_preset), "--storage", url, "--study-name", "d", "--queue-only"]
+    assert cli.main(base) == 0
+    capsys.readouterr()
+    assert cli.main([*base, "--epochs", "3"]) == 2
+    assert "epochs: stored 1, yours 3" in capsys.readouterr().err
+
+
+def test_launch_reports_failed_trials_beside_the_leaderboard(tiny_preset, tmp_path, capsys):
+    import cli
+
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    code = cli.main(["study", "launch", "--preset", str(tiny_preset), "--storage", url, "--no-progress",
+                     "--repeats", "1", "--set", "optimizer=sgd", "--set", "lr=1e6"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "not in the leaderboard:" in captured.out and "non-finite training loss" in captured.out
+    assert "The value nan is not acceptable" not in captured.err  # a FAIL, not an Optuna warning
+
+
+def test_trials_store_the_data_derived_input_keys(tiny_preset, tmp_path):
+    import cli
+
+    url = f"sqlite:///{tmp_path / 'i.db'}"
+    assert cli.main(["study", "launch", "--preset", str(tiny_preset), "--storage", url, "--no-progress",
+                     "--repeats", "1", "--set", "layers=Conv-FCL"]) == 0
+    (trial,) = optuna.load_study(study_name="tiny", storage=url).trials
+    config = trial.user_attrs["config"]
+    assert (config["in_channels"], config["num_classes"], config["input_size"]) == (1, 10, [8, 8])
+    from objectives import RunConfig
+
+    again = RunConfig.from_flat(config)  # a stored config round-trips, and keeps its id
+    assert again.config_id == trial.user_attrs["config_id"]

@@ -21,15 +21,17 @@ from objectives.data import _subsets  # noqa: F401  (resolves <dataset>:hard2|ea
 from objectives.data import _torchvision  # noqa: F401  (registers mnist, fashion_mnist, cifar10/100)
 from objectives.data._config import DataConfig
 from objectives.data._describe import dataset_table, describe_dataset
-from objectives.data._prepare import PreparedData, prepare_data
+from objectives.data._prepare import DataShape, PreparedData, check_data, prepare_data
 from objectives.data._splits import SplitIndices, split_indices
 
 __all__ = [
     "DataConfig",
+    "DataShape",
     "DatasetError",
     "DatasetInfo",
     "LoadRequest",
     "PreparedData",
+    "check_data",
     "RawDataset",
     "SplitIndices",
     "dataset_info",

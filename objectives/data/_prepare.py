@@ -167,6 +167,36 @@ _CACHE: OrderedDict[str, PreparedData] = OrderedDict()
 _CACHE_SIZE = 4
 
 
+def _load_raw(cfg: DataConfig, data_dir: str | Path | None):
+    cfg.validate()
+    info = get_dataset(cfg.dataset)
+    if not info.sizes and cfg.medmnist_size != DataConfig.medmnist_size:
+        raise ConfigError(
+            f"medmnist_size {cfg.medmnist_size} applies to MedMNIST datasets only, not {cfg.dataset!r}; "
+            f"leave it at {DataConfig.medmnist_size} or use resize"
+        )
+    return load_dataset(cfg.dataset, data_dir, size=cfg.medmnist_size if info.sizes else None)
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What a model built for prepared data sees: channels, (H, W) after upsampling, classes."""
+
+    in_channels: int
+    input_size: tuple[int, int]
+    num_classes: int
+
+
+def check_data(cfg: DataConfig, *, data_dir: str | Path | None = None) -> DataShape:
+    """Everything about ``cfg`` that can fail before training, without preparing the tensors:
+    the dataset is present and decodes (cached per process, so the trials reuse it), its split
+    is possible, and the image operations apply. Returns the shape a model will see."""
+    raw = _load_raw(cfg, data_dir)
+    split_indices(raw, cfg)
+    one = prepare_pixels(raw.x[:1], cfg)
+    return DataShape(int(one.shape[1]), (int(one.shape[2]) * cfg.upsample, int(one.shape[3]) * cfg.upsample), raw.num_classes)
+
+
 def prepare_data(
     cfg: DataConfig, *, device: str | torch.device = "cpu", data_dir: str | Path | None = None
 ) -> PreparedData:
@@ -175,14 +205,7 @@ def prepare_data(
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    cfg.validate()
-    info = get_dataset(cfg.dataset)
-    if not info.sizes and cfg.medmnist_size != DataConfig.medmnist_size:
-        raise ConfigError(
-            f"medmnist_size {cfg.medmnist_size} applies to MedMNIST datasets only, not {cfg.dataset!r}; "
-            f"leave it at {DataConfig.medmnist_size} or use resize"
-        )
-    raw = load_dataset(cfg.dataset, data_dir, size=cfg.medmnist_size if info.sizes else None)
+    raw = _load_raw(cfg, data_dir)
     parts = materialize(raw, split_indices(raw, cfg))
     tensors = {}
     for name, (x, y) in parts.items():

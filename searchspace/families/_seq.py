@@ -8,8 +8,10 @@ into a working network. The rules, chosen so that no ordering is rejected:
 * ``Conv`` is a ``k x k`` convolution with 'same' padding (odd ``k``), so it never shrinks the map.
 * ``BN`` normalises whatever it gets: ``BatchNorm2d`` on a map, ``BatchNorm1d`` on a flat vector.
   ``BN`` before ``Conv`` therefore normalises the input channels.
-* ``PL`` is a 2x2, stride-2 pooling (floor). Where nothing is left to pool, i.e. on a map whose
-  height or width is already 1, or on a flat vector, it is an ``nn.Identity``.
+* ``PL`` is a 2x2, stride-2 pooling (floor). After an ``FCL`` there is nothing spatial left to
+  pool (a flat vector, or the 1x1 map an ``Unflatten`` makes of it), so there it is an
+  ``nn.Identity``. On the image's own map, a ``PL`` that meets a side of 1 pixel is an error (too
+  many poolings for the input size), as it is for ``vgg``.
 * ``FCL`` flattens a map, then applies ``Linear(features, units)``.
 * ``Conv`` and ``UpSamp`` after an ``FCL`` see the flat ``(N, F)`` vector as an ``(N, F, 1, 1)`` map
   (an ``nn.Unflatten`` is inserted).
@@ -94,12 +96,13 @@ def build_sequence(
     layers: list[tuple[str, nn.Module]] = []
     # The current shape: a map (channels, (H, W)) or, with spatial None, a flat vector (features,).
     features, spatial = in_channels, input_size
+    from_vector = False  # True once an FCL has flattened the image: its maps are not spatial
 
     def to_map(index: int) -> None:
-        nonlocal spatial
+        nonlocal spatial, from_vector
         if spatial is None:
             layers.append((f"{index}_Unflatten", nn.Unflatten(1, (features, 1, 1))))
-            spatial = (1, 1)
+            spatial, from_vector = (1, 1), True
 
     def to_flat(index: int | str) -> None:
         nonlocal features, spatial
@@ -120,8 +123,14 @@ def build_sequence(
             norm = nn.BatchNorm1d if spatial is None else nn.BatchNorm2d
             layers.append((label, norm(features)))
         elif name == "PL":
+            if spatial is not None and min(spatial) == 1 and not from_vector:
+                raise FamilyError(
+                    f"seq: PL at position {i} of {'-'.join(tokens)} meets a {spatial[0]}x{spatial[1]} map: too many "
+                    f"poolings for a {input_size[0]}x{input_size[1]} input; drop a PL, add an UpSamp, or use a "
+                    "larger input (pad_to, resize or upsample)"
+                )
             if spatial is None or min(spatial) == 1:
-                layers.append((label, nn.Identity()))  # nothing left to pool
+                layers.append((label, nn.Identity()))  # after an FCL: nothing spatial to pool
             else:
                 pool = nn.MaxPool2d if (arg or defaults.pool) == "max" else nn.AvgPool2d
                 layers.append((label, pool(2, 2)))

@@ -273,11 +273,14 @@ def test_seq_shape_rules():
     assert model.get_submodule("0_BN").num_features == 3
     assert isinstance(model.get_submodule("2_BN"), nn.BatchNorm1d)
     assert isinstance(model.get_submodule("3_Unflatten"), nn.Unflatten)
-    # The map after Conv is 1x1, so there is nothing left to pool.
+    # The map after FCL-...-Conv is the 1x1 unflattened vector, so there is nothing to pool.
     assert all(isinstance(model.get_submodule(f"{i}_PL"), nn.Identity) for i in range(4, 9))
-    pools = build_model("seq", in_channels=1, num_classes=4, input_size=8, layers="PL-PL-PL-PL-PL")
-    kinds = [type(pools.get_submodule(f"{i}_PL")) for i in range(5)]
-    assert kinds == [nn.MaxPool2d] * 3 + [nn.Identity] * 2  # 8 -> 4 -> 2 -> 1
+    pools = build_model("seq", in_channels=1, num_classes=4, input_size=8, layers="PL-PL-PL")
+    kinds = [type(pools.get_submodule(f"{i}_PL")) for i in range(3)]
+    assert kinds == [nn.MaxPool2d] * 3  # 8 -> 4 -> 2 -> 1
+    # a fourth pooling of the image's own 1x1 map is too many for 8x8: a clear error, as for vgg
+    with pytest.raises(FamilyError, match="PL at position 3 of PL-PL-PL-PL meets a 1x1 map: too many poolings for a 8x8"):
+        build_model("seq", in_channels=1, num_classes=4, input_size=8, layers="PL-PL-PL-PL")
     assert_logits(run(model, 3, (8, 8)), 2, 4)
     assert_logits(run(pools, 1, (8, 8)), 2, 4)
 

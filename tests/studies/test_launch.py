@@ -100,6 +100,9 @@ def test_gpus_start_one_cuda_worker_per_device(tiny_preset, sqlite_url, monkeypa
 
     _FakePopen.started = []
     monkeypatch.setattr(studies._launch.subprocess, "Popen", _FakePopen)
+    # a machine with 4 GPUs, as far as the launcher can tell
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 4)
     code = cli.main(["study", "launch", "--preset", str(tiny_preset), "--storage", sqlite_url, "--study-name", "g",
                      "--gpus", "0,2,3", "--no-progress", "--heartbeat-interval", "2", "--grace-period", "9"])
     assert code == 0, capsys.readouterr().err
@@ -113,6 +116,21 @@ def test_gpus_start_one_cuda_worker_per_device(tiny_preset, sqlite_url, monkeypa
         assert flags["--heartbeat-interval"] == "2" and flags["--grace-period"] == "9"
         assert str(ROOT) in env["PYTHONPATH"].split(":")
     assert len(load_study(sqlite_url, "g").get_trials(states=(TrialState.WAITING,))) == 6  # queued once, before
+
+
+@pytest.mark.parametrize(
+    "gpus, cuda, fragment",
+    [("0,1", False, "--gpus needs CUDA"), ("abc", True, "--gpus takes device indices"), ("0,4", True, "this machine has 4 GPU(s)")],
+)
+def test_gpus_are_checked_before_anything_is_written(tiny_preset, tmp_path, monkeypatch, capsys, gpus, cuda, fragment):
+    import cli
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: cuda)
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 4 if cuda else 0)
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    code = cli.main(["study", "launch", "--preset", str(tiny_preset), "--storage", url, "--gpus", gpus, "--no-progress"])
+    assert code == 2 and fragment in capsys.readouterr().err
+    assert not (tmp_path / "g.db").exists()
 
 
 def test_cpu_workers_share_the_cores(monkeypatch):

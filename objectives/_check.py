@@ -1,0 +1,36 @@
+"""Pre-flight checks: everything about a run that can fail before it trains.
+
+``studies`` calls :func:`check_run` for every distinct config of a study before it writes
+anything, so a missing dataset, a subset larger than its class, a split the data is too small for,
+a model that cannot be built at the data's size, or an input key that contradicts the data is one
+line at launch instead of a failure inside every trial.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from objectives._config import RunConfig
+from objectives.data import DataShape, check_data
+from searchspace import build_model
+
+
+def check_run(run: RunConfig, *, data_dir: str | Path | None = None, model: bool = True) -> DataShape:
+    """Check ``run`` against its data and (with ``model``) build its model on the meta device
+    (no memory, no compute); returns the shape the model sees."""
+    shape = check_data(run.data, data_dir=data_dir)
+    run.check_inputs(shape.in_channels, shape.num_classes, shape.input_size)
+    if not model:
+        return shape
+    with torch.device("meta"):
+        build_model(
+            run.family,
+            in_channels=shape.in_channels,
+            num_classes=shape.num_classes,
+            input_size=shape.input_size,
+            init=run.init,
+            **run.model,
+        )
+    return shape
