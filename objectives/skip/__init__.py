@@ -1,7 +1,8 @@
 """Seed 003 (Gadepally et al.): per-image elimination of irrelevant conv layers.
 
 Importing this package registers the ``skip`` config part (keys ``skip_maps``, ``skip_top``,
-``skip_tie``, ``skip_unselected``, ``skip_train_on``, ``skip_routing``, ``router``) and the
+``skip_tie``, ``skip_unselected``, ``skip_train_on``, ``skip_routing``, ``skip_router_balance``,
+``skip_cnn3_init``, ``router``) and the
 ``skip_layers`` objective. The network is the ``skip_cnn`` family in ``searchspace``.
 """
 
@@ -9,6 +10,7 @@ from objectives.skip._config import SkipConfig, router_run
 from objectives.skip._labels import (
     assign_labels,
     map_scores,
+    oversample,
     score_thresholds,
     threshold_selection,
     top_selection,
@@ -23,6 +25,7 @@ __all__ = [
     "SkipResult",
     "assign_labels",
     "map_scores",
+    "oversample",
     "predict",
     "router_run",
     "run_pipeline",

@@ -23,6 +23,8 @@ UNSELECTED = ("deepest", "drop")
 TIES = ("deeper", "shallower")
 TRAIN_ON = ("labelled", "all")
 ROUTING = ("router", "oracle")
+ROUTER_BALANCE = ("oversample", "none")
+CNN3_INIT = ("shared", "fresh")
 # CNN-2. The paper gives no architecture; a small conv net that is cheap next to CNN-1.
 DEFAULT_ROUTER = {"family": "seq", "layers": "Conv:16-AL-PL-Conv:32-AL-PL-FCL:64-AL"}
 
@@ -38,6 +40,10 @@ class SkipConfig:
     skip_unselected: str = "deepest"  # images no map selects: deepest (label L-1) | drop (left out)
     skip_train_on: str = "labelled"  # CNN-3 trains on: labelled images | all (unlabelled routed by CNN-2)
     skip_routing: str = "router"  # exits at evaluation: router (CNN-2 predicts) | oracle (labelling rule)
+    # CNN-2's training images: oversample (repeat each layer's images until every layer has as many
+    # as the largest; the paper's ~F x T images per layer are balanced) | none (as labelled)
+    skip_router_balance: str = "oversample"
+    skip_cnn3_init: str = "shared"  # CNN-3's initial weights: shared (CNN-1's, a paired design) | fresh (new seed)
     router: Any = field(default_factory=lambda: dict(DEFAULT_ROUTER))  # CNN-2: family name or {family, init, its keys}
 
     def validate(self, run: RunConfig) -> None:
@@ -50,6 +56,8 @@ class SkipConfig:
             ("skip_unselected", UNSELECTED),
             ("skip_train_on", TRAIN_ON),
             ("skip_routing", ROUTING),
+            ("skip_router_balance", ROUTER_BALANCE),
+            ("skip_cnn3_init", CNN3_INIT),
         ):
             value = getattr(self, name)
             if value not in valid:

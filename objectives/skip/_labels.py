@@ -14,7 +14,8 @@ strongest activations). This keeps one meaning of a label across splits (an
 evaluation image never competes with the other evaluation images) and is what the ``oracle``
 routing mode and the router's held-out accuracy use.
 
-The steps are separate functions so that a test can feed hand-made scores.
+The steps are separate functions so that a test can feed hand-made scores. :func:`oversample`
+balances the router's training labels (``skip_router_balance``, see :mod:`objectives.skip._pipeline`).
 """
 
 from __future__ import annotations
@@ -91,3 +92,29 @@ def assign_labels(selected: torch.Tensor, *, tie: str = "deeper", unselected: st
     elif unselected != "drop":
         raise ValueError(f"unknown unselected rule {unselected!r}")
     return label
+
+
+def oversample(labels: torch.Tensor, *, seed: int) -> torch.Tensor:
+    """Indices into ``labels`` (its labels ``>= 0`` only) in which every label present occurs as
+    often as the most frequent one.
+
+    A label with ``c`` images, against ``m`` for the most frequent, gets all its images ``m // c``
+    times plus ``m % c`` of them drawn without replacement (``torch.Generator`` seeded with
+    ``seed``), so within a label no image is repeated more than once more than another. Written by
+    hand: scikit-learn's ``resample`` draws with replacement (some images never, some many times),
+    and imbalanced-learn is not a dependency. The indices are sorted (the trainer shuffles).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    host = labels.cpu()
+    counts = torch.bincount(host[host >= 0])
+    if len(counts) == 0:
+        return torch.zeros(0, dtype=torch.long, device=labels.device)
+    most = int(counts.max())
+    parts = []
+    for label, count in enumerate(counts.tolist()):
+        if count == 0:
+            continue
+        members = torch.nonzero(host == label).flatten()
+        full, rest = divmod(most, count)
+        parts += [members.repeat(full), members[torch.randperm(count, generator=generator)[:rest]]]
+    return torch.sort(torch.cat(parts)).values.to(labels.device)

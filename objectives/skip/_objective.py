@@ -24,7 +24,7 @@ from objectives.train import Diverged, EpochStats
 REPORT_ATTRS = (
     "cnn1_val_accuracy", "cnn1_test_accuracy", "cnn3_val_accuracy", "cnn3_test_accuracy",
     "router_val_accuracy", "router_test_accuracy", "router_test_balanced_accuracy",
-    "skip_fraction", "val_skip_fraction", "labels_dropped", "cnn3_train_images",
+    "skip_fraction", "val_skip_fraction", "labels_dropped", "router_train_images", "cnn3_train_images",
     "cnn1_ms_per_image", "cnn3_ms_per_image", "router_ms_per_image",
     "cnn1_train_seconds", "router_train_seconds", "cnn3_train_seconds",
 )  # fmt: skip

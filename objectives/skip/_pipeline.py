@@ -10,14 +10,32 @@
    and its reported accuracy is on the labelled test images (held out from everything it saw).
    It trains with the run's training settings (optimizer, epochs, ...). The paper gives CNN-2 no
    architecture and reports a 62% test accuracy.
-4. **CNN-3**: the same architecture as CNN-1, trained from a fresh initialisation with each
-   image routed to its label's layer, so conv layers after it are skipped and get no gradient
-   from that image. ``skip_train_on='labelled'`` (the paper: "the above-mentioned images and
-   their corresponding labels") trains on the labelled training images; ``'all'`` also trains on
-   the images ``skip_unselected='drop'`` left out, routed by the router. At evaluation every
-   image is routed by the router (``skip_routing='router'``, the paper) or by its oracle label
+
+   **Class balance** (``skip_router_balance``). At most ``F x T`` images per layer are selected
+   (100 in the paper), so with ``skip_unselected='deepest'`` nearly every training image carries
+   the deepest label, and a router trained by plain cross-entropy learns to predict it for every
+   image: nothing is skipped and CNN-3's timing says nothing. The paper's router trained on about
+   ``F x T`` images per layer, i.e. on balanced classes (what ``'drop'`` gives). ``'oversample'``
+   (default) restores that balance for the router: in its *training* split each layer's images
+   are repeated until every layer has as many as the largest (:func:`~objectives.skip._labels.oversample`,
+   seeded from the trial seed). Validation and test images are left as labelled, so the router's
+   reported accuracies are on the true label frequencies (``router_test_balanced_accuracy`` is
+   the mean recall over layers). ``'none'`` trains on the labels as they are.
+4. **CNN-3**: the same architecture as CNN-1, trained with each image routed to its label's
+   layer, so conv layers after it are skipped and get no gradient from that image.
+   ``skip_train_on='labelled'`` (the paper: "the above-mentioned images and their corresponding
+   labels") trains on the labelled training images; ``'all'`` also trains on the images
+   ``skip_unselected='drop'`` left out, routed by the router. At evaluation every image is
+   routed by the router (``skip_routing='router'``, the paper) or by its oracle label
    (``'oracle'``); an unselected image is routed to the deepest layer then, since every
    evaluation image must be classified.
+
+   **Initialisation** (``skip_cnn3_init``). The paper only says "weights were initialized" for
+   CNN-3 (not copied from the trained CNN-1). ``'shared'`` (default) trains CNN-3 with the trial
+   seed, like CNN-1, so it starts from exactly CNN-1's initial weights (and batch order): a paired
+   design in which the CNN-1 vs CNN-3 difference comes from routing, not from a different draw of
+   initial weights. ``'fresh'`` uses the trial seed plus a fixed offset, an independent
+   initialisation.
 
 The objective value is CNN-3's validation accuracy; test metrics are recorded beside it.
 """
@@ -36,12 +54,23 @@ import torch
 from objectives._config import RunConfig
 from objectives.data import PreparedData
 from objectives.skip._config import router_run
-from objectives.skip._labels import assign_labels, map_scores, score_thresholds, threshold_selection, top_selection
+from objectives.skip._labels import (
+    assign_labels,
+    map_scores,
+    oversample,
+    score_thresholds,
+    threshold_selection,
+    top_selection,
+)
 from objectives.skip._routed import TIMING_IMAGES, predict, seconds_per_image
 from objectives.train import EpochStats, FitResult, autocast_for, fit
 
 STAGES = ("cnn1", "router", "cnn3")
 StageCallback = Callable[[str, EpochStats], None]  # (stage, stats)
+# Offsets from the trial seed, so each random choice below has its own stream and stays fixed
+# for a given trial seed (the values are arbitrary).
+BALANCE_SEED_OFFSET = 3001  # which minority images the router's oversampling repeats once more
+FRESH_INIT_SEED_OFFSET = 3003  # CNN-3's seed under skip_cnn3_init='fresh'
 
 
 @dataclass
@@ -85,7 +114,8 @@ def run_pipeline(
         labels[split] = assign_labels(threshold_selection(scores[split], thresholds), **rule)
 
     # 3. the router, CNN-2
-    router_data, held_out = _label_data(data, labels, layers)
+    balance_seed = seed + BALANCE_SEED_OFFSET if skip.skip_router_balance == "oversample" else None
+    router_data, held_out = _label_data(data, labels, layers, balance_seed=balance_seed)
     (router,) = fit(router_run(run, skip.router), router_data, seeds=[seed],
                     on_epoch=stage_callback("router"), checkpoints=checkpoint("router"))
     predicted = {split: predict(router.model, data.inputs(split)) for split in ("val", "test")}
@@ -102,7 +132,8 @@ def run_pipeline(
         train_route = train_route[keep]
     elif (train_route < 0).any():
         train_route = torch.where(train_route >= 0, train_route, predict(router.model, data.inputs("train")))
-    (cnn3,) = fit(run, cnn3_data, seeds=[seed], on_epoch=stage_callback("cnn3"), checkpoints=checkpoint("cnn3"),
+    cnn3_seed = seed if skip.skip_cnn3_init == "shared" else seed + FRESH_INIT_SEED_OFFSET
+    (cnn3,) = fit(run, cnn3_data, seeds=[cnn3_seed], on_epoch=stage_callback("cnn3"), checkpoints=checkpoint("cnn3"),
                   routes={"train": train_route, **routes})
 
     metrics = {
@@ -115,6 +146,7 @@ def run_pipeline(
         "val_skip_fraction": _skip_fraction(routes["val"], layers),
         "label_counts": _counts(labels["train"], layers),
         "labels_dropped": int((labels["train"] < 0).sum()),
+        "router_train_images": len(router_data.y_train),
         "cnn3_train_images": len(train_route),
         "route_counts": _counts(routes["test"], layers),
         **_timings(cnn1.model, router.model, cnn3.model, data.inputs("test"), routes["test"]),
@@ -128,8 +160,11 @@ def run_pipeline(
     return SkipResult(cnn1=cnn1, router=router, cnn3=cnn3, metrics=metrics)
 
 
-def _label_data(data: PreparedData, labels: dict[str, torch.Tensor], layers: int) -> tuple[PreparedData, dict[str, bool]]:
-    """The router's data: the labelled images of each split, with their layer as the class.
+def _label_data(
+    data: PreparedData, labels: dict[str, torch.Tensor], layers: int, *, balance_seed: int | None
+) -> tuple[PreparedData, dict[str, bool]]:
+    """The router's data: the labelled images of each split, with their layer as the class; with
+    a ``balance_seed``, the training split is oversampled to equal label counts (only it).
 
     A held-out split with no labelled image (possible with ``skip_unselected='drop'`` on tiny
     data) is replaced by the labelled training images so training can proceed; ``held_out``
@@ -144,6 +179,9 @@ def _label_data(data: PreparedData, labels: dict[str, torch.Tensor], layers: int
             keep, source = train_keep, "train"
         held_out[split] = source == split
         parts[split] = (getattr(data, f"x_{source}")[keep], labels[source][keep])
+    if balance_seed is not None:
+        chosen = oversample(labels["train"], seed=balance_seed)
+        parts["train"] = (data.x_train[chosen], labels["train"][chosen])
     sub = _with_splits(data, **parts)
     sub.classes = tuple(f"layer{j}" for j in range(layers))
     return sub, held_out

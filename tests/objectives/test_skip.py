@@ -12,11 +12,13 @@ from objectives import RunConfig, fit, make_objective, prepare_data
 from objectives.skip import (
     assign_labels,
     map_scores,
+    oversample,
     run_pipeline,
     score_thresholds,
     threshold_selection,
     top_selection,
 )
+from objectives.skip import _pipeline
 from objectives.skip._objective import REPORT_ATTRS
 from searchspace import Fixed, LayerlabError, Space, build_model
 
@@ -115,6 +117,28 @@ def test_map_scores_are_mean_absolute_activations_of_the_first_maps():
         torch.testing.assert_close(s, a[:, :3].abs().mean(dim=(2, 3)))
 
 
+def test_oversample_balances_the_labels_and_repeats_images_evenly():
+    labels = torch.tensor([2, 2, 2, 2, 2, 2, 2, 0, 0, 0, -1, 2, 1, 1])  # 8 x layer 2, 3 x layer 0, 2 x layer 1
+    chosen = oversample(labels, seed=4)
+    assert torch.bincount(labels[chosen]).tolist() == [8, 8, 8]
+    assert -1 not in labels[chosen].tolist()  # dropped images stay out
+    repeats = torch.bincount(chosen, minlength=len(labels))
+    assert [int(repeats[i]) for i in range(len(labels)) if labels[i] == 2] == [1] * 8  # the majority as it is
+    for label in (0, 1):  # a minority: every image at least 8 // n times, at most once more
+        counts = repeats[labels == label]
+        n = len(counts)
+        assert counts.min() == 8 // n and counts.max() <= 8 // n + 1
+    assert torch.equal(oversample(labels, seed=4), chosen)  # seeded
+    draws = {tuple(oversample(labels, seed=s).tolist()) for s in range(6)}
+    assert len(draws) > 1  # the seed picks which minority images are repeated once more
+
+
+def test_oversample_leaves_an_absent_layer_absent_and_handles_no_labels():
+    labels = torch.tensor([0, 0, 0, 2, -1])
+    assert torch.bincount(labels[oversample(labels, seed=0)], minlength=3).tolist() == [3, 0, 3]
+    assert oversample(torch.tensor([-1, -1]), seed=0).tolist() == []
+
+
 # --- routed training ---------------------------------------------------------------------------
 
 
@@ -177,6 +201,32 @@ def test_pipeline_runs_on_digits_and_reports_every_stage():
     assert 0.0 <= m["router_test_accuracy"] <= 1.0 and 0.0 <= m["router_test_balanced_accuracy"] <= 1.0
     for key in ("cnn1_ms_per_image", "cnn3_ms_per_image", "router_ms_per_image"):
         assert m[key] > 0
+    # the router trained on equally many images per layer (skip_router_balance='oversample'), so
+    # it does not send every image to the dominant deepest layer; deterministic for seed 0 on CPU
+    assert m["router_train_images"] == 3 * max(m["label_counts"])
+    assert counts[2] < sum(counts) and m["skip_fraction"] > 0
+    assert m["router_test_balanced_accuracy"] > 0.4  # better than a constant router (1/3)
+
+
+def test_without_balancing_the_router_trains_on_the_labels_as_they_are():
+    run = tiny_run(skip_router_balance="none", epochs=1)
+    data = prepare_data(run.data)
+    m = run_pipeline(run, data, seed=0).metrics
+    assert m["router_train_images"] == sum(m["label_counts"]) == len(data.y_train)
+
+
+@pytest.mark.parametrize("init, offset", [("shared", 0), ("fresh", _pipeline.FRESH_INIT_SEED_OFFSET)])
+def test_cnn3_starts_from_cnn1_initial_weights_or_a_fresh_seed(monkeypatch, init, offset):
+    used = []
+
+    def recording_fit(run, data, *, seeds, **kwargs):
+        used.extend(seeds)
+        return fit(run, data, seeds=seeds, **kwargs)
+
+    monkeypatch.setattr(_pipeline, "fit", recording_fit)
+    run = tiny_run(skip_cnn3_init=init, epochs=1)
+    run_pipeline(run, prepare_data(run.data), seed=7)
+    assert used == [7, 7, 7 + offset]  # CNN-1, the router, CNN-3; fit seeds the initialisation
 
 
 def test_drop_trains_cnn3_on_the_selected_images_and_oracle_routing_skips_layers():
@@ -219,6 +269,8 @@ def test_objective_records_the_pipeline_on_the_trial():
         ({"skip_unselected": "keep"}, "unknown skip_unselected 'keep'; valid: deepest, drop"),
         ({"skip_train_on": "some"}, "unknown skip_train_on 'some'; valid: labelled, all"),
         ({"skip_tie": "random"}, "unknown skip_tie 'random'; valid: deeper, shallower"),
+        ({"skip_router_balance": "smote"}, "unknown skip_router_balance 'smote'; valid: oversample, none"),
+        ({"skip_cnn3_init": "copy"}, "unknown skip_cnn3_init 'copy'; valid: shared, fresh"),
         ({"skip_maps": 13}, "skip_maps 13 exceeds the narrowest conv layer (12 maps"),
         ({"family": "seq"}, "need family 'skip_cnn'"),
         ({"router": "nope"}, "unknown family 'nope'"),

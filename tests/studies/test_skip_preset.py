@@ -33,17 +33,39 @@ def test_preset_holds_the_papers_protocol():
     assert fixed["family"] == "skip_cnn" and fixed["conv_layers"] == 3
     assert (fixed["skip_maps"], fixed["skip_top"], fixed["epochs"], fixed["optimizer"]) == (10, 10, 20, "rmsprop")
     assert fixed["skip_tie"] == "deeper" and fixed["activation"] == "relu"
+    assert (fixed["skip_router_balance"], fixed["skip_cnn3_init"]) == ("oversample", "shared")
+    assert "widths" not in fixed  # the family default, so conv_layers can be ablated alone
     assert list(spec.space["dataset"].choices) == ["mnist", "cifar100"]
-    assert "ambiguous" in spec.notes
+    assert list(spec.space["skip_unselected"].choices) == ["deepest", "drop"]  # the rule vs the paper's
+    assert spec.baseline == {"skip_unselected": "deepest"}
+    assert "ambiguous" in spec.notes and "paired design" in spec.notes
     pinned = Overrides(dataset="digits", epochs=2).apply(spec)
-    assert pinned.grid_size() == 1
+    assert pinned.grid_size() == 2
+    assert Overrides(dataset="digits", values={"skip_unselected": "drop"}).apply(spec).grid_size() == 1
+
+
+@pytest.mark.parametrize("layers", [2, 4])
+def test_conv_layers_can_be_ablated_alone(layers):
+    spec = Overrides(dataset="digits", epochs=2, values={"conv_layers": layers}).apply(load_preset("skip-layers"))
+    spec.validate()  # widths follow L: 32, then 64 per later layer
+    assert {d.name: d.value for d in spec.space if not d.is_param}["conv_layers"] == layers
+
+
+def test_set_conv_layers_is_accepted_by_the_cli(tmp_path):
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    result = run_cli("study", "launch", "--preset", "skip-layers", "--dataset", "digits", "--set", "conv_layers=4",
+                     "--queue-only", "--storage", url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="skip-layers", storage=url)
+    queued = [t.system_attrs["fixed_params"]["skip_unselected"] for t in study.trials]  # the grid's cells
+    assert sorted(queued) == ["deepest"] * 3 + ["drop"] * 3
 
 
 def test_offline_run_from_the_cli_records_the_pipeline(tmp_path):
     url = f"sqlite:///{tmp_path / 'skip.db'}"
     result = run_cli(
         "study", "launch", "--preset", "skip-layers", "--dataset", "digits", "--epochs", "1", "--repeats", "1",
-        "--set", "widths=12", "--set", "batch_size=64", *OPTIMIZER, "--storage", url, "--no-progress", cwd=tmp_path,
+        "--set", "skip_unselected=deepest", "--set", "widths=12", "--set", "batch_size=64", *OPTIMIZER, "--storage", url, "--no-progress", cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert "(fixed)" in result.stdout  # the leaderboard
@@ -63,6 +85,9 @@ def test_offline_run_from_the_cli_records_the_pipeline(tmp_path):
         ({"skip_maps": 0}, "skip_maps must be an integer >= 1"),
         ({"family": "seq"}, "need family 'skip_cnn'"),
         ({"widths": 8}, "skip_maps 10 exceeds the narrowest conv layer"),
+        ({"conv_layers": 4, "widths": [32, 64, 64]}, "skip_cnn widths must be one int or a list of 4 ints"),
+        ({"skip_router_balance": "smote"}, "unknown skip_router_balance 'smote'; valid: oversample, none"),
+        ({"skip_cnn3_init": "pretrained"}, "unknown skip_cnn3_init 'pretrained'; valid: shared, fresh"),
     ],
 )
 def test_bad_skip_values_fail_validation_in_one_line(values, fragment):
