@@ -25,12 +25,12 @@ from studies.analysis._collect import (
     parse_assignments,
     same_value,
 )
-from studies.analysis._stats import Comparison, compare, holm, mean_ci, verdict
+from studies.analysis._stats import Comparison, compare, delta_bounds, holm, mean_ci, table_bounds, verdict
 from searchspace._errors import valid_list
 
 LEADERBOARD_COLUMNS = [
     "rank", "label", "config_id", "n", "val_mean", "val_std", "val_ci_low", "val_ci_high", "ci_method",
-    "test_mean", "test_std", "test_ci_low", "test_ci_high", "vs_best", "model_params", "params",
+    "test_mean", "test_std", "test_ci_low", "test_ci_high", "ci_clipped", "vs_best", "model_params", "params",
 ]
 
 
@@ -50,7 +50,8 @@ def leaderboard_table(
     rows = []
     for group in table.groups:
         val, tst = table.values(group), table.values(group, "test")
-        v_ci, t_ci = mean_ci(val, confidence), mean_ci(tst, confidence)
+        v_ci = mean_ci(val, confidence, bounds=table_bounds(table, "value"))
+        t_ci = mean_ci(tst, confidence, bounds=table_bounds(table, "test"))
         first = int(table.rows(group).index[0])
         rows.append({
             "label": table.label_of(group),
@@ -60,6 +61,7 @@ def leaderboard_table(
             "val_mean": v_ci.mean, "val_std": _std(val), "val_ci_low": v_ci.low, "val_ci_high": v_ci.high,
             "ci_method": v_ci.method,
             "test_mean": t_ci.mean, "test_std": _std(tst), "test_ci_low": t_ci.low, "test_ci_high": t_ci.high,
+            "ci_clipped": v_ci.clipped or t_ci.clipped,
             "model_params": table.trials[first].user_attrs.get("params"),  # layerlab: model size
             "params": table.params_of(group),
         })
@@ -81,7 +83,7 @@ def _compare_groups(table: StudyTable, a: str, b: str, test: str, confidence: fl
     return compare(
         ra[metric].to_numpy(float)[keep_a], rb[metric].to_numpy(float)[keep_b],
         pairs_a=list(ra["pair"][keep_a]), pairs_b=list(rb["pair"][keep_b]),
-        test=test, confidence=confidence,
+        test=test, confidence=confidence, bounds=delta_bounds(table_bounds(table, metric), table_bounds(table, metric)),
     )
 
 
@@ -193,7 +195,7 @@ def ablation_table(
             "baseline_mean": float(np.mean(table.values(partner))),
             "delta": cmp.delta, "delta_ci_low": cmp.ci_low, "delta_ci_high": cmp.ci_high,
             "test_delta": test_cmp.delta, "test_delta_ci_low": test_cmp.ci_low, "test_delta_ci_high": test_cmp.ci_high,
-            "p_value": cmp.p_value,
+            "p_value": cmp.p_value, "ci_clipped": cmp.clipped or test_cmp.clipped,
         })
     adjusted = holm([c.p_value for c in comparisons])
     for row, cmp, p_adj in zip(rows, comparisons, adjusted):

@@ -103,6 +103,10 @@ def build_report(
                      "(CIs and tests need 2 or more seed repeats per config)")
     elif (board["n"] == 1).any():
         notes.append(f"{int((board['n'] == 1).sum())} config(s) have a single run: no CI for them")
+    clipped = int(board["ci_clipped"].sum()) + (int(ablation.rows["ci_clipped"].sum()) if not ablation.rows.empty else 0)
+    if clipped:
+        notes.append(f"{clipped} row(s) have a confidence interval clipped to its metric's range (ci_clipped): accuracies "
+                     "and fractions to [0, 1], differences of them to [-1, 1]; a t interval over few runs ignores the bound")
     if not importance["available"]:
         notes.append(f"no importance: {importance['reason']}")
     else:
@@ -155,7 +159,8 @@ def build_report(
     sections.append(Section("Leaderboard", [
         "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection metric); "
         "test accuracy is reported beside it and never used to rank. 95% CI: Student t for fewer than 10 runs, BCa "
-        "bootstrap from 10 on. vs_best: paired comparison with the best config, Holm-corrected.",
+        "bootstrap from 10 on; intervals of accuracies are clipped to [0, 1] (ci_clipped). vs_best: paired comparison with "
+        "the best config, Holm-corrected.",
         *(["No CI: every config has a single run."] if single else []),
     ], [_fmt_board(board)], [figs.leaderboard_figure(board)]))
     sections.append(_ablation_section(ablation, figs.ablation_figure(ablation)))

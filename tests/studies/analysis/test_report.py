@@ -104,3 +104,18 @@ def test_report_on_a_hand_made_study_with_numeric_params_draws_slice_and_contour
     assert "Slice plot (numeric parameters)" in titles and "Contour plot (numeric parameters)" in titles
     assert report.data["ablation"]["baseline_source"] == "best config (no baseline given)"
     assert any("no common seed/repeat" in n for n in report.data["notes"])
+
+
+def test_report_notes_intervals_clipped_to_the_accuracy_range():
+    from optuna.distributions import CategoricalDistribution
+
+    study = optuna.create_study(direction="maximize")
+    dist = {"layers": CategoricalDistribution(["a", "b"])}
+    for layers, runs in {"a": (0.99, 0.86), "b": (0.7, 0.72)}.items():
+        for r, v in enumerate(runs):
+            study.add_trial(optuna.trial.create_trial(params={"layers": layers}, distributions=dist, value=v,
+                                                      user_attrs={"val_accuracy": v, "seed": r, "config_id": layers}))
+    report = build_report(study, n_bootstrap=0, datasets="none")
+    # the leaderboard row of a (0.925 +- 0.83) and the ablation row b - a (-0.215 +- 0.95)
+    assert any(n.startswith("2 row(s) have a confidence interval clipped") for n in report.data["notes"])
+    assert report.data["leaderboard"].loc[0, "val_ci_high"] == 1.0
