@@ -7,7 +7,7 @@ it and never used to rank or to choose the baseline.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,12 +25,13 @@ from studies.analysis._collect import (
     parse_assignments,
     same_value,
 )
+from studies.analysis._metrics import objective_attrs, recorded_attrs, summarise_attrs
 from studies.analysis._stats import Comparison, compare, delta_bounds, holm, mean_ci, table_bounds, verdict
 from searchspace._errors import valid_list
 
 LEADERBOARD_COLUMNS = [
     "rank", "label", "config_id", "n", "val_mean", "val_std", "val_ci_low", "val_ci_high", "ci_method",
-    "test_mean", "test_std", "test_ci_low", "test_ci_high", "ci_clipped", "vs_best", "model_params", "params",
+    "test_mean", "test_std", "test_ci_low", "test_ci_high", "ci_clipped", "vs_best", "model_params", "params", "extra",
 ]
 
 
@@ -40,13 +41,23 @@ def _std(x: np.ndarray) -> float:
 
 
 def leaderboard_table(
-    study: optuna.Study | StudyTable, *, confidence: float = 0.95, alpha: float = 0.05, test: str = "t"
+    study: optuna.Study | StudyTable,
+    *,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+    test: str = "t",
+    attrs: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per config, best first: n runs, mean/std/CI of the objective and of test accuracy,
     and ``vs_best``: the verdict of each config against the best one (paired by seed, Holm over
     all configs). The best is chosen on the same data, so a "no detectable difference" there means
-    the ranking between the two is not settled by these seeds."""
+    the ranking between the two is not settled by these seeds.
+
+    ``extra``: per config, ``{attr: {mean, std, ci_low, ci_high, n, ci_clipped}}`` of the scalar
+    user attributes ``attrs`` (default: those the study's objective declares in ``report_attrs``,
+    e.g. ``cnn1_test_accuracy`` for ``skip_layers``; only those some trial recorded)."""
     table = collect(study)
+    extra = summarise_attrs(table, recorded_attrs(table, objective_attrs(table) if attrs is None else attrs), confidence)
     rows = []
     for group in table.groups:
         val, tst = table.values(group), table.values(group, "test")
@@ -64,6 +75,7 @@ def leaderboard_table(
             "ci_clipped": v_ci.clipped or t_ci.clipped,
             "model_params": table.trials[first].user_attrs.get("params"),  # layerlab: model size
             "params": table.params_of(group),
+            "extra": extra[group],
         })
     board = pd.DataFrame(rows).sort_values("val_mean", ascending=not table.maximize, kind="stable", ignore_index=True)
     board.insert(0, "rank", range(1, len(board) + 1))

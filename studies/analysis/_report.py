@@ -20,6 +20,7 @@ from studies.analysis._collect import StudyTable, collect
 from studies.analysis._datasets import MEDMNIST_GROUPS, best_per_dataset, config_value, describe_datasets, study_datasets
 from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
 from studies.analysis._leaderboard import ablation_table, leaderboard_table
+from studies.analysis._metrics import objective_metrics
 from studies.analysis._transfer import compare_studies, rank_transfer_matrix
 
 PRIMARY_EVALUATOR = "fanova"  # the evaluator behind the JSON ``importance`` key
@@ -96,6 +97,7 @@ def build_report(
     transfer = compare_studies(table, collect(compare_with), top_k=top_k, seed=seed) if compare_with is not None else None
     importance = importance_with_ci(table, evaluators=evaluators, n_bootstrap=n_bootstrap, seed=seed)
     split = variance_split(table, alpha=alpha, test=test)
+    extra = objective_metrics(table, order=list(board["group"]), alpha=alpha, test=test)
     notes = list(table.notes)
     single = bool((board["n"] == 1).all())
     if single:
@@ -146,6 +148,8 @@ def build_report(
         "variance_split": split,
         "notes": notes,
     }
+    if extra["attrs"]:
+        data["objective_metrics"] = {k: v for k, v in extra.items() if k != "by_config"}  # per config: leaderboard "extra"
     if transfer is not None:
         data["compare"] = transfer
     if datasets_info:
@@ -163,6 +167,8 @@ def build_report(
         "the best config, Holm-corrected.",
         *(["No CI: every config has a single run."] if single else []),
     ], [_fmt_board(board)], [figs.leaderboard_figure(board)]))
+    if extra["attrs"]:
+        sections.append(_objective_metrics_section(extra, board))
     sections.append(_ablation_section(ablation, figs.ablation_figure(ablation)))
     sections.append(_importance_section(importance, figs.importance_figure(importance)))
     optuna_figs, optuna_notes = figs.optuna_figures(study, table)
@@ -200,6 +206,49 @@ def _summary_section(table: StudyTable, split: dict[str, Any], notes: list[str])
         paras.append(f"layerlab preset {table.spec.name!r}: {table.spec.description}")
     paras.append(split["summary"])
     return Section("Summary", paras + [f"Note: {n}" for n in notes])
+
+
+def _ci_text(mean: Any, low: Any, high: Any, sd: Any = None) -> str:
+    if not _number(mean):
+        return "—"
+    text = f"{mean:.4g}"
+    if _number(sd):
+        text += f" ± {sd:.2g}"
+    if _number(low) and _number(high):
+        text += f" [{low:.4g}, {high:.4g}]"
+    return text
+
+
+def _objective_metrics_section(extra: dict[str, Any], board: pd.DataFrame) -> Section:
+    """The objective's own metrics: its paired comparisons first, then every declared attribute."""
+    name = extra["objective"] or "this objective"
+    paras = [extra["description"]] if extra["description"] else []
+    tables = []
+    pairs = extra["pairs"]
+    if not pairs.empty:
+        paras.append(
+            f"Per config, metric minus versus, both measured in the same trial (same seed and split): mean delta with 95% CI, "
+            f"paired t-test over the config's runs, p-values Holm-corrected over the configs of each pair, verdict at "
+            f"alpha = {extra['alpha']}. Configs in leaderboard order; fewer than 2 runs: not tested."
+        )
+        tables.append(pd.DataFrame({
+            "rank": pairs["rank"], "config": pairs["config"], "comparison": pairs["metric"] + " vs " + pairs["versus"],
+            "n": pairs["n_pairs"], "metric": pairs["metric_mean"].map(_fmt_cell), "versus": pairs["versus_mean"].map(_fmt_cell),
+            "delta [95% CI]": [_ci_text(d, lo, hi) for d, lo, hi in zip(pairs["delta"], pairs["delta_ci_low"], pairs["delta_ci_high"])],
+            "p": pairs["p_value"].map(_fmt_cell), "p (Holm)": pairs["p_holm"].map(_fmt_cell), "verdict": pairs["verdict"],
+        }))
+    paras.append(f"Every scalar metric {name} records, per config: mean ± SD [95% CI] over its runs (CIs of accuracies and "
+                 "fractions clipped to [0, 1]); JSON: the extra mapping of each leaderboard row.")
+    wide = []
+    for _, row in board.iterrows():
+        cells = {"rank": row["rank"], "config": row["label"], "n": row["n"]}
+        for attr in extra["attrs"]:
+            e = row["extra"][attr]
+            cells[attr] = _ci_text(e["mean"], e["ci_low"], e["ci_high"], e["std"])
+        wide.append(cells)
+    tables.append(pd.DataFrame(wide))
+    paras.extend(f"Note: {n}." for n in extra["notes"])
+    return Section(f"Objective metrics ({name})", paras, tables)
 
 
 def _ablation_section(ablation, fig) -> Section:
@@ -301,7 +350,7 @@ def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fmt_board(board: pd.DataFrame) -> pd.DataFrame:
-    return _fmt(board.drop(columns=["group", "params"]))
+    return _fmt(board.drop(columns=["group", "params", "extra"]))
 
 
 CSS = """
