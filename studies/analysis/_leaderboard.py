@@ -110,6 +110,7 @@ class Ablation:
     alpha: float
     test: str
     notes: list[str] = field(default_factory=list)
+    baseline_groups: list[str] = field(default_factory=list)  # config groups of the baseline (StudyTable.groups)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -220,5 +221,5 @@ def ablation_table(
         frame = frame.sort_values("delta", ascending=not table.maximize, kind="stable", ignore_index=True)
     return Ablation(
         baseline=assignment, baseline_source=source, baseline_labels=[table.label_of(g) for g in base_groups],
-        rows=frame, alpha=alpha, test=test, notes=notes,
+        rows=frame, alpha=alpha, test=test, notes=notes, baseline_groups=list(base_groups),
     )

@@ -176,10 +176,11 @@ def build_report(
         sections.append(Section(title, [], [], [fig]))
     if optuna_notes:
         sections.append(Section("Plots not drawn", optuna_notes))
-    curves = figs.learning_curves_figure(table, board)
-    sections.append(Section("Learning curves", [] if curves else ["no per-epoch history or intermediate values stored on the trials"], [], [curves] if curves else []))
-    confusion = figs.confusion_figure(table, str(board.loc[0, "group"]))
-    sections.append(Section("Confusion matrix (best config)", [] if confusion else ["no confusion matrix stored on the best config's trials"], [], [confusion] if confusion else []))
+    curves_section, curves_shown = _curves_section(table, board, ablation, figs)
+    sections.append(curves_section)
+    confusion_section, confusion_shown = _confusion_section(table, board, ablation, figs)
+    sections.append(confusion_section)
+    data["figures"] = {"learning_curves": curves_shown, "confusion": confusion_shown}
     if transfer is not None:
         sections.append(_transfer_section(transfer, figs.transfer_figure(transfer)))
     if by_dataset is not None:
@@ -249,6 +250,54 @@ def _objective_metrics_section(extra: dict[str, Any], board: pd.DataFrame) -> Se
     tables.append(pd.DataFrame(wide))
     paras.extend(f"Note: {n}." for n in extra["notes"])
     return Section(f"Objective metrics ({name})", paras, tables)
+
+
+def _curves_section(table: StudyTable, board: pd.DataFrame, ablation, figs) -> tuple[Section, dict[str, list[str]]]:
+    baseline = [g for g in ablation.baseline_groups if g != board.loc[0, "group"]]
+    fig, shown = figs.learning_curves_figure(table, board, highlight=baseline)
+    if fig is None:
+        return Section("Learning curves", ["no per-epoch history or intermediate values stored on the trials"]), shown
+    paras = [f"Every config's validation accuracy per epoch (#rank in the legend). Drawn: {', '.join(shown['visible'])}."]
+    if shown["hidden"]:
+        paras.append(f"{len(shown['hidden'])} more config(s) start hidden to keep the figure readable; click their legend "
+                     f"entries to show them: {', '.join(shown['hidden'])}.")
+    if shown["left_out"]:
+        paras.append(f"Left out (more than {figs.MAX_CURVE_CONFIGS} configs): {', '.join(shown['left_out'])}.")
+    if shown["no_curve"]:
+        paras.append(f"No per-epoch values stored: {', '.join(shown['no_curve'])}.")
+    return Section("Learning curves", paras, [], [fig]), shown
+
+
+def _confusion_section(table: StudyTable, board: pd.DataFrame, ablation, figs) -> tuple[Section, dict[str, Any]]:
+    """The best config's confusion matrix, the baseline's when it is another config, and a
+    dropdown over every config that has one."""
+    best = str(board.loc[0, "group"])
+    rank = {g: i for i, g in enumerate(board["group"])}
+    others = sorted((g for g in ablation.baseline_groups if g != best), key=rank.get)
+    baseline = others[0] if others and best not in ablation.baseline_groups else None
+    paras, figures = [], []
+    shown: dict[str, Any] = {"best": table.label_of(best), "baseline": None}
+    fig = figs.confusion_figure(table, best, "best config")
+    if fig is None:
+        paras.append("no confusion matrix stored on the best config's trials")
+    else:
+        figures.append(fig)
+    if baseline is not None:
+        fig = figs.confusion_figure(table, baseline, "ablation baseline")
+        if fig is None:
+            paras.append(f"no confusion matrix stored on the baseline's trials ({table.label_of(baseline)})")
+        else:
+            figures.append(fig)
+            shown["baseline"] = table.label_of(baseline)
+    elif best in ablation.baseline_groups or not ablation.baseline_groups:
+        paras.append("The best config is the ablation baseline (or one of its configs).")
+    browser, listed = figs.confusion_browser_figure(table, list(board["group"]))
+    shown.update(listed)
+    if browser is not None:
+        paras.append("Every config's confusion matrix (choose in the dropdown, configs in leaderboard order)"
+                     + (f"; left out to keep the page small: {', '.join(listed['left_out'])}" if listed["left_out"] else "") + ".")
+        figures.append(browser)
+    return Section("Confusion matrices (test set, summed over repeats; rows: true class)", paras, [], figures), shown
 
 
 def _ablation_section(ablation, fig) -> Section:
