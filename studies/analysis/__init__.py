@@ -6,6 +6,7 @@ with graceful fallbacks when absent (see :func:`collect`)::
 
     from studies.analysis import leaderboard_table, ablation_table, importance_with_ci
     board = leaderboard_table(study)                     # mean, std, 95% CI over seed repeats
+    metrics = objective_metrics(study)                   # the objective's report_attrs, paired pairs
     ablation = ablation_table(study, "layers=full")      # deltas vs baseline, paired, Holm
     importance = importance_with_ci(study)               # fANOVA / PED-ANOVA / MDI with CIs
     transfer = compare_studies(small_study, full_study)  # Kendall tau, Spearman rho, flips
@@ -23,6 +24,7 @@ from studies.analysis._datasets import (
 )
 from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
 from studies.analysis._leaderboard import Ablation, ablation_table, leaderboard_table
+from studies.analysis._metrics import objective_metrics
 from studies.analysis._report import (
     Report,
     build_report,
@@ -57,6 +59,7 @@ __all__ = [
     "leaderboard_table",
     "mean_ci",
     "medmnist_table",
+    "objective_metrics",
     "parse_assignments",
     "rank_transfer_matrix",
     "study_datasets",

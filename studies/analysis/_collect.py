@@ -14,8 +14,9 @@ analysis reads trials through :func:`collect`, which falls back gracefully:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,8 @@ class StudyTable:
     grouping: str  # "config_id" (layerlab) | "params" (hand-made study) | "mixed"
     pairing: str  # "seed" | "repeat" | "none"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Range the objective is known to lie in: (0, 1) for layerlab (validation accuracy), else None.
+    value_bounds: tuple[float, float] | None = None
 
     @property
     def maximize(self) -> bool:
@@ -158,6 +161,9 @@ def collect(study: optuna.Study | StudyTable) -> StudyTable:
         notes.append("left out of every statistic: " + ", ".join(f"{n} {s.lower()}" for s, n in failed.items()) + " trial(s)")
     direction = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
     spec = load_spec(study) if study.user_attrs.get(SPEC_ATTR) else None
+    # A layerlab objective returns validation accuracy (and records it as val_accuracy): a CI of
+    # it must stay in [0, 1]. A hand-made study's objective has no known range.
+    is_accuracy = spec is not None or all(_same_number(t.user_attrs.get("val_accuracy"), t.value) for t in complete)
     return StudyTable(
         study_name=study.study_name,
         direction=direction,
@@ -168,7 +174,13 @@ def collect(study: optuna.Study | StudyTable) -> StudyTable:
         grouping=grouping,
         pairing=pairing,
         notes=tuple(notes),
+        value_bounds=(0.0, 1.0) if is_accuracy else None,
     )
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    a, b = _finite(a), _finite(b)
+    return math.isfinite(a) and math.isfinite(b) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def _unique_labels(frame: pd.DataFrame) -> list[str]:
@@ -245,11 +257,7 @@ def restrict(table: StudyTable, where: Mapping[str, Any] | None, *, what: str = 
     mask = table.frame["group"].isin(keep).to_numpy()
     frame = table.frame[mask].reset_index(drop=True)
     trials = tuple(t for t, m in zip(table.trials, mask) if m)
-    return StudyTable(
-        study_name=table.study_name, direction=table.direction, frame=frame, trials=trials,
-        state_counts=table.state_counts, spec=table.spec, grouping=table.grouping, pairing=table.pairing,
-        notes=(*table.notes, f"restricted to {format_assignment(where)}"),
-    )
+    return replace(table, frame=frame, trials=trials, notes=(*table.notes, f"restricted to {format_assignment(where)}"))
 
 
 # -- bootstrap resampling plans ------------------------------------------------------------------

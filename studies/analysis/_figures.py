@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,10 @@ from studies.analysis._collect import StudyTable
 from studies.analysis._leaderboard import Ablation
 
 MAX_BARS = 30  # configs drawn in the leaderboard figure
-MAX_CURVES = 10  # configs drawn in the learning-curve figure
+MAX_CURVES = 10  # configs drawn (visible) in the learning-curve figure; the others start hidden
+MAX_CURVE_CONFIGS = 300  # configs in the learning-curve figure at all (keeps the page a few MB)
+MAX_CONFUSION_CELLS = 100_000  # matrix cells in the confusion dropdown (1000 configs of 10 classes, 10 of 100)
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 VERDICT_COLORS = {"better": "#2ca02c", "worse": "#d62728", "no detectable difference": "#7f7f7f"}
 
 
@@ -96,37 +99,59 @@ def _curves(trial: optuna.trial.FrozenTrial) -> dict[int, float]:
     return {int(k): float(v) for k, v in trial.intermediate_values.items()}
 
 
-def learning_curves_figure(table: StudyTable, board: pd.DataFrame) -> go.Figure | None:
+def learning_curves_figure(table: StudyTable, board: pd.DataFrame, highlight: Sequence[str] = ()) -> tuple[go.Figure | None, dict[str, list[str]]]:
     """Validation accuracy per epoch (``history`` user attribute, else Optuna's intermediate
-    values), mean over repeats with a +-1 SD band, for the best configs."""
+    values), mean over repeats with a +-1 SD band, for every config (up to
+    :data:`MAX_CURVE_CONFIGS`, best first). The best :data:`MAX_CURVES` and the ``highlight``
+    groups (the ablation baseline) are drawn; the others start hidden, one legend click away.
+    Returns the figure and which configs are ``visible``, ``hidden`` and ``left_out``."""
     fig = go.Figure()
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
-    drawn = 0
-    for i, (group, label) in enumerate(zip(board["group"].head(MAX_CURVES), board["label"].head(MAX_CURVES))):
+    shown: dict[str, list[str]] = {"visible": [], "hidden": [], "left_out": [], "no_curve": []}
+    groups = list(board["group"])
+    first = set(groups[:MAX_CURVES]) | set(highlight)
+    for i, (group, label) in enumerate(zip(groups, board["label"])):
         rows = np.flatnonzero(table.frame["group"].to_numpy() == group)
         runs = [_curves(table.trials[r]) for r in rows]
         runs = [r for r in runs if r]
         if not runs:
+            shown["no_curve"].append(label)
+            continue
+        if len(shown["visible"]) + len(shown["hidden"]) >= MAX_CURVE_CONFIGS:
+            shown["left_out"].append(label)
             continue
         epochs = sorted(set().union(*runs))
         per_epoch = [[r[e] for r in runs if e in r] for e in epochs]
         mean = np.array([np.mean(v) for v in per_epoch])
         sd = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in per_epoch])
-        color = palette[i % len(palette)]
+        color = PALETTE[i % len(PALETTE)]
+        visible: bool | str = True if group in first else "legendonly"
+        shown["visible" if visible is True else "hidden"].append(label)
+        name = f"#{i + 1} {label} (n={len(runs)})" + (" [baseline]" if group in highlight else "")
         if len(runs) > 1:
-            fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=list(mean + sd) + list((mean - sd)[::-1]), fill="toself",
-                                     fillcolor=color, opacity=0.15, line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=label))
-        fig.add_trace(go.Scatter(x=epochs, y=mean, mode="lines+markers", name=f"{label} (n={len(runs)})", line=dict(color=color), legendgroup=label))
-        drawn += 1
-    if not drawn:
-        return None
-    fig.update_layout(title=f"Validation accuracy per epoch: mean over repeats, band = ±1 SD (best {drawn} configs)",
-                      xaxis_title="epoch", yaxis_title="validation accuracy", legend=dict(orientation="h", y=-0.25))
-    return fig
+            fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=_round(list(mean + sd) + list((mean - sd)[::-1])), fill="toself",
+                                     fillcolor=color, opacity=0.15, line=dict(width=0), hoverinfo="skip", showlegend=False,
+                                     legendgroup=group, visible=visible))
+        fig.add_trace(go.Scatter(x=epochs, y=_round(mean), mode="lines+markers", name=name, line=dict(color=color),
+                                 legendgroup=group, visible=visible))
+    if not shown["visible"] and not shown["hidden"]:
+        return None, shown
+    hidden = len(shown["hidden"])
+    title = "Validation accuracy per epoch: mean over repeats, band = ±1 SD"
+    if hidden:
+        title += f"<br><sup>best {MAX_CURVES} configs and the baseline shown; click a legend entry to show any of the other {hidden}</sup>"
+    many = len(shown["visible"]) + hidden > MAX_CURVES
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="validation accuracy",
+                      legend=dict(orientation="v") if many else dict(orientation="h", y=-0.25),
+                      height=560 if many else 450)
+    return fig, shown
 
 
-def confusion_figure(table: StudyTable, group: str) -> go.Figure | None:
-    """Test-set confusion matrix of one config, summed over its repeats (rows: true class)."""
+def _round(values: Any, digits: int = 5) -> list[float]:
+    """Fewer digits in the page: an 82-config report stays a few MB."""
+    return [round(float(v), digits) for v in values]
+
+
+def _confusion_share(table: StudyTable, group: str) -> tuple[np.ndarray, np.ndarray, int] | None:
     rows = np.flatnonzero(table.frame["group"].to_numpy() == group)
     mats = [np.asarray(table.trials[r].user_attrs["confusion"]) for r in rows if table.trials[r].user_attrs.get("confusion")]
     mats = [m for m in mats if m.ndim == 2 and m.shape == mats[0].shape]
@@ -134,14 +159,57 @@ def confusion_figure(table: StudyTable, group: str) -> go.Figure | None:
         return None
     total = np.sum(mats, axis=0)
     share = total / np.maximum(total.sum(axis=1, keepdims=True), 1)
+    return total, np.round(share, 4), len(mats)
+
+
+def _heatmap(total: np.ndarray, share: np.ndarray, visible: bool = True) -> go.Heatmap:
     classes = [str(i) for i in range(total.shape[0])]
-    fig = go.Figure(go.Heatmap(z=share, x=classes, y=classes, colorscale="Blues", zmin=0, zmax=1,
-                               text=total, texttemplate="%{text}", hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
-                               colorbar=dict(title="row share")))
-    fig.update_layout(title=f"Test confusion of the best config ({table.label_of(group)}), summed over {len(mats)} run(s)",
+    return go.Heatmap(z=share, x=classes, y=classes, colorscale="Blues", zmin=0, zmax=1, visible=visible,
+                      text=total, texttemplate="%{text}" if total.shape[0] <= 30 else None,
+                      hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>", colorbar=dict(title="row share"))
+
+
+def confusion_figure(table: StudyTable, group: str, role: str = "best config") -> go.Figure | None:
+    """Test-set confusion matrix of one config, summed over its repeats (rows: true class)."""
+    found = _confusion_share(table, group)
+    if found is None:
+        return None
+    total, share, runs = found
+    fig = go.Figure(_heatmap(total, share))
+    fig.update_layout(title=f"Test confusion of the {role} ({table.label_of(group)}), summed over {runs} run(s)",
                       xaxis_title="predicted class", yaxis_title="true class", yaxis_autorange="reversed",
-                      height=max(400, 40 * len(classes) + 150))
+                      height=max(400, min(900, 40 * total.shape[0] + 150)))
     return fig
+
+
+def confusion_browser_figure(table: StudyTable, groups: Sequence[str]) -> tuple[go.Figure | None, dict[str, list[str]]]:
+    """Every config's confusion matrix in one figure with a dropdown (configs in ``groups``
+    order, as many as fit :data:`MAX_CONFUSION_CELLS`). Returns the figure and which configs are
+    ``included`` and ``left_out``."""
+    fig = go.Figure()
+    shown: dict[str, list[str]] = {"included": [], "left_out": []}
+    cells = 0
+    for group in groups:
+        found = _confusion_share(table, group)
+        if found is None:
+            continue
+        total, share, runs = found
+        if cells + total.size > MAX_CONFUSION_CELLS:
+            shown["left_out"].append(table.label_of(group))
+            continue
+        cells += total.size
+        fig.add_trace(_heatmap(total, share, visible=not shown["included"]))
+        shown["included"].append(f"{table.label_of(group)} ({runs} run(s))")
+    if len(shown["included"]) < 2:
+        return None, shown
+    n = len(shown["included"])
+    buttons = [dict(label=label[:60], method="update", args=[{"visible": [j == i for j in range(n)]}, {"title.text": f"Test confusion: {label}"}])
+               for i, label in enumerate(shown["included"])]
+    size = max(len(t.z) for t in fig.data)
+    fig.update_layout(title=f"Test confusion: {shown['included'][0]}", updatemenus=[dict(buttons=buttons, x=0, xanchor="left", y=1.12, yanchor="bottom")],
+                      xaxis_title="predicted class", yaxis_title="true class", yaxis_autorange="reversed",
+                      height=max(450, min(900, 40 * size + 200)), margin=dict(t=140))
+    return fig, shown
 
 
 def transfer_figure(result: dict[str, Any]) -> go.Figure:

@@ -7,7 +7,7 @@ it and never used to rank or to choose the baseline.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,12 +25,13 @@ from studies.analysis._collect import (
     parse_assignments,
     same_value,
 )
-from studies.analysis._stats import Comparison, compare, holm, mean_ci, verdict
+from studies.analysis._metrics import objective_attrs, recorded_attrs, summarise_attrs
+from studies.analysis._stats import Comparison, compare, delta_bounds, holm, mean_ci, table_bounds, verdict
 from searchspace._errors import valid_list
 
 LEADERBOARD_COLUMNS = [
     "rank", "label", "config_id", "n", "val_mean", "val_std", "val_ci_low", "val_ci_high", "ci_method",
-    "test_mean", "test_std", "test_ci_low", "test_ci_high", "vs_best", "model_params", "params",
+    "test_mean", "test_std", "test_ci_low", "test_ci_high", "ci_clipped", "vs_best", "model_params", "params", "extra",
 ]
 
 
@@ -40,17 +41,28 @@ def _std(x: np.ndarray) -> float:
 
 
 def leaderboard_table(
-    study: optuna.Study | StudyTable, *, confidence: float = 0.95, alpha: float = 0.05, test: str = "t"
+    study: optuna.Study | StudyTable,
+    *,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+    test: str = "t",
+    attrs: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per config, best first: n runs, mean/std/CI of the objective and of test accuracy,
     and ``vs_best``: the verdict of each config against the best one (paired by seed, Holm over
     all configs). The best is chosen on the same data, so a "no detectable difference" there means
-    the ranking between the two is not settled by these seeds."""
+    the ranking between the two is not settled by these seeds.
+
+    ``extra``: per config, ``{attr: {mean, std, ci_low, ci_high, n, ci_clipped}}`` of the scalar
+    user attributes ``attrs`` (default: those the study's objective declares in ``report_attrs``,
+    e.g. ``cnn1_test_accuracy`` for ``skip_layers``; only those some trial recorded)."""
     table = collect(study)
+    extra = summarise_attrs(table, recorded_attrs(table, objective_attrs(table) if attrs is None else attrs), confidence)
     rows = []
     for group in table.groups:
         val, tst = table.values(group), table.values(group, "test")
-        v_ci, t_ci = mean_ci(val, confidence), mean_ci(tst, confidence)
+        v_ci = mean_ci(val, confidence, bounds=table_bounds(table, "value"))
+        t_ci = mean_ci(tst, confidence, bounds=table_bounds(table, "test"))
         first = int(table.rows(group).index[0])
         rows.append({
             "label": table.label_of(group),
@@ -60,8 +72,10 @@ def leaderboard_table(
             "val_mean": v_ci.mean, "val_std": _std(val), "val_ci_low": v_ci.low, "val_ci_high": v_ci.high,
             "ci_method": v_ci.method,
             "test_mean": t_ci.mean, "test_std": _std(tst), "test_ci_low": t_ci.low, "test_ci_high": t_ci.high,
+            "ci_clipped": v_ci.clipped or t_ci.clipped,
             "model_params": table.trials[first].user_attrs.get("params"),  # layerlab: model size
             "params": table.params_of(group),
+            "extra": extra[group],
         })
     board = pd.DataFrame(rows).sort_values("val_mean", ascending=not table.maximize, kind="stable", ignore_index=True)
     board.insert(0, "rank", range(1, len(board) + 1))
@@ -81,7 +95,7 @@ def _compare_groups(table: StudyTable, a: str, b: str, test: str, confidence: fl
     return compare(
         ra[metric].to_numpy(float)[keep_a], rb[metric].to_numpy(float)[keep_b],
         pairs_a=list(ra["pair"][keep_a]), pairs_b=list(rb["pair"][keep_b]),
-        test=test, confidence=confidence,
+        test=test, confidence=confidence, bounds=delta_bounds(table_bounds(table, metric), table_bounds(table, metric)),
     )
 
 
@@ -96,6 +110,7 @@ class Ablation:
     alpha: float
     test: str
     notes: list[str] = field(default_factory=list)
+    baseline_groups: list[str] = field(default_factory=list)  # config groups of the baseline (StudyTable.groups)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,7 +208,7 @@ def ablation_table(
             "baseline_mean": float(np.mean(table.values(partner))),
             "delta": cmp.delta, "delta_ci_low": cmp.ci_low, "delta_ci_high": cmp.ci_high,
             "test_delta": test_cmp.delta, "test_delta_ci_low": test_cmp.ci_low, "test_delta_ci_high": test_cmp.ci_high,
-            "p_value": cmp.p_value,
+            "p_value": cmp.p_value, "ci_clipped": cmp.clipped or test_cmp.clipped,
         })
     adjusted = holm([c.p_value for c in comparisons])
     for row, cmp, p_adj in zip(rows, comparisons, adjusted):
@@ -206,5 +221,5 @@ def ablation_table(
         frame = frame.sort_values("delta", ascending=not table.maximize, kind="stable", ignore_index=True)
     return Ablation(
         baseline=assignment, baseline_source=source, baseline_labels=[table.label_of(g) for g in base_groups],
-        rows=frame, alpha=alpha, test=test, notes=notes,
+        rows=frame, alpha=alpha, test=test, notes=notes, baseline_groups=list(base_groups),
     )

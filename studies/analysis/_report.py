@@ -20,6 +20,7 @@ from studies.analysis._collect import StudyTable, collect
 from studies.analysis._datasets import MEDMNIST_GROUPS, best_per_dataset, config_value, describe_datasets, study_datasets
 from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
 from studies.analysis._leaderboard import ablation_table, leaderboard_table
+from studies.analysis._metrics import objective_metrics
 from studies.analysis._transfer import compare_studies, rank_transfer_matrix
 
 PRIMARY_EVALUATOR = "fanova"  # the evaluator behind the JSON ``importance`` key
@@ -96,6 +97,7 @@ def build_report(
     transfer = compare_studies(table, collect(compare_with), top_k=top_k, seed=seed) if compare_with is not None else None
     importance = importance_with_ci(table, evaluators=evaluators, n_bootstrap=n_bootstrap, seed=seed)
     split = variance_split(table, alpha=alpha, test=test)
+    extra = objective_metrics(table, order=list(board["group"]), alpha=alpha, test=test)
     notes = list(table.notes)
     single = bool((board["n"] == 1).all())
     if single:
@@ -103,6 +105,10 @@ def build_report(
                      "(CIs and tests need 2 or more seed repeats per config)")
     elif (board["n"] == 1).any():
         notes.append(f"{int((board['n'] == 1).sum())} config(s) have a single run: no CI for them")
+    clipped = int(board["ci_clipped"].sum()) + (int(ablation.rows["ci_clipped"].sum()) if not ablation.rows.empty else 0)
+    if clipped:
+        notes.append(f"{clipped} row(s) have a confidence interval clipped to its metric's range (ci_clipped): accuracies "
+                     "and fractions to [0, 1], differences of them to [-1, 1]; a t interval over few runs ignores the bound")
     if not importance["available"]:
         notes.append(f"no importance: {importance['reason']}")
     else:
@@ -142,6 +148,8 @@ def build_report(
         "variance_split": split,
         "notes": notes,
     }
+    if extra["attrs"]:
+        data["objective_metrics"] = {k: v for k, v in extra.items() if k != "by_config"}  # per config: leaderboard "extra"
     if transfer is not None:
         data["compare"] = transfer
     if datasets_info:
@@ -155,9 +163,12 @@ def build_report(
     sections.append(Section("Leaderboard", [
         "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection metric); "
         "test accuracy is reported beside it and never used to rank. 95% CI: Student t for fewer than 10 runs, BCa "
-        "bootstrap from 10 on. vs_best: paired comparison with the best config, Holm-corrected.",
+        "bootstrap from 10 on; intervals of accuracies are clipped to [0, 1] (ci_clipped). vs_best: paired comparison with "
+        "the best config, Holm-corrected.",
         *(["No CI: every config has a single run."] if single else []),
     ], [_fmt_board(board)], [figs.leaderboard_figure(board)]))
+    if extra["attrs"]:
+        sections.append(_objective_metrics_section(extra, board))
     sections.append(_ablation_section(ablation, figs.ablation_figure(ablation)))
     sections.append(_importance_section(importance, figs.importance_figure(importance)))
     optuna_figs, optuna_notes = figs.optuna_figures(study, table)
@@ -165,10 +176,11 @@ def build_report(
         sections.append(Section(title, [], [], [fig]))
     if optuna_notes:
         sections.append(Section("Plots not drawn", optuna_notes))
-    curves = figs.learning_curves_figure(table, board)
-    sections.append(Section("Learning curves", [] if curves else ["no per-epoch history or intermediate values stored on the trials"], [], [curves] if curves else []))
-    confusion = figs.confusion_figure(table, str(board.loc[0, "group"]))
-    sections.append(Section("Confusion matrix (best config)", [] if confusion else ["no confusion matrix stored on the best config's trials"], [], [confusion] if confusion else []))
+    curves_section, curves_shown = _curves_section(table, board, ablation, figs)
+    sections.append(curves_section)
+    confusion_section, confusion_shown = _confusion_section(table, board, ablation, figs)
+    sections.append(confusion_section)
+    data["figures"] = {"learning_curves": curves_shown, "confusion": confusion_shown}
     if transfer is not None:
         sections.append(_transfer_section(transfer, figs.transfer_figure(transfer)))
     if by_dataset is not None:
@@ -195,6 +207,97 @@ def _summary_section(table: StudyTable, split: dict[str, Any], notes: list[str])
         paras.append(f"layerlab preset {table.spec.name!r}: {table.spec.description}")
     paras.append(split["summary"])
     return Section("Summary", paras + [f"Note: {n}" for n in notes])
+
+
+def _ci_text(mean: Any, low: Any, high: Any, sd: Any = None) -> str:
+    if not _number(mean):
+        return "—"
+    text = f"{mean:.4g}"
+    if _number(sd):
+        text += f" ± {sd:.2g}"
+    if _number(low) and _number(high):
+        text += f" [{low:.4g}, {high:.4g}]"
+    return text
+
+
+def _objective_metrics_section(extra: dict[str, Any], board: pd.DataFrame) -> Section:
+    """The objective's own metrics: its paired comparisons first, then every declared attribute."""
+    name = extra["objective"] or "this objective"
+    paras = [extra["description"]] if extra["description"] else []
+    tables = []
+    pairs = extra["pairs"]
+    if not pairs.empty:
+        paras.append(
+            f"Per config, metric minus versus, both measured in the same trial (same seed and split): mean delta with 95% CI, "
+            f"paired t-test over the config's runs, p-values Holm-corrected over the configs of each pair, verdict at "
+            f"alpha = {extra['alpha']}. Configs in leaderboard order; fewer than 2 runs: not tested."
+        )
+        tables.append(pd.DataFrame({
+            "rank": pairs["rank"], "config": pairs["config"], "comparison": pairs["metric"] + " vs " + pairs["versus"],
+            "n": pairs["n_pairs"], "metric": pairs["metric_mean"].map(_fmt_cell), "versus": pairs["versus_mean"].map(_fmt_cell),
+            "delta [95% CI]": [_ci_text(d, lo, hi) for d, lo, hi in zip(pairs["delta"], pairs["delta_ci_low"], pairs["delta_ci_high"])],
+            "p": pairs["p_value"].map(_fmt_cell), "p (Holm)": pairs["p_holm"].map(_fmt_cell), "verdict": pairs["verdict"],
+        }))
+    paras.append(f"Every scalar metric {name} records, per config: mean ± SD [95% CI] over its runs (CIs of accuracies and "
+                 "fractions clipped to [0, 1]); JSON: the extra mapping of each leaderboard row.")
+    wide = []
+    for _, row in board.iterrows():
+        cells = {"rank": row["rank"], "config": row["label"], "n": row["n"]}
+        for attr in extra["attrs"]:
+            e = row["extra"][attr]
+            cells[attr] = _ci_text(e["mean"], e["ci_low"], e["ci_high"], e["std"])
+        wide.append(cells)
+    tables.append(pd.DataFrame(wide))
+    paras.extend(f"Note: {n}." for n in extra["notes"])
+    return Section(f"Objective metrics ({name})", paras, tables)
+
+
+def _curves_section(table: StudyTable, board: pd.DataFrame, ablation, figs) -> tuple[Section, dict[str, list[str]]]:
+    baseline = [g for g in ablation.baseline_groups if g != board.loc[0, "group"]]
+    fig, shown = figs.learning_curves_figure(table, board, highlight=baseline)
+    if fig is None:
+        return Section("Learning curves", ["no per-epoch history or intermediate values stored on the trials"]), shown
+    paras = [f"Every config's validation accuracy per epoch (#rank in the legend). Drawn: {', '.join(shown['visible'])}."]
+    if shown["hidden"]:
+        paras.append(f"{len(shown['hidden'])} more config(s) start hidden to keep the figure readable; click their legend "
+                     f"entries to show them: {', '.join(shown['hidden'])}.")
+    if shown["left_out"]:
+        paras.append(f"Left out (more than {figs.MAX_CURVE_CONFIGS} configs): {', '.join(shown['left_out'])}.")
+    if shown["no_curve"]:
+        paras.append(f"No per-epoch values stored: {', '.join(shown['no_curve'])}.")
+    return Section("Learning curves", paras, [], [fig]), shown
+
+
+def _confusion_section(table: StudyTable, board: pd.DataFrame, ablation, figs) -> tuple[Section, dict[str, Any]]:
+    """The best config's confusion matrix, the baseline's when it is another config, and a
+    dropdown over every config that has one."""
+    best = str(board.loc[0, "group"])
+    rank = {g: i for i, g in enumerate(board["group"])}
+    others = sorted((g for g in ablation.baseline_groups if g != best), key=rank.get)
+    baseline = others[0] if others and best not in ablation.baseline_groups else None
+    paras, figures = [], []
+    shown: dict[str, Any] = {"best": table.label_of(best), "baseline": None}
+    fig = figs.confusion_figure(table, best, "best config")
+    if fig is None:
+        paras.append("no confusion matrix stored on the best config's trials")
+    else:
+        figures.append(fig)
+    if baseline is not None:
+        fig = figs.confusion_figure(table, baseline, "ablation baseline")
+        if fig is None:
+            paras.append(f"no confusion matrix stored on the baseline's trials ({table.label_of(baseline)})")
+        else:
+            figures.append(fig)
+            shown["baseline"] = table.label_of(baseline)
+    elif best in ablation.baseline_groups or not ablation.baseline_groups:
+        paras.append("The best config is the ablation baseline (or one of its configs).")
+    browser, listed = figs.confusion_browser_figure(table, list(board["group"]))
+    shown.update(listed)
+    if browser is not None:
+        paras.append("Every config's confusion matrix (choose in the dropdown, configs in leaderboard order)"
+                     + (f"; left out to keep the page small: {', '.join(listed['left_out'])}" if listed["left_out"] else "") + ".")
+        figures.append(browser)
+    return Section("Confusion matrices (test set, summed over repeats; rows: true class)", paras, [], figures), shown
 
 
 def _ablation_section(ablation, fig) -> Section:
@@ -296,7 +399,7 @@ def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fmt_board(board: pd.DataFrame) -> pd.DataFrame:
-    return _fmt(board.drop(columns=["group", "params"]))
+    return _fmt(board.drop(columns=["group", "params", "extra"]))
 
 
 CSS = """

@@ -12,6 +12,11 @@ Choices, and why:
   3 seeds, 0.0625 with 5), so it would call every difference "not detectable". ``test="wilcoxon"``
   is available for studies with many seeds. Without a shared seed, Welch's t-test
   (``ttest_ind(equal_var=False)``).
+- **Bounded metrics.** Accuracies and fractions lie in [0, 1] (their differences in [-1, 1]), but
+  a t interval over 2-3 runs near 1 can reach past 1. Such intervals are clipped to the range
+  (``bounds``; :func:`metric_bounds` knows layerlab's metric names) and flagged ``clipped``; the
+  coverage of a clipped interval is no lower than the unclipped one's, since the true mean lies in
+  the range anyway.
 - **Multiple comparisons.** Holm's step-down correction, written by hand below: scipy offers only
   Benjamini-Hochberg (``false_discovery_control``) and statsmodels is not a dependency.
 """
@@ -19,6 +24,7 @@ Choices, and why:
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -27,10 +33,54 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from studies.analysis._collect import AnalysisError
+from studies.analysis._collect import AnalysisError, StudyTable
 
 BOOTSTRAP_MIN_N = 10  # from this many values on, a mean's CI is a BCa bootstrap instead of t
 TESTS = ("t", "wilcoxon")
+UNIT = (0.0, 1.0)  # range of accuracies, error rates and fractions
+SIGNED_UNIT = (-1.0, 1.0)  # range of a difference of two of them
+NONNEGATIVE = (0.0, math.inf)
+# Metric names (trial user attributes) whose values are known to be bounded; anything else is
+# treated as unbounded. The patterns match whole-name endings, e.g. cnn3_test_accuracy.
+_UNIT_NAME = re.compile(r"(accuracy|error|fraction|share|rate)$")
+_NONNEGATIVE_NAME = re.compile(r"(seconds|per_image|per_second|params|flops|images|dropped|epochs|epoch|epochs_run|loss)$")
+
+Bounds = tuple[float, float] | None
+
+
+def metric_bounds(name: str) -> Bounds:
+    """The range a metric called ``name`` is known to lie in (None: unknown / unbounded)."""
+    if _UNIT_NAME.search(name):
+        return UNIT
+    if _NONNEGATIVE_NAME.search(name):
+        return NONNEGATIVE
+    return None
+
+
+def table_bounds(table: StudyTable, metric: str) -> Bounds:
+    """Range of a column of ``table.frame`` (``value``: the objective, ``test``: test accuracy)
+    or of a trial user attribute called ``metric``."""
+    if metric == "value":
+        return table.value_bounds
+    if metric == "test":
+        return UNIT
+    return metric_bounds(metric)
+
+
+def delta_bounds(a: Bounds, b: Bounds) -> Bounds:
+    """The range of ``a - b`` for values in ``a`` and ``b`` (None when it is unbounded on both sides)."""
+    if a is None or b is None:
+        return None
+    low, high = a[0] - b[1], a[1] - b[0]
+    return None if math.isinf(low) and math.isinf(high) else (low, high)
+
+
+def clip(low: float, high: float, bounds: Bounds) -> tuple[float, float, bool]:
+    """``(low, high)`` clipped to ``bounds``, and whether clipping changed anything."""
+    if bounds is None or not (math.isfinite(low) and math.isfinite(high)):
+        return low, high, False
+    new_low, new_high = max(low, bounds[0]), min(high, bounds[1])
+    return new_low, new_high, (new_low, new_high) != (low, high)
 
 
 @dataclass(frozen=True)
@@ -40,10 +90,18 @@ class Interval:
     high: float
     n: int
     method: str  # "t" | "bootstrap-bca" | "none (n=1)" | "exact (no spread)"
+    clipped: bool = False  # the interval reached past the metric's range and was cut to it
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95, *, seed: int = 0) -> Interval:
-    """Mean of ``values`` with a ``confidence`` interval (t for small n, BCa bootstrap otherwise)."""
+def mean_ci(values: Sequence[float], confidence: float = 0.95, *, seed: int = 0, bounds: Bounds = None) -> Interval:
+    """Mean of ``values`` with a ``confidence`` interval (t for small n, BCa bootstrap otherwise),
+    clipped to ``bounds`` (e.g. :data:`UNIT` for an accuracy) when given."""
+    ci = _mean_ci(values, confidence, seed)
+    low, high, clipped = clip(ci.low, ci.high, bounds)
+    return Interval(ci.mean, low, high, ci.n, ci.method, clipped) if clipped else ci
+
+
+def _mean_ci(values: Sequence[float], confidence: float, seed: int) -> Interval:
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     n = len(x)
@@ -81,6 +139,7 @@ class Comparison:
     test: str  # "paired t" | "wilcoxon" | "welch t" | "none"
     p_value: float | None
     note: str = ""
+    clipped: bool = False  # the CI reached past the range of the difference and was cut to it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,12 +153,14 @@ def compare(
     pairs_b: Sequence[Any] | None = None,
     test: str = "t",
     confidence: float = 0.95,
+    bounds: Bounds = None,
 ) -> Comparison:
     """Compare runs ``a`` with runs ``b``, paired by key where both carry the same keys.
 
     Pairs are the keys present in both (``seed`` in layerlab: repeat r of every config trains with
     seed base + r). With two or more pairs the design is paired; otherwise Welch's unpaired t-test
-    when each side has two or more runs; otherwise no test (the row says so).
+    when each side has two or more runs; otherwise no test (the row says so). ``bounds``: the range
+    of the difference (e.g. :data:`SIGNED_UNIT` for accuracies); the CI is clipped to it.
     """
     if test not in TESTS:
         raise AnalysisError(f"unknown test {test!r}; valid: {', '.join(TESTS)}")
@@ -111,20 +172,20 @@ def compare(
         shared = [k for k in by_a if k in by_b]
         if len(shared) >= 2:
             diffs = np.array([by_a[k] - by_b[k] for k in shared])
-            ci = mean_ci(diffs, confidence)
+            ci = mean_ci(diffs, confidence, bounds=bounds)
             return Comparison(ci.mean, ci.low, ci.high, len(a), len(b), len(shared), "paired",
-                              "wilcoxon" if test == "wilcoxon" else "paired t", _paired_p(diffs, test))
+                              "wilcoxon" if test == "wilcoxon" else "paired t", _paired_p(diffs, test), clipped=ci.clipped)
     delta = float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
     if len(a) < 2 or len(b) < 2:
         return Comparison(delta, math.nan, math.nan, len(a), len(b), 0, "none", "none", None,
                           f"too few runs for a test ({len(a)} vs {len(b)}; needs 2 or more each)")
-    low, high = _welch_ci(a, b, confidence)
+    low, high, clipped = clip(*_welch_ci(a, b, confidence), bounds)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         p = stats.ttest_ind(a, b, equal_var=False).pvalue
     p = _clean_p(p, float(a.mean() - b.mean()))
     return Comparison(delta, low, high, len(a), len(b), 0, "unpaired", "welch t", p,
-                      "no shared seeds: unpaired comparison")
+                      "no shared seeds: unpaired comparison", clipped)
 
 
 def _by_key(values: np.ndarray, keys: Sequence[Any]) -> dict[Any, float]:

@@ -33,7 +33,7 @@ from scipy import stats
 
 from searchspace._errors import valid_list
 from studies.analysis._collect import AnalysisError, StudyTable, collect, parse_assignments, resample_rows, restrict
-from studies.analysis._stats import mean_ci
+from studies.analysis._stats import mean_ci, table_bounds
 
 METRICS = {"value": "value", "val": "value", "test": "test", "test_accuracy": "test"}
 
@@ -127,7 +127,8 @@ def compare_studies(
     top_b = set(np.argsort(sign * mean_b, kind="stable")[:k])
     configs = []
     for i, label in enumerate(labels):
-        ci_a, ci_b = mean_ci(vals_a[i], confidence), mean_ci(vals_b[i], confidence)
+        ci_a = mean_ci(vals_a[i], confidence, bounds=table_bounds(a, column))
+        ci_b = mean_ci(vals_b[i], confidence, bounds=table_bounds(b, column))
         configs.append({
             "config": label, "mean_a": float(mean_a[i]), "mean_b": float(mean_b[i]),
             "ci_low_a": ci_a.low, "ci_high_a": ci_a.high, "ci_low_b": ci_b.low, "ci_high_b": ci_b.high,

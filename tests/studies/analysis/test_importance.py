@@ -122,3 +122,16 @@ def test_a_search_space_that_changed_midway_is_still_evaluated():
     result = importance_with_ci(study, evaluators=("fanova", "mdi"), n_bootstrap=0, n_trees=8)
     assert result["notes"] == []  # Optuna alone refuses: "dynamic search spaces"
     assert all(max(r, key=lambda p: r[p]["value"]) == "x" for r in result["by_evaluator"].values())
+
+
+def test_fanova_skips_a_categorical_too_wide_for_it_and_says_so_while_mdi_still_ranks_it():
+    # 24 orderings of four tokens: Optuna's fANOVA would enumerate 2^24-ish split combinations
+    import itertools
+
+    orders = tuple("-".join(p) for p in itertools.permutations(("Conv", "BN", "PL", "DropL")))
+    study = grid_study({"order": orders, "act": ("relu", "tanh")}, lambda p: 0.5 + 0.01 * orders.index(p["order"]), repeats=2)
+    result = importance_with_ci(study, evaluators=("fanova", "mdi"), n_bootstrap=2, n_trees=8)
+    assert "fanova" not in result["by_evaluator"]
+    assert any(n.startswith("fanova: not evaluated: order has 24 choices (more than 10") for n in result["notes"])
+    mdi = result["by_evaluator"]["mdi"]
+    assert max(mdi, key=lambda p: mdi[p]["value"]) == "order"

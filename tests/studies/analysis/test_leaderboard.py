@@ -168,3 +168,34 @@ def test_a_preset_baseline_that_does_not_apply_falls_back_to_the_best_config():
     assert ablation.baseline_source == "best config (the preset's baseline layers=full is not among the completed configs)"
     with pytest.raises(AnalysisError, match="baseline key\\(s\\) layers are not parameters"):
         ablation_table(study, "layers=full")  # asked for explicitly: an error
+
+
+def _two_run_study(values: dict[str, tuple[float, float]], *, accuracy: bool) -> optuna.Study:
+    """Two seeded runs per config; with ``accuracy`` the trials record their value as
+    val_accuracy, as layerlab's objective does (so the objective is known to lie in [0, 1])."""
+    study = optuna.create_study(direction="maximize")
+    dist = {"layers": CategoricalDistribution(list(values))}
+    for layers, runs in values.items():
+        for r, v in enumerate(runs):
+            attrs = {"config_id": layers, "repeat": r, "seed": r, "test_accuracy": v}
+            if accuracy:
+                attrs["val_accuracy"] = v
+            study.add_trial(optuna.trial.create_trial(params={"layers": layers}, distributions=dist, value=v, user_attrs=attrs))
+    return study
+
+
+def test_intervals_of_accuracies_stay_in_range_and_unbounded_objectives_keep_theirs():
+    values = {"full": (0.99, 0.86), "worse": (0.01, 0.50)}
+    board = leaderboard_table(_two_run_study(values, accuracy=True)).set_index("label")
+    best = board.loc["layers=full"]
+    # the raw t interval with n=2 is 0.925 +- 0.826: it reaches past 1
+    assert best.val_ci_high == 1.0 and best.test_ci_high == 1.0 and best.ci_clipped
+    assert best.val_ci_low == pytest.approx(0.925 - stats.t.ppf(0.975, 1) * np.std([0.99, 0.86], ddof=1) / math.sqrt(2))
+    worse = board.loc["layers=worse"]
+    assert worse.val_ci_low == 0.0 and worse.ci_clipped
+    row = ablation_table(_two_run_study(values, accuracy=True), "layers=full").rows.iloc[0]
+    assert (row.delta_ci_low, row.delta_ci_high) == (-1.0, 1.0) and row.ci_clipped  # a difference of accuracies
+    # a hand-made objective with no known range: the interval is left as computed
+    free = leaderboard_table(_two_run_study(values, accuracy=False)).set_index("label").loc["layers=full"]
+    assert free.val_ci_high > 1.5 and free.test_ci_high == 1.0  # test accuracy is an accuracy either way
+    assert mean_ci([0.99, 0.86]).high > 1 and not mean_ci([0.99, 0.86]).clipped

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from plotly.offline import get_plotlyjs
@@ -68,7 +69,8 @@ def test_cli_report_is_self_contained_json_has_the_keys_and_the_study_gets_the_a
     assert not re.search(r"<script[^>]*\bsrc\s*=\s*[\"']?(https?:)?//", page, re.I)
     assert not re.search(r"<link[^>]*href\s*=\s*[\"']?https?:", page, re.I)
     for title in ("Leaderboard", "Ablation against the baseline", "Parameter importance", "Optimisation history",
-                  "Parallel coordinates", "Learning curves", "Confusion matrix (best config)", "Rank transfer", "Datasets"):
+                  "Parallel coordinates", "Learning curves", "Confusion matrices (test set, summed over repeats; rows: true class)",
+                  "Rank transfer", "Datasets"):
         assert f"<h2>{title}</h2>" in page
     assert page.count("Plotly.newPlot") >= 7
 
@@ -104,3 +106,62 @@ def test_report_on_a_hand_made_study_with_numeric_params_draws_slice_and_contour
     assert "Slice plot (numeric parameters)" in titles and "Contour plot (numeric parameters)" in titles
     assert report.data["ablation"]["baseline_source"] == "best config (no baseline given)"
     assert any("no common seed/repeat" in n for n in report.data["notes"])
+
+
+def test_report_notes_intervals_clipped_to_the_accuracy_range():
+    from optuna.distributions import CategoricalDistribution
+
+    study = optuna.create_study(direction="maximize")
+    dist = {"layers": CategoricalDistribution(["a", "b"])}
+    for layers, runs in {"a": (0.99, 0.86), "b": (0.7, 0.72)}.items():
+        for r, v in enumerate(runs):
+            study.add_trial(optuna.trial.create_trial(params={"layers": layers}, distributions=dist, value=v,
+                                                      user_attrs={"val_accuracy": v, "seed": r, "config_id": layers}))
+    report = build_report(study, n_bootstrap=0, datasets="none")
+    # the leaderboard row of a (0.925 +- 0.83) and the ablation row b - a (-0.215 +- 0.95)
+    assert any(n.startswith("2 row(s) have a confidence interval clipped") for n in report.data["notes"])
+    assert report.data["leaderboard"].loc[0, "val_ci_high"] == 1.0
+
+
+def _curves_and_confusion(params, repeat):
+    rank = int(params["layers"][1:])  # l0 is best
+    acc = 0.9 - 0.01 * rank
+    return {
+        "history": [{"epoch": e, "val_accuracy": acc * e / 20} for e in range(1, 21)],
+        "confusion": (np.eye(10, dtype=int) * (50 - rank) + 1).tolist(),
+    }
+
+
+def _many_configs(n: int, baseline: str) -> optuna.Study:
+    names = tuple(f"l{i}" for i in range(n))
+    study = grid_study({"layers": names}, lambda p: 0.9 - 0.01 * int(p["layers"][1:]), repeats=3, noise=0.001,
+                       extra_attrs=_curves_and_confusion)
+    spec = StudySpec(space=Space([Categorical("layers", choices=names)]), name="many", baseline={"layers": baseline}, repeats=3)
+    study.set_user_attr("layerlab", {"spec": spec.to_dict(), "fingerprint": spec.fingerprint()})
+    return study
+
+
+def test_report_draws_every_configs_curve_says_which_are_hidden_and_shows_the_baselines_confusion():
+    report = build_report(_many_configs(14, baseline="l12"), n_bootstrap=0, datasets="none", evaluators=("fanova",))
+    curves = report.data["figures"]["learning_curves"]
+    # best 10 plus the baseline are drawn; the other 3 are one legend click away, none dropped
+    assert curves["visible"][:10] == [f"layers=l{i}" for i in range(10)] and curves["visible"][10:] == ["layers=l12"]
+    assert curves["hidden"] == ["layers=l10", "layers=l11", "layers=l13"] and curves["left_out"] == []
+    confusion = report.data["figures"]["confusion"]
+    assert confusion["best"] == "layers=l0" and confusion["baseline"] == "layers=l12"
+    assert len(confusion["included"]) == 14 and confusion["left_out"] == []
+    page = report.to_html()
+    assert "click their legend entries to show them: layers=l10, layers=l11, layers=l13" in page
+    assert "Test confusion of the best config (layers=l0)" in page
+    assert "Test confusion of the ablation baseline (layers=l12)" in page
+    section = next(s for s in report.sections if s.title.startswith("Learning curves"))
+    visible = [t.visible for t in section.figures[0].data if t.showlegend is not False]
+    assert visible.count(True) == 11 and visible.count("legendonly") == 3
+
+
+def test_an_82_config_report_stays_small():
+    report = build_report(_many_configs(82, baseline="l0"), n_bootstrap=0, datasets="none", evaluators=("fanova",))
+    assert report.data["figures"]["confusion"]["baseline"] is None  # the baseline is the best config
+    assert len(report.data["figures"]["learning_curves"]["hidden"]) == 72
+    page = report.to_html()
+    assert len(page) - len(get_plotlyjs()) < 3_000_000, len(page) - len(get_plotlyjs())
