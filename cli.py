@@ -222,7 +222,8 @@ def cmd_study_report(args: argparse.Namespace) -> int:
     study = load_study(args.storage, args.study_name)
     other = load_study(args.storage, args.compare_with) if args.compare_with else None
     report = build_report(study, baseline=args.baseline, compare_with=other, alpha=args.alpha, test=args.test, n_bootstrap=args.bootstrap,
-                          seed=args.seed, data_dir=args.data_dir, datasets=args.datasets)
+                          seed=args.seed, data_dir=args.data_dir, datasets=args.datasets,
+                          progress=not args.no_progress and sys.stderr.isatty())
     out = args.out or (None if args.json else f"{args.study_name}-report.html")
     if out is not None:
         path = write_report(report, out)
@@ -513,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the forests")
     p.add_argument("--artifact-dir", help="Optuna artifact directory (default: <sqlite dir>/artifacts)")
     p.add_argument("--no-upload", action="store_true", help="do not attach the report to the study")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar of the importance bootstrap (shown on a terminal's stderr)")
     p.add_argument("--datasets", choices=["embedded", "all", "none"], default="embedded",
                    help="datasets to load for their entropies: embedded (default; never downloads), all, none")
     p.add_argument("--data-dir", help="dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)")

@@ -29,6 +29,7 @@ from optuna.importance import (
 )
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial
+from tqdm.auto import tqdm
 
 from searchspace._errors import valid_list
 from studies.analysis._collect import AnalysisError, StudyTable, collect, resample_rows
@@ -134,8 +135,10 @@ def importance_with_ci(
     confidence: float = 0.95,
     seed: int = 0,
     n_trees: int = 16,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Importance of every parameter by each evaluator, with bootstrap CIs over seed repeats.
+    """Importance of every parameter by each evaluator, with bootstrap CIs over seed repeats
+    (``progress``: a bar on stderr over evaluators x replicates; they take most of a report's time).
 
     Returns ``{"available", "reason", "evaluated", "left_out", "by_evaluator": {evaluator:
     {param: {"value", "ci_low", "ci_high"}}}, "conditional": {...}, "bootstrap": {...}, "notes"}``.
@@ -181,6 +184,7 @@ def importance_with_ci(
         trials = harmonise(table.trials)
     except ValueError as exc:
         return {**out, "available": False, "reason": f"the search space changed incompatibly between trials ({exc})"}
+    bar = tqdm(total=len(evaluators) * (1 + len(replicates)), unit="fit", desc="importance", disable=not progress, leave=False)
     for name in evaluators:
         # PED-ANOVA (Optuna >= 5) evaluates conditional parameters over the trials where they are
         # active; fANOVA and MDI need parameters present in every trial.
@@ -192,15 +196,19 @@ def importance_with_ci(
                                 f"exponentially with a categorical's choices); see PED-ANOVA and mean decrease impurity")
             continue
         try:
+            bar.set_postfix_str(name)
             point = _importances(trials, table.direction, name, params, seed, n_trees)
-            boots = np.array([
-                [_importances([trials[i] for i in idx], table.direction, name, params, seed + 1 + r, n_trees)[p] for p in params]
-                for r, idx in enumerate(replicates)
-            ]).reshape(len(replicates), len(params))
+            bar.update()
+            boots = np.empty((len(replicates), len(params)))
+            for r, idx in enumerate(replicates):
+                res = _importances([trials[i] for i in idx], table.direction, name, params, seed + 1 + r, n_trees)
+                boots[r] = [res[p] for p in params]
+                bar.update()
         except (ValueError, RuntimeError) as exc:  # an evaluator that cannot handle this study: say so
             out["notes"].append(f"{name}: not evaluated ({type(exc).__name__}: {exc})")
             continue
         out["by_evaluator"][name] = _with_ci(params, point, boots, confidence)
+    bar.close()
     for name in conditional:
         out["conditional"][name] = _conditional(trials, name, left_out[name], out["by_evaluator"].get("ped_anova", {}),
                                                 table.direction, seed, n_trees)

@@ -82,6 +82,7 @@ def build_report(
     evaluators: Sequence[str] = EVALUATORS,
     data_dir: str | Path | None = None,
     datasets: str = "embedded",
+    progress: bool = False,
 ) -> Report:
     """Every analysis of ``study`` (and the rank transfer to ``compare_with``), as numbers and
     figures. Raises AnalysisError for what cannot be analysed at all (no completed trials, an
@@ -95,7 +96,7 @@ def build_report(
     board = leaderboard_table(table, alpha=alpha, test=test)
     ablation = ablation_table(table, baseline, alpha=alpha, test=test)
     transfer = compare_studies(table, collect(compare_with), top_k=top_k, seed=seed) if compare_with is not None else None
-    importance = importance_with_ci(table, evaluators=evaluators, n_bootstrap=n_bootstrap, seed=seed)
+    importance = importance_with_ci(table, evaluators=evaluators, n_bootstrap=n_bootstrap, seed=seed, progress=progress)
     split = variance_split(table, alpha=alpha, test=test)
     extra = objective_metrics(table, order=list(board["group"]), alpha=alpha, test=test)
     notes = list(table.notes)

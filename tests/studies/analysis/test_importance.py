@@ -135,3 +135,10 @@ def test_fanova_skips_a_categorical_too_wide_for_it_and_says_so_while_mdi_still_
     assert any(n.startswith("fanova: not evaluated: order has 24 choices (more than 10") for n in result["notes"])
     mdi = result["by_evaluator"]["mdi"]
     assert max(mdi, key=lambda p: mdi[p]["value"]) == "order"
+
+
+def test_the_bootstrap_shows_progress_on_stderr_only_when_asked(capsys):
+    importance_with_ci(ordering_study(repeats=2), evaluators=("mdi",), n_bootstrap=3, n_trees=4, progress=True)
+    assert "importance" in capsys.readouterr().err
+    importance_with_ci(ordering_study(repeats=2), evaluators=("mdi",), n_bootstrap=3, n_trees=4)
+    assert capsys.readouterr().err == ""
