@@ -82,6 +82,11 @@ def _load_idx(name: str, request: LoadRequest, classes: tuple[str, ...]) -> RawD
         if len(y) and int(y.max()) >= len(classes):
             raise DatasetError(f"{raw / labels} holds labels outside 0..{len(classes) - 1} (corrupt); delete it and download again")
         parts[part] = (ds.data.unsqueeze(1).contiguous(), y)
+    return _from_parts(name, parts, classes, cls, raw)
+
+
+def _from_parts(name: str, parts: dict, classes: tuple, cls: type, files: Path) -> RawDataset:
+    """The decoded official train/test parts of a torchvision dataset as one RawDataset."""
     return RawDataset(
         name=name,
         x=parts["train"][0],
@@ -89,7 +94,7 @@ def _load_idx(name: str, request: LoadRequest, classes: tuple[str, ...]) -> RawD
         x_test=parts["test"][0],
         y_test=parts["test"][1],
         classes=classes,
-        meta={"source": f"torchvision.datasets.{cls.__name__}", "files": str(raw)},
+        meta={"source": f"torchvision.datasets.{cls.__name__}", "files": str(files)},
     )
 
 
@@ -171,15 +176,7 @@ def _load_cifar(name: str, request: LoadRequest) -> RawDataset:
             raise DatasetError(f"{folder}: the {part} batches hold {len(x)} images but {len(y)} labels")
         parts[part] = (x, y)
         classes = tuple(ds.classes)
-    return RawDataset(
-        name=name,
-        x=parts["train"][0],
-        y=parts["train"][1],
-        x_test=parts["test"][0],
-        y_test=parts["test"][1],
-        classes=classes,
-        meta={"source": f"torchvision.datasets.{cls.__name__}", "files": str(folder)},
-    )
+    return _from_parts(name, parts, classes, cls, folder)
 
 
 @register_dataset(
