@@ -21,8 +21,12 @@ def evaluate(
     *,
     channels_last: bool = False,
     route: torch.Tensor | None = None,
-) -> tuple[float, float, torch.Tensor]:
+    per_image: bool = False,
+) -> tuple[float, float, torch.Tensor] | tuple[float, float, torch.Tensor, torch.Tensor]:
     """Mean loss, accuracy and confusion matrix (true x predicted) of ``model`` on (x, y).
+
+    ``per_image=True`` adds a fourth element: the bool correctness of each image (CPU), which
+    trials store (``objectives._per_image``) so the analysis can account for the finite eval set.
 
     ``route`` (one exit index per image) is passed on to models that route images, such as
     ``skip_cnn``: ``model(x, route=...)``.
@@ -40,7 +44,8 @@ def evaluate(
     pred = torch.cat(preds) if preds else y.new_empty(0)
     confusion = torch.bincount(y * num_classes + pred, minlength=num_classes * num_classes)
     n = max(len(y), 1)
-    return float(loss_sum) / n, float((pred == y).sum()) / n, confusion.view(num_classes, num_classes).cpu()
+    out = float(loss_sum) / n, float((pred == y).sum()) / n, confusion.view(num_classes, num_classes).cpu()
+    return (*out, (pred == y).cpu()) if per_image else out
 
 
 def count_params(model: nn.Module) -> int:

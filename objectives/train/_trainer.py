@@ -29,6 +29,7 @@ from objectives.train._augment import build_augment
 from objectives.train._checkpoint import load_checkpoint, save_checkpoint
 from objectives.train._device import autocast_for, training_threads
 from objectives.train._loss import classification_loss, kernel_penalty, kernel_weights
+from objectives._per_image import pack_correct
 from objectives.train._metrics import count_flops, count_params, evaluate
 from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
 from searchspace import build_model
@@ -203,10 +204,10 @@ def _fit_one(
     def layout(x: torch.Tensor) -> torch.Tensor:  # per batch: no second copy of a whole split
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
-    def evaluate_on(split: str) -> tuple[float, float, torch.Tensor]:
+    def evaluate_on(split: str, per_image: bool = False) -> tuple:
         x, y = data.inputs(split), data.labels(split)
         route = routes[split] if routes is not None else None
-        return evaluate(model, x, y, data.num_classes, channels_last=channels_last, route=route)
+        return evaluate(model, x, y, data.num_classes, channels_last=channels_last, route=route, per_image=per_image)
 
     x_train = data.inputs("train") if augment is None else None
     y_train = data.y_train
@@ -289,8 +290,12 @@ def _fit_one(
     if cfg.early_stopping and cfg.restore_best and best["state"] is not None:
         model.load_state_dict(best["state"])
         selected = best["epoch"]
-    val_loss, val_acc, _ = evaluate_on("val")
-    test_loss, test_acc, confusion = evaluate_on("test")
+    val_loss, val_acc, _, val_ok = evaluate_on("val", per_image=True)
+    test_loss, test_acc, confusion, test_ok = evaluate_on("test", per_image=True)
+    # Per-image correctness (stored by the objective from ``extra``): lets the analysis count the
+    # finite evaluation set as a source of noise (objectives._per_image).
+    per_image = {"val_correct": pack_correct(val_ok.numpy(), data.labels("val").cpu().numpy()),
+                 "test_correct": pack_correct(test_ok.numpy(), data.labels("test").cpu().numpy())}
     pass_seconds = sum(h.train_pass_seconds for h in history)
     return FitResult(
         seed=seed,
@@ -306,5 +311,6 @@ def _fit_one(
         flops=flops,
         train_seconds=sum(h.seconds for h in history),
         images_per_second=sum(h.images for h in history) / pass_seconds if pass_seconds > 0 else 0.0,
+        extra=per_image,
         model=model,
     )

@@ -26,13 +26,31 @@ from studies.analysis._collect import (
     same_value,
 )
 from studies.analysis._metrics import objective_attrs, recorded_attrs, summarise_attrs
-from studies.analysis._stats import Comparison, compare, delta_bounds, holm, mean_ci, table_bounds, verdict
+from studies.analysis._stats import (
+    Comparison,
+    compare,
+    delta_bounds,
+    equivalence,
+    eval_images,
+    eval_size,
+    holm,
+    mean_ci,
+    power_summary,
+    table_bounds,
+    verdict,
+    vs_best_adjust,
+)
 from searchspace._errors import valid_list
 
 LEADERBOARD_COLUMNS = [
     "rank", "label", "config_id", "n", "val_mean", "val_std", "val_ci_low", "val_ci_high", "ci_method",
-    "test_mean", "test_std", "test_ci_low", "test_ci_high", "ci_clipped", "vs_best", "model_params", "params", "extra",
+    "test_mean", "test_std", "test_ci_low", "test_ci_high", "ci_clipped", "vs_best", "vs_best_p", "noise",
+    "model_params", "params", "extra",
 ]
+NOISE_NOTE_IMAGES = ("verdicts and CIs count both seed-to-seed noise and the finite evaluation set (per-image correctness "
+                     "stored on the trials; crossed seeds x images model, see docs/statistics.md)")
+NOISE_NOTE_SEEDS = ("the trials store no per-image correctness (or not on shared images): verdicts and CIs count seed-to-seed "
+                    "noise only, not the sampling noise of the finite evaluation set")
 
 
 def _std(x: np.ndarray) -> float:
@@ -49,9 +67,11 @@ def leaderboard_table(
     attrs: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per config, best first: n runs, mean/std/CI of the objective and of test accuracy,
-    and ``vs_best``: the verdict of each config against the best one (paired by seed, Holm over
-    all configs). The best is chosen on the same data, so a "no detectable difference" there means
-    the ranking between the two is not settled by these seeds.
+    and ``vs_best``: the verdict of each config against the best one (paired by seed, counting
+    the evaluation images when stored; selection-aware: Bonferroni over all pairs, since the best
+    is chosen on the same data, see :func:`vs_best_adjust`), its adjusted p in ``vs_best_p``.
+    "no detectable difference" there means the ranking between the two is not settled.
+    ``noise``: "seeds + images" when the CIs count the finite evaluation set, else "seeds".
 
     ``extra``: per config, ``{attr: {mean, std, ci_low, ci_high, n, ci_clipped}}`` of the scalar
     user attributes ``attrs`` (default: those the study's objective declares in ``report_attrs``,
@@ -61,8 +81,9 @@ def leaderboard_table(
     rows = []
     for group in table.groups:
         val, tst = table.values(group), table.values(group, "test")
-        v_ci = mean_ci(val, confidence, bounds=table_bounds(table, "value"))
-        t_ci = mean_ci(tst, confidence, bounds=table_bounds(table, "test"))
+        v_img, t_img = _image_rows(table, group, "value"), _image_rows(table, group, "test")
+        v_ci = mean_ci(val, confidence, bounds=table_bounds(table, "value"), images=v_img)
+        t_ci = mean_ci(tst, confidence, bounds=table_bounds(table, "test"), images=t_img)
         first = int(table.rows(group).index[0])
         rows.append({
             "label": table.label_of(group),
@@ -73,6 +94,7 @@ def leaderboard_table(
             "ci_method": v_ci.method,
             "test_mean": t_ci.mean, "test_std": _std(tst), "test_ci_low": t_ci.low, "test_ci_high": t_ci.high,
             "ci_clipped": v_ci.clipped or t_ci.clipped,
+            "noise": "seeds + images" if v_img is not None else "seeds",
             "model_params": table.trials[first].user_attrs.get("params"),  # layerlab: model size
             "params": table.params_of(group),
             "extra": extra[group],
@@ -81,21 +103,53 @@ def leaderboard_table(
     board.insert(0, "rank", range(1, len(board) + 1))
     best = board.loc[0, "group"]
     comparisons = {g: _compare_groups(table, g, best, test, confidence) for g in board["group"][1:]}
-    adjusted = dict(zip(comparisons, holm([c.p_value for c in comparisons.values()])))
+    adjusted = dict(zip(comparisons, vs_best_adjust([_worse_p(c, table.maximize) for c in comparisons.values()], len(board))))
     board["vs_best"] = [
         "best" if g == best else verdict(comparisons[g], adjusted[g], alpha=alpha, maximize=table.maximize)
         for g in board["group"]
     ]
+    board["vs_best_p"] = [adjusted.get(g) for g in board["group"]]
     return board[[*LEADERBOARD_COLUMNS, "group"]]
 
 
+def _worse_p(cmp: Comparison, maximize: bool) -> float | None:
+    """The two-sided p of a comparison with the best when it points the "worse" way, else 1 (a
+    runner-up is never "better" than the config chosen as best)."""
+    if cmp.p_value is None:
+        return None
+    worse = cmp.delta < 0 if maximize else cmp.delta > 0
+    return cmp.p_value if worse else 1.0
+
+
+def _image_rows(table: StudyTable, group: str, metric: str) -> np.ndarray | None:
+    """S x N per-image table of ``group`` in the row order of ``table.values(group, metric)``."""
+    got = eval_images(table, group, metric)
+    if got is None:
+        return None
+    by_pair, _ = got
+    return np.vstack([by_pair[p] for p in table.rows(group)["pair"]])
+
+
+def noise_note(table: StudyTable) -> str:
+    """One sentence: which noise the verdicts count (per-image data present for every config?)."""
+    keys = {(got[1] if (got := eval_images(table, g)) else None) for g in table.groups}
+    return NOISE_NOTE_IMAGES if None not in keys and len(keys) == 1 else NOISE_NOTE_SEEDS
+
+
 def _compare_groups(table: StudyTable, a: str, b: str, test: str, confidence: float, metric: str = "value") -> Comparison:
+    """``a`` minus ``b`` on ``metric``, paired by seed; with per-image data on the same images
+    (same alignment key) the comparison also counts the evaluation set (:func:`compare_paired`)."""
     ra, rb = table.rows(a), table.rows(b)
     keep_a, keep_b = np.isfinite(ra[metric].to_numpy(float)), np.isfinite(rb[metric].to_numpy(float))
+    img_a, img_b = eval_images(table, a, metric), eval_images(table, b, metric)
+    same_images = img_a is not None and img_b is not None and img_a[1] == img_b[1]
+    size_a, size_b = eval_size(table, a, metric), eval_size(table, b, metric)
     return compare(
         ra[metric].to_numpy(float)[keep_a], rb[metric].to_numpy(float)[keep_b],
         pairs_a=list(ra["pair"][keep_a]), pairs_b=list(rb["pair"][keep_b]),
         test=test, confidence=confidence, bounds=delta_bounds(table_bounds(table, metric), table_bounds(table, metric)),
+        images_a=img_a[0] if same_images else None, images_b=img_b[0] if same_images else None,
+        n_images=size_a if size_a == size_b else None,
     )
 
 
@@ -111,6 +165,8 @@ class Ablation:
     test: str
     notes: list[str] = field(default_factory=list)
     baseline_groups: list[str] = field(default_factory=list)  # config groups of the baseline (StudyTable.groups)
+    correction: str = "holm"  # "holm" (a baseline given) | "all pairs (bonferroni)" (the best config as baseline)
+    margin: float | None = None  # equivalence margin (TOST) for the rows without a detectable difference
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,7 +175,8 @@ class Ablation:
             "baseline_configs": self.baseline_labels,
             "alpha": self.alpha,
             "test": self.test,
-            "correction": "holm",
+            "correction": self.correction,
+            "margin": self.margin,
             "rows": self.rows.to_dict(orient="records"),
             "notes": self.notes,
         }
@@ -170,6 +227,8 @@ def ablation_table(
     alpha: float = 0.05,
     test: str = "t",
     confidence: float = 0.95,
+    margin: float | None = None,
+    effect: float | None = None,
 ) -> Ablation:
     """Every config against the baseline (``baseline`` mapping or ``"key=value,..."``; default:
     the study spec's ``baseline``; else the best config).
@@ -177,10 +236,20 @@ def ablation_table(
     When the baseline names only some parameters (``layers=full`` in a grid that also varies the
     optimizer), each variant is compared with the baseline config that shares its other
     parameters. Differences are variant minus baseline on the objective, paired by seed; test
-    accuracy deltas are reported beside. Holm corrects the p-values over all rows.
+    accuracy deltas are reported beside. Holm corrects the p-values over all rows; when the
+    baseline is the best config (no baseline given), the correction is selection-aware
+    (:func:`vs_best_adjust`) and no variant can be "better".
+
+    Every row carries ``mde`` (the minimum detectable effect at 80% power for its seeds and
+    observed noise, at ``alpha`` before correction) and ``repeats_needed`` (seeds to detect
+    ``effect``, default the row's |delta|; None: more seeds cannot, e.g. the evaluation set is too
+    small). ``margin``: rows without a detectable difference become equivalence verdicts by two
+    one-sided tests (TOST, Holm-corrected): "equivalent within +-margin" or "undecided".
     """
     if not 0 < alpha < 1:
         raise AnalysisError(f"alpha must be in (0, 1), got {alpha!r}")
+    if margin is not None and not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin > 0):
+        raise AnalysisError(f"margin must be a positive number (the equivalence bound, e.g. 0.01), got {margin!r}")
     table = collect(study)
     assignment, source, base_groups = resolve_baseline(table, baseline)
     keys = set(assignment)
@@ -210,10 +279,21 @@ def ablation_table(
             "test_delta": test_cmp.delta, "test_delta_ci_low": test_cmp.ci_low, "test_delta_ci_high": test_cmp.ci_high,
             "p_value": cmp.p_value, "ci_clipped": cmp.clipped or test_cmp.clipped,
         })
-    adjusted = holm([c.p_value for c in comparisons])
+    fallback = source.startswith("best config")
+    if fallback:
+        adjusted = vs_best_adjust([_worse_p(c, table.maximize) for c in comparisons], len(table.groups))
+    else:
+        adjusted = holm([c.p_value for c in comparisons])
     for row, cmp, p_adj in zip(rows, comparisons, adjusted):
         row["p_holm"] = p_adj
         row["verdict"] = verdict(cmp, p_adj, alpha=alpha, maximize=table.maximize)
+        row["noise"] = cmp.noise or cmp.test
+        paired = cmp.paired()
+        power = power_summary(paired, alpha=alpha, effect=effect) if paired is not None else {}
+        row["mde"] = power.get("mde", math.nan)
+        row["repeats_needed"] = power.get("repeats_needed")
+    if margin is not None:
+        _equivalence(rows, comparisons, margin, alpha)
     if not rows:
         notes.append("no variant to compare: the study has only the baseline config")
     frame = pd.DataFrame(rows)
@@ -222,4 +302,14 @@ def ablation_table(
     return Ablation(
         baseline=assignment, baseline_source=source, baseline_labels=[table.label_of(g) for g in base_groups],
         rows=frame, alpha=alpha, test=test, notes=notes, baseline_groups=list(base_groups),
+        correction="all pairs (bonferroni)" if fallback else "holm", margin=margin,
     )
+
+
+def _equivalence(rows: list[dict[str, Any]], comparisons: list[Comparison], margin: float, alpha: float) -> None:
+    """TOST on every "no detectable difference" row, Holm over those rows."""
+    idx = [i for i, r in enumerate(rows) if r["verdict"] == "no detectable difference" and comparisons[i].paired() is not None]
+    p = [equivalence(comparisons[i].paired(), margin, diffs=np.asarray(comparisons[i].diffs)) for i in idx]
+    for i, p_adj in zip(idx, holm(p)):
+        rows[i]["p_equivalence"] = p_adj
+        rows[i]["verdict"] = f"equivalent within +-{margin:g}" if p_adj < alpha else "undecided"
