@@ -37,31 +37,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_value(text: str) -> Any:
-    """A ``--set`` value: YAML scalars (``0.01``, ``1e-4``, ``true``, ``null``), ``[a, b]`` lists,
-    and comma-separated lists (``512,256,128,64``)."""
-    import yaml
+    """A ``--set`` value (the one grammar: ``studies._assign``)."""
+    from studies._assign import parse_value as parse
 
-    from studies._yaml import safe_load
-
-    text = text.strip()
-    if "," in text and not text.startswith(("[", "{")):
-        return [parse_value(part) for part in text.split(",")]
-    try:
-        return safe_load(text) if text else ""
-    except yaml.YAMLError:
-        return text
+    return parse(text)
 
 
 def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
     from searchspace import ConfigError
+    from studies._assign import parse_assignments
 
-    out: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"malformed --set {item!r}: expected key=value, e.g. --set lr=0.01")
-        out[key.strip()] = parse_value(value)
-    return out
+    return parse_assignments(items, what="--set", error=ConfigError)
 
 
 def _positive_int(text: str) -> int:
@@ -217,17 +203,17 @@ def cmd_study_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_study_report(args: argparse.Namespace) -> int:
     from studies import load_study
-    from studies.analysis import build_report, default_artifact_dir, format_summary, upload_report, write_report
+    from studies.analysis import build_report, format_summary, report_artifact_dir, upload_report, write_report
 
     study = load_study(args.storage, args.study_name)
     other = load_study(args.storage, args.compare_with) if args.compare_with else None
     report = build_report(study, baseline=args.baseline, compare_with=other, alpha=args.alpha, test=args.test, n_bootstrap=args.bootstrap,
                           seed=args.seed, data_dir=args.data_dir, datasets=args.datasets,
-                          progress=not args.no_progress and sys.stderr.isatty())
+                          progress=not args.no_progress and sys.stderr.isatty(), margin=args.margin)
     out = args.out or (None if args.json else f"{args.study_name}-report.html")
     if out is not None:
         path = write_report(report, out)
-        artifact_dir = args.artifact_dir or default_artifact_dir(args.storage)
+        artifact_dir = args.artifact_dir or report_artifact_dir(study, args.storage)
         if args.no_upload:
             pass
         elif artifact_dir is None:
@@ -510,9 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-with", metavar="STUDY", help="add the rank transfer to this study (same storage)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdicts (default 0.05)")
     p.add_argument("--test", choices=["t", "wilcoxon"], default="t", help="paired test (wilcoxon needs 6+ seeds to reject at 0.05)")
+    p.add_argument("--margin", type=float, metavar="DELTA",
+                   help="equivalence margin: rows without a detectable difference get a TOST verdict "
+                        "(equivalent within +-DELTA, or undecided)")
     p.add_argument("--bootstrap", type=int, default=100, help="bootstrap replicates for importance CIs (0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the forests")
-    p.add_argument("--artifact-dir", help="Optuna artifact directory (default: <sqlite dir>/artifacts)")
+    p.add_argument("--artifact-dir", help="Optuna artifact directory (default: the one recorded on the study, as the dashboard uses)")
     p.add_argument("--no-upload", action="store_true", help="do not attach the report to the study")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar of the importance bootstrap (shown on a terminal's stderr)")
     p.add_argument("--datasets", choices=["embedded", "all", "none"], default="embedded",

@@ -8,7 +8,6 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
-from scipy import stats
 
 from objectives import objective_report_attrs
 from studies._artifacts import SPEC_ATTR, artifact_dir_of
@@ -67,38 +66,22 @@ def trials_frame(study: optuna.Study, *, states: tuple[TrialState, ...] | None =
     return pd.DataFrame(rows)
 
 
-def _ci95(values: np.ndarray) -> tuple[float, float]:
-    if len(values) < 2:
-        return (float("nan"), float("nan"))
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return (float(values.mean() - half), float(values.mean() + half))
+LEADERBOARD_COLUMNS = ["config_id", "label", "n", "val_mean", "val_std", "val_ci_low", "val_ci_high", "test_mean", "test_std", "params"]
 
 
 def leaderboard(study: optuna.Study) -> pd.DataFrame:
-    """Completed trials grouped by config: mean, std, 95% t-interval and n of validation
-    accuracy, and mean test accuracy, sorted by mean validation accuracy (selection is on
-    validation; test is reported beside it)."""
-    frame = trials_frame(study, states=(TrialState.COMPLETE,))
-    if frame.empty:
-        return pd.DataFrame(columns=["config_id", "label", "n", "val_mean", "val_std", "val_ci_low", "val_ci_high", "test_mean", "test_std"])
-    rows = []
-    for cid, group in frame.groupby("config_id", sort=False):
-        val = group["value"].to_numpy(dtype=float)
-        test = group["test_accuracy"].to_numpy(dtype=float)
-        low, high = _ci95(val)
-        rows.append({
-            "config_id": cid,
-            "label": group["label"].iloc[0],
-            "n": len(group),
-            "val_mean": float(val.mean()),
-            "val_std": float(val.std(ddof=1)) if len(val) > 1 else float("nan"),
-            "val_ci_low": low,
-            "val_ci_high": high,
-            "test_mean": float(np.nanmean(test)) if len(test) else float("nan"),
-            "test_std": float(np.nanstd(test, ddof=1)) if len(test) > 1 else float("nan"),
-            "params": group["params"].iloc[0],
-        })
-    return pd.DataFrame(rows).sort_values("val_mean", ascending=False, ignore_index=True)
+    """Completed trials grouped by config, best first: the one leaderboard
+    (``studies.analysis.leaderboard_table``: mean, std and CI of validation accuracy over repeats,
+    test accuracy beside; selection is on validation), cut to the columns ``study launch`` prints.
+    ``params`` here is the model's parameter count."""
+    from studies.analysis import AnalysisError, leaderboard_table  # lazy: the analysis imports this module
+
+    try:
+        board = leaderboard_table(study)
+    except AnalysisError:
+        return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
+    board = board.drop(columns=["params"]).rename(columns={"model_params": "params"})
+    return board[LEADERBOARD_COLUMNS].reset_index(drop=True)
 
 
 def format_leaderboard(board: pd.DataFrame, *, limit: int | None = 30) -> str:

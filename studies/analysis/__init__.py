@@ -31,10 +31,11 @@ from studies.analysis._report import (
     default_artifact_dir,
     format_summary,
     jsonable,
+    report_artifact_dir,
     upload_report,
     write_report,
 )
-from studies.analysis._stats import holm, mean_ci, variance_components
+from studies.analysis._stats import compare_paired, holm, mean_ci, variance_components
 from studies.analysis._transfer import compare_studies, rank_transfer_matrix
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "best_per_dataset",
     "build_report",
     "collect",
+    "compare_paired",
     "compare_studies",
     "default_artifact_dir",
     "describe_dataset",
@@ -62,6 +64,7 @@ __all__ = [
     "objective_metrics",
     "parse_assignments",
     "rank_transfer_matrix",
+    "report_artifact_dir",
     "study_datasets",
     "upload_report",
     "variance_components",

@@ -194,9 +194,14 @@ def _unique_labels(frame: pd.DataFrame) -> list[str]:
 
 
 def same_value(a: Any, b: Any) -> bool:
-    """Parameter values compare equal across types: ``"0.01"`` matches 0.01, ``"true"`` True."""
+    """Parameter values compare equal across types: ``"0.01"`` matches 0.01, ``"true"`` True,
+    ``[1, 2]`` matches ``(1, 2)`` and ``"1,2"``."""
     if a == b and type(a) is type(b):
         return True
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        seq_a = list(a) if isinstance(a, (list, tuple)) else str(a).strip("[]()").split(",")
+        seq_b = list(b) if isinstance(b, (list, tuple)) else str(b).strip("[]()").split(",")
+        return len(seq_a) == len(seq_b) and all(same_value(x, y) for x, y in zip(seq_a, seq_b))
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
         return float(a) == float(b)
     try:
@@ -206,17 +211,15 @@ def same_value(a: Any, b: Any) -> bool:
 
 
 def parse_assignments(text: str | Mapping[str, Any] | None, *, what: str = "--baseline") -> dict[str, Any]:
-    """``"layers=full,lr=0.01"`` -> ``{"layers": "full", "lr": "0.01"}`` (values compared loosely)."""
+    """``"layers=full,lr=0.01"`` -> ``{"layers": "full", "lr": 0.01}`` (the grammar of ``--set``,
+    ``studies._assign``; values compared loosely by :func:`same_value`)."""
+    from studies._assign import parse_assignments as parse
+
     if text is None:
         return {}
-    if isinstance(text, Mapping):
-        return dict(text)
-    out: dict[str, Any] = {}
-    for item in (p for p in str(text).split(",") if p.strip()):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise AnalysisError(f"malformed {what} {text!r}: expected key=value[,key=value], e.g. {what} layers=full")
-        out[key.strip()] = value.strip()
+    if not isinstance(text, Mapping) and not str(text).strip():
+        raise AnalysisError(f"empty {what}: expected key=value[,key=value]")
+    out = parse(text, what=what, error=AnalysisError)
     if not out:
         raise AnalysisError(f"empty {what}: expected key=value[,key=value]")
     return out

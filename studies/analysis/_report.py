@@ -16,11 +16,13 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from studies._artifacts import artifact_dir_of, default_artifact_dir  # noqa: F401 (one default, re-exported)
 from studies.analysis._collect import StudyTable, collect
 from studies.analysis._datasets import MEDMNIST_GROUPS, best_per_dataset, config_value, describe_datasets, study_datasets
 from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
-from studies.analysis._leaderboard import ablation_table, leaderboard_table
+from studies.analysis._leaderboard import ablation_table, leaderboard_table, noise_note
 from studies.analysis._metrics import objective_metrics
+from studies.analysis._summary import summary_facts, summary_sentences
 from studies.analysis._transfer import compare_studies, rank_transfer_matrix
 
 PRIMARY_EVALUATOR = "fanova"  # the evaluator behind the JSON ``importance`` key
@@ -83,6 +85,7 @@ def build_report(
     data_dir: str | Path | None = None,
     datasets: str = "embedded",
     progress: bool = False,
+    margin: float | None = None,
 ) -> Report:
     """Every analysis of ``study`` (and the rank transfer to ``compare_with``), as numbers and
     figures. Raises AnalysisError for what cannot be analysed at all (no completed trials, an
@@ -94,12 +97,12 @@ def build_report(
 
     table = collect(study)
     board = leaderboard_table(table, alpha=alpha, test=test)
-    ablation = ablation_table(table, baseline, alpha=alpha, test=test)
+    ablation = ablation_table(table, baseline, alpha=alpha, test=test, margin=margin)
     transfer = compare_studies(table, collect(compare_with), top_k=top_k, seed=seed) if compare_with is not None else None
     importance = importance_with_ci(table, evaluators=evaluators, n_bootstrap=n_bootstrap, seed=seed, progress=progress)
     split = variance_split(table, alpha=alpha, test=test)
     extra = objective_metrics(table, order=list(board["group"]), alpha=alpha, test=test)
-    notes = list(table.notes)
+    notes = [*table.notes, noise_note(table)]
     single = bool((board["n"] == 1).all())
     if single:
         notes.append("every config has a single run: no confidence intervals, no paired tests "
@@ -149,6 +152,8 @@ def build_report(
         "variance_split": split,
         "notes": notes,
     }
+    facts = summary_facts(table, board, ablation, split)
+    data["summary"] = {"facts": facts, "sentences": summary_sentences(facts)}
     if extra["attrs"]:
         data["objective_metrics"] = {k: v for k, v in extra.items() if k != "by_config"}  # per config: leaderboard "extra"
     if transfer is not None:
@@ -160,7 +165,7 @@ def build_report(
     if by_dataset is not None:
         data["rank_transfer_by_dataset"] = by_dataset
 
-    sections = [_summary_section(table, split, notes)]
+    sections = [_summary_section(table, data["summary"]["sentences"], notes)]
     sections.append(Section("Leaderboard", [
         "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection metric); "
         "test accuracy is reported beside it and never used to rank. 95% CI: Student t for fewer than 10 runs, BCa "
@@ -201,12 +206,12 @@ def build_report(
     return Report(table.study_name, data, sections)
 
 
-def _summary_section(table: StudyTable, split: dict[str, Any], notes: list[str]) -> Section:
+def _summary_section(table: StudyTable, sentences: list[str], notes: list[str]) -> Section:
     states = ", ".join(f"{n} {s.lower()}" for s, n in table.state_counts.items() if n)
     paras = [f"Study {table.study_name!r} ({table.direction}): {states}."]
     if table.spec is not None:
         paras.append(f"layerlab preset {table.spec.name!r}: {table.spec.description}")
-    paras.append(split["summary"])
+    paras.append(" ".join(sentences))  # studies.analysis._summary: generated from the tables' numbers
     return Section("Summary", paras + [f"Note: {n}" for n in notes])
 
 
@@ -447,21 +452,26 @@ def write_report(report: Report, path: str | Path) -> Path:
 # -- artifacts ------------------------------------------------------------------------------------
 
 
-def default_artifact_dir(storage_url: str) -> Path | None:
-    """``<directory of the SQLite file>/artifacts``; None for other storages (pass a directory)."""
-    from studies._storage import sqlite_path
+def report_artifact_dir(study: optuna.Study, storage_url: str | None = None) -> Path | None:
+    """Where the report goes: the artifact directory recorded on the study (as the dashboard and
+    the workers use), else the default next to the storage file (``studies._artifacts``)."""
+    recorded = artifact_dir_of(study)
+    if recorded is not None:
+        return recorded
+    return default_artifact_dir(storage_url) if storage_url else None
 
-    path = sqlite_path(storage_url)
-    return None if path is None else path.parent / "artifacts"
 
-
-def upload_report(study: optuna.Study, path: str | Path, artifact_dir: str | Path) -> str:
+def upload_report(study: optuna.Study, path: str | Path, artifact_dir: str | Path | None = None) -> str:
     """Attach the report file to the study as an Optuna artifact; returns the artifact id.
 
-    optuna-dashboard lists it on the study page when started with the same directory
+    ``artifact_dir`` defaults to the directory recorded on the study. optuna-dashboard lists it on
+    the study page when started with the same directory
     (``optuna-dashboard <storage> --artifact-dir <dir>``)."""
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
+    artifact_dir = artifact_dir if artifact_dir is not None else artifact_dir_of(study)
+    if artifact_dir is None:
+        raise ValueError(f"study {study.study_name!r} records no artifact directory; pass one")
     directory = Path(artifact_dir)
     directory.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(base_path=str(directory))
@@ -494,7 +504,7 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
         lines.append(f"importance ({data['importance_evaluator']}): " + ", ".join(
             f"{p} {v['value']:.3f}" + ("" if v["ci_low"] is None else f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]")
             for p, v in data["importance"].items()))
-    lines.append(data["variance_split"]["summary"])
+    lines.extend(data["summary"]["sentences"])
     best = data.get("best_per_dataset")
     if best is not None and not best.empty:
         lines.append("best model per dataset (mean validation; test beside):")

@@ -109,12 +109,37 @@ def test_a_failed_upload_is_a_warning_and_the_report_still_exists(storage, tmp_p
     assert out.exists() and err.startswith("warning: report not attached to the study (")
 
 
-def test_a_journal_storage_needs_an_artifact_dir_to_attach(tmp_path, capsys):
+def test_a_journal_storage_attaches_next_to_its_file_as_the_dashboard_looks(tmp_path, capsys):
+    # behaviour change (issue 10 item 7): one default artifact directory (studies._artifacts), the
+    # one workers and the dashboard use; a journal file gets <its dir>/artifacts like SQLite
     from studies._storage import open_storage
 
     url = f"journal:///{tmp_path / 'study.log'}"
     grid_study({"layers": ("a", "b")}, lambda p: 0.5, storage=open_storage(url, create=True), name="j")
     out = tmp_path / "r.html"
     assert cli.main(["study", "report", "--storage", url, "--study-name", "j", "--out", str(out), "--bootstrap", "0"]) == 0
-    assert out.exists()
-    assert capsys.readouterr().err == "warning: report not attached to the study: pass --artifact-dir for a non-SQLite storage\n"
+    assert out.exists() and capsys.readouterr().err == ""
+    assert any((tmp_path / "artifacts").iterdir())
+
+
+def test_the_report_goes_to_the_artifact_dir_recorded_on_the_study(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    grid_study({"layers": ("a", "b")}, lambda p: 0.5, storage=url, name="rec")
+    recorded = tmp_path / "elsewhere"
+    # a launched study records its directory in its layerlab attribute (studies._artifacts.artifact_dir_of)
+    monkeypatch.setattr("studies.analysis._report.artifact_dir_of", lambda study: recorded)
+    out = tmp_path / "r.html"
+    assert cli.main(["study", "report", "--storage", url, "--study-name", "rec", "--out", str(out), "--bootstrap", "0"]) == 0
+    assert any(recorded.iterdir()) and not (tmp_path / "artifacts").exists()
+
+
+def test_margin_turns_quiet_rows_into_equivalence_verdicts(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    grid_study({"layers": ("a", "b")}, lambda p: 0.5, storage=url, name="eq", repeats=5, noise=0.001)
+    assert cli.main(["study", "report", "--storage", url, "--study-name", "eq", "--json", "--bootstrap", "0",
+                     "--baseline", "layers=a", "--margin", "0.05"]) == 0
+    row = json.loads(capsys.readouterr().out)["ablation"]["rows"][0]
+    assert row["verdict"] == "equivalent within +-0.05" and row["p_equivalence"] < 0.05
+    assert cli.main(["study", "report", "--storage", url, "--study-name", "eq", "--json", "--bootstrap", "0",
+                     "--margin", "-1"]) == 2
+    assert "margin must be a positive number" in capsys.readouterr().err
