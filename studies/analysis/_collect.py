@@ -13,6 +13,7 @@ analysis reads trials through :func:`collect`, which falls back gracefully:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -78,10 +79,16 @@ class StudyTable:
         return dict(config) if isinstance(config, Mapping) else None
 
     def values(self, group: str, metric: str = "value") -> np.ndarray:
-        return self.frame.loc[self.frame["group"] == group, metric].to_numpy(dtype=float)
+        return self.frame[metric].to_numpy(dtype=float)[self._positions[group]]
 
     def rows(self, group: str) -> pd.DataFrame:
-        return self.frame[self.frame["group"] == group]
+        return self.frame.iloc[self._positions[group]]
+
+    @functools.cached_property
+    def _positions(self) -> dict[str, np.ndarray]:
+        """Row positions of each group (computed once: the analyses ask for them many times)."""
+        groups = self.frame["group"].to_numpy()
+        return {g: np.flatnonzero(groups == g) for g in dict.fromkeys(groups)}
 
     def param_names(self) -> list[str]:
         """Every Optuna parameter that appears in some completed trial, in first-seen order."""

@@ -41,6 +41,7 @@ seed-level data).
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -164,17 +165,31 @@ def compare_paired(
 
 def _finish(delta: float, s: Crossed, diffs: np.ndarray, noise: str, resolution: float, confidence: float) -> PairedResult:
     n = len(diffs)
+    resolution_test = resolution * (1 + 1e-9) + 1e-12  # accuracies are k/N in floating point
     if delta == 0 and s.se == 0:
         return PairedResult(delta, delta, delta, 1.0, 0.0, s.df, n, s.images, noise, s.seed_var, s.image_var, resolution)
     if s.se == 0 or not math.isfinite(s.se):
         # every seed moved by the same amount and nothing else varies: the exact sign-flip test
-        p = min(1.0, 2.0 / 2**n) if abs(delta) > resolution else 1.0
+        p = min(1.0, 2.0 / 2**n) if abs(delta) > resolution_test else 1.0
         return PairedResult(delta, delta, delta, p, 0.0, s.df, n, s.images, noise.split(" (")[0] + " (sign-flip test: no spread)",
                             s.seed_var, s.image_var, resolution)
     half = stats.t.ppf(0.5 + confidence / 2, s.df) * s.se
-    excess = max(abs(delta) - resolution, 0.0)
+    excess = max(abs(delta) - resolution_test, 0.0)
     p = min(1.0, 2 * float(stats.t.sf(excess / s.se, s.df)))
     return PairedResult(delta, delta - half, delta + half, p, s.se, s.df, n, s.images, noise, s.seed_var, s.image_var, resolution)
+
+
+@functools.lru_cache(maxsize=4096)
+def detectable_d(n: int, alpha: float, power: float) -> float:
+    """Smallest standardised effect (mean / SD of the paired differences) that a two-sided paired
+    t-test over ``n`` pairs detects with ``power`` at ``alpha``: statsmodels ``TTestPower``
+    (noncentral t), cached because reports and the calibration ask for the same n many times."""
+    from statsmodels.stats.power import TTestPower
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = TTestPower().solve_power(nobs=n, alpha=alpha, power=power, alternative="two-sided")
+    return float(np.atleast_1d(d)[0])
 
 
 def _repeats_needed(effect: float, r: PairedResult, alpha: float, power: float) -> int | None:
@@ -182,17 +197,18 @@ def _repeats_needed(effect: float, r: PairedResult, alpha: float, power: float) 
     if not (math.isfinite(effect) and effect > 0) or not (r.seed_var > 0 or r.image_var > 0):
         return None
     if r.image_var == 0:
-        from statsmodels.stats.power import TTestPower
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                n = TTestPower().solve_power(effect_size=effect / math.sqrt(r.seed_var), alpha=alpha, power=power,
-                                             alternative="two-sided")
-            except (ValueError, RuntimeError):
-                return None
-        n = float(np.atleast_1d(n)[0])
-        return int(math.ceil(max(n, 2))) if math.isfinite(n) and n <= MAX_REPEATS else None
+        # detectable_d(n) * SD falls with n: binary search for the first n that reaches effect
+        sd = math.sqrt(r.seed_var)
+        if detectable_d(MAX_REPEATS, alpha, power) * sd > effect:
+            return None
+        low, high = 2, MAX_REPEATS
+        while low < high:
+            mid = (low + high) // 2
+            if detectable_d(mid, alpha, power) * sd <= effect:
+                high = mid
+            else:
+                low = mid + 1
+        return low
     for s in range(2, MAX_REPEATS + 1):
         se = math.sqrt(r.seed_var / s + r.image_var)
         df = max(s - 1, 1)
@@ -208,15 +224,15 @@ def power_summary(r: PairedResult, *, alpha: float = 0.05, power: float = POWER,
     detectable effect below (z_alpha/2 + z_power) * sqrt(image_var): the evaluation set is too
     small for anything smaller."""
     out: dict[str, Any] = {"mde": math.nan, "repeats_needed": None, "effect": None, "mde_floor_images": None}
-    if not math.isfinite(r.se) or r.se == 0:
+    if not math.isfinite(r.se):
+        return out
+    if r.se == 0:  # no spread: the sign-flip test, which detects any shift once 2 / 2**S < alpha
+        sign_flip_n = math.ceil(math.log2(2 / alpha) + 1e-12)
+        out["mde"] = r.resolution if r.n_pairs >= sign_flip_n else math.inf
+        out["repeats_needed"] = max(sign_flip_n, r.n_pairs)
         return out
     if r.image_var == 0:
-        from statsmodels.stats.power import TTestPower
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            d = TTestPower().solve_power(nobs=r.n_pairs, alpha=alpha, power=power, alternative="two-sided")
-        out["mde"] = float(np.atleast_1d(d)[0]) * math.sqrt(r.seed_var) + r.resolution
+        out["mde"] = detectable_d(r.n_pairs, alpha, power) * math.sqrt(r.seed_var) + r.resolution
     else:
         out["mde"] = (stats.t.ppf(1 - alpha / 2, r.df) + stats.t.ppf(power, r.df)) * r.se + r.resolution
         out["mde_floor_images"] = (stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * math.sqrt(r.image_var) + r.resolution

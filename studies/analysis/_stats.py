@@ -435,7 +435,7 @@ def eval_images(table: StudyTable, group: str, metric: str = "value") -> tuple[d
     from objectives._per_image import PER_IMAGE_ATTRS, unpack_correct
 
     attr = PER_IMAGE_ATTRS.get(metric)
-    if attr is None or table.pairing == "none":
+    if attr is None or table.pairing == "none" or not any(attr in t.user_attrs for t in table.trials):
         return None
     rows = table.rows(group)
     out: dict[Any, np.ndarray] = {}
