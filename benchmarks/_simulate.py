@@ -76,25 +76,29 @@ def image_study(
     n_images: int,
     image_sd: float = 1.0,
     seed_sd: float = 0.2,
+    interaction_sd: float = 0.5,
     rng: np.random.Generator,
 ) -> tuple[optuna.Study, dict[str, float]]:
     """Per-image outcomes from a probit model with known population accuracy.
 
     Image i (drawn once, shared by every config and seed: the fixed evaluation set) has
-    difficulty u_i ~ N(0, image_sd^2); config c at seed s has a training-seed effect
-    v_cs ~ N(0, seed_sd^2); the image is right when logit_c + v_cs + u_i + e_csi > 0 with
-    e ~ N(0, 1) independent. Population accuracy (over new seeds and new images) is
-    Phi(logit_c / sqrt(1 + image_sd^2 + seed_sd^2)), returned as the truth."""
+    difficulty u_i ~ N(0, image_sd^2) and config c its own leaning on it w_ci ~ N(0,
+    interaction_sd^2) (configs disagree on particular images, consistently across seeds); config c
+    at seed s has a training-seed effect v_cs ~ N(0, seed_sd^2); the image is right when
+    logit_c + v_cs + u_i + w_ci + e_csi > 0 with e ~ N(0, 1) independent. Population accuracy
+    (over new seeds and new images) is Phi(logit_c / sqrt(1 + image_sd^2 + interaction_sd^2 +
+    seed_sd^2)), returned as the truth."""
     names = list(logits)
     dist = {"config": CategoricalDistribution(names)}
     u = image_sd * rng.standard_normal(n_images)
     labels = np.zeros(n_images, dtype=np.int64)
-    scale = np.sqrt(1 + image_sd**2 + seed_sd**2)
+    scale = np.sqrt(1 + image_sd**2 + interaction_sd**2 + seed_sd**2)
     truth = {name: float(stats.norm.cdf(logits[name] / scale)) for name in names}
     trials = []
     for name in names:
+        w = interaction_sd * rng.standard_normal(n_images)
         for r in range(repeats):
-            ok = logits[name] + seed_sd * rng.standard_normal() + u + rng.standard_normal(n_images) > 0
+            ok = logits[name] + seed_sd * rng.standard_normal() + u + w + rng.standard_normal(n_images) > 0
             value = float(ok.mean())
             attrs = {"config_id": f"cfg-{name}", "repeat": r, "seed": 100 + r, "config": {"config": name},
                      "val_accuracy": value, "test_accuracy": value, "val_correct": pack_correct(ok, labels),

@@ -168,8 +168,9 @@ def _finish(delta: float, s: Crossed, diffs: np.ndarray, noise: str, resolution:
     resolution_test = resolution * (1 + 1e-9) + 1e-12  # accuracies are k/N in floating point
     if delta == 0 and s.se == 0:
         return PairedResult(delta, delta, delta, 1.0, 0.0, s.df, n, s.images, noise, s.seed_var, s.image_var, resolution)
-    if s.se == 0 or not math.isfinite(s.se):
-        # every seed moved by the same amount and nothing else varies: the exact sign-flip test
+    if s.se <= 1e-9 * abs(delta) or not math.isfinite(s.se):
+        # every seed moved by the same amount and nothing else varies (up to rounding of floats):
+        # the exact sign-flip test
         p = min(1.0, 2.0 / 2**n) if abs(delta) > resolution_test else 1.0
         return PairedResult(delta, delta, delta, p, 0.0, s.df, n, s.images, noise.split(" (")[0] + " (sign-flip test: no spread)",
                             s.seed_var, s.image_var, resolution)

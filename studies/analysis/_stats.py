@@ -234,7 +234,8 @@ def compare(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         p = stats.ttest_ind(a, b, equal_var=False).pvalue
-    if not math.isfinite(p):  # no spread on either side: the exact permutation test's smallest p, never 0
+    if not math.isfinite(p) or (np.ptp(a) == 0 and np.ptp(b) == 0):
+        # no spread on either side: the exact permutation test's smallest p, never 0
         p = 1.0 if delta == 0 else min(1.0, 2.0 / math.comb(len(a) + len(b), len(a)))
     return Comparison(delta, low, high, len(a), len(b), 0, "unpaired", "welch t", p,
                       "no shared seeds: unpaired comparison", clipped)
