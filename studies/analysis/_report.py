@@ -168,9 +168,10 @@ def build_report(
     sections = [_summary_section(table, data["summary"]["sentences"], notes)]
     sections.append(Section("Leaderboard", [
         "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection metric); "
-        "test accuracy is reported beside it and never used to rank. 95% CI: Student t for fewer than 10 runs, BCa "
-        "bootstrap from 10 on; intervals of accuracies are clipped to [0, 1] (ci_clipped). vs_best: paired comparison with "
-        "the best config, Holm-corrected.",
+        "test accuracy is reported beside it and never used to rank. 95% CI: Student t at every n (computed at 96% to stay "
+        "honest under skewed seed noise; over seeds and evaluation images when the trials store per-image results, see "
+        "noise); intervals of accuracies are clipped to [0, 1] (ci_clipped). vs_best: paired comparison with the best "
+        "config, Bonferroni over all pairs of configs because the best is picked by the same data (vs_best_p).",
         *(["No CI: every config has a single run."] if single else []),
     ], [_fmt_board(board)], [figs.leaderboard_figure(board)]))
     if extra["attrs"]:
@@ -312,7 +313,9 @@ def _ablation_section(ablation, fig) -> Section:
         f"Baseline: {base} ({ablation.baseline_source}); configs: {', '.join(ablation.baseline_labels)}. "
         f"delta = variant minus baseline on the objective, paired by seed where repeats share seeds "
         f"({'Wilcoxon signed-rank test' if ablation.test == 'wilcoxon' else 'paired t-test'}; "
-        f"Welch's t-test when unpaired), p-values Holm-corrected over all rows, verdict at alpha = {ablation.alpha}. "
+        f"Welch's t-test when unpaired), p-values {'Holm-corrected over all rows' if ablation.correction == 'holm' else 'Bonferroni over all pairs of configs (the baseline is the best config, picked by the same data)'}, verdict at alpha = {ablation.alpha}. "
+        "mde: the smallest difference the test detects with 80% power at its seeds and noise; repeats_needed: seeds to detect "
+        "a difference of the row's size. "
         "Test deltas are reported beside and not tested.",
         *ablation.notes,
     ]
