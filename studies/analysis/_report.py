@@ -501,7 +501,7 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
         lines.append(f"ablation vs {', '.join(f'{k}={v}' for k, v in ab['baseline'].items())} ({ab['baseline_source']}):")
         for r in ab["rows"]:
             ci = f" [{r['delta_ci_low']:+.4f}, {r['delta_ci_high']:+.4f}]" if _number(r["delta_ci_low"]) else ""
-            p = f" p_holm={r['p_holm']:.3g}" if _number(r["p_holm"]) else ""
+            p = f" p_{'holm' if ab['correction'] == 'holm' else 'adj'}={r['p_holm']:.3g}" if _number(r["p_holm"]) else ""
             lines.append(f"  {r['variant']}: {r['delta']:+.4f}{ci}{p} -> {r['verdict']}")
     if data["importance"]:
         lines.append(f"importance ({data['importance_evaluator']}): " + ", ".join(

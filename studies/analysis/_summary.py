@@ -109,6 +109,4 @@ def summary_sentences(facts: dict[str, Any]) -> list[str]:
             out.append(f"Those without a detectable difference could have missed effects up to {span} (the minimum "
                        f"detectable effect at 80% power with {ab['n_pairs']} paired run(s)): 'no detectable "
                        "difference' is not evidence of no effect" + (" (give --margin for equivalence tests)." if not ab["margin"] else "."))
-    out.append("Verdicts and CIs count the seeds and the finite evaluation set." if facts["noise"] == "seeds + images"
-               else "Verdicts and CIs count seed-to-seed noise only (no per-image data on the trials).")
-    return out
+    return out  # which noise the verdicts count is the report's first note (facts["noise"])

@@ -30,7 +30,8 @@ def test_launch_runs_every_cell_once_and_stores_what_the_dashboard_shows(tiny_pr
     assert len(cells) == 3 * 2 and set(cells.values()) == {1}
     trial = study.get_trials(states=(TrialState.COMPLETE,))[0]
     attrs = trial.user_attrs
-    for key in ("config", "config_id", "seed", "repeat", "test_accuracy", "params", "train_seconds", "confusion", "history"):
+    for key in ("config", "config_id", "seed", "repeat", "test_accuracy", "params", "train_seconds", "confusion", "history",
+                "val_correct", "test_correct"):  # per-image correctness (objectives._per_image)
         assert key in attrs
     assert attrs["config"]["family"] == "seq" and trial.value == attrs["val_accuracy"]
     assert list(trial.intermediate_values) == [1]
