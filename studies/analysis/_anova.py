@@ -28,6 +28,7 @@ main-effects model with plain numpy, fast enough to recompute under hundreds of 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -150,9 +151,10 @@ def factorial_anova(design: Design, *, confidence: float = 0.95) -> dict[str, An
             "omega_sq": partial_omega_sq(ss, df, ms_res, n), "ci_low": low, "ci_high": high,
         })
     return {
-        "terms": terms, "formula": formula.replace("C(block)", "C(seed)"), "residual_df": resid_df, "n": n,
+        "terms": terms, "residual_df": resid_df, "n": n,
+        "formula": re.sub(r"\bx(\d+)\b", lambda m: design.params[int(m.group(1))], formula.replace("C(block)", "C(seed)")),
         "blocked": design.blocked, "grid": design.grid, "interactions": [f"{a} x {b}" for a, b in interactions],
-        "kinds": dict(design.kinds),
+        "kinds": dict(design.kinds),  # parameter -> "factor" | "spline"
     }
 
 

@@ -414,7 +414,8 @@ def _anova(inputs: _Inputs, confidence: float, out: dict[str, Any], n_perm: int,
     res: dict[str, dict[str, Any]] = {}
     for p in params:
         t = mains.get(p, {})
-        res[p] = {"value": t.get("omega_sq", 0.0), "ci_low": t.get("ci_low"), "ci_high": t.get("ci_high"),
+        omega = t.get("omega_sq", 0.0)
+        res[p] = {"value": omega if omega is not None and math.isfinite(omega) else 0.0, "ci_low": t.get("ci_low"), "ci_high": t.get("ci_high"),
                   "eta_sq": t.get("eta_sq"), "F": t.get("F"), "df": t.get("df"), "p_f": t.get("p_value")}
     if n_perm:
         model = MainEffects(design)

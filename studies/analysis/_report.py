@@ -373,9 +373,15 @@ def _transfer_section(result: dict[str, Any], fig) -> Section:
         f"Top-{result['top_k']} agreement: {result['top_k_overlap']}/{result['top_k']}; same best config: {result['same_best']}; "
         f"{len(result['flips'])} of {result['n_pairs']} pairs flip order.",
     ]
+    if result.get("kendall_ci", {}).get("method", "none") != "none":
+        paras.append(f"The Kendall CI is for tau between the true config means ({result['kendall_ci']['method']}; "
+                     f"{result['kendall_ci']['settled_pairs']} of {result['n_pairs']} pairs ordered beyond noise in both studies); "
+                     "same_order_probability: the chance that both studies order a pair the same way, most doubtful first.")
     tables = [_fmt(pd.DataFrame(result["configs"]))]
     if result["flips"]:
         tables.append(_fmt(pd.DataFrame(result["flips"])))
+    if result.get("pairs") and result["pairs"][0]["same_order_probability"] is not None:
+        tables.append(_fmt(pd.DataFrame(result["pairs"][:20])))
     return Section("Rank transfer", paras, tables, [fig])
 
 
