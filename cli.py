@@ -260,6 +260,9 @@ def cmd_study_compare(args: argparse.Namespace) -> int:
     print(f"{result['n_shared']} shared configs (matched on {', '.join(result['matched_on'])}); metric: mean {result['metric']}")
     print(f"Kendall tau  {'n/a' if tau is None else f'{tau:+.3f}'} ({ci(result['kendall_ci_low'], result['kendall_ci_high'])})")
     print(f"Spearman rho {'n/a' if rho is None else f'{rho:+.3f}'} ({ci(result['spearman_ci_low'], result['spearman_ci_high'])})")
+    if result["kendall_ci"].get("method", "none") != "none":
+        print(f"  (tau CI for the true config means: {result['kendall_ci']['method']}; "
+              f"{result['kendall_ci']['settled_pairs']} of {result['n_pairs']} pairs ordered beyond noise in both studies)")
     print(f"top-{result['top_k']} agreement {result['top_k_overlap']}/{result['top_k']}; same best: {result['same_best']}")
     print(f"{'rank A':>6} {'rank B':>6} {'mean A':>8} {'mean B':>8}  config")
     for c in result["configs"]:
@@ -268,6 +271,11 @@ def cmd_study_compare(args: argparse.Namespace) -> int:
     print(f"{len(flips)} of {result['n_pairs']} pairs flip order" + (":" if flips else ""))
     for f in flips[:20]:
         print(f"  {f['config_1']} vs {f['config_2']}: A {f['a'][0]:.4f}/{f['a'][1]:.4f}, B {f['b'][0]:.4f}/{f['b'][1]:.4f}")
+    doubtful = [p for p in result["pairs"] if p["same_order_probability"] is not None][:5]
+    if doubtful:
+        print("least sure to keep their order (probability both studies order the pair the same way):")
+        for p in doubtful:
+            print(f"  {p['same_order_probability']:.2f}  {p['config_1']} vs {p['config_2']}")
     return 0
 
 

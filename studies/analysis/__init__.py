@@ -8,7 +8,7 @@ with graceful fallbacks when absent (see :func:`collect`)::
     board = leaderboard_table(study)                     # mean, std, 95% CI over seed repeats
     metrics = objective_metrics(study)                   # the objective's report_attrs, paired pairs
     ablation = ablation_table(study, "layers=full")      # deltas vs baseline, paired, Holm
-    importance = importance_with_ci(study)               # fANOVA / PED-ANOVA / MDI with CIs
+    importance = importance_with_ci(study)               # ANOVA / fANOVA / PED-ANOVA / MDI: CIs, permutation null
     transfer = compare_studies(small_study, full_study)  # Kendall tau, Spearman rho, flips
     write_report(build_report(study), "report.html")     # one self-contained HTML file
 """
@@ -22,7 +22,7 @@ from studies.analysis._datasets import (
     medmnist_table,
     study_datasets,
 )
-from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
+from studies.analysis._importance import EVALUATORS, AnovaImportanceEvaluator, importance_with_ci, variance_split
 from studies.analysis._leaderboard import Ablation, ablation_table, leaderboard_table
 from studies.analysis._metrics import objective_metrics
 from studies.analysis._report import (
@@ -41,6 +41,7 @@ from studies.analysis._transfer import compare_studies, rank_transfer_matrix
 __all__ = [
     "Ablation",
     "AnalysisError",
+    "AnovaImportanceEvaluator",
     "Report",
     "EVALUATORS",
     "MEDMNIST_GROUPS",

@@ -87,7 +87,7 @@ def importance_figure(importance: dict[str, Any]) -> go.Figure | None:
                          arrayminus=[v - lo if lo is not None and v is not None else None for v, lo in zip(values, low)],
                          visible=has_ci),
         ))
-    fig.update_layout(barmode="group", title="Parameter importance (normalised) with bootstrap 95% CI",
+    fig.update_layout(barmode="group", title="Parameter importance with 95% CI (Optuna's evaluators normalised; ANOVA: partial omega-squared)",
                       yaxis_title="importance", legend=dict(orientation="h"))
     return fig
 

@@ -25,7 +25,10 @@ from studies.analysis._metrics import objective_metrics
 from studies.analysis._summary import summary_facts, summary_sentences
 from studies.analysis._transfer import compare_studies, rank_transfer_matrix
 
-PRIMARY_EVALUATOR = "fanova"  # the evaluator behind the JSON ``importance`` key
+PRIMARY_EVALUATOR = "anova"  # the default headline evaluator (importance_with_ci's "headline" decides)
+# Evaluators that get the permutation null in a report: each shuffle refits the evaluator, cheap
+# for the ANOVA, about 0.2 s a fit for fANOVA (importance_with_ci(permute=None) runs it for all).
+REPORT_PERMUTE = ("anova",)
 
 
 @dataclass
@@ -99,7 +102,8 @@ def build_report(
     board = leaderboard_table(table, alpha=alpha, test=test)
     ablation = ablation_table(table, baseline, alpha=alpha, test=test, margin=margin)
     transfer = compare_studies(table, collect(compare_with), top_k=top_k, seed=seed) if compare_with is not None else None
-    importance = importance_with_ci(table, evaluators=evaluators, n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+    importance = importance_with_ci(table, evaluators=evaluators, n_bootstrap=n_bootstrap, seed=seed, progress=progress,
+                                    permute=[e for e in REPORT_PERMUTE if e in evaluators])
     split = variance_split(table, alpha=alpha, test=test)
     extra = objective_metrics(table, order=list(board["group"]), alpha=alpha, test=test)
     notes = [*table.notes, noise_note(table)]
@@ -135,7 +139,7 @@ def build_report(
         if not any(p["tau"] is not None for p in by_dataset["pairs"]):
             by_dataset = None
 
-    primary = importance["by_evaluator"].get(PRIMARY_EVALUATOR) or next(iter(importance["by_evaluator"].values()), {})
+    primary = importance["headline"]["params"]  # evaluated parameters only: never a left-out one
     data: dict[str, Any] = {
         "study": {
             "name": table.study_name, "direction": table.direction, "states": dict(table.state_counts),
@@ -147,7 +151,7 @@ def build_report(
         "leaderboard": board.drop(columns=["group"]),
         "ablation": ablation.to_dict(),
         "importance": primary,
-        "importance_evaluator": PRIMARY_EVALUATOR if PRIMARY_EVALUATOR in importance["by_evaluator"] else next(iter(importance["by_evaluator"]), None),
+        "importance_evaluator": importance["headline"]["evaluator"],
         "importance_detail": importance,
         "variance_split": split,
         "notes": notes,
@@ -328,9 +332,14 @@ def _importance_section(importance: dict[str, Any], fig) -> Section:
         return Section("Parameter importance", [f"No importance: {importance['reason']}."])
     boot = importance["bootstrap"]
     paras = [
-        "Optuna's evaluators: " + "; ".join(importance["evaluators"].values()) + ". Values are normalised to sum to 1 per evaluator.",
-        f"CI: {boot['interval']} over {boot['replicates']} bootstrap replicates ({boot['resampling']})." if boot["available"]
-        else f"No CI: {boot['reason']}.",
+        "Evaluators: " + "; ".join(importance["evaluators"].values()) + ". Optuna's evaluators are normalised to sum to 1; "
+        "the ANOVA's value is partial omega-squared (share of variance net of the other parameters and the seed), "
+        "its CI by noncentral-F inversion and p_f its F-test.",
+        f"Optuna evaluators' CI: {boot['interval']} over {boot['replicates']} bootstrap replicates ({boot['resampling']})."
+        if boot["available"] else f"No bootstrap CI: {boot['reason']}.",
+        *([f"Permutation null ({', '.join(importance['permutation']['evaluators'])}): {importance['permutation']['method']}. "
+           "above_noise marks a parameter that matters beyond seed noise; the others are not distinguishable from noise."]
+          if importance.get("permutation", {}).get("evaluators") else []),
         "Evaluated: " + (", ".join(importance["evaluated"]) or "none") + ".",
     ]
     for name, reason in importance["left_out"].items():
@@ -346,10 +355,17 @@ def _importance_section(importance: dict[str, Any], fig) -> Section:
             text += f"; fANOVA within the trials where it is active: {within.get(name, 0.0):.3f}"
         paras.append(text + ".")
     rows = [
-        {"evaluator": ev, "parameter": p, "importance": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
+        {"evaluator": ev, "parameter": p, "importance": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+         "p_value": r.get("p_value"), "p_holm": r.get("p_holm"), "above_noise": r.get("above_noise")}
         for ev, res in importance["by_evaluator"].items() for p, r in res.items()
     ]
-    return Section("Parameter importance", paras, [_fmt(pd.DataFrame(rows))], [fig] if fig is not None else [])
+    tables = [_fmt(pd.DataFrame(rows))]
+    if importance.get("anova", {}).get("terms"):
+        anova = importance["anova"]
+        paras.append(f"ANOVA ({anova['formula']}; {'full grid' if anova['grid'] else 'not a full grid'}, "
+                     f"residual df {anova['residual_df']:g}): main effects" + (" and two-way interactions" if anova["interactions"] else "") + ".")
+        tables.append(_fmt(pd.DataFrame([{k: v for k, v in t.items() if k != "params"} for t in anova["terms"]])))
+    return Section("Parameter importance", paras, tables, [fig] if fig is not None else [])
 
 
 def _transfer_section(result: dict[str, Any], fig) -> Section:
@@ -365,9 +381,15 @@ def _transfer_section(result: dict[str, Any], fig) -> Section:
         f"Top-{result['top_k']} agreement: {result['top_k_overlap']}/{result['top_k']}; same best config: {result['same_best']}; "
         f"{len(result['flips'])} of {result['n_pairs']} pairs flip order.",
     ]
+    if result.get("kendall_ci", {}).get("method", "none") != "none":
+        paras.append(f"The Kendall CI is for tau between the true config means ({result['kendall_ci']['method']}; "
+                     f"{result['kendall_ci']['settled_pairs']} of {result['n_pairs']} pairs ordered beyond noise in both studies); "
+                     "same_order_probability: the chance that both studies order a pair the same way, most doubtful first.")
     tables = [_fmt(pd.DataFrame(result["configs"]))]
     if result["flips"]:
         tables.append(_fmt(pd.DataFrame(result["flips"])))
+    if result.get("pairs") and result["pairs"][0]["same_order_probability"] is not None:
+        tables.append(_fmt(pd.DataFrame(result["pairs"][:20])))
     return Section("Rank transfer", paras, tables, [fig])
 
 
@@ -506,6 +528,7 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
     if data["importance"]:
         lines.append(f"importance ({data['importance_evaluator']}): " + ", ".join(
             f"{p} {v['value']:.3f}" + ("" if v["ci_low"] is None else f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]")
+            + ("" if "above_noise" not in v else " (above noise)" if v["above_noise"] else " (noise)")
             for p, v in data["importance"].items()))
     lines.extend(data["summary"]["sentences"])
     best = data.get("best_per_dataset")

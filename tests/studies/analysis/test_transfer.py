@@ -77,7 +77,9 @@ def test_an_extra_searched_parameter_needs_a_where_filter():
     assert result["n_shared"] == 4 and result["kendall_tau"] == pytest.approx(1.0)
     # the same study against itself across datasets
     result = compare_studies(multi, multi, where_a="dataset=pathmnist", where_b="dataset=bloodmnist", n_bootstrap=0)
-    assert result["kendall_tau"] == pytest.approx(1.0) and result["kendall_ci_low"] is None
+    # the Kendall CI needs no bootstrap (simultaneous intervals); only Spearman's does
+    assert result["kendall_tau"] == pytest.approx(1.0) and result["spearman_ci_low"] is None
+    assert result["kendall_ci_low"] <= 1.0 == result["kendall_ci_high"]
 
 
 def test_test_metric_and_single_repeats():
@@ -130,3 +132,44 @@ def test_seeds_are_resampled_jointly_so_shared_seed_luck_does_not_blur_the_ranki
     unpaired = compare_studies(*pair(False), n_bootstrap=200)
     assert unpaired["bootstrap"]["resampling"]["a"] == "repeats drawn with replacement within each config"
     assert unpaired["kendall_tau"] == pytest.approx(1.0) and unpaired["kendall_ci_low"] < 0.5
+
+
+def test_the_kendall_ci_targets_the_true_ranking_not_the_noisy_one():
+    # configs 0.5 noise SD apart at 3 repeats: the observed tau is far below the true 1; the old
+    # bootstrap CI bracketed the noisy tau and missed 1; the projection CI must keep 1 inside
+    means = {m: 0.5 * i for i, m in enumerate(MODELS)}
+    hits = 0
+    for s in range(5):
+        a = grid_study({"model": MODELS}, lambda p: means[p["model"]], name="a", rng_seed=10 + s, noise=1.0, seed_effect=0.5)
+        b = grid_study({"model": MODELS}, lambda p: means[p["model"]], name="b", rng_seed=50 + s, noise=1.0, seed_effect=0.5)
+        res = compare_studies(a, b, n_bootstrap=0)
+        assert res["kendall_ci_low"] <= res["kendall_tau"] <= res["kendall_ci_high"]
+        assert res["kendall_ci"]["noise"]["a"]["method"].startswith("residual of configs x seeds")
+        hits += res["kendall_ci_high"] == pytest.approx(1.0)
+    assert hits == 5
+
+
+def test_the_projection_interval_counts_settled_and_unsettled_pairs():
+    from studies.analysis._transfer import PairNoise, kendall_projection_ci
+
+    noise = PairNoise(sd=0.01, df=20, n=np.full(4, 5), method="test")
+    a, b = np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 1.0, 3.0, 2.0])  # one clear discordant pair of 6
+    res = kendall_projection_ci(a, b, noise, noise, 0.95)
+    assert res["low"] == res["high"] == pytest.approx(4 / 6) and res["settled_pairs"] == 6
+    close = np.array([0.0, 0.001, 2.0, 3.0])  # pair (0, 1) unsettled in A: it may be either way
+    res = kendall_projection_ci(close, b, noise, noise, 0.95)
+    assert (res["low"], res["high"]) == pytest.approx((2 / 6, 4 / 6)) and res["settled_pairs"] == 5
+    assert kendall_projection_ci(a, b, None, noise, 0.95)["low"] is None
+
+
+def test_each_pair_gets_the_probability_that_both_studies_order_it_the_same_way():
+    small, full = _pair()
+    pairs = {frozenset((p["config_1"], p["config_2"])): p for p in compare_studies(small, full, n_bootstrap=0)["pairs"]}
+    assert len(pairs) == 21
+    # Res512 vs Res512to64: 0.80 vs 0.78 in SMALL, 0.84 vs 0.86 in FULL (noise 0.005): a clear flip
+    flip = pairs[frozenset(("model=Res512", "model=Res512to64"))]
+    assert flip["same_order_probability"] < 0.01
+    # Conv2d+FCL vs Res512: far apart and in the same order in both
+    assert pairs[frozenset(("model=Conv2d+FCL", "model=Res512"))]["same_order_probability"] > 0.99
+    single = compare_studies(*_pair(repeats=1), n_bootstrap=0)
+    assert all(p["same_order_probability"] is None for p in single["pairs"])
