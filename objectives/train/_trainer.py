@@ -26,7 +26,7 @@ from torch import nn
 
 from objectives.data import PreparedData
 from objectives.train._augment import build_augment
-from objectives.train._checkpoint import load_checkpoint, save_checkpoint
+from objectives.train._checkpoint import Checkpointer
 from objectives.train._device import autocast_for, training_threads
 from objectives.train._loss import classification_loss, kernel_penalty, kernel_weights
 from objectives.train._metrics import count_flops, count_params, evaluate
@@ -114,6 +114,7 @@ def fit(
     on_epoch: EpochCallback | None = None,
     checkpoints: Sequence[Path | None] | None = None,
     routes: Mapping[str, torch.Tensor] | None = None,
+    checkpoint_interval: float | None = None,
 ) -> list[FitResult]:
     """Train one model per seed on ``data`` with ``run`` and return their results.
 
@@ -129,7 +130,7 @@ def fit(
     with training_threads(data.device):
         for index, (seed, ckpt) in enumerate(zip(seeds, checkpoints)):
             callback = (lambda stats, i=index: on_epoch(i, stats)) if on_epoch else None
-            results.append(_fit_one(run, data, seed, callback, ckpt, routes))
+            results.append(_fit_one(run, data, seed, callback, ckpt, routes, checkpoint_interval))
     return results
 
 
@@ -160,6 +161,7 @@ def _fit_one(
     on_epoch: Callable[[EpochStats], None] | None,
     checkpoint: Path | None,
     routes: Mapping[str, torch.Tensor] | None = None,
+    checkpoint_interval: float | None = None,
 ) -> FitResult:
     cfg = run.train
     device = data.device
@@ -183,7 +185,8 @@ def _fit_one(
 
     history: list[EpochStats] = []
     best = {"value": None, "epoch": 0, "state": None, "wait": 0}
-    state = load_checkpoint(checkpoint) if checkpoint is not None else None
+    saver = Checkpointer(checkpoint, checkpoint_interval) if checkpoint is not None else None
+    state = saver.load() if saver is not None else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -269,8 +272,8 @@ def _fit_one(
                     "state": copy.deepcopy(model.state_dict()) if cfg.restore_best else None}
         else:
             best["wait"] += 1
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, {
+        if saver is not None and saver.due():  # by time, not every epoch (objectives.train._checkpoint)
+            saver.save({
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(),
