@@ -92,8 +92,10 @@ class AtomicArtifactStore(FileSystemArtifactStore):
             with open(tmp, "wb") as handle:
                 shutil.copyfileobj(content_body, handle)
             os.replace(tmp, final)
-        except BaseException:
+        except BaseException as exc:
             tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.filename is None:  # a failed write() names no file
+                raise OSError(exc.errno, exc.strerror, str(final)) from exc
             raise
 
 

@@ -80,9 +80,12 @@ def _chain(exc: BaseException | None):
 def disk_full_path(exc: BaseException) -> str | None:
     """The path of an ENOSPC / EDQUOT error in ``exc``'s chain ("" when unnamed); None otherwise."""
     for e in _chain(exc):
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-            return str(e.filename or "")
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) and e.filename:
+            return str(e.filename)
+    for e in _chain(exc):
         text = str(e)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return ""
         if "database or disk is full" in text or "No space left on device" in text:
             return ""
     return None
@@ -103,8 +106,21 @@ def is_lock_or_connection_error(exc: BaseException) -> bool:
     return False
 
 
-def storage_lost_reason(exc: BaseException, url: str) -> str | None:
-    """What happened when the storage at ``url`` is gone or read-only (None if it is not)."""
+def file_identity(url: str) -> tuple[int, int] | None:
+    """(device, inode) of a SQLite or journal storage file, to notice it being deleted or replaced."""
+    from studies._storage import storage_file
+
+    try:
+        path = storage_file(url)
+        stat = path.stat() if path is not None else None
+    except (LayerlabError, OSError):
+        return None
+    return (stat.st_dev, stat.st_ino) if stat is not None else None
+
+
+def storage_lost_reason(exc: BaseException, url: str, identity: tuple[int, int] | None = None) -> str | None:
+    """What happened when the storage at ``url`` is gone, replaced or read-only (None if it is not).
+    ``identity``: the file's :func:`file_identity` when it was opened."""
     from studies._storage import scheme_of, storage_file
 
     try:
@@ -112,9 +128,13 @@ def storage_lost_reason(exc: BaseException, url: str) -> str | None:
     except LayerlabError:
         return None
     texts = [str(e) for e in _chain(exc)]
+    kind = {"sqlite": "SQLite file", "journal": "journal file"}.get(scheme)
+    if kind is not None and path is not None:
+        if not path.exists():
+            return f"the {kind} {path} was deleted while the study ran"
+        if identity is not None and file_identity(url) != identity:
+            return f"the {kind} {path} was deleted and recreated (or replaced) while the study ran"
     if scheme == "sqlite":
-        if path is not None and not path.exists():
-            return f"the SQLite file {path} was deleted while the study ran"
         if any("readonly database" in t for t in texts):
             return f"the SQLite file {path} was deleted, replaced or made read-only while the study ran (attempt to write a readonly database)"
         if any("no such table" in t for t in texts):
@@ -127,13 +147,13 @@ def storage_lost_reason(exc: BaseException, url: str) -> str | None:
     return None
 
 
-def as_fault(exc: BaseException, url: str | None = None) -> FaultError | None:
+def as_fault(exc: BaseException, url: str | None = None, identity: tuple[int, int] | None = None) -> FaultError | None:
     """``exc`` as a one-line :class:`FaultError`, or None when it is not an infrastructure fault."""
     if isinstance(exc, FaultError):
         return exc
     path = disk_full_path(exc)
     if path is not None:
-        if not path and url is not None:
+        if not path and url is not None and any("database or disk is full" in str(e) for e in _chain(exc)):
             from studies._storage import redact, storage_file
 
             where = storage_file(url)
@@ -141,7 +161,7 @@ def as_fault(exc: BaseException, url: str | None = None) -> FaultError | None:
         return DiskFullError(f"no space left on device (ENOSPC) writing {path or 'a file'}; free space, then relaunch "
                              "the same command to finish the study")
     if url is not None:
-        reason = storage_lost_reason(exc, url)
+        reason = storage_lost_reason(exc, url, identity)
         if reason is not None:
             from studies._storage import redact
 
@@ -170,7 +190,8 @@ def storage_wait() -> float:
 _retrying = threading.local()  # nested storage calls retry once, at the outermost call
 
 
-def call_with_retry(call: Callable[[], T], *, url: str, what: str, max_wait: float | None = None) -> T:
+def call_with_retry(call: Callable[[], T], *, url: str, what: str, max_wait: float | None = None,
+                    identity: tuple[int, int] | None = None) -> T:
     """``call()``, retried with exponential backoff (0.5 s doubling to 10 s) while it fails with a
     lock or connection error, for up to ``max_wait`` seconds; faults become one-line errors."""
     if getattr(_retrying, "active", False):
@@ -185,7 +206,7 @@ def call_with_retry(call: Callable[[], T], *, url: str, what: str, max_wait: flo
             try:
                 return call()
             except Exception as exc:
-                fault = as_fault(exc, url)
+                fault = as_fault(exc, url, identity)
                 if fault is not None:
                     raise fault from None
                 if not is_lock_or_connection_error(exc):
@@ -216,11 +237,12 @@ def _storage_methods(storage: Any) -> list[str]:
 def install_retries(storage: Any, url: str) -> Any:
     """Wrap every storage method of ``storage`` (on the instance, so ``isinstance`` checks and
     Optuna's heartbeat machinery see the same object) in :func:`call_with_retry`."""
+    identity = file_identity(url)
     for name in _storage_methods(storage):
         method = getattr(storage, name)
 
         def wrapped(*args: Any, _method=method, _name=name, **kwargs: Any) -> Any:
-            return call_with_retry(lambda: _method(*args, **kwargs), url=url, what=_name)
+            return call_with_retry(lambda: _method(*args, **kwargs), url=url, what=_name, identity=identity)
 
         setattr(storage, name, wrapped)
     return storage

@@ -100,8 +100,10 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         if path.exists():
             os.replace(path, previous_path(path))  # a crash here leaves .prev, which load falls back to
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)  # ENOSPC or a kill mid-write: no half-written file remains
+        if isinstance(exc, OSError) and exc.filename is None:  # a failed write() names no file: say which
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 
