@@ -13,6 +13,8 @@
     python cli.py data list | data describe NAME [--json] | data download NAME
 
 A user mistake prints one line (``error: ...``) and exits with code 2; a bug keeps its traceback.
+Exit codes (docs/robustness.md): 0 done, 1 a bug, 2 bad input, 3 a launch left failed cells,
+4 an infrastructure fault (full disk, storage lost or locked), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -57,6 +59,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number; valid: 1-65535")
     return value
 
 
@@ -105,6 +117,8 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         options=_storage_options(args),
         retry_failed=args.retry_failed,
         queue_only=args.queue_only,
+        checkpoint_dir=args.checkpoint_dir,
+        max_cells=args.max_cells,
     )
     if args.queue_only:
         from studies import format_status, study_status
@@ -120,6 +134,13 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     failures = _failure_summary(study)
     if failures:
         print(failures)
+    from studies import count_cells
+
+    failed = count_cells(study, spec).failed
+    if failed:
+        sys.stderr.write(f"error: {failed} of {cells or '?'} cells ended FAIL ({failures.removeprefix('not in the leaderboard: ')}); "
+                         "`study launch --retry-failed` with the same options runs them again\n")
+        return 3
     return 0
 
 
@@ -456,6 +477,7 @@ def _add_heartbeat_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from studies import DEFAULT_STORAGE
+    from studies._faults import MAX_CELLS
 
     parser = _Parser(prog="layerlab", description="Architecture-ablation search on Optuna.")
     groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
@@ -471,6 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)")
     p.add_argument("--artifact-dir", help="trial artifacts (default: artifacts/ next to a SQLite or journal file, else runs/artifacts)")
     p.add_argument("--retry-failed", action="store_true", help="queue one more try of every cell whose trials all failed")
+    p.add_argument("--checkpoint-dir", help="where running cells checkpoint (default: checkpoints/<study> beside the "
+                   "artifact directory); recorded on the study")
+    p.add_argument("--max-cells", type=_positive_int, default=MAX_CELLS, metavar="N",
+                   help=f"refuse a study of more than N cells before writing anything (default {MAX_CELLS:,})")
     p.add_argument("--queue-only", action="store_true", help="create/resume the study and queue its cells; start no worker")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_heartbeat_args(p)
@@ -481,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study-name", required=True)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir")
-    p.add_argument("--checkpoint-dir", help="per-epoch checkpoints (default: none)")
+    p.add_argument("--checkpoint-dir", help="checkpoints of running cells (default: the directory recorded on the study)")
     p.add_argument("--artifact-dir", help="trial artifacts (default: the directory recorded on the study)")
     p.add_argument("--worker-index", type=int, default=0, help="seeds this worker's sampler")
     p.add_argument("--no-wait", action="store_true", help="exit when nothing is waiting, even while other trials run")
@@ -540,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = study.add_parser("dashboard", help="optuna-dashboard over a storage, with trial artifacts")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=_positive_int, default=8080)
+    p.add_argument("--port", type=_port, default=8080)
     p.add_argument("--artifact-dir", help="default: the directories recorded on the storage's studies")
     p.set_defaults(func=cmd_study_dashboard)
 
@@ -600,7 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except LayerlabError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return EXIT_USAGE
+        return getattr(exc, "exit_code", EXIT_USAGE)  # 4 for infrastructure faults (studies._faults)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

@@ -20,7 +20,7 @@ import optuna
 
 from objectives._config import RunConfig
 from objectives.data import prepare_data
-from objectives.train import Diverged, EpochStats, fit, resolve_device
+from objectives.train import Diverged, EpochStats, fit, remove_checkpoint, resolve_device
 from searchspace import Space, sample
 from searchspace._errors import RegistryError, valid_list
 
@@ -127,7 +127,7 @@ class ClassifyObjective:
         for key, value in result.extra.items():
             trial.set_user_attr(key, value)
         if ckpt is not None:
-            ckpt.unlink(missing_ok=True)  # the cell is done; its resume point is no longer needed
+            remove_checkpoint(ckpt)  # the cell is done; its resume point is no longer needed
         return result.val_accuracy
 
 

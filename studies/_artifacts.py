@@ -48,10 +48,61 @@ def artifact_dir_of(study: optuna.Study) -> Path | None:
     return Path(recorded) if recorded else None
 
 
+def default_checkpoint_dir(artifact_dir: str | Path, study_name: str) -> Path:
+    """Checkpoints live beside the artifacts, on the path every worker of the study reaches."""
+    return Path(artifact_dir).resolve().parent / "checkpoints" / study_name
+
+
+def checkpoint_dir_of(study: optuna.Study) -> Path | None:
+    """The checkpoint directory recorded on a layerlab study (older studies: beside the artifacts)."""
+    attrs = study.user_attrs.get(SPEC_ATTR) or {}
+    if attrs.get("checkpoint_dir"):
+        return Path(attrs["checkpoint_dir"])
+    return default_checkpoint_dir(attrs["artifact_dir"], study.study_name) if attrs.get("artifact_dir") else None
+
+
+def usable_checkpoint_dir(path: str | Path | None) -> Path | None:
+    """``path`` created if missing; None (checkpoints off, with a warning) when it cannot be used,
+    e.g. a directory recorded on another machine. A full disk is not a reason to go on without."""
+    if path is None:
+        return None
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        return Path(path)
+    except OSError as exc:
+        from studies._faults import disk_full_path
+
+        if disk_full_path(exc) is not None:
+            raise
+        log.warning("checkpoints disabled: cannot use %s (%s)", path, exc.strerror or exc)
+        return None
+
+
+class AtomicArtifactStore(FileSystemArtifactStore):
+    """A file-system artifact store whose writes go to a temporary file moved into place, so a
+    full disk or a kill leaves no half-written artifact."""
+
+    def write(self, artifact_id: str, content_body) -> None:
+        import os
+        import shutil
+
+        final = Path(self._base_path) / artifact_id
+        tmp = final.with_name(f".{final.name}.tmp")
+        try:
+            with open(tmp, "wb") as handle:
+                shutil.copyfileobj(content_body, handle)
+            os.replace(tmp, final)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.filename is None:  # a failed write() names no file
+                raise OSError(exc.errno, exc.strerror, str(final)) from exc
+            raise
+
+
 def artifact_store(path: str | Path) -> FileSystemArtifactStore:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    return FileSystemArtifactStore(str(path))
+    return AtomicArtifactStore(str(path))
 
 
 def artifact_store_for(study: optuna.Study) -> FileSystemArtifactStore | None:
@@ -127,6 +178,10 @@ def upload_trial_artifacts(trial: optuna.trial.Trial, store: Any) -> list[str]:
                 path.write_text(text)
                 ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial))
         return ids
-    except Exception:  # an artifact is a convenience; the trial's result must survive without it
+    except Exception as exc:  # an artifact is a convenience; the trial's result must survive without it
+        from studies._faults import disk_full_path
+
+        if disk_full_path(exc) is not None:
+            raise  # a full disk stops the worker (studies._faults), it is not a warning
         log.warning("could not upload the artifacts of trial %d", trial.number, exc_info=True)
         return []

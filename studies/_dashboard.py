@@ -37,6 +37,12 @@ def run_dashboard(
     """
     import optuna_dashboard
 
+    with socket.socket() as probe:  # a clear one-line error, before anything is opened or created
+        try:
+            probe.bind((host, port))
+        except (OSError, OverflowError) as exc:
+            raise DashboardError(f"cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc}); "
+                                 "pick another --port") from None
     storage = open_storage(storage_url)
     wanted = [Path(artifact_dir)] if artifact_dir is not None else artifact_dirs(storage, storage_url)
     dirs = []
@@ -47,11 +53,6 @@ def run_dashboard(
         except OSError as exc:  # e.g. recorded on another machine: serve the rest
             print(f"warning: artifacts in {path} are not available here ({exc.strerror})", file=sys.stderr)
     store = None if not dirs else artifact_store(dirs[0]) if len(dirs) == 1 else UnionArtifactStore(dirs)
-    with socket.socket() as probe:  # a clear one-line error instead of a server traceback
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise DashboardError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
     shown = ", ".join(str(d) for d in dirs) or "none"
     print(f"optuna-dashboard for {redact(storage_url)} on http://{host}:{port}/ (artifacts: {shown}); "
           "Ctrl-C to stop", flush=True)

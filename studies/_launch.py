@@ -20,8 +20,10 @@ from tqdm.auto import tqdm
 
 from objectives import resolve_device
 from searchspace._errors import ConfigError
-from studies._artifacts import SPEC_ATTR, default_artifact_dir
+from studies._artifacts import SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
+from studies._artifacts import default_checkpoint_dir as checkpoints_beside
 from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
+from studies._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
 from studies._spec import StudyError, StudySpec, spec_differences
 from studies._storage import DEFAULT_STORAGE, StorageOptions, open_storage, storage_file, study_lock
 from studies._worker import run_worker
@@ -46,6 +48,8 @@ def create_or_resume(
     retry_failed: bool = False,
     data_dir: str | Path | None = None,
     check_data: bool = True,
+    checkpoint_dir: str | Path | None = None,
+    max_cells: int | None = MAX_CELLS,
 ) -> optuna.Study:
     """The study ``study_name`` with ``spec``: created, or resumed when it exists with the same
     spec; every cell without a trial is queued. A different spec is refused, never mixed in.
@@ -59,8 +63,12 @@ def create_or_resume(
         data_dir: where the datasets are read for the checks (as the workers will read them).
         check_data: load each dataset and build each grid model before writing anything; off when
             only queueing (the data may live on the workers' machines, not here).
+        checkpoint_dir: where running cells checkpoint (default: ``checkpoints/<study>`` beside the
+            artifact directory); recorded on the study, so every worker resumes from there.
+        max_cells: refuse a study of more cells than this before writing anything (None: no limit).
     """
     spec.validate(check_data=check_data, data_dir=data_dir)
+    check_cell_limit(spec.total_cells(), max_cells)
     storage = open_storage(storage_url, create=True, options=options)
     with study_lock(storage, storage_url, study_name):
         names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
@@ -86,13 +94,16 @@ def create_or_resume(
                 stored = {**stored, "spec": {**stored["spec"], "n_trials": spec.n_trials}}  # extend the budget
                 study.set_user_attr(SPEC_ATTR, stored)
             if artifact_dir is not None and str(Path(artifact_dir).resolve()) != stored.get("artifact_dir"):
-                study.set_user_attr(SPEC_ATTR, {**stored, "artifact_dir": str(Path(artifact_dir).resolve())})
+                stored = {**stored, "artifact_dir": str(Path(artifact_dir).resolve())}
+                study.set_user_attr(SPEC_ATTR, stored)
+            if checkpoint_dir is not None and str(Path(checkpoint_dir).resolve()) != stored.get("checkpoint_dir"):
+                study.set_user_attr(SPEC_ATTR, {**stored, "checkpoint_dir": str(Path(checkpoint_dir).resolve())})
         else:
             study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
             where = Path(artifact_dir).resolve() if artifact_dir is not None else default_artifact_dir(storage_url)
-            study.set_user_attr(
-                SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(), "artifact_dir": str(where)}
-            )
+            resume = Path(checkpoint_dir).resolve() if checkpoint_dir is not None else checkpoints_beside(where, study_name)
+            study.set_user_attr(SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(),
+                                            "artifact_dir": str(where), "checkpoint_dir": str(resume)})
         if spec.sampler == "grid":
             queue_grid(study, spec)
         else:
@@ -117,6 +128,7 @@ def launch(
     options: StorageOptions | None = None,
     retry_failed: bool = False,
     queue_only: bool = False,
+    max_cells: int | None = MAX_CELLS,
 ) -> optuna.Study:
     """Create (or resume) the study and run it to completion; returns the Optuna study.
 
@@ -139,11 +151,11 @@ def launch(
     study_name = study_name or spec.name
     study = create_or_resume(
         spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed,
-        data_dir=data_dir, check_data=not queue_only,
+        data_dir=data_dir, check_data=not queue_only, checkpoint_dir=checkpoint_dir, max_cells=max_cells,
     )
     if queue_only:
         return study
-    checkpoint_dir = checkpoint_dir or default_checkpoint_dir(storage, study_name)
+    checkpoint_dir = checkpoint_dir or checkpoint_dir_of(study) or default_checkpoint_dir(storage, study_name)
     if gpus or workers > 1:
         commands = worker_commands(
             storage, study_name, workers=workers, gpus=gpus, device=device, data_dir=data_dir,
@@ -236,6 +248,7 @@ def _run_processes(commands, study: optuna.Study, spec: StudySpec, progress: boo
     for cmd, extra in commands:
         env = {**os.environ, **extra}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env[PARENT_ENV] = str(os.getpid())  # the worker exits when this process dies (studies._faults)
         procs.append(subprocess.Popen(cmd, env=env))
     bar = _progress_bar(spec, study, progress)
     try:
@@ -243,7 +256,7 @@ def _run_processes(commands, study: optuna.Study, spec: StudySpec, progress: boo
             time.sleep(1.0)
             counts = count_cells(study, spec)
             bar.update(max(0, counts.done + counts.failed - bar.n))
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, SIGTERM or an error here: never leave the workers running
         for p in procs:
             p.terminate()  # workers hand their running cells back (SIGTERM -> re-queued)
         for p in procs:
@@ -252,6 +265,9 @@ def _run_processes(commands, study: optuna.Study, spec: StudySpec, progress: boo
     finally:
         bar.close()
     failed = [p.returncode for p in procs if p.returncode != 0]
+    if failed and all(code == EXIT_FAULT for code in failed):
+        raise FaultError(f"{len(failed)} of {len(procs)} worker processes stopped on an infrastructure fault (their "
+                         "one-line reasons are above); relaunch the same command once it is fixed")
     if failed and len(failed) == len(procs):
         raise StudyError(f"all {len(procs)} worker processes exited with errors (exit codes {failed}); see their output above")
     if failed:

@@ -66,6 +66,8 @@ def list_presets() -> list[str]:
 def preset_path(name: str) -> Path:
     """Path of a built-in preset by name, or of a preset file given as a path."""
     candidate = Path(name)
+    if candidate.is_dir():
+        raise PresetError(f"preset {name!r} is a directory; give a preset name or a .yaml file")
     if candidate.suffix in (".yaml", ".yml") and candidate.exists():
         return candidate
     path = _preset_dir() / f"{name}.yaml"
@@ -77,8 +79,16 @@ def preset_path(name: str) -> Path:
 def read_preset(name: str) -> dict[str, Any]:
     """The raw, validated mapping of a preset file."""
     path = preset_path(name)
+    if path.is_dir():
+        raise PresetError(f"preset {str(path)!r} is a directory; give a preset name or a .yaml file")
     try:
-        data = safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PresetError(f"{path}: not a text (UTF-8) file, so not a preset YAML") from None
+    except OSError as exc:
+        raise PresetError(f"cannot read preset {path}: {exc.strerror or exc}") from None
+    try:
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -109,6 +119,7 @@ def load_preset(name: str) -> StudySpec:
         searched = Space.from_dict(data.pop("space"))
         defaults = data.pop("defaults")
         _check_config_keys(defaults, searched)
+        _check_family_keys(defaults, searched)
         _check_baseline(data.get("baseline"), searched)
         space = build_space(defaults, searched)
         return StudySpec(space=space, **data)
@@ -130,6 +141,45 @@ def _check_config_keys(defaults: Mapping[str, Any], space: Space) -> None:
                 raise PresetError(
                     f"dimension {dim.name!r} sets unknown config key {key!r}; valid keys: {valid_list(valid)}"
                 )
+
+
+def _families(defaults: Mapping[str, Any], space: Space) -> set[str] | None:
+    """The families a preset can build (None when a dimension's values cannot be listed)."""
+    from searchspace import Categorical, Variants
+
+    found = {defaults["family"]} if isinstance(defaults.get("family"), str) else set()
+    for dim in space:
+        if "family" not in dim.writes():
+            continue
+        if isinstance(dim, Variants):
+            found |= {o["family"] for o in dim.options.values() if isinstance(o.get("family"), str)}
+        elif isinstance(dim, Categorical):
+            values = dim.choices.values() if isinstance(dim.choices, Mapping) else dim.choices
+            found |= {v for v in values if isinstance(v, str)}
+        else:
+            return None
+    return found
+
+
+def _check_family_keys(defaults: Mapping[str, Any], space: Space) -> None:
+    """A default that is a model key of no family this preset builds is a typo or dead weight
+    (e.g. ``widths`` for ``seq``): refused, as an unknown key is."""
+    from searchspace import family_params
+    from searchspace._errors import LayerlabError as _Error
+
+    families = _families(defaults, space)
+    if not families:
+        return
+    try:
+        used = set().union(*(family_params(f) for f in families))
+    except _Error:
+        return  # an unknown family is reported where the configs are built
+    from objectives._config import family_keys
+
+    for key in defaults:
+        if key in family_keys() and key not in used:
+            raise PresetError(f"default {key!r} is not a parameter of family {valid_list(sorted(families))}, which this "
+                              f"preset builds; valid model keys: {valid_list(sorted(used))}")
 
 
 def _check_baseline(baseline: Mapping[str, Any] | None, space: Space) -> None:

@@ -268,8 +268,26 @@ def apply_overrides(space: Space, overrides: Mapping[str, Any]) -> Space:
     descendants.
     """
     for key, value in overrides.items():
-        space = _pin(space, key, value)
+        for pin_key, pin_value in _resolve_label(space, key, value).items():
+            space = _pin(space, pin_key, pin_value)
     return space
+
+
+def _resolve_label(space: Space, key: str, value: Any) -> dict[str, Any]:
+    """``{key: value}``, where ``value`` may be the preset's own label of a choice: ``layers=full``
+    pins the layers the categorical ``layers`` names ``full``, and ``arch=Res512`` pins every key of
+    the variants option ``Res512``. A value that is itself one of the choices stays as it is."""
+    from searchspace import Categorical
+
+    if not isinstance(value, str) or key not in space:
+        return {key: value}
+    dim = space[key]
+    if isinstance(dim, Categorical) and isinstance(dim.choices, Mapping):
+        if value in dim.choices and value not in [label_of(v) for v in dim.choices.values()]:
+            return {dim.key or dim.name: dim.choices[value]}
+    if isinstance(dim, Variants) and value in dim.options:
+        return dict(dim.options[value])
+    return {key: value}
 
 
 def _pin(space: Space, key: str, value: Any) -> Space:

@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.util
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,12 +27,14 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from searchspace._errors import LayerlabError, valid_list
+from studies._faults import call_with_retry, fail_stale_with_reason, install_retries
 
 DEFAULT_STORAGE = "sqlite:///runs/layerlab.db"
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
 GRACE_PERIOD = 40  # seconds without a heartbeat before a trial counts as dead
 SCHEMES = ("sqlite", "postgresql", "mysql", "journal")
 SQLITE_BUSY_TIMEOUT = 60  # seconds a SQLite writer waits for the lock before "database is locked"
+# ($LAYERLAB_SQLITE_BUSY_TIMEOUT overrides it; past it, studies._faults retries with backoff)
 
 
 class StorageError(LayerlabError):
@@ -131,32 +134,96 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
         from studies._journal import open_journal
 
         try:
-            return open_journal(path, options=options, callback=retry)
+            return install_retries(open_journal(path, options=options, callback=retry), url)
         except OSError as exc:
             raise StorageError(f"cannot open journal {path}: {exc}") from None
     if scheme == "sqlite":
         # isolation_level=None stops Python's sqlite3 from deferring BEGIN to the first write;
         # _serialise_sqlite then opens every transaction with BEGIN IMMEDIATE (see there).
-        engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT, "isolation_level": None}}
+        engine_kwargs = {"connect_args": {"timeout": _busy_timeout(), "isolation_level": None}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
-    try:
+
+    def create() -> RDBStorage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = RDBStorage(
+            return RDBStorage(
                 engine_url(url),
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=options.heartbeat_interval,
                 grace_period=options.grace_period,
                 heartbeat_stale_trial_callback=retry,
             )
+
+    try:
+        if scheme == "postgresql":
+            with _schema_lock(url, engine_kwargs):  # N launches on a fresh database: one creates the tables
+                storage = call_with_retry(create, url=url, what="opening the storage")
+        else:
+            storage = call_with_retry(create, url=url, what="opening the storage")
     except ImportError as exc:
         raise StorageError(f"storage {redact(url)!r} needs a database driver: {exc} (pip install 'layerlab[postgres]')") from None
+    except LayerlabError:
+        raise
     except Exception as exc:  # sqlalchemy's OperationalError and friends: one line, no traceback
-        raise StorageError(f"cannot reach storage {redact(url)}: {_first_line(exc)}") from None
+        raise StorageError(_open_failure(url, exc)) from None
     if scheme == "sqlite":
         _serialise_sqlite(storage.engine)
-    return storage
+    return install_retries(storage, url)
+
+
+def _busy_timeout() -> float:
+    text = os.environ.get("LAYERLAB_SQLITE_BUSY_TIMEOUT")
+    try:
+        return float(text) if text is not None else float(SQLITE_BUSY_TIMEOUT)
+    except ValueError:
+        raise StorageError(f"$LAYERLAB_SQLITE_BUSY_TIMEOUT must be a number of seconds, got {text!r}") from None
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """The server could not be reached at all (as opposed to a failure once connected)."""
+    from sqlalchemy.exc import OperationalError
+
+    texts = " ".join(str(e) for e in (exc, exc.__cause__, exc.__context__) if e is not None).lower()
+    return isinstance(exc, OperationalError) and any(
+        s in texts for s in ("connection refused", "could not connect", "could not translate host", "timeout expired",
+                             "connection timed out", "name or service not known", "no route to host",
+                             "unable to open database file")
+    )
+
+
+def _open_failure(url: str, exc: BaseException) -> str:
+    if _is_unreachable(exc):
+        return f"cannot reach storage {redact(url)}: {_first_line(exc)}"
+    return f"storage {redact(url)} could not be opened: {_first_line(exc)}"
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str, engine_kwargs: dict) -> Iterator[None]:
+    """A PostgreSQL advisory lock held while Optuna creates (or checks) its tables, so concurrent
+    first launches on a fresh database do not race in ``CREATE TABLE`` (UniqueViolation on
+    ``pg_type_typname_nsp_index``)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(engine_url(url), **engine_kwargs)
+    try:
+        try:
+            conn = engine.connect()
+        except Exception as exc:
+            raise StorageError(_open_failure(url, exc)) from None
+        with conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha1(b"layerlab:schema").digest()[:8], "big", signed=True)
 
 
 def _serialise_sqlite(engine) -> None:
@@ -199,10 +266,11 @@ def has_heartbeat(storage: optuna.storages.BaseStorage) -> bool:
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
-    """Fail trials whose worker stopped beating; the storage's callback re-queues each cell once."""
+    """Fail trials whose worker stopped beating, with fail_reason 'worker lost (no heartbeat for N s)';
+    the storage's callback re-queues each cell once."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+        fail_stale_with_reason(study, getattr(study._storage, "grace_period", None) or GRACE_PERIOD)
 
 
 def is_lock_error(exc: BaseException) -> bool:

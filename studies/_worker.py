@@ -37,8 +37,9 @@ from optuna.trial import TrialState
 from objectives import make_objective
 from searchspace import sample
 from searchspace._errors import LayerlabError
-from studies._artifacts import SPEC_ATTR, artifact_dir_of, artifact_store, upload_trial_artifacts
+from studies._artifacts import SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of, upload_trial_artifacts, usable_checkpoint_dir
 from studies._cells import queue_repeats, repeat_of, requeue
+from studies._faults import as_fault, exit_with_parent, first_line, hand_back
 from studies._spec import StudyError, StudySpec
 from studies._storage import StorageOptions, fail_stale_trials, has_heartbeat, is_lock_error, open_storage
 
@@ -94,8 +95,8 @@ class _Heartbeat:
         while not self._stop.wait(self._interval):
             try:
                 self._storage.record_heartbeat(self._trial_id)
-            except Exception:  # a transient database error must not kill the trial
-                log.warning("heartbeat for trial %s failed", self._trial_id, exc_info=True)
+            except Exception as exc:  # a transient database error must not kill the trial
+                log.warning("heartbeat for trial %s failed: %s", self._trial_id, first_line(exc))
 
     def stop(self) -> None:
         self._stop.set()
@@ -166,11 +167,14 @@ def run_worker(
             re-queued) instead of exiting.
     """
     options = options or StorageOptions()
+    exit_with_parent()  # a worker process of `study launch` dies with it (studies._faults)
     storage = open_storage(storage_url, options=options)
     spec = load_spec(_open_study(storage, study_name))
     study = optuna.load_study(
         study_name=study_name, storage=storage, sampler=make_sampler(spec, worker_index), pruner=make_pruner(spec)
     )
+    # every entry point resumes: by default from the directory recorded on the study
+    checkpoint_dir = usable_checkpoint_dir(checkpoint_dir if checkpoint_dir is not None else checkpoint_dir_of(study))
     objective = make_objective(
         spec.objective, spec.space, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, base_seed=spec.seed
     )
@@ -202,7 +206,7 @@ def run_worker(
             study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
             report.failed += 1
             continue
-        frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store)
+        frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url)
         report.trials.append(trial.number)
         if frozen is None:
             report.discarded += 1
@@ -237,6 +241,7 @@ def _run_trial(
     heartbeat: bool,
     options: StorageOptions,
     store: Any,
+    storage_url: str | None = None,
 ) -> optuna.trial.FrozenTrial | None:
     beat = _Heartbeat(study._storage, trial._trial_id, options.heartbeat_interval) if heartbeat else None
 
@@ -270,6 +275,8 @@ def _run_trial(
             _hand_back(study, trial)
             raise
         except Exception as exc:  # a bug or a resource error: record it, keep the study going
+            if as_fault(exc, storage_url) is not None:
+                raise  # the machine's fault, not the cell's: handed back below
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             log.error("trial %d failed:\n%s", trial.number, traceback.format_exc())
             return finish(state=TrialState.FAIL)
@@ -277,6 +284,14 @@ def _run_trial(
     except UpdateFinishedTrialError:
         log.warning("trial %d was declared dead and re-queued meanwhile; its result is discarded", trial.number)
         return None
+    except Exception as exc:  # a full disk, a lost storage: hand the cell back and stop this worker
+        fault = as_fault(exc, storage_url)
+        if fault is None:
+            raise
+        if beat is not None:
+            beat.stop()
+        hand_back(study, trial, f"infrastructure: {fault}")
+        raise fault from None
     finally:
         if beat is not None:
             beat.stop()

@@ -63,7 +63,7 @@ from objectives.skip._labels import (
     top_selection,
 )
 from objectives.skip._routed import TIMING_IMAGES, predict, seconds_per_image
-from objectives.train import EpochStats, FitResult, autocast_for, fit
+from objectives.train import EpochStats, FitResult, autocast_for, fit, remove_checkpoint
 
 STAGES = ("cnn1", "router", "cnn3")
 StageCallback = Callable[[str, EpochStats], None]  # (stage, stats)
@@ -156,7 +156,7 @@ def run_pipeline(
     }
     if checkpoint_prefix is not None:  # the stages are done; their resume points are no longer needed
         for stage in STAGES:
-            checkpoint(stage)[0].unlink(missing_ok=True)
+            remove_checkpoint(checkpoint(stage)[0])
     return SkipResult(cnn1=cnn1, router=router, cnn3=cnn3, metrics=metrics)
 
 

@@ -1,7 +1,7 @@
 """Training: optimizer, schedule and augmentation registries, the trainer, metrics, checkpoints."""
 
 from objectives.train._augment import Augment, build_augment, list_augmentations, register_augmentation
-from objectives.train._checkpoint import load_checkpoint, save_checkpoint
+from objectives.train._checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from objectives.train._config import TrainConfig
 from objectives.train._device import autocast_for, cpu_threads, resolve_device, training_threads
 from objectives.train._loss import classification_loss, kernel_penalty, kernel_weights
@@ -39,6 +39,7 @@ __all__ = [
     "list_optimizers",
     "list_schedules",
     "load_checkpoint",
+    "remove_checkpoint",
     "register_augmentation",
     "register_optimizer",
     "register_schedule",

@@ -1,39 +1,154 @@
-"""Per-epoch checkpoints, written atomically.
+"""Checkpoints: taken by time, written atomically, checked by a checksum, the last two kept.
 
-A checkpoint is written to a temporary file in the same directory and moved into place with
-``os.replace``, so a crash mid-write leaves the previous checkpoint intact. It holds only tensors
-and plain containers, and is read back with ``torch.load(..., weights_only=True)``: nothing is
-unpickled.
+**When.** A running fit saves a checkpoint at the end of an epoch once ``interval`` seconds have
+passed since the last one (or since the fit started or resumed). The default is 30 s
+(``$LAYERLAB_CHECKPOINT_INTERVAL`` changes it; 0 saves after every epoch). A ``kill -9`` therefore
+loses at most max(one epoch, ``interval``) of work, and short trials write no checkpoint at all.
+
+**How.** The state is serialised with ``torch.save`` into memory, and the file is
+``MAGIC + sha256(payload) + payload``, written to a temporary file in the same directory, fsynced
+and moved into place with ``os.replace``: the checksum is written atomically with the content it
+covers, and a crash mid-write leaves the previous checkpoint intact. Before the move, the current
+checkpoint becomes ``<name>.prev``, so the previous good one survives a damaged newest one. On
+ENOSPC the temporary file is removed before the error propagates: no half-written file remains.
+
+**Reading.** The payload is read back with ``torch.load(..., weights_only=True)`` (only tensors and
+plain containers; nothing is unpickled) after its checksum matches. A damaged file (truncated,
+overwritten, random bytes, wrong checksum) is named in one warning line, moved aside to
+``<name>.damaged``, and the previous checkpoint is tried; with none left the fit restarts at epoch 0.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+log = logging.getLogger("layerlab")
+
+MAGIC = b"LAYERLAB-CKPT-1\n"  # format tag; the 32-byte SHA-256 digest of the payload follows
+CHECKPOINT_INTERVAL = 30.0  # seconds between checkpoints of a running fit (at epoch ends)
+INTERVAL_ENV = "LAYERLAB_CHECKPOINT_INTERVAL"
+
+
+class CheckpointDamaged(ValueError):
+    """A checkpoint file failed its checksum or could not be decoded."""
+
+
+def checkpoint_interval(value: float | None = None) -> float:
+    """Seconds between checkpoints: ``value``, else ``$LAYERLAB_CHECKPOINT_INTERVAL``, else 30."""
+    if value is None:
+        text = os.environ.get(INTERVAL_ENV)
+        if text is None:
+            return CHECKPOINT_INTERVAL
+        try:
+            value = float(text)
+        except ValueError:
+            from searchspace._errors import ConfigError
+
+            raise ConfigError(f"${INTERVAL_ENV} must be a number of seconds >= 0, got {text!r}") from None
+    if not value >= 0:
+        from searchspace._errors import ConfigError
+
+        raise ConfigError(f"checkpoint interval must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def previous_path(path: Path) -> Path:
+    return path.with_name(path.name + ".prev")
+
+
+def encode(state: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    return MAGIC + hashlib.sha256(payload).digest() + payload
+
+
+def decode(blob: bytes) -> dict[str, Any]:
+    """The state in a checkpoint's bytes; CheckpointDamaged unless the checksum matches."""
+    head = len(MAGIC) + 32
+    if len(blob) < head or not blob.startswith(MAGIC):
+        raise CheckpointDamaged("no layerlab checkpoint header (truncated or overwritten)")
+    digest, payload = blob[len(MAGIC):head], blob[head:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise CheckpointDamaged("checksum mismatch (truncated or overwritten)")
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as exc:  # a matching checksum over undecodable bytes: written by something else
+        raise CheckpointDamaged(f"undecodable ({type(exc).__name__})") from None
+
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically; the checkpoint it replaces becomes ``<path>.prev``."""
     path = Path(path)
+    blob = encode(state)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
+            fh.write(blob)
             fh.flush()
             os.fsync(fh.fileno())
+        if path.exists():
+            os.replace(path, previous_path(path))  # a crash here leaves .prev, which load falls back to
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)  # ENOSPC or a kill mid-write: no half-written file remains
+        if isinstance(exc, OSError) and exc.filename is None:  # a failed write() names no file: say which
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
-    """The saved state, or None when there is no checkpoint yet."""
+    """The newest good checkpoint at ``path`` (or its ``.prev``); None when there is none.
+
+    A damaged file is named in one warning line and moved aside to ``<name>.damaged``."""
     path = Path(path)
-    if not path.exists():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    for candidate in (path, previous_path(path)):
+        if not candidate.exists():
+            continue
+        try:
+            return decode(candidate.read_bytes())
+        except CheckpointDamaged as exc:
+            aside = candidate.with_name(candidate.name + ".damaged")
+            os.replace(candidate, aside)
+            fallback = candidate == path and previous_path(path).exists()
+            log.warning("checkpoint %s is damaged (%s); moved aside to %s, resuming from %s", candidate, exc,
+                        aside.name, "the previous checkpoint" if fallback else "epoch 0")
+    return None
+
+
+def remove_checkpoint(path: Path) -> None:
+    """Delete a finished cell's checkpoints (newest and previous)."""
+    path = Path(path)
+    for candidate in (path, previous_path(path)):
+        candidate.unlink(missing_ok=True)
+
+
+class Checkpointer:
+    """Saves at epoch ends once ``interval`` seconds have passed since the last save."""
+
+    def __init__(self, path: Path, interval: float | None = None) -> None:
+        self.path = Path(path)
+        self.interval = checkpoint_interval(interval)
+        self.last = time.monotonic()
+
+    def load(self) -> dict[str, Any] | None:
+        state = load_checkpoint(self.path)
+        self.last = time.monotonic()  # the clock starts when training (re)starts
+        return state
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last >= self.interval
+
+    def save(self, state: dict[str, Any]) -> None:
+        save_checkpoint(self.path, state)
+        self.last = time.monotonic()

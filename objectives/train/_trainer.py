@@ -26,7 +26,7 @@ from torch import nn
 
 from objectives.data import PreparedData
 from objectives.train._augment import build_augment
-from objectives.train._checkpoint import load_checkpoint, save_checkpoint
+from objectives.train._checkpoint import Checkpointer
 from objectives.train._device import autocast_for, training_threads
 from objectives.train._loss import classification_loss, kernel_penalty, kernel_weights
 from objectives._per_image import pack_correct
@@ -115,6 +115,7 @@ def fit(
     on_epoch: EpochCallback | None = None,
     checkpoints: Sequence[Path | None] | None = None,
     routes: Mapping[str, torch.Tensor] | None = None,
+    checkpoint_interval: float | None = None,
 ) -> list[FitResult]:
     """Train one model per seed on ``data`` with ``run`` and return their results.
 
@@ -130,7 +131,7 @@ def fit(
     with training_threads(data.device):
         for index, (seed, ckpt) in enumerate(zip(seeds, checkpoints)):
             callback = (lambda stats, i=index: on_epoch(i, stats)) if on_epoch else None
-            results.append(_fit_one(run, data, seed, callback, ckpt, routes))
+            results.append(_fit_one(run, data, seed, callback, ckpt, routes, checkpoint_interval))
     return results
 
 
@@ -161,6 +162,7 @@ def _fit_one(
     on_epoch: Callable[[EpochStats], None] | None,
     checkpoint: Path | None,
     routes: Mapping[str, torch.Tensor] | None = None,
+    checkpoint_interval: float | None = None,
 ) -> FitResult:
     cfg = run.train
     device = data.device
@@ -184,7 +186,8 @@ def _fit_one(
 
     history: list[EpochStats] = []
     best = {"value": None, "epoch": 0, "state": None, "wait": 0}
-    state = load_checkpoint(checkpoint) if checkpoint is not None else None
+    saver = Checkpointer(checkpoint, checkpoint_interval) if checkpoint is not None else None
+    state = saver.load() if saver is not None else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -270,8 +273,8 @@ def _fit_one(
                     "state": copy.deepcopy(model.state_dict()) if cfg.restore_best else None}
         else:
             best["wait"] += 1
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, {
+        if saver is not None and saver.due():  # by time, not every epoch (objectives.train._checkpoint)
+            saver.save({
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(),

@@ -62,7 +62,8 @@ def test_checkpoint_resume_matches_an_uninterrupted_run(tmp_path):
     (reference,) = fit(full, data, seeds=[1])
     ckpt = tmp_path / "cell.pt"
     # "crash" after 2 epochs: train only 2 of them with checkpoints on
-    (partial,) = fit(_run(epochs=2, early_stopping=False), data, seeds=[1], checkpoints=[ckpt])
+    # (interval 0: a checkpoint after every epoch; the default takes one every 30 s)
+    (partial,) = fit(_run(epochs=2, early_stopping=False), data, seeds=[1], checkpoints=[ckpt], checkpoint_interval=0)
     state = load_checkpoint(ckpt)
     assert len(state["history"]) == 2 and not list(tmp_path.glob("*.tmp"))
     seen = []
@@ -141,7 +142,7 @@ def test_resume_with_augmentation_and_schedule_matches_an_uninterrupted_run(tmp_
             raise _Interrupt  # the checkpoint of epoch 2 is already on disk
 
     with pytest.raises(_Interrupt):
-        fit(run, data, seeds=[2], checkpoints=[ckpt], on_epoch=crash_after_two)
+        fit(run, data, seeds=[2], checkpoints=[ckpt], on_epoch=crash_after_two, checkpoint_interval=0)
     state = load_checkpoint(ckpt)
     assert len(state["history"]) == 2 and "augment" in state and "schedule" in state
     (resumed,) = fit(run, data, seeds=[2], checkpoints=[ckpt])

@@ -1,0 +1,335 @@
+"""Infrastructure faults: name them in one line, retry what is transient, hand work back.
+
+A trial can fail for its own reasons (a bad config, a diverged loss): it ends FAIL with a reason.
+It can also be stopped by the machine around it, and then it is not the cell's fault and the cell
+must run again:
+
+- **Full disk** (ENOSPC, SQLite's "database or disk is full"): :class:`DiskFullError` names the
+  path; the worker hands its running cell back to the queue, claims nothing more and exits with
+  :data:`EXIT_FAULT`. Checkpoints and artifacts are written to a temporary file and moved into place,
+  so no half-written file remains. After space is freed the same launch completes the study.
+- **Storage locked or unreachable for a while** (another process holding SQLite's write lock past
+  the busy timeout, a dropped PostgreSQL connection): every storage call is retried with
+  exponential backoff, with one line on stderr while waiting, for up to ``$LAYERLAB_STORAGE_WAIT``
+  seconds (default 600); then :class:`StorageLockedError`.
+- **Storage gone** (the SQLite file deleted or made read-only, the journal file deleted):
+  :class:`StorageLostError` names the storage and what happened.
+- **Orphans**: a worker process started by ``study launch`` gets ``$LAYERLAB_PARENT_PID`` and exits
+  (SIGTERM, so it hands its cell back) when that parent dies, through Linux's
+  ``prctl(PR_SET_PDEATHSIG)`` or, elsewhere, a thread watching the parent pid.
+
+Exit codes of the CLI: 0 done; 1 a bug (with its traceback); 2 bad input (one line); 3 the study
+ended with failed cells (one-line summary); 4 an infrastructure fault (one line); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from searchspace._errors import LayerlabError
+
+log = logging.getLogger("layerlab")
+T = TypeVar("T")
+
+EXIT_FAILED_CELLS = 3
+EXIT_FAULT = 4
+MAX_CELLS = 100_000  # a launch queueing more cells is refused unless --max-cells raises the limit
+STORAGE_WAIT_ENV = "LAYERLAB_STORAGE_WAIT"  # seconds to keep retrying a locked/unreachable storage
+STORAGE_WAIT = 600.0
+PARENT_ENV = "LAYERLAB_PARENT_PID"
+
+
+class FaultError(LayerlabError):
+    """The machine, not the study, stopped the work: a full disk, a lost or locked storage."""
+
+    exit_code = EXIT_FAULT
+
+
+class DiskFullError(FaultError):
+    """No space left on a device the study writes to."""
+
+
+class StorageLostError(FaultError):
+    """The storage was deleted or became read-only while the study ran."""
+
+
+class StorageLockedError(FaultError):
+    """The storage stayed locked or unreachable past the retry budget."""
+
+
+# -- classification ---------------------------------------------------------------------------
+
+
+def _chain(exc: BaseException | None):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def disk_full_path(exc: BaseException) -> str | None:
+    """The path of an ENOSPC / EDQUOT error in ``exc``'s chain ("" when unnamed); None otherwise."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) and e.filename:
+            return str(e.filename)
+    for e in _chain(exc):
+        text = str(e)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return ""
+        if "database or disk is full" in text or "No space left on device" in text:
+            return ""
+    return None
+
+
+def is_lock_or_connection_error(exc: BaseException) -> bool:
+    """SQLite's "database is locked" / "busy", or a database connection that dropped or failed."""
+    for e in _chain(exc):
+        text = str(e).lower()
+        if "database is locked" in text or "database is busy" in text:
+            return True
+        if type(e).__name__ in ("OperationalError", "InterfaceError") and any(
+            s in text for s in ("server closed the connection", "connection refused", "could not connect",
+                                "connection timed out", "terminating connection", "connection is closed",
+                                "connection reset", "the database system is starting up")
+        ):
+            return True
+    return False
+
+
+def file_identity(url: str) -> tuple[int, int] | None:
+    """(device, inode) of a SQLite or journal storage file, to notice it being deleted or replaced."""
+    from studies._storage import storage_file
+
+    try:
+        path = storage_file(url)
+        stat = path.stat() if path is not None else None
+    except (LayerlabError, OSError):
+        return None
+    return (stat.st_dev, stat.st_ino) if stat is not None else None
+
+
+def storage_lost_reason(exc: BaseException, url: str, identity: tuple[int, int] | None = None) -> str | None:
+    """What happened when the storage at ``url`` is gone, replaced or read-only (None if it is not).
+    ``identity``: the file's :func:`file_identity` when it was opened."""
+    from studies._storage import scheme_of, storage_file
+
+    try:
+        scheme, path = scheme_of(url), storage_file(url)
+    except LayerlabError:
+        return None
+    texts = [str(e) for e in _chain(exc)]
+    kind = {"sqlite": "SQLite file", "journal": "journal file"}.get(scheme)
+    if kind is not None and path is not None:
+        if not path.exists():
+            return f"the {kind} {path} was deleted while the study ran"
+        if identity is not None and file_identity(url) != identity:
+            return f"the {kind} {path} was deleted and recreated (or replaced) while the study ran"
+    if scheme == "sqlite":
+        if any("readonly database" in t for t in texts):
+            return f"the SQLite file {path} was deleted, replaced or made read-only while the study ran (attempt to write a readonly database)"
+        if any("no such table" in t for t in texts):
+            return f"the SQLite file {path} was replaced by an empty database while the study ran"
+    if scheme == "journal" and path is not None:
+        if not path.exists():
+            return f"the journal file {path} was deleted while the study ran"
+        if any(isinstance(e, AttributeError) and "JournalStorage" in str(e) for e in _chain(exc)):
+            return f"the journal file {path} was truncated or replaced while the study ran"
+    return None
+
+
+def as_fault(exc: BaseException, url: str | None = None, identity: tuple[int, int] | None = None) -> FaultError | None:
+    """``exc`` as a one-line :class:`FaultError`, or None when it is not an infrastructure fault."""
+    if isinstance(exc, FaultError):
+        return exc
+    path = disk_full_path(exc)
+    if path is not None:
+        if not path and url is not None and any("database or disk is full" in str(e) for e in _chain(exc)):
+            from studies._storage import redact, storage_file
+
+            where = storage_file(url)
+            path = str(where) if where is not None else redact(url)
+        return DiskFullError(f"no space left on device (ENOSPC) writing {path or 'a file'}; free space, then relaunch "
+                             "the same command to finish the study")
+    if url is not None:
+        reason = storage_lost_reason(exc, url, identity)
+        if reason is not None:
+            from studies._storage import redact
+
+            return StorageLostError(f"storage {redact(url)} lost: {reason}; restore it (or start a new study) and relaunch")
+    return None
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+# -- retries ----------------------------------------------------------------------------------
+
+
+def storage_wait() -> float:
+    text = os.environ.get(STORAGE_WAIT_ENV)
+    try:
+        return float(text) if text is not None else STORAGE_WAIT
+    except ValueError:
+        from searchspace._errors import ConfigError
+
+        raise ConfigError(f"${STORAGE_WAIT_ENV} must be a number of seconds, got {text!r}") from None
+
+
+_retrying = threading.local()  # nested storage calls retry once, at the outermost call
+
+
+def call_with_retry(call: Callable[[], T], *, url: str, what: str, max_wait: float | None = None,
+                    identity: tuple[int, int] | None = None) -> T:
+    """``call()``, retried with exponential backoff (0.5 s doubling to 10 s) while it fails with a
+    lock or connection error, for up to ``max_wait`` seconds; faults become one-line errors."""
+    if getattr(_retrying, "active", False):
+        return call()
+    from studies._storage import redact
+
+    max_wait = storage_wait() if max_wait is None else max_wait
+    start, delay = time.monotonic(), 0.5
+    _retrying.active = True
+    try:
+        while True:
+            try:
+                return call()
+            except Exception as exc:
+                fault = as_fault(exc, url, identity)
+                if fault is not None:
+                    raise fault from None
+                if not is_lock_or_connection_error(exc):
+                    raise
+                waited = time.monotonic() - start
+                if waited + delay > max_wait:
+                    raise StorageLockedError(
+                        f"storage {redact(url)} stayed locked or unreachable for {waited:.0f} s ({first_line(exc)}); "
+                        f"giving up (${STORAGE_WAIT_ENV}={max_wait:g})"
+                    ) from None
+                sys.stderr.write(f"warning: storage {redact(url)} is locked or unreachable ({first_line(exc)}); "
+                                 f"{what}: retrying in {delay:g} s (waited {waited:.0f} s of at most {max_wait:g})\n")
+                sys.stderr.flush()
+                time.sleep(delay)
+                delay = min(10.0, delay * 2)
+    finally:
+        _retrying.active = False
+
+
+def _storage_methods(storage: Any) -> list[str]:
+    from optuna.storages import BaseStorage
+
+    names = [n for n in vars(BaseStorage) if not n.startswith("_") and callable(getattr(BaseStorage, n))]
+    names += ["record_heartbeat", "_get_stale_trial_ids"]
+    return [n for n in names if n not in ("remove_session", "check_trial_is_updatable") and hasattr(storage, n)]
+
+
+def install_retries(storage: Any, url: str) -> Any:
+    """Wrap every storage method of ``storage`` (on the instance, so ``isinstance`` checks and
+    Optuna's heartbeat machinery see the same object) in :func:`call_with_retry`."""
+    identity = file_identity(url)
+    for name in _storage_methods(storage):
+        method = getattr(storage, name)
+
+        def wrapped(*args: Any, _method=method, _name=name, **kwargs: Any) -> Any:
+            return call_with_retry(lambda: _method(*args, **kwargs), url=url, what=_name, identity=identity)
+
+        setattr(storage, name, wrapped)
+    return storage
+
+
+# -- cells --------------------------------------------------------------------------------------
+
+
+def check_cell_limit(total: int | None, max_cells: int | None) -> None:
+    """Refuse a study of more than ``max_cells`` cells before anything is written."""
+    if max_cells is None or total is None or total <= max_cells:
+        return
+    from studies._spec import StudyError
+
+    raise StudyError(f"the study has {total:,} cells (configs x repeats), above the limit of {max_cells:,}; "
+                     "lower --repeats / --n-trials, or pass --max-cells N to allow it")
+
+
+def hand_back(study: Any, trial: Any, reason: str) -> bool:
+    """Fail a trial stopped by a fault and queue its cell again (best effort: the storage may be
+    the fault; a trial left RUNNING is re-queued by the heartbeat once its grace period passes)."""
+    from optuna.trial import TrialState
+
+    from studies._cells import requeue
+
+    try:
+        trial.set_user_attr("fail_reason", reason)
+        study.tell(trial, state=TrialState.FAIL)
+        study.add_trial(requeue(study._storage.get_trial(trial._trial_id)))
+        return True
+    except Exception:
+        return False
+
+
+def fail_stale_with_reason(study: Any, grace_period: int) -> None:
+    """Optuna's ``fail_stale_trials``, recording ``fail_reason`` 'worker lost (no heartbeat for N s)'
+    on each trial before failing it (a finished trial takes no more attributes)."""
+    import copy
+
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    if not isinstance(storage, BaseHeartbeat) or not is_heartbeat_enabled(storage):
+        return
+    failed = []
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        try:
+            storage.set_trial_user_attr(trial_id, "fail_reason", f"worker lost (no heartbeat for {grace_period} s)")
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(trial_id)
+        except UpdateFinishedTrialError:
+            pass  # another worker failed it first, or it finished after all
+    callback = storage.get_heartbeat_stale_trial_callback()
+    if callback is not None:
+        for trial_id in failed:
+            callback(study, copy.deepcopy(storage.get_trial(trial_id)))
+
+
+# -- orphans ------------------------------------------------------------------------------------
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def exit_with_parent() -> None:
+    """When ``$LAYERLAB_PARENT_PID`` names this process's parent, die (SIGTERM: the running cell
+    is handed back) as soon as that parent does, so a killed ``study launch`` leaves no orphans."""
+    text = os.environ.get(PARENT_ENV)
+    if not text or not text.isdigit():
+        return
+    parent = int(text)
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    if not armed:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, daemon=True, name="parent-watch").start()
