@@ -119,6 +119,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         options=_storage_options(args),
         retry_failed=args.retry_failed,
         queue_only=args.queue_only,
+        batch_repeats=args.batch_repeats,
     )
     if args.queue_only:
         from studies import format_status, study_status
@@ -177,6 +178,13 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # the worker hands its running cell back to the queue
 
 
+def _add_batch_repeats_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--batch-repeats", choices=("auto", "on", "off"), default="off",
+        help="train a config's repeats together as one fused model (docs/gpu.md); auto: only where a probe measures it faster",
+    )
+
+
 def cmd_study_worker(args: argparse.Namespace) -> int:
     from studies import run_worker
 
@@ -191,6 +199,7 @@ def cmd_study_worker(args: argparse.Namespace) -> int:
         worker_index=args.worker_index,
         options=_storage_options(args),
         wait=not args.no_wait,
+        batch_repeats=args.batch_repeats,
     )
     if not args.quiet:
         print(f"worker {args.worker_index}: {report.completed} complete, {report.pruned} pruned, {report.failed} failed")
@@ -479,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="queue one more try of every cell whose trials all failed")
     p.add_argument("--queue-only", action="store_true", help="create/resume the study and queue its cells; start no worker")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_batch_repeats_arg(p)
     _add_heartbeat_args(p)
     p.set_defaults(func=cmd_study_launch)
 
@@ -492,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--worker-index", type=int, default=0, help="seeds this worker's sampler")
     p.add_argument("--no-wait", action="store_true", help="exit when nothing is waiting, even while other trials run")
     p.add_argument("--quiet", action="store_true")
+    _add_batch_repeats_arg(p)
     _add_heartbeat_args(p)
     p.set_defaults(func=cmd_study_worker)
 
