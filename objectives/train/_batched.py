@@ -103,8 +103,9 @@ def batch_fallback_reason(run: RunConfig, data: PreparedData, *, routes: Any = N
 class _Stack:
     """k models as one: stacked parameters and buffers, and a stateless template to call."""
 
-    def __init__(self, models: list[nn.Module]) -> None:
+    def __init__(self, models: list[nn.Module], *, randomness: str = "error") -> None:
         self.k = len(models)
+        self.randomness = randomness  # vmap's: "error" (exact runs: nothing random in a forward) or "different"
         self.params, self.buffers = stack_module_state(models)
         self.template = copy.deepcopy(models[0]).to("meta")
         kernels = {id(m.weight) for m in models[0].modules() if isinstance(m, KERNEL_LAYERS) and m.weight is not None}
@@ -118,7 +119,7 @@ class _Stack:
         def one(params, buffers, xb):
             return functional_call(self.template, (params, buffers), (xb,))
 
-        return vmap(one, in_dims=(0, 0, None if shared_input else 0), randomness="error")(
+        return vmap(one, in_dims=(0, 0, None if shared_input else 0), randomness=self.randomness)(
             self.params, self.buffers, x
         )
 
@@ -169,6 +170,7 @@ def fit_batched(
     *,
     seeds: Sequence[int],
     on_epoch: SeedCallback | None = None,
+    exact: bool = True,
 ) -> list[Outcome]:
     """Train one model per seed, all together, and return one outcome per seed.
 
@@ -176,13 +178,18 @@ def fit_batched(
     see the module doc). A seed that diverges holds :class:`Diverged`; a seed whose ``on_epoch``
     raised (e.g. ``optuna.TrialPruned``) holds that exception; the other seeds train on.
     Raises ConfigError when ``run`` cannot be batched (:func:`batch_fallback_reason`).
+
+    ``exact=False`` also batches dropout, each seed drawing its own independent masks (vmap's
+    ``randomness="different"``): every seed is still a valid, independently seeded run, but no
+    longer the same as that seed trained alone. Studies never use it (``--batch-repeats`` only
+    batches exactly); ``benchmarks/bench_gpu.py`` does, to time seed 000's BaseSeq, which has dropout.
     """
     run.train.validate()
     reason = batch_fallback_reason(run, data)
-    if reason is not None:
+    if reason is not None and (exact or not reason.startswith("dropout")):
         raise ConfigError(f"cannot batch the repeats of this config: {reason}")
     with training_threads(data.device):
-        return _fit_batched(run, data, list(seeds), on_epoch)
+        return _fit_batched(run, data, list(seeds), on_epoch, "error" if exact else "different")
 
 
 def _build(run: RunConfig, data: PreparedData, seeds: list[int], channels_last: bool) -> list[nn.Module]:
@@ -194,13 +201,15 @@ def _build(run: RunConfig, data: PreparedData, seeds: list[int], channels_last: 
     return models
 
 
-def _fit_batched(run: RunConfig, data: PreparedData, seeds: list[int], on_epoch: SeedCallback | None) -> list[Outcome]:
+def _fit_batched(
+    run: RunConfig, data: PreparedData, seeds: list[int], on_epoch: SeedCallback | None, randomness: str
+) -> list[Outcome]:
     cfg, device, k = run.train, data.device, len(seeds)
     channels_last = data.x_train.ndim == 4
     models = _build(run, data, seeds, channels_last)
     n_params = count_params(models[0])
     flops = count_flops(models[0], (data.in_channels, *data.input_size), device)
-    stack = _Stack(models)
+    stack = _Stack(models, randomness=randomness)
     batches = batch_bounds(len(data.y_train), cfg.batch_size)
     optimizer = build_optimizer(stack.trainable, cfg)
     schedule = build_schedule(optimizer, cfg, len(batches))
