@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import queue
 import sys
 import time
 from pathlib import Path
@@ -199,11 +200,20 @@ def processes_speed(device: torch.device, sizes: tuple[int, int, int], n: int) -
     procs = [ctx.Process(target=_trial_process, args=(str(device), sizes, barrier, results, i)) for i in range(n)]
     for p in procs:
         p.start()
-    outcomes = [results.get(timeout=1800) for _ in procs]
-    for p in procs:
-        p.join()
-        if p.exitcode != 0:
-            raise RuntimeError(f"a trial process exited with code {p.exitcode}")
+    outcomes = []
+    try:
+        while len(outcomes) < n:
+            try:
+                outcomes.append(results.get(timeout=2.0))
+            except queue.Empty:  # a child that died would leave the others waiting at the barrier
+                dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"a trial process exited with code {dead[0]}") from None
+    finally:
+        for p in procs:
+            if p.is_alive() and len(outcomes) < n:
+                p.terminate()
+            p.join()
     return sum(images for images, _ in outcomes) / max(seconds for _, seconds in outcomes)
 
 

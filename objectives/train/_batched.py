@@ -365,8 +365,9 @@ def probe_speedup(run: RunConfig, data: PreparedData, k: int, *, steps: int = PR
     x = data.inputs("train")[:bs]
     x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
     y = data.y_train[:bs]
-    with torch.random.fork_rng(devices=[data.device] if data.device.type == "cuda" else []), \
-            training_threads(data.device):
+    cuda = [data.device.index if data.device.index is not None else torch.cuda.current_device()] \
+        if data.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), training_threads(data.device):
         models = _build(run, data, list(range(k)), channels_last)
         optimizers = [build_optimizer([p for p in m.parameters() if p.requires_grad], cfg) for m in models]
 
