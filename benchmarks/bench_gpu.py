@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from objectives import PreparedData, RunConfig, fit  # noqa: E402
 from objectives.data._prepare import channel_stats  # noqa: E402
-from objectives.train import autocast_for, fit_batched, resolve_device, training_threads  # noqa: E402
+from objectives.train import fit_batched, resolve_device, training_threads  # noqa: E402
 from objectives.train._trainer import batch_bounds, build_for_data  # noqa: E402
 
 SEED_001_IMAGES_PER_SECOND = 1216  # seed 001's reported ResNet-20 training throughput

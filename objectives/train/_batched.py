@@ -51,7 +51,7 @@ from objectives.data import PreparedData
 from objectives.train._augment import build_augment
 from objectives.train._device import autocast_for, training_threads
 from objectives.train._loss import KERNEL_LAYERS, classification_loss, kernel_penalty
-from objectives.train._metrics import EVAL_BATCH, count_flops, count_params
+from objectives.train._metrics import EVAL_BATCH, count_flops, count_params, evaluate
 from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
 from objectives.train._trainer import (
     Diverged,
@@ -308,43 +308,33 @@ def _fit_batched(
         if outcomes[i] is not None:
             results.append(outcomes[i])
             continue
-        model = models[i]
-        selected = len(histories[i])
+        model, selected = models[i], len(histories[i])
         if cfg.early_stopping and cfg.restore_best and best[i]["state"] is not None:
             model.load_state_dict(best[i]["state"])
             selected = best[i]["epoch"]
         else:
             model.load_state_dict(finals[i] if finals[i] is not None else stack.state_of(i))
-        results.append((model, seed, selected, i))
-    return _finish(results, data, histories, stopped, n_params, flops, channels_last)
+        results.append(_result(model, seed, selected, histories[i], stopped[i], k, data, n_params, flops))
+    return results
 
 
-def _finish(results, data, histories, stopped, n_params, flops, channels_last) -> list[Outcome]:
-    """Evaluate each surviving seed's selected weights on val and test with the sequential
-    :func:`objectives.train.evaluate`, so final metrics come from the very code `fit` uses."""
-    from objectives.train._metrics import evaluate
-
-    out: list[Outcome] = []
-    for item in results:
-        if isinstance(item, BaseException):
-            out.append(item)
-            continue
-        model, seed, selected, i = item
-        val_loss, val_acc, _ = evaluate(model, data.inputs("val"), data.labels("val"), data.num_classes,
-                                        channels_last=channels_last)
-        test_loss, test_acc, confusion = evaluate(model, data.inputs("test"), data.labels("test"),
-                                                  data.num_classes, channels_last=channels_last)
-        history = histories[i]
-        pass_seconds = sum(h.train_pass_seconds for h in history)
-        out.append(FitResult(
-            seed=seed, history=history, best_epoch=selected, stopped_early=stopped[i],
-            val_loss=val_loss, val_accuracy=val_acc, test_loss=test_loss, test_accuracy=test_acc,
-            confusion=confusion.tolist(), params=n_params, flops=flops,
-            train_seconds=sum(h.seconds for h in history),
-            images_per_second=sum(h.images for h in history) / pass_seconds if pass_seconds > 0 else 0.0,
-            extra={"batched_repeats": len(histories)}, model=model,
-        ))
-    return out
+def _result(model, seed, selected, history, stopped_early, k, data, n_params, flops) -> FitResult:
+    """A seed's FitResult: its selected weights evaluated on val and test by the very
+    :func:`objectives.train.evaluate` that ``fit`` uses."""
+    channels_last = data.x_train.ndim == 4
+    val_loss, val_acc, _ = evaluate(model, data.inputs("val"), data.labels("val"), data.num_classes,
+                                    channels_last=channels_last)
+    test_loss, test_acc, confusion = evaluate(model, data.inputs("test"), data.labels("test"), data.num_classes,
+                                              channels_last=channels_last)
+    pass_seconds = sum(h.train_pass_seconds for h in history)
+    return FitResult(
+        seed=seed, history=history, best_epoch=selected, stopped_early=stopped_early,
+        val_loss=val_loss, val_accuracy=val_acc, test_loss=test_loss, test_accuracy=test_acc,
+        confusion=confusion.tolist(), params=n_params, flops=flops,
+        train_seconds=sum(h.seconds for h in history),
+        images_per_second=sum(h.images for h in history) / pass_seconds if pass_seconds > 0 else 0.0,
+        extra={"batched_repeats": k}, model=model,
+    )
 
 
 # -- choosing between batched and sequential ----------------------------------------------------
