@@ -97,8 +97,8 @@ def test_a_diverging_seed_is_reported_alone():
     # sabotage one seed's weights: a NaN in seed 1's first kernel makes only its loss non-finite
     real = _batched._Stack.__init__
 
-    def init(self, models):
-        real(self, models)
+    def init(self, models, **kwargs):
+        real(self, models, **kwargs)
         with torch.no_grad():
             self.params[self.kernel_names[0]][1].fill_(math.nan)
 
