@@ -20,7 +20,7 @@ ratio of images per second within this one run (same process, same device, same 
    against one process alone (aggregate images per second; each process warms up first, then all
    start together at a barrier).
 4. **bf16 autocast and data residency**: the ResNet-20 hand loop in float32 against bf16 autocast,
-   and with the data resident on the device against data on the host (pinned on CUDA), copied
+   and with the data resident on the device against data on the host, each batch pinned (on CUDA) and copied
    per batch, as a DataLoader would feed it.
 
 The first epoch of every timed run is a warm-up (cuDNN autotuning, allocator, lazy imports) and
@@ -103,8 +103,8 @@ def fit_speed(run: RunConfig, data: PreparedData) -> float:
 
 def hand_loop(run: RunConfig, data: PreparedData, *, bf16: bool, resident: bool) -> float:
     """The shortest correct loop: SGD over shuffled batches of pre-normalised tensors; images/s
-    after one warm-up epoch. ``resident=False`` keeps the inputs on the host (pinned when the
-    device is CUDA) and copies each batch to the device, as a DataLoader does."""
+    after one warm-up epoch. ``resident=False`` keeps the inputs on the host and copies each
+    batch to the device (pinned first on CUDA), as a DataLoader with ``pin_memory=True`` does."""
     device = data.device
     torch.manual_seed(0)
     model = build_for_data(run, data).to(device).to(memory_format=torch.channels_last)
@@ -113,8 +113,6 @@ def hand_loop(run: RunConfig, data: PreparedData, *, bf16: bool, resident: bool)
     x, y = data.inputs("train"), data.y_train
     if not resident:
         x, y = x.cpu(), y.cpu()
-        if device.type == "cuda":
-            x, y = x.pin_memory(), y.pin_memory()
     precision = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else _null()
     model.train()
     bounds = batch_bounds(len(y), cfg.batch_size)
@@ -126,7 +124,9 @@ def hand_loop(run: RunConfig, data: PreparedData, *, bf16: bool, resident: bool)
         for lo, hi in bounds:
             idx = perm[lo:hi]
             xb, yb = x[idx], y[idx]
-            if not resident:
+            if not resident:  # as a DataLoader with pin_memory=True: pin the batch, copy it async
+                if device.type == "cuda":
+                    xb, yb = xb.pin_memory(), yb.pin_memory()
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             xb = xb.contiguous(memory_format=torch.channels_last)
             with precision:
