@@ -20,8 +20,8 @@ ratio of images per second within this one run (same process, same device, same 
    against one process alone (aggregate images per second; each process warms up first, then all
    start together at a barrier).
 4. **bf16 autocast and data residency**: the ResNet-20 hand loop in float32 against bf16 autocast,
-   and with the data resident on the device against data on the host, each batch pinned (on CUDA) and copied
-   per batch, as a DataLoader would feed it.
+   and with the data resident on the device against data on the host, each batch pinned (on
+   CUDA) and copied to the device, as a DataLoader with ``pin_memory=True`` feeds it.
 
 The first epoch of every timed run is a warm-up (cuDNN autotuning, allocator, lazy imports) and
 is left out. The last lines printed are the ratios, ``ratio <name> <value>``.
