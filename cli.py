@@ -119,6 +119,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         queue_only=args.queue_only,
         checkpoint_dir=args.checkpoint_dir,
         max_cells=args.max_cells,
+        batch_repeats=args.batch_repeats,
     )
     if args.queue_only:
         from studies import format_status, study_status
@@ -184,6 +185,13 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # the worker hands its running cell back to the queue
 
 
+def _add_batch_repeats_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--batch-repeats", choices=("auto", "on", "off"), default="off",
+        help="train a config's repeats together as one fused model (docs/gpu.md); auto: only where a probe measures it faster",
+    )
+
+
 def cmd_study_worker(args: argparse.Namespace) -> int:
     from studies import run_worker
 
@@ -198,6 +206,7 @@ def cmd_study_worker(args: argparse.Namespace) -> int:
         worker_index=args.worker_index,
         options=_storage_options(args),
         wait=not args.no_wait,
+        batch_repeats=args.batch_repeats,
     )
     if not args.quiet:
         print(f"worker {args.worker_index}: {report.completed} complete, {report.pruned} pruned, {report.failed} failed")
@@ -499,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"refuse a study of more than N cells before writing anything (default {MAX_CELLS:,})")
     p.add_argument("--queue-only", action="store_true", help="create/resume the study and queue its cells; start no worker")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_batch_repeats_arg(p)
     _add_heartbeat_args(p)
     p.set_defaults(func=cmd_study_launch)
 
@@ -512,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--worker-index", type=int, default=0, help="seeds this worker's sampler")
     p.add_argument("--no-wait", action="store_true", help="exit when nothing is waiting, even while other trials run")
     p.add_argument("--quiet", action="store_true")
+    _add_batch_repeats_arg(p)
     _add_heartbeat_args(p)
     p.set_defaults(func=cmd_study_worker)
 

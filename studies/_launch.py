@@ -19,6 +19,7 @@ import optuna
 from tqdm.auto import tqdm
 
 from objectives import resolve_device
+from objectives.train._batched import check_batch_mode
 from searchspace._errors import ConfigError
 from studies._artifacts import SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
 from studies._artifacts import default_checkpoint_dir as checkpoints_beside
@@ -129,14 +130,17 @@ def launch(
     retry_failed: bool = False,
     queue_only: bool = False,
     max_cells: int | None = MAX_CELLS,
+    batch_repeats: str = "off",
 ) -> optuna.Study:
     """Create (or resume) the study and run it to completion; returns the Optuna study.
 
     ``workers=1`` runs in this process; ``workers=N`` starts N local worker processes; ``gpus``
     (e.g. ``["0", "1"]``) starts one worker per GPU with ``CUDA_VISIBLE_DEVICES`` set. With
     ``queue_only`` the study is created and its cells queued, and no worker starts (workers join
-    later with ``study worker``, e.g. from a cluster job array).
+    later with ``study worker``, e.g. from a cluster job array). ``batch_repeats`` (auto | on |
+    off) lets workers train a config's repeats together (see :mod:`studies._batch`).
     """
+    check_batch_mode(batch_repeats)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
     if gpus is not None:
@@ -159,11 +163,12 @@ def launch(
     if gpus or workers > 1:
         commands = worker_commands(
             storage, study_name, workers=workers, gpus=gpus, device=device, data_dir=data_dir,
-            checkpoint_dir=checkpoint_dir, artifact_dir=artifact_dir, options=options,
+            checkpoint_dir=checkpoint_dir, artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats,
         )
         _run_processes(commands, study, spec, progress)
     else:
-        _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, progress, options, study)
+        _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, progress, options, study,
+                    batch_repeats=batch_repeats)
     return optuna.load_study(study_name=study_name, storage=open_storage(storage, options=options))
 
 
@@ -188,7 +193,8 @@ def _progress_bar(spec: StudySpec, study: optuna.Study, enabled: bool) -> tqdm:
                 desc=study.study_name, dynamic_ncols=True, file=sys.stderr)
 
 
-def _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, progress, options, study) -> None:
+def _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, progress, options, study,
+                *, batch_repeats: str = "off") -> None:
     bar = _progress_bar(spec, study, progress)
 
     def on_trial(frozen: optuna.trial.FrozenTrial) -> None:
@@ -201,7 +207,8 @@ def _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_
 
     try:
         run_worker(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
-                   artifact_dir=artifact_dir, options=options, on_trial=on_trial, on_epoch=on_epoch)
+                   artifact_dir=artifact_dir, options=options, on_trial=on_trial, on_epoch=on_epoch,
+                   batch_repeats=batch_repeats)
     finally:
         bar.close()
 
@@ -217,6 +224,7 @@ def worker_commands(
     checkpoint_dir: str | Path | None = None,
     artifact_dir: str | Path | None = None,
     options: StorageOptions | None = None,
+    batch_repeats: str = "off",
 ) -> list[tuple[list[str], dict[str, str]]]:
     """(argv, extra environment) of each local worker process: ``workers`` CPU/auto workers (each
     with its share of the cores unless ``OMP_NUM_THREADS`` is set), or one per entry of ``gpus``
@@ -235,6 +243,8 @@ def worker_commands(
             "--device", "cuda" if gpus else device, "--worker-index", str(index), "--quiet",
             "--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period),
         ]
+        if batch_repeats != "off":
+            cmd += ["--batch-repeats", batch_repeats]
         for flag, value in (("--data-dir", data_dir), ("--checkpoint-dir", checkpoint_dir), ("--artifact-dir", artifact_dir)):
             if value is not None:
                 cmd += [flag, str(value)]

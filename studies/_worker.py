@@ -156,6 +156,7 @@ def run_worker(
     on_epoch: Callable[[Any], None] | None = None,
     max_trials: int | None = None,
     wait: bool = True,
+    batch_repeats: str = "off",
 ) -> WorkerReport:
     """Claim and run cells of study ``study_name`` until none is waiting or running.
 
@@ -165,7 +166,12 @@ def run_worker(
         max_trials: stop after this many trials.
         wait: when nothing is waiting but other trials run, wait for them (they may die and be
             re-queued) instead of exiting.
+        batch_repeats: ``auto`` | ``on`` | ``off``: train a config's waiting repeats together
+            (see :mod:`studies._batch`); ``auto`` only where a probe measures it faster.
     """
+    from objectives.train._batched import check_batch_mode
+
+    check_batch_mode(batch_repeats)
     options = options or StorageOptions()
     exit_with_parent()  # a worker process of `study launch` dies with it (studies._faults)
     storage = open_storage(storage_url, options=options)
@@ -206,6 +212,16 @@ def run_worker(
             study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
             report.failed += 1
             continue
+        if batch_repeats != "off":
+            from studies._batch import FAILED, run_config_batch
+
+            limit = None if max_trials is None else max_trials - len(report.trials) - 1
+            outcome = run_config_batch(study, trial, spec, objective, mode=batch_repeats, heartbeat=heartbeat,
+                                       options=options, store=store, report=report, on_trial=on_trial, limit=limit)
+            if outcome == FAILED:
+                batch_repeats = "off"  # its cells were handed back: run them one by one from now on
+            if outcome != "declined":
+                continue
         frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url)
         report.trials.append(trial.number)
         if frozen is None:

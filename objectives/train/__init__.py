@@ -1,6 +1,7 @@
 """Training: optimizer, schedule and augmentation registries, the trainer, metrics, checkpoints."""
 
 from objectives.train._augment import Augment, build_augment, list_augmentations, register_augmentation
+from objectives.train._batched import BATCH_MODES, batch_fallback_reason, choose_batched, fit_batched, fit_repeats
 from objectives.train._checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from objectives.train._config import TrainConfig
 from objectives.train._device import autocast_for, cpu_threads, resolve_device, training_threads
@@ -19,11 +20,14 @@ from objectives.train._trainer import Diverged, EpochStats, FitResult, fit
 
 __all__ = [
     "Augment",
+    "BATCH_MODES",
     "Diverged",
     "EpochStats",
     "FitResult",
     "TrainConfig",
     "autocast_for",
+    "batch_fallback_reason",
+    "choose_batched",
     "build_augment",
     "build_optimizer",
     "build_schedule",
@@ -33,6 +37,8 @@ __all__ = [
     "count_params",
     "evaluate",
     "fit",
+    "fit_batched",
+    "fit_repeats",
     "kernel_penalty",
     "kernel_weights",
     "list_augmentations",

@@ -1,0 +1,448 @@
+"""Seed-batched repeats: the k seeds of one config trained together, as k models fused by vmap.
+
+The k models are built exactly as :func:`objectives.train.fit` builds each (``torch.manual_seed(seed)``
+then the family's builder), their parameters and buffers stacked with
+``torch.func.stack_module_state``, and one step runs ``vmap(functional_call(...))`` over the stack:
+torch turns a batched convolution into one grouped convolution and a batched matmul into one
+``bmm``, so k small models fill the device like one k-times wider one (HFTA's horizontal fusion).
+
+What stays per seed, so that each seed trains as it would alone:
+
+- initialisation (built under its own seed), shuffling (its own ``torch.Generator``) and
+  augmentation (its own :class:`~objectives.train.Augment`, called on its own batch; MixUp and
+  CutMix too, since they pair images within that batch);
+- the loss: each model's mean cross-entropy; the step backpropagates their *sum*, whose gradient
+  with respect to model i's parameters is exactly model i's own gradient;
+- the optimizer state: every registered optimizer updates element-wise (Adam's moments, momentum
+  buffers...), so one optimizer over the stacked tensors is k independent optimizers; schedules
+  depend on the step and epoch only, which all seeds share;
+- gradient clipping (a per-seed global norm), batch-norm running statistics (stacked buffers
+  updated in place under vmap), early stopping, restore-best, divergence and pruning: a seed that
+  stops, diverges or is pruned leaves the batch's history there while the others go on (its
+  parameters keep being updated, unused, because removing it from the stack would cost a copy).
+
+What is not the same, and so falls back to sequential training (:func:`batch_fallback_reason`):
+
+- dropout: its masks come from torch's global generator, which a sequential run consumes in one
+  order per seed; vmap draws all k masks in one call, so a batched seed would see other (equally
+  random, independent) masks, not its sequential ones;
+- per-image routes (``skip_cnn``) and checkpoint resume (a batch is trained from its start).
+
+Float tolerance: fused kernels (grouped convolution, bmm) sum in a different order than the
+per-model kernels, so results agree to float rounding, amplified by training: after one or two
+epochs of a small CNN on digits, per-epoch losses agree to about 1e-4 relative and accuracies to
+within one or two images (tests/objectives/test_batched.py states the bounds it checks).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from objectives.data import PreparedData
+from objectives.train._augment import build_augment
+from objectives.train._device import autocast_for, training_threads
+from objectives.train._loss import KERNEL_LAYERS, classification_loss, kernel_penalty
+from objectives.train._metrics import EVAL_BATCH, count_flops, count_params, evaluate
+from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
+from objectives.train._trainer import (
+    Diverged,
+    EpochStats,
+    FitResult,
+    _better,
+    _should_stop,
+    batch_bounds,
+    build_for_data,
+    fit,
+)
+from searchspace._errors import ConfigError, valid_list
+
+if TYPE_CHECKING:
+    from objectives._config import RunConfig
+
+BATCH_MODES = ("auto", "on", "off")
+PROBE_STEPS = 3  # timed optimizer steps per side in the auto probe (after one warm-up step)
+PROBE_MARGIN = 1.05  # auto batches only when the probe measured it at least this much faster
+
+Outcome = FitResult | BaseException  # a seed's result, or what stopped it (Diverged, TrialPruned...)
+SeedCallback = Callable[[int, EpochStats], None]  # (seed index, stats); may raise to stop that seed
+
+
+def check_batch_mode(mode: str) -> str:
+    if mode not in BATCH_MODES:
+        raise ConfigError(f"unknown --batch-repeats {mode!r}; valid: {valid_list(BATCH_MODES)}")
+    return mode
+
+
+def batch_fallback_reason(run: RunConfig, data: PreparedData, *, routes: Any = None) -> str | None:
+    """Why the seeds of ``run`` cannot train batched *and* equal to sequential training; None
+    when they can."""
+    if routes is not None:
+        return "per-image routes (skip_cnn) are not batched"
+    with torch.random.fork_rng(devices=[]):  # building a model draws from the global generator
+        model = build_for_data(run, data)
+    if any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
+        return "dropout masks come from the global generator in a per-seed order that vmap cannot reproduce"
+    for m in model.modules():
+        if m is not model and type(m).forward is nn.Module.forward:
+            return f"module {type(m).__name__} has no forward of its own"
+    return None
+
+
+# -- the batched trainer --------------------------------------------------------------------------
+
+
+class _Stack:
+    """k models as one: stacked parameters and buffers, and a stateless template to call."""
+
+    def __init__(self, models: list[nn.Module], *, randomness: str = "error") -> None:
+        self.k = len(models)
+        self.randomness = randomness  # vmap's: "error" (exact runs: nothing random in a forward) or "different"
+        self.params, self.buffers = stack_module_state(models)
+        self.template = copy.deepcopy(models[0]).to("meta")
+        kernels = {id(m.weight) for m in models[0].modules() if isinstance(m, KERNEL_LAYERS) and m.weight is not None}
+        named = dict(models[0].named_parameters())
+        self.kernel_names = [n for n, p in named.items() if id(p) in kernels]
+        self.trainable = [self.params[n] for n, p in named.items() if p.requires_grad]
+
+    def forward(self, x: torch.Tensor, *, shared_input: bool) -> torch.Tensor:
+        """Logits ``(k, B, classes)`` of input ``(k, B, ...)`` (or ``(B, ...)`` when shared)."""
+
+        def one(params, buffers, xb):
+            return functional_call(self.template, (params, buffers), (xb,))
+
+        return vmap(one, in_dims=(0, 0, None if shared_input else 0), randomness=self.randomness)(
+            self.params, self.buffers, x
+        )
+
+    def train(self, mode: bool) -> None:
+        self.template.train(mode)
+
+    def state_of(self, i: int) -> dict[str, torch.Tensor]:
+        """Seed i's state dict (detached copies)."""
+        return {n: t[i].detach().clone() for n, t in (*self.params.items(), *self.buffers.items())}
+
+    def clip_(self, max_norm: float) -> None:
+        """``nn.utils.clip_grad_norm_`` applied to each seed's gradients separately."""
+        grads = [p.grad for p in self.trainable if p.grad is not None]
+        if not grads:
+            return
+        norms = torch.stack([g.flatten(1).norm(2, dim=1) for g in grads])  # (tensors, k)
+        total = norms.norm(2, dim=0)
+        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.view(-1, *([1] * (g.ndim - 1))))
+
+
+@torch.no_grad()
+def _evaluate(stack: _Stack, x: torch.Tensor, y: torch.Tensor, num_classes: int, channels_last: bool):
+    """Per seed: mean loss, accuracy and confusion matrix, as :func:`objectives.train.evaluate`."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    stack.train(False)
+    loss_sum = torch.zeros(stack.k, device=x.device)
+    preds = []
+    with autocast_for(x.device):
+        for i in range(0, len(x), EVAL_BATCH):
+            logits = stack.forward(x[i : i + EVAL_BATCH].contiguous(memory_format=layout), shared_input=True).float()
+            yb = y[i : i + EVAL_BATCH]
+            loss_sum += F.cross_entropy(logits.transpose(1, 2), yb.expand(stack.k, -1), reduction="none").sum(1)
+            preds.append(logits.argmax(2))
+    pred = torch.cat(preds, dim=1) if preds else y.new_empty(stack.k, 0)
+    n = max(len(y), 1)
+    out = []
+    for i in range(stack.k):
+        confusion = torch.bincount(y * num_classes + pred[i], minlength=num_classes * num_classes)
+        out.append((float(loss_sum[i]) / n, float((pred[i] == y).sum()) / n, confusion.view(num_classes, -1).cpu()))
+    return out
+
+
+def fit_batched(
+    run: RunConfig,
+    data: PreparedData,
+    *,
+    seeds: Sequence[int],
+    on_epoch: SeedCallback | None = None,
+    exact: bool = True,
+) -> list[Outcome]:
+    """Train one model per seed, all together, and return one outcome per seed.
+
+    The batched counterpart of :func:`objectives.train.fit` (same results within float rounding,
+    see the module doc). A seed that diverges holds :class:`Diverged`; a seed whose ``on_epoch``
+    raised (e.g. ``optuna.TrialPruned``) holds that exception; the other seeds train on.
+    Raises ConfigError when ``run`` cannot be batched (:func:`batch_fallback_reason`).
+
+    ``exact=False`` also batches dropout, each seed drawing its own independent masks (vmap's
+    ``randomness="different"``): every seed is still a valid, independently seeded run, but no
+    longer the same as that seed trained alone. Studies never use it (``--batch-repeats`` only
+    batches exactly); ``benchmarks/bench_gpu.py`` does, to time seed 000's BaseSeq, which has dropout.
+    """
+    run.train.validate()
+    reason = batch_fallback_reason(run, data)
+    if reason is not None and (exact or not reason.startswith("dropout")):
+        raise ConfigError(f"cannot batch the repeats of this config: {reason}")
+    with training_threads(data.device):
+        return _fit_batched(run, data, list(seeds), on_epoch, "error" if exact else "different")
+
+
+def _build(run: RunConfig, data: PreparedData, seeds: list[int], channels_last: bool) -> list[nn.Module]:
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)  # as fit: each model initialised under its own seed
+        model = build_for_data(run, data).to(data.device)
+        models.append(model.to(memory_format=torch.channels_last) if channels_last else model)
+    return models
+
+
+def _fit_batched(
+    run: RunConfig, data: PreparedData, seeds: list[int], on_epoch: SeedCallback | None, randomness: str
+) -> list[Outcome]:
+    cfg, device, k = run.train, data.device, len(seeds)
+    channels_last = data.x_train.ndim == 4
+    models = _build(run, data, seeds, channels_last)
+    n_params = count_params(models[0])
+    flops = count_flops(models[0], (data.in_channels, *data.input_size), device)
+    stack = _Stack(models, randomness=randomness)
+    batches = batch_bounds(len(data.y_train), cfg.batch_size)
+    optimizer = build_optimizer(stack.trainable, cfg)
+    schedule = build_schedule(optimizer, cfg, len(batches))
+    step_schedule = schedule_interval(cfg.schedule) == "step"
+    kernels = [stack.params[n] for n in stack.kernel_names] if (cfg.l1 or cfg.l2) else []
+    augments = [build_augment(cfg, num_classes=data.num_classes, seed=s) for s in seeds]
+    shuffles = [torch.Generator().manual_seed(s) for s in seeds]
+
+    histories: list[list[EpochStats]] = [[] for _ in seeds]
+    best: list[dict[str, Any]] = [{"value": None, "epoch": 0, "state": None, "wait": 0} for _ in seeds]
+    outcomes: list[Outcome | None] = [None] * k
+    finals: list[dict[str, torch.Tensor] | None] = [None] * k  # state of a seed that stopped early
+    stopped = [False] * k
+
+    def layout(x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+    def active() -> list[int]:
+        return [i for i in range(k) if outcomes[i] is None and not stopped[i]]
+
+    x_train = data.inputs("train") if augments[0] is None else None
+    y_train = data.y_train
+    for epoch in range(1, cfg.epochs + 1):
+        if not active():
+            break
+        stack.train(True)
+        lr = optimizer.param_groups[0]["lr"]
+        start, cpu_start = time.perf_counter(), time.process_time()
+        loss_sum = torch.zeros(k, device=device)
+        correct = torch.zeros(k, device=device, dtype=torch.long)
+        perms = torch.stack([torch.randperm(len(y_train), generator=g) for g in shuffles]).to(device)
+        for lo, hi in batches:
+            idx = perms[:, lo:hi]
+            if augments[0] is None:
+                xb, target = x_train[idx], y_train[idx]
+            else:  # each seed augments its own batch with its own generator
+                pairs = [aug(data.train_batch(idx[i]), y_train[idx[i]]) for i, aug in enumerate(augments)]
+                xb = torch.stack([data.finish(p[0]) for p in pairs])
+                target = torch.stack([p[1] for p in pairs])
+            if channels_last:  # each seed's slice channels-last, as the sequential batches are
+                xb = xb.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+            with autocast_for(device):
+                logits = stack.forward(xb, shared_input=False)
+            losses = torch.stack([
+                classification_loss(logits[i], target[i], label_smoothing=cfg.label_smoothing) for i in range(k)
+            ])
+            penalty = kernel_penalty(kernels, cfg.l1, cfg.l2)  # separable: each seed's own penalty
+            optimizer.zero_grad(set_to_none=True)
+            total = losses.sum()
+            (total if penalty is None else total + penalty).backward()
+            if cfg.grad_clip > 0:
+                stack.clip_(cfg.grad_clip)
+            optimizer.step()
+            if step_schedule:
+                schedule.step()
+            loss_sum += losses.detach() * (hi - lo)
+            labels = target if target.ndim == 2 else target.argmax(2)
+            correct += (logits.detach().argmax(2) == labels).sum(1)
+        images = batches[-1][1]
+        train_losses = (loss_sum / images).tolist()  # the epoch's one host sync
+        train_accuracies = (correct.float() / images).tolist()
+        pass_seconds = (time.perf_counter() - start) / k  # each seed's share of the fused pass
+        pass_cpu_seconds = (time.process_time() - cpu_start) / k
+        if not step_schedule:
+            schedule.step()
+        val = _evaluate(stack, data.inputs("val"), data.labels("val"), data.num_classes, channels_last)
+        seconds = (time.perf_counter() - start) / k
+        for i in active():
+            if not math.isfinite(train_losses[i]):
+                outcomes[i] = Diverged(epoch, train_losses[i])
+                continue
+            stats = EpochStats(
+                epoch=epoch, train_loss=train_losses[i], train_accuracy=train_accuracies[i],
+                val_loss=val[i][0], val_accuracy=val[i][1], lr=lr, seconds=seconds,
+                train_pass_seconds=pass_seconds, train_pass_cpu_seconds=pass_cpu_seconds, images=images,
+            )
+            histories[i].append(stats)
+            value = stats.val_loss if cfg.monitor == "val_loss" else stats.val_accuracy
+            if _better(cfg.monitor, value, best[i]["value"]):
+                best[i] = {"value": value, "epoch": epoch, "wait": 0,
+                           "state": stack.state_of(i) if cfg.restore_best else None}
+            else:
+                best[i]["wait"] += 1
+            if on_epoch is not None:
+                try:
+                    on_epoch(i, stats)
+                except Exception as exc:  # e.g. optuna.TrialPruned: this seed ends here
+                    outcomes[i] = exc
+                    continue
+            if _should_stop(cfg, best[i], histories[i]) and epoch < cfg.epochs:
+                stopped[i] = True
+                finals[i] = stack.state_of(i)
+
+    results: list[Outcome] = []
+    for i, seed in enumerate(seeds):
+        if outcomes[i] is not None:
+            results.append(outcomes[i])
+            continue
+        model, selected = models[i], len(histories[i])
+        if cfg.early_stopping and cfg.restore_best and best[i]["state"] is not None:
+            model.load_state_dict(best[i]["state"])
+            selected = best[i]["epoch"]
+        else:
+            model.load_state_dict(finals[i] if finals[i] is not None else stack.state_of(i))
+        results.append(_result(model, seed, selected, histories[i], stopped[i], k, data, n_params, flops))
+    return results
+
+
+def _result(model, seed, selected, history, stopped_early, k, data, n_params, flops) -> FitResult:
+    """A seed's FitResult: its selected weights evaluated on val and test by the very
+    :func:`objectives.train.evaluate` that ``fit`` uses."""
+    channels_last = data.x_train.ndim == 4
+    val_loss, val_acc, _ = evaluate(model, data.inputs("val"), data.labels("val"), data.num_classes,
+                                    channels_last=channels_last)
+    test_loss, test_acc, confusion = evaluate(model, data.inputs("test"), data.labels("test"), data.num_classes,
+                                              channels_last=channels_last)
+    pass_seconds = sum(h.train_pass_seconds for h in history)
+    return FitResult(
+        seed=seed, history=history, best_epoch=selected, stopped_early=stopped_early,
+        val_loss=val_loss, val_accuracy=val_acc, test_loss=test_loss, test_accuracy=test_acc,
+        confusion=confusion.tolist(), params=n_params, flops=flops,
+        train_seconds=sum(h.seconds for h in history),
+        images_per_second=sum(h.images for h in history) / pass_seconds if pass_seconds > 0 else 0.0,
+        extra={"batched_repeats": k}, model=model,
+    )
+
+
+# -- choosing between batched and sequential ----------------------------------------------------
+
+_PROBES: dict[tuple, float] = {}
+
+
+def probe_speedup(run: RunConfig, data: PreparedData, k: int, *, steps: int = PROBE_STEPS) -> float:
+    """Sequential time / batched time of ``steps`` optimizer steps of ``k`` models of ``run``
+    (one untimed warm-up step each side); > 1 means batching is faster. Cached per process by
+    architecture, batch size, k, device and input shape. The global RNG is left as it was."""
+    key = (run.family, repr(sorted(run.model.items())), run.init, run.train.batch_size, run.train.optimizer, k,
+           str(data.device), tuple(data.x_train.shape[1:]), data.upsample)
+    if key in _PROBES:
+        return _PROBES[key]
+    cfg, bs = run.train, min(run.train.batch_size, len(data.y_train))
+    channels_last = data.x_train.ndim == 4
+    x = data.inputs("train")[:bs]
+    x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    y = data.y_train[:bs]
+    cuda = [data.device.index if data.device.index is not None else torch.cuda.current_device()] \
+        if data.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), training_threads(data.device):
+        models = _build(run, data, list(range(k)), channels_last)
+        optimizers = [build_optimizer([p for p in m.parameters() if p.requires_grad], cfg) for m in models]
+
+        def sequential() -> None:
+            for model, opt in zip(models, optimizers):
+                with autocast_for(data.device):
+                    loss = classification_loss(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+        stack = _Stack(_build(run, data, list(range(k)), channels_last))
+        stack.train(True)
+        stacked_opt = build_optimizer(stack.trainable, cfg)
+        xs = x.unsqueeze(0).expand(k, *x.shape)
+        if channels_last:
+            xs = xs.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+
+        def batched() -> None:
+            with autocast_for(data.device):
+                logits = stack.forward(xs, shared_input=False)
+            loss = sum(classification_loss(logits[i], y) for i in range(k))
+            stacked_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            stacked_opt.step()
+
+        seconds = []
+        for step in (sequential, batched):
+            step()  # warm-up: allocator, kernel selection, lazy imports
+            _sync(data.device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            _sync(data.device)
+            seconds.append(time.perf_counter() - start)
+    _PROBES[key] = seconds[0] / max(seconds[1], 1e-12)
+    return _PROBES[key]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def choose_batched(run: RunConfig, data: PreparedData, k: int, mode: str, *, routes: Any = None) -> tuple[bool, str]:
+    """Whether to train ``k`` seeds of ``run`` batched under ``mode`` (auto | on | off), and why."""
+    check_batch_mode(mode)
+    if mode == "off":
+        return False, "batch-repeats is off"
+    if k < 2:
+        return False, "a single seed"
+    reason = batch_fallback_reason(run, data, routes=routes)
+    if reason is not None:
+        return False, reason
+    if mode == "on":
+        return True, "batch-repeats is on"
+    speedup = probe_speedup(run, data, k)
+    if speedup >= PROBE_MARGIN:
+        return True, f"probe: batched {speedup:.2f}x faster"
+    return False, f"probe: batched only {speedup:.2f}x as fast as sequential"
+
+
+def fit_repeats(
+    run: RunConfig,
+    data: PreparedData,
+    *,
+    seeds: Sequence[int],
+    mode: str = "auto",
+    on_epoch: SeedCallback | None = None,
+) -> tuple[list[Outcome], str]:
+    """Train the seeds of ``run`` batched or one after another, as ``mode`` and the config allow.
+
+    Returns one outcome per seed (a FitResult, or the exception that stopped that seed) and the
+    reason for the choice made. Unlike :func:`objectives.train.fit`, a seed that fails does not stop
+    the others in either path.
+    """
+    batched, why = choose_batched(run, data, len(seeds), mode)
+    if batched:
+        return fit_batched(run, data, seeds=seeds, on_epoch=on_epoch), why
+    outcomes: list[Outcome] = []
+    for index, seed in enumerate(seeds):
+        callback = (lambda i, stats, index=index: on_epoch(index, stats)) if on_epoch else None
+        try:
+            (result,) = fit(run, data, seeds=[seed], on_epoch=callback)
+            outcomes.append(result)
+        except Exception as exc:  # Diverged, TrialPruned...: this seed only
+            outcomes.append(exc)
+    return outcomes, why
