@@ -44,7 +44,7 @@ MINE = {*GRID_SIZES, *SAMPLED}
 CONTRACT_KEYS = {
     "to_rgb", "pad_to", "medmnist_size", "filter", "filter_kernel", "filter_order", "upsample",
     "nesterov", "eps", "alpha", "rho", "l1", "l2", "schedule", "milestones", "gamma", "augment",
-    "rotate_degrees", "shift_fraction", "zoom_fraction", "color_strength", "sharpness_factor",
+    "rotate_degrees", "shift_fraction", "zoom_fraction", "color_brightness", "sharpness_factor",
     "cutout_scale", "mixup_alpha",
 }
 MISSING = sorted(CONTRACT_KEYS - set(valid_keys()))
