@@ -20,6 +20,7 @@ from studies.analysis._collect import StudyTable, collect
 from studies.analysis._datasets import MEDMNIST_GROUPS, best_per_dataset, config_value, describe_datasets, study_datasets
 from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
 from studies.analysis._leaderboard import ablation_table, leaderboard_table
+from studies.analysis._epoch_test import per_epoch_test_section
 from studies.analysis._metrics import objective_metrics
 from studies.analysis._transfer import compare_studies, rank_transfer_matrix
 
@@ -179,6 +180,10 @@ def build_report(
         sections.append(Section("Plots not drawn", optuna_notes))
     curves_section, curves_shown = _curves_section(table, board, ablation, figs)
     sections.append(curves_section)
+    test_curves = per_epoch_test_section(table, board, figs, Section)  # only with eval_test_every_epoch
+    if test_curves is not None:
+        sections.append(test_curves)
+        data["best_test_over_epochs"] = test_curves.tables[0].to_dict("records")
     confusion_section, confusion_shown = _confusion_section(table, board, ablation, figs)
     sections.append(confusion_section)
     data["figures"] = {"learning_curves": curves_shown, "confusion": confusion_shown}
