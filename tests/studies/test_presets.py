@@ -241,11 +241,14 @@ def test_cifar_walk_runs_each_step_from_what_the_paper_carried_forward():
         c, step = RunConfig.from_flat(p.config).to_flat(), p.params["step"]
         assert (c["family"], c["val_size"], c["patience"], c["normalize"]) == ("baseline_cnn", 0.2, 3, "unit")
         if step == "bn-position":
-            assert (c["batch_size"], c["init"]) == (32, "xavier_uniform")
+            assert (c["batch_size"], c["init"]) == (32, "glorot_uniform")
         elif step == "batch-size":
-            assert c["init"] == "xavier_uniform" and c["bn"] == "before" and c["variant"] == 2
+            assert c["init"] == "glorot_uniform" and c["bn"] == "before" and c["variant"] == 2
         else:  # He init and batch 256 from the init step on
             assert c["batch_size"] == 256 and (c["init"] == "he_normal" or step == "init")
+        # Keras defaults of a Keras paper (issue 13)
+        assert (c["leaky_slope"], c["initial_accumulator"], c["alpha"], c["eps"]) == (0.3, 0.1, 0.9, 1e-7)
+        assert (c["fill_mode"], c["zoom_mode"]) == ("nearest", "keras")
         if step == "augmentation":
             assert c["l2"] == 1e-4 and list(c["dropout"]) == [0.2, 0.5, 0.7] and c["augment"] != "none"
         elif step != "weight-decay":
@@ -331,7 +334,7 @@ def test_set_pins_searched_keys_everywhere_and_shrinks_the_grid():
     assert walk.grid_size() == GRID_SIZES["cifar-walk"][0] - 4  # the batch-size step collapses to one
     assert {c["batch_size"] for c in _configs(walk)} == {64}
     vgg = Overrides(values={"lr": 0.01}).apply(load_preset("resnet-vgg"))
-    assert vgg.grid_size() == 18 * 2  # the lr0.01 cells merge into their references
+    assert vgg.grid_size() == 28 * 2  # the lr0.01 cells merge into their references
     explore = Overrides(values={"family": "resnet", "optimizer": "adam"}).apply(load_preset("explore"))
     assert all(c["family"] == "resnet" and c["momentum"] == 0.0 and "layers" not in c for c in _random_configs(explore.space, 10, 1))
 
