@@ -58,9 +58,10 @@ def create_or_resume(
         retry_failed: queue one more try of every cell whose trials all failed.
         data_dir: where the datasets are read for the checks (as the workers will read them).
         check_data: load each dataset and build each grid model before writing anything; off when
-            only queueing (the data may live on the workers' machines, not here).
+            only queueing (the data may live on the workers' machines, not here), where each grid
+            model is still built on the meta device at its dataset's shape (files or published).
     """
-    spec.validate(check_data=check_data, data_dir=data_dir)
+    spec.validate(check_data=check_data, data_dir=data_dir, check_models=True)  # models even when only queueing
     storage = open_storage(storage_url, create=True, options=options)
     with study_lock(storage, storage_url, study_name):
         names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
