@@ -63,7 +63,7 @@ SUBSET_SIZES = ("128", "600", "all")  # the paper's; any positive count is accep
 SAMPLE_SEED = 42  # default sampling seed (seed 000's random_state)
 TEST_SEED = 42  # the test images of a subset: one fixed draw whatever the sampling seed
 TEST_SHARE = 0.25  # §4.4 testsize: the test share of train + validation + test
-GRAMMAR = "<dataset>:hard2|easy2:<n per class: 128|600|all>[:<seed>]"
+GRAMMAR = "<dataset>:hard2|easy2:<n train+val per class: 128|600|all>[:<seed>]"
 _NAME = re.compile(r"^(?P<base>[^:]+):(?P<pair>[^:]+):(?P<n>[^:]+)(?::(?P<seed>[^:]+))?$")
 
 
