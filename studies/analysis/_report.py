@@ -17,12 +17,11 @@ import optuna
 import pandas as pd
 
 from studies.analysis._collect import StudyTable, collect
-from studies.analysis._datasets import (
-    MEDMNIST_GROUPS, best_per_dataset, config_value, describe_datasets, selection_labels, study_datasets,
-)
+from studies.analysis._datasets import MEDMNIST_GROUPS, best_per_dataset, config_value, describe_datasets, study_datasets
+from studies.analysis._datasets import selection_labels
+from studies.analysis._epoch_test import per_epoch_test_section
 from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
 from studies.analysis._leaderboard import ablation_table, leaderboard_table
-from studies.analysis._epoch_test import per_epoch_test_section
 from studies.analysis._metrics import objective_metrics
 from studies.analysis._transfer import compare_studies, rank_transfer_matrix
 
