@@ -52,7 +52,7 @@ from objectives.train._trainer import build_for_data  # noqa: E402
 
 SEED_001_AUGMENT = "flip+rotate+color+sharpness"
 ROTATE_DEGREES = 40.0  # seed 001: "random rotations of up to 40 degrees"
-COLOR_STRENGTH = 0.2  # layerlab's default color_strength (seed 001 gives no value)
+COLOR_STRENGTH = 0.2  # layerlab's default color_brightness/contrast/saturation (seed 001 gives no value)
 SHARPNESS_FACTOR = 2.0  # layerlab's default sharpness_factor (seed 001 gives no value)
 BATCH = 128  # seed 001's batch size
 
@@ -178,7 +178,8 @@ def bench(label: str, flat: dict, data: PreparedData, rounds: int, workers: int,
     plain = RunConfig.from_flat({**flat, "batch_size": BATCH, "epochs": 1, "early_stopping": False})
     augmented = RunConfig.from_flat({
         **flat, "batch_size": BATCH, "epochs": 1, "early_stopping": False, "augment": augment,
-        "rotate_degrees": ROTATE_DEGREES, "color_strength": COLOR_STRENGTH, "sharpness_factor": SHARPNESS_FACTOR,
+        "rotate_degrees": ROTATE_DEGREES, "color_brightness": COLOR_STRENGTH,
+        "color_contrast": COLOR_STRENGTH, "color_saturation": COLOR_STRENGTH, "sharpness_factor": SHARPNESS_FACTOR,
     })
     dataset = TensorImages(data.x_train, data.y_train, seed_paper_transform(data, augment))
     n = len(data.y_train)

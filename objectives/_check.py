@@ -14,6 +14,7 @@ import torch
 
 from objectives._config import RunConfig
 from objectives.data import DataShape, check_data
+from objectives.data._shapes import data_shape
 from searchspace import build_model
 
 
@@ -24,6 +25,23 @@ def check_run(run: RunConfig, *, data_dir: str | Path | None = None, model: bool
     run.check_inputs(shape.in_channels, shape.num_classes, shape.input_size)
     if not model:
         return shape
+    _build_on_meta(run, shape)
+    return shape
+
+
+def check_run_shapes(run: RunConfig, *, data_dir: str | Path | None = None) -> DataShape | None:
+    """What a launch that only queues can check: the data's shape (from the files when they are
+    here, else from the dataset's published shape, see ``objectives/data/_shapes.py``), the input
+    keys against it, and the model built at it on the meta device. None when no shape is known."""
+    shape = data_shape(run.data, data_dir=data_dir)
+    if shape is None:
+        return None
+    run.check_inputs(shape.in_channels, shape.num_classes, shape.input_size)
+    _build_on_meta(run, shape)
+    return shape
+
+
+def _build_on_meta(run: RunConfig, shape: DataShape) -> None:
     with torch.device("meta"):
         build_model(
             run.family,
@@ -33,4 +51,3 @@ def check_run(run: RunConfig, *, data_dir: str | Path | None = None, model: bool
             init=run.init,
             **run.model,
         )
-    return shape

@@ -106,7 +106,7 @@ class ClassifyObjective:
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         run, repeat, seed = self.resolve(trial)
-        data = prepare_data(run.data, device=self.device, data_dir=self.data_dir)
+        data = prepare_data(run.data, device=self.device, data_dir=self.data_dir, repeat=repeat)
         cid = run.config_id
         self.record_cell(trial, run, repeat, seed, data)
         ckpt = self.checkpoint_dir / f"{cid}-r{repeat}.pt" if self.checkpoint_dir else None

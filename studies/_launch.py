@@ -63,13 +63,14 @@ def create_or_resume(
         retry_failed: queue one more try of every cell whose trials all failed.
         data_dir: where the datasets are read for the checks (as the workers will read them).
         check_data: load each dataset and build each grid model before writing anything; off when
-            only queueing (the data may live on the workers' machines, not here).
+            only queueing (the data may live on the workers' machines, not here), where each grid
+            model is still built on the meta device at its dataset's shape (files or published).
         checkpoint_dir: where running cells checkpoint (default: ``checkpoints/<study>`` beside the
             artifact directory); recorded on the study, so every worker resumes from there.
         max_cells: refuse a study of more cells than this before writing anything (None: no limit).
     """
-    spec.validate(check_data=check_data, data_dir=data_dir)
-    check_cell_limit(spec.total_cells(), max_cells)
+    check_cell_limit(spec.total_cells(), max_cells)  # before the (slow) model checks of a huge grid
+    spec.validate(check_data=check_data, data_dir=data_dir, check_models=True)  # models even when only queueing
     storage = open_storage(storage_url, create=True, options=options)
     with study_lock(storage, storage_url, study_name):
         names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}

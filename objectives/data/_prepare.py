@@ -198,9 +198,13 @@ def check_data(cfg: DataConfig, *, data_dir: str | Path | None = None) -> DataSh
 
 
 def prepare_data(
-    cfg: DataConfig, *, device: str | torch.device = "cpu", data_dir: str | Path | None = None
+    cfg: DataConfig, *, device: str | torch.device = "cpu", data_dir: str | Path | None = None, repeat: int = 0
 ) -> PreparedData:
-    """Load, split and normalise ``cfg.dataset`` onto ``device`` (cached per process)."""
+    """Load, split and normalise ``cfg.dataset`` onto ``device`` (cached per process). ``repeat``
+    picks the subset sample under ``subset_sampling: per_repeat`` (see ``_subsets.py``)."""
+    from objectives.data._subsets import resolve_subset_sampling  # _subsets registers on import
+
+    cfg = resolve_subset_sampling(cfg, repeat)
     key = json.dumps([dataclasses.asdict(cfg), str(device), str(data_dir)], sort_keys=True, default=str)
     if key in _CACHE:
         _CACHE.move_to_end(key)

@@ -7,6 +7,9 @@
   ``test_size`` (0.25) with ``random_state`` 42 and ``stratify=y``, then ``val_size`` (0.25) of the
   rest for validation (Keras' ``validation_split``, made stratified as §4.3 says).
 
+A seed 000 subset of ``n`` images per class ships its own test set drawn from outside the ``n``
+(``objectives/data/_subsets.py``); both splits keep it and carve only validation from the ``n``.
+
 Splits depend only on the data and ``split_seed``, never on the trial's seed, so every repeat and
 every config of a study sees the same images (which is what makes paired comparisons valid).
 """
@@ -54,7 +57,7 @@ def _carve(labels: np.ndarray, index: np.ndarray, size: float, seed: int, what: 
 
 def split_indices(raw: RawDataset, cfg: DataConfig) -> SplitIndices:
     parts = raw.parts()
-    if cfg.split == "paper" and len(parts) > 1:
+    if cfg.split == "paper" and len(parts) > 1 and not _own_test(raw):
         labels = np.concatenate([y.numpy() for _, y in parts.values()])
         rest, test = _carve(labels, np.arange(len(labels)), cfg.test_size, cfg.split_seed, "test", raw.name)
         train, val = _carve(labels, rest, cfg.val_size, cfg.split_seed, "validation", raw.name)
@@ -68,6 +71,11 @@ def split_indices(raw: RawDataset, cfg: DataConfig) -> SplitIndices:
         return SplitIndices("train", index, None, test)
     train, val = _carve(y, index, cfg.val_size, cfg.split_seed, "validation", raw.name)
     return SplitIndices("train", train, val, test)
+
+
+def _own_test(raw: RawDataset) -> bool:
+    """A subset of n per class whose test images were drawn from outside the n."""
+    return raw.x_test is not None and isinstance(raw.meta.get("subset", {}).get("test_per_class"), int)
 
 
 def materialize(raw: RawDataset, split: SplitIndices) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

@@ -44,7 +44,7 @@ class SkipObjective(ClassifyObjective):
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         run, repeat, seed = self.resolve(trial)
-        data = prepare_data(run.data, device=self.device, data_dir=self.data_dir)
+        data = prepare_data(run.data, device=self.device, data_dir=self.data_dir, repeat=repeat)
         self.record_cell(trial, run, repeat, seed, data)
         prefix = self.checkpoint_dir / f"{run.config_id}-r{repeat}" if self.checkpoint_dir else None
         report = _reporter(trial, self.on_epoch)

@@ -16,8 +16,10 @@ here as ``(B,)`` tensors and applied in one batched op each:
 
 - flip: a per-sample mask and ``torch.where``;
 - rotate / shift / zoom: one per-sample affine matrix, one ``affine_grid`` + ``grid_sample``
-  (bilinear, zero fill) for the lot, parametrised as torchvision's ``RandomAffine``;
-- color: per-sample brightness / contrast / saturation factors with v2's blend formulas
+  (bilinear; zero fill, or Keras' nearest / reflect fill) for the lot, parametrised as
+  torchvision's ``RandomAffine`` (or, for zoom, Keras' independent x/y zoom);
+- color: per-sample brightness / contrast / saturation factors, each with its own strength, with
+  v2's blend formulas
   (tests check each image against ``torchvision.transforms.v2.functional``);
 - sharpness: v2's own batched ``adjust_sharpness`` kernel, kept per sample by a mask;
 - cutout: a per-sample square, zeroed through a broadcast mask.
@@ -179,24 +181,32 @@ def affine_theta(
     expressed in its [-1, 1] coordinates."""
     h, w = size
     a = torch.deg2rad(angle)
-    cos, sin = torch.cos(a) / scale, torch.sin(a) / scale
+    # scale (B,) is isotropic; (B, 2) scales x and y apart (the inverse divides row 0 by sx, row 1 by sy)
+    sx, sy = (scale, scale) if scale.ndim == 1 else scale.unbind(1)
+    cos_x, sin_x = torch.cos(a) / sx, torch.sin(a) / sx
+    cos_y, sin_y = torch.cos(a) / sy, torch.sin(a) / sy
     dx, dy = translate[:, 0], translate[:, 1]
     theta = torch.empty(len(angle), 2, 3, device=angle.device, dtype=angle.dtype)
     # In y-down pixel coordinates a counter-clockwise turn on screen is [[cos, sin], [-sin, cos]];
     # its inverse with the scale is [[cos, -sin], [sin, cos]] / s, applied after undoing the shift.
-    theta[:, 0, 0] = cos
-    theta[:, 0, 1] = sin * (h / w)
-    theta[:, 1, 0] = -sin * (w / h)
-    theta[:, 1, 1] = cos
-    theta[:, 0, 2] = -(cos * dx + sin * dy) / (w / 2)
-    theta[:, 1, 2] = -(-sin * dx + cos * dy) / (h / 2)
+    theta[:, 0, 0] = cos_x
+    theta[:, 0, 1] = sin_x * (h / w)
+    theta[:, 1, 0] = -sin_y * (w / h)
+    theta[:, 1, 1] = cos_y
+    theta[:, 0, 2] = -(cos_x * dx + sin_x * dy) / (w / 2)
+    theta[:, 1, 2] = -(-sin_y * dx + cos_y * dy) / (h / 2)
     return theta
 
 
-def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """Apply per-sample affine ``theta`` with bilinear sampling and zero fill."""
+# fill_mode -> grid_sample padding: Keras' 'nearest' repeats the edge pixel ('border'); its
+# 'reflect' (abcd|dcba) mirrors about the image edge, which is 'reflection' with align_corners=False.
+PADDING_MODES = {"zeros": "zeros", "nearest": "border", "reflect": "reflection"}
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor, fill: str = "zeros") -> torch.Tensor:
+    """Apply per-sample affine ``theta`` with bilinear sampling; ``fill`` as :data:`PADDING_MODES`."""
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=PADDING_MODES[fill], align_corners=False)
 
 
 # -- the ops ------------------------------------------------------------------------------------
@@ -219,15 +229,24 @@ class RandomAffine:
     Angle ~ U[-degrees, degrees]; shift ~ U[-f, f] of width and height, rounded to whole pixels as
     v2 does; isotropic scale ~ U[1 - zoom, 1 + zoom]. Interpolation is bilinear (v2's default is
     nearest; Keras' ImageDataGenerator, which seed 002 used, interpolates bilinearly), and pixels
-    that come from outside the image are 0, v2's default fill.
+    that come from outside the image are 0, v2's default fill, unless ``fill`` says otherwise.
+
+    ``zoom_mode="keras"`` is ImageDataGenerator's ``zoom_range``: zx and zy drawn independently
+    from U[1 - zoom, 1 + zoom], each the factor from output to input coordinates (zx > 1 zooms
+    out), so the forward scale is (1 / zx, 1 / zy).
     """
 
-    def __init__(self, degrees: float = 0.0, shift: float = 0.0, zoom: float = 0.0) -> None:
+    def __init__(
+        self, degrees: float = 0.0, shift: float = 0.0, zoom: float = 0.0, *,
+        zoom_mode: str = "isotropic", fill: str = "zeros",
+    ) -> None:
         self.degrees, self.shift, self.zoom = degrees, shift, zoom
+        self.zoom_mode, self.fill = zoom_mode, fill
 
     def merge(self, other: RandomAffine) -> RandomAffine:
         return RandomAffine(
-            max(self.degrees, other.degrees), max(self.shift, other.shift), max(self.zoom, other.zoom)
+            max(self.degrees, other.degrees), max(self.shift, other.shift), max(self.zoom, other.zoom),
+            zoom_mode=self.zoom_mode, fill=self.fill,
         )
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, g: torch.Generator) -> Batch:
@@ -238,25 +257,35 @@ class RandomAffine:
             shift = ((torch.rand(n, 2, generator=g) * 2 - 1) * limits).round().to(dev, non_blocking=True)
         else:
             shift = torch.zeros(n, 2, device=dev)
-        scale = _uniform(g, n, 1 - self.zoom, 1 + self.zoom, dev) if self.zoom else torch.ones(n, device=dev)
-        return warp(x, affine_theta(angle, shift, scale, (h, w))), y
+        if not self.zoom:
+            scale = torch.ones(n, device=dev)
+        elif self.zoom_mode == "keras":
+            z = (torch.rand(n, 2, generator=g) * (2 * self.zoom) + (1 - self.zoom)).to(dev, non_blocking=True)
+            scale = 1.0 / z
+        else:
+            scale = _uniform(g, n, 1 - self.zoom, 1 + self.zoom, dev)
+        return warp(x, affine_theta(angle, shift, scale, (h, w)), self.fill), y
 
 
 class ColorJitter:
-    """``v2.ColorJitter(brightness=s, contrast=s, saturation=s)`` with factors drawn per image from
-    U[1 - s, 1 + s], applied in that fixed order (v2 shuffles the order once per call; a per-image
-    order would cost three extra passes for little). Saturation needs 3 channels."""
+    """``v2.ColorJitter(brightness=b, contrast=c, saturation=s)`` with each factor drawn per image
+    from U[1 - strength, 1 + strength], applied in that fixed order (v2 shuffles the order once per
+    call; a per-image order would cost three extra passes for little). A strength of 0 switches its
+    factor off (no draw, no pass), as v2's ``brightness=0`` does. Saturation needs 3 channels."""
 
-    def __init__(self, strength: float) -> None:
-        self.strength = strength
+    def __init__(self, brightness: float, contrast: float = 0.0, saturation: float = 0.0) -> None:
+        self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, g: torch.Generator) -> Batch:
-        n, s, dev = len(x), self.strength, x.device
-        low, high = max(0.0, 1 - s), 1 + s
-        x = adjust_brightness(x, _uniform(g, n, low, high, dev))
-        x = adjust_contrast(x, _uniform(g, n, low, high, dev))
-        saturation = _uniform(g, n, low, high, dev)  # drawn for 1 channel too: same stream either way
-        return adjust_saturation(x, saturation), y
+        n, dev = len(x), x.device
+        for strength, adjust in (
+            (self.brightness, adjust_brightness),
+            (self.contrast, adjust_contrast),
+            (self.saturation, adjust_saturation),  # drawn for 1 channel too: same stream either way
+        ):
+            if strength > 0:
+                x = adjust(x, _uniform(g, n, max(0.0, 1 - strength), 1 + strength, dev))
+        return x, y
 
 
 class RandomAdjustSharpness:
@@ -322,22 +351,22 @@ def _flip(cfg: TrainConfig, num_classes: int) -> Op:
 
 @register_augmentation("rotate")
 def _rotate(cfg: TrainConfig, num_classes: int) -> Op:
-    return RandomAffine(degrees=cfg.rotate_degrees)
+    return RandomAffine(degrees=cfg.rotate_degrees, zoom_mode=cfg.zoom_mode, fill=cfg.fill_mode)
 
 
 @register_augmentation("shift")
 def _shift(cfg: TrainConfig, num_classes: int) -> Op:
-    return RandomAffine(shift=cfg.shift_fraction)
+    return RandomAffine(shift=cfg.shift_fraction, zoom_mode=cfg.zoom_mode, fill=cfg.fill_mode)
 
 
 @register_augmentation("zoom")
 def _zoom(cfg: TrainConfig, num_classes: int) -> Op:
-    return RandomAffine(zoom=cfg.zoom_fraction)
+    return RandomAffine(zoom=cfg.zoom_fraction, zoom_mode=cfg.zoom_mode, fill=cfg.fill_mode)
 
 
 @register_augmentation("color")
 def _color(cfg: TrainConfig, num_classes: int) -> Op:
-    return ColorJitter(cfg.color_strength)
+    return ColorJitter(cfg.color_brightness, cfg.color_contrast, cfg.color_saturation)
 
 
 @register_augmentation("sharpness")

@@ -16,6 +16,8 @@ from objectives._checks import positive_int, positive_number
 from searchspace._errors import ConfigError, valid_list
 
 MONITORS = ("val_loss", "val_accuracy")
+ZOOM_MODES = ("isotropic", "keras")
+FILL_MODES = ("zeros", "nearest", "reflect")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class TrainConfig:
     eps: float = 1e-8  # denominator term of every adaptive optimizer
     alpha: float = 0.99  # rmsprop squared-gradient smoothing (torch default; Keras calls it rho=0.9)
     rho: float = 0.9  # adadelta running-average decay (torch default)
+    initial_accumulator: float = 0.0  # adagrad's starting sum of squares (torch 0; Keras 0.1)
     weight_decay: float = 0.0  # passed to the optimizer: L2 added to the gradient, decoupled for adamw
     l1: float = 0.0  # loss += l1 * sum|w| over conv/linear kernels (Keras kernel_regularizer)
     l2: float = 0.0  # loss += l2 * sum(w^2) over conv/linear kernels (no 1/2 factor, as Keras)
@@ -46,6 +49,10 @@ class TrainConfig:
     monitor: str = "val_loss"  # val_loss | val_accuracy
     patience: int = 5  # epochs without improvement before stopping
     restore_best: bool = True  # evaluate the best-epoch weights, not the last ones
+    # Also evaluate the test set after every epoch and record it in the history (seed 001 plots
+    # test error per epoch, seed 004 reports the best test accuracy over epochs). Reporting only:
+    # never read by early stopping, restore_best, pruning or the objective value.
+    eval_test_every_epoch: bool = False
     label_smoothing: float = 0.0  # cross-entropy label smoothing in [0, 1)
     grad_clip: float = 0.0  # max global grad norm; 0 disables
     # -- augmentation, on device, per sample, in pixel space (objectives/train/_augment.py)
@@ -53,7 +60,16 @@ class TrainConfig:
     rotate_degrees: float = 40.0  # rotate: angle uniform in [-d, d] degrees (seed 001: 40)
     shift_fraction: float = 0.1  # shift: translation uniform in [-f, f] of width / height
     zoom_fraction: float = 0.1  # zoom: scale uniform in [1 - f, 1 + f]
-    color_strength: float = 0.2  # color: brightness/contrast/saturation factors in [1 - s, 1 + s]
+    # zoom: isotropic = one scale per image (torchvision v2 RandomAffine) | keras = x and y zoomed
+    # independently, z ~ U[1 - f, 1 + f] mapping output to input coordinates (ImageDataGenerator)
+    zoom_mode: str = "isotropic"
+    # rotate / shift / zoom: pixels from outside the image are zeros (v2's fill 0) | nearest (the
+    # edge pixel repeated: Keras ImageDataGenerator's default) | reflect (Keras' 'reflect')
+    fill_mode: str = "zeros"
+    # color: each factor drawn per image from U[1 - s, 1 + s]; 0 switches that factor off
+    color_brightness: float = 0.2
+    color_contrast: float = 0.2
+    color_saturation: float = 0.2  # needs 3 channels (a no-op on grayscale, as in v2)
     sharpness_factor: float = 2.0  # sharpness: factor applied to half of the images (v2 default p)
     cutout_scale: float = 0.25  # cutout: erased square's share of the image area (16x16 on 32x32)
     mixup_alpha: float = 0.2  # mixup: Beta(alpha, alpha) mixing weight
@@ -95,7 +111,7 @@ class TrainConfig:
             raise ConfigError(f"epochs must be a positive integer, got {self.epochs!r}")
         if not isinstance(self.patience, int) or isinstance(self.patience, bool) or self.patience < 0:
             raise ConfigError(f"patience must be an integer >= 0, got {self.patience!r}")
-        for name in ("early_stopping", "restore_best", "nesterov"):
+        for name in ("early_stopping", "restore_best", "nesterov", "eval_test_every_epoch"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         _in_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
@@ -115,7 +131,13 @@ class TrainConfig:
         _in_range("rotate_degrees", self.rotate_degrees, 0.0, 180.0)
         _in_range("shift_fraction", self.shift_fraction, 0.0, 1.0, high_open=True)
         _in_range("zoom_fraction", self.zoom_fraction, 0.0, 1.0, high_open=True)
-        _in_range("color_strength", self.color_strength, 0.0, 1.0)
+        for name in ("color_brightness", "color_contrast", "color_saturation"):
+            _in_range(name, getattr(self, name), 0.0, 1.0)
+        _in_range("initial_accumulator", self.initial_accumulator, 0.0, math.inf)
+        if self.zoom_mode not in ZOOM_MODES:
+            raise ConfigError(f"unknown zoom_mode {self.zoom_mode!r}; valid: {valid_list(ZOOM_MODES)}")
+        if self.fill_mode not in FILL_MODES:
+            raise ConfigError(f"unknown fill_mode {self.fill_mode!r}; valid: {valid_list(FILL_MODES)}")
         _in_range("sharpness_factor", self.sharpness_factor, 0.0, math.inf)
         _in_range("cutout_scale", self.cutout_scale, 0.0, 1.0, low_open=True, high_open=True)
         for name in ("mixup_alpha", "cutmix_alpha"):

@@ -8,7 +8,7 @@ rmsprop    lr, alpha, eps, momentum, weight_decay
 adam       lr, beta1, beta2, eps, weight_decay
 adamw      lr, beta1, beta2, eps, weight_decay
 adamax     lr, beta1, beta2, eps, weight_decay
-adagrad    lr, eps, weight_decay
+adagrad    lr, eps, initial_accumulator, weight_decay
 adadelta   lr, rho, eps, weight_decay
 nadam      lr, beta1, beta2, eps, weight_decay
 =========  ==========================================================================
@@ -124,6 +124,9 @@ def _sgd(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 @register_optimizer("rmsprop")
 def _rmsprop(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # Keras' rho is torch's alpha (Keras 0.9, torch 0.99). One difference is left: Keras divides by
+    # sqrt(mean_square + eps), torch by sqrt(mean_square) + eps; with Keras' eps 1e-7 the two
+    # agree once mean_square >> 1e-7 (see docs/fidelity.md).
     return torch.optim.RMSprop(
         params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
         weight_decay=cfg.weight_decay, **_speed(params, fused=False),
@@ -158,8 +161,10 @@ def _adamax(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 @register_optimizer("adagrad")
 def _adagrad(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # Keras' Adagrad starts its accumulator at 0.1, torch's at 0 (initial_accumulator).
     return torch.optim.Adagrad(
-        params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay, **_speed(params, fused=False)
+        params, lr=cfg.lr, eps=cfg.eps, initial_accumulator_value=cfg.initial_accumulator,
+        weight_decay=cfg.weight_decay, **_speed(params, fused=False),
     )
 
 

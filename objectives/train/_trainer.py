@@ -58,6 +58,10 @@ class EpochStats:
     train_pass_seconds: float = 0.0  # wall time of the training pass alone
     train_pass_cpu_seconds: float = 0.0  # CPU time of this process during the training pass
     images: int = 0  # training images seen in the epoch
+    # Only with eval_test_every_epoch: the test set after this epoch. Reporting only (never
+    # selection, early stopping or pruning), and not counted in ``seconds``.
+    test_loss: float | None = None
+    test_accuracy: float | None = None
 
 
 @dataclass
@@ -267,6 +271,8 @@ def _fit_one(
             images=images,
         )
         history.append(stats)
+        if cfg.eval_test_every_epoch:  # recorded for reports; nothing below reads it
+            stats.test_loss, stats.test_accuracy, _ = evaluate_on("test")
         value = val_loss if cfg.monitor == "val_loss" else val_acc
         if _better(cfg.monitor, value, best["value"]):
             best = {"value": value, "epoch": epoch, "wait": 0,

@@ -7,11 +7,17 @@ The paper's one-factor-at-a-time walk varies BatchNorm placement (before or afte
 every conv), the activation, and dropout after each block (a fixed rate, or an increasing
 0.2/0.5/0.7); those are the config values here. Convs use 'same' padding and keep their bias, as
 Keras' ``Conv2D`` does even when BatchNorm follows.
+
+The first block's 32 filters (``base_width``) are our reading: the paper's architecture figures
+(its Appendix A, Figs 9-10) are not in the text we have; it says only that filter counts start
+small and scale up with each block. 32-64-128 is the widely used Keras VGG-style CIFAR-10 baseline
+(three blocks of two 3x3 convs, 'same' padding, e.g. Brownlee's tutorial) that Baseline-2's
+description matches; ``base_width`` makes the start a config value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -22,7 +28,7 @@ from searchspace.families._layers import (
     check_int,
     check_rate,
     first_empty_pool,
-    get_act_layer,
+    leaky_act_layer,
     pooled_sizes,
 )
 from searchspace.families._registry import register_family
@@ -65,7 +71,7 @@ class BaselineCNN(nn.Module):
         input_size: tuple[int, int],
         widths: Sequence[int],
         bn: str,
-        act_layer: type[nn.Module],
+        act_layer: Callable[[], nn.Module],
         dropout: Sequence[float],
     ) -> None:
         super().__init__()
@@ -107,6 +113,7 @@ def baseline_cnn(
     base_width: int = 32,  # filters of the first block
     bn: str = "none",  # none | before | after the activation of every conv
     activation: str = "relu",
+    leaky_slope: float = 0.01,  # leaky_relu's negative slope: PyTorch's 0.01; Keras' LeakyReLU is 0.3
     # Dropout after each block's pool: one rate for all blocks, or one per block; 0 = none.
     dropout: float | str | Sequence[float] = 0.0,
 ) -> nn.Module:
@@ -114,7 +121,7 @@ def baseline_cnn(
     check_choice("baseline_cnn", "variant", variant, sorted(VARIANT_BLOCKS))
     check_int("baseline_cnn", "base_width", base_width)
     check_choice("baseline_cnn", "bn", bn, BN_PLACEMENTS)
-    act_layer = get_act_layer(activation, family="baseline_cnn")
+    act_layer = leaky_act_layer(activation, family="baseline_cnn", leaky_slope=leaky_slope)
     blocks = VARIANT_BLOCKS[variant]
     rates = parse_dropout(dropout, blocks)
     empty_at = first_empty_pool(input_size, blocks)

@@ -7,7 +7,8 @@ arguments in :data:`searchspace._tokens.ACTIVATIONS`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
@@ -15,7 +16,7 @@ from searchspace._errors import FamilyError, valid_list
 
 ACT_LAYERS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,  # negative slope 0.01, PyTorch's default
+    "leaky_relu": nn.LeakyReLU,  # negative slope 0.01 (PyTorch's); families may take leaky_slope
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
     "gelu": nn.GELU,
@@ -30,6 +31,19 @@ def get_act_layer(name: str, *, family: str) -> type[nn.Module]:
         raise FamilyError(
             f"{family} activation {name!r} is not supported; valid: {valid_list(ACT_LAYERS)}"
         ) from None
+
+
+def leaky_act_layer(
+    name: str, *, family: str, leaky_slope: float
+) -> type[nn.Module] | Callable[[], nn.Module]:
+    """``get_act_layer``, with ``leaky_relu``'s negative slope set to ``leaky_slope``
+    (PyTorch's default is 0.01, Keras' ``LeakyReLU`` 0.3); other activations ignore the slope."""
+    act = get_act_layer(name, family=family)
+    if isinstance(leaky_slope, bool) or not isinstance(leaky_slope, (int, float)) or leaky_slope < 0:
+        raise FamilyError(f"{family} leaky_slope must be a number >= 0, got {leaky_slope!r}")
+    if act is nn.LeakyReLU:
+        return functools.partial(nn.LeakyReLU, negative_slope=float(leaky_slope))
+    return act
 
 
 def check_choice(family: str, key: str, value: object, valid: Sequence[object]) -> None:

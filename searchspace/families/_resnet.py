@@ -1,10 +1,20 @@
 """Residual families: ``resnet`` (ImageNet-style ResNet-18/34 from timm) and ``cifar_resnet``.
 
 ``resnet`` is timm's ``ResNet`` with ``BasicBlock``; seeds 000 and 004 vary its stage widths
-(filter placement: 64-128-256-512 vs 512-256-128-64, 64x4, 512x4), its stem (ImageNet's 7x7
-stride-2 conv + max-pool vs a CIFAR 3x3 stride-1 conv without the pool) and add
-Squeeze-and-Excitation. ``init="default"`` keeps timm's own initialisation (Kaiming-normal convs and
-a zero last-BN weight in each block).
+(filter placement: 64-128-256-512 vs 512-256-128-64, 64x4, 512x4), its stem and add
+Squeeze-and-Excitation. Stems:
+
+- ``imagenet``: He et al.'s 7x7 stride-2 conv + 3x3 stride-2 max-pool (torchvision's resnet18);
+- ``conv3x3``: a 3x3 stride-1 conv, the max-pool kept. Seed 004 §4.3 item 6 changes conv1 only
+  ("kernel_size=7, stride=2, padding=3" to "kernel_size=3, stride=1, padding=1");
+- ``cifar``: a 3x3 stride-1 conv and no max-pool, the usual CIFAR adaptation (e.g. kuangliu's
+  pytorch-cifar); not what seed 004 describes, offered as a documented extra.
+
+``init="default"`` keeps timm's own initialisation: Kaiming-normal (fan_out) convs, which is
+torchvision's ResNet convention, and PyTorch's default for ``fc``. timm also zero-initialises the
+last BN weight of every residual block; torchvision (``zero_init_residual=False``) and Keras do
+not, and neither do seeds 000 (Keras) and 004 (torchvision), so ``zero_init_last`` defaults to
+False and True gives timm's (Goyal et al.'s) behaviour.
 
 ``cifar_resnet`` is He et al. (2016) §4.2, the 6n+2-layer network seed 001 trains on CIFAR-10 and
 Fashion-MNIST. It is written here because timm has no 3-stage, 16-32-64 ResNet with the
@@ -24,7 +34,7 @@ from searchspace.families._layers import check_choice, check_int, check_rate
 from searchspace.families._registry import register_family
 
 RESNET_LAYERS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}  # BasicBlocks per stage
-STEMS = ("imagenet", "cifar")
+STEMS = ("imagenet", "conv3x3", "cifar")
 TIMM_STEM_WIDTH = 64  # timm's single-conv stem always has 64 channels
 SHORTCUTS = ("A", "B")
 
@@ -58,10 +68,11 @@ def resnet(
     input_size: tuple[int, int],
     depth: int = 18,  # 18 or 34
     widths: str | Sequence[int] = (64, 128, 256, 512),  # channels of the 4 stages
-    stem: str = "imagenet",  # imagenet: 7x7 stride-2 conv + max-pool; cifar: 3x3 stride-1, no pool
+    stem: str = "imagenet",  # imagenet: 7x7/2 conv + max-pool; conv3x3: 3x3/1 + max-pool; cifar: 3x3/1, no pool
     stem_width: int = 64,  # output channels of the stem conv
     se: bool = False,  # Squeeze-and-Excitation in every block (timm's 'se' attention)
     drop_rate: float = 0.0,  # dropout before the classifier
+    zero_init_last: bool = False,  # zero the last BN weight of each block (timm's default; not torchvision's)
 ) -> nn.Module:
     """ResNet-18/34 built by timm; only the stem is swapped when asked for."""
     check_choice("resnet", "depth", depth, sorted(RESNET_LAYERS))
@@ -70,6 +81,7 @@ def resnet(
     check_int("resnet", "stem_width", stem_width)
     check_choice("resnet", "se", se, (False, True))
     check_rate("resnet", "drop_rate", drop_rate)
+    check_choice("resnet", "zero_init_last", zero_init_last, (False, True))
     # Imported here: timm (and the torchvision models it pulls in) costs ~2 s at start-up, which
     # every other command would pay for nothing.
     from timm.models.resnet import BasicBlock, ResNet, downsample_conv
@@ -83,10 +95,11 @@ def resnet(
         num_classes=num_classes,
         drop_rate=drop_rate,
         block_args=block_args,
+        zero_init_last=zero_init_last,
     )
     if stem == "imagenet" and stem_width == TIMM_STEM_WIDTH:
         return model
-    kernel, stride = (3, 1) if stem == "cifar" else (7, 2)
+    kernel, stride = (7, 2) if stem == "imagenet" else (3, 1)
     model.conv1 = nn.Conv2d(
         in_channels, stem_width, kernel, stride=stride, padding=kernel // 2, bias=False
     )
@@ -102,7 +115,7 @@ def resnet(
         model.layer1[0] = BasicBlock(
             stem_width, stage_widths[0], downsample=projection, **block_args
         )
-    model.init_weights()  # timm's init for the replaced modules too
+    model.init_weights(zero_init_last=zero_init_last)  # timm's init for the replaced modules too
     return model
 
 

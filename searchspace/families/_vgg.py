@@ -11,6 +11,11 @@ Stage widths are ``width_base * (1, 2, 4, 8, 8)``: 64 gives the standard 64..512
 the pools works; on 32x32 inputs, the case seed 004 trains, the last map is 1x1 and this equals
 its flatten + ``Linear(512, 4096)`` exactly. (torchvision's 7x7 adaptive pool would instead make
 the first linear layer 49x larger at every input size.) Pools are 2x2, stride 2, floor.
+
+The classifier's hidden width (``fc_width``) defaults to 8 x the last conv width: 4096 for the
+standard 64..512 widths (seed 004's Fig 5 and torchvision), 1024 for the slim 16..128 model. Seed
+004 gives no classifier width for its slim model; scaling it with the convs (1/4) is our reading,
+and ``fc_width=4096`` is the other one.
 """
 
 from __future__ import annotations

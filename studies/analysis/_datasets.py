@@ -205,6 +205,19 @@ def best_per_dataset(
     return frame
 
 
+def selection_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`best_per_dataset`'s frame with display names that say which column selects (the
+    validation accuracy) and which is only reported beside it (the test accuracy, seed 000's
+    Table 3 metric)."""
+    names = {}
+    for column in frame.columns:
+        if column.endswith(" val"):
+            names[column] = column[: -len(" val")] + " val acc (selects)"
+        elif column.endswith(" test"):
+            names[column] = column[: -len(" test")] + " test acc (reported, not used to select)"
+    return frame.rename(columns=names)
+
+
 def medmnist_table(study: optuna.Study | StudyTable, data_dir: str | Path | None = None, *, load: str = "all") -> pd.DataFrame:
     """Seed 000's Table 3 from a ``liu-medmnist`` study: per MedMNIST dataset, the best of the
     Base0/BaseSeq variations (families fcl, seq) and of the BaseRes18 variations (family resnet)

@@ -92,14 +92,16 @@ def importance_figure(importance: dict[str, Any]) -> go.Figure | None:
     return fig
 
 
-def _curves(trial: optuna.trial.FrozenTrial) -> dict[int, float]:
+def _curves(trial: optuna.trial.FrozenTrial, metric: str = "val_accuracy") -> dict[int, float]:
     history = trial.user_attrs.get("history")
-    if isinstance(history, list) and history and isinstance(history[0], dict) and "val_accuracy" in history[0]:
-        return {int(h.get("epoch", i + 1)): float(h["val_accuracy"]) for i, h in enumerate(history)}
+    if isinstance(history, list) and history and isinstance(history[0], dict) and history[0].get(metric) is not None:
+        return {int(h.get("epoch", i + 1)): float(h[metric]) for i, h in enumerate(history) if h.get(metric) is not None}
+    if metric != "val_accuracy":  # Optuna's intermediate values are the validation accuracy
+        return {}
     return {int(k): float(v) for k, v in trial.intermediate_values.items()}
 
 
-def learning_curves_figure(table: StudyTable, board: pd.DataFrame, highlight: Sequence[str] = ()) -> tuple[go.Figure | None, dict[str, list[str]]]:
+def learning_curves_figure(table: StudyTable, board: pd.DataFrame, highlight: Sequence[str] = (), metric: str = "val_accuracy") -> tuple[go.Figure | None, dict[str, list[str]]]:
     """Validation accuracy per epoch (``history`` user attribute, else Optuna's intermediate
     values), mean over repeats with a +-1 SD band, for every config (up to
     :data:`MAX_CURVE_CONFIGS`, best first). The best :data:`MAX_CURVES` and the ``highlight``
@@ -111,7 +113,7 @@ def learning_curves_figure(table: StudyTable, board: pd.DataFrame, highlight: Se
     first = set(groups[:MAX_CURVES]) | set(highlight)
     for i, (group, label) in enumerate(zip(groups, board["label"])):
         rows = np.flatnonzero(table.frame["group"].to_numpy() == group)
-        runs = [_curves(table.trials[r]) for r in rows]
+        runs = [_curves(table.trials[r], metric) for r in rows]
         runs = [r for r in runs if r]
         if not runs:
             shown["no_curve"].append(label)
@@ -136,11 +138,12 @@ def learning_curves_figure(table: StudyTable, board: pd.DataFrame, highlight: Se
     if not shown["visible"] and not shown["hidden"]:
         return None, shown
     hidden = len(shown["hidden"])
-    title = "Validation accuracy per epoch: mean over repeats, band = ±1 SD"
+    what = "Validation accuracy" if metric == "val_accuracy" else "Test accuracy (eval_test_every_epoch; never used for selection)"
+    title = f"{what} per epoch: mean over repeats, band = ±1 SD"
     if hidden:
         title += f"<br><sup>best {MAX_CURVES} configs and the baseline shown; click a legend entry to show any of the other {hidden}</sup>"
     many = len(shown["visible"]) + hidden > MAX_CURVES
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="validation accuracy",
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="validation accuracy" if metric == "val_accuracy" else "test accuracy",
                       legend=dict(orientation="v") if many else dict(orientation="h", y=-0.25),
                       height=560 if many else 450)
     return fig, shown

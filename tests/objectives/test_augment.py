@@ -153,3 +153,83 @@ def test_rotation_stays_within_the_configured_angle():
     x = _images()
     out, _ = _apply("rotate", x, rotate_degrees=0.0)
     assert torch.allclose(out, x, atol=1e-5)
+
+
+# -- fidelity knobs (issue 13): colour factors apart, Keras fill and zoom ---------------------
+
+
+@pytest.mark.parametrize(
+    "factors, changed",
+    [
+        (dict(color_brightness=0.3, color_contrast=0.0, color_saturation=0.0), "brightness"),
+        (dict(color_brightness=0.0, color_contrast=0.3, color_saturation=0.0), "contrast"),
+        (dict(color_brightness=0.0, color_contrast=0.0, color_saturation=0.3), "saturation"),
+    ],
+)
+def test_each_colour_factor_has_its_own_strength_and_zero_switches_it_off(factors, changed):
+    x = _images(n=8)
+    out, _ = _apply("color", x, **factors)
+    assert not torch.equal(out, x)
+    if changed == "brightness":  # a pure brightness change scales every pixel by one factor per image
+        ratio = out / x.clamp_min(1e-6)
+        for img, r in zip(x, ratio):
+            keep = (img > 0.05) & (img < 0.6)
+            assert torch.allclose(r[keep], r[keep].mean(), atol=1e-4)
+    if changed == "saturation":  # grey images have nothing to saturate
+        gray = _images(n=8, c=1)
+        assert torch.equal(_apply("color", gray, **factors)[0], gray)
+    off, _ = _apply("color", x, color_brightness=0.0, color_contrast=0.0, color_saturation=0.0)
+    assert torch.equal(off, x)
+
+
+def test_brightness_and_contrast_only_leaves_saturation_alone():
+    # Seed 004: brightness and contrast only. Mean grey level of each image's channels moves,
+    # but a grey-level image (R = G = B) stays grey, which a saturation change would also keep;
+    # so check against the factors drawn: the stream holds exactly two draws per image.
+    cfg = dict(color_brightness=0.2, color_contrast=0.2, color_saturation=0.0)
+    aug = build_augment(TrainConfig(augment="color", **cfg), num_classes=5, seed=0)
+    x = _images(n=4)
+    state = aug.get_state()
+    aug(x.clone(), torch.zeros(4, dtype=torch.long))
+    g = torch.Generator()
+    g.set_state(state)
+    torch.rand(4, generator=g)
+    torch.rand(4, generator=g)
+    assert torch.equal(g.get_state(), aug.get_state())
+
+
+def test_fill_modes_follow_keras():
+    x = _images(n=1)
+    shift = torch.tensor([[3.0, 0.0]])  # 3 pixels right: 3 columns come from outside the image
+    theta = affine_theta(torch.zeros(1), shift, torch.ones(1), (12, 10))
+    zeros = warp(x, theta, "zeros")
+    nearest = warp(x, theta, "nearest")
+    reflect = warp(x, theta, "reflect")
+    assert torch.equal(zeros[..., :3], torch.zeros_like(zeros[..., :3]))
+    for col in range(3):  # Keras 'nearest': aaa|abcd
+        assert torch.allclose(nearest[..., col], x[..., 0], atol=1e-5)
+    assert torch.allclose(reflect[..., 2], x[..., 0], atol=1e-5)  # Keras 'reflect': cba|abcd
+    assert torch.allclose(reflect[..., 0], x[..., 2], atol=1e-5)
+    assert torch.allclose(nearest[..., 3:], x[..., :-3], atol=1e-5)
+
+
+def test_keras_zoom_scales_x_and_y_independently():
+    x = torch.zeros(64, 1, 33, 33)
+    x[:, :, 16, :] = 1.0  # a horizontal and a vertical line through the centre
+    x[:, :, :, 16] = 1.0
+    out, _ = _apply("zoom", x, zoom_fraction=0.3, zoom_mode="keras", fill_mode="zeros")
+    width = (out[:, 0, 16, :] > 0.5).sum(1).float()  # length of the horizontal line
+    height = (out[:, 0, :, 16] > 0.5).sum(1).float()
+    assert not torch.allclose(width, height)  # isotropic zoom would keep them equal
+    iso, _ = _apply("zoom", x, zoom_fraction=0.3, zoom_mode="isotropic", fill_mode="zeros")
+    assert torch.allclose((iso[:, 0, 16, :] > 0.5).sum(1).float(), (iso[:, 0, :, 16] > 0.5).sum(1).float())
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("fill_mode", "wrap", "unknown fill_mode 'wrap'; valid: zeros, nearest, reflect"),
+    ("zoom_mode", "both", "unknown zoom_mode 'both'; valid: isotropic, keras"),
+    ("color_contrast", 1.5, "color_contrast must be a number in [0, 1], got 1.5"),
+])
+def test_bad_fidelity_values_are_one_line(key, value, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+        TrainConfig(**{key: value}).validate()

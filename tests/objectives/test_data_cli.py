@@ -56,8 +56,9 @@ def test_data_describe_json_of_a_subset(capsys):
     assert set(info) == DESCRIBE_KEYS | {"subset"}
     assert info["classes"] == ["4", "9"] and info["num_classes"] == 2
     assert info["channels"] == 1 and info["image_size"] == [28, 28]
-    assert info["official"] == {"train": 256} and info["split_sizes"] == {"train": 144, "val": 48, "test": 64}
-    assert info["class_balance"]["test"] == {"4": 32, "9": 32}
+    # 128 per class train + validation (Table 1's sampleSize), 43 per class of test outside them
+    assert info["official"] == {"train": 256, "test": 86} and info["split_sizes"] == {"train": 192, "val": 64, "test": 86}
+    assert info["class_balance"]["test"] == {"4": 43, "9": 43}
 
 
 def test_data_describe_reads_the_data_dir(tmp_path, capsys):

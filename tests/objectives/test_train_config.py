@@ -14,8 +14,9 @@ CONTRACT_KEYS = {
     "optimizer", "lr", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha", "rho",
     "weight_decay", "l1", "l2", "schedule", "milestones", "gamma", "batch_size", "epochs",
     "early_stopping", "monitor", "patience", "restore_best", "label_smoothing", "grad_clip",
-    "augment", "rotate_degrees", "shift_fraction", "zoom_fraction", "color_strength",
-    "sharpness_factor", "cutout_scale", "mixup_alpha", "cutmix_alpha",
+    "augment", "rotate_degrees", "shift_fraction", "zoom_fraction", "zoom_mode", "fill_mode",
+    "color_brightness", "color_contrast", "color_saturation", "initial_accumulator",
+    "eval_test_every_epoch", "sharpness_factor", "cutout_scale", "mixup_alpha", "cutmix_alpha",
 }
 
 

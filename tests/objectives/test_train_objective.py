@@ -31,3 +31,23 @@ def test_trial_stores_flops_and_metrics_and_a_diverged_trial_fails_with_its_reas
         assert key in attrs
     assert attrs["flops"] > 0 and attrs["test_error"] == pytest.approx(100 * (1 - attrs["test_accuracy"]))
     assert done.intermediate_values == {1: attrs["history"][0]["val_accuracy"]}
+
+
+def test_each_repeat_trains_on_its_own_subset_sample_under_per_repeat(monkeypatch):
+    # Seed 000's Fig 2: the runs of a 128-image subset draw different images. The objective hands
+    # the trial's repeat to prepare_data, which resamples under subset_sampling: per_repeat.
+    import objectives._objective as objective_module
+
+    seen = []
+    real = objective_module.prepare_data
+    monkeypatch.setattr(objective_module, "prepare_data", lambda cfg, **kw: seen.append(kw["repeat"]) or real(cfg, **kw))
+    flat = {**BASE, "dataset": "mnist5k:hard2:16", "subset_sampling": "per_repeat", "lr": 0.05}
+    space = Space([Fixed(k, value=v) for k, v in flat.items()])
+    study = optuna.create_study(direction="maximize")
+    for repeat in (0, 1):
+        study.enqueue_trial({}, user_attrs={"repeat": repeat})
+    study.optimize(ClassifyObjective(space, device="cpu"), n_trials=2)
+    assert seen == [0, 1]
+    a, b = study.trials
+    assert a.user_attrs["config_id"] == b.user_attrs["config_id"]  # still repeats of one config
+    assert a.user_attrs["config"]["dataset"] == "mnist5k:hard2:16"

@@ -165,3 +165,15 @@ def test_soft_targets_give_the_cross_entropy_of_their_mixture():
     soft = lam * nn.functional.one_hot(hard_a, 4).float() + (1 - lam) * nn.functional.one_hot(hard_b, 4).float()
     expected = lam * classification_loss(logits, hard_a) + (1 - lam) * classification_loss(logits, hard_b)
     assert classification_loss(logits, soft).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("start", [0.0, 0.1])
+def test_adagrad_initial_accumulator_is_a_config_value(start):
+    # Keras' Adagrad starts at 0.1, torch's at 0: the first step differs by the accumulator.
+    w = nn.Parameter(torch.ones(3))
+    opt = build_optimizer([w], TrainConfig(optimizer="adagrad", lr=0.1, initial_accumulator=start, eps=1e-10))
+    assert float(opt.state[w]["sum"].max()) == pytest.approx(start)
+    w.grad = torch.full((3,), 0.5)
+    opt.step()
+    expected = 1 - 0.1 * 0.5 / (0.25 + start) ** 0.5
+    assert torch.allclose(w.detach(), torch.full((3,), expected), atol=1e-6)

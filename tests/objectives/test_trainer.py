@@ -203,3 +203,16 @@ def test_label_smoothing_and_grad_clip_take_effect():
     # steps of norm <= 1e-6 x lr barely move the weights: the model stays near chance
     assert clipped.history[0].train_loss > plain.history[0].train_loss
     assert clipped.val_accuracy < plain.val_accuracy
+
+
+def test_per_epoch_test_evaluation_is_recorded_and_changes_nothing_else():
+    data = prepare_data(_run().data)
+    (plain,) = fit(_run(epochs=3, early_stopping=False), data, seeds=[4])
+    (traced,) = fit(_run(epochs=3, early_stopping=False, eval_test_every_epoch=True), data, seeds=[4])
+    assert all(h.test_accuracy is None and h.test_loss is None for h in plain.history)
+    assert all(0.0 <= h.test_accuracy <= 1.0 and h.test_loss > 0 for h in traced.history)
+    # reporting only: the training, the selection and the final metrics are the same
+    assert [h.val_loss for h in traced.history] == [h.val_loss for h in plain.history]
+    assert traced.val_accuracy == plain.val_accuracy and traced.test_accuracy == plain.test_accuracy
+    assert traced.history[-1].test_accuracy == pytest.approx(traced.test_accuracy)  # last epoch = final model
+    assert "test_accuracy" in traced.metrics()["history"][0]

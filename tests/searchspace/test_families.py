@@ -19,6 +19,7 @@ from searchspace.families import (
     list_families,
 )
 from searchspace.families._layers import ACT_LAYERS
+from searchspace.families._init import SCHEMES
 
 # Config overrides for inputs smaller than 32x32, where a family's default cannot be built.
 SMALL_INPUT = {"vgg": dict(depth=7)}
@@ -41,10 +42,10 @@ PUBLIC_KEYS = {
         "upsample_mode",
     },
     "fcl": {"plug", "channels", "kernel_size", "pool", "activation", "dropout"},
-    "resnet": {"depth", "widths", "stem", "stem_width", "se", "drop_rate"},
+    "resnet": {"depth", "widths", "stem", "stem_width", "se", "drop_rate", "zero_init_last"},
     "cifar_resnet": {"depth", "widths", "shortcut"},
     "vgg": {"depth", "width_base", "first_kernel", "bn", "fc_width", "dropout", "activation"},
-    "baseline_cnn": {"variant", "base_width", "bn", "activation", "dropout"},
+    "baseline_cnn": {"variant", "base_width", "bn", "activation", "leaky_slope", "dropout"},
     "skip_cnn": {"conv_layers", "widths", "kernel_size", "activation", "exit_adapter", "head", "dropout"},
 }
 
@@ -138,6 +139,10 @@ def test_init_scheme_applies(family, scheme):
         family, in_channels=3, num_classes=4, input_size=16, init=scheme, **TINY[family]
     )
     layers, ref_layers = weighted(model), weighted(reference)
+    if scheme in SCHEMES and scheme != "default":
+        # kaiming_fan_out (torchvision's ResNet convention) re-initialises convs only
+        touched = [i for i, m in enumerate(layers) if isinstance(m, SCHEMES[scheme].layers)]
+        layers, ref_layers = [layers[i] for i in touched], [ref_layers[i] for i in touched]
     assert layers
     biases = [m.bias for m in layers if m.bias is not None]
     if scheme == "default":
@@ -341,7 +346,27 @@ def test_resnet_cifar_stem():
     assert n_params(imagenet) - n_params(model) == (49 - 9) * 64
 
 
-@pytest.mark.parametrize("stem", ["imagenet", "cifar"])
+def test_resnet_conv3x3_stem_keeps_the_max_pool():
+    # Seed 004 section 4.3 item 6 changes conv1 to 3x3 stride 1 and leaves the max-pool alone.
+    model = build_model("resnet", in_channels=3, num_classes=10, input_size=32, stem="conv3x3")
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+    assert model.conv1.padding == (1, 1)
+    assert isinstance(model.maxpool, nn.MaxPool2d)
+    layers = describe_model(model, in_channels=3, input_size=32)["layers"]
+    assert [la for la in layers if la["name"].startswith("layer1.")][-1]["output_shape"] == [1, 64, 16, 16]
+
+
+@pytest.mark.parametrize("zero_init_last", [False, True])
+@pytest.mark.parametrize("stem", ["imagenet", "conv3x3"])
+def test_resnet_zero_init_last_is_a_config_value(zero_init_last, stem):
+    model = build_model("resnet", in_channels=3, num_classes=10, input_size=32, stem=stem,
+                        zero_init_last=zero_init_last)
+    gammas = [block.bn2.weight for layer in (model.layer1, model.layer4) for block in layer]
+    assert all(bool((g == 0).all()) == zero_init_last for g in gammas)
+    assert bool((model.bn1.weight == 1).all())  # the stem BN is never zeroed
+
+
+@pytest.mark.parametrize("stem", ["imagenet", "conv3x3", "cifar"])
 def test_resnet_stem_width(stem):
     model = build_model(
         "resnet", in_channels=3, num_classes=10, input_size=32, stem=stem, stem_width=32
@@ -524,7 +549,7 @@ ALL_ACTIVATIONS = "relu, leaky_relu, sigmoid, tanh, gelu"
     ("family", "kwargs", "size", "expected"),
     [
         ("resnet", dict(depth=19), 32, ["resnet depth 19", "valid: 18, 34"]),
-        ("resnet", dict(stem="tiny"), 32, ["'tiny'", "imagenet, cifar"]),
+        ("resnet", dict(stem="tiny"), 32, ["'tiny'", "imagenet, conv3x3, cifar"]),
         ("resnet", dict(widths="64-128-256"), 32, ["'64-128-256'", "4 positive ints"]),
         ("resnet", dict(widths=(64, 0, 64, 64)), 32, ["4 positive ints"]),
         ("resnet", dict(se="yes"), 32, ["'yes'", "False, True"]),
@@ -564,3 +589,14 @@ def test_bad_values_raise_one_line(family, kwargs, size, expected):
 
 def test_activation_table_matches_layer_tokens():
     assert tuple(ACT_LAYERS) == ACTIVATIONS
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.3])
+def test_baseline_cnn_leaky_slope(slope):
+    # Keras' LeakyReLU has slope 0.3, PyTorch's 0.01: a config value so both can be ablated.
+    model = build_model("baseline_cnn", in_channels=3, num_classes=10, input_size=32,
+                        activation="leaky_relu", leaky_slope=slope)
+    slopes = {m.negative_slope for m in model.modules() if isinstance(m, nn.LeakyReLU)}
+    assert slopes == {slope}
+    with pytest.raises(FamilyError, match="leaky_slope must be a number >= 0, got -1"):
+        build_model("baseline_cnn", in_channels=3, num_classes=10, input_size=32, leaky_slope=-1)

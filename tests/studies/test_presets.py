@@ -35,7 +35,7 @@ GRID_SIZES = {
     "liu-medmnist": (7 * 10, 3),  # Table 3: 7 models x 10 MedMNIST sets
     "resnet-depth": (3 * 3 * 2, 1),  # depth 20/32/44 x epochs 20/50/100 x CIFAR-10/FMNIST
     "cifar-walk": (6 + 5 + 3 + 3 + 30 + 11 + 8 + 12 + 4, 1),  # the walk's nine steps
-    "resnet-vgg": (20 * 2, 1),  # 10 ResNet + 10 VGG cells x CIFAR-10/MNIST
+    "resnet-vgg": (30 * 2, 1),  # 16 ResNet + 14 VGG cells (star + table rows) x CIFAR-10/MNIST
 }
 SAMPLED = {"explore": 50}  # tpe presets: n_trials
 MINE = {*GRID_SIZES, *SAMPLED}
@@ -44,7 +44,7 @@ MINE = {*GRID_SIZES, *SAMPLED}
 CONTRACT_KEYS = {
     "to_rgb", "pad_to", "medmnist_size", "filter", "filter_kernel", "filter_order", "upsample",
     "nesterov", "eps", "alpha", "rho", "l1", "l2", "schedule", "milestones", "gamma", "augment",
-    "rotate_degrees", "shift_fraction", "zoom_fraction", "color_strength", "sharpness_factor",
+    "rotate_degrees", "shift_fraction", "zoom_fraction", "color_brightness", "sharpness_factor",
     "cutout_scale", "mixup_alpha",
 }
 MISSING = sorted(CONTRACT_KEYS - set(valid_keys()))
@@ -223,10 +223,12 @@ def test_resnet_depth_follows_seed_001():
         (d, n, e) for d in ("cifar10", "fashion_mnist") for n in (20, 32, 44) for e in (20, 50, 100)
     }
     for c in configs:
-        assert (c["family"], c["init"], c["optimizer"], c["lr"], c["momentum"]) == ("cifar_resnet", "he_normal", "sgd", 0.1, 0.9)
+        assert (c["family"], c["init"], c["optimizer"], c["lr"], c["momentum"]) == ("cifar_resnet", "kaiming_normal", "sgd", 0.1, 0.9)
         assert (c["schedule"], list(c["milestones"]), c["gamma"], c["batch_size"]) == ("multistep", [82], 0.1, 128)
         assert not c["early_stopping"] and c["pad_to"] == 32 and c["to_rgb"]
         assert set(c["augment"].split("+")) == {"rotate", "flip", "color", "sharpness"} and c["rotate_degrees"] == 40.0
+        # brightness, contrast and saturation (section 3.1.1); test error per epoch (Figs 2-4)
+        assert min(c["color_brightness"], c["color_contrast"], c["color_saturation"]) > 0 and c["eval_test_every_epoch"]
 
 
 @needs_contract
@@ -239,11 +241,14 @@ def test_cifar_walk_runs_each_step_from_what_the_paper_carried_forward():
         c, step = RunConfig.from_flat(p.config).to_flat(), p.params["step"]
         assert (c["family"], c["val_size"], c["patience"], c["normalize"]) == ("baseline_cnn", 0.2, 3, "unit")
         if step == "bn-position":
-            assert (c["batch_size"], c["init"]) == (32, "xavier_uniform")
+            assert (c["batch_size"], c["init"]) == (32, "glorot_uniform")
         elif step == "batch-size":
-            assert c["init"] == "xavier_uniform" and c["bn"] == "before" and c["variant"] == 2
+            assert c["init"] == "glorot_uniform" and c["bn"] == "before" and c["variant"] == 2
         else:  # He init and batch 256 from the init step on
             assert c["batch_size"] == 256 and (c["init"] == "he_normal" or step == "init")
+        # Keras defaults of a Keras paper (issue 13)
+        assert (c["leaky_slope"], c["initial_accumulator"], c["alpha"], c["eps"]) == (0.3, 0.1, 0.9, 1e-7)
+        assert (c["fill_mode"], c["zoom_mode"]) == ("nearest", "keras")
         if step == "augmentation":
             assert c["l2"] == 1e-4 and list(c["dropout"]) == [0.2, 0.5, 0.7] and c["augment"] != "none"
         elif step != "weight-decay":
@@ -252,15 +257,45 @@ def test_cifar_walk_runs_each_step_from_what_the_paper_carried_forward():
     assert len(penalties) == 15 and (1e-4, 1e-4) in penalties and (0.0, 1e-1) in penalties
 
 
+# resnet-vgg: the cell each cell is compared with (the preset's notes), when not its family's reference
+RESNET_VGG_REFERENCES = {
+    "ResNet34-e30": "ResNet34", "ResNet18-noaug-e30": "ResNet18-noaug", "ResNet18-noaug-e50": "ResNet18-noaug",
+    "ResNet18-stem3x3-nopool": "ResNet18-stem3x3", "VGG11-aug": "VGG11", "VGG19-aug": "VGG19", "VGG9-aug": "VGG9",
+    "VGG7-batch128": "VGG7", "VGG7-kernel5": "VGG7-batch128",
+}
+
+
 @needs_contract
 def test_resnet_vgg_changes_one_thing_per_cell():
     points = grid_points(load_preset("resnet-vgg").space)
     cifar = {p.params["model"]: RunConfig.from_flat(p.config).to_flat() for p in points if p.params["dataset"] == "cifar10"}
-    assert len(cifar) == 20 and {c["depth"] for c in cifar.values() if c["family"] == "vgg"} == {7, 9, 11, 16, 19}
+    assert len(cifar) == 30 and {c["depth"] for c in cifar.values() if c["family"] == "vgg"} == {7, 9, 11, 16, 19}
     for label, c in cifar.items():
-        reference = cifar["VGG7" if label == "VGG7-kernel5" else "ResNet18" if label.startswith("ResNet") else "VGG16"]
+        family_reference = "ResNet18" if label.startswith("ResNet") else "VGG16"
+        reference = cifar[RESNET_VGG_REFERENCES.get(label, family_reference)]
         changed = {k for k in c if c[k] != reference[k]}
         assert len(changed) == (0 if label in ("ResNet18", "VGG16") else 2 if label == "ResNet18-SGD" else 1), (label, changed)
+
+
+@needs_contract
+def test_resnet_vgg_has_the_papers_epoch_rows_stem_and_kernel_cells():
+    points = grid_points(load_preset("resnet-vgg").space)
+    cifar = {p.params["model"]: RunConfig.from_flat(p.config).to_flat() for p in points if p.params["dataset"] == "cifar10"}
+    # Table 2 rows 4, 5, 7 and Table 3 rows 2, 3: epochs as cells, not a pin
+    assert {(cifar[m]["depth"], cifar[m]["epochs"]) for m in ("ResNet18-e30", "ResNet18-e50", "ResNet34-e30")} == {
+        (18, 30), (18, 50), (34, 30)}
+    assert [cifar[m]["epochs"] for m in ("ResNet18-noaug-e30", "ResNet18-noaug-e50")] == [30, 50]
+    # the kernel-5 cell is VGG-7 at batch 128, as in the MNIST table (99.52% -> 99.59%)
+    k5 = cifar["VGG7-kernel5"]
+    assert (k5["depth"], k5["first_kernel"], k5["batch_size"]) == (7, 5, 128)
+    # section 4.3 item 6: 3x3 stride-1 conv1 with the max-pool kept; the no-pool stem is the extra
+    assert cifar["ResNet18-stem3x3"]["stem"] == "conv3x3" and cifar["ResNet18-stem3x3-nopool"]["stem"] == "cifar"
+    model = build_model("resnet", in_channels=3, num_classes=10, input_size=32,
+                        **{k: cifar["ResNet18-stem3x3"][k] for k in ("depth", "stem", "se")})
+    assert isinstance(model.maxpool, torch.nn.MaxPool2d)
+    for c in cifar.values():  # seed 004's jitter is brightness and contrast; its tables report test per epoch
+        assert c["color_saturation"] == 0.0 and c["color_brightness"] > 0 and c["eval_test_every_epoch"]
+        assert c["init"] in ("kaiming_fan_out", "xavier_uniform", "default") and c.get("zero_init_last") in (None, False)
 
 
 @needs_contract
@@ -277,7 +312,7 @@ def test_explore_samples_each_family_with_its_own_keys():
 
 # -- overrides -------------------------------------------------------------------------------------
 
-FIDELITY_SHRINKS = {"resnet-depth": 3, "liu-subsets": 20, "liu-medmnist": 7, "resnet-vgg": 20}
+FIDELITY_SHRINKS = {"resnet-depth": 3, "liu-subsets": 20, "liu-medmnist": 7, "resnet-vgg": 25}  # --epochs merges epoch cells
 
 
 @needs_contract
@@ -299,7 +334,7 @@ def test_set_pins_searched_keys_everywhere_and_shrinks_the_grid():
     assert walk.grid_size() == GRID_SIZES["cifar-walk"][0] - 4  # the batch-size step collapses to one
     assert {c["batch_size"] for c in _configs(walk)} == {64}
     vgg = Overrides(values={"lr": 0.01}).apply(load_preset("resnet-vgg"))
-    assert vgg.grid_size() == 18 * 2  # the lr0.01 cells merge into their references
+    assert vgg.grid_size() == 28 * 2  # the lr0.01 cells merge into their references
     explore = Overrides(values={"family": "resnet", "optimizer": "adam"}).apply(load_preset("explore"))
     assert all(c["family"] == "resnet" and c["momentum"] == 0.0 and "layers" not in c for c in _random_configs(explore.space, 10, 1))
 

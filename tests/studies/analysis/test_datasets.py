@@ -104,4 +104,9 @@ def test_report_shows_the_table_and_loads_only_embedded_datasets_by_default():
     text = format_summary(report)
     assert "  pathmnist: Base0/BaseSeq: BaseSeq(BN-Conv) (0.89" in text and "BaseRes18: Res512to64 (0.95" in text
     assert "Best model per dataset (seed 000, Table 3 layout)" in [s.title for s in report.sections]
+    # validation selects; the test column (the paper's number) is beside it, labelled as such
+    section = next(s for s in report.sections if s.title.startswith("Best model per dataset"))
+    columns = list(section.tables[0].columns)
+    assert "BaseRes18 val acc (selects)" in columns and "BaseRes18 test acc (reported, not used to select)" in columns
+    assert columns.index("BaseRes18 test acc (reported, not used to select)") == columns.index("BaseRes18 val acc (selects)") + 1
     assert describe_datasets(["digits"], load="none") == {}
