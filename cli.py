@@ -226,7 +226,7 @@ def cmd_study_report(args: argparse.Namespace) -> int:
                           progress=not args.no_progress and sys.stderr.isatty())
     out = args.out or (None if args.json else f"{args.study_name}-report.html")
     if out is not None:
-        path = write_report(report, out)
+        path = write_report(report, out, plotly=args.plotly)
         artifact_dir = args.artifact_dir or default_artifact_dir(args.storage)
         if args.no_upload:
             pass
@@ -514,6 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the forests")
     p.add_argument("--artifact-dir", help="Optuna artifact directory (default: <sqlite dir>/artifacts)")
     p.add_argument("--no-upload", action="store_true", help="do not attach the report to the study")
+    p.add_argument("--plotly", choices=["inline", "cdn"], default="inline",
+                   help="inline: plotly.js inside the page, opens offline (default, ~4.6 MB); cdn: loaded from cdn.plot.ly (small file, needs the network)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar of the importance bootstrap (shown on a terminal's stderr)")
     p.add_argument("--datasets", choices=["embedded", "all", "none"], default="embedded",
                    help="datasets to load for their entropies: embedded (default; never downloads), all, none")
