@@ -227,7 +227,10 @@ def cmd_study_report(args: argparse.Namespace) -> int:
     out = args.out or (None if args.json else f"{args.study_name}-report.html")
     if out is not None:
         path = write_report(report, out, plotly=args.plotly)
-        artifact_dir = args.artifact_dir or default_artifact_dir(args.storage)
+        from studies._artifacts import artifact_dir_of
+
+        # the directory recorded on the study at launch (any storage, journal included), else beside SQLite
+        artifact_dir = args.artifact_dir or artifact_dir_of(study) or default_artifact_dir(args.storage)
         if args.no_upload:
             pass
         elif artifact_dir is None:
@@ -512,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", choices=["t", "wilcoxon"], default="t", help="paired test (wilcoxon needs 6+ seeds to reject at 0.05)")
     p.add_argument("--bootstrap", type=int, default=100, help="bootstrap replicates for importance CIs (0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the forests")
-    p.add_argument("--artifact-dir", help="Optuna artifact directory (default: <sqlite dir>/artifacts)")
+    p.add_argument("--artifact-dir", help="Optuna artifact directory (default: the one recorded on the study at launch, else <sqlite dir>/artifacts)")
     p.add_argument("--no-upload", action="store_true", help="do not attach the report to the study")
     p.add_argument("--plotly", choices=["inline", "cdn"], default="inline",
                    help="inline: plotly.js inside the page, opens offline (default, ~4.6 MB); cdn: loaded from cdn.plot.ly (small file, needs the network)")
