@@ -124,6 +124,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         from studies import format_status, study_status
 
         print(format_status(study_status(study)))
+        print(_next_steps(args.storage, study.study_name, queue_only=True))
         return 0
     from studies._storage import redact
 
@@ -134,7 +135,27 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     failures = _failure_summary(study)
     if failures:
         print(failures)
+    print(_next_steps(args.storage, study.study_name))
     return 0
+
+
+def _next_steps(storage: str, study_name: str, *, queue_only: bool = False) -> str:
+    """The commands that read this study next, ready to paste (a password in the URL is hidden)."""
+    import shlex
+
+    from studies._storage import redact
+
+    where = f"--storage {shlex.quote(redact(storage))} --study-name {shlex.quote(study_name)}"
+    prog = "python cli.py" if os.path.basename(sys.argv[0]) == "cli.py" else "layerlab"
+    lines = ["next steps:"]
+    if queue_only:
+        lines.append(f"  {prog} study worker {where}      # on each machine or GPU that should train")
+        lines.append(f"  {prog} study status {where}")
+    lines.append(f"  {prog} study report {where}      # HTML report: verdicts, leaderboard, ablation, importance")
+    lines.append(f"  {prog} study dashboard --storage {shlex.quote(redact(storage))}      # optuna-dashboard with the artifacts")
+    if redact(storage) != storage:
+        lines.append("  (the storage URL's password is hidden: put it back in, or use a ~/.pgpass file)")
+    return "\n".join(lines)
 
 
 def _failure_summary(study) -> str:

@@ -46,6 +46,7 @@ def create_or_resume(
     retry_failed: bool = False,
     data_dir: str | Path | None = None,
     check_data: bool = True,
+    progress: bool = False,
 ) -> optuna.Study:
     """The study ``study_name`` with ``spec``: created, or resumed when it exists with the same
     spec; every cell without a trial is queued. A different spec is refused, never mixed in.
@@ -59,8 +60,9 @@ def create_or_resume(
         data_dir: where the datasets are read for the checks (as the workers will read them).
         check_data: load each dataset and build each grid model before writing anything; off when
             only queueing (the data may live on the workers' machines, not here).
+        progress: progress bars (terminal stderr only) over the data check and the queueing.
     """
-    spec.validate(check_data=check_data, data_dir=data_dir)
+    spec.validate(check_data=check_data, data_dir=data_dir, progress=progress)
     storage = open_storage(storage_url, create=True, options=options)
     with study_lock(storage, storage_url, study_name):
         names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
@@ -94,7 +96,7 @@ def create_or_resume(
                 SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(), "artifact_dir": str(where)}
             )
         if spec.sampler == "grid":
-            queue_grid(study, spec)
+            queue_grid(study, spec, progress=progress)
         else:
             queue_slots(study, spec)
         if retry_failed:
@@ -139,7 +141,7 @@ def launch(
     study_name = study_name or spec.name
     study = create_or_resume(
         spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed,
-        data_dir=data_dir, check_data=not queue_only,
+        data_dir=data_dir, check_data=not queue_only, progress=progress,
     )
     if queue_only:
         return study

@@ -522,10 +522,29 @@ def _number(x: Any) -> bool:
     return isinstance(x, (int, float, np.floating)) and math.isfinite(x)
 
 
+def _transfer_lines(result: dict[str, Any]) -> list[str]:
+    """Rank transfer (``--compare-with``) in a few terminal lines."""
+    def corr(name: str, value: Any, low: Any, high: Any) -> str:
+        if value is None:
+            return f"{name} n/a"
+        return f"{name} {value:+.3f}" + ("" if low is None else f" [{low:+.2f}, {high:+.2f}]")
+
+    return [
+        f"rank transfer {result['study_a']!r} -> {result['study_b']!r}: {result['n_shared']} shared configs, "
+        + corr("Kendall tau", result["kendall_tau"], result["kendall_ci_low"], result["kendall_ci_high"]) + ", "
+        + corr("Spearman rho", result["spearman_rho"], result["spearman_ci_low"], result["spearman_ci_high"]),
+        f"  top-{result['top_k']} agreement {result['top_k_overlap']}/{result['top_k']}; same best config: "
+        f"{result['same_best']}; {len(result['flips'])} of {result['n_pairs']} pairs flip order",
+    ]
+
+
 def format_summary(report: Report, *, limit: int = 10) -> str:
     """A few lines for the terminal: top configs, ablation verdicts, importance, noise."""
     data = report.data
     lines = [f"study {data['study']['name']!r}: {data['study']['completed_configs']} configs, {data['study']['completed_trials']} completed trials"]
+    verdict = data.get("verdict")
+    if verdict:
+        lines.extend(f"verdict: {line}" for line in verdict["lines"])
     board = data["leaderboard"]
     for _, row in board.head(limit).iterrows():
         ci = f" [{row.val_ci_low:.4f}, {row.val_ci_high:.4f}]" if _number(row.val_ci_low) else ""
@@ -545,6 +564,9 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
             f"{p} {v['value']:.3f}" + ("" if v["ci_low"] is None else f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]")
             for p, v in data["importance"].items()))
     lines.append(data["variance_split"]["summary"])
+    transfer = data.get("compare")
+    if transfer is not None:
+        lines.extend(_transfer_lines(transfer))
     best = data.get("best_per_dataset")
     if best is not None and not best.empty:
         lines.append("best model per dataset (mean validation; test beside):")
