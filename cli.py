@@ -373,15 +373,25 @@ def cmd_space_grid(args: argparse.Namespace) -> int:
             "preset": spec.name,
             "grid_size": size,
             "repeats": spec.repeats,
+            "estimate": _estimate_dict(spec),
             "configs": [{"params": p.params, "config": run.to_flat(), "config_id": run.config_id}
                         for p, run in ((p, RunConfig.from_flat(p.config, parts=parts)) for p in points)],
         })
         return 0
+    from studies._estimate import estimate_cost
+
     print(f"preset {spec.name!r}: {size} configs x {spec.repeats} repeats = {size * spec.repeats} trials")
+    print("\n".join(estimate_cost(spec).lines()))
     for i, p in enumerate(points):
         shown = ", ".join(f"{k}={v}" for k, v in p.params.items()) or "(fixed)"
         print(f"{i + 1:>4}  {shown}")
     return 0
+
+
+def _estimate_dict(spec) -> dict[str, Any]:
+    from studies._estimate import estimate_cost
+
+    return estimate_cost(spec).to_dict()
 
 
 def cmd_presets_list(args: argparse.Namespace) -> int:
