@@ -308,11 +308,12 @@ def table_html(frame: pd.DataFrame, *, footnote: bool = True) -> str:
     if frame.empty:
         return "<p class='empty'>(no rows)</p>"
     columns, rows = present(frame)
-    head = "".join(
-        f"<th title='{html.escape(help_of(str(c)) or '', quote=True)}'>{html.escape(header_of(str(c)))}</th>"
-        if help_of(str(c)) else f"<th>{html.escape(header_of(str(c)))}</th>"
-        for c in columns
-    )
+    def th(c: Any) -> str:
+        left = " class='left'" if str(c) in LABEL_COLUMNS or _cell_class(str(c), "").startswith("verdict") else ""
+        tip = f" title='{html.escape(help_of(str(c)), quote=True)}'" if help_of(str(c)) else ""
+        return f"<th{left}{tip}>{html.escape(header_of(str(c)))}</th>"
+
+    head = "".join(th(c) for c in columns)
     body = []
     for cells in rows:
         tds = []

@@ -425,7 +425,7 @@ section.verdict p{font-size:1.02rem}
 .table-wrap{overflow-x:auto;max-width:100%;margin:.6rem 0}
 table{border-collapse:collapse;font-size:.85rem;font-variant-numeric:tabular-nums}
 th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:right;vertical-align:top}
-th{background:#f4f4f4;position:sticky;top:0;white-space:nowrap}th[title]{cursor:help;text-decoration:underline dotted}
+th{background:#f4f4f4;position:sticky;top:0;white-space:nowrap}th[title]{cursor:help;text-decoration:underline dotted}th.left{text-align:left}
 td:first-child,th:first-child{text-align:left}td{white-space:nowrap}td.label,td.verdict{white-space:normal}
 td.label{text-align:left;min-width:11rem;max-width:28rem;overflow-wrap:break-word}
 td.verdict{text-align:left;min-width:7rem;max-width:16rem;font-weight:600}td.good{color:#1a7f37}td.bad{color:#c62828}
