@@ -110,7 +110,7 @@ VERDICT_FIRST = ("rank", "verdict", "vs_best", "decision", "equivalence")
 IDENTITY = ("label", "variant", "config", "parameter", "evaluator", "dataset", "config_1", "config_2", "baseline", "changed")
 # Bookkeeping: shown last.
 DETAIL_LAST = ("config_id", "ci_method", "design", "test", "ci_clipped", "n_variant", "n_baseline", "p_value")
-LABEL_COLUMNS = {"label", "variant", "baseline", "config", "config_1", "config_2", "best", "dataset"}
+LABEL_COLUMNS = {"label", "variant", "baseline", "changed", "config", "config_1", "config_2", "best", "dataset"}
 HIDDEN = {"group", "params", "extra"}  # internal columns of the analysis frames
 TRUNCATE = {"config_id": 14}  # shown shortened, in full on hover
 
