@@ -292,6 +292,13 @@ def readable(fig: go.Figure) -> go.Figure:
         # below the x-axis title, not on it: anchored to the figure's bottom edge, with room kept
         fig.update_layout(legend=dict(yref="container", y=0, yanchor="bottom", x=0, xanchor="left"),
                           margin=dict(b=max(layout.margin.b or 0, 110)))
+    for annotation in fig.layout.annotations or ():  # Optuna 5 draws axis labels as annotations
+        if isinstance(annotation.text, str):
+            annotation.text = round_floats(annotation.text)
+    for trace in fig.data:  # parallel coordinates (Parcoords): categorical tick labels of sampled floats
+        for dim in (trace.dimensions if "dimensions" in trace else ()):
+            if getattr(dim, "ticktext", None) is not None:
+                dim.ticktext = [round_floats(str(t)) for t in dim.ticktext]
     for trace in fig.data:  # categorical ticks with long sampled floats: round the shown text only
         for axis in ("x", "y"):
             values = getattr(trace, axis, None)
