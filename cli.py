@@ -125,6 +125,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         from studies import format_status, study_status
 
         print(format_status(study_status(study)))
+        print(_next_steps(args.storage, study.study_name, queue_only=True))
         return 0
     from studies._storage import redact
 
@@ -141,8 +142,29 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     if failed:
         sys.stderr.write(f"error: {failed} of {cells or '?'} cells ended FAIL ({failures.removeprefix('not in the leaderboard: ')}); "
                          "`study launch --retry-failed` with the same options runs them again\n")
+        print(_next_steps(args.storage, study.study_name))
         return 3
+    print(_next_steps(args.storage, study.study_name))
     return 0
+
+
+def _next_steps(storage: str, study_name: str, *, queue_only: bool = False) -> str:
+    """The commands that read this study next, ready to paste (a password in the URL is hidden)."""
+    import shlex
+
+    from studies._storage import redact
+
+    where = f"--storage {shlex.quote(redact(storage))} --study-name {shlex.quote(study_name)}"
+    prog = "python cli.py" if os.path.basename(sys.argv[0]) == "cli.py" else "layerlab"
+    lines = ["next steps:"]
+    if queue_only:
+        lines.append(f"  {prog} study worker {where}      # on each machine or GPU that should train")
+        lines.append(f"  {prog} study status {where}")
+    lines.append(f"  {prog} study report {where}      # HTML report: verdicts, leaderboard, ablation, importance")
+    lines.append(f"  {prog} study dashboard --storage {shlex.quote(redact(storage))}      # optuna-dashboard with the artifacts")
+    if redact(storage) != storage:
+        lines.append("  (the storage URL's password is hidden: put it back in, or use a ~/.pgpass file)")
+    return "\n".join(lines)
 
 
 def _failure_summary(study) -> str:
@@ -242,7 +264,7 @@ def cmd_study_report(args: argparse.Namespace) -> int:
                           progress=not args.no_progress and sys.stderr.isatty(), margin=args.margin)
     out = args.out or (None if args.json else f"{args.study_name}-report.html")
     if out is not None:
-        path = write_report(report, out)
+        path = write_report(report, out, plotly=args.plotly)
         artifact_dir = args.artifact_dir or report_artifact_dir(study, args.storage)
         if args.no_upload:
             pass
@@ -373,15 +395,25 @@ def cmd_space_grid(args: argparse.Namespace) -> int:
             "preset": spec.name,
             "grid_size": size,
             "repeats": spec.repeats,
+            "estimate": _estimate_dict(spec),
             "configs": [{"params": p.params, "config": run.to_flat(), "config_id": run.config_id}
                         for p, run in ((p, RunConfig.from_flat(p.config, parts=parts)) for p in points)],
         })
         return 0
+    from studies._estimate import estimate_cost
+
     print(f"preset {spec.name!r}: {size} configs x {spec.repeats} repeats = {size * spec.repeats} trials")
+    print("\n".join(estimate_cost(spec).lines()))
     for i, p in enumerate(points):
         shown = ", ".join(f"{k}={v}" for k, v in p.params.items()) or "(fixed)"
         print(f"{i + 1:>4}  {shown}")
     return 0
+
+
+def _estimate_dict(spec) -> dict[str, Any]:
+    from studies._estimate import estimate_cost
+
+    return estimate_cost(spec).to_dict()
 
 
 def cmd_presets_list(args: argparse.Namespace) -> int:
@@ -548,6 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the forests")
     p.add_argument("--artifact-dir", help="Optuna artifact directory (default: the one recorded on the study, as the dashboard uses)")
     p.add_argument("--no-upload", action="store_true", help="do not attach the report to the study")
+    p.add_argument("--plotly", choices=["inline", "cdn"], default="inline",
+                   help="inline: plotly.js inside the page, opens offline (default, ~4.6 MB); cdn: loaded from cdn.plot.ly (small file, needs the network)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar of the importance bootstrap (shown on a terminal's stderr)")
     p.add_argument("--datasets", choices=["embedded", "all", "none"], default="embedded",
                    help="datasets to load for their entropies: embedded (default; never downloads), all, none")

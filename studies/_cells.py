@@ -54,11 +54,15 @@ def cell_of(trial: FrozenTrial, sampler: str) -> str:
     return json.dumps(["slot", root_number(trial), repeat_of(trial)])
 
 
-def queue_grid(study: optuna.Study, spec: StudySpec) -> int:
-    """Queue every grid cell that has no trial yet; returns how many were queued."""
+def queue_grid(study: optuna.Study, spec: StudySpec, *, progress: bool = False) -> int:
+    """Queue every grid cell that has no trial yet; returns how many were queued. ``progress``: a
+    bar on a terminal's stderr (queueing thousands of cells takes a while on a remote database)."""
+    from studies._progress import terminal_bar
+
     present = {cell_of(t, "grid") for t in study.get_trials(deepcopy=False)}
     queued = 0
-    for params, _config, repeat in spec.grid_cells():
+    for params, _config, repeat in terminal_bar(spec.grid_cells(), enabled=progress, desc="queueing cells", unit="cell",
+                                                total=spec.total_cells()):
         key = cell_key(params, repeat)
         if key in present:
             continue

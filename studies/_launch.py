@@ -51,6 +51,7 @@ def create_or_resume(
     check_data: bool = True,
     checkpoint_dir: str | Path | None = None,
     max_cells: int | None = MAX_CELLS,
+    progress: bool = False,
 ) -> optuna.Study:
     """The study ``study_name`` with ``spec``: created, or resumed when it exists with the same
     spec; every cell without a trial is queued. A different spec is refused, never mixed in.
@@ -68,9 +69,10 @@ def create_or_resume(
         checkpoint_dir: where running cells checkpoint (default: ``checkpoints/<study>`` beside the
             artifact directory); recorded on the study, so every worker resumes from there.
         max_cells: refuse a study of more cells than this before writing anything (None: no limit).
+        progress: progress bars (terminal stderr only) over the data check and the queueing.
     """
     check_cell_limit(spec.total_cells(), max_cells)  # before the (slow) model checks of a huge grid
-    spec.validate(check_data=check_data, data_dir=data_dir, check_models=True)  # models even when only queueing
+    spec.validate(check_data=check_data, data_dir=data_dir, check_models=True, progress=progress)  # models even when only queueing
     storage = open_storage(storage_url, create=True, options=options)
     with study_lock(storage, storage_url, study_name):
         names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
@@ -107,7 +109,7 @@ def create_or_resume(
             study.set_user_attr(SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(),
                                             "artifact_dir": str(where), "checkpoint_dir": str(resume)})
         if spec.sampler == "grid":
-            queue_grid(study, spec)
+            queue_grid(study, spec, progress=progress)
         else:
             queue_slots(study, spec)
         if retry_failed:
@@ -156,7 +158,7 @@ def launch(
     study_name = study_name or spec.name
     study = create_or_resume(
         spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed,
-        data_dir=data_dir, check_data=not queue_only, checkpoint_dir=checkpoint_dir, max_cells=max_cells,
+        data_dir=data_dir, check_data=not queue_only, checkpoint_dir=checkpoint_dir, max_cells=max_cells, progress=progress,
     )
     if queue_only:
         return study

@@ -108,7 +108,7 @@ class StudySpec:
         points = grid_points(self.space, limit=self.n_trials, seed=self.seed)
         return [(p.params, p.config, r) for p in points for r in range(self.repeats)]
 
-    def validate(self, *, check_data: bool = False, data_dir: str | Path | None = None, check_models: bool = False) -> None:
+    def validate(self, *, check_data: bool = False, data_dir: str | Path | None = None, check_models: bool = False, progress: bool = False) -> None:
         """Check everything that can be checked without training; raise one clear line.
 
         Every config must resolve. With ``check_data`` (what ``launch`` does, except with
@@ -137,8 +137,10 @@ class StudySpec:
             # sampled study may meet configs its data cannot build (e.g. a deep VGG on 8x8
             # images); those trials fail and the sampler learns, so only the data is checked.
             models = self.sampler == "grid"
+            from studies._progress import terminal_bar
+
             seen = set()
-            for run in runs:
+            for run in terminal_bar(runs, enabled=progress, desc="preparing data and models", unit="config"):
                 parts = [dataclasses.asdict(run.data), dict(run.inputs)]
                 if models:
                     parts += [run.family, run.init, run.model]

@@ -11,6 +11,7 @@ import gzip
 import math
 import shutil
 import struct
+import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def fetch(name: str, where: Path, download: Callable[[], object]) -> None:
     try:
         download()
     except Exception as exc:  # network, HTTP, checksum: the libraries raise many types
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        # whole words only: a cut mid-word ("Tried http://.../, g") reads as a garbled message
+        reason = textwrap.shorten(" ".join(str(exc).split()), width=200, placeholder=" ...") or type(exc).__name__
         raise DatasetError(
             f"could not download dataset {name!r} into {where} (offline?): {reason}; "
             f"retry online or copy the files there yourself"

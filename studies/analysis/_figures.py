@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from optuna.distributions import FloatDistribution, IntDistribution
 
 from studies.analysis._collect import StudyTable
+from studies.analysis._format import round_floats, short_label, unique_short_labels
 from studies.analysis._leaderboard import Ablation
 
 MAX_BARS = 30  # configs drawn in the leaderboard figure
@@ -30,19 +31,25 @@ def _nan_to_none(values: Any) -> list[Any]:
 
 
 def _errors(mid: pd.Series, low: pd.Series, high: pd.Series) -> dict[str, Any]:
-    return dict(type="data", symmetric=False, array=_nan_to_none(high - mid), arrayminus=_nan_to_none(mid - low))
+    # an explicit colour: error bars otherwise inherit the marker's, and plotly.js warns in the
+    # console when that is a per-point array (the ablation's verdict colours)
+    return dict(type="data", symmetric=False, array=_nan_to_none(high - mid), arrayminus=_nan_to_none(mid - low), color="#555")
 
 
 def leaderboard_figure(board: pd.DataFrame) -> go.Figure:
     top = board.head(MAX_BARS).iloc[::-1]
+    ys = [f"#{r} {s}" for r, s in zip(top["rank"], unique_short_labels(top["label"], width=36))]
+    hover = "%{customdata}<br>%{x:.4f}<extra>%{fullData.name}</extra>"
     fig = go.Figure()
     fig.add_trace(go.Scatter(
-        x=top["val_mean"], y=top["label"], mode="markers", name="validation (selection)",
+        x=top["val_mean"], y=ys, mode="markers", name="validation (selection)", customdata=list(top["label"]),
+        hovertemplate=hover,
         error_x=_errors(top["val_mean"], top["val_ci_low"], top["val_ci_high"]), marker=dict(size=9),
     ))
     if top["test_mean"].notna().any():
         fig.add_trace(go.Scatter(
-            x=top["test_mean"], y=top["label"], mode="markers", name="test (reported)",
+            x=top["test_mean"], y=ys, mode="markers", name="test (reported)", customdata=list(top["label"]),
+            hovertemplate=hover,
             error_x=_errors(top["test_mean"], top["test_ci_low"], top["test_ci_high"]), marker=dict(symbol="diamond", size=8),
         ))
     fig.update_layout(title="Mean over seed repeats with 95% CI", xaxis_title="score", height=max(320, 28 * len(top) + 120),
@@ -58,12 +65,13 @@ def ablation_figure(ablation: Ablation) -> go.Figure | None:
     rows = rows.iloc[::-1]
     colors = [VERDICT_COLORS.get(v, "#1f77b4") for v in rows["verdict"]]
     fig = go.Figure(go.Scatter(
-        x=rows["delta"], y=rows["variant"], mode="markers", marker=dict(size=10, color=colors),
+        x=rows["delta"], y=unique_short_labels(rows["variant"], width=36), mode="markers", marker=dict(size=10, color=colors),
         error_x=_errors(rows["delta"], rows["delta_ci_low"], rows["delta_ci_high"]),
-        text=rows["verdict"], hovertemplate="%{y}<br>delta %{x:.4f}<br>%{text}<extra></extra>", showlegend=False,
+        text=rows["verdict"], customdata=list(rows["variant"]),
+        hovertemplate="%{customdata}<br>delta %{x:.4f}<br>%{text}<extra></extra>", showlegend=False,
     ))
     fig.add_vline(x=0, line_dash="dash", line_color="black")
-    fig.update_layout(title=f"Variant minus baseline ({', '.join(f'{k}={v}' for k, v in ablation.baseline.items())}), 95% CI",
+    fig.update_layout(title=round_floats(f"Variant minus baseline ({', '.join(f'{k}={v}' for k, v in ablation.baseline.items())}), 95% CI"),
                       xaxis_title="delta of the objective", height=max(300, 28 * len(rows) + 120), margin=dict(l=20, r=20))
     fig.update_yaxes(automargin=True)
     return fig
@@ -128,13 +136,14 @@ def learning_curves_figure(table: StudyTable, board: pd.DataFrame, highlight: Se
         color = PALETTE[i % len(PALETTE)]
         visible: bool | str = True if group in first else "legendonly"
         shown["visible" if visible is True else "hidden"].append(label)
-        name = f"#{i + 1} {label} (n={len(runs)})" + (" [baseline]" if group in highlight else "")
+        name = f"#{i + 1} {short_label(label, width=48, max_lines=1)} (n={len(runs)})" + (" [baseline]" if group in highlight else "")
         if len(runs) > 1:
             fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=_round(list(mean + sd) + list((mean - sd)[::-1])), fill="toself",
                                      fillcolor=color, opacity=0.15, line=dict(width=0), hoverinfo="skip", showlegend=False,
                                      legendgroup=group, visible=visible))
         fig.add_trace(go.Scatter(x=epochs, y=_round(mean), mode="lines+markers", name=name, line=dict(color=color),
-                                 legendgroup=group, visible=visible))
+                                 legendgroup=group, visible=visible, meta=[label],
+                                 hovertemplate="%{meta[0]}<br>epoch %{x}: %{y:.4f}<extra></extra>"))
     if not shown["visible"] and not shown["hidden"]:
         return None, shown
     hidden = len(shown["hidden"])
@@ -179,7 +188,7 @@ def confusion_figure(table: StudyTable, group: str, role: str = "best config") -
         return None
     total, share, runs = found
     fig = go.Figure(_heatmap(total, share))
-    fig.update_layout(title=f"Test confusion of the {role} ({table.label_of(group)}), summed over {runs} run(s)",
+    fig.update_layout(title=f"Test confusion of the {role} ({short_label(table.label_of(group), width=70)}), summed over {runs} run(s)",
                       xaxis_title="predicted class", yaxis_title="true class", yaxis_autorange="reversed",
                       height=max(400, min(900, 40 * total.shape[0] + 150)))
     return fig
@@ -191,6 +200,7 @@ def confusion_browser_figure(table: StudyTable, groups: Sequence[str]) -> tuple[
     ``included`` and ``left_out``."""
     fig = go.Figure()
     shown: dict[str, list[str]] = {"included": [], "left_out": []}
+    names: list[str] = []
     cells = 0
     for group in groups:
         found = _confusion_share(table, group)
@@ -203,22 +213,35 @@ def confusion_browser_figure(table: StudyTable, groups: Sequence[str]) -> tuple[
         cells += total.size
         fig.add_trace(_heatmap(total, share, visible=not shown["included"]))
         shown["included"].append(f"{table.label_of(group)} ({runs} run(s))")
+        names.append(f"{round_floats(table.label_of(group))} ({runs} run(s))")
     if len(shown["included"]) < 2:
         return None, shown
     n = len(shown["included"])
-    buttons = [dict(label=label[:60], method="update", args=[{"visible": [j == i for j in range(n)]}, {"title.text": f"Test confusion: {label}"}])
-               for i, label in enumerate(shown["included"])]
+    # The title sits at the top of the figure and the dropdown on its own row below it, just above
+    # the plot area: plotly does not lay them out against each other, so each gets a fixed band of
+    # the top margin (title: top 50 px, dropdown: the next 45 px).
+    buttons = [dict(label=short_label(label, width=60, max_lines=1), method="update",
+                    args=[{"visible": [j == i for j in range(n)]}, {"title.text": _confusion_title(label)}])
+               for i, label in enumerate(names)]
     size = max(len(t.z) for t in fig.data)
-    fig.update_layout(title=f"Test confusion: {shown['included'][0]}", updatemenus=[dict(buttons=buttons, x=0, xanchor="left", y=1.12, yanchor="bottom")],
+    fig.update_layout(title=dict(text=_confusion_title(names[0]), y=1.0, yref="container", yanchor="top", pad=dict(t=12)),
+                      updatemenus=[dict(buttons=buttons, x=0, xanchor="left", y=1.0, yanchor="bottom",
+                                        pad=dict(b=8), direction="down", showactive=True)],
                       xaxis_title="predicted class", yaxis_title="true class", yaxis_autorange="reversed",
-                      height=max(450, min(900, 40 * size + 200)), margin=dict(t=140))
+                      height=max(480, min(900, 40 * size + 230)), margin=dict(t=110))
     return fig, shown
+
+
+def _confusion_title(label: str) -> str:
+    return "Test confusion: " + short_label(label, width=90, max_lines=1)
 
 
 def transfer_figure(result: dict[str, Any]) -> go.Figure:
     configs = pd.DataFrame(result["configs"])
     fig = go.Figure(go.Scatter(
-        x=configs["mean_a"], y=configs["mean_b"], mode="markers+text", text=configs["config"], textposition="top center",
+        x=configs["mean_a"], y=configs["mean_b"], mode="markers+text", textposition="top center",
+        text=[short_label(c, width=24, max_lines=1) for c in configs["config"]], customdata=list(configs["config"]),
+        hovertemplate="%{customdata}<br>A %{x:.4f}, B %{y:.4f}<extra></extra>",
         error_x=_errors(configs["mean_a"], configs["ci_low_a"], configs["ci_high_a"]),
         error_y=_errors(configs["mean_b"], configs["ci_low_b"], configs["ci_high_b"]), marker=dict(size=9), showlegend=False,
     ))
@@ -243,6 +266,49 @@ def transfer_matrix_figure(matrix: dict[str, Any]) -> go.Figure:
                                colorbar=dict(title="Kendall tau")))
     fig.update_layout(title=f"Rank agreement of configs between {matrix['by']} values", yaxis_autorange="reversed",
                       height=max(400, 45 * len(values) + 200))
+    return fig
+
+
+def readable(fig: go.Figure) -> go.Figure:
+    """Every figure, ours or Optuna's, at any page width from 800 px: no fixed width (the page's
+    column decides), titles that wrap instead of running off, automatic margins for long tick
+    labels, legends below the plot, and subplot grids (Optuna's contour) tall enough to stay
+    square-ish. Works on a copy; the figure handed in is not changed."""
+    fig = go.Figure(fig)
+    layout = fig.layout
+    fig.update_layout(width=None, autosize=True, font=dict(size=12), hoverlabel=dict(namelength=-1))
+    title = layout.title.text if layout.title and layout.title.text else None
+    if title and "<br>" not in title and len(title) > 90:  # plotly never wraps a title itself
+        fig.update_layout(title_text=short_label(title, width=90, max_lines=3))
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    axes = [k for k in layout.to_plotly_json() if k.startswith("xaxis")]
+    grid = int(round(math.sqrt(len(axes)))) if len(axes) > 1 else 1
+    if grid > 1 and grid * grid == len(axes):  # a k x k matrix of subplots, e.g. plot_contour
+        fig.update_layout(height=max(layout.height or 0, 260 * grid + 120))
+        fig.update_xaxes(title_font=dict(size=11), tickfont=dict(size=10))
+        fig.update_yaxes(title_font=dict(size=11), tickfont=dict(size=10))
+    elif len(axes) > 1:  # a row of subplots, e.g. plot_slice over several parameters: wrap the ticks
+        fig.update_xaxes(tickangle=-30, tickfont=dict(size=10))
+    legend = layout.legend
+    if legend.orientation == "h" and (legend.y is None or legend.y < 0):
+        # below the x-axis title, not on it: anchored to the figure's bottom edge, with room kept
+        fig.update_layout(legend=dict(yref="container", y=0, yanchor="bottom", x=0, xanchor="left"),
+                          margin=dict(b=max(layout.margin.b or 0, 110)))
+    for annotation in fig.layout.annotations or ():  # Optuna 5 draws axis labels as annotations
+        if isinstance(annotation.text, str):
+            annotation.text = round_floats(annotation.text)
+    for trace in fig.data:  # parallel coordinates (Parcoords): categorical tick labels of sampled floats
+        for dim in (trace.dimensions if "dimensions" in trace else ()):
+            if getattr(dim, "ticktext", None) is not None:
+                dim.ticktext = [round_floats(str(t)) for t in dim.ticktext]
+    for trace in fig.data:  # categorical ticks with long sampled floats: round the shown text only
+        for axis in ("x", "y"):
+            values = getattr(trace, axis, None)
+            if values is not None and len(values) and all(isinstance(v, str) and "<br>" not in v for v in values) and any(len(v) > 40 or round_floats(v) != v for v in values):
+                rounded = [short_label(v, width=30, max_lines=2) for v in values]
+                if len(set(rounded)) == len(set(values)):
+                    setattr(trace, axis, rounded)
     return fig
 
 

@@ -17,10 +17,12 @@ import optuna
 import pandas as pd
 
 from studies._artifacts import artifact_dir_of, default_artifact_dir  # noqa: F401 (one default, re-exported)
-from studies.analysis._collect import StudyTable, collect
+from studies.analysis._collect import AnalysisError, StudyTable, collect
 from studies.analysis._datasets import MEDMNIST_GROUPS, best_per_dataset, config_value, describe_datasets, study_datasets
 from studies.analysis._datasets import selection_labels
 from studies.analysis._epoch_test import per_epoch_test_section
+from studies.analysis._format import fmt_cell, fmt_interval, fmt_number, round_floats, table_html
+from studies.analysis._headline import headline, headline_count, headline_table
 from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
 from studies.analysis._leaderboard import ablation_table, leaderboard_table, noise_note
 from studies.analysis._metrics import objective_metrics
@@ -52,8 +54,8 @@ class Report:
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(jsonable(self.data), **kwargs)
 
-    def to_html(self) -> str:
-        return render_html(self)
+    def to_html(self, *, plotly: str = "inline") -> str:
+        return render_html(self, plotly=plotly)
 
 
 def jsonable(value: Any) -> Any:
@@ -171,7 +173,11 @@ def build_report(
     if by_dataset is not None:
         data["rank_transfer_by_dataset"] = by_dataset
 
-    sections = [_summary_section(table, data["summary"]["sentences"], notes)]
+    verdict = headline(ablation.rows, board, alpha=alpha)
+    data["verdict"] = verdict
+    sections = [Section("Verdict: what mattered", [headline_count(verdict)] + _verdict_how(verdict, ablation),
+                        [] if not (verdict["mattered"] or verdict["undecided"] or verdict["no_effect"]) else [headline_table(verdict)]),
+                _summary_section(table, data["summary"]["sentences"], notes)]
     sections.append(Section("Leaderboard", [
         "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection metric); "
         "test accuracy is reported beside it and never used to rank. 95% CI: Student t at every n (computed at 96% to stay "
@@ -219,6 +225,15 @@ def build_report(
     return Report(table.study_name, data, sections)
 
 
+def _verdict_how(verdict: dict[str, Any], ablation) -> list[str]:
+    if verdict["source"] == "ablation":
+        base = ", ".join(f"{k}={v}" for k, v in ablation.baseline.items())
+        return [f"Each variant against the baseline {base} ({ablation.baseline_source}); details in the ablation section."]
+    if verdict["source"] == "leaderboard":
+        return ["No ablation baseline to compare with: each config against the best one (leaderboard's verdict)."]
+    return []
+
+
 def _summary_section(table: StudyTable, sentences: list[str], notes: list[str]) -> Section:
     states = ", ".join(f"{n} {s.lower()}" for s, n in table.state_counts.items() if n)
     paras = [f"Study {table.study_name!r} ({table.direction}): {states}."]
@@ -231,11 +246,11 @@ def _summary_section(table: StudyTable, sentences: list[str], notes: list[str]) 
 def _ci_text(mean: Any, low: Any, high: Any, sd: Any = None) -> str:
     if not _number(mean):
         return "—"
-    text = f"{mean:.4g}"
+    text = fmt_number(mean)
     if _number(sd):
-        text += f" ± {sd:.2g}"
+        text += f" ± {fmt_number(sd, 2)}"
     if _number(low) and _number(high):
-        text += f" [{low:.4g}, {high:.4g}]"
+        text += f" {fmt_interval(low, high)}"
     return text
 
 
@@ -424,61 +439,96 @@ def _datasets_section(info: dict[str, Any]) -> Section:
 
 
 def _fmt_cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, (float, np.floating)):
-        return "—" if not math.isfinite(value) else f"{value:.4g}"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={v}" for k, v in value.items()) or "—"
-    return str(value)
+    return fmt_cell(value)
 
 
 def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.apply(lambda col: col.map(_fmt_cell)) if not frame.empty else frame
+    """Tables stay numbers until the page is drawn: :func:`table_html` formats them (3 significant
+    digits, intervals, p-values, human headers), so JSON and HTML read the same frame."""
+    return frame
 
 
 def _fmt_board(board: pd.DataFrame) -> pd.DataFrame:
-    return _fmt(board.drop(columns=["group", "params", "extra"]))
+    return board.drop(columns=["group", "params", "extra"], errors="ignore")
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
-h1{font-size:1.6rem}h2{font-size:1.25rem;border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
-table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0;display:block;overflow-x:auto}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f4f4f4}
-td:first-child,th:first-child{text-align:left}p{line-height:1.45}
+:root{--muted:#666;--line:#e3e3e3}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem auto;max-width:1320px;color:#222;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.3rem}h2{font-size:1.25rem;border-bottom:1px solid var(--line);padding-bottom:.2rem;margin-top:2.2rem}
+p{line-height:1.45;max-width:80rem}nav.toc{font-size:.85rem;color:var(--muted);line-height:1.7}
+nav.toc a{color:#1f5fa8;text-decoration:none;margin-right:.9rem;white-space:nowrap}
+section.verdict{background:#f6f8fb;border:1px solid #d8e0ea;border-radius:6px;padding:.2rem 1rem .6rem}
+section.verdict p{font-size:1.02rem}
+.table-wrap{overflow-x:auto;max-width:100%;margin:.6rem 0}
+table{border-collapse:collapse;font-size:.85rem;font-variant-numeric:tabular-nums}
+th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:right;vertical-align:top}
+th{background:#f4f4f4;position:sticky;top:0;white-space:nowrap}th[title]{cursor:help;text-decoration:underline dotted}th.left{text-align:left}
+td:first-child,th:first-child{text-align:left}td{white-space:nowrap}td.label,td.verdict{white-space:normal}
+td.label{text-align:left;min-width:11rem;max-width:28rem;overflow-wrap:break-word}
+td.verdict{text-align:left;min-width:7rem;max-width:16rem;font-weight:600}td.good{color:#1a7f37}td.bad{color:#c62828}
+td.same{color:#555}td.undecided{color:#8a6d00;font-weight:400}
+details.columns{font-size:.8rem;color:var(--muted);margin:.2rem 0 1rem}details.columns dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;margin:.4rem 0}
+details.columns dt{font-weight:600}details.columns dd{margin:0}
+.figure{width:100%;margin:.8rem 0}
 """
 
 
-def render_html(report: Report) -> str:
-    """The whole page: plotly.js inlined once in <head>, every figure a div + inline script."""
+def _anchor(title: str) -> str:
+    return "s-" + "".join(c if c.isalnum() else "-" for c in title.lower()).strip("-")[:60]
+
+
+def render_html(report: Report, *, plotly: str = "inline") -> str:
+    """The whole page. ``plotly``: ``inline`` puts plotly.js in the page once (opens offline; about
+    4.6 MB), ``cdn`` loads it from cdn.plot.ly (a small file that needs the network to draw)."""
     from plotly.offline import get_plotlyjs
 
+    from studies.analysis._figures import readable
+
+    if plotly == "inline":
+        script = f"<script type='text/javascript'>{get_plotlyjs()}</script>"
+        where = "Self-contained: opens offline."
+    elif plotly == "cdn":
+        from plotly.io._utils import plotly_cdn_url
+
+        script = f"<script src='{plotly_cdn_url()}' charset='utf-8'></script>"
+        where = "plotly.js is loaded from its CDN: the figures need the network (write it with --plotly inline to open offline)."
+    else:
+        raise AnalysisError(f"plotly must be 'inline' or 'cdn', got {plotly!r}")
+    titles = [s.title for s in report.sections]
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>layerlab report: {html.escape(report.study_name)}</title>",
         f"<style>{CSS}</style>",
-        f"<script type='text/javascript'>{get_plotlyjs()}</script>",
+        script,
         "</head><body>",
         f"<h1>layerlab report: {html.escape(report.study_name)}</h1>",
-        f"<p>Generated {html.escape(str(report.data['study']['generated']))}. Self-contained: opens offline.</p>",
+        f"<p>Generated {html.escape(str(report.data['study']['generated']))}. {where} "
+        "Hover a column header for what it means; every table has the same notes under it.</p>",
+        "<nav class='toc'>" + " ".join(f"<a href='#{_anchor(t)}'>{html.escape(t)}</a>" for t in titles) + "</nav>",
     ]
-    for section in report.sections:
+    for i, section in enumerate(report.sections):
+        cls = " class='verdict'" if i == 0 and section.title.startswith("Verdict") else ""
+        parts.append(f"<section id='{_anchor(section.title)}'{cls}>")
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        parts.extend(f"<p>{html.escape(p)}</p>" for p in section.paragraphs)
-        parts.extend(t.to_html(index=False, escape=True, border=0) for t in section.tables)
+        parts.extend(f"<p>{html.escape(round_floats(p))}</p>" for p in section.paragraphs)
+        parts.extend(table_html(t) for t in section.tables)
         parts.extend(
-            fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
+            "<div class='figure'>" + readable(fig).to_html(
+                full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True}) + "</div>"
             for fig in section.figures
         )
+        parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def write_report(report: Report, path: str | Path) -> Path:
+def write_report(report: Report, path: str | Path, *, plotly: str = "inline") -> Path:
     path = Path(path)
+    html_text = report.to_html(plotly=plotly)  # before touching the disk: a bad option writes nothing
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report.to_html(), encoding="utf-8")
+    path.write_text(html_text, encoding="utf-8")
     return path
 
 
@@ -515,10 +565,29 @@ def _number(x: Any) -> bool:
     return isinstance(x, (int, float, np.floating)) and math.isfinite(x)
 
 
+def _transfer_lines(result: dict[str, Any]) -> list[str]:
+    """Rank transfer (``--compare-with``) in a few terminal lines."""
+    def corr(name: str, value: Any, low: Any, high: Any) -> str:
+        if value is None:
+            return f"{name} n/a"
+        return f"{name} {value:+.3f}" + ("" if low is None else f" [{low:+.2f}, {high:+.2f}]")
+
+    return [
+        f"rank transfer {result['study_a']!r} -> {result['study_b']!r}: {result['n_shared']} shared configs, "
+        + corr("Kendall tau", result["kendall_tau"], result["kendall_ci_low"], result["kendall_ci_high"]) + ", "
+        + corr("Spearman rho", result["spearman_rho"], result["spearman_ci_low"], result["spearman_ci_high"]),
+        f"  top-{result['top_k']} agreement {result['top_k_overlap']}/{result['top_k']}; same best config: "
+        f"{result['same_best']}; {len(result['flips'])} of {result['n_pairs']} pairs flip order",
+    ]
+
+
 def format_summary(report: Report, *, limit: int = 10) -> str:
     """A few lines for the terminal: top configs, ablation verdicts, importance, noise."""
     data = report.data
     lines = [f"study {data['study']['name']!r}: {data['study']['completed_configs']} configs, {data['study']['completed_trials']} completed trials"]
+    verdict = data.get("verdict")
+    if verdict:
+        lines.extend(f"verdict: {line}" for line in verdict["lines"])
     board = data["leaderboard"]
     for _, row in board.head(limit).iterrows():
         ci = f" [{row.val_ci_low:.4f}, {row.val_ci_high:.4f}]" if _number(row.val_ci_low) else ""
@@ -539,6 +608,9 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
             + ("" if "above_noise" not in v else " (above noise)" if v["above_noise"] else " (noise)")
             for p, v in data["importance"].items()))
     lines.extend(data["summary"]["sentences"])
+    transfer = data.get("compare")
+    if transfer is not None:
+        lines.extend(_transfer_lines(transfer))
     best = data.get("best_per_dataset")
     if best is not None and not best.empty:
         lines.append("best model per dataset (mean validation; test beside):")

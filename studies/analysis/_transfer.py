@@ -117,6 +117,14 @@ def compare_studies(
     dropped = set(ignore) | set(pins_a) | set(pins_b)
     shared = [n for n in names_a if n in names_b and n not in dropped]
     if not shared:
+        both = [n for n in names_a if n in names_b]
+        if both:  # they do share parameters, but the user pinned or ignored every one of them
+            how = ", ".join(f"{n} ({'--ignore' if n in ignore else '--where-a/--where-b'})" for n in both)
+            raise AnalysisError(
+                f"studies {a.study_name!r} and {b.study_name!r} search only {valid_list(both)} in common, and "
+                f"{how} takes it out of the matching, so no parameter is left to match configs on; "
+                "pin a parameter the studies do not share, or drop that option"
+            )
         raise AnalysisError(
             f"studies {a.study_name!r} and {b.study_name!r} share no searched parameter to match configs on "
             f"({a.study_name}: {valid_list(names_a) or 'none'}; {b.study_name}: {valid_list(names_b) or 'none'})"

@@ -99,6 +99,18 @@ def test_a_failed_download_is_one_line(tmp_path, monkeypatch):
     assert "\n" not in str(err.value)
 
 
+def test_a_long_download_error_is_shortened_at_a_word_boundary(tmp_path):
+    from objectives.data._files import fetch
+
+    def fail():
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: Tried http://127.0.0.1:9/, " + "gone " * 60)
+
+    with pytest.raises(DatasetError) as err:
+        fetch("mnist", tmp_path, fail)
+    reason = str(err.value).split("(offline?): ")[1]
+    assert reason.startswith("Error downloading") and reason.endswith(" gone ...; retry online or copy the files there yourself"), reason
+
+
 @pytest.mark.parametrize("cut", [5, 4000])
 def test_truncated_idx_file_names_the_file(tmp_path, cut):
     write_idx_dataset(tmp_path)

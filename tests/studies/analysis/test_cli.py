@@ -43,6 +43,10 @@ BAD_COMPARE = [
     (["--study-name", "small", "--study-name", "vgg"], "error: studies 'small' and 'vgg' share no searched parameter to match configs on"),
     (["--study-name", "small", "--study-name", "nope"], "error: no study named 'nope' in"),
     (["--study-name", "small"], "error: study compare needs exactly two --study-name, got 1"),
+    (["--study-name", "small", "--study-name", "full", "--where-a", "layers=full"],
+     "error: studies 'small' and 'full' search only layers in common, and layers (--where-a/--where-b) takes it out"),
+    (["--study-name", "small", "--study-name", "full", "--ignore", "layers"],
+     "error: studies 'small' and 'full' search only layers in common, and layers (--ignore) takes it out"),
 ]
 
 
@@ -143,3 +147,22 @@ def test_margin_turns_quiet_rows_into_equivalence_verdicts(tmp_path, capsys):
     assert cli.main(["study", "report", "--storage", url, "--study-name", "eq", "--json", "--bootstrap", "0",
                      "--margin", "-1"]) == 2
     assert "margin must be a positive number" in capsys.readouterr().err
+
+
+def test_a_journal_study_attaches_its_report_to_the_artifact_dir_recorded_at_launch(tmp_path, capsys):
+    from studies._artifacts import SPEC_ATTR
+    from studies._storage import open_storage
+
+    url = f"journal:///{tmp_path / 'study.log'}"
+    study = grid_study({"layers": ("a", "b")}, lambda p: 0.5, storage=open_storage(url, create=True), name="j")
+    from searchspace import Categorical, Space
+    from studies import StudySpec
+
+    spec = StudySpec(space=Space([Categorical("layers", choices=("a", "b"))]), name="j", repeats=3)
+    study.set_user_attr(SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(),
+                                    "artifact_dir": str(tmp_path / "recorded")})
+    out = tmp_path / "r.html"
+    assert cli.main(["study", "report", "--storage", url, "--study-name", "j", "--out", str(out), "--bootstrap", "0"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and f"--artifact-dir {tmp_path / 'recorded'}" in captured.out
+    assert len(list((tmp_path / "recorded").iterdir())) == 1

@@ -1,0 +1,156 @@
+"""What a preset will cost before it runs: cells, epochs, training images, and hours on one GPU and
+on one CPU core, so that nobody launches 100-epoch CIFAR-10 on a laptop by surprise.
+
+cost (images) = sum over cells of max epochs x training images per epoch. It is an upper bound:
+early stopping (on by default) usually ends a run sooner. Hours = images / measured training
+images per second of the config's family (:data:`IMAGES_PER_SECOND`, from
+``benchmarks/bench_throughput.py``), scaled by the image area (:data:`PIXELS`), plus nothing for data loading or evaluation, so read it as
+the order of magnitude.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# Official training-set sizes (images): what one epoch trains on, before the validation carve-out
+# (upper bound). Subsets (``mnist:hard2:128``) are 2 classes x n images; ``all`` is the pooled class size.
+TRAIN_IMAGES = {
+    "digits": 1_797, "mnist5k": 5_000, "mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000,
+    "pathmnist": 89_996, "chestmnist": 78_468, "dermamnist": 7_007, "octmnist": 97_477, "pneumoniamnist": 4_708,
+    "retinamnist": 1_080, "breastmnist": 546, "bloodmnist": 11_959, "tissuemnist": 165_466, "organamnist": 34_561,
+    "organcmnist": 12_975, "organsmnist": 13_932,
+}
+# Pixels per image (height x width): throughput is measured at 32x32 (28x28 for skip_cnn) and scaled
+# by the pixel ratio, since a conv net's arithmetic grows with the image area.
+PIXELS = {"digits": 64, "cifar10": 1024, "cifar100": 1024}
+DEFAULT_PIXELS = 784  # 28x28: MNIST, Fashion-MNIST, mnist5k, MedMNIST at its default size
+MEASURED_PIXELS = {"skip_cnn": 784}  # else 1024
+CLASS_IMAGES = {"mnist": 7_000, "fashion_mnist": 7_000, "cifar10": 6_000, "mnist5k": 500}  # images per class, train + test
+
+# Training images per second of one representative config per family, batch 64, float32, measured
+# with benchmarks/bench_throughput.py. "cpu": one core (LAYERLAB_THREADS=1, the default), measured
+# on the shared 2-core development machine on 2026-11-30 (load average 9 on 2 cores: other jobs
+# ran, so an idle core is faster; `python benchmarks/bench_throughput.py --steps 4`);
+# "gpu": None until measured on a GPU (run the benchmark there with --device cuda and fill it in).
+IMAGES_PER_SECOND: dict[str, dict[str, float | None]] = {
+    "seq": {"cpu": 527.0, "gpu": None},  # BaseSeq Conv-BN-PL-DropL-FCL-AL, 32x32x3
+    "fcl": {"cpu": 22200.0, "gpu": None},  # Base0, 32x32x3
+    "resnet": {"cpu": 65.0, "gpu": None},  # ResNet-18 (64-128-256-512), 32x32x3
+    "cifar_resnet": {"cpu": 63.0, "gpu": None},  # ResNet-20, 32x32x3
+    "vgg": {"cpu": 16.0, "gpu": None},  # VGG-11, 32x32x3
+    "baseline_cnn": {"cpu": 104.0, "gpu": None},  # seed 002's CNN, 32x32x3
+    "skip_cnn": {"cpu": 74.0, "gpu": None},  # CNN-1 of seed 003, 28x28x1 (CNN-3 and the router roughly double it)
+}
+
+
+def train_images(dataset: str) -> int | None:
+    """Images one epoch trains on (upper bound), or None for an unknown dataset."""
+    name, _, rest = str(dataset).partition(":")
+    if not rest:
+        return TRAIN_IMAGES.get(name)
+    match = re.fullmatch(r"(hard2|easy2):(\d+|all)(?::\d+)?", rest)
+    if not match:
+        return None
+    n = match.group(2)
+    per_class = CLASS_IMAGES.get(name) if n == "all" else int(n)
+    return None if per_class is None else 2 * per_class
+
+
+@dataclass
+class Estimate:
+    preset: str
+    cells: int  # trials when complete (configs x repeats)
+    configs: int
+    repeats: int
+    datasets: list[str]
+    families: list[str]
+    epochs: list[int]  # distinct maximum epochs
+    images: int  # training images over the whole study (upper bound)
+    cpu_hours: float | None  # on one CPU core
+    gpu_hours: float | None  # on one GPU; None until the family's GPU throughput is measured
+    unknown: list[str] = field(default_factory=list)  # what the estimate could not price
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def base_datasets(self) -> list[str]:
+        """The datasets whose files must be present (a subset ``mnist:hard2:128`` needs ``mnist``)."""
+        return sorted({d.partition(":")[0] for d in self.datasets})
+
+    def lines(self) -> list[str]:
+        gpu = "not measured yet (benchmarks/bench_throughput.py --device cuda)" if self.gpu_hours is None else _hours(self.gpu_hours)
+        out = [
+            f"estimated cost: {self.cells:,} cells ({self.configs:,} configs x {self.repeats} repeats) x "
+            f"{'/'.join(map(str, self.epochs))} epochs x training images = {self.images:,} images (upper bound: early stopping ends runs sooner)",
+            f"  datasets needed: {', '.join(self.base_datasets())}"
+            + (f" ({len(self.datasets)} variants incl. subsets)" if len(self.datasets) > len(self.base_datasets()) else ""),
+            f"  one CPU core: {_hours(self.cpu_hours)}; one GPU: {gpu}",
+        ]
+        if self.unknown:
+            out.append(f"  not priced: {', '.join(self.unknown)}")
+        return out
+
+
+def _hours(hours: float | None) -> str:
+    if hours is None:
+        return "unknown"
+    if hours < 1:
+        return f"about {max(1, round(hours * 60))} min"
+    if hours < 48:
+        return f"about {hours:.1f} h"
+    return f"about {hours / 24:.0f} days"
+
+
+def estimate_cost(spec: Any, *, sample: int = 16) -> Estimate:
+    """The cost of running ``spec`` (a StudySpec) to completion. A grid is priced config by config;
+    a sampled study by ``sample`` random configs of its space, times its trial budget."""
+    from searchspace import grid_points
+
+    if spec.sampler == "grid":
+        configs = [p.config for p in grid_points(spec.space, limit=spec.n_trials, seed=spec.seed)]
+        weight = 1.0
+    else:
+        from studies._spec import _random_configs
+
+        configs = _random_configs(spec.space, sample, spec.seed)
+        weight = (spec.n_trials or 0) / max(len(configs), 1)
+    defaults = _defaults(spec.objective)
+    images, cpu, gpu, unknown = 0.0, 0.0, 0.0, set()
+    datasets, families, epochs = {}, {}, {}
+    for config in configs:
+        dataset = str(config.get("dataset", defaults.get("dataset")))
+        family = str(config.get("family", defaults.get("family")))
+        epoch = int(config.get("epochs", defaults.get("epochs", 1)))
+        datasets[dataset] = families[family] = epochs[epoch] = None
+        per_epoch = train_images(dataset)
+        if per_epoch is None:
+            unknown.add(f"dataset {dataset}")
+            continue
+        n = per_epoch * epoch * spec.repeats * weight
+        images += n
+        speed = IMAGES_PER_SECOND.get(family, {})
+        pixels = PIXELS.get(dataset.partition(":")[0], DEFAULT_PIXELS) * int(config.get("upsample", 1) or 1) ** 2
+        scale = MEASURED_PIXELS.get(family, 1024) / pixels  # smaller images train faster
+        if speed.get("cpu"):
+            cpu += n / (speed["cpu"] * scale) / 3600
+        else:
+            unknown.add(f"family {family} (CPU throughput not measured)")
+        gpu = None if gpu is None or not speed.get("gpu") else gpu + n / (speed["gpu"] * scale) / 3600
+    total = spec.total_cells() or 0
+    return Estimate(
+        preset=spec.name, cells=total, configs=total // max(spec.repeats, 1), repeats=spec.repeats,
+        datasets=sorted(datasets), families=sorted(families), epochs=sorted(epochs), images=int(round(images)),
+        cpu_hours=cpu if not any(u.startswith("family") for u in unknown) else None, gpu_hours=gpu, unknown=sorted(unknown),
+    )
+
+
+def _defaults(objective: str) -> dict[str, Any]:
+    """The config defaults a preset does not state (dataset, family, epochs)."""
+    try:
+        from objectives import RunConfig, objective_config_parts
+
+        return RunConfig.from_flat({}, parts=objective_config_parts(objective)).to_flat()
+    except Exception:  # a default we cannot resolve is priced as unknown, not a crash
+        return {}

@@ -1,0 +1,158 @@
+"""Open a report in headless Chromium and read back what the page did: console errors, whether
+every plotly div drew, whether anything overflows the window, whether the confusion dropdown
+overlaps its title; and take a screenshot. Used by test_report_browser.py and by
+docs/gen_screenshot.py (the README's screenshot), so the picture in the docs is the tested page.
+
+Plain Chromium command line (no Playwright, which would download its own browser): the checks
+run as a small script injected into the page, which writes its findings into the DOM, and
+``--dump-dom`` prints the DOM after the page settled.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--hide-scrollbars", "--mute-audio", "--disable-dev-shm-usage",
+)
+
+# First thing in <head>: record every error before plotly.js or a figure script runs.
+CAPTURE = """<script>window.__layerlabErrors=[];
+window.addEventListener('error',function(e){__layerlabErrors.push('error: '+(e.message||e.type))},true);
+window.addEventListener('unhandledrejection',function(e){__layerlabErrors.push('rejection: '+e.reason)});
+(function(){var o=console.error;console.error=function(){__layerlabErrors.push('console.error: '+Array.prototype.join.call(arguments,' '));return o.apply(console,arguments)}})();
+</script>"""
+
+# Last thing in <body>: after the figures drew, write the findings into a <pre>.
+CHECK = """<script>window.addEventListener('load',function(){setTimeout(function(){
+function box(el){var r=el.getBoundingClientRect();return {left:r.left,right:r.right,top:r.top,bottom:r.bottom,width:r.width,height:r.height}}
+function overlap(a,b){return a.left<b.right&&b.left<a.right&&a.top<b.bottom&&b.top<a.bottom}
+var plots=[].slice.call(document.querySelectorAll('.plotly-graph-div')).map(function(d){
+  var shapes=d.querySelectorAll('.main-svg path, .main-svg text, .main-svg rect, .main-svg image').length;
+  var canvases=[].slice.call(d.querySelectorAll('canvas')).filter(function(c){return c.width>0&&c.height>0}).length;
+  var menu=d.querySelector('.updatemenu-container'), title=d.querySelector('.gtitle'), menuTitleOverlap=null;
+  if(menu&&title){var mb=menu.getBoundingClientRect(), tb=title.getBoundingClientRect();
+    menuTitleOverlap=overlap(mb,tb)&&mb.width>0&&tb.width>0}
+  return {id:d.id,drawn:!!d._fullLayout,svgShapes:shapes,canvases:canvases,box:box(d),title:title?title.textContent:null,
+          menuTitleOverlap:menuTitleOverlap}});
+var out={errors:window.__layerlabErrors,plots:plots,innerWidth:window.innerWidth,
+         scrollWidth:document.documentElement.scrollWidth,plotlyLoaded:typeof Plotly!=='undefined'};
+var pre=document.createElement('pre');pre.id='layerlab-check';pre.textContent=JSON.stringify(out);
+document.body.appendChild(pre);},1500)});</script>"""
+
+
+def find_chromium() -> str | None:
+    for name in CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def instrument(page: str) -> str:
+    """The page with the capture script first in <head> and the check last in <body>."""
+    page = page.replace("<head>", "<head>" + CAPTURE, 1) if "<head>" in page else CAPTURE + page
+    return page.replace("</body>", CHECK + "</body>", 1) if "</body>" in page else page + CHECK
+
+
+def _run(chromium: str, args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory(prefix="layerlab-chromium-") as profile:
+        return subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *args],
+                              capture_output=True, text=True, timeout=timeout)
+
+
+def check_page(html_path: str | Path, *, width: int = 1400, height: int = 1000, chromium: str | None = None,
+               timeout: float = 120) -> dict[str, Any]:
+    """Load ``html_path`` (a copy with the checks injected) at ``width`` x ``height`` and return
+    ``{errors, plots: [{id, drawn, svgShapes, canvases, box, title, menuTitleOverlap}],
+    innerWidth, scrollWidth, plotlyLoaded, console}``; ``console`` holds the console lines
+    Chromium logged on stderr."""
+    chromium = chromium or find_chromium()
+    if chromium is None:
+        raise FileNotFoundError("no chromium on PATH")
+    html_path = Path(html_path)
+    probe = html_path.with_name(html_path.stem + f".check-{width}.html")
+    probe.write_text(instrument(html_path.read_text(encoding="utf-8")), encoding="utf-8")
+    try:
+        done = _run(chromium, [f"--window-size={width},{height}", "--virtual-time-budget=20000",
+                               "--enable-logging=stderr", "--v=0", "--dump-dom", probe.resolve().as_uri()], timeout)
+    finally:
+        probe.unlink(missing_ok=True)
+    match = re.search(r'<pre id="layerlab-check">(.*?)</pre>', done.stdout, re.S)
+    if match is None:
+        raise RuntimeError(f"the page's check did not run (chromium exit {done.returncode}): {done.stderr[-2000:]}")
+    import html as html_lib
+
+    result = json.loads(html_lib.unescape(match.group(1)))
+    result["console"] = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+    return result
+
+
+def screenshot(html_path: str | Path, out_png: str | Path, *, width: int = 1400, height: int = 1600,
+               chromium: str | None = None, timeout: float = 120) -> Path:
+    """A PNG of the top ``height`` pixels of the page at ``width``."""
+    chromium = chromium or find_chromium()
+    if chromium is None:
+        raise FileNotFoundError("no chromium on PATH")
+    out_png = Path(out_png).resolve()
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    done = _run(chromium, [f"--window-size={width},{height}", "--virtual-time-budget=20000",
+                           f"--screenshot={out_png}", Path(html_path).resolve().as_uri()], timeout)
+    if not out_png.exists() or out_png.stat().st_size == 0:
+        raise RuntimeError(f"chromium wrote no screenshot (exit {done.returncode}): {done.stderr[-2000:]}")
+    return out_png
+
+
+# -- a small study whose report exercises every kind of figure ------------------------------------
+
+SAMPLE_LAYERS = {"full": 0.93, "no-BN": 0.90, "no-Conv": 0.62, "no-PL": 0.926, "no-DropL": 0.931}
+SAMPLE_LRS = (0.00045664880966915603, 0.0031622776601683794)  # sampled-looking floats: labels must round them
+
+
+def sample_study(storage: str | None = None, name: str = "lolo-sample"):
+    """Leave-one-layer-out x two learning rates, 3 seed repeats, with learning curves and confusion
+    matrices: one clear effect (no-Conv), one small one and undecided ones."""
+    import numpy as np
+    import optuna
+
+    from searchspace import Categorical, Space
+    from studies import StudySpec
+    from tests.studies.analysis._synthetic import grid_study
+
+    def attrs(params, repeat):
+        acc = SAMPLE_LAYERS[params["layers"]] - (0.01 if params["lr"] > 0.001 else 0.0)
+        rng = np.random.default_rng(repeat)
+        hits = int(round(acc * 50))
+        return {
+            "history": [{"epoch": e, "val_accuracy": round(acc * (1 - 0.5 ** e) + rng.normal(0, 0.005), 4)} for e in range(1, 9)],
+            "confusion": (np.eye(10, dtype=int) * hits + (50 - hits) // 9).tolist(),
+            "config": {"family": "seq", "dataset": "digits", **params},
+        }
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = grid_study({"layers": tuple(SAMPLE_LAYERS), "lr": SAMPLE_LRS},
+                       lambda p: SAMPLE_LAYERS[p["layers"]] - (0.01 if p["lr"] > 0.001 else 0.0),
+                       repeats=3, noise=0.006, storage=storage, name=name, extra_attrs=attrs)
+    space = Space([Categorical("layers", choices=tuple(SAMPLE_LAYERS)), Categorical("lr", choices=SAMPLE_LRS)])
+    spec = StudySpec(space=space, name="lolo-sample", description="leave one layer out x two learning rates (synthetic)",
+                     baseline={"layers": "full"}, repeats=3)
+    study.set_user_attr("layerlab", {"spec": spec.to_dict(), "fingerprint": spec.fingerprint()})
+    return study
+
+
+def numeric_study():
+    """A random-sampled study with float and int parameters: Optuna's slice and contour plots."""
+    import optuna
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: 0.9 - (t.suggest_float("lr", 1e-5, 1e-1, log=True) - 0.003) ** 2
+                   - 0.01 * t.suggest_int("depth", 1, 4) - 0.1 * t.suggest_float("dropout", 0.0, 0.5), n_trials=20)
+    return study
