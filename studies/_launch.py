@@ -71,8 +71,8 @@ def create_or_resume(
         max_cells: refuse a study of more cells than this before writing anything (None: no limit).
         progress: progress bars (terminal stderr only) over the data check and the queueing.
     """
-    check_cell_limit(spec.total_cells(), max_cells)  # before the (slow) model checks of a huge grid
     spec.validate(check_data=check_data, data_dir=data_dir, check_models=True, progress=progress)  # models even when only queueing
+    check_cell_limit(spec.total_cells(), max_cells)
     storage = open_storage(storage_url, create=True, options=options)
     with study_lock(storage, storage_url, study_name):
         names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
