@@ -148,16 +148,21 @@ class StudySpec:
                 if key not in seen:  # one load per data config (cached), one build per model and shape
                     seen.add(key)
                     check_run(run, data_dir=data_dir, model=models)
-        elif check_models and self.sampler == "grid":
+        elif check_models:
             from objectives._check import check_run_shapes
+            from objectives.data._shapes import data_shape
 
             seen = set()
-            for run in runs:
-                key = json.dumps([dataclasses.asdict(run.data), dict(run.inputs), run.family, run.init, run.model],
-                                 sort_keys=True, default=str)
+            for run in runs:  # as above: a sampled study checks only its data's shape
+                parts = [dataclasses.asdict(run.data), dict(run.inputs)]
+                parts += [run.family, run.init, run.model] if self.sampler == "grid" else []
+                key = json.dumps(parts, sort_keys=True, default=str)
                 if key not in seen:
                     seen.add(key)
-                    check_run_shapes(run, data_dir=data_dir)
+                    if self.sampler == "grid":
+                        check_run_shapes(run, data_dir=data_dir)
+                    else:
+                        data_shape(run.data, data_dir=data_dir)
 
 
 def spec_differences(stored: Mapping[str, Any], yours: Mapping[str, Any]) -> list[str]:

@@ -62,3 +62,18 @@ def test_queue_only_checks_embedded_data_shapes(tmp_path):
     url = f"sqlite:///{tmp_path / 'q.db'}"
     with pytest.raises(LayerlabError, match="8x8 input"):
         create_or_resume(_preset(tmp_path, "digits", 9), url, "q", check_data=False)
+
+
+def test_queue_only_checks_the_data_shape_of_a_sampled_study(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: s
+        sampler: random
+        n_trials: 2
+        defaults: {family: seq, dataset: cifar10, pad_to: 16, epochs: 1}
+        space:
+          lr: {type: float, low: 0.001, high: 0.1, log: true}
+        """))
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(LayerlabError, match="pad_to 16 is smaller than the images"):
+        create_or_resume(load_preset(str(path)), url, "s", data_dir=tmp_path / "empty", check_data=False)
