@@ -116,13 +116,17 @@ def run(*, quick: bool, seed: int = 0) -> list[dict]:
     out: list[dict] = []
     # 1. leaderboard CI coverage at every n (the interval the leaderboard computes)
     ns = (3, 10, 20) if quick else tuple(range(2, 31))
-    reps = 1500 if quick else 2000
+    reps = 1500 if quick else 4000
+    listed = (3, 10, 20) if quick else (2, 3, 5, 10, 20, 30)
     for kind in ("normal", "skewed"):
         cover = {n: ci_coverage(n, kind, reps, rng) for n in ns}
-        for n in ((3, 10, 20) if quick else (2, 3, 5, 10, 20, 30)):
-            out.append(_check(f"leaderboard_ci_coverage_{kind}_n{n}", cover[n], ">= 0.93" if quick else ">= 0.94"))
+        for n in listed:  # the full run measures these n with 20,000 replicates (SE 0.15%)
+            measured = cover[n] if quick else ci_coverage(n, kind, 20000, rng)
+            out.append(_check(f"leaderboard_ci_coverage_{kind}_n{n}", measured, ">= 0.93" if quick else ">= 0.94"))
         if not quick:
-            out.append(_check(f"leaderboard_ci_coverage_{kind}_min_n2to30", min(cover.values()), ">= 0.94"))
+            # the smallest of 29 Monte Carlo estimates (SE ~0.35% each) lies ~2 SE below the true
+            # worst case, hence 0.935 here; docs/statistics.md gives the 20,000-replicate figures
+            out.append(_check(f"leaderboard_ci_coverage_{kind}_min_of_n2to30", min(cover.values()), ">= 0.935"))
     # 2-4. family-wise false verdicts under the null
     cases = ((3, "normal"), (3, "skewed")) if quick else tuple((n, k) for n in (3, 5, 10, 20) for k in ("normal", "skewed"))
     reps = 150 if quick else 200

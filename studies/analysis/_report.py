@@ -180,7 +180,7 @@ def build_report(
                 _summary_section(table, data["summary"]["sentences"], notes)]
     sections.append(Section("Leaderboard", [
         "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection metric); "
-        "test accuracy is reported beside it and never used to rank. 95% CI: Student t at every n (computed at 96% to stay "
+        "test accuracy is reported beside it and never used to rank. 95% CI: Student t at every n (computed at 96.5% to stay "
         "honest under skewed seed noise; over seeds and evaluation images when the trials store per-image results, see "
         "noise); intervals of accuracies are clipped to [0, 1] (ci_clipped). vs_best: paired comparison with the best "
         "config, Bonferroni over all pairs of configs because the best is picked by the same data (vs_best_p).",
