@@ -270,7 +270,8 @@ def fail_stale_trials(study: optuna.Study) -> None:
     the storage's callback re-queues each cell once."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        fail_stale_with_reason(study, getattr(study._storage, "grace_period", None) or GRACE_PERIOD)
+        backend = getattr(study._storage, "_backend", study._storage)  # Optuna wraps RDB storages in a cache
+        fail_stale_with_reason(study, getattr(backend, "grace_period", None) or GRACE_PERIOD)
 
 
 def is_lock_error(exc: BaseException) -> bool:

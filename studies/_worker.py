@@ -34,7 +34,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from objectives import make_objective
+from objectives import make_objective, resolve_device
 from searchspace import sample
 from searchspace._errors import LayerlabError
 from studies._artifacts import SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of, upload_trial_artifacts, usable_checkpoint_dir
@@ -179,7 +179,9 @@ def run_worker(
     study = optuna.load_study(
         study_name=study_name, storage=storage, sampler=make_sampler(spec, worker_index), pruner=make_pruner(spec)
     )
-    # every entry point resumes: by default from the directory recorded on the study
+    # every entry point resumes: by default from the directory recorded on the study (created only
+    # once the device is known good, so a bad --device writes nothing)
+    resolve_device(device)
     checkpoint_dir = usable_checkpoint_dir(checkpoint_dir if checkpoint_dir is not None else checkpoint_dir_of(study))
     objective = make_objective(
         spec.objective, spec.space, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, base_seed=spec.seed

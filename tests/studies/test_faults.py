@@ -52,15 +52,15 @@ defaults:
   layers: Conv-PL-FCL-AL
   channels: 4
   fc_units: 16
-  batch_size: 128
+  batch_size: 32
   early_stopping: false
 space:
   epochs:
     type: categorical
-    choices: [1, 25]
+    choices: [1, 30]
 """
 # One cell of two epochs, for the in-process cases.
-ONE_CELL = FAULT_PRESET.replace("choices: [1, 25]", "choices: [2]").replace("name: faults", "name: one")
+ONE_CELL = FAULT_PRESET.replace("choices: [1, 30]", "choices: [2]").replace("name: faults", "name: one")
 
 
 @pytest.fixture(autouse=True)
@@ -89,15 +89,33 @@ def _study(url: str, name: str) -> optuna.Study:
 
 
 def _slow_trial_training(url: str, name: str, min_epochs: int = 1):
-    study = _study(url, name)
+    opened: list[optuna.Study] = []
 
     def probe():
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.params.get("epochs") == 25 and len(t.intermediate_values) >= min_epochs and "worker" in t.user_attrs:
+        if not opened:  # the launch may not have created the study yet
+            try:
+                opened.append(_study(url, name))
+            except Exception:
+                return None
+        for t in opened[0].get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.params.get("epochs") == 30 and len(t.intermediate_values) >= min_epochs and "worker" in t.user_attrs:
                 return t
         return None
 
     return probe
+
+
+def _wait_training(proc: subprocess.Popen, url: str, name: str, min_epochs: int = 1):
+    """The slow cell's trial once it has trained ``min_epochs``; fails early if ``proc`` exited."""
+    probe = _slow_trial_training(url, name, min_epochs)
+
+    def ready():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"exited {proc.returncode} before the fault was injected: {(err or '')[-2000:]}")
+        return probe()
+
+    return wait_for(ready, timeout=180, every=0.1)
 
 
 def _alive(pid: int) -> bool:
@@ -154,7 +172,7 @@ def test_kill_9_of_a_launch_worker_loses_nothing(tmp_path):
     launch = subprocess.Popen(_launch_cmd(preset, url, "k", "--workers", "2"), cwd=ROOT, env=_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        victim = wait_for(_slow_trial_training(url, "k"), timeout=180)
+        victim = _wait_training(launch, url, "k")
         os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
         out, err = launch.communicate(timeout=240)
     finally:
@@ -178,7 +196,7 @@ def test_kill_9_of_a_bare_worker_resumes_from_its_default_checkpoint(tmp_path):
     first = subprocess.Popen(_worker_cmd(url, "b"), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
-        victim = wait_for(_slow_trial_training(url, "b", min_epochs=3), timeout=180)
+        victim = _wait_training(first, url, "b", min_epochs=3)
         assert list(ckpt_dir.glob("*-r0.pt")), "a bare worker must checkpoint by default"
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
@@ -201,7 +219,7 @@ def test_a_stopped_launch_leaves_no_orphans_and_the_same_launch_completes(tmp_pa
     cmd = _launch_cmd(preset, url, "t", "--workers", "2")
     launch = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(_slow_trial_training(url, "t"), timeout=180)
+        _wait_training(launch, url, "t")
         pids = _worker_pids(_study(url, "t"))
         launch.send_signal(sig)
         _, err = launch.communicate(timeout=60)
