@@ -68,7 +68,7 @@ def test_tiny_study_end_to_end_through_cli(tiny_preset, tmp_path):
     status = run_cli("study", "status", "--storage", url, "--study-name", "e2e", "--json")
     assert json.loads(status.stdout)["cells_done"] == 6
     # optuna's own CLI reads the study unchanged, user attributes included
-    out = subprocess.run(["optuna", "trials", "--study-name", "e2e", "--storage", url, "-f", "json"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", "from optuna.cli import main; raise SystemExit(main())", "trials", "--study-name", "e2e", "--storage", url, "-f", "json"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert len(rows) == 6 and all("user_attrs" in r or any(k.startswith("user_attrs") for k in r) for r in rows)

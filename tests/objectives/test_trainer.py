@@ -50,8 +50,8 @@ def test_early_stopping_stops_after_patience_and_restores_best():
     run = _run(epochs=30, patience=2, lr=0.5, optimizer="sgd", momentum=0.0, monitor="val_accuracy")
     (result,) = fit(run, prepare_data(run.data), seeds=[0])
     best = max(range(len(result.history)), key=lambda i: result.history[i].val_accuracy)
-    if result.stopped_early:
-        assert len(result.history) == best + 1 + 2  # patience epochs after the best one
+    assert result.stopped_early, [h.val_accuracy for h in result.history]
+    assert len(result.history) == best + 1 + 2  # patience epochs after the best one
     assert result.best_epoch == best + 1
     assert result.val_accuracy == pytest.approx(result.history[best].val_accuracy)
 

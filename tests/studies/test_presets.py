@@ -48,9 +48,6 @@ CONTRACT_KEYS = {
     "cutout_scale", "mixup_alpha",
 }
 MISSING = sorted(CONTRACT_KEYS - set(valid_keys()))
-needs_contract = pytest.mark.skipif(
-    bool(MISSING), reason=f"config keys {', '.join(MISSING[:4])}... not merged yet (data/train branches)"
-)
 
 
 def _configs(spec) -> list[dict]:
@@ -61,11 +58,11 @@ def _resolved(spec) -> list[dict]:
     return [RunConfig.from_flat(c).to_flat() for c in _configs(spec)]
 
 
-def _contract_ok(name: str) -> bool:
-    return name == "demo" or not MISSING
-
-
 # -- every preset ---------------------------------------------------------------------------------
+
+
+def test_every_key_the_presets_use_is_a_config_key():
+    assert MISSING == [], f"presets use keys the config does not know: {MISSING}"
 
 
 def test_the_builtin_presets_are_all_there():
@@ -74,8 +71,6 @@ def test_the_builtin_presets_are_all_there():
 
 @pytest.mark.parametrize("name", list_presets())
 def test_every_builtin_preset_loads_and_validates(name):
-    if not _contract_ok(name):
-        pytest.skip(f"needs contract keys {MISSING[:3]}")
     spec = load_preset(name)
     spec.validate()  # grid: every config resolves and names a registered dataset; tpe: 16 samples
     raw = read_preset(name)
@@ -86,7 +81,6 @@ def test_every_builtin_preset_loads_and_validates(name):
         assert "seed" in raw["paper"]
 
 
-@needs_contract
 @pytest.mark.parametrize("name", sorted(GRID_SIZES))
 def test_grid_size_is_what_the_paper_implies(name):
     spec = load_preset(name)
@@ -96,7 +90,6 @@ def test_grid_size_is_what_the_paper_implies(name):
     assert len(spec.grid_cells()) == size * repeats
 
 
-@needs_contract
 @pytest.mark.parametrize("name", sorted(GRID_SIZES))
 def test_grid_configs_are_distinct_and_contain_the_baseline(name):
     spec = load_preset(name)
@@ -121,7 +114,6 @@ def _input_shape(run: RunConfig) -> tuple[int, int]:
     return channels, side * run.data.upsample
 
 
-@needs_contract
 @pytest.mark.parametrize("name", sorted(set(GRID_SIZES) - {"demo"}))
 def test_every_model_of_a_preset_builds_at_its_input_size(name):
     seen = set()
@@ -143,7 +135,6 @@ def test_every_model_of_a_preset_builds_at_its_input_size(name):
 LIU = sorted(n for n in MINE if n.startswith("liu-"))
 
 
-@needs_contract
 @pytest.mark.parametrize("name", LIU)
 def test_liu_presets_follow_the_section_4_4_protocol(name):
     spec = load_preset(name)
@@ -158,7 +149,6 @@ def test_liu_presets_follow_the_section_4_4_protocol(name):
             assert c["to_rgb"] and c["depth"] == 18
 
 
-@needs_contract
 def test_liu_layer_operations():
     pap = {tuple(c["plug"]) for c in _resolved(load_preset("liu-pap"))}
     assert pap == {(), ("BN",), ("Conv",), ("PL",), ("DropL",), ("AL",)}
@@ -174,7 +164,6 @@ def test_liu_layer_operations():
     assert widths == {(64, 128, 256, 512), (512, 256, 128, 64), (64,) * 4, (512,) * 4}
 
 
-@needs_contract
 def test_liu_image_ops_keeps_each_table_2_comparison_on_its_data():
     points = grid_points(load_preset("liu-image-ops").space)
     by_experiment = Counter(p.params["experiment"] for p in points)
@@ -197,7 +186,6 @@ def test_liu_image_ops_keeps_each_table_2_comparison_on_its_data():
     assert sorted(b.count("DropL") for b in blocks) == [0, 0, 3, 7]
 
 
-@needs_contract
 def test_liu_subsets_and_medmnist_cross_models_with_datasets():
     spec = load_preset("liu-subsets")
     points = grid_points(spec.space)
@@ -216,7 +204,6 @@ def test_liu_subsets_and_medmnist_cross_models_with_datasets():
     assert [o["family"] for o in options.values()] == ["fcl", "fcl", "seq", "seq", "resnet", "resnet", "resnet"]
 
 
-@needs_contract
 def test_resnet_depth_follows_seed_001():
     configs = _resolved(load_preset("resnet-depth"))
     assert {(c["dataset"], c["depth"], c["epochs"]) for c in configs} == {
@@ -231,7 +218,6 @@ def test_resnet_depth_follows_seed_001():
         assert min(c["color_brightness"], c["color_contrast"], c["color_saturation"]) > 0 and c["eval_test_every_epoch"]
 
 
-@needs_contract
 def test_cifar_walk_runs_each_step_from_what_the_paper_carried_forward():
     points = grid_points(load_preset("cifar-walk").space)
     steps = Counter(p.params["step"] for p in points)
@@ -265,7 +251,6 @@ RESNET_VGG_REFERENCES = {
 }
 
 
-@needs_contract
 def test_resnet_vgg_changes_one_thing_per_cell():
     points = grid_points(load_preset("resnet-vgg").space)
     cifar = {p.params["model"]: RunConfig.from_flat(p.config).to_flat() for p in points if p.params["dataset"] == "cifar10"}
@@ -277,7 +262,6 @@ def test_resnet_vgg_changes_one_thing_per_cell():
         assert len(changed) == (0 if label in ("ResNet18", "VGG16") else 2 if label == "ResNet18-SGD" else 1), (label, changed)
 
 
-@needs_contract
 def test_resnet_vgg_has_the_papers_epoch_rows_stem_and_kernel_cells():
     points = grid_points(load_preset("resnet-vgg").space)
     cifar = {p.params["model"]: RunConfig.from_flat(p.config).to_flat() for p in points if p.params["dataset"] == "cifar10"}
@@ -298,7 +282,6 @@ def test_resnet_vgg_has_the_papers_epoch_rows_stem_and_kernel_cells():
         assert c["init"] in ("kaiming_fan_out", "xavier_uniform", "default") and c.get("zero_init_last") in (None, False)
 
 
-@needs_contract
 def test_explore_samples_each_family_with_its_own_keys():
     spec = load_preset("explore")
     assert (spec.sampler, spec.n_trials, spec.space["dataset"].value) == ("tpe", 50, "mnist5k")
@@ -315,7 +298,6 @@ def test_explore_samples_each_family_with_its_own_keys():
 FIDELITY_SHRINKS = {"resnet-depth": 3, "liu-subsets": 20, "liu-medmnist": 7, "resnet-vgg": 25}  # --epochs merges epoch cells
 
 
-@needs_contract
 @pytest.mark.parametrize("name", sorted(GRID_SIZES))
 def test_dataset_epochs_and_repeats_override_every_cell(name):
     spec = Overrides(dataset="digits", epochs=1, repeats=1).apply(load_preset(name))
@@ -326,7 +308,6 @@ def test_dataset_epochs_and_repeats_override_every_cell(name):
     spec.validate()
 
 
-@needs_contract
 def test_set_pins_searched_keys_everywhere_and_shrinks_the_grid():
     filters = Overrides(values={"widths": [512, 256, 128, 64]}).apply(load_preset("liu-filters"))
     assert filters.grid_size() == 1 and _configs(filters)[0]["widths"] == [512, 256, 128, 64]
@@ -351,7 +332,6 @@ def _main(capsys, *args: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-@needs_contract
 def test_space_grid_through_the_cli_applies_overrides(capsys):
     code, out, err = _main(capsys, "space", "grid", "--preset", "resnet-depth", "--dataset", "digits", "--epochs", "1", "--json")
     assert code == 0, err
@@ -373,7 +353,6 @@ def test_presets_list_and_show_through_the_cli(capsys):
     assert "# grid: 7 configs x 3 repeats = 21 trials" in out
 
 
-@needs_contract
 def test_a_paper_preset_runs_end_to_end_at_tiny_fidelity(tmp_path):
     spec = Overrides(dataset="digits", epochs=1, repeats=1, n_trials=2, values={"batch_size": 64}).apply(load_preset("liu-pap"))
     study = launch(spec, storage=f"sqlite:///{tmp_path / 's.db'}", study_name="pap", progress=False)
