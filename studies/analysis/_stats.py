@@ -132,7 +132,7 @@ def _mean_ci(values: Sequence[float], confidence: float, images: np.ndarray | No
     mean = float(x.mean())
     level = _guarded(confidence)
     if images is not None and len(images) == n and n >= 2:
-        c = crossed_variance(images)
+        c = crossed_variance(images, satterthwaite=True)
         if c.se > 0:
             half = stats.t.ppf(0.5 + level / 2, c.df) * c.se
             return Interval(mean, mean - half, mean + half, n, "t (seeds + images)")
