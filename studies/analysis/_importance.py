@@ -34,6 +34,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,7 @@ from optuna.importance import (
 )
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+from patsy import PatsyError
 from tqdm.auto import tqdm
 
 from searchspace._errors import valid_list
@@ -171,6 +173,9 @@ def _union(a: BaseDistribution, b: BaseDistribution) -> BaseDistribution:
     raise ValueError(f"parameter has incompatible distributions {a} and {b}")
 
 
+_STAMP = datetime(2000, 1, 1)  # config rows are not runs; a completed trial must carry some time
+
+
 class _TrialsView:
     """The read-only part of ``optuna.Study`` that Optuna's importance evaluators use
     (``get_trials``, ``direction(s)``), over a list of trials. Building a real in-memory study
@@ -199,8 +204,8 @@ def _config_trials(inputs: _Inputs, params: Sequence[str], means: np.ndarray, co
         p = {n: source[n] for n in params if n in source}
         if moved is not None and moved[0] in p:
             p[moved[0]] = inputs.config_params[int(moved[1][c])][moved[0]]
-        out.append(FrozenTrial(number=i, state=TrialState.COMPLETE, value=float(means[c]), datetime_start=None,
-                               datetime_complete=None, params=p, distributions={n: inputs.distributions[n] for n in p},
+        out.append(FrozenTrial(number=i, state=TrialState.COMPLETE, value=float(means[c]), datetime_start=_STAMP,
+                               datetime_complete=_STAMP, params=p, distributions={n: inputs.distributions[n] for n in p},
                                user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=i))
     return out
 
@@ -209,9 +214,14 @@ def _raw(evaluator: BaseImportanceEvaluator, trials: list[FrozenTrial], directio
     # Names go in sorted: Optuna 5.0's MeanDecreaseImpurityImportanceEvaluator sorts the
     # distributions by name but labels its result in the order of ``params``, so an unsorted list
     # swaps the importances between parameters.
+    if type(evaluator) in _CLASS_NAMES:
+        study: Any = _TrialsView(trials, direction)
+    else:  # an evaluator we do not know may use any part of the Study API: give it a real one
+        study = optuna.create_study(direction=direction)
+        study.add_trials(trials)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental-feature and "too few trials" warnings
-        out = evaluator.evaluate(_TrialsView(trials, direction), params=sorted(params))
+        out = evaluator.evaluate(study, params=sorted(params))
     return {k: max(0.0, float(out.get(k, 0.0))) for k in params}
 
 
@@ -372,7 +382,7 @@ def importance_with_ci(
                 result = _anova(inputs, confidence, out, shuffles, alpha, rng, bar)
             else:
                 result = _optuna(inputs, name, instance, plan, confidence, shuffles, alpha, seed, n_trees, rng, bar, out["notes"])
-        except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:  # an evaluator that cannot handle this study: say so
+        except (ValueError, RuntimeError, np.linalg.LinAlgError, PatsyError) as exc:  # an evaluator that cannot handle this study: say so
             out["notes"].append(f"{name}: not evaluated ({type(exc).__name__}: {exc})")
             continue
         if result is not None:
