@@ -21,6 +21,7 @@ import optuna
 from objectives._config import RunConfig
 from objectives.data import prepare_data
 from objectives.train import Diverged, EpochStats, fit, remove_checkpoint, resolve_device
+from objectives.train._divergence import check_divergence, divergence_limit
 from searchspace import Space, sample
 from searchspace._errors import RegistryError, valid_list
 
@@ -112,7 +113,7 @@ class ClassifyObjective:
         ckpt = self.checkpoint_dir / f"{cid}-r{repeat}.pt" if self.checkpoint_dir else None
         try:
             (result,) = fit(
-                run, data, seeds=[seed], on_epoch=_reporter(trial, self.on_epoch), checkpoints=[ckpt]
+                run, data, seeds=[seed], on_epoch=_reporter(trial, self.on_epoch, divergence_limit(run)), checkpoints=[ckpt]
             )
         except Diverged as exc:
             trial.set_user_attr("fail_reason", str(exc))
@@ -132,9 +133,10 @@ class ClassifyObjective:
 
 
 def _reporter(
-    trial: optuna.trial.Trial, progress: Callable[[EpochStats], None] | None
+    trial: optuna.trial.Trial, progress: Callable[[EpochStats], None] | None, diverge_loss: float = 0.0
 ) -> Callable[[int, EpochStats], None]:
     def report(index: int, stats: EpochStats) -> None:
+        check_divergence(diverge_loss, stats.epoch, stats.train_loss)  # optional; objectives.train._divergence
         if progress is not None:
             progress(stats)
         trial.report(stats.val_accuracy, stats.epoch)

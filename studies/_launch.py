@@ -278,7 +278,7 @@ def _run_processes(commands, study: optuna.Study, spec: StudySpec, progress: boo
     finally:
         bar.close()
     failed = [p.returncode for p in procs if p.returncode != 0]
-    if failed and all(code == EXIT_FAULT for code in failed):
+    if failed and all(code == EXIT_FAULT for code in failed) and count_cells(study, spec).remaining != 0:
         raise FaultError(f"{len(failed)} of {len(procs)} worker processes stopped on an infrastructure fault (their "
                          "one-line reasons are above); relaunch the same command once it is fixed")
     if failed and len(failed) == len(procs):

@@ -148,3 +148,13 @@ def test_the_table_covers_every_command():
         ("data", "download")}
     assert every <= commands, every - commands
     assert os.path.basename(__file__) == "test_bad_inputs.py"
+
+
+def test_a_preset_label_is_a_valid_set_value(capsys):
+    """`--set layers=full` pins the layers the demo preset calls `full` (its baseline)."""
+    assert cli.main(["space", "grid", "--preset", "demo", "--set", "layers=full", "--json"]) == 0
+    import json
+
+    data = json.loads(capsys.readouterr().out)
+    assert data["grid_size"] == 1
+    assert data["configs"][0]["config"]["layers"] == ["Conv", "BN", "PL", "DropL", "FCL", "AL"]

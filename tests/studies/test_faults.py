@@ -405,6 +405,19 @@ def test_a_storage_deleted_mid_run_is_named_in_one_line(tmp_path, kind):
     assert "\n" not in message and str(path) in message and "deleted" in message, message
 
 
+def test_a_launch_that_leaves_failed_cells_exits_3_with_one_line(tmp_path):
+    """Cells whose loss turns NaN end FAIL with a reason; the launch says so and exits 3."""
+    diverging = ONE_CELL.replace("channels: 4", "channels: 4\n  optimizer: sgd\n  lr: 1.0e6").replace(
+        "layers: Conv-PL-FCL-AL", "layers: FCL")
+    preset, url = write_preset(tmp_path, diverging, "one"), f"sqlite:///{tmp_path / 's.db'}"
+    code, err = _main(["study", "launch", "--preset", str(preset), "--storage", url, "--study-name", "f",
+                       "--device", "cpu", "--no-progress"])
+    assert code == 3, err
+    lines = _error_lines(err)
+    assert len(lines) == 1 and "1 of 1 cells ended FAIL" in lines[0] and "non-finite training loss" in lines[0], err
+    assert "Traceback" not in err
+
+
 # -- PostgreSQL ----------------------------------------------------------------------------------
 
 
