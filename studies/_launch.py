@@ -22,6 +22,8 @@ from objectives import resolve_device
 from searchspace._errors import ConfigError
 from studies._artifacts import SPEC_ATTR, default_artifact_dir
 from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
+from studies._race import RACE_ATTR, RaceSettings
+from studies._race_storage import race_spec, start_race
 from studies._spec import StudyError, StudySpec, spec_differences
 from studies._storage import DEFAULT_STORAGE, StorageOptions, open_storage, storage_file, study_lock
 from studies._worker import run_worker
@@ -46,6 +48,7 @@ def create_or_resume(
     retry_failed: bool = False,
     data_dir: str | Path | None = None,
     check_data: bool = True,
+    race: RaceSettings | None = None,
 ) -> optuna.Study:
     """The study ``study_name`` with ``spec``: created, or resumed when it exists with the same
     spec; every cell without a trial is queued. A different spec is refused, never mixed in.
@@ -59,6 +62,8 @@ def create_or_resume(
         data_dir: where the datasets are read for the checks (as the workers will read them).
         check_data: load each dataset and build each grid model before writing anything; off when
             only queueing (the data may live on the workers' machines, not here).
+        race: race the grid's seed repeats (:mod:`studies._race`); ``spec`` must be
+            ``race_spec(spec, race)``. A raced study resumes as a race without it.
     """
     spec.validate(check_data=check_data, data_dir=data_dir)
     storage = open_storage(storage_url, create=True, options=options)
@@ -93,7 +98,9 @@ def create_or_resume(
             study.set_user_attr(
                 SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(), "artifact_dir": str(where)}
             )
-        if spec.sampler == "grid":
+        if race is not None or RACE_ATTR in study.user_attrs:
+            start_race(study, spec, race)  # queues only the rounds the race has reached
+        elif spec.sampler == "grid":
             queue_grid(study, spec)
         else:
             queue_slots(study, spec)
@@ -117,13 +124,15 @@ def launch(
     options: StorageOptions | None = None,
     retry_failed: bool = False,
     queue_only: bool = False,
+    race: RaceSettings | None = None,
 ) -> optuna.Study:
     """Create (or resume) the study and run it to completion; returns the Optuna study.
 
     ``workers=1`` runs in this process; ``workers=N`` starts N local worker processes; ``gpus``
     (e.g. ``["0", "1"]``) starts one worker per GPU with ``CUDA_VISIBLE_DEVICES`` set. With
     ``queue_only`` the study is created and its cells queued, and no worker starts (workers join
-    later with ``study worker``, e.g. from a cluster job array).
+    later with ``study worker``, e.g. from a cluster job array). ``race`` runs a grid as a race
+    over seed repeats (``study launch --race``; see :mod:`studies._race`).
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
@@ -136,10 +145,12 @@ def launch(
         _check_gpus(gpus)
     if not gpus:
         resolve_device(device)  # an unknown or missing device fails before anything is written
+    if race is not None:
+        spec = race_spec(spec, race)
     study_name = study_name or spec.name
     study = create_or_resume(
         spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed,
-        data_dir=data_dir, check_data=not queue_only,
+        data_dir=data_dir, check_data=not queue_only, race=race,
     )
     if queue_only:
         return study
