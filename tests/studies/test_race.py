@@ -173,3 +173,18 @@ def test_cli_race_launch_and_status(tmp_path):
     assert data["race"]["trials_spent"] < data["race"]["trials_at_max_repeats"] == 20
     assert data["finished"]
     assert len(load(url, "race-synth").trials) == data["race"]["trials_spent"]
+
+
+def test_the_report_shows_the_race(sqlite_url, tmp_path):
+    from studies import run_worker
+    from studies.analysis._race import race_summary
+
+    race_study(sqlite_url, "race", tmp_path)
+    run_worker(sqlite_url, "race", device="cpu", wait=False)
+    summary = race_summary(load(sqlite_url, "race"))
+    rows = {r["config"]: r for r in summary["configs"]}
+    assert rows["arm=much-worse"]["repeats"] == 3 and rows["arm=much-worse"]["decided_round"] == 0
+    assert rows["arm=much-worse"]["verdict"] == "worse" and "paired t" in rows["arm=much-worse"]["why"]
+    assert rows["arm=base"]["verdict"] == "baseline"
+    assert summary["trials"] == sum(r["repeats"] for r in rows.values()) < summary["trials_at_max_repeats"] == 24
+    assert 0 < summary["saved_fraction"] < 1
