@@ -36,7 +36,7 @@ space:
       worse: {synth_mean: 0.85}
       same: {synth_mean: 0.90, synth_noise: 0.0101}
 """
-SETTINGS = RaceSettings(min_repeats=3, max_repeats=6)
+SETTINGS = RaceSettings(min_repeats=3, max_repeats=6, futility=0)  # "same" stays open to the end
 
 
 def race_study(url: str, name: str, tmp_path: Path, settings: RaceSettings = SETTINGS) -> optuna.Study:

@@ -47,13 +47,23 @@ def test_zero_variance_difference_is_never_significant():
 
 def test_a_clearly_worse_config_stops_at_the_first_look_and_nulls_run_to_max():
     rng = np.random.default_rng(0)
-    values = [rng.normal(0, 1, 10), rng.normal(-30, 1, 10), rng.normal(0, 1, 10)]
-    state = replay([0, 1, 2], _cells(values), RaceSettings(), baseline=0)
+    values = [rng.normal(0, 1, 10), rng.normal(-100, 1, 10), rng.normal(0, 1, 10)]
+    state = replay([0, 1, 2], _cells(values), RaceSettings(futility=0), baseline=0)
     assert state.finished
     assert state.decisions[1].verdict == "worse" and state.decisions[1].round == 0
     assert state.repeats == {0: 10, 1: 3, 2: 10}
     assert state.decisions[2].verdict == "no difference"
     assert state.trials == 23 and state.trials_fixed == 30
+
+
+def test_futility_stops_a_config_with_no_trend_and_then_the_baseline():
+    rng = np.random.default_rng(4)
+    shared = rng.normal(0, 1, 10)
+    values = [shared + rng.normal(0, 0.1, 10), shared + rng.normal(0, 0.1, 10)]
+    values[1][:3] = values[0][:3] + np.array([0.05, -0.05, 0.001])  # no trend at all
+    state = replay([0, 1], _cells(values), RaceSettings(), baseline=0)
+    assert state.decisions[1].verdict == "no difference" and "futile" in state.decisions[1].reason
+    assert state.repeats == {0: 3, 1: 3} and state.finished
 
 
 def test_replay_stops_at_the_first_unfinished_round_and_lists_missing_cells():
@@ -62,7 +72,7 @@ def test_replay_stops_at_the_first_unfinished_round_and_lists_missing_cells():
     state = replay([0, 1], cells, RaceSettings(), baseline=0)
     assert not state.finished and state.round == 0 and state.to_queue == []
     cells = {k: v for k, v in _cells([[0.1, 0.3, 0.2], [0.2, 0.1, 0.3]]).items()}
-    state = replay([0, 1], cells, RaceSettings(), baseline=0)
+    state = replay([0, 1], cells, RaceSettings(futility=0), baseline=0)
     assert state.round == 1 and state.to_queue == [(0, 3), (1, 3)] and state.open == [1]
 
 
@@ -133,7 +143,7 @@ def test_a_stopped_race_resumes_where_it_stopped(kind, tmp_path):
 def test_changing_a_race_on_relaunch_is_refused(sqlite_url, tmp_path):
     race_study(sqlite_url, "race", tmp_path)
     with pytest.raises(RaceError, match="refusing to change"):
-        race_study(sqlite_url, "race", tmp_path, settings=RaceSettings(min_repeats=3, max_repeats=6, alpha=0.01))
+        race_study(sqlite_url, "race", tmp_path, settings=RaceSettings(min_repeats=3, max_repeats=6, futility=0, alpha=0.01))
 
 
 # -- the command line ---------------------------------------------------------------------------
