@@ -110,7 +110,7 @@ def _race_from_args(args: argparse.Namespace):
     from studies._race import RaceError, RaceSettings
 
     racing = args.race or args.repeats == "auto"
-    given = [f for f in ("min_repeats", "max_repeats", "race_mode", "margin") if getattr(args, f) is not None]
+    given = [f for f in ("min_repeats", "max_repeats", "race_mode", "margin", "futility") if getattr(args, f) is not None]
     if not racing:
         if given:
             raise RaceError(f"--{given[0].replace('_', '-')} only applies to a race; add --race (or --repeats auto)")
@@ -122,6 +122,7 @@ def _race_from_args(args: argparse.Namespace):
         min_repeats=3 if args.min_repeats is None else args.min_repeats,
         max_repeats=10 if args.max_repeats is None else args.max_repeats,
         alpha=args.alpha, mode=args.race_mode, margin=args.margin,
+        **({} if args.futility is None else {"futility": args.futility}),
     )
 
 
@@ -513,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.05, help="race: family-wise error rate of its verdicts (default 0.05)")
     p.add_argument("--race-mode", choices=["ablation", "selection"], help="race: vs the baseline (default with one) or find the top set")
     p.add_argument("--margin", type=float, help="race, ablation: |difference| below this is 'equivalent' (TOST); default none")
+    p.add_argument("--futility", type=float, help="race, ablation: stop a config below this conditional power (default 0.05; 0: never)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_heartbeat_args(p)
     p.set_defaults(func=cmd_study_launch)
