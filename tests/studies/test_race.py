@@ -126,12 +126,14 @@ def test_three_worker_processes_run_a_race_exactly_once(kind, tmp_path):
     workers_race(url, "race", tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_workers_finishing_a_round_together_queue_it_once(kind, tmp_path):
     url = f"sqlite:///{tmp_path / 'race.db'}" if kind == "sqlite" else f"journal://{tmp_path / 'race.log'}"
     concurrent_round_queued_once(url, "race", tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_a_stopped_race_resumes_where_it_stopped(kind, tmp_path):
     url = f"sqlite:///{tmp_path / 'race.db'}" if kind == "sqlite" else f"journal://{tmp_path / 'race.log'}"
@@ -140,6 +142,7 @@ def test_a_stopped_race_resumes_where_it_stopped(kind, tmp_path):
     assert state.decisions[json.dumps({"arm": "much-worse"})].verdict == "worse"
 
 
+@pytest.mark.slow
 def test_changing_a_race_on_relaunch_is_refused(sqlite_url, tmp_path):
     race_study(sqlite_url, "race", tmp_path)
     with pytest.raises(RaceError, match="refusing to change"):
@@ -154,6 +157,7 @@ def _cli(*args, cwd):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags, message", [
     (["--race", "--min-repeats", "6", "--max-repeats", "4"], "--min-repeats (6) must not exceed --max-repeats (4)"),
     (["--repeats", "auto", "--alpha", "1.5"], "--alpha must lie strictly between 0 and 1"),
@@ -185,6 +189,7 @@ def test_cli_race_launch_and_status(tmp_path):
     assert len(load(url, "race-synth").trials) == data["race"]["trials_spent"]
 
 
+@pytest.mark.slow
 def test_the_report_shows_the_race(sqlite_url, tmp_path):
     from studies import run_worker
     from studies.analysis._race import race_summary
