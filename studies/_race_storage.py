@@ -126,7 +126,8 @@ def advance_race(study: optuna.Study, storage_url: str) -> bool:
     a study that is not a race, or a race with nothing waiting."""
     if RACE_ATTR not in study.user_attrs:
         return False
-    with study_lock(study._storage, storage_url, study.study_name):
+    storage = getattr(study._storage, "_backend", study._storage)  # Optuna wraps an RDBStorage in a cache
+    with study_lock(storage, storage_url, study.study_name):
         state = race_state(study)
         _queue(study, StudySpec.from_dict(study.user_attrs[SPEC_ATTR]["spec"]), state)
     return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
