@@ -72,6 +72,10 @@ def _port(text: str) -> int:
     return value
 
 
+def _repeats(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
+
+
 def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -99,9 +103,31 @@ def _spec_from_args(args: argparse.Namespace):
     ).apply(spec)
 
 
+def _race_from_args(args: argparse.Namespace):
+    """RaceSettings for ``--race`` / ``--repeats auto`` (None otherwise); checked before anything is written."""
+    from studies._race import RaceError, RaceSettings
+
+    racing = args.race or args.repeats == "auto"
+    given = [f for f in ("min_repeats", "max_repeats", "race_mode", "margin", "futility") if getattr(args, f) is not None]
+    if not racing:
+        if given:
+            raise RaceError(f"--{given[0].replace('_', '-')} only applies to a race; add --race (or --repeats auto)")
+        return None
+    if args.repeats not in (None, "auto"):
+        raise RaceError(f"--repeats {args.repeats} contradicts --race: a race sets repeats per config (use --min-repeats/--max-repeats)")
+    args.repeats = None
+    return RaceSettings(
+        min_repeats=3 if args.min_repeats is None else args.min_repeats,
+        max_repeats=10 if args.max_repeats is None else args.max_repeats,
+        alpha=args.alpha, mode=args.race_mode, margin=args.margin,
+        **({} if args.futility is None else {"futility": args.futility}),
+    )
+
+
 def cmd_study_launch(args: argparse.Namespace) -> int:
     from studies import format_leaderboard, launch, leaderboard
 
+    race = _race_from_args(args)
     spec = _spec_from_args(args)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # running cells go back to the queue, workers stop
     study = launch(
@@ -120,6 +146,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir,
         max_cells=args.max_cells,
         batch_repeats=args.batch_repeats,
+        race=race,
     )
     if args.queue_only:
         from studies import format_status, study_status
@@ -131,7 +158,10 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
 
     cells = spec.total_cells()
     print(f"study {study.study_name!r} in {redact(args.storage)}: {spec.description or spec.name}")
-    print(f"{cells // spec.repeats if cells else '?'} configs x {spec.repeats} repeats ({spec.sampler})")
+    if race:
+        print(f"{cells // spec.repeats} configs raced over {race.min_repeats}..{race.max_repeats} seeds (see study status / report)")
+    else:
+        print(f"{cells // spec.repeats if cells else '?'} configs x {spec.repeats} repeats ({spec.sampler})")
     print(format_leaderboard(leaderboard(study)))
     failures = _failure_summary(study)
     if failures:
@@ -497,7 +527,7 @@ def _add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="demo", help="preset name or path to a preset YAML (default: demo)")
     p.add_argument("--sampler", choices=["grid", "tpe", "random"], help="override the preset's sampler")
     p.add_argument("--n-trials", type=_positive_int, help="configs to sample (tpe/random) or grid cells to subset")
-    p.add_argument("--repeats", type=_positive_int, help="seed repeats per config")
+    p.add_argument("--repeats", type=_repeats, help="seed repeats per config (study launch: auto races them)")
     p.add_argument("--dataset", help="override the dataset, e.g. digits, mnist5k")
     p.add_argument("--epochs", type=_positive_int, help="override the maximum epochs")
     p.add_argument("--pruner", choices=["none", "median", "halving", "hyperband"])
@@ -539,6 +569,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-cells", type=_positive_int, default=MAX_CELLS, metavar="N",
                    help=f"refuse a study of more than N cells before writing anything (default {MAX_CELLS:,})")
     p.add_argument("--queue-only", action="store_true", help="create/resume the study and queue its cells; start no worker")
+    p.add_argument("--race", action="store_true", help="race the seed repeats (same as --repeats auto): docs/racing.md")
+    p.add_argument("--min-repeats", type=int, help="race: seeds every config gets first (default 3)")
+    p.add_argument("--max-repeats", type=int, help="race: seeds no config goes beyond (default 10)")
+    p.add_argument("--alpha", type=float, default=0.05, help="race: family-wise error rate of its verdicts (default 0.05)")
+    p.add_argument("--race-mode", choices=["ablation", "selection"], help="race: vs the baseline (default with one) or find the top set")
+    p.add_argument("--margin", type=float, help="race, ablation: |difference| below this is 'equivalent' (TOST); default none")
+    p.add_argument("--futility", type=float, help="race, ablation: stop a config below this conditional power (default 0.05; 0: never)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_batch_repeats_arg(p)
     _add_heartbeat_args(p)

@@ -25,6 +25,7 @@ from objectives._objective import (
 from objectives.data import PreparedData, list_datasets, load_dataset, prepare_data
 from objectives.train import Diverged, EpochStats, FitResult, fit, resolve_device
 from objectives import skip  # noqa: F401, E402  (registers the skip_* config part and skip_layers)
+from objectives import _synthetic  # noqa: F401, E402  (registers the synthetic objective)
 
 __all__ = [
     "ClassifyObjective",

@@ -22,6 +22,7 @@ from studies._cells import count_cells, queue_grid, queue_slots
 from studies._dashboard import DashboardError, run_dashboard
 from studies._launch import create_or_resume, launch, worker_commands
 from studies._presets import PresetError, list_presets, load_preset, read_preset
+from studies._race import RaceError, RaceSettings
 from studies._results import (
     format_leaderboard,
     format_status,
@@ -52,6 +53,8 @@ __all__ = [
     "DashboardError",
     "Overrides",
     "PresetError",
+    "RaceError",
+    "RaceSettings",
     "StorageError",
     "StorageOptions",
     "StudyError",

@@ -25,6 +25,8 @@ from studies._artifacts import SPEC_ATTR, checkpoint_dir_of, default_artifact_di
 from studies._artifacts import default_checkpoint_dir as checkpoints_beside
 from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
 from studies._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
+from studies._race import RACE_ATTR, RaceSettings
+from studies._race_storage import race_spec, start_race
 from studies._spec import StudyError, StudySpec, spec_differences
 from studies._storage import DEFAULT_STORAGE, StorageOptions, open_storage, storage_file, study_lock
 from studies._worker import run_worker
@@ -52,6 +54,7 @@ def create_or_resume(
     checkpoint_dir: str | Path | None = None,
     max_cells: int | None = MAX_CELLS,
     progress: bool = False,
+    race: RaceSettings | None = None,
 ) -> optuna.Study:
     """The study ``study_name`` with ``spec``: created, or resumed when it exists with the same
     spec; every cell without a trial is queued. A different spec is refused, never mixed in.
@@ -70,6 +73,8 @@ def create_or_resume(
             artifact directory); recorded on the study, so every worker resumes from there.
         max_cells: refuse a study of more cells than this before writing anything (None: no limit).
         progress: progress bars (terminal stderr only) over the data check and the queueing.
+        race: race the grid's seed repeats (:mod:`studies._race`); ``spec`` must be
+            ``race_spec(spec, race)``. A raced study resumes as a race without it.
     """
     spec.validate(check_data=check_data, data_dir=data_dir, check_models=True, progress=progress)  # models even when only queueing
     check_cell_limit(spec.total_cells(), max_cells)
@@ -108,7 +113,9 @@ def create_or_resume(
             resume = Path(checkpoint_dir).resolve() if checkpoint_dir is not None else checkpoints_beside(where, study_name)
             study.set_user_attr(SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(),
                                             "artifact_dir": str(where), "checkpoint_dir": str(resume)})
-        if spec.sampler == "grid":
+        if race is not None or RACE_ATTR in study.user_attrs:
+            start_race(study, spec, race)  # queues only the rounds the race has reached
+        elif spec.sampler == "grid":
             queue_grid(study, spec, progress=progress)
         else:
             queue_slots(study, spec)
@@ -134,6 +141,7 @@ def launch(
     queue_only: bool = False,
     max_cells: int | None = MAX_CELLS,
     batch_repeats: str = "off",
+    race: RaceSettings | None = None,
 ) -> optuna.Study:
     """Create (or resume) the study and run it to completion; returns the Optuna study.
 
@@ -141,7 +149,8 @@ def launch(
     (e.g. ``["0", "1"]``) starts one worker per GPU with ``CUDA_VISIBLE_DEVICES`` set. With
     ``queue_only`` the study is created and its cells queued, and no worker starts (workers join
     later with ``study worker``, e.g. from a cluster job array). ``batch_repeats`` (auto | on |
-    off) lets workers train a config's repeats together (see :mod:`studies._batch`).
+    off) lets workers train a config's repeats together (see :mod:`studies._batch`). ``race`` runs a grid as a race
+    over seed repeats (``study launch --race``; see :mod:`studies._race`).
     """
     check_batch_mode(batch_repeats)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
@@ -155,10 +164,12 @@ def launch(
         _check_gpus(gpus)
     if not gpus:
         resolve_device(device)  # an unknown or missing device fails before anything is written
+    if race is not None:
+        spec = race_spec(spec, race)
     study_name = study_name or spec.name
     study = create_or_resume(
         spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed,
-        data_dir=data_dir, check_data=not queue_only, checkpoint_dir=checkpoint_dir, max_cells=max_cells, progress=progress,
+        data_dir=data_dir, check_data=not queue_only, checkpoint_dir=checkpoint_dir, max_cells=max_cells, progress=progress, race=race,
     )
     if queue_only:
         return study

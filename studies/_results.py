@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from objectives import objective_report_attrs
 from studies._artifacts import SPEC_ATTR, artifact_dir_of
 from studies._cells import count_cells, root_number
+from studies._race_storage import format_race, race_status
 from studies._spec import StudyError, StudySpec
 from studies._storage import open_storage, redact
 from studies._worker import load_spec
@@ -108,7 +109,9 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
     failed, including cells not queued yet), ``cells_duplicated`` (cells finished more than once:
     always 0 unless exactly-once broke), ``retries`` (trials re-running a dead or stopped worker's
     cell), ``progress`` (cells_done / cells_total), ``finished`` (nothing waiting, running or
-    remaining) and ``artifact_dir``.
+    remaining) and ``artifact_dir``. A race (``study launch --race``) adds ``race`` (its settings,
+    ``round``, ``open_configs``, ``decided_configs``, ``trials_spent``, ``trials_at_max_repeats``...;
+    see :func:`studies._race_storage.race_status`), and its ``finished`` means the race is over.
     """
     counts = {s.name: 0 for s in TrialState}
     trials = study.get_trials(deepcopy=False)
@@ -141,6 +144,7 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
         "finished": counts["WAITING"] == 0 and counts["RUNNING"] == 0 and cells.remaining == 0,
         "artifact_dir": str(artifact_dir_of(study)) if artifact_dir_of(study) else None,
     })
+    out.update(race_status(study, spec))  # a race: its round, open configs, seeds spent (else nothing)
     return out
 
 
@@ -158,6 +162,7 @@ def format_status(status: dict[str, Any]) -> str:
         f"{status['cells_running']} running, {status['cells_waiting']} waiting"
         + (f", {status['retries']} retried" if status["retries"] else ""),
     ]
+    lines += format_race(status)
     if status["cells_duplicated"]:
         lines.append(f"warning: {status['cells_duplicated']} cells finished more than once")
     lines.append("finished" if status["finished"] else f"{status['cells_remaining']} cells to go")

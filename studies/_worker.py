@@ -40,6 +40,7 @@ from searchspace._errors import LayerlabError
 from studies._artifacts import SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of, upload_trial_artifacts, usable_checkpoint_dir
 from studies._cells import queue_repeats, repeat_of, requeue
 from studies._faults import as_fault, exit_with_parent, first_line, hand_back
+from studies._race_storage import advance_race
 from studies._spec import StudyError, StudySpec
 from studies._storage import StorageOptions, fail_stale_trials, has_heartbeat, is_lock_error, open_storage
 
@@ -200,6 +201,8 @@ def run_worker(
                 if not is_lock_error(exc):
                     raise
         trial_id = claim_waiting(study, heartbeat=heartbeat)
+        if trial_id is None and advance_race(study, storage_url):  # a race's next round (once, locked)
+            continue
         if trial_id is None:
             # Without a heartbeat a dead worker's trial would stay RUNNING forever: do not wait on it.
             if wait and heartbeat and study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

@@ -27,6 +27,7 @@ from studies.analysis._importance import EVALUATORS, importance_with_ci, varianc
 from studies.analysis._leaderboard import ablation_table, leaderboard_table, noise_note
 from studies.analysis._metrics import objective_metrics
 from studies.analysis._summary import summary_facts, summary_sentences
+from studies.analysis._race import race_section
 from studies.analysis._transfer import compare_studies, rank_transfer_matrix
 
 PRIMARY_EVALUATOR = "anova"  # the default headline evaluator (importance_with_ci's "headline" decides)
@@ -189,6 +190,10 @@ def build_report(
     if extra["attrs"]:
         sections.append(_objective_metrics_section(extra, board))
     sections.append(_ablation_section(ablation, figs.ablation_figure(ablation)))
+    race = race_section(study)  # a raced study: repeats per config, when and why each was decided
+    if race is not None:
+        data["race"], section = race
+        sections.append(section)
     sections.append(_importance_section(importance, figs.importance_figure(importance)))
     optuna_figs, optuna_notes = figs.optuna_figures(study, table)
     for title, fig in optuna_figs:

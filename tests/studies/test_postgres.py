@@ -81,3 +81,21 @@ def test_a_different_spec_is_refused_and_nothing_is_written(postgres_url, tiny_p
     study = load(postgres_url, "pg-spec")
     assert len(study.trials) == before == 6 and study_status(study)["cells_total"] == 6
     assert optuna.get_all_study_names(study._storage) == ["pg-spec"]
+
+
+def test_race_workers_finishing_a_round_together_queue_it_once(postgres_url, tmp_path):
+    from tests.studies._race_util import concurrent_round_queued_once
+
+    concurrent_round_queued_once(postgres_url, "pg-race-round", tmp_path)
+
+
+def test_three_worker_processes_run_a_race_exactly_once(postgres_url, tmp_path):
+    from tests.studies._race_util import workers_race
+
+    workers_race(postgres_url, "pg-race-workers", tmp_path)
+
+
+def test_a_stopped_race_resumes_where_it_stopped(postgres_url, tmp_path):
+    from tests.studies._race_util import stopped_and_resumed
+
+    stopped_and_resumed(postgres_url, "pg-race-resume", tmp_path)

@@ -1,0 +1,62 @@
+"""Calibration checks of the race (``study launch --race``), for ``benchmarks/calibration.py``.
+
+Simulated studies with known truth (config mean + a seed effect shared by all configs + noise,
+noise SD 1, seed SD 1) are raced with :func:`studies._race.replay`, the function the
+storage-backed race runs, and compared with every config at ``max_repeats`` analysed with the
+same paired t-tests at alpha, Holm across configs (see ``_race_sim.py``).
+
+Checks:
+- ``racing_fwer_null_<mode>``: under the null (7 equal configs) the share of studies with any false
+  verdict -- a "better"/"worse" config (ablation) or an eliminated config (selection) -- is at
+  most alpha = 0.05.
+- ``racing_accuracy_gap_<mode>``: race accuracy minus fixed-max accuracy is at least -0.02
+  (ablation: share of correct better/worse/no-difference verdicts on a LOLO-like suite;
+  selection: share of studies whose pick is the true best).
+
+Run: ``python benchmarks/calibration.py --only racing`` (or this file's run() directly).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _race_sim import run_many  # noqa: E402
+
+from studies._race import RaceSettings  # noqa: E402
+
+# Known-truth suites, means in units of the per-trial noise SD (paired differences have SD sqrt(2)).
+NULL = [0.0] * 7
+ABLATION = [0.0, -8.0, -6.0, -4.0, -2.0, 0.0, 0.0]  # baseline first: LOLO-like drops, two no-ops
+SELECTION = [0.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0]  # a spread grid, unique best
+
+
+def _check(name: str, measured: float, target: str) -> dict:
+    op, bound = target.split()
+    passed = measured <= float(bound) if op == "<=" else measured >= float(bound)
+    return {"check": name, "measured": round(float(measured), 4), "target": target, "passed": bool(passed)}
+
+
+def run(*, quick: bool, seed: int = 0) -> list[dict]:
+    null_n, suite_n = (300, 150) if quick else (3000, 1000)
+    fwer_bound = "<= 0.08" if quick else "<= 0.05"  # quick: 300 studies, a binomial SE of ~0.013
+    gap_bound = ">= -0.04" if quick else ">= -0.02"
+    ablation, selection = RaceSettings(mode="ablation"), RaceSettings(mode="selection")
+    out = []
+    null_a = run_many(NULL, ablation, studies=null_n, seed=seed)
+    out.append(_check("racing_fwer_null_ablation", null_a["race_fwer"], fwer_bound))
+    null_s = run_many(NULL, selection, studies=null_n, seed=seed + 1, baseline=None)
+    out.append(_check("racing_fwer_null_selection", null_s["race_fwer"], fwer_bound))
+    suite_a = run_many(ABLATION, ablation, studies=suite_n, seed=seed + 2)
+    out.append(_check("racing_accuracy_gap_ablation", suite_a["race_accuracy"] - suite_a["fixed_accuracy"], gap_bound))
+    suite_s = run_many(SELECTION, selection, studies=suite_n, seed=seed + 3, baseline=None)
+    out.append(_check("racing_accuracy_gap_selection", suite_s["race_accuracy"] - suite_s["fixed_accuracy"], gap_bound))
+    return out
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in sys.argv):
+        print(f"calibration: {row['check']} {row['measured']} target {row['target']} {'PASS' if row['passed'] else 'FAIL'}")

@@ -1,0 +1,409 @@
+"""Racing seed repeats: spend repeats only on configs whose question is still open.
+
+A race is a grid study run in rounds. Every config starts with ``min_repeats`` seeds; at the end
+of each round (a *look*, every config then has ``n`` seeds) the open configs are tested, the
+decided ones stop, and each config still open gets one more seed (repeat ``n``), until none is
+open or ``n`` reaches ``max_repeats``. Repeat ``r`` of every config trains with seed
+``seed + r``, so configs are compared **paired by seed**, as in the ablation table.
+
+Two questions (``mode``):
+
+- ``ablation``: is each config better than, worse than or (with a ``margin``) equivalent to the
+  baseline? Hypothesis per config: ``H_c: mu_c = mu_baseline``, paired two-sided t-test on the
+  seed-level differences (``scipy.stats.ttest_rel``). The baseline runs as long as any config is
+  open. Equivalence within +-margin is the two one-sided tests (TOST, Schuirmann 1987,
+  ``scipy.stats.ttest_1samp`` with ``alternative``).
+- ``selection``: is each config in the top set? Hypothesis per config: ``H_i: mu_i >= mu_j`` for
+  every other ``j`` (i is a best config). It is rejected -- the config is eliminated as worse --
+  when a one-sided paired t-test shows it below some other open config, at a Bonferroni level
+  over the ``k - 1`` possible opponents. This is F-race's elimination (Birattari et al. 2002;
+  irace, Lopez-Ibanez et al. 2016, with its paired t-test option), with strong family-wise error
+  control in place of F-race's unadjusted post-hoc tests.
+
+Error control over the whole race (every look, every config):
+
+1. **Alpha spending over the planned looks** ``n = min_repeats .. max_repeats`` (Lan & DeMets
+   1983) with the power-family spending function ``f(t) = alpha * t**3``, ``t = n / max_repeats``
+   (Kim & DeMets 1987; rho = 3 is close to O'Brien-Fleming). The first crossing at look ``k`` has
+   null probability ``f(t_k) - f(t_{k-1})``. The per-look nominal levels of the paired t-test
+   that achieve this are computed once by Monte Carlo over 400,000 null sequences
+   (:func:`nominal_levels`): under H0 the sequence of t statistics does not depend on the noise
+   SD, so one simulation is exact for every pair, and it uses the looks' correlation (they share
+   seeds), which Bonferroni over looks would waste. Measured in ``benchmarks/calib_racing.py``:
+   an even (Pocock-like) spending decided more early but lost 3-4 points of accuracy against a
+   fixed 10-seed grid on medium effects; rho = 3 keeps the last look strong.
+2. **Holm across configs, with alpha recycling across looks** (Holm 1979; the graphical
+   group-sequential procedure of Maurer & Bretz 2013): at each look the open hypotheses are
+   tested step-down at ``increment / m_remaining``, where ``m_remaining`` counts the hypotheses not
+   rejected so far (at this or any earlier look; configs stopped as equivalent keep counting).
+   This is a shortcut of a closed test whose local tests are Bonferroni over looks and
+   hypotheses, so it controls the family-wise error rate in the strong sense at ``alpha``: the
+   probability of any false "better"/"worse" verdict (ablation), or of eliminating any truly best
+   config (selection), is at most ``alpha`` whatever the true means. TOST equivalence verdicts
+   form a second family at ``alpha`` (Bonferroni, no recycling).
+3. **Non-binding futility** (ablation): a config whose conditional power at the current trend
+   (Lan & Wittes 1988 B-value) is below ``futility`` (0.05) stops as "no difference". It only
+   removes chances to reject, so 1 and 2 still hold; it is what lets a race stop the configs that
+   do not differ from the baseline, which are otherwise run to ``max_repeats``.
+
+The guarantee rests on the paired t-test's p-values being valid at each look (normal seed-level
+differences; the t-test is robust to mild departures). The test itself sits behind one seam,
+:func:`compare_paired`, so the analysis' own comparison can replace it.
+
+Everything here is a pure function of the values observed: :func:`replay` recomputes the race
+from the cells alone, so the race state lives in storage, not in any worker's memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import special, stats
+
+from studies._spec import StudyError
+
+MODES = ("ablation", "selection")
+RACE_ATTR = "layerlab_race"  # study user attribute holding the race's settings
+
+
+class RaceError(StudyError):
+    """A race cannot be run as asked (bad settings, a sampled study, no baseline...)."""
+
+
+@dataclass(frozen=True)
+class RaceSettings:
+    """How a race spends seeds (``study launch --race``)."""
+
+    min_repeats: int = 3  # seeds every config gets before the first look
+    max_repeats: int = 10  # seeds no config goes beyond (the last look)
+    alpha: float = 0.05  # family-wise error rate of the race's verdicts
+    mode: str | None = None  # ablation | selection (None: ablation with a baseline, else selection)
+    margin: float | None = None  # ablation: |delta| < margin is "equivalent" (TOST); None: no equivalence
+    futility: float = 0.05  # ablation: stop a config whose conditional power (current trend) is below this; 0: never
+
+    def __post_init__(self) -> None:
+        for name in ("min_repeats", "max_repeats"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 2:
+                raise RaceError(f"--{name.replace('_', '-')} must be an integer >= 2 (a paired test needs 2 seeds), got {value!r}")
+        if self.min_repeats > self.max_repeats:
+            raise RaceError(
+                f"--min-repeats ({self.min_repeats}) must not exceed --max-repeats ({self.max_repeats})"
+            )
+        if not isinstance(self.alpha, (int, float)) or isinstance(self.alpha, bool) or not 0 < self.alpha < 1:
+            raise RaceError(f"--alpha must lie strictly between 0 and 1, got {self.alpha!r}")
+        if self.mode is not None and self.mode not in MODES:
+            raise RaceError(f"unknown --race-mode {self.mode!r}; valid: {', '.join(MODES)}")
+        if not isinstance(self.futility, (int, float)) or not 0 <= self.futility < 1:
+            raise RaceError(f"--futility must lie in [0, 1), got {self.futility!r}")
+        if self.margin is not None and (not isinstance(self.margin, (int, float)) or not self.margin > 0):
+            raise RaceError(f"--margin must be a number > 0, got {self.margin!r}")
+
+    @property
+    def looks(self) -> list[int]:
+        """The seed counts at which the race looks: min_repeats .. max_repeats."""
+        return list(range(self.min_repeats, self.max_repeats + 1))
+
+    def level(self, n: int) -> float:
+        """The alpha this race spends at the look with ``n`` seeds (the spending increment)."""
+        return spent(n, self) - (spent(n - 1, self) if n > self.min_repeats else 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RaceSettings:
+        return cls(**{k: data[k] for k in ("min_repeats", "max_repeats", "alpha", "mode", "margin", "futility") if k in data})
+
+
+SPENDING_RHO = 3  # power-family exponent: 3 is close to O'Brien-Fleming; 1 spends evenly (Pocock-like)
+
+
+def spent(n: int, settings: RaceSettings) -> float:
+    """Alpha spent by the look with ``n`` seeds: the power-family spending function
+    ``alpha * t**rho`` of Kim & DeMets (1987) in the Lan & DeMets (1983) framework."""
+    return settings.alpha * (n / settings.max_repeats) ** SPENDING_RHO
+
+
+# -- group-sequential boundaries ----------------------------------------------------------------
+
+NULL_PATHS = 400_000  # Monte Carlo paths of the sequential t-test under H0 (seeded: same boundaries everywhere)
+
+
+@functools.lru_cache(maxsize=8)
+def _null_pvalues(min_repeats: int, max_repeats: int, one_sided: bool) -> np.ndarray:
+    """p-values of the paired t-test at every look along NULL_PATHS null sequences.
+
+    Under H0 the differences are i.i.d. N(0, s^2) and the t statistic does not depend on s, so
+    the joint law of the looks' p-values is the same for every config pair: one simulation
+    serves every test of every race with these looks."""
+    rng = np.random.default_rng(20_260_611)
+    d = rng.standard_normal((NULL_PATHS, max_repeats)).astype(np.float64)
+    n = np.arange(1, max_repeats + 1)
+    total, squares = np.cumsum(d, axis=1), np.cumsum(d * d, axis=1)
+    mean = total / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = (squares - n * mean * mean) / (n - 1)
+        t = mean / np.sqrt(var / n)
+    cols = slice(min_repeats - 1, max_repeats)
+    df = (n - 1)[cols]
+    p = special.stdtr(df, t[:, cols]) if one_sided else 2 * special.stdtr(df, -np.abs(t[:, cols]))
+    return p.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=512)
+def nominal_levels(gamma: float, min_repeats: int, max_repeats: int, one_sided: bool = False) -> tuple[float, ...]:
+    """Per-look nominal p-value levels of a group-sequential paired t-test at overall level
+    ``gamma``: the first crossing at look k has null probability ``gamma * (g(t_k) - g(t_{k-1}))``
+    with ``g`` the race's spending shape (:func:`spent`). The first look's level is exact
+    (its p-value is uniform); later ones are quantiles of the Monte Carlo null paths that have
+    not crossed yet (:func:`_null_pvalues`), which accounts for the looks' strong correlation
+    (they share their seeds). Never below the Bonferroni increment, which is valid without it."""
+    p = _null_pvalues(min_repeats, max_repeats, one_sided)
+    shape = RaceSettings(min_repeats=min_repeats, max_repeats=max_repeats, alpha=gamma)
+    alive = np.ones(len(p), dtype=bool)
+    levels = []
+    for k, n in enumerate(shape.looks):
+        target = shape.level(n)
+        level = target
+        if k > 0:
+            count = int(target * len(p))
+            column = p[alive, k]
+            if 0 < count < len(column):
+                level = max(target, float(np.partition(column, count)[count]))
+        alive &= p[:, k] >= level
+        levels.append(level)
+    return tuple(levels)
+
+
+# -- the test seam ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A paired comparison of config ``a`` with config ``b`` on their common seeds."""
+
+    n: int  # common seeds
+    delta: float  # mean of a - b
+    p: float  # two-sided p of mu_a = mu_b
+    p_equivalent: float = 1.0  # TOST p of |mu_a - mu_b| >= margin (1 without a margin)
+
+
+def compare_paired(a: Sequence[float], b: Sequence[float], *, margin: float | None = None) -> Comparison:
+    """Paired t-test of ``a`` vs ``b`` (same seeds, same order): the race's only statistical test.
+
+    Equal to ``scipy.stats.ttest_rel(a, b)``; TOST equivalence (Schuirmann 1987) is the larger
+    of the two one-sided ``scipy.stats.ttest_1samp(a - b, -+margin)`` p-values. A zero-variance difference gives p = 1: with every seed differing by
+    the same amount (e.g. one test image), the data carry no estimate of the noise, and a t-test
+    would call it infinitely significant."""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    n = len(diff)
+    if n < 2:
+        return Comparison(n, float(diff.mean()) if n else float("nan"), 1.0)
+    delta = float(diff.mean())
+    sd = float(diff.std(ddof=1))
+    if sd == 0.0 or not math.isfinite(sd):
+        return Comparison(n, delta, 1.0)
+    # ttest_rel's statistic and p-value, computed directly: a race replays thousands of these and
+    # ttest_rel's input checks dominate its cost (tests/studies/test_race.py checks the equality).
+    se = sd / math.sqrt(n)
+    p = float(2 * special.stdtr(n - 1, -abs(delta / se)))
+    p_eq = 1.0
+    if margin is not None:  # TOST: H0 delta <= -margin (one-sided up) and H0 delta >= margin (down)
+        p_eq = float(max(special.stdtr(n - 1, -(delta + margin) / se), special.stdtr(n - 1, (delta - margin) / se)))
+    return Comparison(n, delta, p, p_eq)
+
+
+# -- the race as a function of its cells -------------------------------------------------------
+
+DONE, PENDING = "done", "pending"
+
+
+@dataclass
+class Decision:
+    verdict: str  # ablation: better | worse | equivalent | no difference | baseline; selection: eliminated | winner | top set
+    n: int  # seeds when decided
+    round: int  # round when decided (0: the first look, after min_repeats seeds)
+    reason: str  # one phrase: which test, at which level
+    p: float | None = None
+    delta: float | None = None
+
+
+@dataclass
+class RaceState:
+    """Where a race stands, recomputed from its cells by :func:`replay`."""
+
+    settings: RaceSettings
+    mode: str
+    n: int  # seeds of the current round (its look happens when they are all done)
+    round: int  # 0-based: round 0 runs the first min_repeats seeds
+    finished: bool
+    open: list[Hashable]  # configs whose question is open
+    decisions: dict[Hashable, Decision]  # decided (and, when finished, every config)
+    to_queue: list[tuple[Hashable, int]] = field(default_factory=list)  # (config, repeat) cells missing
+    repeats: dict[Hashable, int] = field(default_factory=dict)  # seeds asked of each config so far
+    baseline: Hashable | None = None
+
+    @property
+    def trials(self) -> int:
+        return sum(self.repeats.values())
+
+    @property
+    def trials_fixed(self) -> int:
+        """What every config at max_repeats would cost."""
+        return len(self.repeats) * self.settings.max_repeats
+
+    @property
+    def saved(self) -> float:
+        return 1.0 - self.trials / self.trials_fixed if self.trials_fixed else 0.0
+
+
+def resolve_mode(settings: RaceSettings, baseline: Hashable | None) -> str:
+    if settings.mode is not None:
+        return settings.mode
+    return "ablation" if baseline is not None else "selection"
+
+
+def replay(
+    configs: Sequence[Hashable],
+    cells: Mapping[tuple[Hashable, int], tuple[str, float | None]],
+    settings: RaceSettings,
+    *,
+    baseline: Hashable | None = None,
+) -> RaceState:
+    """Recompute the race from its cells: ``cells[(config, repeat)] = (DONE, value or None)`` or
+    ``(PENDING, None)``; a missing key is a cell not queued yet. Looks happen in order while
+    their cells are all done; the state stops at the first round still running or not queued
+    (``to_queue``: the cells to queue next). Cells beyond what the race asked for are ignored,
+    so the same cells always give the same state."""
+    mode = resolve_mode(settings, baseline)
+    if mode == "ablation" and baseline is None:
+        raise RaceError("an ablation race needs a baseline config in the grid (set baseline in the preset, or use --race-mode selection)")
+    configs = list(configs)
+    rivals = [c for c in configs if c != baseline] if mode == "ablation" else list(configs)
+    open_ = list(rivals)
+    decisions: dict[Hashable, Decision] = {}
+    rejected = 0  # hypotheses rejected so far (Holm's alpha recycling)
+    n = settings.min_repeats
+    repeats = {c: settings.min_repeats for c in configs}
+    while True:
+        active = [*([baseline] if mode == "ablation" else []), *open_]
+        if n == settings.min_repeats:
+            active = configs
+        needed = [(c, r) for c in active for r in range(n)]
+        missing = [cell for cell in needed if cell not in cells]
+        round_ = n - settings.min_repeats
+        if missing or any(cells[cell][0] != DONE for cell in needed):
+            return RaceState(settings, mode, n, round_, False, open_, decisions, missing, repeats, baseline)
+        values = {c: {r: cells[(c, r)][1] for r in range(n)} for c in active}
+        level = settings.level(n)
+        if mode == "ablation":
+            rejected += _look_ablation(values, open_, baseline, n, round_, level, len(rivals) - rejected, settings, decisions)
+        else:
+            rejected += _look_selection(values, open_, n, round_, settings, len(rivals) - rejected, len(rivals), decisions)
+        open_ = [c for c in open_ if c not in decisions]
+        if len(open_) <= (1 if mode == "selection" else 0) or n == settings.max_repeats:
+            _close(mode, open_, decisions, n, round_, baseline, settings)
+            return RaceState(settings, mode, n, round_, True, [], decisions, [], repeats, baseline)
+        n += 1
+        for c in [*([baseline] if mode == "ablation" else []), *open_]:
+            repeats[c] = n
+
+
+def _paired(values: Mapping[Hashable, Mapping[int, float | None]], a: Hashable, b: Hashable, margin=None) -> Comparison:
+    seeds = [r for r in values[a] if values[a][r] is not None and values[b].get(r) is not None]
+    return compare_paired([values[a][r] for r in seeds], [values[b][r] for r in seeds], margin=margin)
+
+
+def _look_ablation(values, open_, baseline, n, round_, level, m_remaining, settings, decisions) -> int:
+    """Holm step-down over the open configs vs the baseline at this look's level; then TOST."""
+    tests = {c: _paired(values, c, baseline, settings.margin) for c in open_}
+    rejected = 0
+    look = n - settings.min_repeats
+    for c in sorted(open_, key=lambda c: tests[c].p):
+        gamma = settings.alpha / max(1, m_remaining - rejected)
+        threshold = nominal_levels(gamma, settings.min_repeats, settings.max_repeats)[look]
+        if tests[c].p >= threshold:
+            break
+        verdict = "better" if tests[c].delta > 0 else "worse"
+        decisions[c] = Decision(verdict, n, round_, f"paired t p={tests[c].p:.2g} < {threshold:.2g} (Holm, look {round_ + 1})",
+                                tests[c].p, tests[c].delta)
+        rejected += 1
+    if settings.margin is not None:
+        equiv_level = level / max(1, len(values) - 1)  # Bonferroni over all rivals
+        for c in open_:
+            if c not in decisions and tests[c].p_equivalent < equiv_level:
+                decisions[c] = Decision("equivalent", n, round_,
+                                        f"TOST within +-{settings.margin:g}: p={tests[c].p_equivalent:.2g} < {equiv_level:.2g}",
+                                        tests[c].p_equivalent, tests[c].delta)
+    if settings.futility > 0 and n < settings.max_repeats:
+        final = nominal_levels(settings.alpha / max(1, m_remaining - rejected), settings.min_repeats, settings.max_repeats)[-1]
+        for c in open_:
+            if c in decisions:
+                continue
+            power = conditional_power(tests[c].p, n, settings.max_repeats, final)
+            if power < settings.futility:
+                decisions[c] = Decision("no difference", n, round_,
+                                        f"futile: conditional power {power:.2f} < {settings.futility:g} at the current trend",
+                                        tests[c].p, tests[c].delta)
+    return rejected
+
+
+def conditional_power(p: float, n: int, n_max: int, final_level: float) -> float:
+    """Probability of rejecting at the last look given the data so far, if the current trend
+    (the observed standardised effect) is the truth: the B-value formula of Lan & Wittes (1988),
+    with the look's t-test turned into a z-score. Stopping for low conditional power is
+    *non-binding* futility: it only removes chances to reject, so the error control is kept."""
+    z = stats.norm.isf(max(p, 1e-300) / 2)
+    t = n / n_max
+    z_final = stats.norm.isf(final_level / 2)
+    return float(stats.norm.sf((z_final - z / math.sqrt(t)) / math.sqrt(1 - t)))
+
+
+def _look_selection(values, open_, n, round_, settings, m_remaining, k, decisions) -> int:
+    """Holm step-down over 'i is a best config', each tested against every other open config
+    (one-sided paired t, Bonferroni over the k - 1 possible opponents)."""
+    worst: dict[Hashable, tuple[float, Hashable, Comparison]] = {}
+    for i in open_:
+        best = (1.0, None, None)
+        for j in open_:
+            if j == i:
+                continue
+            cmp = _paired(values, i, j)
+            one_sided = cmp.p / 2 if cmp.delta < 0 else 1.0 - cmp.p / 2
+            if one_sided < best[0]:
+                best = (one_sided, j, cmp)
+        worst[i] = best
+    rejected = 0
+    leader = max(open_, key=lambda c: np.mean([v for v in values[c].values() if v is not None] or [-np.inf]))
+    for i in sorted(open_, key=lambda c: worst[c][0]):
+        if i == leader:
+            continue  # the leader is never below the others' means; its test cannot reject first
+        gamma = settings.alpha / max(1, m_remaining - rejected) / max(1, k - 1)
+        threshold = nominal_levels(gamma, settings.min_repeats, settings.max_repeats, True)[n - settings.min_repeats]
+        p, j, cmp = worst[i]
+        if p >= threshold or cmp is None:
+            break
+        decisions[i] = Decision("eliminated", n, round_,
+                                f"below config {j} (one-sided paired t p={p:.2g} < {threshold:.2g}, Holm, look {round_ + 1})",
+                                p, cmp.delta)
+        rejected += 1
+    return rejected
+
+
+def _close(mode, open_, decisions, n, round_, baseline, settings) -> None:
+    if mode == "ablation":
+        for c in open_:
+            decisions[c] = Decision("no difference", n, round_, f"still open at max_repeats={settings.max_repeats}")
+        decisions[baseline] = Decision("baseline", n, round_, "reference: ran while any config was open")
+        return
+    if len(open_) == 1:
+        decisions[open_[0]] = Decision("winner", n, round_, "every other config eliminated")
+    else:
+        for c in open_:
+            decisions[c] = Decision("top set", n, round_, f"not eliminated by max_repeats={settings.max_repeats}")
