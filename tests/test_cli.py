@@ -195,7 +195,9 @@ def test_launch_reports_failed_trials_beside_the_leaderboard(tiny_preset, tmp_pa
     code = cli.main(["study", "launch", "--preset", str(tiny_preset), "--storage", url, "--no-progress",
                      "--repeats", "1", "--set", "optimizer=sgd", "--set", "lr=1e6"])
     captured = capsys.readouterr()
-    assert code == 0
+    assert code == 3  # issue #14: a launch that leaves failed cells exits 3 with a one-line summary
+    assert [line for line in captured.err.splitlines() if line.startswith("error:")] == [
+        next(line for line in captured.err.splitlines() if "cells ended FAIL" in line)]
     assert "not in the leaderboard:" in captured.out and "non-finite training loss" in captured.out
     assert "The value nan is not acceptable" not in captured.err  # a FAIL, not an Optuna warning
 
