@@ -198,17 +198,23 @@ def compare_paired(a: Sequence[float], b: Sequence[float], *, margin: float | No
     """Paired t-test of ``a`` vs ``b`` (same seeds, same order): the race's only statistical test.
 
     Equal to ``scipy.stats.ttest_rel(a, b)``; TOST equivalence (Schuirmann 1987) is the larger
-    of the two one-sided ``scipy.stats.ttest_1samp(a - b, -+margin)`` p-values. A zero-variance difference gives p = 1: with every seed differing by
-    the same amount (e.g. one test image), the data carry no estimate of the noise, and a t-test
-    would call it infinitely significant."""
+    of the two one-sided ``scipy.stats.ttest_1samp(a - b, -+margin)`` p-values. The p-value is the
+    report's seed-level test (``studies.analysis._paired.compare_paired`` without per-image data;
+    tests/studies/test_race.py checks they agree): when every seed differs by the same amount the
+    data carry no estimate of the noise, a t-test would call it infinitely significant, and both
+    use the exact sign-flip test instead (p = 2 / 2**n)."""
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     n = len(diff)
     if n < 2:
         return Comparison(n, float(diff.mean()) if n else float("nan"), 1.0)
     delta = float(diff.mean())
     sd = float(diff.std(ddof=1))
-    if sd == 0.0 or not math.isfinite(sd):
+    if delta == 0.0 and sd == 0.0:
         return Comparison(n, delta, 1.0)
+    if sd <= 1e-9 * abs(delta) or not math.isfinite(sd):
+        # every seed moved by the same amount: the exact sign-flip test, as the report's
+        # studies.analysis._paired.compare_paired does (a t-test would say p = 0)
+        return Comparison(n, delta, min(1.0, 2.0 / 2**n))
     # ttest_rel's statistic and p-value, computed directly: a race replays thousands of these and
     # ttest_rel's input checks dominate its cost (tests/studies/test_race.py checks the equality).
     se = sd / math.sqrt(n)

@@ -42,7 +42,19 @@ def test_compare_paired_equals_scipy_ttest_rel_and_tost():
 
 
 def test_zero_variance_difference_is_never_significant():
-    assert compare_paired([0.5, 0.6, 0.7], [0.49, 0.59, 0.69]).p == 1.0
+    # every seed one step apart: the exact sign-flip test, p = 2 / 2**3, never the t-test's 0
+    assert compare_paired([0.5, 0.6, 0.7], [0.49, 0.59, 0.69]).p == pytest.approx(0.25)
+    assert compare_paired([0.5, 0.6, 0.7], [0.5, 0.6, 0.7]).p == 1.0
+
+
+def test_the_race_uses_the_reports_paired_test():
+    from studies.analysis._paired import compare_paired as report_test
+
+    rng = np.random.default_rng(5)
+    cases = [(rng.normal(size=n), rng.normal(size=n)) for n in (2, 3, 5, 10)]
+    cases.append(([0.5, 0.6, 0.7, 0.8], [0.49, 0.59, 0.69, 0.79]))  # no spread
+    for a, b in cases:
+        assert compare_paired(a, b).p == pytest.approx(report_test(a, b).p_value, rel=1e-9, abs=1e-12)
 
 
 def test_a_clearly_worse_config_stops_at_the_first_look_and_nulls_run_to_max():
