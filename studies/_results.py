@@ -8,7 +8,6 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
-from scipy import stats
 
 from objectives import objective_report_attrs
 from studies._artifacts import SPEC_ATTR, artifact_dir_of
@@ -70,6 +69,8 @@ def trials_frame(study: optuna.Study, *, states: tuple[TrialState, ...] | None =
 def _ci95(values: np.ndarray) -> tuple[float, float]:
     if len(values) < 2:
         return (float("nan"), float("nan"))
+    from scipy import stats  # here, not at import: workers import this package
+
     half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
     return (float(values.mean() - half), float(values.mean() + half))
 
