@@ -19,6 +19,7 @@ The claim itself stays the storage's atomic WAITING -> RUNNING transition (see s
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage
@@ -110,3 +111,64 @@ def note_claimed(study: optuna.Study, trial_id: int) -> None:
         info = storage._studies.setdefault(study._study_id, _StudyInfo())
         storage._add_trials_to_cache(study._study_id, [frozen])
         info.unfinished_trial_ids.add(trial_id)
+
+
+# Attributes that say which cell a trial belongs to (see studies._cells.cell_of): all that
+# progress counts need. Reading only these keeps `study status` fast on studies of many thousand
+# trials, whose metrics, histories and confusion matrices it never looks at.
+_CELL_USER_ATTRS = ("repeat", "repeat_of")
+_CELL_SYSTEM_ATTRS = ("fixed_params", "failed_trial", "retry_history")
+
+
+def cell_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Every trial of ``study`` with its number, state, parameters and the attributes naming its
+    cell, and nothing else (no values, metrics or histories). On an RDB storage this is four plain
+    queries instead of building every attribute of every trial; elsewhere it is
+    ``study.get_trials(deepcopy=False)``."""
+    backend = _backend(study._storage)
+    if not isinstance(backend, RDBStorage):
+        return study.get_trials(deepcopy=False)
+    import json
+
+    import sqlalchemy
+    from optuna.distributions import json_to_distribution
+    from optuna.storages._rdb import models
+
+    trials_t = models.TrialModel.__table__
+    params_t = models.TrialParamModel.__table__
+    user_t = models.TrialUserAttributeModel.__table__
+    system_t = models.TrialSystemAttributeModel.__table__
+    mine = sqlalchemy.select(trials_t.c.trial_id).where(trials_t.c.study_id == study._study_id)
+    with backend.engine.connect() as conn:
+        rows = conn.execute(
+            sqlalchemy.select(trials_t.c.trial_id, trials_t.c.number, trials_t.c.state)
+            .where(trials_t.c.study_id == study._study_id).order_by(trials_t.c.number)
+        ).all()
+        params: dict[int, dict] = {}
+        dists: dict[str, Any] = {}
+        for trial_id, name, value, dist_json in conn.execute(
+            sqlalchemy.select(params_t.c.trial_id, params_t.c.param_name, params_t.c.param_value, params_t.c.distribution_json)
+            .where(params_t.c.trial_id.in_(mine))
+        ):
+            dist = dists.get(dist_json) or dists.setdefault(dist_json, json_to_distribution(dist_json))
+            params.setdefault(trial_id, {})[name] = dist.to_external_repr(value)
+        attrs: dict[tuple[str, int], dict] = {}
+        for which, table, keys in (("user", user_t, _CELL_USER_ATTRS), ("system", system_t, _CELL_SYSTEM_ATTRS)):
+            for trial_id, key, value in conn.execute(
+                sqlalchemy.select(table.c.trial_id, table.c.key, table.c.value_json)
+                .where(table.c.trial_id.in_(mine), table.c.key.in_(keys))
+            ):
+                attrs.setdefault((which, trial_id), {})[key] = json.loads(value)
+    return [_CellTrial(trial_id, number, TrialState(state) if not isinstance(state, TrialState) else state,
+                       params.get(trial_id, {}), attrs.get(("user", trial_id), {}), attrs.get(("system", trial_id), {}))
+            for trial_id, number, state in rows]
+
+
+class _CellTrial:
+    """The part of a FrozenTrial that studies._cells reads (duck-typed; never handed to Optuna)."""
+
+    __slots__ = ("_trial_id", "number", "state", "params", "user_attrs", "system_attrs")
+
+    def __init__(self, trial_id, number, state, params, user_attrs, system_attrs) -> None:
+        self._trial_id, self.number, self.state = trial_id, number, state
+        self.params, self.user_attrs, self.system_attrs = params, user_attrs, system_attrs

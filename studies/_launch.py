@@ -63,7 +63,7 @@ def create_or_resume(
     spec.validate(check_data=check_data, data_dir=data_dir)
     storage = open_storage(storage_url, create=True, options=options)
     with study_lock(storage, storage_url, study_name):
-        names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+        names = {s.study_name for s in storage.get_all_studies()}  # names only: summaries read every trial
         if study_name in names:
             study = optuna.load_study(study_name=study_name, storage=storage)
             stored = study.user_attrs.get(SPEC_ATTR)

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from objectives import objective_report_attrs
 from studies._artifacts import SPEC_ATTR, artifact_dir_of
 from studies._cells import count_cells, root_number
+from studies._claims import cell_trials
 from studies._spec import StudyError, StudySpec
 from studies._storage import open_storage, redact
 from studies._worker import load_spec
@@ -23,7 +24,7 @@ METRIC_ATTRS = (
 
 def load_study(storage_url: str, study_name: str) -> optuna.Study:
     storage = open_storage(storage_url)
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    names = [s.study_name for s in storage.get_all_studies()]  # names only: summaries read every trial
     if study_name not in names:
         listed = ", ".join(sorted(names)) or "none"
         raise StudyError(f"no study named {study_name!r} in {redact(storage_url)}; studies there: {listed}")
@@ -129,7 +130,7 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
     remaining) and ``artifact_dir``.
     """
     counts = {s.name: 0 for s in TrialState}
-    trials = study.get_trials(deepcopy=False)
+    trials = cell_trials(study)  # states and cell attributes only: one cheap read, whatever the size
     for t in trials:
         counts[t.state.name] += 1
     out: dict[str, Any] = {"study": study.study_name, "trials": len(trials), "states": counts}
@@ -137,7 +138,7 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
         spec = load_spec(study)
     except StudyError:
         return out
-    cells = count_cells(study, spec)
+    cells = count_cells(study, spec, trials)
     total = cells.total
     out.update({
         "preset": spec.name,
