@@ -25,8 +25,11 @@ from optuna.storages import JournalStorage, RDBStorage
 
 
 def _backend(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
-    """The storage behind Optuna's ``_CachedStorage`` wrapper (which caches nothing of attributes)."""
-    return getattr(storage, "_backend", storage)
+    """The storage behind Optuna's ``_CachedStorage`` wrapper (which caches nothing of attributes);
+    any other storage as is (a JournalStorage's own ``_backend`` is its log file)."""
+    from optuna.storages._cached_storage import _CachedStorage
+
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
 
 
 def set_trial_attrs(

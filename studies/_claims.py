@@ -25,15 +25,13 @@ import optuna
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.trial import TrialState
 
+from studies._attrs import _backend
+
 log = logging.getLogger("layerlab")
 
 CLAIM_INDEX = "ix_layerlab_trials_claim"
 _CANDIDATES = 8  # waiting ids read per claim: enough for a few workers racing for the same one
 _journal_cursor: dict[tuple[int, int], int] = {}  # (id(storage), study_id) -> first index maybe waiting
-
-
-def _backend(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
-    return getattr(storage, "_backend", storage)
 
 
 def ensure_claim_index(storage: optuna.storages.BaseStorage) -> None:
@@ -172,3 +170,19 @@ class _CellTrial:
     def __init__(self, trial_id, number, state, params, user_attrs, system_attrs) -> None:
         self._trial_id, self.number, self.state = trial_id, number, state
         self.params, self.user_attrs, self.system_attrs = params, user_attrs, system_attrs
+
+
+def has_running(study: optuna.Study) -> bool:
+    """Whether any trial of ``study`` is RUNNING (one indexed ``EXISTS`` on an RDB storage)."""
+    backend = _backend(study._storage)
+    if isinstance(backend, RDBStorage):
+        import sqlalchemy
+        from optuna.storages._rdb import models
+
+        table = models.TrialModel.__table__
+        query = sqlalchemy.select(table.c.trial_id).where(
+            table.c.study_id == study._study_id, table.c.state == TrialState.RUNNING
+        ).limit(1)
+        with backend.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+    return bool(backend.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,)))

@@ -9,9 +9,7 @@ with ``CUDA_VISIBLE_DEVICES`` set. Workers on other machines join with ``study w
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from objectives import resolve_device
 from searchspace._errors import ConfigError
 from studies._artifacts import SPEC_ATTR, default_artifact_dir
 from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
+from studies._processes import run_processes, worker_argv
 from studies._spec import StudyError, StudySpec, spec_differences
 from studies._storage import DEFAULT_STORAGE, StorageOptions, open_storage, storage_file, study_lock
 from studies._worker import run_worker
@@ -218,11 +217,11 @@ def worker_commands(
         envs = [dict(threads) for _ in range(workers)]
     out = []
     for index, env in enumerate(envs):
-        cmd = [
-            sys.executable, "-m", "cli", "study", "worker", "--storage", storage, "--study-name", study_name,
+        cmd = worker_argv([  # python -c into studies._processes.worker_main, not through the CLI
+            "--storage", storage, "--study-name", study_name,
             "--device", "cuda" if gpus else device, "--worker-index", str(index), "--quiet",
             "--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period),
-        ]
+        ])
         for flag, value in (("--data-dir", data_dir), ("--checkpoint-dir", checkpoint_dir), ("--artifact-dir", artifact_dir)):
             if value is not None:
                 cmd += [flag, str(value)]
@@ -232,27 +231,18 @@ def worker_commands(
 
 def _run_processes(commands, study: optuna.Study, spec: StudySpec, progress: bool) -> None:
     """Start one process per command and follow the study's progress until they all exit."""
-    procs = []
-    for cmd, extra in commands:
-        env = {**os.environ, **extra}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        procs.append(subprocess.Popen(cmd, env=env))
     bar = _progress_bar(spec, study, progress)
+
+    def on_progress() -> None:
+        counts = count_cells(study, spec)
+        bar.update(max(0, counts.done + counts.failed - bar.n))
+
     try:
-        while any(p.poll() is None for p in procs):
-            time.sleep(1.0)
-            counts = count_cells(study, spec)
-            bar.update(max(0, counts.done + counts.failed - bar.n))
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()  # workers hand their running cells back (SIGTERM -> re-queued)
-        for p in procs:
-            p.wait()
-        raise
+        codes = run_processes(commands, pythonpath=str(ROOT), on_progress=on_progress if progress else None)
     finally:
         bar.close()
-    failed = [p.returncode for p in procs if p.returncode != 0]
-    if failed and len(failed) == len(procs):
-        raise StudyError(f"all {len(procs)} worker processes exited with errors (exit codes {failed}); see their output above")
+    failed = [code for code in codes if code != 0]
+    if failed and len(failed) == len(codes):
+        raise StudyError(f"all {len(codes)} worker processes exited with errors (exit codes {failed}); see their output above")
     if failed:
-        sys.stderr.write(f"warning: {len(failed)} of {len(procs)} worker processes exited with errors {failed}\n")
+        sys.stderr.write(f"warning: {len(failed)} of {len(codes)} worker processes exited with errors {failed}\n")

@@ -40,7 +40,7 @@ from searchspace._errors import LayerlabError
 from studies._attrs import BatchedTrial
 from studies._artifacts import SPEC_ATTR, artifact_dir_of, artifact_store, upload_trial_artifacts
 from studies._cells import queue_repeats, repeat_of, requeue
-from studies._claims import ensure_claim_index, note_claimed, waiting_trial_ids
+from studies._claims import ensure_claim_index, has_running, note_claimed, waiting_trial_ids
 from studies._spec import StudyError, StudySpec
 from studies._storage import StorageOptions, fail_stale_trials, has_heartbeat, is_lock_error, open_storage
 
@@ -187,7 +187,11 @@ def run_worker(
     store = _artifact_store(study, artifact_dir)
     report = WorkerReport()
     heartbeat = has_heartbeat(storage)
-    poll = max(1.0, min(5.0, options.heartbeat_interval / 2))
+    # An idle worker looks again after 0.05 s, doubling up to 0.5 s (three indexed queries a look):
+    # it takes a cell re-queued or added (a sampled slot's repeats) within moments, and exits at
+    # most 0.5 s after the last running trial ends.
+    poll = 0.5
+    idle = 0.05
     while max_trials is None or len(report.trials) < max_trials:
         if heartbeat:
             try:
@@ -198,10 +202,12 @@ def run_worker(
         trial_id = claim_waiting(study, heartbeat=heartbeat)
         if trial_id is None:
             # Without a heartbeat a dead worker's trial would stay RUNNING forever: do not wait on it.
-            if wait and heartbeat and study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                time.sleep(poll)  # others are running: they may still die and need a taker
+            if wait and heartbeat and has_running(study):
+                time.sleep(idle)  # others are running: they may still die and need a taker
+                idle = min(poll, 2 * idle)
                 continue
             break
+        idle = 0.05
         try:
             trial = BatchedTrial(study, trial_id)  # samplers prepare relative params here
         except Exception as exc:
