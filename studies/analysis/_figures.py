@@ -3,6 +3,7 @@ curves over repeats, confusion, rank transfer), Optuna's ``optuna.visualization`
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -252,9 +253,30 @@ def numeric_params(table: StudyTable) -> list[str]:
     return names
 
 
+class _PlotView(optuna.Study):
+    """``study`` as Optuna's plot functions read it: the completed trials already collected, without
+    their user attributes. ``plot_optimization_history`` calls ``study.get_trials()``, a deepcopy of
+    every trial with its history and confusion matrix (millions of copied objects on a study of
+    thousands of trials), and each plot re-reads the storage; here they copy plain numbers."""
+
+    def __init__(self, study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
+        self.__dict__.update(study.__dict__)
+        self._view_trials = []
+        for trial in trials:
+            light = copy.copy(trial)
+            light.user_attrs = {}
+            self._view_trials.append(light)
+
+    def _get_trials(self, deepcopy: bool = True, states=None, **_kwargs) -> list[optuna.trial.FrozenTrial]:
+        out = [t for t in self._view_trials if states is None or t.state in states]
+        return copy.deepcopy(out) if deepcopy else out
+
+
 def optuna_figures(study: optuna.Study, table: StudyTable) -> tuple[list[tuple[str, go.Figure]], list[str]]:
     """Optuna's own plotly figures that apply to this study, and notes on the ones skipped."""
     from optuna import visualization as vis
+
+    study = _PlotView(study, table.trials)  # the completed trials: what every plot below draws
 
     figs: list[tuple[str, go.Figure]] = []
     notes: list[str] = []
