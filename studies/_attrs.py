@@ -17,6 +17,7 @@ read the study unchanged.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -85,6 +86,9 @@ class BatchedTrial(optuna.trial.Trial):
 
     def __init__(self, study: optuna.Study, trial_id: int) -> None:
         super().__init__(study, trial_id)
+        # Our own copy: a journal storage hands out its in-memory trial, which buffered values
+        # must not reach before they are written.
+        self._cached_frozen_trial = copy.deepcopy(self._cached_frozen_trial)
         self._pending_user_attrs: dict[str, Any] = {}
 
     def set_user_attr(self, key: str, value: Any) -> None:

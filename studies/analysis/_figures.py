@@ -22,6 +22,7 @@ MAX_BARS = 30  # configs drawn in the leaderboard figure
 MAX_CURVES = 10  # configs drawn (visible) in the learning-curve figure; the others start hidden
 MAX_CURVE_CONFIGS = 300  # configs in the learning-curve figure at all (keeps the page a few MB)
 MAX_CONFUSION_CELLS = 100_000  # matrix cells in the confusion dropdown (1000 configs of 10 classes, 10 of 100)
+MAX_CONFUSION_CONFIGS = 200  # configs in the dropdown: each is a plotly trace, validated and copied on write
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 VERDICT_COLORS = {"better": "#2ca02c", "worse": "#d62728", "no detectable difference": "#7f7f7f"}
 
@@ -187,22 +188,23 @@ def confusion_browser_figure(table: StudyTable, groups: Sequence[str]) -> tuple[
     """Every config's confusion matrix in one figure with a dropdown (configs in ``groups``
     order, as many as fit :data:`MAX_CONFUSION_CELLS`). Returns the figure and which configs are
     ``included`` and ``left_out``."""
-    fig = go.Figure()
     shown: dict[str, list[str]] = {"included": [], "left_out": []}
+    traces = []
     cells = 0
     for group in groups:
         found = _confusion_share(table, group)
         if found is None:
             continue
         total, share, runs = found
-        if cells + total.size > MAX_CONFUSION_CELLS:
+        if cells + total.size > MAX_CONFUSION_CELLS or len(traces) >= MAX_CONFUSION_CONFIGS:
             shown["left_out"].append(table.label_of(group))
             continue
         cells += total.size
-        fig.add_trace(_heatmap(total, share, visible=not shown["included"]))
+        traces.append(_heatmap(total, share, visible=not shown["included"]))
         shown["included"].append(f"{table.label_of(group)} ({runs} run(s))")
     if len(shown["included"]) < 2:
         return None, shown
+    fig = go.Figure(data=traces)  # one validation of all traces, not one per add_trace
     n = len(shown["included"])
     buttons = [dict(label=label[:60], method="update", args=[{"visible": [j == i for j in range(n)]}, {"title.text": f"Test confusion: {label}"}])
                for i, label in enumerate(shown["included"])]
