@@ -60,6 +60,7 @@ class StudyTable:
     # lookups by boolean masks over the whole frame made a report quadratic in the trials.
     _rows: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
     _columns: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
+    _names: dict[str, list[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         codes, uniques = pd.factorize(self.frame["group"].to_numpy(), sort=False) if len(self.frame) else ([], [])
@@ -68,6 +69,7 @@ class StudyTable:
         rows = {str(g) if not isinstance(g, str) else g: order[bounds[i]:bounds[i + 1]] for i, g in enumerate(uniques)}
         object.__setattr__(self, "_rows", rows)
         object.__setattr__(self, "_columns", {})
+        object.__setattr__(self, "_names", {})
 
     @property
     def maximize(self) -> bool:
@@ -100,7 +102,9 @@ class StudyTable:
 
     def param_names(self) -> list[str]:
         """Every Optuna parameter that appears in some completed trial, in first-seen order."""
-        return list(dict.fromkeys(k for t in self.trials for k in t.params))
+        if "param_names" not in self._names:  # read once: analyses ask for it per comparison
+            self._names["param_names"] = list(dict.fromkeys(k for t in self.trials for k in t.params))
+        return list(self._names["param_names"])
 
     def _group_rows(self, group: str) -> np.ndarray:
         rows = self._rows.get(group)
