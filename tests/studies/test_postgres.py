@@ -81,3 +81,21 @@ def test_a_different_spec_is_refused_and_nothing_is_written(postgres_url, tiny_p
     study = load(postgres_url, "pg-spec")
     assert len(study.trials) == before == 6 and study_status(study)["cells_total"] == 6
     assert optuna.get_all_study_names(study._storage) == ["pg-spec"]
+
+
+def test_attributes_in_one_transaction_on_postgres(postgres_url):
+    from tests.studies import test_engine
+
+    test_engine.test_attributes_are_written_in_one_transaction_and_read_back_by_optuna(postgres_url)
+
+
+def test_a_batched_trial_on_postgres(postgres_url):
+    from tests.studies import test_engine
+
+    test_engine.test_a_batched_trial_sees_its_attributes_at_once_and_writes_them_on_flush(postgres_url)
+
+
+def test_indexed_claims_exactly_once_on_postgres(postgres_url):
+    from tests.studies import test_engine
+
+    test_engine.test_claims_take_waiting_trials_in_order_exactly_once(postgres_url)
