@@ -143,3 +143,14 @@ def test_the_study_table_index_matches_masks_over_the_frame():
     only = _collect.restrict(table, {"a": "y"})
     assert only.groups == [g for g in table.groups if table.params_of(g)["a"] == "y"]
     assert all(len(only.values(g)) == 3 for g in only.groups)
+
+
+def test_a_worker_process_entry_refuses_a_missing_study_in_one_line(tmp_path, capsys):
+    from studies._processes import worker_main
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    _study(url, "present")
+    code = worker_main(["--storage", url, "--study-name", "absent", "--device", "cpu",
+                        "--heartbeat-interval", "1", "--grace-period", "8", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "absent" in err and len(err.strip().splitlines()) == 1
