@@ -23,29 +23,35 @@ from studies._dashboard import DashboardError, run_dashboard
 from studies._launch import create_or_resume, launch, worker_commands
 from studies._presets import PresetError, list_presets, load_preset, read_preset
 from studies._race import RaceError, RaceSettings
-from studies._results import (
-    format_leaderboard,
-    format_status,
-    leaderboard,
-    load_study,
-    study_status,
-    trials_frame,
-)
 from studies._spec import Overrides, StudyError, StudySpec, apply_overrides, build_space
 from studies._storage import DEFAULT_STORAGE, StorageError, StorageOptions, open_storage
-from studies.analysis import (
-    AnalysisError,
-    ablation_table,
-    build_report,
-    compare_studies,
-    describe_dataset,
-    importance_with_ci,
-    leaderboard_table,
-    medmnist_table,
-    variance_split,
-    write_report,
-)
 from studies._worker import WorkerReport, claim_waiting, load_spec, run_worker
+
+# Reading results pulls in pandas, scipy.stats, plotly and scikit-learn: seconds of CPU that a
+# worker, which only trains, never needs. These names are imported on first use (PEP 562).
+_LAZY = {
+    **dict.fromkeys(
+        ("format_leaderboard", "format_status", "leaderboard", "load_study", "study_status", "trials_frame"),
+        "studies._results",
+    ),
+    **dict.fromkeys(
+        (
+            "AnalysisError", "ablation_table", "build_report", "compare_studies", "describe_dataset",
+            "importance_with_ci", "leaderboard_table", "medmnist_table", "variance_split", "write_report",
+        ),
+        "studies.analysis",
+    ),
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'studies' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "AnalysisError",

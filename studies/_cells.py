@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from studies._attrs import add_trials
 from studies._spec import StudySpec
 
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -55,21 +56,25 @@ def cell_of(trial: FrozenTrial, sampler: str) -> str:
 
 
 def queue_grid(study: optuna.Study, spec: StudySpec, *, progress: bool = False) -> int:
-    """Queue every grid cell that has no trial yet; returns how many were queued. ``progress``: a
-    bar on a terminal's stderr (queueing thousands of cells takes a while on a remote database)."""
+    """Queue every grid cell that has no trial yet; returns how many were queued (one storage
+    transaction for all of them, see :func:`studies._attrs.add_trials`). ``progress``: a bar on a
+    terminal's stderr (queueing thousands of cells takes a while on a remote database)."""
     from studies._progress import terminal_bar
 
     present = {cell_of(t, "grid") for t in study.get_trials(deepcopy=False)}
-    queued = 0
+    waiting = []
     for params, _config, repeat in terminal_bar(spec.grid_cells(), enabled=progress, desc="queueing cells", unit="cell",
                                                 total=spec.total_cells()):
         key = cell_key(params, repeat)
         if key in present:
             continue
-        study.enqueue_trial(params, user_attrs={"repeat": repeat})
+        # what study.enqueue_trial(params, user_attrs=...) adds
+        waiting.append(optuna.trial.create_trial(
+            state=TrialState.WAITING, system_attrs={"fixed_params": params}, user_attrs={"repeat": repeat}
+        ))
         present.add(key)
-        queued += 1
-    return queued
+    add_trials(study, waiting)
+    return len(waiting)
 
 
 def queue_slots(study: optuna.Study, spec: StudySpec) -> int:
@@ -153,10 +158,16 @@ class CellCounts:
         return None if self.total is None else max(0, self.total - self.done - self.failed)
 
 
-def count_cells(study: optuna.Study, spec: StudySpec) -> CellCounts:
+def count_cells(study: optuna.Study, spec: StudySpec, trials: list[FrozenTrial] | None = None) -> CellCounts:
+    """Progress through the cells; ``trials`` (default: read from the study, cell attributes only)
+    lets a caller that already read them pass them in."""
     by_cell: dict[str, list[FrozenTrial]] = defaultdict(list)
     counts = CellCounts(total=spec.total_cells())
-    for t in study.get_trials(deepcopy=False):
+    if trials is None:
+        from studies._claims import cell_trials
+
+        trials = cell_trials(study)
+    for t in trials:
         by_cell[cell_of(t, spec.sampler)].append(t)
         counts.retries += "failed_trial" in t.system_attrs
     for key, trials in by_cell.items():

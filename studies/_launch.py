@@ -9,9 +9,7 @@ with ``CUDA_VISIBLE_DEVICES`` set. Workers on other machines join with ``study w
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
 from studies._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
 from studies._race import RACE_ATTR, RaceSettings
 from studies._race_storage import race_spec, start_race
+from studies._processes import run_processes, worker_argv
 from studies._spec import StudyError, StudySpec, spec_differences
 from studies._storage import DEFAULT_STORAGE, StorageOptions, open_storage, storage_file, study_lock
 from studies._worker import run_worker
@@ -80,7 +79,7 @@ def create_or_resume(
     check_cell_limit(spec.total_cells(), max_cells)
     storage = open_storage(storage_url, create=True, options=options)
     with study_lock(storage, storage_url, study_name):
-        names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+        names = {s.study_name for s in storage.get_all_studies()}  # names only: summaries read every trial
         if study_name in names:
             study = optuna.load_study(study_name=study_name, storage=storage)
             stored = study.user_attrs.get(SPEC_ATTR)
@@ -252,11 +251,11 @@ def worker_commands(
         envs = [dict(threads) for _ in range(workers)]
     out = []
     for index, env in enumerate(envs):
-        cmd = [
-            sys.executable, "-m", "cli", "study", "worker", "--storage", storage, "--study-name", study_name,
+        cmd = worker_argv([  # python -c into studies._processes.worker_main, not through the CLI
+            "--storage", storage, "--study-name", study_name,
             "--device", "cuda" if gpus else device, "--worker-index", str(index), "--quiet",
             "--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period),
-        ]
+        ])
         if batch_repeats != "off":
             cmd += ["--batch-repeats", batch_repeats]
         for flag, value in (("--data-dir", data_dir), ("--checkpoint-dir", checkpoint_dir), ("--artifact-dir", artifact_dir)):
@@ -268,31 +267,22 @@ def worker_commands(
 
 def _run_processes(commands, study: optuna.Study, spec: StudySpec, progress: bool) -> None:
     """Start one process per command and follow the study's progress until they all exit."""
-    procs = []
-    for cmd, extra in commands:
-        env = {**os.environ, **extra}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        env[PARENT_ENV] = str(os.getpid())  # the worker exits when this process dies (studies._faults)
-        procs.append(subprocess.Popen(cmd, env=env))
     bar = _progress_bar(spec, study, progress)
+
+    def on_progress() -> None:
+        counts = count_cells(study, spec)
+        bar.update(max(0, counts.done + counts.failed - bar.n))
+
     try:
-        while any(p.poll() is None for p in procs):
-            time.sleep(1.0)
-            counts = count_cells(study, spec)
-            bar.update(max(0, counts.done + counts.failed - bar.n))
-    except BaseException:  # Ctrl-C, SIGTERM or an error here: never leave the workers running
-        for p in procs:
-            p.terminate()  # workers hand their running cells back (SIGTERM -> re-queued)
-        for p in procs:
-            p.wait()
-        raise
+        codes = run_processes(commands, pythonpath=str(ROOT), on_progress=on_progress if progress else None,
+                              parent_env={PARENT_ENV: str(os.getpid())})  # workers die with this process (studies._faults)
     finally:
         bar.close()
-    failed = [p.returncode for p in procs if p.returncode != 0]
+    failed = [code for code in codes if code != 0]
     if failed and all(code == EXIT_FAULT for code in failed) and count_cells(study, spec).remaining != 0:
-        raise FaultError(f"{len(failed)} of {len(procs)} worker processes stopped on an infrastructure fault (their "
+        raise FaultError(f"{len(failed)} of {len(codes)} worker processes stopped on an infrastructure fault (their "
                          "one-line reasons are above); relaunch the same command once it is fixed")
-    if failed and len(failed) == len(procs):
-        raise StudyError(f"all {len(procs)} worker processes exited with errors (exit codes {failed}); see their output above")
+    if failed and len(failed) == len(codes):
+        raise StudyError(f"all {len(codes)} worker processes exited with errors (exit codes {failed}); see their output above")
     if failed:
-        sys.stderr.write(f"warning: {len(failed)} of {len(procs)} worker processes exited with errors {failed}\n")
+        sys.stderr.write(f"warning: {len(failed)} of {len(codes)} worker processes exited with errors {failed}\n")

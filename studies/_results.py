@@ -13,6 +13,7 @@ from objectives import objective_report_attrs
 from studies._artifacts import SPEC_ATTR, artifact_dir_of
 from studies._cells import count_cells, root_number
 from studies._race_storage import format_race, race_status
+from studies._claims import cell_trials
 from studies._spec import StudyError, StudySpec
 from studies._storage import open_storage, redact
 from studies._worker import load_spec
@@ -24,7 +25,7 @@ METRIC_ATTRS = (
 
 def load_study(storage_url: str, study_name: str) -> optuna.Study:
     storage = open_storage(storage_url)
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    names = [s.study_name for s in storage.get_all_studies()]  # names only: summaries read every trial
     if study_name not in names:
         listed = ", ".join(sorted(names)) or "none"
         raise StudyError(f"no study named {study_name!r} in {redact(storage_url)}; studies there: {listed}")
@@ -114,7 +115,7 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
     see :func:`studies._race_storage.race_status`), and its ``finished`` means the race is over.
     """
     counts = {s.name: 0 for s in TrialState}
-    trials = study.get_trials(deepcopy=False)
+    trials = cell_trials(study)  # states and cell attributes only: one cheap read, whatever the size
     for t in trials:
         counts[t.state.name] += 1
     out: dict[str, Any] = {"study": study.study_name, "trials": len(trials), "states": counts}
@@ -122,7 +123,7 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
         spec = load_spec(study)
     except StudyError:
         return out
-    cells = count_cells(study, spec)
+    cells = count_cells(study, spec, trials)
     total = cells.total
     out.update({
         "preset": spec.name,

@@ -37,10 +37,12 @@ from optuna.trial import TrialState
 from objectives import make_objective, resolve_device
 from searchspace import sample
 from searchspace._errors import LayerlabError
+from studies._attrs import BatchedTrial
 from studies._artifacts import SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of, upload_trial_artifacts, usable_checkpoint_dir
 from studies._cells import queue_repeats, repeat_of, requeue
 from studies._faults import as_fault, exit_with_parent, first_line, hand_back
 from studies._race_storage import advance_race
+from studies._claims import ensure_claim_index, has_running, note_claimed, waiting_trial_ids
 from studies._spec import StudyError, StudySpec
 from studies._storage import StorageOptions, fail_stale_trials, has_heartbeat, is_lock_error, open_storage
 
@@ -121,19 +123,24 @@ def claim_waiting(study: optuna.Study, *, heartbeat: bool | None = None) -> int 
     """
     storage = study._storage
     heartbeat = has_heartbeat(storage) if heartbeat is None else heartbeat
-    for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        try:
-            if heartbeat:
-                storage.record_heartbeat(frozen._trial_id)
-            if storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING):
-                return frozen._trial_id
-        except UpdateFinishedTrialError:
-            continue
-        except Exception as exc:  # SQLite past its busy timeout: try the next one
-            if not is_lock_error(exc):
-                raise
-            time.sleep(0.05)
-    return None
+    while True:
+        candidates = waiting_trial_ids(study)  # a few ids from an indexed query, not every waiting trial
+        if not candidates:
+            return None
+        for trial_id in candidates:
+            try:
+                if heartbeat:
+                    storage.record_heartbeat(trial_id)
+                if storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+                    note_claimed(study, trial_id)
+                    return trial_id
+            except UpdateFinishedTrialError:
+                continue
+            except Exception as exc:  # SQLite past its busy timeout: try the next one
+                if not is_lock_error(exc):
+                    raise
+                time.sleep(0.05)
+        # every candidate was taken by other workers meanwhile: read the next few
 
 
 def _open_study(storage, study_name: str) -> optuna.Study:
@@ -176,6 +183,7 @@ def run_worker(
     options = options or StorageOptions()
     exit_with_parent()  # a worker process of `study launch` dies with it (studies._faults)
     storage = open_storage(storage_url, options=options)
+    ensure_claim_index(storage)
     spec = load_spec(_open_study(storage, study_name))
     study = optuna.load_study(
         study_name=study_name, storage=storage, sampler=make_sampler(spec, worker_index), pruner=make_pruner(spec)
@@ -192,7 +200,11 @@ def run_worker(
     store = _artifact_store(study, artifact_dir)
     report = WorkerReport()
     heartbeat = has_heartbeat(storage)
-    poll = max(1.0, min(5.0, options.heartbeat_interval / 2))
+    # An idle worker looks again after 0.05 s, doubling up to 0.5 s (three indexed queries a look):
+    # it takes a cell re-queued or added (a sampled slot's repeats) within moments, and exits at
+    # most 0.5 s after the last running trial ends.
+    poll = 0.5
+    idle = 0.05
     while max_trials is None or len(report.trials) < max_trials:
         if heartbeat:
             try:
@@ -205,12 +217,14 @@ def run_worker(
             continue
         if trial_id is None:
             # Without a heartbeat a dead worker's trial would stay RUNNING forever: do not wait on it.
-            if wait and heartbeat and study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                time.sleep(poll)  # others are running: they may still die and need a taker
+            if wait and heartbeat and has_running(study):
+                time.sleep(idle)  # others are running: they may still die and need a taker
+                idle = min(poll, 2 * idle)
                 continue
             break
+        idle = 0.05
         try:
-            trial = optuna.trial.Trial(study, trial_id)  # samplers prepare relative params here
+            trial = BatchedTrial(study, trial_id)  # samplers prepare relative params here
         except Exception as exc:
             log.error("trial %d could not start:\n%s", trial_id, traceback.format_exc())
             study._storage.set_trial_user_attr(trial_id, "fail_reason", f"{type(exc).__name__}: {exc}")
@@ -271,6 +285,7 @@ def _run_trial(
             beat.stop()
         if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
             raise UpdateFinishedTrialError(f"trial {trial.number} is no longer running")
+        trial.flush()  # every attribute the trial set, in one transaction
         if store is not None:
             upload_trial_artifacts(trial, store)  # before tell: artifacts attach to running trials only
         if value is not None and math.isnan(value):  # the objective's way of saying FAIL (its reason
@@ -322,6 +337,7 @@ def _hand_back(study: optuna.Study, trial: optuna.trial.Trial) -> None:
     """Fail an interrupted trial and queue its cell again at once (no wait for the grace period)."""
     try:
         trial.set_user_attr("fail_reason", "interrupted")
+        getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes
         study.tell(trial, state=TrialState.FAIL)
     except (UpdateFinishedTrialError, ValueError):
         return  # already declared dead, and re-queued by the worker that noticed

@@ -13,7 +13,6 @@ analysis reads trials through :func:`collect`, which falls back gracefully:
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Mapping
@@ -57,6 +56,20 @@ class StudyTable:
     notes: tuple[str, ...] = field(default_factory=tuple)
     # Range the objective is known to lie in: (0, 1) for layerlab (validation accuracy), else None.
     value_bounds: tuple[float, float] | None = None
+    # Row numbers of each group (first-seen order) and column arrays, built once: per-group
+    # lookups by boolean masks over the whole frame made a report quadratic in the trials.
+    _rows: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
+    _columns: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
+    _names: dict[str, list[str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        codes, uniques = pd.factorize(self.frame["group"].to_numpy(), sort=False) if len(self.frame) else ([], [])
+        order = np.argsort(np.asarray(codes, dtype=np.int64), kind="stable")
+        bounds = np.searchsorted(np.asarray(codes, dtype=np.int64)[order], np.arange(len(uniques) + 1))
+        rows = {str(g) if not isinstance(g, str) else g: order[bounds[i]:bounds[i + 1]] for i, g in enumerate(uniques)}
+        object.__setattr__(self, "_rows", rows)
+        object.__setattr__(self, "_columns", {})
+        object.__setattr__(self, "_names", {})
 
     @property
     def maximize(self) -> bool:
@@ -65,13 +78,13 @@ class StudyTable:
     @property
     def groups(self) -> list[str]:
         """Config groups in first-seen order."""
-        return list(dict.fromkeys(self.frame["group"]))
+        return list(self._rows)
 
     def params_of(self, group: str) -> dict[str, Any]:
         return dict(self.trials[self._first_row(group)].params)
 
     def label_of(self, group: str) -> str:
-        return str(self.frame.loc[self._first_row(group), "label"])
+        return str(self._column("label")[self._first_row(group)])
 
     def config_of(self, group: str) -> dict[str, Any] | None:
         """The trial's resolved config (layerlab's ``config`` user attribute), when stored."""
@@ -79,23 +92,31 @@ class StudyTable:
         return dict(config) if isinstance(config, Mapping) else None
 
     def values(self, group: str, metric: str = "value") -> np.ndarray:
-        return self.frame[metric].to_numpy(dtype=float)[self._positions[group]]
+        key = f"float:{metric}"
+        if key not in self._columns:
+            self._columns[key] = self.frame[metric].to_numpy(dtype=float)
+        return self._columns[key][self._group_rows(group)]
 
     def rows(self, group: str) -> pd.DataFrame:
-        return self.frame.iloc[self._positions[group]]
-
-    @functools.cached_property
-    def _positions(self) -> dict[str, np.ndarray]:
-        """Row positions of each group (computed once: the analyses ask for them many times)."""
-        groups = self.frame["group"].to_numpy()
-        return {g: np.flatnonzero(groups == g) for g in dict.fromkeys(groups)}
+        return self.frame.iloc[self._group_rows(group)]
 
     def param_names(self) -> list[str]:
         """Every Optuna parameter that appears in some completed trial, in first-seen order."""
-        return list(dict.fromkeys(k for t in self.trials for k in t.params))
+        if "param_names" not in self._names:  # read once: analyses ask for it per comparison
+            self._names["param_names"] = list(dict.fromkeys(k for t in self.trials for k in t.params))
+        return list(self._names["param_names"])
+
+    def _group_rows(self, group: str) -> np.ndarray:
+        rows = self._rows.get(group)
+        return rows if rows is not None else np.empty(0, dtype=np.int64)
 
     def _first_row(self, group: str) -> int:
-        return int(np.flatnonzero(self.frame["group"].to_numpy() == group)[0])
+        return int(self._rows[group][0])
+
+    def _column(self, name: str) -> np.ndarray:
+        if name not in self._columns:
+            self._columns[name] = self.frame[name].to_numpy()
+        return self._columns[name]
 
 
 def _group_key(trial: FrozenTrial) -> tuple[str, str]:

@@ -3,6 +3,7 @@ curves over repeats, confusion, rank transfer), Optuna's ``optuna.visualization`
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ MAX_BARS = 30  # configs drawn in the leaderboard figure
 MAX_CURVES = 10  # configs drawn (visible) in the learning-curve figure; the others start hidden
 MAX_CURVE_CONFIGS = 300  # configs in the learning-curve figure at all (keeps the page a few MB)
 MAX_CONFUSION_CELLS = 100_000  # matrix cells in the confusion dropdown (1000 configs of 10 classes, 10 of 100)
+MAX_CONFUSION_CONFIGS = 200  # configs in the dropdown: each is a plotly trace, validated and copied on write
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 VERDICT_COLORS = {"better": "#2ca02c", "worse": "#d62728", "no detectable difference": "#7f7f7f"}
 
@@ -198,24 +200,25 @@ def confusion_browser_figure(table: StudyTable, groups: Sequence[str]) -> tuple[
     """Every config's confusion matrix in one figure with a dropdown (configs in ``groups``
     order, as many as fit :data:`MAX_CONFUSION_CELLS`). Returns the figure and which configs are
     ``included`` and ``left_out``."""
-    fig = go.Figure()
     shown: dict[str, list[str]] = {"included": [], "left_out": []}
     names: list[str] = []
+    traces = []
     cells = 0
     for group in groups:
         found = _confusion_share(table, group)
         if found is None:
             continue
         total, share, runs = found
-        if cells + total.size > MAX_CONFUSION_CELLS:
+        if cells + total.size > MAX_CONFUSION_CELLS or len(traces) >= MAX_CONFUSION_CONFIGS:
             shown["left_out"].append(table.label_of(group))
             continue
         cells += total.size
-        fig.add_trace(_heatmap(total, share, visible=not shown["included"]))
+        traces.append(_heatmap(total, share, visible=not shown["included"]))
         shown["included"].append(f"{table.label_of(group)} ({runs} run(s))")
         names.append(f"{round_floats(table.label_of(group))} ({runs} run(s))")
     if len(shown["included"]) < 2:
         return None, shown
+    fig = go.Figure(data=traces)  # one validation of all traces, not one per add_trace
     n = len(shown["included"])
     # The title sits at the top of the figure and the dropdown on its own row below it, just above
     # the plot area: plotly does not lay them out against each other, so each gets a fixed band of
@@ -321,9 +324,30 @@ def numeric_params(table: StudyTable) -> list[str]:
     return names
 
 
+class _PlotView(optuna.Study):
+    """``study`` as Optuna's plot functions read it: the completed trials already collected, without
+    their user attributes. ``plot_optimization_history`` calls ``study.get_trials()``, a deepcopy of
+    every trial with its history and confusion matrix (millions of copied objects on a study of
+    thousands of trials), and each plot re-reads the storage; here they copy plain numbers."""
+
+    def __init__(self, study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
+        self.__dict__.update(study.__dict__)
+        self._view_trials = []
+        for trial in trials:
+            light = copy.copy(trial)
+            light.user_attrs = {}
+            self._view_trials.append(light)
+
+    def _get_trials(self, deepcopy: bool = True, states=None, **_kwargs) -> list[optuna.trial.FrozenTrial]:
+        out = [t for t in self._view_trials if states is None or t.state in states]
+        return copy.deepcopy(out) if deepcopy else out
+
+
 def optuna_figures(study: optuna.Study, table: StudyTable) -> tuple[list[tuple[str, go.Figure]], list[str]]:
     """Optuna's own plotly figures that apply to this study, and notes on the ones skipped."""
     from optuna import visualization as vis
+
+    study = _PlotView(study, table.trials)  # the completed trials: what every plot below draws
 
     figs: list[tuple[str, go.Figure]] = []
     notes: list[str] = []

@@ -97,10 +97,10 @@ class _FakePopen:
 
 def test_gpus_start_one_cuda_worker_per_device(tiny_preset, sqlite_url, monkeypatch, capsys):
     import cli
-    import studies._launch
+    import studies._processes
 
     _FakePopen.started = []
-    monkeypatch.setattr(studies._launch.subprocess, "Popen", _FakePopen)
+    monkeypatch.setattr(studies._processes.subprocess, "Popen", _FakePopen)  # launch starts workers there
     # a machine with 4 GPUs, as far as the launcher can tell
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     monkeypatch.setattr("torch.cuda.device_count", lambda: 4)
@@ -110,7 +110,7 @@ def test_gpus_start_one_cuda_worker_per_device(tiny_preset, sqlite_url, monkeypa
     assert len(_FakePopen.started) == 3
     for index, ((cmd, env), gpu) in enumerate(zip(_FakePopen.started, ["0", "2", "3"])):
         assert env["CUDA_VISIBLE_DEVICES"] == gpu
-        assert cmd[1:5] == ["-m", "cli", "study", "worker"]
+        assert cmd[1:3] == ["-c", studies._processes.WORKER_CODE]  # straight into the worker, not the CLI
         flags = {flag: cmd[cmd.index(flag) + 1] for flag in cmd if flag.startswith("--") and flag != "--quiet"}
         assert flags["--device"] == "cuda" and flags["--worker-index"] == str(index)
         assert flags["--storage"] == sqlite_url and flags["--study-name"] == "g"

@@ -99,3 +99,21 @@ def test_a_stopped_race_resumes_where_it_stopped(postgres_url, tmp_path):
     from tests.studies._race_util import stopped_and_resumed
 
     stopped_and_resumed(postgres_url, "pg-race-resume", tmp_path)
+
+
+def test_attributes_in_one_transaction_on_postgres(postgres_url):
+    from tests.studies import test_engine
+
+    test_engine.test_attributes_are_written_in_one_transaction_and_read_back_by_optuna(postgres_url)
+
+
+def test_a_batched_trial_on_postgres(postgres_url):
+    from tests.studies import test_engine
+
+    test_engine.test_a_batched_trial_sees_its_attributes_at_once_and_writes_them_on_flush(postgres_url)
+
+
+def test_indexed_claims_exactly_once_on_postgres(postgres_url):
+    from tests.studies import test_engine
+
+    test_engine.test_claims_take_waiting_trials_in_order_exactly_once(postgres_url)

@@ -1,0 +1,400 @@
+"""The study engine's overheads, measured side by side in one run (docs/speed.md records figures).
+
+Run from the repository root:  python benchmarks/bench_engine.py [--parts a,b,...] [--quick]
+
+Parts (each prints ``engine: <check> <measured> target <target> PASS|FAIL`` lines):
+
+  claims   trivial objective, CPU per trial: layerlab's queue + worker against plain Optuna
+           ``GridSampler`` + ``study.optimize`` on the same SQLite storage, at 200 and 1,000
+           cells, interleaved over rounds; targets: ratio <= 1.0 at 200 cells, and layerlab's
+           per-trial cost at 1,000 cells <= 1.2x that at 200.
+  queue    ``study launch --preset liu-subsets --queue-only`` (1,260 cells) in a fresh process:
+           CPU seconds (target <= 3).
+  status   ``study status`` on 5,040 synthesized trials in a fresh process: CPU s (target <= 3).
+  report   ``study report --bootstrap 0`` on 1,260 and 5,040 synthesized trials (liu-subsets'
+           420 configs x 3 repeats, and 1,680 x 3 with 4 learning rates), in-process CPU after
+           imports: <= 15 s at 5,040 and per-trial cost flat (ratio 5,040 / 1,260 <= 1.2).
+  lean     ``study launch --preset demo --epochs 1`` in a fresh process: the share of wall time
+           spent in training and evaluation (target >= 50%), with storage commits per trial.
+  workers  the demo (``--epochs 3``) with ``--workers 2`` against ``--workers 1``, wall time,
+           interleaved (target >= 1.6x on an idle 2-core machine).
+  prune    the demo at 10 epochs with ``--pruner median|halving`` (config-level pruning) against
+           no pruning: epochs saved (target >= 50%) and top-3 agreement (unchanged).
+
+Synthesized trials are written straight into SQLite in layerlab's trial layout (parameters and
+distributions as the worker's ``sample`` records them; config, config_id, seed, repeat, metrics,
+history and confusion as the objective does), so the real ``status`` and ``report`` code is
+measured without training anything. CPU figures are this process's (or the child's) CPU time,
+which a shared machine disturbs less than wall time; ``/proc/loadavg`` is printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+RESULTS: list[dict[str, Any]] = []
+
+
+def loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+    except OSError:
+        return "n/a"
+
+
+def check(name: str, measured: float, target: str, note: str = "") -> None:
+    op, bound = target.split()
+    passed = measured <= float(bound) if op == "<=" else measured >= float(bound)
+    RESULTS.append({"check": name, "measured": measured, "target": target, "passed": passed})
+    extra = f"  ({note})" if note else ""
+    print(f"engine: {name} {measured:.3f} target {target} {'PASS' if passed else 'FAIL'}{extra}", flush=True)
+
+
+def child_env(threads: int | None = None) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """(CPU seconds, wall seconds, stdout) of ``python cli.py args`` (children included)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=ROOT, env=env or child_env(),
+                         capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode != 0:
+        raise RuntimeError(f"cli.py {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall, out.stdout
+
+
+# -- claims: a trivial objective, layerlab against plain Optuna ------------------------------------
+
+TRIVIAL = "bench-trivial"
+
+
+def _register_trivial() -> None:
+    from objectives import list_objectives, register_objective
+    from searchspace import sample
+
+    if TRIVIAL in list_objectives():
+        return
+
+    @register_objective(TRIVIAL)
+    class Trivial:  # what every objective does, minus training: sample, record attributes
+        def __init__(self, space, **_kwargs) -> None:
+            self.space = space
+
+        def __call__(self, trial) -> float:
+            params = sample(self.space, trial)
+            trial.set_user_attr("config", {k: v for k, v in params.items() if isinstance(v, (int, float, str))})
+            trial.set_user_attr("seed", int(trial.user_attrs.get("repeat", 0)))
+            return 0.5
+
+
+def _grid_choices(cells: int) -> list[float]:
+    return [round(1e-4 * (i + 1), 6) for i in range(cells)]
+
+
+def _layerlab_trivial(url: str, cells: int) -> float:
+    from searchspace import Categorical, Space
+    from studies import StorageOptions, StudySpec, build_space, create_or_resume, run_worker
+
+    space = build_space({"family": "fcl", "dataset": "digits", "epochs": 1},
+                        Space([Categorical("lr", choices=_grid_choices(cells))]))
+    spec = StudySpec(space=space, name="trivial", objective=TRIVIAL, repeats=1)
+    start = time.process_time()
+    create_or_resume(spec, url, "trivial", check_data=False, options=StorageOptions())
+    report = run_worker(url, "trivial", device="cpu")
+    cpu = time.process_time() - start
+    assert report.completed == cells, report
+    return cpu / cells
+
+
+def _optuna_trivial(url: str, cells: int) -> float:
+    choices = _grid_choices(cells)
+
+    def objective(trial: optuna.Trial) -> float:
+        lr = trial.suggest_categorical("lr", choices)
+        trial.set_user_attr("config", {"lr": lr})
+        trial.set_user_attr("seed", 0)
+        return 0.5
+
+    start = time.process_time()
+    study = optuna.create_study(study_name="plain", storage=url, sampler=optuna.samplers.GridSampler({"lr": choices}, seed=0),
+                                direction="maximize")
+    study.optimize(objective, n_trials=cells)
+    cpu = time.process_time() - start
+    assert len(study.trials) == cells
+    return cpu / cells
+
+
+def part_claims(quick: bool) -> None:
+    """Optuna runs at the small size only: its GridSampler reads every trial per trial (quadratic),
+    so at 1,000 cells it takes many minutes; the growth target is layerlab's own."""
+    _register_trivial()
+    small, large = (100, 300) if quick else (200, 1000)
+    rounds = 1 if quick else 2
+    per: dict[tuple[str, int], list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):  # interleaved: a change of machine load hits both sides alike
+            for who, cells, fn in (("optuna", small, _optuna_trivial), ("layerlab", small, _layerlab_trivial),
+                                   ("layerlab", large, _layerlab_trivial)):
+                url = f"sqlite:///{tmp}/{who}-{cells}-{r}.db"
+                per.setdefault((who, cells), []).append(fn(url, cells))
+    for (who, cells), values in sorted(per.items()):
+        print(f"engine: claims {who} {cells} cells: {1e3 * statistics.median(values):.2f} ms CPU/trial")
+    ratios = [a / b for a, b in zip(per[("layerlab", small)], per[("optuna", small)])]
+    check(f"claims_ratio_vs_optuna_at_{small}", statistics.median(ratios), "<= 1.0", "layerlab / Optuna GridSampler CPU per trial")
+    growth = [a / b for a, b in zip(per[("layerlab", large)], per[("layerlab", small)])]
+    check(f"claims_per_trial_growth_{small}_to_{large}", statistics.median(growth), "<= 1.2")
+
+
+# -- synthesized studies ---------------------------------------------------------------------------
+
+
+LRS = (0.001, 0.0005, 0.002, 0.0001)  # liu-subsets' lr, widened to grow the study by configs
+
+
+def synthesize(url: str, study_name: str, *, preset: str = "liu-subsets", lrs: int = 1, seed: int = 0) -> int:
+    """Write a finished grid study of ``preset`` (every cell COMPLETE) into the SQLite ``url`` in
+    bulk, in layerlab's layout; returns the number of trials. ``lrs`` > 1 searches the learning
+    rate too (``lrs`` values), multiplying the configs while keeping the preset's 3 repeats: the
+    study grows as studies do (more configs), and per-config statistics keep their method."""
+    from optuna.distributions import distribution_to_json
+    from optuna.storages._rdb import models
+    from optuna.trial import TrialState
+    from sqlalchemy import insert
+
+    from objectives import RunConfig
+    from searchspace import sample
+    from studies import create_or_resume, load_preset
+    from studies._artifacts import SPEC_ATTR
+
+    from searchspace import Categorical, Space
+
+    spec = load_preset(preset)
+    if lrs > 1:
+        dims = [Categorical("lr", choices=LRS[:lrs]) if d.name == "lr" else d for d in spec.space.dims]
+        spec = dataclasses.replace(spec, space=Space(dims))
+    study = create_or_resume(spec, url, study_name, check_data=False)
+    study.set_user_attr(SPEC_ATTR, study.user_attrs[SPEC_ATTR])
+    backend = study._storage._backend
+    with backend.engine.begin() as conn:  # drop the queued cells: they are replaced by finished trials
+        ids = [r[0] for r in conn.exec_driver_sql("SELECT trial_id FROM trials WHERE study_id = ?", (study._study_id,))]
+        for table in ("trial_params", "trial_values", "trial_user_attributes", "trial_system_attributes",
+                      "trial_intermediate_values", "trial_heartbeats"):
+            conn.exec_driver_sql(f"DELETE FROM {table} WHERE trial_id IN (SELECT trial_id FROM trials WHERE study_id = ?)",
+                                 (study._study_id,))
+        conn.exec_driver_sql("DELETE FROM trials WHERE study_id = ?", (study._study_id,))
+    del ids
+    rng = np.random.default_rng(seed)
+    trials, params_rows, values, attrs, inter = [], [], [], [], []
+    now = __import__("datetime").datetime.now()
+    number = 0
+    seen: dict[str, tuple[dict, dict, str, dict, float]] = {}
+    for params, _config, repeat in spec.grid_cells():
+        key = json.dumps(params, sort_keys=True, default=str)
+        if key not in seen:
+            fixed = optuna.trial.FixedTrial(params)
+            flat = sample(spec.space, fixed)
+            run = RunConfig.from_flat(flat)
+            seen[key] = (fixed.params, fixed.distributions, run.config_id, flat, float(rng.uniform(0.6, 0.95)))
+        p, dists, cid, flat, mean = seen[key]
+        trial_id = number + 1
+        acc = float(np.clip(mean + rng.normal(0, 0.01), 0, 1))
+        test = float(np.clip(acc - 0.01 + rng.normal(0, 0.01), 0, 1))
+        epochs = int(rng.integers(3, 12))
+        history = [{"epoch": e + 1, "train_loss": 1.0 / (e + 1), "train_accuracy": acc - 0.05 / (e + 1),
+                    "val_loss": 1.1 / (e + 1), "val_accuracy": acc - 0.04 / (e + 1), "lr": 0.001, "seconds": 0.5,
+                    "train_pass_seconds": 0.4, "train_pass_cpu_seconds": 0.4, "images": 1000} for e in range(epochs)]
+        user = {
+            "repeat": repeat, "config": {k: v for k, v in flat.items()}, "config_id": cid, "seed": spec.seed + repeat,
+            "device": "cpu", "data_sizes": {"train": 1000, "val": 250, "test": 250}, "layerlab_version": "bench",
+            "worker": "bench:0", "val_accuracy": acc, "val_loss": 0.5, "test_accuracy": test, "test_loss": 0.5,
+            "test_error": 100 * (1 - test), "params": 67338, "flops": 134144, "train_seconds": 5.0,
+            "images_per_second": 2000.0, "best_epoch": epochs, "epochs_run": epochs, "stopped_early": False,
+            "confusion": [[100, 25], [20, 105]], "history": history,
+        }
+        trials.append({"trial_id": trial_id, "number": number, "study_id": study._study_id, "state": TrialState.COMPLETE,
+                       "datetime_start": now, "datetime_complete": now})
+        for name, value in p.items():
+            dist = dists[name]
+            params_rows.append({"trial_id": trial_id, "param_name": name, "param_value": dist.to_internal_repr(value),
+                                "distribution_json": distribution_to_json(dist)})
+        stored, kind = models.TrialValueModel.value_to_stored_repr(acc)
+        values.append({"trial_id": trial_id, "objective": 0, "value": stored, "value_type": kind})
+        for k, v in user.items():
+            attrs.append({"trial_id": trial_id, "key": k, "value_json": json.dumps(v)})
+        for e, h in enumerate(history):
+            iv, ik = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(h["val_accuracy"])
+            inter.append({"trial_id": trial_id, "step": e + 1, "intermediate_value": iv, "intermediate_value_type": ik})
+        number += 1
+    with backend.engine.begin() as conn:
+        first = conn.exec_driver_sql("SELECT COALESCE(MAX(trial_id), 0) FROM trials").scalar()
+        for rows in (trials, params_rows, values, attrs, inter):
+            for row in rows:
+                row["trial_id"] += first
+        conn.execute(insert(models.TrialModel.__table__), trials)
+        conn.execute(insert(models.TrialParamModel.__table__), params_rows)
+        conn.execute(insert(models.TrialValueModel.__table__), values)
+        conn.execute(insert(models.TrialUserAttributeModel.__table__), attrs)
+        conn.execute(insert(models.TrialIntermediateValueModel.__table__), inter)
+    return number
+
+
+def _synth_cached(tmp: Path, lrs: int) -> tuple[str, str, int]:
+    path = tmp / f"synth-lr{lrs}.db"
+    url = f"sqlite:///{path}"
+    name = f"subsets-lr{lrs}"
+    if not path.exists():
+        start = time.perf_counter()
+        n = synthesize(url, name, lrs=lrs)
+        print(f"engine: (synthesized {n} trials in {time.perf_counter() - start:.1f} s)", flush=True)
+    return url, name, 1260 * lrs
+
+
+def part_queue(quick: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cpu, wall, _ = run_cli("study", "launch", "--preset", "liu-subsets", "--queue-only", "--no-progress",
+                               "--storage", f"sqlite:///{tmp}/q.db")
+    check("queue_only_liu_subsets_cpu_s", cpu, "<= 3", f"wall {wall:.1f} s, 1,260 cells, whole process")
+
+
+def part_status(quick: bool, tmp: Path) -> None:
+    url, name, n = _synth_cached(tmp, 1 if quick else 4)
+    cpu, wall, out = run_cli("study", "status", "--storage", url, "--study-name", name)
+    check(f"status_{n}_trials_cpu_s", cpu, "<= 3", f"wall {wall:.1f} s, whole process")
+
+
+def part_report(quick: bool, tmp: Path) -> None:
+    from studies import load_study
+    from studies.analysis import build_report, write_report
+
+    sizes = (1,) if quick else (1, 4)
+    per = {}
+    for lrs in sizes:
+        url, name, n = _synth_cached(tmp, lrs)
+        build_report(load_study(url, name), n_bootstrap=0)  # warm-up: imports, lazy module state
+        start = time.process_time()  # what `study report --bootstrap 0` does after its imports
+        report = build_report(load_study(url, name), n_bootstrap=0)
+        write_report(report, tmp / f"report-{n}.html")
+        cpu = time.process_time() - start
+        per[n] = cpu / n
+        print(f"engine: report {n} trials --bootstrap 0: {cpu:.2f} s CPU ({1e3 * cpu / n:.2f} ms/trial)", flush=True)
+        if n == 5040:
+            check("report_5040_trials_cpu_s", cpu, "<= 15")
+    if len(per) == 2:
+        small, large = sorted(per)
+        check(f"report_per_trial_growth_{small}_to_{large}", per[large] / per[small], "<= 1.2")
+
+
+# -- end-to-end on the demo -------------------------------------------------------------------------
+
+
+def part_lean(quick: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/lean.db"
+        cpu, wall, _ = run_cli("study", "launch", "--preset", "demo", "--epochs", "1", "--no-progress", "--storage", url)
+        study = optuna.load_study(study_name="demo", storage=url)
+        trials = study.get_trials()
+        # training passes + per-epoch validation (train_seconds) + the final val/test evaluation
+        busy = sum(t.user_attrs.get("train_seconds", 0.0) + t.user_attrs.get("eval_seconds", 0.0) for t in trials)
+        durations = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+    check("lean_demo_epochs1_train_eval_share_of_wall", busy / wall, ">= 0.5",
+          f"train+eval {busy:.2f} s, trial durations {durations:.2f} s, wall {wall:.2f} s, CPU {cpu:.2f} s")
+    print(f"engine: lean train+eval share of the trials' own durations {busy / durations:.2f}")
+
+
+def part_workers(quick: bool) -> None:
+    epochs = "1" if quick else "3"
+    walls: dict[int, list[float]] = {1: [], 2: []}
+    rounds = 1 if quick else 2
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            for workers in (1, 2) if r % 2 == 0 else (2, 1):
+                url = f"sqlite:///{tmp}/w{workers}-{r}.db"
+                _, wall, _ = run_cli("study", "launch", "--preset", "demo", "--epochs", epochs, "--no-progress",
+                                     "--storage", url, "--workers", str(workers))
+                walls[workers].append(wall)
+                print(f"engine: workers {workers}: {wall:.2f} s wall (load {loadavg()})", flush=True)
+    ratios = [a / b for a, b in zip(walls[1], walls[2])]
+    check("workers_2_vs_1_speedup", statistics.median(ratios), ">= 1.6", f"demo --epochs {epochs}, {os.cpu_count()} cores")
+
+
+def part_prune(quick: bool) -> None:
+    from studies import Overrides, launch, load_preset
+
+    epochs = 4 if quick else 10
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for pruner in ("none", "median", "halving"):
+            spec = Overrides(epochs=epochs, pruner=pruner).apply(load_preset("demo"))
+            url = f"sqlite:///{tmp}/{pruner}.db"
+            study = launch(spec, storage=url, study_name=pruner, progress=False, device="cpu")
+            ran = sum(len(t.intermediate_values) for t in study.trials)
+            out[pruner] = (ran, _top3(study))
+            print(f"engine: prune {pruner}: {ran} epochs, top 3 {out[pruner][1]}", flush=True)
+    base_epochs, base_top = out["none"]
+    for pruner in ("median", "halving"):
+        ran, top = out[pruner]
+        check(f"prune_{pruner}_epochs_saved", 1 - ran / base_epochs, ">= 0.5")
+        check(f"prune_{pruner}_top3_unchanged", float(set(top) == set(base_top)), ">= 1", "the same 3 configs ranked")
+
+
+def _top3(study: optuna.Study) -> list[str]:
+    from studies import leaderboard
+
+    return list(leaderboard(study)["label"].head(3))
+
+
+PARTS = ("claims", "queue", "status", "report", "lean", "workers", "prune")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {','.join(PARTS)}")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, one round (a smoke test)")
+    parser.add_argument("--cache", default=None, help="folder for the synthesized studies (reused across runs)")
+    args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {unknown}; valid: {', '.join(PARTS)}")
+    print(f"engine: load average {loadavg()} on {os.cpu_count()} cores", flush=True)
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        cache = Path(args.cache) if args.cache else Path(tmp_dir)
+        cache.mkdir(parents=True, exist_ok=True)
+        for part in parts:
+            fn = globals()[f"part_{part}"]
+            fn(args.quick, cache) if part in ("status", "report") else fn(args.quick)
+    print(f"engine: load average {loadavg()} after", flush=True)
+    passed = sum(r["passed"] for r in RESULTS)
+    print(f"engine: total {passed}/{len(RESULTS)} {'PASS' if passed == len(RESULTS) else 'FAIL'}")
+    return 0 if passed == len(RESULTS) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
