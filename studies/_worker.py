@@ -183,7 +183,6 @@ def run_worker(
     options = options or StorageOptions()
     exit_with_parent()  # a worker process of `study launch` dies with it (studies._faults)
     storage = open_storage(storage_url, options=options)
-    ensure_claim_index(storage)
     spec = load_spec(_open_study(storage, study_name))
     study = optuna.load_study(
         study_name=study_name, storage=storage, sampler=make_sampler(spec, worker_index), pruner=make_pruner(spec)
@@ -191,6 +190,7 @@ def run_worker(
     # every entry point resumes: by default from the directory recorded on the study (created only
     # once the device is known good, so a bad --device writes nothing)
     resolve_device(device)
+    ensure_claim_index(storage)  # once the study and device are known good: a bad input writes nothing
     checkpoint_dir = usable_checkpoint_dir(checkpoint_dir if checkpoint_dir is not None else checkpoint_dir_of(study))
     objective = make_objective(
         spec.objective, spec.space, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, base_seed=spec.seed
