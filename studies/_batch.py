@@ -178,6 +178,7 @@ def _finish(study: optuna.Study, trial: optuna.trial.Trial, value: Any, store: A
     try:
         if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
             raise UpdateFinishedTrialError(f"trial {trial.number} is no longer running")
+        getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes, in one transaction
         if store is not None:
             upload_trial_artifacts(trial, store)
         return study.tell(trial, value, state=state)

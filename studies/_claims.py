@@ -40,9 +40,14 @@ def ensure_claim_index(storage: optuna.storages.BaseStorage) -> None:
     backend = _backend(storage)
     if not isinstance(backend, RDBStorage) or backend.engine.name == "mysql":
         return  # MySQL has no CREATE INDEX IF NOT EXISTS; its claims scan the study's trials
-    from sqlalchemy import text
+    from sqlalchemy import inspect, text
 
     try:
+        # Look before writing: a schema change (even CREATE INDEX IF NOT EXISTS) while another
+        # process opens the same SQLite file can make that process's table check miss and fail
+        # with "table ... already exists". `study launch` creates the index before its workers start.
+        if any(ix.get("name") == CLAIM_INDEX for ix in inspect(backend.engine).get_indexes("trials")):
+            return
         with backend.engine.begin() as conn:
             conn.execute(text(f"CREATE INDEX IF NOT EXISTS {CLAIM_INDEX} ON trials (study_id, state, trial_id)"))
     except Exception as exc:  # e.g. a read-only role: claims still work

@@ -270,6 +270,10 @@ def hand_back(study: Any, trial: Any, reason: str) -> bool:
 
     try:
         trial.set_user_attr("fail_reason", reason)
+        try:
+            getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes (studies._attrs)
+        except Exception:  # the fault may be the storage itself: the reason alone, in one small write
+            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
         study.tell(trial, state=TrialState.FAIL)
         study.add_trial(requeue(study._storage.get_trial(trial._trial_id)))
         return True

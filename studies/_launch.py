@@ -21,6 +21,7 @@ from objectives.train._batched import check_batch_mode
 from searchspace._errors import ConfigError
 from studies._artifacts import SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
 from studies._artifacts import default_checkpoint_dir as checkpoints_beside
+from studies._claims import ensure_claim_index
 from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
 from studies._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
 from studies._race import RACE_ATTR, RaceSettings
@@ -78,6 +79,7 @@ def create_or_resume(
     spec.validate(check_data=check_data, data_dir=data_dir, check_models=True, progress=progress)  # models even when only queueing
     check_cell_limit(spec.total_cells(), max_cells)
     storage = open_storage(storage_url, create=True, options=options)
+    ensure_claim_index(storage)  # here, before any worker opens the storage (studies._claims)
     with study_lock(storage, storage_url, study_name):
         names = {s.study_name for s in storage.get_all_studies()}  # names only: summaries read every trial
         if study_name in names:

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import importlib.util
 import os
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -160,7 +161,7 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
             with _schema_lock(url, engine_kwargs):  # N launches on a fresh database: one creates the tables
                 storage = call_with_retry(create, url=url, what="opening the storage")
         else:
-            storage = call_with_retry(create, url=url, what="opening the storage")
+            storage = call_with_retry(_retry_schema_race(create), url=url, what="opening the storage")
     except ImportError as exc:
         raise StorageError(f"storage {redact(url)!r} needs a database driver: {exc} (pip install 'layerlab[postgres]')") from None
     except LayerlabError:
@@ -170,6 +171,22 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
     if scheme == "sqlite":
         _serialise_sqlite(storage.engine)
     return install_retries(storage, url)
+
+
+def _retry_schema_race(create, attempts: int = 5):
+    """``create`` retried when another process changed the SQLite schema while this one checked
+    it (SQLAlchemy's table check then misses an existing table: "table ... already exists")."""
+
+    def run():
+        for attempt in range(attempts):
+            try:
+                return create()
+            except Exception as exc:
+                if "already exists" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    return run
 
 
 def _busy_timeout() -> float:

@@ -51,6 +51,7 @@ from objectives.data import PreparedData
 from objectives.train._augment import build_augment
 from objectives.train._device import autocast_for, training_threads
 from objectives.train._loss import KERNEL_LAYERS, classification_loss, kernel_penalty
+from objectives._per_image import pack_correct
 from objectives.train._metrics import EVAL_BATCH, count_flops, count_params, evaluate
 from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
 from objectives.train._trainer import (
@@ -322,10 +323,14 @@ def _result(model, seed, selected, history, stopped_early, k, data, n_params, fl
     """A seed's FitResult: its selected weights evaluated on val and test by the very
     :func:`objectives.train.evaluate` that ``fit`` uses."""
     channels_last = data.x_train.ndim == 4
-    val_loss, val_acc, _ = evaluate(model, data.inputs("val"), data.labels("val"), data.num_classes,
-                                    channels_last=channels_last)
-    test_loss, test_acc, confusion = evaluate(model, data.inputs("test"), data.labels("test"), data.num_classes,
-                                              channels_last=channels_last)
+    val_loss, val_acc, _, val_ok = evaluate(model, data.inputs("val"), data.labels("val"), data.num_classes,
+                                            channels_last=channels_last, per_image=True)
+    test_loss, test_acc, confusion, test_ok = evaluate(model, data.inputs("test"), data.labels("test"), data.num_classes,
+                                                       channels_last=channels_last, per_image=True)
+    # per-image correctness, as fit stores it (objectives._per_image): the analysis counts the
+    # evaluation set's noise for batched repeats too
+    per_image = {"val_correct": pack_correct(val_ok.cpu().numpy(), data.labels("val").cpu().numpy()),
+                 "test_correct": pack_correct(test_ok.cpu().numpy(), data.labels("test").cpu().numpy())}
     pass_seconds = sum(h.train_pass_seconds for h in history)
     return FitResult(
         seed=seed, history=history, best_epoch=selected, stopped_early=stopped_early,
@@ -333,7 +338,7 @@ def _result(model, seed, selected, history, stopped_early, k, data, n_params, fl
         confusion=confusion.tolist(), params=n_params, flops=flops,
         train_seconds=sum(h.seconds for h in history),
         images_per_second=sum(h.images for h in history) / pass_seconds if pass_seconds > 0 else 0.0,
-        extra={"batched_repeats": k}, model=model,
+        extra={"batched_repeats": k, **per_image}, model=model,
     )
 
 
