@@ -344,7 +344,7 @@ def part_workers(quick: bool) -> None:
     check("workers_2_vs_1_speedup", statistics.median(ratios), ">= 1.6", f"demo --epochs {epochs}, {os.cpu_count()} cores")
 
 
-def part_prune(quick: bool) -> None:
+def part_prune(quick: bool, cache: Path) -> None:
     from studies import Overrides, launch, load_preset
 
     epochs = 4 if quick else 10
@@ -352,7 +352,7 @@ def part_prune(quick: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for pruner in ("none", "median", "halving"):
             spec = Overrides(epochs=epochs, pruner=pruner).apply(load_preset("demo"))
-            url = f"sqlite:///{tmp}/{pruner}.db"
+            url = f"sqlite:///{cache if cache is not None else tmp}/prune-{epochs}-{pruner}.db"
             study = launch(spec, storage=url, study_name=pruner, progress=False, device="cpu")
             ran = sum(len(t.intermediate_values) for t in study.trials)
             out[pruner] = (ran, _top3(study))
@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         cache.mkdir(parents=True, exist_ok=True)
         for part in parts:
             fn = globals()[f"part_{part}"]
-            fn(args.quick, cache) if part in ("status", "report") else fn(args.quick)
+            fn(args.quick, cache) if part in ("status", "report", "prune") else fn(args.quick)
     print(f"engine: load average {loadavg()} after", flush=True)
     passed = sum(r["passed"] for r in RESULTS)
     print(f"engine: total {passed}/{len(RESULTS)} {'PASS' if passed == len(RESULTS) else 'FAIL'}")

@@ -70,14 +70,20 @@ def make_sampler(spec: StudySpec, worker_index: int = 0) -> optuna.samplers.Base
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    """Optuna's pruners on the per-epoch validation accuracy the objective reports."""
-    if spec.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    """Optuna's pruners on the per-epoch validation accuracy the objective reports, applied to
+    configs as a whole (mean over repeats; all repeats pruned or kept together, studies._prune)."""
+    from studies._prune import ConfigPruner
+
+    if spec.pruner == "median":  # n_startup_trials counts configs here (one of them fully run)
+        return ConfigPruner(optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_CONFIGS, n_warmup_steps=1))
     if spec.pruner == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner()
+        return ConfigPruner(optuna.pruners.SuccessiveHalvingPruner())
     if spec.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner()
+        return ConfigPruner(optuna.pruners.HyperbandPruner())
     return optuna.pruners.NopPruner()
+
+
+MEDIAN_STARTUP_CONFIGS = 1  # configs that run to the end before the median pruner judges others
 
 
 def worker_name() -> str:
