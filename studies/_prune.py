@@ -29,6 +29,7 @@ pruners see one config where layerlab stores several trials.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -178,3 +179,25 @@ def pruned_configs(study: optuna.Study) -> list[dict[str, Any]]:
             "pruned_at_epoch": at,
         })
     return rows
+
+
+def skip_pruned_config(study: optuna.Study, trial: optuna.trial.Trial, record_params: Callable[[], Any]) -> None:
+    """Raise ``optuna.TrialPruned`` before any training when ``trial``'s config was already pruned
+    under a :class:`ConfigPruner` (a repeat that starts after its config's decision costs no
+    epoch). ``record_params`` suggests the trial's parameters first (``searchspace.sample``), so it
+    reads like its config's other trials; it gets their ``config_id``, ``pruned_config`` and
+    ``pruned_at_epoch`` = 0."""
+    if not isinstance(study.pruner, ConfigPruner):
+        return
+    key = config_key(study._storage.get_trial(trial._trial_id))
+    siblings = [t for t in study.get_trials(deepcopy=False) if t._trial_id != trial._trial_id and config_key(t) == key]
+    at = config_pruned_at(siblings)
+    if at is None:
+        return
+    record_params()
+    ids = [t.user_attrs["config_id"] for t in siblings if "config_id" in t.user_attrs]
+    if ids:
+        trial.set_user_attr("config_id", ids[0])
+    trial.set_user_attr(PRUNED_ATTR, at)
+    trial.set_user_attr("pruned_at_epoch", 0)
+    raise optuna.TrialPruned(f"config pruned at epoch {at} by another repeat")

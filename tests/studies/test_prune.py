@@ -108,6 +108,9 @@ def test_a_study_prunes_whole_configs_and_the_leaderboard_and_report_list_them(s
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert len({t.user_attrs[PRUNED_ATTR] for t in pruned}) == 1  # one decision for the config
     assert sum(len(t.intermediate_values) for t in pruned) < 2 * 3  # stopped early: epochs saved
+    later = sorted(pruned, key=lambda t: t.number)[1:]  # started after the decision: never trained
+    assert all(not t.intermediate_values and t.user_attrs["pruned_at_epoch"] == 0 for t in later)
+    assert len({t.user_attrs["config_id"] for t in pruned}) == 1
     board = leaderboard(study)
     assert list(board["label"]) == ["lr=0.01", "lr=1e-07"]
     assert board["pruned_at_epoch"].isna().tolist() == [True, False]
