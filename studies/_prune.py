@@ -129,7 +129,7 @@ def _config_view(
         values = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         frozen.append(optuna.trial.create_trial(
             state=state,
-            value=float(np.mean(values)) if state == TrialState.COMPLETE and values else (0.0 if state == TrialState.COMPLETE else None),
+            value=float(np.mean(values)) if state == TrialState.COMPLETE else None,
             intermediate_values=_mean_curve(trials),
             system_attrs=_view_attrs(trials),
         ))
@@ -138,9 +138,12 @@ def _config_view(
 
 
 def _mean_curve(trials: list[FrozenTrial]) -> dict[int, float]:
-    """Per step, the mean intermediate value over the repeats that reported it."""
+    """Per step, the mean intermediate value over the repeats that reported it (a FAILed try is
+    left out: its cell runs again as another trial)."""
     steps: dict[int, list[float]] = {}
     for t in trials:
+        if t.state == TrialState.FAIL:
+            continue
         for step, value in t.intermediate_values.items():
             steps.setdefault(step, []).append(value)
     return {step: float(np.mean(vals)) for step, vals in sorted(steps.items())}

@@ -24,7 +24,7 @@ def _start(study: optuna.Study, config: str) -> optuna.trial.Trial:
     """A repeat of ``config`` (a WAITING trial with fixed params, as the worker's grid cells are)."""
     study.enqueue_trial({"x": config})
     trial = study.ask()
-    trial.suggest_categorical("x", ["good", "mid", "bad"])
+    trial.suggest_categorical("x", ["good", "mid", "bad", *(f"c{i}" for i in range(8))])
     return trial
 
 
@@ -82,6 +82,19 @@ def test_successive_halving_keeps_its_rungs_per_config_across_the_repeats():
     assert "config_pruner:completed_rung_0" in mid.system_attrs
     assert _run(study, "bad", [0.2, 0.2, 0.2]).state == TrialState.PRUNED
     assert _run(study, "bad", [0.99, 0.99, 0.99]).state == TrialState.PRUNED  # its config is out
+
+
+def test_hyperband_gives_every_config_one_fate():
+    study = _study(optuna.pruners.HyperbandPruner(min_resource=1, max_resource=4, reduction_factor=2))
+    for i in range(8):
+        level = (i * 5 % 8) / 10  # configs of mixed quality, in no order
+        for repeat in range(2):
+            _run(study, f"c{i}", [0.5 + level + 0.01 * repeat + 0.01 * s for s in range(4)])
+    fates = {}
+    for t in study.trials:
+        fates.setdefault(t.params["x"], set()).add(t.state)
+    assert all(len(states) == 1 for states in fates.values()), fates
+    assert {TrialState.PRUNED} in fates.values() and {TrialState.COMPLETE} in fates.values()
 
 
 def test_make_pruner_wraps_optunas_pruners():
