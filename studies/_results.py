@@ -81,9 +81,24 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     try:
         board = leaderboard_table(study)
     except AnalysisError:
-        return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
-    board = board.drop(columns=["params"]).rename(columns={"model_params": "params"})
-    return board[LEADERBOARD_COLUMNS].reset_index(drop=True)
+        board = pd.DataFrame(columns=LEADERBOARD_COLUMNS)
+    else:
+        board = board.drop(columns=["params"]).rename(columns={"model_params": "params"})[LEADERBOARD_COLUMNS]
+    return _with_pruned(board, study).reset_index(drop=True)
+
+
+def _with_pruned(board: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:
+    """Configs pruned as a whole, appended below the ranked ones (``pruned_at_epoch`` set, no
+    validation mean) so that none silently drops out (studies._prune)."""
+    from studies._prune import pruned_configs
+
+    board = board.assign(pruned_at_epoch=None)
+    pruned = pruned_configs(study)
+    if not pruned:
+        return board
+    rows = pd.DataFrame([{"config_id": p["config_id"], "label": config_label(p["params"]), "n": 0, "val_mean": np.nan,
+                          "val_std": np.nan, "test_mean": np.nan, "pruned_at_epoch": p["pruned_at_epoch"]} for p in pruned])
+    return pd.concat([board, rows], ignore_index=True) if len(board) else rows.reindex(columns=board.columns)
 
 
 def format_leaderboard(board: pd.DataFrame, *, limit: int | None = 30) -> str:
@@ -91,6 +106,9 @@ def format_leaderboard(board: pd.DataFrame, *, limit: int | None = 30) -> str:
         return "no completed trials yet"
     lines = [f"{'#':>3}  {'val acc (mean ± std)':>21}  {'n':>2}  {'test acc':>8}  {'params':>9}  config"]
     for i, row in board.head(limit).iterrows():
+        if not pd.isna(row.get("pruned_at_epoch")):  # a config pruned as a whole: listed, not ranked
+            lines.append(f"{'-':>3}  {'pruned at epoch ' + str(int(row.pruned_at_epoch)):>21}  {'':>2}  {'':>8}  {'':>9}  {row.label}")
+            continue
         std = "" if np.isnan(row.val_std) else f" ± {row.val_std:.4f}"
         params = "" if row.params is None or pd.isna(row.params) else f"{int(row.params):,}"
         lines.append(f"{i + 1:>3}  {row.val_mean:>12.4f}{std:<9}  {row.n:>2}  {row.test_mean:>8.4f}  {params:>9}  {row.label}")

@@ -43,6 +43,7 @@ from studies._cells import queue_repeats, repeat_of, requeue
 from studies._faults import as_fault, exit_with_parent, first_line, hand_back
 from studies._race_storage import advance_race
 from studies._claims import ensure_claim_index, has_running, note_claimed, waiting_trial_ids
+from studies._prune import ConfigPruner, skip_pruned_config
 from studies._spec import StudyError, StudySpec
 from studies._storage import StorageOptions, fail_stale_trials, has_heartbeat, is_lock_error, open_storage
 
@@ -70,14 +71,18 @@ def make_sampler(spec: StudySpec, worker_index: int = 0) -> optuna.samplers.Base
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    """Optuna's pruners on the per-epoch validation accuracy the objective reports."""
-    if spec.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    """Optuna's pruners on the per-epoch validation accuracy the objective reports, applied to
+    configs as a whole (mean over repeats; all repeats pruned or kept together, studies._prune)."""
+    if spec.pruner == "median":  # n_startup_trials counts configs here (one of them fully run)
+        return ConfigPruner(optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_CONFIGS, n_warmup_steps=1))
     if spec.pruner == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner()
+        return ConfigPruner(optuna.pruners.SuccessiveHalvingPruner())
     if spec.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner()
+        return ConfigPruner(optuna.pruners.HyperbandPruner())
     return optuna.pruners.NopPruner()
+
+
+MEDIAN_STARTUP_CONFIGS = 1  # configs that run to the end before the median pruner judges others
 
 
 def worker_name() -> str:
@@ -298,6 +303,7 @@ def _run_trial(
             if spec.sampler != "grid" and repeat_of(study._storage.get_trial(trial._trial_id)) == 0:
                 sample(spec.space, trial)  # the sampler fills the slot; its repeats reuse the params
                 queue_repeats(study, trial, spec.repeats)
+            skip_pruned_config(study, trial, lambda: sample(spec.space, trial))  # pruned config: no training
             value = objective(trial)
         except optuna.TrialPruned:
             return finish(state=TrialState.PRUNED)

@@ -186,6 +186,7 @@ def build_report(
         "noise); intervals of accuracies are clipped to [0, 1] (ci_clipped). vs_best: paired comparison with the best "
         "config, Bonferroni over all pairs of configs because the best is picked by the same data (vs_best_p).",
         *(["No CI: every config has a single run."] if single else []),
+        *_pruned_paragraphs(data, study),  # configs pruned as a whole: listed, never silently absent
     ], [_fmt_board(board)], [figs.leaderboard_figure(board)]))
     if extra["attrs"]:
         sections.append(_objective_metrics_section(extra, board))
@@ -228,6 +229,22 @@ def build_report(
             "that config's test accuracy, the number the paper's Table 3 reports.",
         ], [_fmt(selection_labels(medmnist))]))
     return Report(table.study_name, data, sections)
+
+
+def _pruned_paragraphs(data: dict[str, Any], study: Any) -> list[str]:
+    """Configs pruned as a whole (studies._prune), which the ranked leaderboard cannot hold: one
+    line each, also stored as ``data["pruned_configs"]``."""
+    from studies._prune import pruned_configs
+    from studies._results import config_label
+
+    if not isinstance(study, optuna.Study):
+        return []
+    pruned = [{"label": config_label(p["params"]), **p} for p in pruned_configs(study)]
+    if not pruned:
+        return []
+    data["pruned_configs"] = pruned
+    return ["Pruned configs (not ranked; the pruner stopped every repeat of them): "
+            + "; ".join(f"{p['label']} pruned at epoch {p['pruned_at_epoch']} ({p['n_pruned']} trial(s))" for p in pruned) + "."]
 
 
 def _verdict_how(verdict: dict[str, Any], ablation) -> list[str]:

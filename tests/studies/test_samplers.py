@@ -82,8 +82,9 @@ def test_pruners_and_samplers_are_optunas():
     space = build_space(TINY, Space([Float("lr", low=1e-4, high=1e-1, log=True)]))
     expected = {"none": optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
                 "halving": optuna.pruners.SuccessiveHalvingPruner, "hyperband": optuna.pruners.HyperbandPruner}
-    for name, cls in expected.items():
-        assert isinstance(make_pruner(StudySpec(space=space, pruner=name, sampler="grid")), cls)
+    for name, cls in expected.items():  # applied per config (studies._prune.ConfigPruner wraps them)
+        pruner = make_pruner(StudySpec(space=space, pruner=name, sampler="grid"))
+        assert isinstance(getattr(pruner, "pruner", pruner), cls)
     tpe = make_sampler(StudySpec(space=space, sampler="tpe", n_trials=4, seed=3), worker_index=1)
     assert isinstance(tpe, optuna.samplers.TPESampler)
     assert tpe._multivariate and tpe._group and tpe._constant_liar
