@@ -23,7 +23,7 @@ from objectives.data import prepare_data
 from objectives.train import Diverged, EpochStats, fit, remove_checkpoint, resolve_device
 from objectives.train._divergence import check_divergence, divergence_limit
 from searchspace import Space, sample
-from searchspace._errors import RegistryError, valid_list
+from searchspace.errors import RegistryError, valid_list
 
 # User attributes an objective sets on every trial (besides the metrics).
 CELL_ATTRS = ("config", "config_id", "seed", "repeat")
