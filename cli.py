@@ -166,7 +166,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     failures = _failure_summary(study)
     if failures:
         print(failures)
-    from studies import count_cells
+    from studies._cells import count_cells
 
     failed = count_cells(study, spec).failed
     if failed:
@@ -285,7 +285,8 @@ def cmd_study_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_study_report(args: argparse.Namespace) -> int:
     from studies import load_study
-    from studies.analysis import build_report, format_summary, report_artifact_dir, upload_report, write_report
+    from studies.analysis import build_report, format_summary, upload_report, write_report
+    from studies.analysis._report import report_artifact_dir
 
     study = load_study(args.storage, args.study_name)
     other = load_study(args.storage, args.compare_with) if args.compare_with else None
@@ -321,10 +322,11 @@ def cmd_study_report(args: argparse.Namespace) -> int:
 
 def cmd_study_compare(args: argparse.Namespace) -> int:
     from studies import load_study
-    from studies.analysis import compare_studies, jsonable
+    from studies.analysis import compare_studies
+    from studies.analysis._report import jsonable
 
     if len(args.study_name) != 2:
-        from studies.analysis import AnalysisError
+        from searchspace.errors import AnalysisError
 
         raise AnalysisError(f"study compare needs exactly two --study-name, got {len(args.study_name)}")
     a = load_study(args.storage, args.study_name[0])
@@ -362,7 +364,8 @@ def cmd_study_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_study_datasets(args: argparse.Namespace) -> int:
-    from studies.analysis import describe_dataset, jsonable
+    from studies.analysis import describe_dataset
+    from studies.analysis._report import jsonable
 
     info = {name: describe_dataset(name, args.data_dir) for name in args.names}
     if args.json:
@@ -405,7 +408,7 @@ def cmd_space_grid(args: argparse.Namespace) -> int:
     from searchspace import grid_points
 
     from searchspace import SpaceError
-    from studies import StudyError
+    from searchspace.errors import StudyError
 
     spec = _spec_from_args(args)
     if spec.sampler != "grid":
@@ -457,8 +460,7 @@ def cmd_presets_list(args: argparse.Namespace) -> int:
 
 
 def cmd_presets_show(args: argparse.Namespace) -> int:
-    from studies import load_preset, read_preset
-
+    from studies import load_preset
     from studies._presets import preset_path
 
     spec = load_preset(args.name)
@@ -468,7 +470,6 @@ def cmd_presets_show(args: argparse.Namespace) -> int:
     print(preset_path(args.name).read_text().rstrip())
     if spec.sampler == "grid":
         print(f"# grid: {spec.grid_size()} configs x {spec.repeats} repeats = {spec.total_cells()} trials")
-    read_preset(args.name)
     return 0
 
 
@@ -547,7 +548,7 @@ def _add_heartbeat_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from studies import DEFAULT_STORAGE
+    from studies._storage import DEFAULT_STORAGE
     from studies._faults import MAX_CELLS
 
     parser = _Parser(prog="layerlab", description="Architecture-ablation search on Optuna.")

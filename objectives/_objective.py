@@ -174,6 +174,13 @@ def objective_report_attrs(name: str) -> tuple[str, ...]:
     return tuple(getattr(_OBJECTIVES.get(name), "report_attrs", ()))
 
 
+def objective_report_pairs(name: str) -> tuple[tuple[str, str], ...]:
+    """``(metric, versus)`` pairs of report attributes objective ``name`` declares in
+    ``report_pairs``, to compare within each trial (empty if unknown or none declared)."""
+    declared = getattr(_OBJECTIVES.get(name), "report_pairs", None) or ()
+    return tuple((str(metric), str(versus)) for metric, versus in declared)
+
+
 def make_objective(name: str, space: Space, **kwargs: Any) -> Callable[[optuna.trial.Trial], float]:
     """Build the objective called ``name`` (``classify`` by default) for ``space``."""
     if name not in _OBJECTIVES:

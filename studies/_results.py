@@ -76,7 +76,8 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     (``studies.analysis.leaderboard_table``: mean, std and CI of validation accuracy over repeats,
     test accuracy beside; selection is on validation), cut to the columns ``study launch`` prints.
     ``params`` here is the model's parameter count."""
-    from studies.analysis import AnalysisError, leaderboard_table  # lazy: the analysis imports this module
+    from studies.analysis import leaderboard_table  # lazy: the analysis imports this module
+    from studies.analysis._collect import AnalysisError
 
     try:
         board = leaderboard_table(study)
