@@ -36,7 +36,10 @@ from studies._worker import run_worker
 # worker, which only trains, never needs. These names are imported on first use (PEP 562).
 _LAZY = {
     **dict.fromkeys(
-        ("format_leaderboard", "format_status", "leaderboard", "load_study", "study_status", "trials_frame"),
+        (
+            "failure_summary", "format_leaderboard", "format_status", "leaderboard", "load_study", "study_status",
+            "trials_frame",
+        ),
         "studies._results",
     ),
 }
@@ -73,6 +76,7 @@ __all__ = [
     "open_storage",
     "run_worker",
     # read it back
+    "failure_summary",
     "format_leaderboard",
     "format_status",
     "leaderboard",
