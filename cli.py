@@ -125,7 +125,7 @@ def _race_from_args(args: argparse.Namespace):
 
 
 def cmd_study_launch(args: argparse.Namespace) -> int:
-    from studies import format_leaderboard, launch, leaderboard
+    from studies import failure_summary, format_leaderboard, launch, leaderboard
 
     race = _race_from_args(args)
     spec = _spec_from_args(args)
@@ -163,10 +163,10 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     else:
         print(f"{cells // spec.repeats if cells else '?'} configs x {spec.repeats} repeats ({spec.sampler})")
     print(format_leaderboard(leaderboard(study)))
-    failures = _failure_summary(study)
+    failures = failure_summary(study)
     if failures:
         print(failures)
-    from studies import count_cells
+    from studies._cells import count_cells
 
     failed = count_cells(study, spec).failed
     if failed:
@@ -195,24 +195,6 @@ def _next_steps(storage: str, study_name: str, *, queue_only: bool = False) -> s
     if redact(storage) != storage:
         lines.append("  (the storage URL's password is hidden: put it back in, or use a ~/.pgpass file)")
     return "\n".join(lines)
-
-
-def _failure_summary(study) -> str:
-    """One line on failed and pruned trials, which the leaderboard (completed trials) leaves out."""
-    from collections import Counter
-
-    from optuna.trial import TrialState
-
-    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-    parts = []
-    if failed:
-        reasons = Counter(t.user_attrs.get("fail_reason", "no reason recorded") for t in failed)
-        reason, n = reasons.most_common(1)[0]
-        parts.append(f"{len(failed)} trial(s) failed (most often: {reason} x{n})")
-    if pruned:
-        parts.append(f"{len(pruned)} trial(s) pruned")
-    return ("not in the leaderboard: " + "; ".join(parts)) if parts else ""
 
 
 def _storage_options(args: argparse.Namespace):
@@ -285,7 +267,7 @@ def cmd_study_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_study_report(args: argparse.Namespace) -> int:
     from studies import load_study
-    from studies.analysis import build_report, format_summary, report_artifact_dir, upload_report, write_report
+    from studies.analysis import build_report, format_summary, save_report
 
     study = load_study(args.storage, args.study_name)
     other = load_study(args.storage, args.compare_with) if args.compare_with else None
@@ -294,19 +276,8 @@ def cmd_study_report(args: argparse.Namespace) -> int:
                           progress=not args.no_progress and sys.stderr.isatty(), margin=args.margin)
     out = args.out or (None if args.json else f"{args.study_name}-report.html")
     if out is not None:
-        path = write_report(report, out, plotly=args.plotly)
-        artifact_dir = args.artifact_dir or report_artifact_dir(study, args.storage)
-        if args.no_upload:
-            pass
-        elif artifact_dir is None:
-            sys.stderr.write("warning: report not attached to the study: pass --artifact-dir for a non-SQLite storage\n")
-        else:
-            try:
-                artifact = upload_report(study, path, artifact_dir)
-                report.data["artifact"] = {"id": artifact, "dir": str(artifact_dir)}
-            except Exception as exc:  # the report exists on disk; a failed upload is only a warning
-                sys.stderr.write(f"warning: report not attached to the study ({type(exc).__name__}: {exc})\n")
-        report.data["report_path"] = str(path)
+        save_report(report, out, study, storage=args.storage, artifact_dir=args.artifact_dir, upload=not args.no_upload,
+                    plotly=args.plotly, warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     if args.json:
         print(report.to_json(indent=2))
         return 0
@@ -321,10 +292,11 @@ def cmd_study_report(args: argparse.Namespace) -> int:
 
 def cmd_study_compare(args: argparse.Namespace) -> int:
     from studies import load_study
-    from studies.analysis import compare_studies, jsonable
+    from studies.analysis import compare_studies, format_comparison
+    from studies.analysis._report import jsonable
 
     if len(args.study_name) != 2:
-        from studies.analysis import AnalysisError
+        from searchspace.errors import AnalysisError
 
         raise AnalysisError(f"study compare needs exactly two --study-name, got {len(args.study_name)}")
     a = load_study(args.storage, args.study_name[0])
@@ -334,47 +306,19 @@ def cmd_study_compare(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(jsonable(result))
         return 0
-
-    def ci(low, high):
-        return "no CI" if low is None else f"95% CI {low:.2f} to {high:.2f}"
-
-    tau, rho = result["kendall_tau"], result["spearman_rho"]
-    print(f"{result['n_shared']} shared configs (matched on {', '.join(result['matched_on'])}); metric: mean {result['metric']}")
-    print(f"Kendall tau  {'n/a' if tau is None else f'{tau:+.3f}'} ({ci(result['kendall_ci_low'], result['kendall_ci_high'])})")
-    print(f"Spearman rho {'n/a' if rho is None else f'{rho:+.3f}'} ({ci(result['spearman_ci_low'], result['spearman_ci_high'])})")
-    if result["kendall_ci"].get("method", "none") != "none":
-        print(f"  (tau CI for the true config means: {result['kendall_ci']['method']}; "
-              f"{result['kendall_ci']['settled_pairs']} of {result['n_pairs']} pairs ordered beyond noise in both studies)")
-    print(f"top-{result['top_k']} agreement {result['top_k_overlap']}/{result['top_k']}; same best: {result['same_best']}")
-    print(f"{'rank A':>6} {'rank B':>6} {'mean A':>8} {'mean B':>8}  config")
-    for c in result["configs"]:
-        print(f"{c['rank_a']:>6} {c['rank_b']:>6} {c['mean_a']:>8.4f} {c['mean_b']:>8.4f}  {c['config']}")
-    flips = result["flips"]
-    print(f"{len(flips)} of {result['n_pairs']} pairs flip order" + (":" if flips else ""))
-    for f in flips[:20]:
-        print(f"  {f['config_1']} vs {f['config_2']}: A {f['a'][0]:.4f}/{f['a'][1]:.4f}, B {f['b'][0]:.4f}/{f['b'][1]:.4f}")
-    doubtful = [p for p in result["pairs"] if p["same_order_probability"] is not None][:5]
-    if doubtful:
-        print("least sure to keep their order (probability both studies order the pair the same way):")
-        for p in doubtful:
-            print(f"  {p['same_order_probability']:.2f}  {p['config_1']} vs {p['config_2']}")
+    print(format_comparison(result))
     return 0
 
 
 def cmd_study_datasets(args: argparse.Namespace) -> int:
-    from studies.analysis import describe_dataset, jsonable
+    from studies.analysis import describe_dataset, format_datasets
+    from studies.analysis._report import jsonable
 
     info = {name: describe_dataset(name, args.data_dir) for name in args.names}
     if args.json:
         _print_json(jsonable(info))
         return 0
-    print(f"{'dataset':<16} {'images':>7} {'size':>10} {'K':>3} {'imbal.':>6} {'H(label)':>8} {'H(pixels)':>9}")
-    for name, d in info.items():
-        size = f"{d['height']}x{d['width']}x{d['channels']}"
-        print(f"{name:<16} {d['images']:>7} {size:>10} {d['num_classes']:>3} {d['imbalance_ratio']:>6.2f} "
-              f"{d['label_entropy_bits']:>8.3f} {d['intensity_entropy_bits_mean']:>9.3f}")
-    print("H(label): Shannon entropy of the class distribution (bits); H(pixels): mean over images of the entropy of "
-          "the 256-bin grey-level histogram (bits, BT.601 luma for RGB)")
+    print(format_datasets(info))
     return 0
 
 
@@ -405,7 +349,7 @@ def cmd_space_grid(args: argparse.Namespace) -> int:
     from searchspace import grid_points
 
     from searchspace import SpaceError
-    from studies import StudyError
+    from searchspace.errors import StudyError
 
     spec = _spec_from_args(args)
     if spec.sampler != "grid":
@@ -457,8 +401,7 @@ def cmd_presets_list(args: argparse.Namespace) -> int:
 
 
 def cmd_presets_show(args: argparse.Namespace) -> int:
-    from studies import load_preset, read_preset
-
+    from studies import load_preset
     from studies._presets import preset_path
 
     spec = load_preset(args.name)
@@ -468,7 +411,6 @@ def cmd_presets_show(args: argparse.Namespace) -> int:
     print(preset_path(args.name).read_text().rstrip())
     if spec.sampler == "grid":
         print(f"# grid: {spec.grid_size()} configs x {spec.repeats} repeats = {spec.total_cells()} trials")
-    read_preset(args.name)
     return 0
 
 
@@ -547,7 +489,7 @@ def _add_heartbeat_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from studies import DEFAULT_STORAGE
+    from studies._storage import DEFAULT_STORAGE
     from studies._faults import MAX_CELLS
 
     parser = _Parser(prog="layerlab", description="Architecture-ablation search on Optuna.")

@@ -19,6 +19,7 @@ from objectives._objective import (
     make_objective,
     objective_config_parts,
     objective_report_attrs,
+    objective_report_pairs,
     provenance,
     register_objective,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "make_objective",
     "objective_config_parts",
     "objective_report_attrs",
+    "objective_report_pairs",
     "prepare_data",
     "provenance",
     "register_config_part",

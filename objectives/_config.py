@@ -26,7 +26,7 @@ from typing import Any
 from objectives.data._config import DataConfig
 from objectives.train._config import TrainConfig
 from searchspace import ConfigError, config_id, family_params, get_family, list_families, parse_layers
-from searchspace._errors import RegistryError, valid_list
+from searchspace.errors import RegistryError, valid_list
 
 # Keys whose value is a layer sequence: stored decoded (a token list) whatever the spelling.
 LAYER_KEYS = ("layers", "plug")

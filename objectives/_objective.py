@@ -23,7 +23,7 @@ from objectives.data import prepare_data
 from objectives.train import Diverged, EpochStats, fit, remove_checkpoint, resolve_device
 from objectives.train._divergence import check_divergence, divergence_limit
 from searchspace import Space, sample
-from searchspace._errors import RegistryError, valid_list
+from searchspace.errors import RegistryError, valid_list
 
 # User attributes an objective sets on every trial (besides the metrics).
 CELL_ATTRS = ("config", "config_id", "seed", "repeat")
@@ -172,6 +172,13 @@ def objective_config_parts(name: str) -> tuple[str, ...]:
 def objective_report_attrs(name: str) -> tuple[str, ...]:
     """Extra scalar user attributes objective ``name`` records for reports (empty if unknown)."""
     return tuple(getattr(_OBJECTIVES.get(name), "report_attrs", ()))
+
+
+def objective_report_pairs(name: str) -> tuple[tuple[str, str], ...]:
+    """``(metric, versus)`` pairs of report attributes objective ``name`` declares in
+    ``report_pairs``, to compare within each trial (empty if unknown or none declared)."""
+    declared = getattr(_OBJECTIVES.get(name), "report_pairs", None) or ()
+    return tuple((str(metric), str(versus)) for metric, versus in declared)
 
 
 def make_objective(name: str, space: Space, **kwargs: Any) -> Callable[[optuna.trial.Trial], float]:

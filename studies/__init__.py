@@ -1,8 +1,10 @@
 """Studies: presets, launching/resuming/workers, storage, results, the dashboard and reports
 (studies.analysis).
 
-The command line only wraps these functions. A Python user builds a spec (from a preset or from a
-space written in Python), launches or resumes it, and reads the results as pandas DataFrames::
+The command line only wraps these functions: the names in ``__all__`` are the whole surface (errors
+are in ``searchspace.errors``, the analysis entry points in ``studies.analysis``). A Python user
+builds a spec (from a preset or from a space written in Python), launches or resumes it, and reads
+the results as pandas DataFrames::
 
     from searchspace import Categorical, Space
     from studies import StudySpec, build_space, launch, leaderboard, trials_frame
@@ -17,29 +19,28 @@ space written in Python), launches or resumes it, and reads the results as panda
 ``run_worker`` (claim and run cells) in this process or in N worker processes.
 """
 
-from studies._artifacts import artifact_store_for, trial_files
-from studies._cells import count_cells, queue_grid, queue_slots
-from studies._dashboard import DashboardError, run_dashboard
-from studies._launch import create_or_resume, launch, worker_commands
-from studies._presets import PresetError, list_presets, load_preset, read_preset
-from studies._race import RaceError, RaceSettings
-from studies._spec import Overrides, StudyError, StudySpec, apply_overrides, build_space
-from studies._storage import DEFAULT_STORAGE, StorageError, StorageOptions, open_storage
-from studies._worker import WorkerReport, claim_waiting, load_spec, run_worker
+from studies._dashboard import run_dashboard
+from studies._launch import create_or_resume, launch
+from studies._presets import list_presets, load_preset, read_preset
+from studies._race import RaceSettings
+from studies._spec import Overrides, StudySpec, apply_overrides, build_space
+from studies._storage import StorageOptions, open_storage
+from studies._worker import run_worker
+
+# This is the whole user surface: what a Python user calls to run a study and read it back. The
+# analysis entry points live in ``studies.analysis`` and every error class in ``searchspace.errors``;
+# everything else (cell queueing and claiming, artifact paths, worker plumbing) is private to the
+# modules that define it.
 
 # Reading results pulls in pandas, scipy.stats, plotly and scikit-learn: seconds of CPU that a
 # worker, which only trains, never needs. These names are imported on first use (PEP 562).
 _LAZY = {
     **dict.fromkeys(
-        ("format_leaderboard", "format_status", "leaderboard", "load_study", "study_status", "trials_frame"),
-        "studies._results",
-    ),
-    **dict.fromkeys(
         (
-            "AnalysisError", "ablation_table", "build_report", "compare_studies", "describe_dataset",
-            "importance_with_ci", "leaderboard_table", "medmnist_table", "variance_split", "write_report",
+            "failure_summary", "format_leaderboard", "format_status", "leaderboard", "load_study", "study_status",
+            "trials_frame",
         ),
-        "studies.analysis",
+        "studies._results",
     ),
 }
 
@@ -53,50 +54,34 @@ def __getattr__(name: str):
     globals()[name] = value
     return value
 
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
-    "AnalysisError",
-    "DEFAULT_STORAGE",
-    "DashboardError",
+    # define a study
     "Overrides",
-    "PresetError",
-    "RaceError",
-    "RaceSettings",
-    "StorageError",
-    "StorageOptions",
-    "StudyError",
     "StudySpec",
-    "WorkerReport",
-    "ablation_table",
     "apply_overrides",
-    "artifact_store_for",
-    "build_report",
     "build_space",
-    "claim_waiting",
-    "compare_studies",
-    "count_cells",
-    "create_or_resume",
-    "describe_dataset",
-    "format_leaderboard",
-    "format_status",
-    "importance_with_ci",
-    "launch",
-    "leaderboard",
-    "leaderboard_table",
     "list_presets",
     "load_preset",
-    "load_spec",
-    "load_study",
-    "medmnist_table",
-    "open_storage",
-    "queue_grid",
-    "queue_slots",
     "read_preset",
-    "run_dashboard",
+    "RaceSettings",
+    # run it
+    "StorageOptions",
+    "create_or_resume",
+    "launch",
+    "open_storage",
     "run_worker",
+    # read it back
+    "failure_summary",
+    "format_leaderboard",
+    "format_status",
+    "leaderboard",
+    "load_study",
+    "run_dashboard",
     "study_status",
-    "trial_files",
     "trials_frame",
-    "variance_split",
-    "worker_commands",
-    "write_report",
 ]

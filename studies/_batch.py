@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 
 from objectives._repeats import has_resume_point, plan_batch, run_repeats, supports_batch
 from searchspace import sample
-from searchspace._errors import LayerlabError
+from searchspace.errors import LayerlabError
 from studies._artifacts import upload_trial_artifacts
 from studies._cells import queue_repeats, repeat_of, trial_params
 from studies._spec import StudySpec

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import optuna
 
-from searchspace._errors import LayerlabError
+from searchspace.errors import LayerlabError
 from studies._artifacts import SPEC_ATTR, UnionArtifactStore, artifact_store, default_artifact_dir
 from studies._storage import open_storage, redact
 

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from searchspace._errors import LayerlabError
+from searchspace.errors import LayerlabError
 
 log = logging.getLogger("layerlab")
 T = TypeVar("T")
@@ -182,7 +182,7 @@ def storage_wait() -> float:
     try:
         return float(text) if text is not None else STORAGE_WAIT
     except ValueError:
-        from searchspace._errors import ConfigError
+        from searchspace.errors import ConfigError
 
         raise ConfigError(f"${STORAGE_WAIT_ENV} must be a number of seconds, got {text!r}") from None
 

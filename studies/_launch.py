@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from objectives import resolve_device
 from objectives.train._batched import check_batch_mode
-from searchspace._errors import ConfigError
+from searchspace.errors import ConfigError
 from studies._artifacts import SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
 from studies._artifacts import default_checkpoint_dir as checkpoints_beside
 from studies._claims import ensure_claim_index

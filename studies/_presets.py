@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from searchspace import Space
-from searchspace._errors import LayerlabError, valid_list
+from searchspace.errors import LayerlabError, valid_list
 from studies._spec import StudySpec, build_space
 from studies._yaml import safe_load
 
@@ -165,7 +165,7 @@ def _check_family_keys(defaults: Mapping[str, Any], space: Space) -> None:
     """A default that is a model key of no family this preset builds is a typo or dead weight
     (e.g. ``widths`` for ``seq``): refused, as an unknown key is."""
     from searchspace import family_params
-    from searchspace._errors import LayerlabError as _Error
+    from searchspace.errors import LayerlabError as _Error
 
     families = _families(defaults, space)
     if not families:

@@ -56,7 +56,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     code 2, as in the CLI; SIGTERM hands the running cell back."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _interrupt)
-    from searchspace._errors import LayerlabError
+    from searchspace.errors import LayerlabError
     from studies._storage import StorageOptions
     from studies._worker import run_worker
 

@@ -76,7 +76,8 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     (``studies.analysis.leaderboard_table``: mean, std and CI of validation accuracy over repeats,
     test accuracy beside; selection is on validation), cut to the columns ``study launch`` prints.
     ``params`` here is the model's parameter count."""
-    from studies.analysis import AnalysisError, leaderboard_table  # lazy: the analysis imports this module
+    from studies.analysis import leaderboard_table  # lazy: the analysis imports this module
+    from studies.analysis._collect import AnalysisError
 
     try:
         board = leaderboard_table(study)
@@ -186,6 +187,24 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(f"warning: {status['cells_duplicated']} cells finished more than once")
     lines.append("finished" if status["finished"] else f"{status['cells_remaining']} cells to go")
     return "\n".join(lines)
+
+
+def failure_summary(study: optuna.Study) -> str:
+    """One line on failed and pruned trials, which the leaderboard (completed trials) leaves out:
+    ``not in the leaderboard: 2 trial(s) failed (most often: <reason> x2); 1 trial(s) pruned``
+    (empty when there are none). ``study launch`` prints it under the leaderboard."""
+    from collections import Counter
+
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    parts = []
+    if failed:
+        reasons = Counter(t.user_attrs.get("fail_reason", "no reason recorded") for t in failed)
+        reason, n = reasons.most_common(1)[0]
+        parts.append(f"{len(failed)} trial(s) failed (most often: {reason} x{n})")
+    if pruned:
+        parts.append(f"{len(pruned)} trial(s) pruned")
+    return ("not in the leaderboard: " + "; ".join(parts)) if parts else ""
 
 
 def spec_of(study: optuna.Study) -> StudySpec | None:

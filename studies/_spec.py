@@ -18,7 +18,7 @@ from typing import Any
 from objectives import RunConfig, check_run, list_objectives, objective_config_parts
 from searchspace import Dimension, Fixed, Float, Space, Variants, When, grid_points, grid_size
 from searchspace._dims import label_of
-from searchspace._errors import ConfigError, LayerlabError, valid_list
+from searchspace.errors import ConfigError, LayerlabError, valid_list
 
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "halving", "hyperband")

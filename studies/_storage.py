@@ -27,7 +27,7 @@ from pathlib import Path
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-from searchspace._errors import LayerlabError, valid_list
+from searchspace.errors import LayerlabError, valid_list
 from studies._faults import call_with_retry, fail_stale_with_reason, install_retries
 
 DEFAULT_STORAGE = "sqlite:///runs/layerlab.db"

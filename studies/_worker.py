@@ -36,7 +36,7 @@ from optuna.trial import TrialState
 
 from objectives import make_objective, resolve_device
 from searchspace import sample
-from searchspace._errors import LayerlabError
+from searchspace.errors import LayerlabError
 from studies._attrs import BatchedTrial
 from studies._artifacts import SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of, upload_trial_artifacts, usable_checkpoint_dir
 from studies._cells import queue_repeats, repeat_of, requeue

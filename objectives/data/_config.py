@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from searchspace._errors import ConfigError, valid_list
+from searchspace.errors import ConfigError, valid_list
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from searchspace._errors import ConfigError
+from searchspace.errors import ConfigError
 
 SHARPEN_3X3 = ((0.0, -1.0, 0.0), (-1.0, 5.0, -1.0), (0.0, -1.0, 0.0))
 _CHUNK = 2048  # images filtered per convolution call, to bound the float temporary's memory

@@ -24,7 +24,7 @@ from objectives.data import _images
 from objectives.data._config import DataConfig
 from objectives.data._registry import get_dataset, load_dataset
 from objectives.data._splits import materialize, split_indices
-from searchspace._errors import ConfigError
+from searchspace.errors import ConfigError
 
 # Keras' "caffe" preprocessing: BGR channel means of ImageNet on the 0..255 scale.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from searchspace._errors import ConfigError, LayerlabError, RegistryError, valid_list
+from searchspace.errors import ConfigError, LayerlabError, RegistryError, valid_list
 
 
 class DatasetError(LayerlabError, RuntimeError):

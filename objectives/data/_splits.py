@@ -23,7 +23,7 @@ import torch
 
 from objectives.data._config import DataConfig
 from objectives.data._registry import RawDataset
-from searchspace._errors import ConfigError
+from searchspace.errors import ConfigError
 
 
 @dataclass(frozen=True, eq=False)

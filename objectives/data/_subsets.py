@@ -50,7 +50,7 @@ from objectives.data._registry import (
     load_dataset,
     register_resolver,
 )
-from searchspace._errors import ConfigError, valid_list
+from searchspace.errors import ConfigError, valid_list
 
 # dataset -> pair -> the two class indices (label 0, label 1) in that dataset's own numbering.
 PAIRS: dict[str, dict[str, tuple[int, int]]] = {

@@ -15,7 +15,7 @@ from typing import Any
 from objectives._checks import positive_int
 from objectives._config import LAYER_KEYS, RunConfig, register_config_part
 from searchspace import INIT_SCHEMES, ConfigError, get_family, parse_layers
-from searchspace._errors import valid_list
+from searchspace.errors import valid_list
 from searchspace.families._skip import resolve_widths
 
 FAMILY = "skip_cnn"  # CNN-1 and CNN-3 must route, so they are this family

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from searchspace._errors import ConfigError, RegistryError, valid_list
+from searchspace.errors import ConfigError, RegistryError, valid_list
 
 if TYPE_CHECKING:
     from objectives.train._config import TrainConfig

@@ -64,7 +64,7 @@ from objectives.train._trainer import (
     build_for_data,
     fit,
 )
-from searchspace._errors import ConfigError, valid_list
+from searchspace.errors import ConfigError, valid_list
 
 if TYPE_CHECKING:
     from objectives._config import RunConfig

@@ -51,11 +51,11 @@ def checkpoint_interval(value: float | None = None) -> float:
         try:
             value = float(text)
         except ValueError:
-            from searchspace._errors import ConfigError
+            from searchspace.errors import ConfigError
 
             raise ConfigError(f"${INTERVAL_ENV} must be a number of seconds >= 0, got {text!r}") from None
     if not value >= 0:
-        from searchspace._errors import ConfigError
+        from searchspace.errors import ConfigError
 
         raise ConfigError(f"checkpoint interval must be a number of seconds >= 0, got {value!r}")
     return float(value)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from objectives._checks import positive_int, positive_number
-from searchspace._errors import ConfigError, valid_list
+from searchspace.errors import ConfigError, valid_list
 
 MONITORS = ("val_loss", "val_accuracy")
 ZOOM_MODES = ("isotropic", "keras")

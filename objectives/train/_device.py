@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import torch
 
-from searchspace._errors import ConfigError
+from searchspace.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 THREADS_ENV = "LAYERLAB_THREADS"

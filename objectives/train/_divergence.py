@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from objectives._config import register_config_part
 from objectives.train._trainer import Diverged
-from searchspace._errors import ConfigError
+from searchspace.errors import ConfigError
 
 
 class DivergedAbove(Diverged):

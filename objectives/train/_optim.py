@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from objectives.train._config import TrainConfig
-from searchspace._errors import ConfigError, RegistryError, valid_list
+from searchspace.errors import ConfigError, RegistryError, valid_list
 
 OptimizerBuilder = Callable[[list[torch.nn.Parameter], TrainConfig], torch.optim.Optimizer]
 ScheduleBuilder = Callable[[torch.optim.Optimizer, TrainConfig, int], torch.optim.lr_scheduler.LRScheduler]

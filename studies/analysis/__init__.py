@@ -13,62 +13,44 @@ with graceful fallbacks when absent (see :func:`collect`)::
     write_report(build_report(study), "report.html")     # one self-contained HTML file
 """
 
-from studies.analysis._collect import AnalysisError, StudyTable, collect, parse_assignments
-from studies.analysis._datasets import (
-    MEDMNIST_GROUPS,
-    best_per_dataset,
-    describe_dataset,
-    describe_datasets,
-    medmnist_table,
-    study_datasets,
-)
+from studies.analysis._collect import collect
+from studies.analysis._datasets import describe_dataset
 from studies.analysis._importance import EVALUATORS, AnovaImportanceEvaluator, importance_with_ci, variance_split
-from studies.analysis._leaderboard import Ablation, ablation_table, leaderboard_table
+from studies.analysis._leaderboard import ablation_table, leaderboard_table
 from studies.analysis._metrics import objective_metrics
-from studies.analysis._report import (
-    Report,
-    build_report,
-    default_artifact_dir,
-    format_summary,
-    jsonable,
-    report_artifact_dir,
-    upload_report,
-    write_report,
-)
-from studies.analysis._stats import compare_paired, holm, mean_ci, variance_components
-from studies.analysis._transfer import compare_studies, rank_transfer_matrix
+from studies.analysis._publish import save_report
+from studies.analysis._report import Report, build_report, format_summary, upload_report, write_report
+from studies.analysis._stats import compare_paired, holm, mean_ci
+from studies.analysis._text import format_comparison, format_datasets
+from studies.analysis._transfer import compare_studies
 
+# The names a user calls; the rest (row types, artifact paths, JSON helpers, per-dataset tables,
+# the report's pieces) stays in the private modules. ``AnalysisError`` is in ``searchspace.errors``.
 __all__ = [
-    "Ablation",
-    "AnalysisError",
-    "AnovaImportanceEvaluator",
-    "Report",
-    "EVALUATORS",
-    "MEDMNIST_GROUPS",
-    "StudyTable",
-    "ablation_table",
-    "best_per_dataset",
-    "build_report",
+    # tables
     "collect",
-    "compare_paired",
-    "compare_studies",
-    "default_artifact_dir",
-    "describe_dataset",
-    "describe_datasets",
-    "format_summary",
-    "holm",
-    "importance_with_ci",
-    "jsonable",
     "leaderboard_table",
-    "mean_ci",
-    "medmnist_table",
+    "ablation_table",
     "objective_metrics",
-    "parse_assignments",
-    "rank_transfer_matrix",
-    "report_artifact_dir",
-    "study_datasets",
-    "upload_report",
-    "variance_components",
+    "describe_dataset",
+    "format_datasets",
+    # statistics
+    "compare_paired",
+    "holm",
+    "mean_ci",
+    # importance
+    "EVALUATORS",
+    "AnovaImportanceEvaluator",
+    "importance_with_ci",
     "variance_split",
+    # transfer between studies
+    "compare_studies",
+    "format_comparison",
+    # the report
+    "Report",
+    "build_report",
+    "format_summary",
+    "save_report",
+    "upload_report",
     "write_report",
 ]

@@ -25,7 +25,7 @@ import pandas as pd
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from searchspace._errors import LayerlabError, valid_list
+from searchspace.errors import LayerlabError, valid_list
 from studies._results import config_label
 from studies._spec import StudySpec
 from studies._worker import SPEC_ATTR, load_spec

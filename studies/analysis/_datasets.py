@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from searchspace._errors import LayerlabError
+from searchspace.errors import LayerlabError
 from studies.analysis._collect import AnalysisError, StudyTable, collect
 
 BT601 = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights for R, G, B

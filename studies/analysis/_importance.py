@@ -52,7 +52,7 @@ from optuna.trial import FrozenTrial, TrialState
 from patsy import PatsyError
 from tqdm.auto import tqdm
 
-from searchspace._errors import valid_list
+from searchspace.errors import valid_list
 from studies.analysis._anova import MainEffects, factorial_anova, make_design
 from studies.analysis._collect import AnalysisError, StudyTable, collect, resample_rows
 from studies.analysis._leaderboard import _compare_groups

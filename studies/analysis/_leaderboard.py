@@ -40,7 +40,7 @@ from studies.analysis._stats import (
     verdict,
     vs_best_adjust,
 )
-from searchspace._errors import valid_list
+from searchspace.errors import valid_list
 
 LEADERBOARD_COLUMNS = [
     "rank", "label", "config_id", "n", "val_mean", "val_std", "val_ci_low", "val_ci_high", "ci_method",

@@ -46,14 +46,6 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def _objective_class(name: str) -> type | None:
-    # objectives exposes report_attrs through a function but has no accessor for report_pairs;
-    # reading its registry directly keeps the hook optional for every objective.
-    from objectives._objective import _OBJECTIVES
-
-    return _OBJECTIVES.get(name)
-
-
 def objective_name(table: StudyTable) -> str | None:
     return table.spec.objective if table.spec is not None else None
 
@@ -72,8 +64,9 @@ def objective_pairs(table: StudyTable) -> tuple[tuple[str, str], ...]:
     name = objective_name(table)
     if not name:
         return ()
-    declared = getattr(_objective_class(name), "report_pairs", None)
-    return tuple(tuple(p) for p in declared) if declared else DEFAULT_PAIRS.get(name, ())
+    from objectives import objective_report_pairs
+
+    return objective_report_pairs(name) or DEFAULT_PAIRS.get(name, ())
 
 
 def _number(value: Any) -> float:

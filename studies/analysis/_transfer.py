@@ -53,7 +53,7 @@ import numpy as np
 import optuna
 from scipy import stats
 
-from searchspace._errors import valid_list
+from searchspace.errors import valid_list
 from studies.analysis._collect import AnalysisError, StudyTable, collect, parse_assignments, resample_rows, restrict, seed_blocks
 from studies.analysis._stats import mean_ci, table_bounds
 

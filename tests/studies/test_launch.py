@@ -11,7 +11,8 @@ import pytest
 from optuna.trial import TrialState
 
 from searchspace import LayerlabError
-from studies import Overrides, StudyError, launch, leaderboard, load_preset, load_study, study_status
+from searchspace.errors import StudyError
+from studies import Overrides, launch, leaderboard, load_preset, load_study, study_status
 from studies._launch import create_or_resume
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,7 +136,7 @@ def test_gpus_are_checked_before_anything_is_written(tiny_preset, tmp_path, monk
 
 
 def test_cpu_workers_share_the_cores(monkeypatch):
-    from studies import worker_commands
+    from studies._launch import worker_commands
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     commands = worker_commands("sqlite:///x.db", "s", workers=2, device="cpu")

@@ -14,7 +14,8 @@ import uuid
 import optuna
 import pytest
 
-from studies import StudyError, create_or_resume, load_preset, study_status
+from searchspace.errors import StudyError
+from studies import create_or_resume, load_preset, study_status
 from studies._storage import redact
 from tests.studies._util import (
     OPTIONS,

@@ -15,8 +15,8 @@ import torch
 from objectives import RunConfig
 from objectives._config import valid_keys
 from searchspace import Categorical, Space, SpaceError, Variants, When, build_model, grid, grid_points
-from searchspace._errors import ConfigError
-from studies import Overrides, PresetError, apply_overrides, build_space, launch, list_presets, load_preset, read_preset
+from searchspace.errors import ConfigError, PresetError
+from studies import Overrides, apply_overrides, build_space, launch, list_presets, load_preset, read_preset
 from studies._spec import _random_configs
 
 ROOT = Path(__file__).resolve().parents[2]

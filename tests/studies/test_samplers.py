@@ -51,7 +51,7 @@ def test_relaunching_a_finished_sampled_study_samples_nothing_more(sqlite_url):
 
 
 def test_a_sampled_study_grows_with_a_larger_budget_and_refuses_a_smaller_one(sqlite_url):
-    from studies import StudyError
+    from searchspace.errors import StudyError
 
     space = build_space(TINY, Space([Float("lr", low=1e-4, high=1e-1, log=True)]))
     spec = StudySpec(space=space, name="s", sampler="random", n_trials=2, repeats=1)

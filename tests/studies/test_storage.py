@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from studies import StorageError, StorageOptions
+from searchspace.errors import StorageError
+from studies import StorageOptions
 from studies._storage import engine_url, open_storage, redact, scheme_of, sqlite_path
 from tests.studies._util import claims_under_contention, concurrent_launches_queue_once
 

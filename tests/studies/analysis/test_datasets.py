@@ -10,7 +10,8 @@ import torch
 
 from searchspace import Categorical, Fixed, Space, Variants
 from studies import StudySpec
-from studies.analysis import best_per_dataset, describe_dataset, describe_datasets
+from studies.analysis import describe_dataset
+from studies.analysis._datasets import best_per_dataset, describe_datasets
 from studies.analysis._datasets import intensity_entropies, label_entropy
 from tests.studies.analysis._synthetic import grid_study
 

@@ -7,7 +7,8 @@ import optuna
 import pytest
 from scipy import stats
 
-from studies.analysis import importance_with_ci, variance_components, variance_split
+from studies.analysis import importance_with_ci, variance_split
+from studies.analysis._stats import variance_components
 from studies.analysis._importance import _importances
 from tests.studies.analysis._synthetic import ORDERS, conditional_study, grid_study
 
@@ -236,7 +237,7 @@ def test_mdi_prefers_a_wide_noise_categorical_but_the_permutation_null_does_not_
 def test_optuna_evaluator_instances_are_accepted_and_bad_ones_refused():
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
-    from studies.analysis import AnalysisError
+    from searchspace.errors import AnalysisError
     from studies.analysis._importance import AnovaImportanceEvaluator
 
     class Constant(optuna.importance.BaseImportanceEvaluator):

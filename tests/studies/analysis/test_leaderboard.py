@@ -10,7 +10,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from scipy import stats
 
-from studies.analysis import AnalysisError, ablation_table, collect, holm, leaderboard_table, mean_ci
+from searchspace.errors import AnalysisError
+from studies.analysis import ablation_table, collect, holm, leaderboard_table, mean_ci
 from tests.studies.analysis._synthetic import add_failed_and_pruned, grid_study
 
 LAYERS = ("full", "no-BN", "no-Conv", "no-PL")

@@ -7,7 +7,8 @@ import re
 import pytest
 from plotly.offline import get_plotlyjs
 
-from studies.analysis import AnalysisError, build_report, format_summary, write_report
+from searchspace.errors import AnalysisError
+from studies.analysis import build_report, format_summary, write_report
 from tests.studies.analysis._synthetic import grid_study
 
 MEANS = {"full": 0.9, "no-BN": 0.8, "no-Conv": 0.5}

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from studies.analysis import AnalysisError, compare_studies
+from searchspace.errors import AnalysisError
+from studies.analysis import compare_studies
 from tests.studies.analysis._synthetic import grid_study
 
 MODELS = ("Conv2d+FCL", "BN+FCL", "BaseSeq", "BaseSeq(BN-Conv)", "Res64to512", "Res512", "Res512to64")
@@ -104,7 +105,8 @@ def test_vectorised_bootstrap_statistics_equal_scipy_including_ties():
 
 
 def test_rank_transfer_between_the_dataset_values_of_one_study():
-    from studies.analysis import build_report, rank_transfer_matrix
+    from studies.analysis import build_report
+    from studies.analysis._transfer import rank_transfer_matrix
 
     # "hard2:all" ranks the models as "full" does; "easy2:128" reverses them
     order = {"full": SMALL, "hard2:all": {m: v - 0.1 for m, v in SMALL.items()}, "easy2:128": {m: 1 - v for m, v in SMALL.items()}}

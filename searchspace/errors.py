@@ -1,0 +1,83 @@
+"""Every error a layerlab user can catch, from one public place.
+
+Each user-facing mistake raises a subclass of :class:`LayerlabError` whose message is one line that
+names the bad value and what is valid; the CLI prints that line and exits with code 2. Catch them
+by name::
+
+    from searchspace.errors import ConfigError, LayerlabError, StudyError
+
+The base classes live in ``searchspace._errors`` (searchspace is the bottom layer, so every package
+can import them without a cycle). The error classes that ``objectives`` and ``studies`` define stay
+beside the code that raises them; this module re-exports them lazily (PEP 562), so importing it
+never makes ``searchspace`` import a package above it (no cycle, no Optuna or pandas at import).
+
+``valid_list`` renders the valid choices for such a message; extensions (a new family, dataset or
+objective) use it to word their own errors the same way.
+
+Not listed, on purpose: ``CheckpointDamaged`` (caught inside the trainer, which then starts fresh)
+and the YAML loader's ``DuplicateKeyError`` / ``DocumentTooLargeError`` (turned into
+:class:`PresetError` before they reach a user).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from searchspace._errors import (
+    ConfigError,
+    FamilyError,
+    LayerlabError,
+    RegistryError,
+    SpaceError,
+    valid_list,
+)
+
+# Error classes defined in the packages above searchspace: name -> defining module.
+_LAZY = {
+    "DatasetError": "objectives.data._registry",
+    "Diverged": "objectives.train._trainer",
+    "StudyError": "studies._spec",
+    "PresetError": "studies._presets",
+    "StorageError": "studies._storage",
+    "RaceError": "studies._race",
+    "DashboardError": "studies._dashboard",
+    "FaultError": "studies._faults",
+    "DiskFullError": "studies._faults",
+    "StorageLostError": "studies._faults",
+    "StorageLockedError": "studies._faults",
+    "AnalysisError": "studies.analysis._collect",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'searchspace.errors' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = [
+    "AnalysisError",
+    "ConfigError",
+    "DashboardError",
+    "DatasetError",
+    "DiskFullError",
+    "Diverged",
+    "FamilyError",
+    "FaultError",
+    "LayerlabError",
+    "PresetError",
+    "RaceError",
+    "RegistryError",
+    "SpaceError",
+    "StorageError",
+    "StorageLockedError",
+    "StorageLostError",
+    "StudyError",
+    "valid_list",
+]

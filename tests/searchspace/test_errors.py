@@ -1,0 +1,62 @@
+"""The public errors module names every error a user can catch, and nothing reaches past it."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import searchspace.errors as errors
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("searchspace", "objectives", "studies")
+
+
+def _all_modules():
+    for package in PACKAGES:
+        module = importlib.import_module(package)
+        yield module
+        for info in pkgutil.walk_packages(module.__path__, prefix=f"{package}."):
+            yield importlib.import_module(info.name)
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_every_user_error_class_is_exported():
+    modules = list(_all_modules())  # import everything so every subclass is defined
+    assert modules
+    defined = {
+        cls.__name__ for cls in _subclasses(errors.LayerlabError)
+        if cls.__module__.split(".")[0] in PACKAGES
+    }
+    missing = defined - set(errors.__all__)
+    assert not missing, f"not exported by searchspace.errors: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", errors.__all__)
+def test_each_exported_name_resolves(name):
+    value = getattr(errors, name)
+    if name != "valid_list":
+        assert issubclass(value, Exception), name
+
+
+def test_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="NoSuchError"):
+        errors.NoSuchError  # noqa: B018
+
+
+def test_other_packages_import_errors_from_the_public_module():
+    offenders = []
+    for package in ("objectives", "studies"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module == "searchspace._errors":
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, f"import searchspace.errors instead: {offenders}"
