@@ -28,6 +28,17 @@ from searchspace.errors import RegistryError, valid_list
 # User attributes an objective sets on every trial (besides the metrics).
 CELL_ATTRS = ("config", "config_id", "seed", "repeat")
 
+# The one list of the metrics a classification trial stores as user attributes (FitResult.metrics()
+# keys). The batched path (objectives._repeats), the skip objective, the results table and the
+# trial.json summary all derive theirs from it.
+TRIAL_METRICS = (
+    "val_accuracy", "val_loss", "test_accuracy", "test_loss", "test_error", "params",
+    "flops", "train_seconds", "images_per_second", "best_epoch", "epochs_run",
+    "stopped_early", "confusion", "history",
+)  # fmt: skip
+# The scalar ones (per-trial columns of a results table; confusion and history are arrays).
+SCALAR_METRICS = tuple(k for k in TRIAL_METRICS if k not in ("confusion", "history"))
+
 
 @functools.lru_cache(maxsize=1)
 def provenance() -> dict[str, str]:
@@ -119,11 +130,7 @@ class ClassifyObjective:
             trial.set_user_attr("fail_reason", str(exc))
             return math.nan  # Optuna records a NaN objective as a FAIL; the study goes on.
         metrics = result.metrics()
-        for key in (
-            "val_accuracy", "val_loss", "test_accuracy", "test_loss", "test_error", "params",
-            "flops", "train_seconds", "images_per_second", "best_epoch", "epochs_run",
-            "stopped_early", "confusion", "history",
-        ):
+        for key in TRIAL_METRICS:
             trial.set_user_attr(key, metrics[key])
         for key, value in result.extra.items():
             trial.set_user_attr(key, value)

@@ -26,13 +26,13 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from studies._storage import storage_file
+from objectives._objective import SCALAR_METRICS
 
 log = logging.getLogger("layerlab")
 SPEC_ATTR = "layerlab"  # study user attribute: {"spec", "fingerprint", "artifact_dir"}
 # Scalars copied into trial.json beside the config (whichever the objective recorded).
 SUMMARY_ATTRS = (
-    "config_id", "seed", "repeat", "val_accuracy", "val_loss", "test_accuracy", "test_loss", "test_error",
-    "params", "flops", "train_seconds", "images_per_second", "best_epoch", "epochs_run", "stopped_early",
+    "config_id", "seed", "repeat", *SCALAR_METRICS,  # the objectives' one list of scalar metrics
     "pruned_at_epoch", "fail_reason", "device", "data_sizes", "worker", "layerlab_version", "git_commit",
 )
 

@@ -63,7 +63,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from studies._spec import StudyError
 
@@ -365,10 +365,10 @@ def conditional_power(p: float, n: int, n_max: int, final_level: float) -> float
     (the observed standardised effect) is the truth: the B-value formula of Lan & Wittes (1988),
     with the look's t-test turned into a z-score. Stopping for low conditional power is
     *non-binding* futility: it only removes chances to reject, so the error control is kept."""
-    z = stats.norm.isf(max(p, 1e-300) / 2)
+    z = -special.ndtri(max(p, 1e-300) / 2)  # the normal's isf (scipy.special: no scipy.stats in workers)
     t = n / n_max
-    z_final = stats.norm.isf(final_level / 2)
-    return float(stats.norm.sf((z_final - z / math.sqrt(t)) / math.sqrt(1 - t)))
+    z_final = -special.ndtri(final_level / 2)
+    return float(special.ndtr(-(z_final - z / math.sqrt(t)) / math.sqrt(1 - t)))  # the normal's sf
 
 
 def _look_selection(values, open_, n, round_, settings, m_remaining, k, decisions) -> int:

@@ -10,6 +10,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from objectives import objective_report_attrs
+from objectives._objective import SCALAR_METRICS
 from studies._artifacts import SPEC_ATTR, artifact_dir_of
 from studies._cells import count_cells, root_number
 from studies._race_storage import format_race, race_status
@@ -18,9 +19,8 @@ from studies._spec import StudyError, StudySpec
 from studies._storage import open_storage, redact
 from studies._worker import load_spec
 
-METRIC_ATTRS = (
-    "test_accuracy", "test_error", "val_loss", "params", "flops", "train_seconds", "epochs_run", "best_epoch",
-)
+# Per-trial metric columns: the objectives' one list of scalar metrics (val_accuracy is the value).
+METRIC_ATTRS = tuple(k for k in SCALAR_METRICS if k != "val_accuracy")
 
 
 def load_study(storage_url: str, study_name: str) -> optuna.Study:
