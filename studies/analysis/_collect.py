@@ -274,18 +274,28 @@ def parse_assignments(text: str | Mapping[str, Any] | None, *, what: str = "--ba
 
 def matching_groups(table: StudyTable, assignment: Mapping[str, Any]) -> list[str]:
     """Config groups whose parameters agree with every key of ``assignment``."""
-    if "group_params" not in table._cache:  # asked once per dataset pair by the rank-transfer matrix
-        table._cache["group_params"] = [(g, table.trials[table._first_row(g)].params) for g in table.groups]
-    out = []
+    groups = table.groups
+    keep = np.ones(len(groups), dtype=bool)
     for k, v in assignment.items():
-        # same_value once per distinct parameter value (same type and repr: the same answer)
-        agrees: dict[tuple[type, str], bool] = {}
-        for _, params in table._cache["group_params"]:
-            if k in params and (key := (type(params[k]), repr(params[k]))) not in agrees:
-                agrees[key] = same_value(params[k], v)
-        out.append(agrees)
-    return [g for g, params in table._cache["group_params"]
-            if all(k in params and agrees[(type(params[k]), repr(params[k]))] for (k, _), agrees in zip(assignment.items(), out))]
+        cache_key = f"values_of:{k}"
+        if cache_key not in table._cache:  # built once: the rank-transfer matrix asks once per dataset pair
+            index: dict[tuple[type, str], int] = {}  # same type and repr: the same answer from same_value
+            codes, distinct = [], []
+            for g in groups:
+                params = table.trials[table._first_row(g)].params
+                if k not in params:
+                    codes.append(-1)
+                    continue
+                key = (type(params[k]), repr(params[k]))
+                if key not in index:
+                    index[key] = len(distinct)
+                    distinct.append(params[k])
+                codes.append(index[key])
+            table._cache[cache_key] = (np.array(codes, dtype=np.int64), distinct)
+        codes, values = table._cache[cache_key]
+        agrees = np.array([same_value(value, v) for value in values] + [False], dtype=bool)  # [-1]: absent
+        keep &= agrees[codes]
+    return [g for g, kept in zip(groups, keep.tolist()) if kept]
 
 
 def check_keys(table: StudyTable, assignment: Mapping[str, Any], what: str) -> None:

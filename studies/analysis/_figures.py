@@ -341,7 +341,9 @@ class _PlotView(optuna.Study):
 
     def _get_trials(self, deepcopy: bool = True, states=None, **_kwargs) -> list[optuna.trial.FrozenTrial]:
         out = [t for t in self._view_trials if states is None or t.state in states]
-        return copy.deepcopy(out) if deepcopy else out
+        # shallow copies stand for Optuna's deepcopy: the plots only read the trials, and a deepcopy of
+        # every trial's distributions and intermediate values was seconds on a study of thousands
+        return [copy.copy(t) for t in out] if deepcopy else out
 
 
 def optuna_figures(study: optuna.Study, table: StudyTable) -> tuple[list[tuple[str, go.Figure]], list[str]]:
