@@ -30,6 +30,7 @@ Choices, and why:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import warnings
@@ -140,8 +141,14 @@ def _mean_ci(values: Sequence[float], confidence: float, images: np.ndarray | No
         return Interval(mean, math.nan, math.nan, 1, "none (n=1)")
     if np.ptp(x) == 0:
         return Interval(mean, mean, mean, n, "exact (no spread)")
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
+    half = _t_quantile(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n, "t")
+
+
+@functools.lru_cache(maxsize=1024)
+def _t_quantile(q: float, df: int) -> float:
+    """``stats.t.ppf(q, df)``, once per (q, df): a report asks it for every config with the same few df."""
+    return float(stats.t.ppf(q, df))
 
 
 @dataclass(frozen=True)
