@@ -303,7 +303,7 @@ def part_report(quick: bool, tmp: Path) -> None:
         write_report(report, tmp / f"report-{n}.html")
         cpu = time.process_time() - start
         per[n] = cpu / n
-        print(f"engine: report {n} trials --bootstrap 0: {cpu:.2f} s CPU ({1e3 * cpu / n:.2f} ms/trial)", flush=True)
+        print(f"engine: report {n} trials --bootstrap 0: {cpu:.2f} s CPU ({1e3 * cpu / n:.2f} ms/trial, load {loadavg()})", flush=True)
         if n == 5040:
             check("report_5040_trials_cpu_s", cpu, "<= 15")
     if len(per) == 2:

@@ -61,6 +61,7 @@ class StudyTable:
     _rows: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
     _columns: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
     _names: dict[str, list[str]] = field(init=False, repr=False, compare=False)
+    _cache: dict[str, Any] = field(init=False, repr=False, compare=False)  # per-table lookups, built once
 
     def __post_init__(self) -> None:
         codes, uniques = pd.factorize(self.frame["group"].to_numpy(), sort=False) if len(self.frame) else ([], [])
@@ -70,6 +71,7 @@ class StudyTable:
         object.__setattr__(self, "_rows", rows)
         object.__setattr__(self, "_columns", {})
         object.__setattr__(self, "_names", {})
+        object.__setattr__(self, "_cache", {})
 
     @property
     def maximize(self) -> bool:
@@ -99,6 +101,23 @@ class StudyTable:
 
     def rows(self, group: str) -> pd.DataFrame:
         return self.frame.iloc[self._group_rows(group)]
+
+    def row_numbers(self, group: str) -> np.ndarray:
+        """Positions of ``group``'s rows in ``frame`` and ``trials`` (``rows(group)`` without
+        building a DataFrame: per-config statistics ask for them thousands of times)."""
+        return self._group_rows(group)
+
+    def column(self, name: str) -> np.ndarray:
+        """The ``frame`` column ``name`` as an array, built once."""
+        return self._column(name)
+
+    def any_trial_has(self, attr: str) -> bool:
+        """Whether some trial carries user attribute ``attr`` (looked up once per table: asked
+        per config, a scan of every trial made the report quadratic)."""
+        key = f"has:{attr}"
+        if key not in self._cache:
+            self._cache[key] = any(attr in t.user_attrs for t in self.trials)
+        return self._cache[key]
 
     def param_names(self) -> list[str]:
         """Every Optuna parameter that appears in some completed trial, in first-seen order."""
@@ -255,12 +274,28 @@ def parse_assignments(text: str | Mapping[str, Any] | None, *, what: str = "--ba
 
 def matching_groups(table: StudyTable, assignment: Mapping[str, Any]) -> list[str]:
     """Config groups whose parameters agree with every key of ``assignment``."""
-    out = []
-    for group in table.groups:
-        params = table.params_of(group)
-        if all(k in params and same_value(params[k], v) for k, v in assignment.items()):
-            out.append(group)
-    return out
+    groups = table.groups
+    keep = np.ones(len(groups), dtype=bool)
+    for k, v in assignment.items():
+        cache_key = f"values_of:{k}"
+        if cache_key not in table._cache:  # built once: the rank-transfer matrix asks once per dataset pair
+            index: dict[tuple[type, str], int] = {}  # same type and repr: the same answer from same_value
+            codes, distinct = [], []
+            for g in groups:
+                params = table.trials[table._first_row(g)].params
+                if k not in params:
+                    codes.append(-1)
+                    continue
+                key = (type(params[k]), repr(params[k]))
+                if key not in index:
+                    index[key] = len(distinct)
+                    distinct.append(params[k])
+                codes.append(index[key])
+            table._cache[cache_key] = (np.array(codes, dtype=np.int64), distinct)
+        codes, values = table._cache[cache_key]
+        agrees = np.array([same_value(value, v) for value in values] + [False], dtype=bool)  # [-1]: absent
+        keep &= agrees[codes]
+    return [g for g, kept in zip(groups, keep.tolist()) if kept]
 
 
 def check_keys(table: StudyTable, assignment: Mapping[str, Any], what: str) -> None:

@@ -23,6 +23,7 @@ MAX_BARS = 30  # configs drawn in the leaderboard figure
 MAX_CURVES = 10  # configs drawn (visible) in the learning-curve figure; the others start hidden
 MAX_CURVE_CONFIGS = 300  # configs in the learning-curve figure at all (keeps the page a few MB)
 MAX_CONFUSION_CELLS = 100_000  # matrix cells in the confusion dropdown (1000 configs of 10 classes, 10 of 100)
+MAX_PARALLEL_TRIALS = 2000  # Optuna's parallel-coordinate plot draws one plotly trace per trial (validated, copied on write)
 MAX_CONFUSION_CONFIGS = 200  # configs in the dropdown: each is a plotly trace, validated and copied on write
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 VERDICT_COLORS = {"better": "#2ca02c", "worse": "#d62728", "no detectable difference": "#7f7f7f"}
@@ -340,7 +341,9 @@ class _PlotView(optuna.Study):
 
     def _get_trials(self, deepcopy: bool = True, states=None, **_kwargs) -> list[optuna.trial.FrozenTrial]:
         out = [t for t in self._view_trials if states is None or t.state in states]
-        return copy.deepcopy(out) if deepcopy else out
+        # shallow copies stand for Optuna's deepcopy: the plots only read the trials, and a deepcopy of
+        # every trial's distributions and intermediate values was seconds on a study of thousands
+        return [copy.copy(t) for t in out] if deepcopy else out
 
 
 def optuna_figures(study: optuna.Study, table: StudyTable) -> tuple[list[tuple[str, go.Figure]], list[str]]:
@@ -361,7 +364,12 @@ def optuna_figures(study: optuna.Study, table: StudyTable) -> tuple[list[tuple[s
             notes.append(f"{title}: not drawn ({type(exc).__name__}: {exc})")
 
     add("Optimisation history", lambda: vis.plot_optimization_history(study))
-    if table.param_names():
+    if table.param_names() and len(table.trials) > MAX_PARALLEL_TRIALS:
+        # one line per trial: over a few thousand the plot is unreadable, and it was half of a
+        # 5,040-trial report's CPU (Optuna 5 builds one trace per trial)
+        notes.append(f"parallel coordinates: not drawn for {len(table.trials)} completed trials (more than "
+                     f"{MAX_PARALLEL_TRIALS}: one line per trial); the leaderboard and importance sections rank the configs")
+    elif table.param_names():
         add("Parallel coordinates", lambda: vis.plot_parallel_coordinate(study))
     else:
         notes.append("parallel coordinates: the study has no parameters")

@@ -540,11 +540,12 @@ def _seed_blocked(table: StudyTable) -> dict[str, Any]:
     """The two-way split when every config ran the same seeds once each (a complete block)."""
     if table.pairing == "none":
         return {"available": False, "reason": "trials carry no seed/repeat to pair on"}
-    keys = [tuple(sorted(map(repr, table.rows(g)["pair"]))) for g in table.groups]
+    pairs = {g: table.column("pair")[table.row_numbers(g)].tolist() for g in table.groups}  # no DataFrame per config
+    keys = [tuple(sorted(map(repr, pairs[g]))) for g in table.groups]
     if len(set(keys)) != 1 or len(set(keys[0])) != len(keys[0]):
         return {"available": False, "reason": "configs did not all run the same seeds exactly once"}
     matrix = np.array([
-        [v for _, v in sorted(zip(map(repr, table.rows(g)["pair"]), table.rows(g)["value"]))] for g in table.groups
+        [v for _, v in sorted(zip(map(repr, pairs[g]), table.values(g).tolist()))] for g in table.groups
     ])
     return blocked_components(matrix)
 

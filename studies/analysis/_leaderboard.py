@@ -84,7 +84,7 @@ def leaderboard_table(
         v_img, t_img = _image_rows(table, group, "value"), _image_rows(table, group, "test")
         v_ci = mean_ci(val, confidence, bounds=table_bounds(table, "value"), images=v_img)
         t_ci = mean_ci(tst, confidence, bounds=table_bounds(table, "test"), images=t_img)
-        first = int(table.rows(group).index[0])
+        first = int(table.row_numbers(group)[0])
         rows.append({
             "label": table.label_of(group),
             "config_id": None if group.startswith("params:") else group,
@@ -127,7 +127,7 @@ def _image_rows(table: StudyTable, group: str, metric: str) -> np.ndarray | None
     if got is None:
         return None
     by_pair, _ = got
-    return np.vstack([by_pair[p] for p in table.rows(group)["pair"]])
+    return np.vstack([by_pair[p] for p in table.column("pair")[table.row_numbers(group)]])
 
 
 def noise_note(table: StudyTable) -> str:
@@ -139,14 +139,14 @@ def noise_note(table: StudyTable) -> str:
 def _compare_groups(table: StudyTable, a: str, b: str, test: str, confidence: float, metric: str = "value") -> Comparison:
     """``a`` minus ``b`` on ``metric``, paired by seed; with per-image data on the same images
     (same alignment key) the comparison also counts the evaluation set (:func:`compare_paired`)."""
-    ra, rb = table.rows(a), table.rows(b)
-    keep_a, keep_b = np.isfinite(ra[metric].to_numpy(float)), np.isfinite(rb[metric].to_numpy(float))
+    va, vb = table.values(a, metric), table.values(b, metric)  # arrays: a DataFrame per call cost more than the test
+    pa, pb = table.column("pair")[table.row_numbers(a)], table.column("pair")[table.row_numbers(b)]
+    keep_a, keep_b = np.isfinite(va), np.isfinite(vb)
     img_a, img_b = eval_images(table, a, metric), eval_images(table, b, metric)
     same_images = img_a is not None and img_b is not None and img_a[1] == img_b[1]
     size_a, size_b = eval_size(table, a, metric), eval_size(table, b, metric)
     return compare(
-        ra[metric].to_numpy(float)[keep_a], rb[metric].to_numpy(float)[keep_b],
-        pairs_a=list(ra["pair"][keep_a]), pairs_b=list(rb["pair"][keep_b]),
+        va[keep_a], vb[keep_b], pairs_a=pa[keep_a].tolist(), pairs_b=pb[keep_b].tolist(),
         test=test, confidence=confidence, bounds=delta_bounds(table_bounds(table, metric), table_bounds(table, metric)),
         images_a=img_a[0] if same_images else None, images_b=img_b[0] if same_images else None,
         n_images=size_a if size_a == size_b else None,

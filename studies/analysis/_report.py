@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from studies._artifacts import artifact_dir_of, default_artifact_dir  # noqa: F401 (one default, re-exported)
 from studies.analysis._collect import AnalysisError, StudyTable, collect
@@ -79,6 +80,9 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+# One BLAS thread: the report's matrices are small (an ANOVA design of a few thousand rows), and
+# OpenBLAS's threads spin while waiting: on a busy 2-core machine they cost 5-10x the CPU of the work.
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def build_report(
     study: optuna.Study,
     *,

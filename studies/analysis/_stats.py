@@ -30,6 +30,7 @@ Choices, and why:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import warnings
@@ -140,8 +141,14 @@ def _mean_ci(values: Sequence[float], confidence: float, images: np.ndarray | No
         return Interval(mean, math.nan, math.nan, 1, "none (n=1)")
     if np.ptp(x) == 0:
         return Interval(mean, mean, mean, n, "exact (no spread)")
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
+    half = _t_quantile(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n, "t")
+
+
+@functools.lru_cache(maxsize=1024)
+def _t_quantile(q: float, df: int) -> float:
+    """``stats.t.ppf(q, df)``, once per (q, df): a report asks it for every config with the same few df."""
+    return float(stats.t.ppf(q, df))
 
 
 @dataclass(frozen=True)
@@ -436,12 +443,12 @@ def eval_images(table: StudyTable, group: str, metric: str = "value") -> tuple[d
     from objectives._per_image import PER_IMAGE_ATTRS, unpack_correct
 
     attr = PER_IMAGE_ATTRS.get(metric)
-    if attr is None or table.pairing == "none" or not any(attr in t.user_attrs for t in table.trials):
+    if attr is None or table.pairing == "none" or not table.any_trial_has(attr):
         return None
-    rows = table.rows(group)
+    rows = table.row_numbers(group)
     out: dict[Any, np.ndarray] = {}
     keys = set()
-    for idx, pair, value in zip(rows.index, rows["pair"], rows[metric]):
+    for idx, pair, value in zip(rows.tolist(), table.column("pair")[rows].tolist(), table.values(group, metric).tolist()):
         got = unpack_correct(table.trials[idx].user_attrs.get(attr))
         if got is None or pair in out or not math.isfinite(value) or abs(float(got[0].mean()) - value) > 1e-6:
             return None
@@ -455,6 +462,6 @@ def eval_size(table: StudyTable, group: str, metric: str = "value") -> int | Non
     split = {"value": "val", "test": "test"}.get(metric)
     if split is None or (metric == "value" and table.value_bounds != UNIT):
         return None
-    sizes = {(table.trials[i].user_attrs.get("data_sizes") or {}).get(split) for i in table.rows(group).index}
+    sizes = {(table.trials[i].user_attrs.get("data_sizes") or {}).get(split) for i in table.row_numbers(group)}
     size = sizes.pop() if len(sizes) == 1 else None
     return int(size) if isinstance(size, int) and size > 0 else None

@@ -103,6 +103,18 @@ def compare_studies(
     """Kendall tau, Spearman rho (with bootstrap CIs), top-k agreement and order flips of the
     configs two studies share. ``metric``: ``value`` (the objective, validation accuracy) or
     ``test`` (test accuracy)."""
+    return _compare(study_a, study_b, metric=metric, top_k=top_k, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
+                    ignore=ignore, where_a=where_a, where_b=where_b, detail=True)
+
+
+def _compare(
+    study_a: optuna.Study | StudyTable, study_b: optuna.Study | StudyTable, *, metric: str, top_k: int, n_bootstrap: int,
+    confidence: float, seed: int, ignore: Sequence[str], where_a: str | Mapping[str, Any] | None,
+    where_b: str | Mapping[str, Any] | None, detail: bool,
+) -> dict[str, Any]:
+    """:func:`compare_studies`; ``detail=False`` (the rank-transfer matrix, 210 dataset pairs in
+    liu-subsets) leaves out the per-config CIs and the per-pair lists, quadratic in the configs,
+    and returns the summary numbers only (``n_flips`` for the flips), computed the same way."""
     if metric not in METRICS:
         raise AnalysisError(f"unknown metric {metric!r}; valid: {valid_list(METRICS)}")
     if top_k < 1:
@@ -143,7 +155,6 @@ def compare_studies(
     empty = [a.label_of(keyed_a[k]) for k, va, vb in zip(common, vals_a, vals_b) if not len(va) or not len(vb)]
     if empty:
         raise AnalysisError(f"metric {metric!r} is missing for shared config(s) {valid_list(empty, limit=5)}")
-    labels = [", ".join(f"{n}={v}" for n, v in _display(a.params_of(keyed_a[k]), shared)) for k in common]
     mean_a = np.array([v.mean() for v in vals_a])
     mean_b = np.array([v.mean() for v in vals_b])
     sign = -1.0 if a.maximize else 1.0  # rank 1 = best
@@ -152,9 +163,15 @@ def compare_studies(
     tau, tau_p = _kendall(mean_a, mean_b)
     rho, rho_p = _spearman(mean_a, mean_b)
     groups_a, groups_b = [keyed_a[k] for k in common], [keyed_b[k] for k in common]
-    boot, schemes = _bootstrap(a, groups_a, b, groups_b, column, n_bootstrap, seed)
+    # the bootstrap serves the Spearman CI only, which the summary leaves out
+    boot, schemes = _bootstrap(a, groups_a, b, groups_b, column, n_bootstrap if detail else 0, seed)
     noise_a, noise_b = pair_noise(a, groups_a, column), pair_noise(b, groups_b, column)
     interval = kendall_projection_ci(mean_a, mean_b, noise_a, noise_b, confidence)
+    if not detail:
+        return {"kendall_tau": tau, "kendall_ci_low": interval["low"], "kendall_ci_high": interval["high"], "spearman_rho": rho,
+                "n_shared": len(common), "n_flips": int(_flip_mask(mean_a, mean_b)[0].sum()),
+                "same_best": bool(int(np.argmin(sign * mean_a)) == int(np.argmin(sign * mean_b)))}
+    labels = [", ".join(f"{n}={v}" for n, v in _display(a.params_of(keyed_a[k]), shared)) for k in common]
     k = min(top_k, len(common))
     top_a = set(np.argsort(sign * mean_a, kind="stable")[:k])
     top_b = set(np.argsort(sign * mean_b, kind="stable")[:k])
@@ -366,17 +383,24 @@ def _pct(x: np.ndarray, q: float) -> float | None:
     return float(np.percentile(x, q)) if len(x) else None
 
 
+def _flip_mask(mean_a: np.ndarray, mean_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Over the pairs i < j (row-major, as ``itertools.combinations``): whether A and B order the
+    pair oppositely (ties in either are not flips), the pairs' indices and the differences."""
+    i, j = np.triu_indices(len(mean_a), k=1)
+    da, db = mean_a[i] - mean_a[j], mean_b[i] - mean_b[j]
+    return da * db < 0, np.column_stack([i, j]), da, db
+
+
 def _flips(labels: list[str], mean_a: np.ndarray, mean_b: np.ndarray) -> list[dict[str, Any]]:
     """Pairs ordered one way in A and the other way in B (ties in either are not flips)."""
+    flipped, ij, da, db = _flip_mask(mean_a, mean_b)
     out = []
-    for i, j in itertools.combinations(range(len(labels)), 2):
-        da, db = mean_a[i] - mean_a[j], mean_b[i] - mean_b[j]
-        if da * db < 0:
-            out.append({
-                "config_1": labels[i], "config_2": labels[j],
-                "a": [float(mean_a[i]), float(mean_a[j])], "b": [float(mean_b[i]), float(mean_b[j])],
-                "size": float(abs(da) + abs(db)),
-            })
+    for (i, j), size in zip(ij[flipped].tolist(), (np.abs(da) + np.abs(db))[flipped].tolist()):
+        out.append({
+            "config_1": labels[i], "config_2": labels[j],
+            "a": [float(mean_a[i]), float(mean_a[j])], "b": [float(mean_b[i]), float(mean_b[j])],
+            "size": float(size),
+        })
     return sorted(out, key=lambda f: -f["size"])
 
 
@@ -394,10 +418,11 @@ def rank_transfer_matrix(
     pairs = []
     for va, vb in itertools.combinations(values, 2):
         try:
-            res = compare_studies(table, table, metric=metric, where_a={by: va}, where_b={by: vb}, n_bootstrap=n_bootstrap, seed=seed)
+            res = _compare(table, table, metric=metric, top_k=3, n_bootstrap=n_bootstrap, confidence=0.95, seed=seed, ignore=(),
+                           where_a={by: va}, where_b={by: vb}, detail=False)
         except AnalysisError as exc:
             pairs.append({"a": va, "b": vb, "tau": None, "reason": str(exc)})
             continue
         pairs.append({"a": va, "b": vb, "tau": res["kendall_tau"], "ci_low": res["kendall_ci_low"], "ci_high": res["kendall_ci_high"],
-                      "rho": res["spearman_rho"], "n_shared": res["n_shared"], "flips": len(res["flips"]), "same_best": res["same_best"]})
+                      "rho": res["spearman_rho"], "n_shared": res["n_shared"], "flips": res["n_flips"], "same_best": res["same_best"]})
     return {"by": by, "values": values, "pairs": pairs}
