@@ -103,10 +103,16 @@ def headline(ablation_rows: pd.DataFrame, board: pd.DataFrame, *, alpha: float =
             "repeats_needed": None, "more_repeats": None,
         }
         if kind == "undecided":
-            needed = row.get("repeats_needed") if "repeats_needed" in row else None
-            if needed is None or not np.isfinite(float(needed)):
+            if "repeats_needed" in row:  # the analysis' own estimate; missing = more seeds alone cannot decide it
+                needed = row.get("repeats_needed")
+                needed = None if needed is None or not np.isfinite(float(needed)) else needed
+                entry["unreachable"] = needed is None
+            else:
                 needed = repeats_needed(entry["delta"], entry["ci_low"], entry["ci_high"], entry["n"], alpha=alpha / m,
                                         paired=str(row.get("design", "paired")).startswith("paired"))
+            if needed is not None and entry["n"]:
+                needed = max(int(needed), entry["n"] + 1)  # undecided now: at least one more seed (Holm's
+                # correction over the rows can leave a difference undecided where one test alone would not be)
             entry["repeats_needed"] = None if needed is None else int(needed)
             if entry["repeats_needed"] is not None and entry["n"]:
                 entry["more_repeats"] = max(0, entry["repeats_needed"] - entry["n"])
@@ -153,7 +159,10 @@ def _sentences(out: dict[str, Any], source: str, alpha: float) -> list[str]:
         parts = []
         for e in out["undecided"]:
             need = e["repeats_needed"]
-            if need is None:
+            if need is None and e.get("unreachable"):
+                decide = ("more repeats alone would not decide it (the difference is within the evaluation set's "
+                          "resolution or noise)")
+            elif need is None:
                 decide = "no estimate of the repeats needed (needs 2 or more runs and a non-zero difference)"
             elif need > MAX_REPEATS:
                 decide = f"more than {MAX_REPEATS} repeats per config would be needed: negligible next to seed noise"

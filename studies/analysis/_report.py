@@ -219,7 +219,8 @@ def build_report(
     if by_dataset is not None:
         sections.append(Section("Rank transfer between datasets", [
             "Kendall tau between the config rankings (mean objective) on every pair of dataset values of this study, "
-            "matched on the other parameters; CI from bootstrap resamples of repeats. High tau: the cheaper dataset "
+            "matched on the other parameters; CI for the tau of the true config means (Tukey-Kramer simultaneous intervals, "
+            "projected onto the pairs both datasets can order; see docs/importance.md). High tau: the cheaper dataset "
             "ranks the configs as the other does.",
         ], [_fmt(pd.DataFrame(by_dataset["pairs"]))], [figs.transfer_matrix_figure(by_dataset)]))
     if datasets_info:
