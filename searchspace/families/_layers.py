@@ -1,8 +1,14 @@
 """Small pieces shared by the families: activation lookup, value checks and pool arithmetic.
 
 Activations are chosen by name so that a search space stays plain strings (timm's ``act_layer``
-habit). :data:`ACT_LAYERS` is the one name -> class table; its keys match the ``AL:<name>`` token
-arguments in :data:`searchspace._tokens.ACTIVATIONS`.
+habit), and timm's own ``timm.layers.get_act_layer`` resolves the name. layerlab admits only the
+names in :data:`ACT_NAMES` (they match the ``AL:<name>`` token arguments in
+:data:`searchspace._tokens.ACTIVATIONS`): timm's factory also takes ``swish``, ``mish``, ... and
+folds case, and a registry here names what is valid on a miss. ``relu`` and ``leaky_relu`` resolve
+to ``nn.ReLU`` / ``nn.LeakyReLU``; ``sigmoid``, ``tanh`` and ``gelu`` to timm's parameter-free
+``Sigmoid`` / ``Tanh`` / ``GELU``, which compute exactly ``torch.sigmoid`` / ``torch.tanh`` /
+``F.gelu`` (the same outputs as ``nn.Sigmoid`` / ``nn.Tanh`` / ``nn.GELU``; checked in
+tests/searchspace/test_families.py).
 """
 
 from __future__ import annotations
@@ -10,27 +16,23 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
+from timm.layers import get_act_layer as timm_act_layer
 from torch import nn
 
 from searchspace._errors import FamilyError, valid_list
 
-ACT_LAYERS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,  # negative slope 0.01 (PyTorch's); families may take leaky_slope
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "gelu": nn.GELU,
-}
+# The admitted activation names. leaky_relu has PyTorch's negative slope 0.01; families may
+# take leaky_slope (see leaky_act_layer).
+ACT_NAMES: tuple[str, ...] = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")
 
 
 def get_act_layer(name: str, *, family: str) -> type[nn.Module]:
     """The activation class called ``name``; an unknown name raises naming the valid ones."""
-    try:
-        return ACT_LAYERS[name]
-    except (KeyError, TypeError):
+    if not isinstance(name, str) or name not in ACT_NAMES:
         raise FamilyError(
-            f"{family} activation {name!r} is not supported; valid: {valid_list(ACT_LAYERS)}"
-        ) from None
+            f"{family} activation {name!r} is not supported; valid: {valid_list(ACT_NAMES)}"
+        )
+    return timm_act_layer(name)
 
 
 def leaky_act_layer(
