@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.v2.functional import rgb_to_grayscale
 
 from searchspace._errors import ConfigError, RegistryError, valid_list
 
@@ -145,6 +144,15 @@ def _blend(a: torch.Tensor, b: torch.Tensor, ratio: torch.Tensor) -> torch.Tenso
     """v2's ``_blend`` with one ratio per image: ``ratio * a + (1 - ratio) * b``, clamped to [0, 1]."""
     r = _per_sample(ratio)
     return (a * r + b * (1.0 - r)).clamp_(0.0, 1.0)
+
+
+def rgb_to_grayscale(x: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``v2.functional.rgb_to_grayscale`` (ITU-R 601-2 luma). Imported on first use:
+    torchvision.transforms.v2 imports torch._dynamo (seconds at start-up), which a worker without
+    colour augmentation should not pay for (tests/objectives/test_flops.py checks it)."""
+    from torchvision.transforms.v2.functional import rgb_to_grayscale as to_gray
+
+    return to_gray(x)
 
 
 def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:

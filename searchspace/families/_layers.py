@@ -1,14 +1,16 @@
 """Small pieces shared by the families: activation lookup, value checks and pool arithmetic.
 
 Activations are chosen by name so that a search space stays plain strings (timm's ``act_layer``
-habit), and timm's own ``timm.layers.get_act_layer`` resolves the name. layerlab admits only the
-names in :data:`ACT_NAMES` (they match the ``AL:<name>`` token arguments in
-:data:`searchspace._tokens.ACTIVATIONS`): timm's factory also takes ``swish``, ``mish``, ... and
-folds case, and a registry here names what is valid on a miss. ``relu`` and ``leaky_relu`` resolve
-to ``nn.ReLU`` / ``nn.LeakyReLU``; ``sigmoid``, ``tanh`` and ``gelu`` to timm's parameter-free
-``Sigmoid`` / ``Tanh`` / ``GELU``, which compute exactly ``torch.sigmoid`` / ``torch.tanh`` /
-``F.gelu`` (the same outputs as ``nn.Sigmoid`` / ``nn.Tanh`` / ``nn.GELU``; checked in
-tests/searchspace/test_families.py).
+habit). :data:`ACT_LAYERS` is the one name -> class table; its keys match the ``AL:<name>`` token
+arguments in :data:`searchspace._tokens.ACTIVATIONS`.
+
+Why not ``timm.layers.get_act_layer``: importing ``timm`` imports ``torch._dynamo`` (about 4 s of
+CPU on a loaded 2-core machine), and every worker builds a model, while only the ``resnet`` family
+needs timm (it imports it lazily); tests/objectives/test_flops.py keeps model building free of
+dynamo. timm's factory also accepts more names and folds case, where a registry here must name
+what is valid on a miss. tests/searchspace/test_families.py checks that each name here gives the
+same outputs as timm's ``get_act_layer(name)`` (relu and leaky_relu are the same classes; timm's
+sigmoid, tanh and gelu are its own parameter-free modules computing the same function).
 """
 
 from __future__ import annotations
@@ -16,23 +18,27 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
-from timm.layers import get_act_layer as timm_act_layer
 from torch import nn
 
 from searchspace._errors import FamilyError, valid_list
 
-# The admitted activation names. leaky_relu has PyTorch's negative slope 0.01; families may
-# take leaky_slope (see leaky_act_layer).
-ACT_NAMES: tuple[str, ...] = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")
+ACT_LAYERS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,  # negative slope 0.01 (PyTorch's); families may take leaky_slope
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+}
 
 
 def get_act_layer(name: str, *, family: str) -> type[nn.Module]:
     """The activation class called ``name``; an unknown name raises naming the valid ones."""
-    if not isinstance(name, str) or name not in ACT_NAMES:
+    try:
+        return ACT_LAYERS[name]
+    except (KeyError, TypeError):
         raise FamilyError(
-            f"{family} activation {name!r} is not supported; valid: {valid_list(ACT_NAMES)}"
-        )
-    return timm_act_layer(name)
+            f"{family} activation {name!r} is not supported; valid: {valid_list(ACT_LAYERS)}"
+        ) from None
 
 
 def leaky_act_layer(

@@ -29,7 +29,6 @@ import optuna
 import pandas as pd
 import torch
 from scipy import stats
-from torchvision.transforms.v2.functional import rgb_to_grayscale
 
 from searchspace._errors import LayerlabError
 from studies.analysis._collect import AnalysisError, StudyTable, collect
@@ -50,6 +49,9 @@ def _grey(x: torch.Tensor) -> torch.Tensor:
         return x[:, 0].reshape(len(x), -1)
     if x.shape[1] != 3:
         raise ValueError(f"cannot convert {x.shape[1]}-channel images to grey levels")
+    # Imported here: torchvision.transforms.v2 imports torch._dynamo (seconds at start-up).
+    from torchvision.transforms.v2.functional import rgb_to_grayscale
+
     # On float input, so the level is rounded; on uint8 torchvision truncates instead.
     grey = rgb_to_grayscale(x.float())
     return grey.round_().clamp_(0, 255).to(torch.uint8).reshape(len(x), -1)
