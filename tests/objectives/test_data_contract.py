@@ -95,7 +95,10 @@ def check_description(name: str, raw, described: dict, root: Path) -> None:
     assert row["present"] and row["refused"] == "" and row["description"] == described["description"]
 
 
-@pytest.mark.parametrize("name", list_datasets())
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.slow) if name == "mnist5k" else name  # decoding: >= 8 s under load
+    for name in list_datasets()
+])
 def test_every_registered_dataset_loads_and_describes_itself(tmp_path, monkeypatch, name):
     info = dataset_info(name)
     assert info.description, f"dataset {name!r} has no description"

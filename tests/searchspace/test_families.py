@@ -202,6 +202,7 @@ def test_describe_resnet_stems_show_the_resolution():
 # --- seq and fcl ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 73 s under load 8 on 2 cores
 def test_every_base_seq_ordering_builds_and_runs():
     orderings = list(itertools.permutations(BASE_SEQ_TOKENS))
     assert len(orderings) == 720
