@@ -63,22 +63,25 @@ def test_bad_input_in_a_real_process_is_one_line_and_exit_2(tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
-def test_model_describe_json():
-    result = run_cli("model", "describe", "resnet", "--set", "widths=512,256,128,64", "--input-size", "32", "--json")
-    assert result.returncode == 0, result.stderr
-    info = json.loads(result.stdout)
+def test_model_describe_json(capsys):
+    import cli
+
+    assert cli.main(["model", "describe", "resnet", "--set", "widths=512,256,128,64", "--input-size", "32", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
     assert set(info) >= {"params", "output_shape", "layers"} and info["output_shape"] == [1, 10]
     assert info["params"] == sum(layer["params"] for layer in info["layers"])
 
 
-def test_space_grid_json_lists_exact_configs():
-    result = run_cli("space", "grid", "--preset", "demo", "--json")
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
+def test_space_grid_json_lists_exact_configs(capsys):
+    import cli
+
+    assert cli.main(["space", "grid", "--preset", "demo", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
     assert data["grid_size"] == 7 == len(data["configs"]) and data["repeats"] == 3
     assert len({c["config_id"] for c in data["configs"]}) == 7
 
 
+@pytest.mark.slow  # real processes: 22 s under load ~4 on 2 cores
 def test_tiny_study_end_to_end_through_cli(tiny_preset, tmp_path):
     url = f"sqlite:///{tmp_path / 'e2e.db'}"
     result = run_cli("study", "launch", "--preset", str(tiny_preset), "--storage", url, "--study-name", "e2e", "--device", "cpu")
