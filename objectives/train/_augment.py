@@ -54,8 +54,6 @@ Batch = tuple[torch.Tensor, torch.Tensor]  # (pixels (B, C, H, W), labels (B,) o
 Op = Callable[[torch.Tensor, torch.Tensor, torch.Generator], Batch]
 OpBuilder = Callable[["TrainConfig", int], Op]  # (cfg, num_classes) -> op
 
-GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # ITU-R 601-2 luma, as torchvision's rgb_to_grayscale
-
 
 @dataclass(frozen=True)
 class _Entry:
@@ -148,9 +146,13 @@ def _blend(a: torch.Tensor, b: torch.Tensor, ratio: torch.Tensor) -> torch.Tenso
     return (a * r + b * (1.0 - r)).clamp_(0.0, 1.0)
 
 
-def _grayscale(x: torch.Tensor) -> torch.Tensor:
-    r, g, b = x.unbind(dim=1)
-    return (r * GRAY_WEIGHTS[0] + g * GRAY_WEIGHTS[1] + b * GRAY_WEIGHTS[2]).unsqueeze(1)
+def rgb_to_grayscale(x: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``v2.functional.rgb_to_grayscale`` (ITU-R 601-2 luma). Imported on first use:
+    torchvision.transforms.v2 imports torch._dynamo (seconds at start-up), which a worker without
+    colour augmentation should not pay for (tests/objectives/test_flops.py checks it)."""
+    from torchvision.transforms.v2.functional import rgb_to_grayscale as to_gray
+
+    return to_gray(x)
 
 
 def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -160,7 +162,7 @@ def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
 
 def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """Per-image ``v2.functional.adjust_contrast``: blend with the image's mean grey level."""
-    gray = _grayscale(x) if x.shape[1] == 3 else x
+    gray = rgb_to_grayscale(x) if x.shape[1] == 3 else x
     return _blend(x, gray.mean(dim=(1, 2, 3), keepdim=True), factor)
 
 
@@ -168,7 +170,7 @@ def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """Per-image ``v2.functional.adjust_saturation``; like v2, a no-op unless there are 3 channels."""
     if x.shape[1] != 3:
         return x
-    return _blend(x, _grayscale(x), factor)
+    return _blend(x, rgb_to_grayscale(x), factor)
 
 
 def affine_theta(

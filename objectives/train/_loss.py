@@ -26,7 +26,10 @@ def kernel_penalty(kernels: list[torch.Tensor], l1: float, l2: float) -> torch.T
         return None
     total = None
     if l1:
-        # torch._foreach_norm computes every tensor's norm in one multi-tensor kernel.
+        # torch._foreach_norm computes every tensor's norm in one multi-tensor kernel. The public
+        # torch.nn.utils.get_total_norm wraps the same call but runs under torch.no_grad (it is
+        # meant for gradient clipping), so its result would drop the penalty from the backward
+        # pass; the gradient check in tests/objectives/test_train_optim.py would fail with it.
         total = l1 * torch.stack(torch._foreach_norm(kernels, 1)).sum()
     if l2:
         squares = l2 * torch.stack(torch._foreach_norm(kernels, 2)).square().sum()

@@ -3,6 +3,14 @@
 Activations are chosen by name so that a search space stays plain strings (timm's ``act_layer``
 habit). :data:`ACT_LAYERS` is the one name -> class table; its keys match the ``AL:<name>`` token
 arguments in :data:`searchspace._tokens.ACTIVATIONS`.
+
+Why not ``timm.layers.get_act_layer``: importing ``timm`` imports ``torch._dynamo`` (about 4 s of
+CPU on a loaded 2-core machine), and every worker builds a model, while only the ``resnet`` family
+needs timm (it imports it lazily); tests/objectives/test_flops.py keeps model building free of
+dynamo. timm's factory also accepts more names and folds case, where a registry here must name
+what is valid on a miss. tests/searchspace/test_families.py checks that each name here gives the
+same outputs as timm's ``get_act_layer(name)`` (relu and leaky_relu are the same classes; timm's
+sigmoid, tanh and gelu are its own parameter-free modules computing the same function).
 """
 
 from __future__ import annotations

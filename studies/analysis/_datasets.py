@@ -8,8 +8,9 @@ The two entropies, precisely:
 - **mean image-intensity entropy** (bits): for each image, the Shannon entropy of its 256-bin
   grey-level histogram (bin = uint8 pixel value, p_v = fraction of the image's pixels with value
   v), averaged over images. Between 0 (a constant image) and 8 (all 256 levels equally often).
-  RGB images are first converted to one grey channel with the ITU-R BT.601 luma weights,
-  grey = round(0.299 R + 0.587 G + 0.114 B), the same conversion as PIL's ``convert("L")``.
+  RGB images are first converted to one grey channel with torchvision's
+  ``v2.functional.rgb_to_grayscale`` (ITU-R 601-2 luma, 0.2989 R + 0.587 G + 0.114 B, the same
+  conversion the colour augmentations use), rounded to the nearest level.
 
 Both are computed over every image the dataset loader returns (official training set plus the
 official test set when there is one). Seed 000's Table 3 has an "Entropy" column whose definition
@@ -32,7 +33,6 @@ from scipy import stats
 from searchspace.errors import LayerlabError
 from studies.analysis._collect import AnalysisError, StudyTable, collect
 
-BT601 = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights for R, G, B
 CHUNK = 4096  # images per histogram batch (bounds memory on 224x224 datasets)
 
 # Seed 000, Table 3: "Base0 and BaseSeq variations" vs "BaseRes18 variations", told apart by the
@@ -44,13 +44,17 @@ MEDMNIST_GROUPS: dict[str, tuple[str, ...]] = {
 
 
 def _grey(x: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> uint8 (N, H*W) grey levels (BT.601 luma for 3 channels)."""
+    """uint8 (N, C, H, W) -> uint8 (N, H*W) grey levels (601-2 luma for 3 channels)."""
     if x.shape[1] == 1:
         return x[:, 0].reshape(len(x), -1)
     if x.shape[1] != 3:
         raise ValueError(f"cannot convert {x.shape[1]}-channel images to grey levels")
-    w = torch.tensor(BT601, dtype=torch.float32).view(1, 3, 1, 1)
-    return (x.float() * w).sum(1).round().clamp_(0, 255).to(torch.uint8).reshape(len(x), -1)
+    # Imported here: torchvision.transforms.v2 imports torch._dynamo (seconds at start-up).
+    from torchvision.transforms.v2.functional import rgb_to_grayscale
+
+    # On float input, so the level is rounded; on uint8 torchvision truncates instead.
+    grey = rgb_to_grayscale(x.float())
+    return grey.round_().clamp_(0, 255).to(torch.uint8).reshape(len(x), -1)
 
 
 def intensity_entropies(x: torch.Tensor) -> np.ndarray:

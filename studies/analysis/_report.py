@@ -458,7 +458,7 @@ def _datasets_section(info: dict[str, Any]) -> Section:
     return Section("Datasets", [
         "Label entropy: Shannon entropy (bits) of the class distribution, log2 K when balanced. Mean intensity entropy: "
         "Shannon entropy (bits, 0-8) of each image's 256-bin grey-level histogram, averaged over images; RGB is converted "
-        "to grey with BT.601 luma (0.299 R + 0.587 G + 0.114 B). Both over the official train + test images.",
+        "to grey with ITU-R 601-2 luma (0.2989 R + 0.587 G + 0.114 B, torchvision's rgb_to_grayscale). Both over the official train + test images.",
     ], [_fmt(pd.DataFrame(rows))])
 
 

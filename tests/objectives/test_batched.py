@@ -63,6 +63,7 @@ def test_each_batched_seed_equals_its_sequential_run(extra):
     assert len(set(losses)) == 3  # independent seeds: no two repeats trained alike
 
 
+@pytest.mark.slow  # measured >= 8 s under load 8 on 2 cores
 def test_a_batched_resnet_equals_its_sequential_run():
     run = RunConfig.from_flat({"family": "cifar_resnet", "depth": 8, "widths": "4-8-16", "dataset": "digits",
                                "epochs": 1, "early_stopping": False, "batch_size": 64})
@@ -109,6 +110,7 @@ def test_a_diverging_seed_is_reported_alone():
     assert math.isfinite(outcomes[0].history[-1].train_loss) and len(outcomes[0].history) == 2
 
 
+@pytest.mark.slow  # measured >= 8 s under load 8 on 2 cores
 def test_early_stopping_and_restore_best_act_per_seed():
     run = _run(epochs=8, early_stopping=True, patience=1, monitor="val_accuracy", lr=0.01)
     data = prepare_data(run.data)

@@ -50,6 +50,7 @@ def test_data_list_shows_kind_and_presence(tmp_path, monkeypatch, capsys):
     assert {r["name"]: r["present"] for r in as_json}["fashion_mnist"] is True
 
 
+@pytest.mark.slow  # decodes mnist5k; measured >= 8 s under load 8 on 2 cores
 def test_data_describe_json_of_a_subset(capsys):
     assert cli.main(["data", "describe", "mnist5k:hard2:128", "--json", "--split", "paper"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -70,6 +71,7 @@ def test_data_describe_reads_the_data_dir(tmp_path, capsys):
     assert "split official: train 60, val 20, test 20" in out  # val 0.25 of train, stratified
 
 
+@pytest.mark.slow  # a fresh interpreter; measured >= 8 s under load 8 on 2 cores
 def test_data_error_in_a_process_is_one_line_and_exit_2(tmp_path):
     result = run_cli("data", "describe", "imagenet", cwd=tmp_path, data_dir=tmp_path / "empty")
     assert result.returncode == 2, result.stderr

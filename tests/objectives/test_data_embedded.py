@@ -11,7 +11,10 @@ from objectives.data import split_indices
 from searchspace import ConfigError
 
 
-@pytest.mark.parametrize("name, n, size", [("digits", 1797, (8, 8)), ("mnist5k", 5000, (28, 28))])
+@pytest.mark.parametrize("name, n, size", [
+    ("digits", 1797, (8, 8)),
+    pytest.param("mnist5k", 5000, (28, 28), marks=pytest.mark.slow),  # decoding it: >= 8 s under load
+])
 def test_embedded_datasets_are_real_uint8_images(name, n, size):
     raw = load_dataset(name)
     assert raw.x.dtype == torch.uint8 and tuple(raw.x.shape) == (n, 1, *size)

@@ -59,6 +59,7 @@ def test_the_count_is_cached_per_architecture_and_shape():
     assert count_flops(nn.Linear(64, 10), (2, 64)) == 2560 and len(_FLOP_CACHE) == 3
 
 
+@pytest.mark.slow  # a fresh interpreter; measured >= 8 s under load 8 on 2 cores
 def test_counting_a_model_does_not_import_dynamo():
     code = (
         "import sys\n"

@@ -18,7 +18,7 @@ from searchspace.families import (
     family_params,
     list_families,
 )
-from searchspace.families._layers import ACT_LAYERS
+from searchspace.families._layers import ACT_LAYERS, get_act_layer
 from searchspace.families._init import SCHEMES
 
 # Config overrides for inputs smaller than 32x32, where a family's default cannot be built.
@@ -202,6 +202,7 @@ def test_describe_resnet_stems_show_the_resolution():
 # --- seq and fcl ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 73 s under load 8 on 2 cores
 def test_every_base_seq_ordering_builds_and_runs():
     orderings = list(itertools.permutations(BASE_SEQ_TOKENS))
     assert len(orderings) == 720
@@ -589,6 +590,23 @@ def test_bad_values_raise_one_line(family, kwargs, size, expected):
 
 def test_activation_table_matches_layer_tokens():
     assert tuple(ACT_LAYERS) == ACTIVATIONS
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activation_names_mean_what_timms_factory_means(name):
+    # layerlab keeps its own table (importing timm costs every worker torch._dynamo; see
+    # _layers.py); each name must compute exactly what timm.layers.get_act_layer(name) computes.
+    act = get_act_layer(name, family="test")
+    ours, timms = act(), timm.layers.get_act_layer(name)()
+    x = torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(0)) * 4
+    assert torch.equal(ours(x), timms(x))
+    assert not list(ours.parameters()) and not list(timms.parameters())
+
+
+@pytest.mark.parametrize("name", ["ReLU", "swish", None, 3])
+def test_activation_names_stay_stricter_than_timm(name):
+    with pytest.raises(FamilyError, match=r"test activation .* is not supported; valid: "):
+        get_act_layer(name, family="test")
 
 
 @pytest.mark.parametrize("slope", [0.01, 0.3])

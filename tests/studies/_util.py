@@ -13,10 +13,13 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from studies import Overrides, StorageOptions, create_or_resume, load_preset, open_storage, study_status
@@ -47,6 +50,50 @@ space:
     type: categorical
     choices: [1, 10]
 """
+
+
+# -- the storages every exactly-once scenario runs on (Optuna's STORAGE_MODES habit) ------------------
+
+
+def _unavailable(reason: str) -> None:
+    """Skip with the reason, or fail when LAYERLAB_REQUIRE_POSTGRES=1 (``.ci/run`` sets it)."""
+    if os.environ.get("LAYERLAB_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{reason} (LAYERLAB_REQUIRE_POSTGRES=1: the PostgreSQL tests must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+@contextmanager
+def postgres_database(tmp_path: Path | None = None) -> Iterator[str]:
+    """A fresh database on the test server (``LAYERLAB_TEST_POSTGRES_URL``, a user that may create
+    databases); dropped, with any leftover connections, afterwards."""
+    base = os.environ.get("LAYERLAB_TEST_POSTGRES_URL")
+    if not base:
+        _unavailable("LAYERLAB_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server and sets it)")
+    psycopg = pytest.importorskip("psycopg")
+    from sqlalchemy.engine import make_url
+
+    from studies._storage import redact
+
+    try:
+        admin = psycopg.connect(base, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        _unavailable(f"PostgreSQL at {redact(base)} is unreachable: {str(exc).strip().splitlines()[0]}")
+    name = f"layerlab_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(base).set(database=name).render_as_string(hide_password=False)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# kind -> (tmp_path -> context manager yielding a fresh storage URL). The `storage_url` fixture in
+# tests/studies/conftest.py parametrises over it; a new backend is one entry here.
+STORAGES: dict[str, Callable[[Path], AbstractContextManager[str]]] = {
+    "sqlite": lambda tmp_path: nullcontext(f"sqlite:///{tmp_path / 'storage.db'}"),
+    "journal": lambda tmp_path: nullcontext(f"journal:///{tmp_path / 'storage.log'}"),
+    "postgres": postgres_database,
+}
 
 
 def write_preset(directory: Path, text: str, name: str) -> Path:

@@ -18,9 +18,10 @@ from tests.studies._util import OPTIONS
 ATTRS = {"config": {"lr": 0.1, "layers": "Conv-BN"}, "history": [{"epoch": 1, "val": 0.5}], "seed": 3, "flag": True}
 
 
-@pytest.fixture(params=["sqlite", "journal"])
-def url(request, tmp_path):
-    return f"sqlite:///{tmp_path / 'e.db'}" if request.param == "sqlite" else f"journal:///{tmp_path / 'e.log'}"
+@pytest.fixture
+def url(storage_url):
+    """Each storage in tests/studies/_util.py's STORAGES (PostgreSQL when a test server is set)."""
+    return storage_url
 
 
 def _commits(storage) -> list[int]:

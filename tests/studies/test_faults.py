@@ -32,7 +32,6 @@ from studies._artifacts import checkpoint_dir_of
 from studies._faults import EXIT_FAULT, DiskFullError, StorageLostError
 from studies._storage import open_storage
 from tests.studies._util import ROOT, assert_exactly_once, wait_for, write_preset
-from tests.studies.test_postgres import postgres_url  # noqa: F401  (fixture: a fresh database)
 
 pytestmark = pytest.mark.faults
 

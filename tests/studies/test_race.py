@@ -16,10 +16,7 @@ from studies._race_storage import race_spec, race_state
 from tests.studies._race_util import (
     RACE_PRESET,
     SETTINGS,
-    concurrent_round_queued_once,
     race_study,
-    stopped_and_resumed,
-    workers_race,
 )
 from tests.studies._util import ROOT, load, worker_env, write_preset
 
@@ -131,27 +128,8 @@ def test_a_sampled_study_cannot_race(tmp_path):
 # -- storage-backed race ------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_three_worker_processes_run_a_race_exactly_once(kind, tmp_path):
-    url = f"sqlite:///{tmp_path / 'race.db'}" if kind == "sqlite" else f"journal://{tmp_path / 'race.log'}"
-    workers_race(url, "race", tmp_path)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_workers_finishing_a_round_together_queue_it_once(kind, tmp_path):
-    url = f"sqlite:///{tmp_path / 'race.db'}" if kind == "sqlite" else f"journal://{tmp_path / 'race.log'}"
-    concurrent_round_queued_once(url, "race", tmp_path)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_a_stopped_race_resumes_where_it_stopped(kind, tmp_path):
-    url = f"sqlite:///{tmp_path / 'race.db'}" if kind == "sqlite" else f"journal://{tmp_path / 'race.log'}"
-    study = stopped_and_resumed(url, "race", tmp_path)
-    state = race_state(study)
-    assert state.decisions[json.dumps({"arm": "much-worse"})].verdict == "worse"
+# The race on each storage (workers, a round finished together, stop and resume) runs in
+# tests/studies/test_exactly_once.py over every storage.
 
 
 @pytest.mark.slow

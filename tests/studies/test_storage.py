@@ -7,7 +7,6 @@ import pytest
 from searchspace.errors import StorageError
 from studies import StorageOptions
 from studies._storage import engine_url, open_storage, redact, scheme_of, sqlite_path
-from tests.studies._util import claims_under_contention, concurrent_launches_queue_once
 
 
 @pytest.mark.parametrize(
@@ -55,13 +54,4 @@ def test_missing_files_are_not_created(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_claims_under_contention_are_exactly_once(kind, tmp_path):
-    url = f"sqlite:///{tmp_path / 'c.db'}" if kind == "sqlite" else f"journal:///{tmp_path / 'c.log'}"
-    claims_under_contention(url, "race", n_trials=40)
-
-
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_concurrent_launches_queue_every_cell_once(kind, tmp_path):
-    url = f"sqlite:///{tmp_path / 'l.db'}" if kind == "sqlite" else f"journal:///{tmp_path / 'l.log'}"
-    concurrent_launches_queue_once(url, "race", tmp_path)
+# Claims under contention and racing launches run on every storage in test_exactly_once.py.

@@ -1,21 +1,16 @@
-"""Worker processes on SQLite and on the journal file: exactly once, with a worker SIGKILLed."""
+"""Worker processes started by ``launch``: exactly once (the per-storage scenarios are in test_exactly_once.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from studies import launch, load_preset
-from tests.studies._util import OPTIONS, assert_exactly_once, sigkill_mid_trial, three_workers_on_twelve_cells
+from tests.studies._util import OPTIONS, assert_exactly_once
 
 pytestmark = pytest.mark.slow
 
 
-def test_sigkill_mid_trial_on_sqlite_completes_every_cell_once(tmp_path):
-    sigkill_mid_trial(f"sqlite:///{tmp_path / 'kill.db'}", "kill", tmp_path)
-
-
-def test_three_workers_on_a_journal_file_finish_the_grid_exactly_once(tmp_path):
-    three_workers_on_twelve_cells(f"journal:///{tmp_path / 'study.log'}", "journal", tmp_path)
+# SIGKILL mid-trial and three workers on twelve cells run on every storage in test_exactly_once.py.
 
 
 def test_launch_with_two_worker_processes(tiny_preset, sqlite_url, monkeypatch):

@@ -13,6 +13,7 @@ from studies._storage import open_storage
 from tests.studies._util import OPTIONS, assert_exactly_once, load
 
 
+@pytest.mark.slow  # measured >= 8 s under load ~5 on 2 cores
 def test_a_crashed_run_resumes_on_relaunch(tiny_preset, sqlite_url, monkeypatch):
     """A previous run died with two trials RUNNING: relaunching waits out their grace period,
     re-queues them once and finishes every cell exactly once."""
@@ -43,6 +44,7 @@ def test_a_grid_worker_never_samples_trials_and_exits_when_done(tiny_preset, sql
     assert report.trials == [] and len(load(sqlite_url, "idle").trials) == 6
 
 
+@pytest.mark.slow  # measured >= 8 s under load ~5 on 2 cores
 def test_an_idle_worker_waits_for_running_trials_and_takes_over_a_dead_one(tiny_preset, sqlite_url):
     """Nothing waiting, one trial RUNNING whose worker is gone: the idle worker must not exit; it
     waits until the trial goes stale, then runs the re-queued cell."""

@@ -66,6 +66,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(storage, tmp_path, caps
     assert captured.out == "" and not out.exists() and not artifacts.exists()
 
 
+@pytest.mark.slow  # a fresh interpreter; 30 s under load 8 on 2 cores
 def test_a_real_process_exits_2_without_a_traceback(storage, tmp_path):
     args = [*_report_args(storage, tmp_path / "r.html"), "--study-name", "empty"]
     result = subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)

@@ -32,7 +32,7 @@ def test_intensity_entropy_has_known_values():
     x[2] = torch.arange(256, dtype=torch.uint8).view(1, 16, 16)  # every level once: 8 bits
     assert intensity_entropies(x) == pytest.approx([0.0, 1.0, 8.0])
     rgb = torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
-    rgb[0, 0] = 255  # pure red -> grey round(0.299 * 255) = 76 everywhere: 0 bits
+    rgb[0, 0] = 255  # pure red -> grey round(0.2989 * 255) = 76 everywhere: 0 bits
     rgb[0, 1, :2] = 255  # top half also green -> grey round(0.886 * 255) = 226: 1 bit
     assert intensity_entropies(rgb) == pytest.approx([1.0])
 

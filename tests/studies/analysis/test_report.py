@@ -45,6 +45,7 @@ def layerlab_like(storage: str, name: str = "lolo", **kwargs) -> optuna.Study:
     return study
 
 
+@pytest.mark.slow  # 27 s under load 8 on 2 cores
 def test_cli_report_is_self_contained_json_has_the_keys_and_the_study_gets_the_artifact(tmp_path):
     url = f"sqlite:///{tmp_path / 'runs' / 'db.sqlite'}"
     (tmp_path / "runs").mkdir()
