@@ -12,6 +12,8 @@ and every beat appends one line to the journal (one per running trial per interv
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,9 +60,38 @@ class LeasedJournalStorage(JournalStorage, BaseHeartbeat):
         return self.heartbeat_stale_trial_callback
 
 
+class WholeLinesJournalBackend(JournalFileBackend):
+    """Optuna's journal file whose appends are all or nothing.
+
+    Optuna appends a batch of log lines with one write and an fsync; a full disk (ENOSPC) or any
+    other error in between can leave part of a line at the end of the file, and the next append
+    would glue onto it and corrupt the journal. Here, under Optuna's own file lock, the file is cut
+    back to its size before the append when the append fails, then the error goes on (to be named
+    in one line by studies._faults). Written by hand: Optuna has no such option.
+    """
+
+    def append_logs(self, logs: list[dict]) -> None:
+        from optuna.storages.journal._file import get_lock_file  # the lock Optuna's append takes
+
+        with get_lock_file(self._lock):
+            size = os.path.getsize(self._file_path) if os.path.exists(self._file_path) else 0
+            text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+            try:
+                with open(self._file_path, "ab") as f:
+                    f.write(text.encode("utf-8"))
+                    f.flush()
+                    os.fsync(f.fileno())
+            except BaseException:
+                try:
+                    os.truncate(self._file_path, size)  # no half-written line stays behind
+                except OSError:
+                    pass
+                raise
+
+
 def open_journal(path: Path, *, options, callback) -> LeasedJournalStorage:
     return LeasedJournalStorage(
-        JournalFileBackend(str(path)),
+        WholeLinesJournalBackend(str(path)),
         heartbeat_interval=options.heartbeat_interval,
         grace_period=options.grace_period,
         heartbeat_stale_trial_callback=callback,

@@ -55,3 +55,37 @@ def test_missing_files_are_not_created(tmp_path):
 
 
 # Claims under contention and racing launches run on every storage in test_exactly_once.py.
+
+
+def test_a_failed_journal_append_leaves_no_half_written_line(tmp_path, monkeypatch):
+    """A full disk in the middle of an append (simulated: fsync raises ENOSPC after the write)
+    cuts the journal back to its last whole line, so the journal still loads and later appends
+    are not glued onto a partial one."""
+    import errno
+    import os
+
+    import optuna
+
+    from studies._journal import WholeLinesJournalBackend
+
+    path = tmp_path / "study.log"
+    storage = optuna.storages.JournalStorage(WholeLinesJournalBackend(str(path)))
+    study = optuna.create_study(study_name="j", storage=storage)
+    study.enqueue_trial({"x": 1})
+    before = path.read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    try:
+        study.enqueue_trial({"x": 2})
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    else:
+        raise AssertionError("the append should have failed")
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    study.enqueue_trial({"x": 3})
+    again = optuna.load_study(study_name="j", storage=optuna.storages.JournalStorage(WholeLinesJournalBackend(str(path))))
+    assert [t.system_attrs.get("fixed_params") for t in again.trials] == [{"x": 1}, {"x": 3}]
