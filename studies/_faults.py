@@ -142,8 +142,11 @@ def storage_lost_reason(exc: BaseException, url: str, identity: tuple[int, int] 
     if scheme == "journal" and path is not None:
         if not path.exists():
             return f"the journal file {path} was deleted while the study ran"
-        if any(isinstance(e, AttributeError) and "JournalStorage" in str(e) for e in _chain(exc)):
-            return f"the journal file {path} was truncated or replaced while the study ran"
+        # a recreated file can get the deleted one's inode back, so the identity check above can
+        # miss it; reading from the old position then meets a partial or foreign line
+        if any((isinstance(e, AttributeError) and "JournalStorage" in str(e)) or type(e).__name__ == "JSONDecodeError"
+               for e in _chain(exc)):
+            return f"the journal file {path} was deleted, truncated or replaced while the study ran"
     return None
 
 
