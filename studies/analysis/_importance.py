@@ -365,6 +365,12 @@ def importance_with_ci(
     }
     if inputs.n_configs <= 2 and n_perm:
         out["permutation"]["reason"] = "2 configs: a shuffle can only swap them, so no permutation null"
+    elif len(evaluated) + len(conditional) == 1 and n_perm:
+        # one parameter that tells every config apart: a shuffle only relabels the same groups, so
+        # every shuffle scores the same and the null could never flag it
+        out["permutation"]["available"] = False
+        out["permutation"]["reason"] = ("a single varying parameter: shuffling its values across configs only relabels "
+                                        "the same groups, so no permutation null (the ablation and the variance split test it)")
     names = [n for n, _ in resolved]
     permuted = set(names if permute is None else permute)
     if unknown := sorted(permuted - set(names)):
@@ -399,7 +405,7 @@ def importance_with_ci(
         out["notes"].append("every varying parameter is conditional: the ANOVA, fANOVA and MDI had nothing to evaluate")
     if len(evaluated) + len(conditional) == 1:
         out["notes"].append("a single varying parameter: its normalised importance is 1 by construction; "
-                            "its permutation p-value and the variance split say whether it matters beyond seed noise")
+                            "the ablation and the variance split say whether it matters beyond seed noise")
     return {**out, "available": True, "reason": ""}
 
 

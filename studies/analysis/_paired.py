@@ -238,7 +238,9 @@ def power_summary(r: PairedResult, *, alpha: float = 0.05, power: float = POWER,
     if r.se == 0:  # no spread: the sign-flip test, which detects any shift once 2 / 2**S < alpha
         sign_flip_n = math.ceil(math.log2(2 / alpha) + 1e-12)
         out["mde"] = r.resolution if r.n_pairs >= sign_flip_n else math.inf
-        out["repeats_needed"] = max(sign_flip_n, r.n_pairs)
+        # a shift of one image or less stays below the evaluation set's resolution at any n
+        within_floor = abs(r.delta) <= r.resolution * (1 + 1e-9) + 1e-12
+        out["repeats_needed"] = None if within_floor else max(sign_flip_n, r.n_pairs)
         return out
     if r.image_var == 0:
         out["mde"] = detectable_d(r.n_pairs, alpha, power) * math.sqrt(r.seed_var) + r.resolution
