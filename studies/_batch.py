@@ -128,17 +128,8 @@ def _run(study, trials, objective, heartbeat, options, store, report, on_trial) 
         for t, value in zip(trials, values):
             frozen = _finish(study, t, value, store)
             finished.add(t._trial_id)
-            report.trials.append(t.number)
-            if frozen is None:
-                report.discarded += 1
-                continue
-            if frozen.state == TrialState.COMPLETE:
-                report.completed += 1
-            elif frozen.state == TrialState.PRUNED:
-                report.pruned += 1
-            else:
-                report.failed += 1
-            if on_trial is not None:
+            report.record(t.number, frozen)
+            if frozen is not None and on_trial is not None:
                 on_trial(frozen)
         return BATCHED
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: hand every unfinished cell back, then stop

@@ -119,6 +119,18 @@ class WorkerReport:
     discarded: int = 0  # trials declared dead while this worker still ran them
     trials: list[int] = field(default_factory=list)
 
+    def record(self, number: int, frozen: optuna.trial.FrozenTrial | None) -> None:
+        """Count one trial this worker ran (``frozen`` None: declared dead meanwhile, discarded)."""
+        self.trials.append(number)
+        if frozen is None:
+            self.discarded += 1
+        elif frozen.state == TrialState.COMPLETE:
+            self.completed += 1
+        elif frozen.state == TrialState.PRUNED:
+            self.pruned += 1
+        else:
+            self.failed += 1
+
 
 def claim_waiting(study: optuna.Study, *, heartbeat: bool | None = None) -> int | None:
     """Atomically move one WAITING trial to RUNNING; its id, or None when none is waiting.
@@ -247,17 +259,8 @@ def run_worker(
             if outcome != "declined":
                 continue
         frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url)
-        report.trials.append(trial.number)
-        if frozen is None:
-            report.discarded += 1
-            continue
-        if frozen.state == TrialState.COMPLETE:
-            report.completed += 1
-        elif frozen.state == TrialState.PRUNED:
-            report.pruned += 1
-        else:
-            report.failed += 1
-        if on_trial is not None:
+        report.record(trial.number, frozen)
+        if frozen is not None and on_trial is not None:
             on_trial(frozen)
     return report
 
