@@ -61,7 +61,9 @@ def test_cli_report_is_self_contained_json_has_the_keys_and_the_study_gets_the_a
     assert [r["label"] for r in data["leaderboard"]] == ["layers=full", "layers=no-BN", "layers=no-Conv"]
     assert data["ablation"]["baseline"] == {"layers": "full"} and data["ablation"]["baseline_source"] == "study spec"
     assert {r["verdict"] for r in data["ablation"]["rows"]} == {"worse"}
-    assert {"value", "ci_low", "ci_high", "p_value", "above_noise"} <= set(data["importance"]["layers"])
+    assert {"value", "ci_low", "ci_high", "p_f"} <= set(data["importance"]["layers"])
+    # one varying parameter: a shuffle only relabels the same groups, so no permutation null is run
+    assert "above_noise" not in data["importance"]["layers"]
     assert data["importance_evaluator"] == "anova"
     assert data["compare"]["kendall_tau"] == pytest.approx(1.0)
     assert data["datasets"]["digits"]["num_classes"] == 10
