@@ -235,24 +235,34 @@ def claims_under_contention(url: str, name: str, n_trials: int = 60, n_procs: in
 
 
 def concurrent_launches_queue_once(url: str, name: str, tmp_path: Path) -> None:
-    """Two `study launch` racing on a new study: every cell is queued exactly once."""
-    import threading
-
+    """Three `study launch` racing on a new study: every cell is queued exactly once."""
     spec = Overrides(repeats=4).apply(load_preset(str(write_preset(tmp_path, TINY_PRESET, "tiny"))))
     open_storage(url, create=True, options=OPTIONS)  # the schema exists; the race is over the study
+    assert launch_in_threads(spec, url, name) == []
+    study = load(url, name)
+    assert len(study.trials) == 12 and study_status(study)["cells_waiting"] == 12
+
+
+def launch_in_threads(spec, url: str, name: str, n: int = 3, *, barrier: bool = False,
+                      options: StorageOptions = OPTIONS) -> list[BaseException]:
+    """``create_or_resume`` of one spec from ``n`` threads at once (behind a barrier if asked):
+    the errors they raised, for the caller to assert on."""
+    import threading
+
     errors: list[BaseException] = []
+    start = threading.Barrier(n) if barrier else None
 
     def launch_one() -> None:
         try:
-            create_or_resume(spec, url, name, options=OPTIONS)
-        except BaseException as exc:  # surfaced by the assertion below
+            if start is not None:
+                start.wait()
+            create_or_resume(spec, url, name, options=options)
+        except BaseException as exc:  # surfaced by the caller's assertion
             errors.append(exc)
 
-    threads = [threading.Thread(target=launch_one) for _ in range(3)]
+    threads = [threading.Thread(target=launch_one) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
-    study = load(url, name)
-    assert len(study.trials) == 12 and study_status(study)["cells_waiting"] == 12
+    return errors

@@ -31,7 +31,7 @@ from studies import StorageOptions, create_or_resume, load_preset, run_worker, s
 from studies._artifacts import checkpoint_dir_of
 from studies._faults import EXIT_FAULT, DiskFullError, StorageLostError
 from studies._storage import open_storage
-from tests.studies._util import ROOT, assert_exactly_once, wait_for, write_preset
+from tests.studies._util import ROOT, assert_exactly_once, launch_in_threads, wait_for, write_preset
 
 pytestmark = pytest.mark.faults
 
@@ -425,22 +425,7 @@ def test_concurrent_first_launches_on_a_fresh_postgres_database(postgres_url, tm
     """Three launches on a database with no tables yet: none fails creating the schema, and
     every cell is queued once."""
     spec = load_preset(str(write_preset(tmp_path, FAULT_PRESET, "faults"))).replace(repeats=3)
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(3)
-
-    def launch_one() -> None:
-        try:
-            barrier.wait()
-            create_or_resume(spec, postgres_url, "pg", options=OPTIONS)
-        except BaseException as exc:  # surfaced by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=launch_one) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert launch_in_threads(spec, postgres_url, "pg", barrier=True, options=OPTIONS) == []
     study = _study(postgres_url, "pg")
     assert len(study.trials) == 6 and study_status(study)["cells_waiting"] == 6
 
