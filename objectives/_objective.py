@@ -74,6 +74,7 @@ class ClassifyObjective:
             and repeat, so a retried cell resumes from its last finished epoch.
         base_seed: repeat ``r`` of every config trains with seed ``base_seed + r``, so repeats
             with the same index share a seed and can be compared pairwise.
+        on_epoch: called with each finished epoch's stats (e.g. a progress bar), or None.
     """
 
     def __init__(
@@ -84,13 +85,14 @@ class ClassifyObjective:
         data_dir: str | Path | None = None,
         checkpoint_dir: str | Path | None = None,
         base_seed: int = 0,
+        on_epoch: Callable[[EpochStats], None] | None = None,
     ) -> None:
         self.space = space
         self.device = resolve_device(device)
         self.data_dir = data_dir
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.base_seed = base_seed
-        self.on_epoch: Callable[[EpochStats], None] | None = None  # e.g. a progress bar
+        self.on_epoch = on_epoch
 
     # Extra config parts (objectives._config.register_config_part) this objective reads.
     config_parts: tuple[str, ...] = ()
@@ -158,6 +160,10 @@ _OBJECTIVES: dict[str, type] = {"classify": ClassifyObjective}
 
 
 def register_objective(name: str) -> Callable[[type], type]:
+    """Register an objective class as ``name``. Workers build it as ``cls(space, *, device=...,
+    data_dir=..., checkpoint_dir=..., base_seed=..., on_epoch=...)`` (:class:`ClassifyObjective`'s
+    arguments) and call it with each trial."""
+
     def decorator(cls: type) -> type:
         if name in _OBJECTIVES:
             raise RegistryError(f"objective {name!r} is already registered")

@@ -210,10 +210,9 @@ def run_worker(
     ensure_claim_index(storage)  # once the study and device are known good: a bad input writes nothing
     checkpoint_dir = usable_checkpoint_dir(checkpoint_dir if checkpoint_dir is not None else checkpoint_dir_of(study))
     objective = make_objective(
-        spec.objective, spec.space, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, base_seed=spec.seed
+        spec.objective, spec.space, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, base_seed=spec.seed,
+        on_epoch=on_epoch,
     )
-    if on_epoch is not None and hasattr(objective, "on_epoch"):
-        objective.on_epoch = on_epoch
     store = _artifact_store(study, artifact_dir)
     report = WorkerReport()
     heartbeat = has_heartbeat(storage)
