@@ -34,6 +34,7 @@ from searchspace._space import (
     grid_points,
     grid_size,
     params_to_config,
+    random_configs,
     sample,
 )
 from searchspace._tokens import LAYER_TOKENS, format_layers, parse_layers
@@ -81,6 +82,7 @@ __all__ = [
     "list_families",
     "params_to_config",
     "parse_layers",
+    "random_configs",
     "register_family",
     "sample",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from objectives import RunConfig, check_run, list_objectives, objective_config_parts
-from searchspace import Space, apply_overrides, grid_points, grid_size
+from searchspace import Space, apply_overrides, grid_points, grid_size, random_configs
 from searchspace.errors import ConfigError, LayerlabError, valid_list
 
 SAMPLERS = ("grid", "tpe", "random")
@@ -127,7 +127,7 @@ class StudySpec:
                 )
             configs = [p.config for p in grid_points(self.space, limit=self.n_trials, seed=self.seed)]
         else:
-            configs = _random_configs(self.space, 16, self.seed)
+            configs = random_configs(self.space, 16, seed=self.seed)
         runs = [RunConfig.from_flat(config, parts=objective_config_parts(self.objective)) for config in configs]
         for run in runs:
             _check_dataset(run.data.dataset)
@@ -193,20 +193,6 @@ def _check_dataset(name: str) -> None:
     get_dataset(name)
 
 
-def _random_configs(space: Space, n: int, seed: int) -> list[dict[str, Any]]:
-    import optuna
-
-    from searchspace import sample
-
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    out = []
-    for _ in range(n):
-        trial = study.ask()
-        out.append(sample(space, trial))
-        study.tell(trial, 0.0)
-    return out
-
-
 @dataclass(frozen=True)
 class Overrides:
     """Command-line fidelity knobs applied on top of a preset."""
@@ -249,7 +235,7 @@ def _check_pins_take_effect(spec: StudySpec, pins: Mapping[str, Any]) -> None:
         if spec.sampler == "grid" and spec.grid_size() <= MAX_GRID_CELLS:
             configs = [p.config for p in grid_points(spec.space)]
         else:
-            configs = _random_configs(spec.space, 32, spec.seed)
+            configs = random_configs(spec.space, 32, seed=spec.seed)
     except SpaceError:
         return  # a space that cannot be enumerated; validate() reports it
     parts = objective_config_parts(spec.objective)

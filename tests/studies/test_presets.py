@@ -14,10 +14,9 @@ import torch
 
 from objectives import RunConfig
 from objectives._config import valid_keys
-from searchspace import Categorical, SpaceError, Variants, build_model, grid_points
+from searchspace import Categorical, SpaceError, Variants, build_model, grid_points, random_configs
 from searchspace.errors import PresetError
 from studies import Overrides, launch, list_presets, load_preset, read_preset
-from studies._spec import _random_configs
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_SEQ = ["Conv", "BN", "PL", "DropL", "FCL", "AL"]
@@ -285,7 +284,7 @@ def test_resnet_vgg_has_the_papers_epoch_rows_stem_and_kernel_cells():
 def test_explore_samples_each_family_with_its_own_keys():
     spec = load_preset("explore")
     assert (spec.sampler, spec.n_trials, spec.space["dataset"].value) == ("tpe", 50, "mnist5k")
-    configs = _random_configs(spec.space, 60, 0)
+    configs = random_configs(spec.space, 60, seed=0)
     assert {c["family"] for c in configs} == {"seq", "resnet", "cifar_resnet", "vgg", "baseline_cnn"}
     for c in configs:
         assert ("layers" in c) == (c["family"] == "seq") and ("widths" in c) == (c["family"] == "resnet")
@@ -317,7 +316,7 @@ def test_set_pins_searched_keys_everywhere_and_shrinks_the_grid():
     vgg = Overrides(values={"lr": 0.01}).apply(load_preset("resnet-vgg"))
     assert vgg.grid_size() == 28 * 2  # the lr0.01 cells merge into their references
     explore = Overrides(values={"family": "resnet", "optimizer": "adam"}).apply(load_preset("explore"))
-    assert all(c["family"] == "resnet" and c["momentum"] == 0.0 and "layers" not in c for c in _random_configs(explore.space, 10, 1))
+    assert all(c["family"] == "resnet" and c["momentum"] == 0.0 and "layers" not in c for c in random_configs(explore.space, 10, seed=1))
 
 
 def _main(capsys, *args: str) -> tuple[int, str, str]:
