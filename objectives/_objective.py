@@ -1,8 +1,8 @@
 """Optuna objectives: trial -> config -> train -> validation accuracy.
 
-The path through a trial is ``searchspace.sample`` (the only caller of ``trial.suggest_*``) ->
-:meth:`RunConfig.from_flat` -> ``build_model`` -> :func:`objectives.train.fit` -> metrics. The
-objective value is **validation** accuracy; test metrics are stored beside it as user attributes
+The path through a trial is :func:`objectives.trial_config` (``searchspace.sample``, the only
+caller of ``trial.suggest_*``, then :meth:`RunConfig.from_flat`) -> ``build_model`` ->
+:func:`objectives.train.fit` -> metrics. The objective value is **validation** accuracy; test metrics are stored beside it as user attributes
 and never optimised. Pruning reports happen here and nowhere else.
 """
 
@@ -19,10 +19,11 @@ from typing import Any
 import optuna
 
 from objectives._config import RunConfig
+from objectives._trial import trial_config
 from objectives.data import prepare_data
 from objectives.train import Diverged, EpochStats, fit, remove_checkpoint, resolve_device
 from objectives.train._divergence import check_divergence, divergence_limit
-from searchspace import Space, sample
+from searchspace import Space
 from searchspace.errors import RegistryError, valid_list
 
 # User attributes an objective sets on every trial (besides the metrics).
@@ -100,7 +101,7 @@ class ClassifyObjective:
     report_attrs: tuple[str, ...] = ()
 
     def resolve(self, trial: optuna.trial.BaseTrial) -> tuple[RunConfig, int, int]:
-        run = RunConfig.from_flat(sample(self.space, trial), parts=self.config_parts)
+        run = trial_config(self.space, trial, parts=self.config_parts)
         repeat = int(trial.user_attrs.get("repeat", 0))
         return run, repeat, self.base_seed + repeat
 
