@@ -59,3 +59,17 @@ def test_pinning_a_key_of_variants_options_merges_the_options_it_makes_equal():
     })])
     pinned = apply_overrides(space, {"lr": 0.5})
     assert grid(pinned) == [{"family": "seq", "lr": 0.5}, {"family": "fcl", "lr": 0.5}]
+
+
+def test_a_pin_relabels_the_options_it_changes_and_a_label_pins_its_option():
+    space = Space([
+        Variants("arch", options={"Res512": {"family": "resnet", "widths": [512] * 4},
+                                  "Res64": {"family": "resnet", "widths": [64] * 4}, "Seq": {"family": "seq"}}),
+        Categorical("layers", choices={"full": "Conv-BN-FCL", "short": "Conv-FCL"}),
+    ])
+    pinned = apply_overrides(space, {"widths": [64] * 4})
+    # Res512 is no longer what its label says, and Res64 became the same config: one option, renamed
+    assert list(pinned["arch"].options) == ["Res512 (widths=64-64-64-64)", "Seq"]
+    assert len(grid(pinned)) == 4
+    by_label = apply_overrides(space, {"arch": "Res64", "layers": "full"})
+    assert grid(by_label) == [{"widths": [64] * 4, "family": "resnet", "layers": "Conv-BN-FCL"}]
