@@ -96,20 +96,19 @@ TRIVIAL = "bench-trivial"
 
 
 def _register_trivial() -> None:
-    from objectives import list_objectives, register_objective
-    from searchspace import sample
+    from objectives import list_objectives, register_objective, trial_config
 
     if TRIVIAL in list_objectives():
         return
 
     @register_objective(TRIVIAL)
-    class Trivial:  # what every objective does, minus training: sample, record attributes
-        def __init__(self, space, **_kwargs) -> None:
+    class Trivial:  # what every objective does, minus training: resolve the config, record attributes
+        def __init__(self, space, **_runtime) -> None:  # device, data_dir, ..., on_epoch: nothing trains
             self.space = space
 
         def __call__(self, trial) -> float:
-            params = sample(self.space, trial)
-            trial.set_user_attr("config", {k: v for k, v in params.items() if isinstance(v, (int, float, str))})
+            run = trial_config(self.space, trial)
+            trial.set_user_attr("config", {k: v for k, v in run.to_flat().items() if isinstance(v, (int, float, str))})
             trial.set_user_attr("seed", int(trial.user_attrs.get("repeat", 0)))
             return 0.5
 
@@ -188,8 +187,7 @@ def synthesize(url: str, study_name: str, *, preset: str = "liu-subsets", lrs: i
     from optuna.trial import TrialState
     from sqlalchemy import insert
 
-    from objectives import RunConfig
-    from searchspace import sample
+    from objectives import trial_config
     from studies import create_or_resume, load_preset
     from studies._artifacts import SPEC_ATTR
 
@@ -219,8 +217,8 @@ def synthesize(url: str, study_name: str, *, preset: str = "liu-subsets", lrs: i
         key = json.dumps(params, sort_keys=True, default=str)
         if key not in seen:
             fixed = optuna.trial.FixedTrial(params)
-            flat = sample(spec.space, fixed)
-            run = RunConfig.from_flat(flat)
+            run = trial_config(spec.space, fixed)
+            flat = run.to_flat()
             seen[key] = (fixed.params, fixed.distributions, run.config_id, flat, float(rng.uniform(0.6, 0.95)))
         p, dists, cid, flat, mean = seen[key]
         trial_id = number + 1

@@ -1,7 +1,8 @@
 """Objectives: datasets, preprocessing, the trainer and the Optuna objectives.
 
 Data flows one way: ``studies`` -> ``objectives`` -> ``searchspace``. An objective turns a trial into
-a config with :func:`searchspace.sample`, trains, and returns validation accuracy.
+a config with :func:`trial_config` (:func:`searchspace.sample`, then :meth:`RunConfig.from_flat`),
+trains, and returns validation accuracy.
 """
 
 from objectives._config import (
@@ -13,6 +14,7 @@ from objectives._config import (
     valid_keys,
 )
 from objectives._check import check_run
+from objectives._trial import trial_config
 from objectives._objective import (
     ClassifyObjective,
     list_objectives,
@@ -52,5 +54,6 @@ __all__ = [
     "register_config_part",
     "register_objective",
     "resolve_device",
+    "trial_config",
     "valid_keys",
 ]

@@ -1,8 +1,8 @@
 """Optuna objectives: trial -> config -> train -> validation accuracy.
 
-The path through a trial is ``searchspace.sample`` (the only caller of ``trial.suggest_*``) ->
-:meth:`RunConfig.from_flat` -> ``build_model`` -> :func:`objectives.train.fit` -> metrics. The
-objective value is **validation** accuracy; test metrics are stored beside it as user attributes
+The path through a trial is :func:`objectives.trial_config` (``searchspace.sample``, the only
+caller of ``trial.suggest_*``, then :meth:`RunConfig.from_flat`) -> ``build_model`` ->
+:func:`objectives.train.fit` -> metrics. The objective value is **validation** accuracy; test metrics are stored beside it as user attributes
 and never optimised. Pruning reports happen here and nowhere else.
 """
 
@@ -19,10 +19,11 @@ from typing import Any
 import optuna
 
 from objectives._config import RunConfig
+from objectives._trial import trial_config
 from objectives.data import prepare_data
 from objectives.train import Diverged, EpochStats, fit, remove_checkpoint, resolve_device
 from objectives.train._divergence import check_divergence, divergence_limit
-from searchspace import Space, sample
+from searchspace import Space
 from searchspace.errors import RegistryError, valid_list
 
 # User attributes an objective sets on every trial (besides the metrics).
@@ -74,6 +75,7 @@ class ClassifyObjective:
             and repeat, so a retried cell resumes from its last finished epoch.
         base_seed: repeat ``r`` of every config trains with seed ``base_seed + r``, so repeats
             with the same index share a seed and can be compared pairwise.
+        on_epoch: called with each finished epoch's stats (e.g. a progress bar), or None.
     """
 
     def __init__(
@@ -84,13 +86,14 @@ class ClassifyObjective:
         data_dir: str | Path | None = None,
         checkpoint_dir: str | Path | None = None,
         base_seed: int = 0,
+        on_epoch: Callable[[EpochStats], None] | None = None,
     ) -> None:
         self.space = space
         self.device = resolve_device(device)
         self.data_dir = data_dir
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.base_seed = base_seed
-        self.on_epoch: Callable[[EpochStats], None] | None = None  # e.g. a progress bar
+        self.on_epoch = on_epoch
 
     # Extra config parts (objectives._config.register_config_part) this objective reads.
     config_parts: tuple[str, ...] = ()
@@ -98,7 +101,7 @@ class ClassifyObjective:
     report_attrs: tuple[str, ...] = ()
 
     def resolve(self, trial: optuna.trial.BaseTrial) -> tuple[RunConfig, int, int]:
-        run = RunConfig.from_flat(sample(self.space, trial), parts=self.config_parts)
+        run = trial_config(self.space, trial, parts=self.config_parts)
         repeat = int(trial.user_attrs.get("repeat", 0))
         return run, repeat, self.base_seed + repeat
 
@@ -158,6 +161,10 @@ _OBJECTIVES: dict[str, type] = {"classify": ClassifyObjective}
 
 
 def register_objective(name: str) -> Callable[[type], type]:
+    """Register an objective class as ``name``. Workers build it as ``cls(space, *, device=...,
+    data_dir=..., checkpoint_dir=..., base_seed=..., on_epoch=...)`` (:class:`ClassifyObjective`'s
+    arguments) and call it with each trial."""
+
     def decorator(cls: type) -> type:
         if name in _OBJECTIVES:
             raise RegistryError(f"objective {name!r} is already registered")

@@ -1,8 +1,9 @@
 """Declarative search spaces and the architecture families they build.
 
 A space is plain data (:class:`Space` of dimensions); :func:`sample` turns an Optuna trial into a
-config and :func:`grid` enumerates the exact grid. Families are pure builders from config values to
-an ``nn.Module`` and never see a trial.
+config and :func:`grid` enumerates the exact grid; :func:`build_space` adds fixed defaults to a
+space and :func:`apply_overrides` pins config keys in one (both Space -> Space). Families are pure
+builders from config values to an ``nn.Module`` and never see a trial.
 """
 
 from searchspace._dims import (
@@ -24,6 +25,7 @@ from searchspace._errors import (
     RegistryError,
     SpaceError,
 )
+from searchspace._pin import apply_overrides, build_space
 from searchspace._space import (
     GridPoint,
     Space,
@@ -32,6 +34,7 @@ from searchspace._space import (
     grid_points,
     grid_size,
     params_to_config,
+    random_configs,
     sample,
 )
 from searchspace._tokens import LAYER_TOKENS, format_layers, parse_layers
@@ -65,8 +68,10 @@ __all__ = [
     "SpaceError",
     "Variants",
     "When",
+    "apply_overrides",
     "build_model",
     "config_id",
+    "build_space",
     "describe_model",
     "family_params",
     "format_layers",
@@ -77,6 +82,7 @@ __all__ = [
     "list_families",
     "params_to_config",
     "parse_layers",
+    "random_configs",
     "register_family",
     "sample",
 ]

@@ -332,6 +332,21 @@ def grid_points(space: Space, *, limit: int | None = None, seed: int = 0) -> lis
     ]
 
 
+def random_configs(space: Space, n: int, *, seed: int) -> list[dict[str, Any]]:
+    """``n`` configs drawn at random from ``space`` (seeded), through :func:`sample` with Optuna's
+    ``RandomSampler``: a sampled study's configs as a grid's are its :func:`grid_points`, e.g. to
+    check or price a study before it runs."""
+    import optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        out.append(sample(space, trial))
+        study.tell(trial, 0.0)
+    return out
+
+
 def grid(space: Space) -> list[dict[str, Any]]:
     """The exact grid: one config per combination of active dimension values."""
     return [p.config for p in grid_points(space)]

@@ -19,11 +19,12 @@ the results as pandas DataFrames::
 ``run_worker`` (claim and run cells) in this process or in N worker processes.
 """
 
+from searchspace import apply_overrides, build_space  # Space -> Space edits, defined in searchspace._pin
 from studies._dashboard import run_dashboard
 from studies._launch import create_or_resume, launch
 from studies._presets import list_presets, load_preset, read_preset
 from studies._race import RaceSettings
-from studies._spec import Overrides, StudySpec, apply_overrides, build_space
+from studies._spec import Overrides, StudySpec
 from studies._storage import StorageOptions, open_storage
 from studies._worker import run_worker
 

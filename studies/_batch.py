@@ -28,10 +28,9 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from objectives._repeats import has_resume_point, plan_batch, run_repeats, supports_batch
-from searchspace import sample
 from searchspace.errors import LayerlabError
 from studies._artifacts import upload_trial_artifacts
-from studies._cells import queue_repeats, repeat_of, trial_params
+from studies._cells import fill_slot, repeat_of, trial_params
 from studies._spec import StudySpec
 from studies._storage import StorageOptions, is_lock_error
 from studies._worker import WorkerReport, _hand_back, _Heartbeat, worker_name
@@ -93,9 +92,7 @@ def run_config_batch(
     if spec.repeats < 2 or not supports_batch(objective) or (limit is not None and limit < 1):
         return DECLINED
     try:
-        if spec.sampler != "grid" and repeat_of(study._storage.get_trial(trial._trial_id)) == 0:
-            sample(spec.space, trial)  # fill the slot now, so its repeats exist to be claimed
-            queue_repeats(study, trial, spec.repeats)
+        fill_slot(study, trial, spec)  # fill a sampled slot now, so its repeats exist to be claimed
         batched, why = plan_batch(objective, trial, spec.repeats, mode)
     except Exception:  # the usual path meets the same error and records it on the trial
         return DECLINED

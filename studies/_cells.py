@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from objectives import objective_config_parts, trial_config
 from studies._attrs import add_trials
 from studies._spec import StudySpec
 
@@ -84,6 +85,26 @@ def queue_slots(study: optuna.Study, spec: StudySpec) -> int:
     for _ in range(missing):
         study.enqueue_trial({}, user_attrs={"repeat": 0})
     return missing
+
+
+def fill_slot(study: optuna.Study, trial: optuna.trial.Trial, spec: StudySpec) -> None:
+    """Give a just-claimed slot of a sampled study its parameters and queue its other repeats.
+
+    The sampler fills the slot through the one trial-to-config path (:func:`objectives.trial_config`);
+    the repeats are queued once the parameters are set and before the config is checked, so a
+    config that fails its check fails in every repeat. A grid cell, or a slot's repeat, arrives
+    with its parameters: nothing to do.
+    """
+    if spec.sampler == "grid" or repeat_of(study._storage.get_trial(trial._trial_id)) != 0:
+        return
+    trial_config(spec.space, trial, parts=objective_config_parts(spec.objective),
+                 on_params=lambda: queue_repeats(study, trial, spec.repeats))
+
+
+def record_params(trial: optuna.trial.Trial, spec: StudySpec) -> None:
+    """Suggest ``trial``'s parameters (a pruned config's repeat that will not train records
+    them, so it reads like its config's other trials)."""
+    trial_config(spec.space, trial, parts=objective_config_parts(spec.objective))
 
 
 def queue_repeats(study: optuna.Study, trial: optuna.trial.Trial, repeats: int) -> int:

@@ -112,9 +112,9 @@ def estimate_cost(spec: Any, *, sample: int = 16) -> Estimate:
         configs = [p.config for p in grid_points(spec.space, limit=spec.n_trials, seed=spec.seed)]
         weight = 1.0
     else:
-        from studies._spec import _random_configs
+        from searchspace import random_configs
 
-        configs = _random_configs(spec.space, sample, spec.seed)
+        configs = random_configs(spec.space, sample, seed=spec.seed)
         weight = (spec.n_trials or 0) / max(len(configs), 1)
     defaults = _defaults(spec.objective)
     images, cpu, gpu, unknown = 0.0, 0.0, 0.0, set()

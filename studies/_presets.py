@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
-from searchspace import Space
+from searchspace import Space, build_space
 from searchspace.errors import LayerlabError, valid_list
-from studies._spec import StudySpec, build_space
+from studies._spec import StudySpec
 from studies._yaml import safe_load
 
 PRESET_KEYS: dict[str, type | tuple[type, ...]] = {

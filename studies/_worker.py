@@ -35,11 +35,10 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from objectives import make_objective, resolve_device
-from searchspace import sample
 from searchspace.errors import LayerlabError
 from studies._attrs import BatchedTrial
 from studies._artifacts import SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of, upload_trial_artifacts, usable_checkpoint_dir
-from studies._cells import queue_repeats, repeat_of, requeue
+from studies._cells import fill_slot, record_params, requeue
 from studies._faults import as_fault, exit_with_parent, first_line, hand_back
 from studies._race_storage import advance_race
 from studies._claims import ensure_claim_index, has_running, note_claimed, waiting_trial_ids
@@ -210,10 +209,9 @@ def run_worker(
     ensure_claim_index(storage)  # once the study and device are known good: a bad input writes nothing
     checkpoint_dir = usable_checkpoint_dir(checkpoint_dir if checkpoint_dir is not None else checkpoint_dir_of(study))
     objective = make_objective(
-        spec.objective, spec.space, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, base_seed=spec.seed
+        spec.objective, spec.space, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, base_seed=spec.seed,
+        on_epoch=on_epoch,
     )
-    if on_epoch is not None and hasattr(objective, "on_epoch"):
-        objective.on_epoch = on_epoch
     store = _artifact_store(study, artifact_dir)
     report = WorkerReport()
     heartbeat = has_heartbeat(storage)
@@ -303,10 +301,8 @@ def _run_trial(
     try:
         try:
             trial.set_user_attr("worker", worker_name())
-            if spec.sampler != "grid" and repeat_of(study._storage.get_trial(trial._trial_id)) == 0:
-                sample(spec.space, trial)  # the sampler fills the slot; its repeats reuse the params
-                queue_repeats(study, trial, spec.repeats)
-            skip_pruned_config(study, trial, lambda: sample(spec.space, trial))  # pruned config: no training
+            fill_slot(study, trial, spec)  # a sampled slot: the sampler fills it; its repeats reuse the params
+            skip_pruned_config(study, trial, lambda: record_params(trial, spec))  # pruned config: no training
             value = objective(trial)
         except optuna.TrialPruned:
             return finish(state=TrialState.PRUNED)

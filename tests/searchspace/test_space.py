@@ -26,6 +26,7 @@ from searchspace import (
     grid_size,
     params_to_config,
     parse_layers,
+    random_configs,
     sample,
 )
 
@@ -291,6 +292,15 @@ def test_enqueued_grid_point_comes_back_through_sample():
         trial = study.ask()
         assert sample(space, trial) == p.config
         study.tell(trial, 0.0)
+
+
+def test_random_configs_are_seeded_configs_of_the_space():
+    space = _conditional_space()
+    configs = random_configs(space, 12, seed=3)
+    assert len(configs) == 12 and configs == random_configs(space, 12, seed=3)
+    assert configs != random_configs(space, 12, seed=4)
+    for config in configs:
+        _check_inside(space, config)
 
 
 def test_config_id_is_stable_and_order_free():

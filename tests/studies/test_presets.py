@@ -14,10 +14,9 @@ import torch
 
 from objectives import RunConfig
 from objectives._config import valid_keys
-from searchspace import Categorical, Space, SpaceError, Variants, When, build_model, grid, grid_points
-from searchspace.errors import ConfigError, PresetError
-from studies import Overrides, apply_overrides, build_space, launch, list_presets, load_preset, read_preset
-from studies._spec import _random_configs
+from searchspace import Categorical, SpaceError, Variants, build_model, grid_points, random_configs
+from searchspace.errors import PresetError
+from studies import Overrides, launch, list_presets, load_preset, read_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_SEQ = ["Conv", "BN", "PL", "DropL", "FCL", "AL"]
@@ -285,7 +284,7 @@ def test_resnet_vgg_has_the_papers_epoch_rows_stem_and_kernel_cells():
 def test_explore_samples_each_family_with_its_own_keys():
     spec = load_preset("explore")
     assert (spec.sampler, spec.n_trials, spec.space["dataset"].value) == ("tpe", 50, "mnist5k")
-    configs = _random_configs(spec.space, 60, 0)
+    configs = random_configs(spec.space, 60, seed=0)
     assert {c["family"] for c in configs} == {"seq", "resnet", "cifar_resnet", "vgg", "baseline_cnn"}
     for c in configs:
         assert ("layers" in c) == (c["family"] == "seq") and ("widths" in c) == (c["family"] == "resnet")
@@ -317,7 +316,7 @@ def test_set_pins_searched_keys_everywhere_and_shrinks_the_grid():
     vgg = Overrides(values={"lr": 0.01}).apply(load_preset("resnet-vgg"))
     assert vgg.grid_size() == 28 * 2  # the lr0.01 cells merge into their references
     explore = Overrides(values={"family": "resnet", "optimizer": "adam"}).apply(load_preset("explore"))
-    assert all(c["family"] == "resnet" and c["momentum"] == 0.0 and "layers" not in c for c in _random_configs(explore.space, 10, 1))
+    assert all(c["family"] == "resnet" and c["momentum"] == 0.0 and "layers" not in c for c in random_configs(explore.space, 10, seed=1))
 
 
 def _main(capsys, *args: str) -> tuple[int, str, str]:
@@ -410,58 +409,3 @@ def test_a_malformed_preset_is_one_line_and_exit_2_through_the_cli(tmp_path, cap
     code, out, err = _main(capsys, "presets", "show", str(path))
     assert code == 2 and out == ""
     assert err.startswith(f"error: {path}: unknown config key 'lrr'") and err.count("\n") == 1
-
-
-# -- how defaults and pins meet conditional dimensions -----------------------------------------------
-
-
-def _walk() -> Space:
-    return Space([
-        Variants("step", options={"a": {"batch_size": 8}, "b": {}, "c": {}}),
-        Categorical("batch_size", choices=(16, 32), when=When("step", ("b",))),
-        Categorical("lr", choices=(0.1, 0.01), when=When("step", ("c",))),
-    ])
-
-
-def test_defaults_fill_every_branch_no_dimension_sets():
-    space = build_space({"family": "seq", "batch_size": 256, "lr": 1e-3}, _walk())
-    configs = grid(space)
-    assert [(c["batch_size"], c["lr"]) for c in configs] == [(8, 1e-3), (16, 1e-3), (32, 1e-3), (256, 0.1), (256, 0.01)]
-    assert all(c["family"] == "seq" for c in configs)
-
-
-def test_a_default_its_branches_cannot_express_is_refused():
-    nested = Space([
-        Variants("step", options={"a": {}, "b": {}}),
-        Variants("inner", options={"x": {"lr": 0.1}, "y": {}}, when=When("step", ("a",))),
-    ])
-    with pytest.raises(ConfigError, match="default 'lr' cannot fill options y of conditional variants 'inner'"):
-        build_space({"lr": 1e-3}, nested)
-    grandchild = Space([
-        Variants("step", options={"a": {}, "b": {}}),
-        Categorical("optimizer", choices=("sgd", "adam"), when=When("step", ("a",))),
-        Categorical("lr", choices=(0.1, 0.01), when=When("optimizer", ("sgd",))),
-    ])
-    with pytest.raises(ConfigError, match="default 'lr' cannot fill .* parent 'optimizer' is conditional"):
-        build_space({"lr": 1e-3}, grandchild)
-
-
-def test_pinning_a_condition_parent_keeps_only_what_it_activates():
-    space = build_space({"momentum": 0.0}, Space([
-        Categorical("optimizer", choices=("sgd", "adam")),
-        Categorical("momentum", choices=(0.5, 0.9), when=When("optimizer", ("sgd",))),
-    ]))
-    adam = apply_overrides(space, {"optimizer": "adam"})
-    assert grid(adam) == [{"optimizer": "adam", "momentum": 0.0}]
-    sgd = apply_overrides(space, {"optimizer": "sgd"})
-    assert [c["momentum"] for c in grid(sgd)] == [0.5, 0.9]
-    pinned = apply_overrides(space, {"momentum": 0.7})
-    assert [c["momentum"] for c in grid(pinned)] == [0.7, 0.7]
-
-
-def test_pinning_a_key_of_variants_options_merges_the_options_it_makes_equal():
-    space = Space([Variants("model", options={
-        "a": {"family": "seq", "lr": 0.1}, "b": {"family": "seq", "lr": 0.01}, "c": {"family": "fcl"},
-    })])
-    pinned = apply_overrides(space, {"lr": 0.5})
-    assert grid(pinned) == [{"family": "seq", "lr": 0.5}, {"family": "fcl", "lr": 0.5}]

@@ -22,7 +22,7 @@ class FakeObjective:
     """Scores a config without training: ``no-BN`` is pruned after one epoch, ``no-Conv`` fails."""
 
     def __init__(self, space, *, base_seed=0, **_runtime) -> None:
-        self.space, self.base_seed, self.on_epoch = space, base_seed, None
+        self.space, self.base_seed = space, base_seed
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         config = sample(self.space, trial)
