@@ -54,6 +54,7 @@ from objectives.train._loss import KERNEL_LAYERS, classification_loss, kernel_pe
 from objectives._per_image import pack_correct
 from objectives.train._metrics import EVAL_BATCH, count_flops, count_params, evaluate
 from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
+from objectives.train._registered import check_registered
 from objectives.train._trainer import (
     Diverged,
     EpochStats,
@@ -185,6 +186,7 @@ def fit_batched(
     longer the same as that seed trained alone. Studies never use it (``--batch-repeats`` only
     batches exactly); ``benchmarks/bench_gpu.py`` does, to time seed 000's BaseSeq, which has dropout.
     """
+    check_registered(run.train)
     run.train.validate()
     reason = batch_fallback_reason(run, data)
     if reason is not None and (exact or not reason.startswith("dropout")):

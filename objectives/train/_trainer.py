@@ -32,6 +32,7 @@ from objectives.train._loss import classification_loss, kernel_penalty, kernel_w
 from objectives._per_image import pack_correct
 from objectives.train._metrics import count_flops, count_params, evaluate
 from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
+from objectives.train._registered import check_registered
 from searchspace import build_model
 
 if TYPE_CHECKING:  # objectives._config imports this package's config module
@@ -127,7 +128,8 @@ def fit(
     families that skip layers per image (``skip_cnn``): every forward pass becomes
     ``model(x, route=...)``. Under mixup/cutmix a mixed image keeps the route of its first image.
     """
-    run.train.validate()  # a config built by hand fails here, before any training
+    check_registered(run.train)  # a config built by hand fails here, before any training
+    run.train.validate()
     checkpoints = list(checkpoints) if checkpoints is not None else [None] * len(seeds)
     if len(checkpoints) != len(seeds):
         raise ValueError("give one checkpoint path (or None) per seed")
