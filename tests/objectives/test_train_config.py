@@ -104,5 +104,5 @@ def test_fit_refuses_a_bad_hand_built_config_before_training():
     bad = dataclasses.replace(good, train=TrainConfig(augment="flip+warp", epochs=1))
     seen = []
     with pytest.raises(ConfigError, match="unknown augmentation 'warp'"):
-        fit(bad, prepare_data(good.data), seeds=[0], on_epoch=lambda i, s: seen.append(s))
+        fit(bad, prepare_data(good.data), seed=0, on_epoch=lambda s: seen.append(s))
     assert seen == []
