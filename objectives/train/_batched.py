@@ -41,7 +41,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +61,7 @@ from objectives.train._trainer import (
     Diverged,
     EpochStats,
     FitResult,
+    Forward,
     ModelBuilder,
     _should_stop,
     batch_bounds,
@@ -88,7 +89,7 @@ def check_batch_mode(mode: str) -> str:
 
 
 def batch_fallback_reason(
-    run: RunConfig, data: PreparedData, *, forward: Any = None, build: ModelBuilder = build_for_data
+    run: RunConfig, data: PreparedData, *, forward: Forward | None = None, build: ModelBuilder = build_for_data
 ) -> str | None:
     """Why the seeds of ``run`` (models made by ``build``) cannot train batched *and* equal to
     sequential training; None when they can."""
@@ -429,7 +430,7 @@ def choose_batched(
     k: int,
     mode: str,
     *,
-    forward: Any = None,
+    forward: Forward | None = None,
     build: ModelBuilder = build_for_data,
 ) -> tuple[bool, str]:
     """Whether to train ``k`` seeds of ``run`` batched under ``mode`` (auto | on | off), and why."""
