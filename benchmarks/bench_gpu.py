@@ -96,7 +96,7 @@ def _after_warmup(history) -> tuple[int, float]:
 
 
 def fit_speed(run: RunConfig, data: PreparedData) -> float:
-    (result,) = fit(run, data, seeds=[0])
+    result = fit(run, data, seed=0)
     images, seconds = _after_warmup(result.history)
     return images / seconds
 
@@ -164,7 +164,7 @@ class _null:
 def repeats_speed(run: RunConfig, data: PreparedData, k: int) -> tuple[float, float]:
     """(sequential, batched) images/s of k seeds of ``run``, warm-up epochs left out."""
     seeds = list(range(k))
-    sequential = fit(run, data, seeds=seeds)
+    sequential = [fit(run, data, seed=seed) for seed in seeds]
     images = sum(_after_warmup(r.history)[0] for r in sequential)
     seq_seconds = sum(_after_warmup(r.history)[1] for r in sequential)
     batched = fit_batched(run, data, seeds=seeds, exact=False)
@@ -184,11 +184,11 @@ def _trial_process(device_name: str, sizes: tuple[int, int, int], barrier, resul
     device = torch.device(device_name)
     n_train, n_eval, epochs = sizes
     data = synthetic(device, n_train, n_eval, seed=index)
-    fit(_run(BASESEQ, 1), data, seeds=[index])  # warm-up: kernels, allocator, lazy imports
+    fit(_run(BASESEQ, 1), data, seed=index)  # warm-up: kernels, allocator, lazy imports
     barrier.wait()
     _sync(device)
     start = time.perf_counter()
-    (result,) = fit(_run(BASESEQ, epochs), data, seeds=[index])
+    result = fit(_run(BASESEQ, epochs), data, seed=index)
     _sync(device)
     results.put((sum(h.images for h in result.history), time.perf_counter() - start))
 

@@ -98,7 +98,7 @@ Speed = tuple[float, float]  # (images per wall-clock second, images per CPU sec
 
 
 def run_layerlab(run: RunConfig, data: PreparedData, seed: int) -> Speed:
-    (result,) = fit(run, data, seeds=[seed])
+    result = fit(run, data, seed=seed)
     images = sum(h.images for h in result.history)
     return result.images_per_second, images / sum(h.train_pass_cpu_seconds for h in result.history)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from objectives.data._config import DataConfig
 from objectives.train._config import TrainConfig
+from objectives.train._registered import canonical_augment, check_registered
 from searchspace import ConfigError, config_id, family_params, get_family, list_families, parse_layers
 from searchspace.errors import RegistryError, valid_list
 
@@ -148,6 +149,8 @@ class RunConfig:
                 wanted.setdefault(name, {})[key] = _coerce(_PARTS[name], key, value)
             elif key not in others:
                 raise ConfigError(f"unknown config key {key!r}; valid keys: {valid_list(valid_keys())}")
+        if "augment" in train:  # registration order: "rotate+flip" and "flip+rotate" give one config_id
+            train["augment"] = canonical_augment(train["augment"])
         run = cls(
             family=family,
             model={**{k: parse_layers(v) if k in LAYER_KEYS else v for k, v in own.items()}, **model},
@@ -158,6 +161,7 @@ class RunConfig:
             inputs=inputs,
         )
         run.data.validate()
+        check_registered(run.train)
         run.train.validate()
         for part in run.parts.values():
             part.validate(run)

@@ -126,8 +126,8 @@ class ClassifyObjective:
         self.record_cell(trial, run, repeat, seed, data)
         ckpt = self.checkpoint_dir / f"{cid}-r{repeat}.pt" if self.checkpoint_dir else None
         try:
-            (result,) = fit(
-                run, data, seeds=[seed], on_epoch=_reporter(trial, self.on_epoch, divergence_limit(run)), checkpoints=[ckpt]
+            result = fit(
+                run, data, seed=seed, on_epoch=_reporter(trial, self.on_epoch, divergence_limit(run)), checkpoint=ckpt
             )
         except Diverged as exc:
             trial.set_user_attr("fail_reason", str(exc))
@@ -144,8 +144,8 @@ class ClassifyObjective:
 
 def _reporter(
     trial: optuna.trial.Trial, progress: Callable[[EpochStats], None] | None, diverge_loss: float = 0.0
-) -> Callable[[int, EpochStats], None]:
-    def report(index: int, stats: EpochStats) -> None:
+) -> Callable[[EpochStats], None]:
+    def report(stats: EpochStats) -> None:
         check_divergence(diverge_loss, stats.epoch, stats.train_loss)  # optional; objectives.train._divergence
         if progress is not None:
             progress(stats)

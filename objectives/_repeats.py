@@ -62,7 +62,7 @@ def run_repeats(objective: ClassifyObjective, trials: Sequence[optuna.trial.Tria
     reporters = [_reporter(trial, objective.on_epoch) for trial in trials]
 
     def on_epoch(index: int, stats: EpochStats) -> None:
-        reporters[index](index, stats)
+        reporters[index](stats)
 
     outcomes = fit_batched(run, data, seeds=[seed for _, _, seed in resolved], on_epoch=on_epoch)
     values: list[float | BaseException] = []

@@ -17,7 +17,7 @@ from objectives.skip._labels import (
 )
 from objectives.skip._objective import SkipObjective
 from objectives.skip._pipeline import SkipResult, run_pipeline
-from objectives.skip._routed import predict, seconds_per_image
+from objectives.skip._routed import predict, routed_forward, seconds_per_image
 
 __all__ = [
     "SkipConfig",
@@ -27,6 +27,7 @@ __all__ = [
     "map_scores",
     "oversample",
     "predict",
+    "routed_forward",
     "router_run",
     "run_pipeline",
     "score_thresholds",

@@ -49,7 +49,7 @@ class SkipObjective(ClassifyObjective):
 
         def on_epoch(stage: str, stats: EpochStats) -> None:
             if stage == "cnn3":
-                report(0, stats)  # the one place a trial reports (and may be pruned)
+                report(stats)  # the one place a trial reports (and may be pruned)
             elif self.on_epoch is not None:
                 self.on_epoch(stats)
 

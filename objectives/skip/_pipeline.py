@@ -62,7 +62,7 @@ from objectives.skip._labels import (
     threshold_selection,
     top_selection,
 )
-from objectives.skip._routed import TIMING_IMAGES, predict, seconds_per_image
+from objectives.skip._routed import TIMING_IMAGES, predict, routed_forward, seconds_per_image
 from objectives.train import EpochStats, FitResult, autocast_for, fit, remove_checkpoint
 
 STAGES = ("cnn1", "router", "cnn3")
@@ -97,13 +97,13 @@ def run_pipeline(
     deepest = layers - 1
 
     def stage_callback(stage: str):
-        return None if on_epoch is None else (lambda _index, stats: on_epoch(stage, stats))
+        return None if on_epoch is None else (lambda stats: on_epoch(stage, stats))
 
-    def checkpoint(stage: str) -> list[Path | None]:
-        return [None if checkpoint_prefix is None else Path(f"{checkpoint_prefix}-{stage}.pt")]
+    def checkpoint(stage: str) -> Path | None:
+        return None if checkpoint_prefix is None else Path(f"{checkpoint_prefix}-{stage}.pt")
 
     # 1. CNN-1
-    (cnn1,) = fit(run, data, seeds=[seed], on_epoch=stage_callback("cnn1"), checkpoints=checkpoint("cnn1"))
+    cnn1 = fit(run, data, seed=seed, on_epoch=stage_callback("cnn1"), checkpoint=checkpoint("cnn1"))
 
     # 2. labels: training images by rank, evaluation images against the training thresholds
     scores = {split: map_scores(cnn1.model, data.inputs(split), skip.skip_maps) for split in ("train", "val", "test")}
@@ -116,11 +116,11 @@ def run_pipeline(
     # 3. the router, CNN-2
     balance_seed = seed + BALANCE_SEED_OFFSET if skip.skip_router_balance == "oversample" else None
     router_data, held_out = _label_data(data, labels, layers, balance_seed=balance_seed)
-    (router,) = fit(router_run(run, skip.router), router_data, seeds=[seed],
-                    on_epoch=stage_callback("router"), checkpoints=checkpoint("router"))
+    router = fit(router_run(run, skip.router), router_data, seed=seed,
+                 on_epoch=stage_callback("router"), checkpoint=checkpoint("router"))
     predicted = {split: predict(router.model, data.inputs(split)) for split in ("val", "test")}
 
-    # 4. CNN-3: the trainer, with each image's route passed to the model
+    # 4. CNN-3: the trainer, with each image's route passed to the model (routed_forward)
     routes = {
         split: predicted[split] if skip.skip_routing == "router" else torch.where(labels[split] >= 0, labels[split], deepest)
         for split in ("val", "test")
@@ -133,8 +133,8 @@ def run_pipeline(
     elif (train_route < 0).any():
         train_route = torch.where(train_route >= 0, train_route, predict(router.model, data.inputs("train")))
     cnn3_seed = seed if skip.skip_cnn3_init == "shared" else seed + FRESH_INIT_SEED_OFFSET
-    (cnn3,) = fit(run, cnn3_data, seeds=[cnn3_seed], on_epoch=stage_callback("cnn3"), checkpoints=checkpoint("cnn3"),
-                  routes={"train": train_route, **routes})
+    cnn3 = fit(run, cnn3_data, seed=cnn3_seed, on_epoch=stage_callback("cnn3"), checkpoint=checkpoint("cnn3"),
+               forward=routed_forward({"train": train_route, **routes}))
 
     metrics = {
         "cnn1_val_accuracy": cnn1.val_accuracy,
@@ -156,7 +156,7 @@ def run_pipeline(
     }
     if checkpoint_prefix is not None:  # the stages are done; their resume points are no longer needed
         for stage in STAGES:
-            remove_checkpoint(checkpoint(stage)[0])
+            remove_checkpoint(checkpoint(stage))
     return SkipResult(cnn1=cnn1, router=router, cnn3=cnn3, metrics=metrics)
 
 

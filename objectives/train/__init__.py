@@ -16,7 +16,7 @@ from objectives.train._optim import (
     register_schedule,
     schedule_interval,
 )
-from objectives.train._trainer import Diverged, EpochStats, FitResult, fit
+from objectives.train._trainer import Diverged, EpochStats, FitResult, build_for_data, fit
 
 __all__ = [
     "Augment",
@@ -29,6 +29,7 @@ __all__ = [
     "batch_fallback_reason",
     "choose_batched",
     "build_augment",
+    "build_for_data",
     "build_optimizer",
     "build_schedule",
     "classification_loss",

@@ -39,20 +39,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from objectives.train._config import TrainConfig
 from searchspace.errors import ConfigError, RegistryError, valid_list
-
-if TYPE_CHECKING:
-    from objectives.train._config import TrainConfig
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (pixels (B, C, H, W), labels (B,) or targets (B, K))
 Op = Callable[[torch.Tensor, torch.Tensor, torch.Generator], Batch]
-OpBuilder = Callable[["TrainConfig", int], Op]  # (cfg, num_classes) -> op
+OpBuilder = Callable[[TrainConfig, int], Op]  # (cfg, num_classes) -> op
 
 
 @dataclass(frozen=True)

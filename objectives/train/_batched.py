@@ -26,7 +26,8 @@ What is not the same, and so falls back to sequential training (:func:`batch_fal
 - dropout: its masks come from torch's global generator, which a sequential run consumes in one
   order per seed; vmap draws all k masks in one call, so a batched seed would see other (equally
   random, independent) masks, not its sequential ones;
-- per-image routes (``skip_cnn``) and checkpoint resume (a batch is trained from its start).
+- a custom ``forward`` (``skip_cnn``'s per-image routes) and checkpoint resume (a batch is
+  trained from its start).
 
 Float tolerance: fused kernels (grouped convolution, bmm) sum in a different order than the
 per-model kernels, so results agree to float rounding, amplified by training: after one or two
@@ -40,7 +41,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -54,15 +55,19 @@ from objectives.train._loss import KERNEL_LAYERS, classification_loss, kernel_pe
 from objectives._per_image import pack_correct
 from objectives.train._metrics import EVAL_BATCH, count_flops, count_params, evaluate
 from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
+from objectives.train._registered import check_registered
 from objectives.train._trainer import (
+    Best,
     Diverged,
     EpochStats,
     FitResult,
-    _better,
+    Forward,
+    ModelBuilder,
     _should_stop,
     batch_bounds,
     build_for_data,
     fit,
+    restores_best,
 )
 from searchspace.errors import ConfigError, valid_list
 
@@ -83,13 +88,15 @@ def check_batch_mode(mode: str) -> str:
     return mode
 
 
-def batch_fallback_reason(run: RunConfig, data: PreparedData, *, routes: Any = None) -> str | None:
-    """Why the seeds of ``run`` cannot train batched *and* equal to sequential training; None
-    when they can."""
-    if routes is not None:
-        return "per-image routes (skip_cnn) are not batched"
+def batch_fallback_reason(
+    run: RunConfig, data: PreparedData, *, forward: Forward | None = None, build: ModelBuilder = build_for_data
+) -> str | None:
+    """Why the seeds of ``run`` (models made by ``build``) cannot train batched *and* equal to
+    sequential training; None when they can."""
+    if forward is not None:
+        return "a custom forward (e.g. skip_cnn's per-image routes) is not batched"
     with torch.random.fork_rng(devices=[]):  # building a model draws from the global generator
-        model = build_for_data(run, data)
+        model = build(run, data)
     if any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
         return "dropout masks come from the global generator in a per-seed order that vmap cannot reproduce"
     for m in model.modules():
@@ -172,6 +179,7 @@ def fit_batched(
     seeds: Sequence[int],
     on_epoch: SeedCallback | None = None,
     exact: bool = True,
+    build: ModelBuilder = build_for_data,
 ) -> list[Outcome]:
     """Train one model per seed, all together, and return one outcome per seed.
 
@@ -184,30 +192,41 @@ def fit_batched(
     ``randomness="different"``): every seed is still a valid, independently seeded run, but no
     longer the same as that seed trained alone. Studies never use it (``--batch-repeats`` only
     batches exactly); ``benchmarks/bench_gpu.py`` does, to time seed 000's BaseSeq, which has dropout.
+
+    ``build(run, data) -> nn.Module`` makes each seed's model, as in ``fit``.
     """
+    check_registered(run.train)
     run.train.validate()
-    reason = batch_fallback_reason(run, data)
+    reason = batch_fallback_reason(run, data, build=build)
     if reason is not None and (exact or not reason.startswith("dropout")):
         raise ConfigError(f"cannot batch the repeats of this config: {reason}")
     with training_threads(data.device):
-        return _fit_batched(run, data, list(seeds), on_epoch, "error" if exact else "different")
+        return _fit_batched(run, data, list(seeds), on_epoch, "error" if exact else "different", build)
 
 
-def _build(run: RunConfig, data: PreparedData, seeds: list[int], channels_last: bool) -> list[nn.Module]:
+def _build(
+    run: RunConfig, data: PreparedData, seeds: list[int], channels_last: bool, build: ModelBuilder = build_for_data
+) -> list[nn.Module]:
     models = []
     for seed in seeds:
         torch.manual_seed(seed)  # as fit: each model initialised under its own seed
-        model = build_for_data(run, data).to(data.device)
+        model = build(run, data).to(data.device)
         models.append(model.to(memory_format=torch.channels_last) if channels_last else model)
     return models
 
 
 def _fit_batched(
-    run: RunConfig, data: PreparedData, seeds: list[int], on_epoch: SeedCallback | None, randomness: str
+    run: RunConfig,
+    data: PreparedData,
+    seeds: list[int],
+    on_epoch: SeedCallback | None,
+    randomness: str,
+    build: ModelBuilder,
 ) -> list[Outcome]:
     cfg, device, k = run.train, data.device, len(seeds)
     channels_last = data.x_train.ndim == 4
-    models = _build(run, data, seeds, channels_last)
+    restore = restores_best(cfg)  # copy a seed's weights at its best epoch only if they are restored
+    models = _build(run, data, seeds, channels_last, build)
     n_params = count_params(models[0])
     flops = count_flops(models[0], (data.in_channels, *data.input_size), device)
     stack = _Stack(models, randomness=randomness)
@@ -220,7 +239,7 @@ def _fit_batched(
     shuffles = [torch.Generator().manual_seed(s) for s in seeds]
 
     histories: list[list[EpochStats]] = [[] for _ in seeds]
-    best: list[dict[str, Any]] = [{"value": None, "epoch": 0, "state": None, "wait": 0} for _ in seeds]
+    best = [Best() for _ in seeds]
     outcomes: list[Outcome | None] = [None] * k
     finals: list[dict[str, torch.Tensor] | None] = [None] * k  # state of a seed that stopped early
     stopped = [False] * k
@@ -289,11 +308,7 @@ def _fit_batched(
             )
             histories[i].append(stats)
             value = stats.val_loss if cfg.monitor == "val_loss" else stats.val_accuracy
-            if _better(cfg.monitor, value, best[i]["value"]):
-                best[i] = {"value": value, "epoch": epoch, "wait": 0,
-                           "state": stack.state_of(i) if cfg.restore_best else None}
-            else:
-                best[i]["wait"] += 1
+            best[i] = best[i].after(epoch, value, cfg.monitor, (lambda: stack.state_of(i)) if restore else None)
             if on_epoch is not None:
                 try:
                     on_epoch(i, stats)
@@ -310,9 +325,9 @@ def _fit_batched(
             results.append(outcomes[i])
             continue
         model, selected = models[i], len(histories[i])
-        if cfg.early_stopping and cfg.restore_best and best[i]["state"] is not None:
-            model.load_state_dict(best[i]["state"])
-            selected = best[i]["epoch"]
+        if restore and best[i].state is not None:
+            model.load_state_dict(best[i].state)
+            selected = best[i].epoch
         else:
             model.load_state_dict(finals[i] if finals[i] is not None else stack.state_of(i))
         results.append(_result(model, seed, selected, histories[i], stopped[i], k, data, n_params, flops))
@@ -347,12 +362,14 @@ def _result(model, seed, selected, history, stopped_early, k, data, n_params, fl
 _PROBES: dict[tuple, float] = {}
 
 
-def probe_speedup(run: RunConfig, data: PreparedData, k: int, *, steps: int = PROBE_STEPS) -> float:
+def probe_speedup(
+    run: RunConfig, data: PreparedData, k: int, *, steps: int = PROBE_STEPS, build: ModelBuilder = build_for_data
+) -> float:
     """Sequential time / batched time of ``steps`` optimizer steps of ``k`` models of ``run``
     (one untimed warm-up step each side); > 1 means batching is faster. Cached per process by
     architecture, batch size, k, device and input shape. The global RNG is left as it was."""
     key = (run.family, repr(sorted(run.model.items())), run.init, run.train.batch_size, run.train.optimizer, k,
-           str(data.device), tuple(data.x_train.shape[1:]), data.upsample)
+           str(data.device), tuple(data.x_train.shape[1:]), data.upsample, build)
     if key in _PROBES:
         return _PROBES[key]
     cfg, bs = run.train, min(run.train.batch_size, len(data.y_train))
@@ -363,7 +380,7 @@ def probe_speedup(run: RunConfig, data: PreparedData, k: int, *, steps: int = PR
     cuda = [data.device.index if data.device.index is not None else torch.cuda.current_device()] \
         if data.device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda), training_threads(data.device):
-        models = _build(run, data, list(range(k)), channels_last)
+        models = _build(run, data, list(range(k)), channels_last, build)
         optimizers = [build_optimizer([p for p in m.parameters() if p.requires_grad], cfg) for m in models]
 
         def sequential() -> None:
@@ -374,7 +391,7 @@ def probe_speedup(run: RunConfig, data: PreparedData, k: int, *, steps: int = PR
                 loss.backward()
                 opt.step()
 
-        stack = _Stack(_build(run, data, list(range(k)), channels_last))
+        stack = _Stack(_build(run, data, list(range(k)), channels_last, build))
         stack.train(True)
         stacked_opt = build_optimizer(stack.trainable, cfg)
         xs = x.unsqueeze(0).expand(k, *x.shape)
@@ -407,19 +424,27 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def choose_batched(run: RunConfig, data: PreparedData, k: int, mode: str, *, routes: Any = None) -> tuple[bool, str]:
+def choose_batched(
+    run: RunConfig,
+    data: PreparedData,
+    k: int,
+    mode: str,
+    *,
+    forward: Forward | None = None,
+    build: ModelBuilder = build_for_data,
+) -> tuple[bool, str]:
     """Whether to train ``k`` seeds of ``run`` batched under ``mode`` (auto | on | off), and why."""
     check_batch_mode(mode)
     if mode == "off":
         return False, "batch-repeats is off"
     if k < 2:
         return False, "a single seed"
-    reason = batch_fallback_reason(run, data, routes=routes)
+    reason = batch_fallback_reason(run, data, forward=forward, build=build)
     if reason is not None:
         return False, reason
     if mode == "on":
         return True, "batch-repeats is on"
-    speedup = probe_speedup(run, data, k)
+    speedup = probe_speedup(run, data, k, build=build)
     if speedup >= PROBE_MARGIN:
         return True, f"probe: batched {speedup:.2f}x faster"
     return False, f"probe: batched only {speedup:.2f}x as fast as sequential"
@@ -432,6 +457,7 @@ def fit_repeats(
     seeds: Sequence[int],
     mode: str = "auto",
     on_epoch: SeedCallback | None = None,
+    build: ModelBuilder = build_for_data,
 ) -> tuple[list[Outcome], str]:
     """Train the seeds of ``run`` batched or one after another, as ``mode`` and the config allow.
 
@@ -439,15 +465,14 @@ def fit_repeats(
     reason for the choice made. Unlike :func:`objectives.train.fit`, a seed that fails does not stop
     the others in either path.
     """
-    batched, why = choose_batched(run, data, len(seeds), mode)
+    batched, why = choose_batched(run, data, len(seeds), mode, build=build)
     if batched:
-        return fit_batched(run, data, seeds=seeds, on_epoch=on_epoch), why
+        return fit_batched(run, data, seeds=seeds, on_epoch=on_epoch, build=build), why
     outcomes: list[Outcome] = []
     for index, seed in enumerate(seeds):
-        callback = (lambda i, stats, index=index: on_epoch(index, stats)) if on_epoch else None
+        callback = (lambda stats, index=index: on_epoch(index, stats)) if on_epoch else None
         try:
-            (result,) = fit(run, data, seeds=[seed], on_epoch=callback)
-            outcomes.append(result)
+            outcomes.append(fit(run, data, seed=seed, on_epoch=callback, build=build))
         except Exception as exc:  # Diverged, TrialPruned...: this seed only
             outcomes.append(exc)
     return outcomes, why

@@ -4,6 +4,10 @@ Every field is a flat config key (see ``objectives._config.RunConfig``). Knobs t
 optimizers read (``momentum``, ``nesterov``, ``beta1``...) are ignored by the others, so one flat
 grid can mix optimizers; ``validate`` still checks their values so a typo never waits for the one
 trial that would read it.
+
+This module is plain data and imports no registry: the optimizer, schedule and augmentation
+names are checked, and ``augment`` spelled in registration order, by
+``objectives.train._registered`` (called from ``RunConfig.from_flat`` and the trainers).
 """
 
 from __future__ import annotations
@@ -76,19 +80,14 @@ class TrainConfig:
     cutmix_alpha: float = 1.0  # cutmix: Beta(alpha, alpha) box-area weight
 
     def __post_init__(self) -> None:
-        # Canonical spellings, so "rotate+flip" and "flip+rotate" (or milestones 82 and [82]) give
-        # one config and one config_id. Values that cannot be canonicalised are left for validate().
+        # Canonical spelling, so milestones 82 and [82] give one config and one config_id (the
+        # registry-ordered spelling of ``augment`` is objectives.train._registered's). Values that
+        # cannot be canonicalised are left for validate().
         milestones = self.milestones
         if isinstance(milestones, int) and not isinstance(milestones, bool):
             milestones = (milestones,)
         if isinstance(milestones, (list, tuple)):
             object.__setattr__(self, "milestones", tuple(milestones))
-        if isinstance(self.augment, str):
-            names, known = augment_names(self.augment), _registered("augmentations")
-            if not names:
-                object.__setattr__(self, "augment", "none")
-            elif all(n in known for n in names) and len(set(names)) == len(names):
-                object.__setattr__(self, "augment", "+".join(n for n in known if n in names))
 
     @property
     def augmentations(self) -> tuple[str, ...]:
@@ -96,10 +95,9 @@ class TrainConfig:
         return augment_names(self.augment)
 
     def validate(self) -> None:
-        """Raise ConfigError (one line: the bad value and what is valid) on any impossible value."""
-        for kind, value in (("optimizer", self.optimizer), ("schedule", self.schedule)):
-            if value not in _registered(kind + "s"):
-                raise ConfigError(f"unknown {kind} {value!r}; valid: {valid_list(sorted(_registered(kind + 's')))}")
+        """Raise ConfigError (one line: the bad value and what is valid) on any impossible value.
+        Registry names (optimizer, schedule, augmentations) are checked by
+        ``objectives.train._registered.check_registered``."""
         if self.monitor not in MONITORS:
             raise ConfigError(f"unknown monitor {self.monitor!r}; valid: {valid_list(MONITORS)}")
         _check_augment(self.augment)
@@ -155,28 +153,10 @@ def augment_names(augment: Any) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split("+"))
 
 
-def _registered(kind: str) -> list[str]:
-    """Names in the optimizer / schedule / augmentation registries (imported here, lazily, because
-    those modules import this one)."""
-    if kind == "augmentations":
-        from objectives.train._augment import list_augmentations
-
-        return list_augmentations()
-    from objectives.train._optim import list_optimizers, list_schedules
-
-    return list_optimizers() if kind == "optimizers" else list_schedules()
-
-
 def _check_augment(augment: Any) -> None:
     if not isinstance(augment, str):
         raise ConfigError(f"augment must be a string such as 'flip+rotate', got {augment!r}")
-    names, known = augment_names(augment), _registered("augmentations")
-    for name in names:
-        if name not in known:
-            raise ConfigError(
-                f"unknown augmentation {name!r} in augment={augment!r}; valid: none or "
-                f"'+'-joined names from {valid_list(known)}"
-            )
+    names = augment_names(augment)
     if len(set(names)) != len(names):
         raise ConfigError(f"augment={augment!r} names an augmentation twice; give each name once")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,7 +21,7 @@ def evaluate(
     num_classes: int,
     *,
     channels_last: bool = False,
-    route: torch.Tensor | None = None,
+    forward: Callable[[nn.Module, torch.Tensor, slice], torch.Tensor] | None = None,
     per_image: bool = False,
 ) -> tuple[float, float, torch.Tensor] | tuple[float, float, torch.Tensor, torch.Tensor]:
     """Mean loss, accuracy and confusion matrix (true x predicted) of ``model`` on (x, y).
@@ -27,8 +29,8 @@ def evaluate(
     ``per_image=True`` adds a fourth element: the bool correctness of each image (CPU), which
     trials store (``objectives._per_image``) so the analysis can account for the finite eval set.
 
-    ``route`` (one exit index per image) is passed on to models that route images, such as
-    ``skip_cnn``: ``model(x, route=...)``.
+    ``forward(model, images, index)`` replaces ``model(images)``; ``index`` is the slice of
+    ``x`` the images are (how the skip pipeline passes each image's route to ``skip_cnn``).
     """
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model.eval()
@@ -36,8 +38,8 @@ def evaluate(
     preds = []
     with autocast_for(x.device):
         for i in range(0, len(x), EVAL_BATCH):
-            extra = {} if route is None else {"route": route[i : i + EVAL_BATCH]}
-            logits = model(x[i : i + EVAL_BATCH].contiguous(memory_format=layout), **extra).float()
+            xb = x[i : i + EVAL_BATCH].contiguous(memory_format=layout)
+            logits = (model(xb) if forward is None else forward(model, xb, slice(i, i + EVAL_BATCH))).float()
             loss_sum += F.cross_entropy(logits, y[i : i + EVAL_BATCH], reduction="sum")
             preds.append(logits.argmax(1))
     pred = torch.cat(preds) if preds else y.new_empty(0)

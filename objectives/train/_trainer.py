@@ -1,10 +1,17 @@
 """The training loop: resident tensors in, metrics out.
 
-``fit`` takes a list of seeds rather than one, so that the repeats of one config can later train
-together in one vectorised pass (``torch.func`` / grouped convolutions) without changing callers;
-today it trains them one after another. A per-epoch callback is the single place where pruning
-reports happen (see ``objectives._objective``), and a per-epoch checkpoint (written atomically)
-lets a retried trial resume from its last finished epoch.
+``fit`` trains one model with one seed; the repeats of a config that train together in one
+vectorised pass have their own entry point (``objectives.train.fit_batched``). Two pieces can be
+swapped without touching the loop (airbench's ``make_net``): ``build`` makes the model from the
+config and the data (default :func:`build_for_data`), and ``forward`` calls it on a batch (default
+``model(x)``; the skip pipeline passes each image's route this way, see
+``objectives.skip.routed_forward``). A per-epoch callback is the single place where pruning
+reports happen (see ``objectives._objective``), and a checkpoint (written atomically) lets a
+retried trial resume from its last saved epoch.
+
+A fit reads as its steps (:class:`_SeedFit`): set up the model, optimizer, schedule and
+augmentation; resume from a checkpoint; per epoch a training pass, validation and the best-epoch
+bookkeeping (:class:`Best`); at the end restore the best weights and evaluate on val and test.
 
 The hot loop does per batch only: index the resident batch (or augment + normalise it on the
 device), forward, loss, backward, optimizer step. Running loss and accuracy stay on the device and
@@ -14,9 +21,10 @@ are read once per epoch, so there is no host sync per step; optimizers use multi
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +40,7 @@ from objectives.train._loss import classification_loss, kernel_penalty, kernel_w
 from objectives._per_image import pack_correct
 from objectives.train._metrics import count_flops, count_params, evaluate
 from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
+from objectives.train._registered import check_registered
 from searchspace import build_model
 
 if TYPE_CHECKING:  # objectives._config imports this package's config module
@@ -97,10 +106,15 @@ class FitResult:
         return out
 
 
-EpochCallback = Callable[[int, EpochStats], None]  # (seed index, stats)
+EpochCallback = Callable[[EpochStats], None]
+# Makes the model of a config for the data (in_channels, num_classes, input_size come from it).
+ModelBuilder = Callable[["RunConfig", PreparedData], nn.Module]
+# (model, images, split, which images of that split: index tensor or slice) -> logits.
+Forward = Callable[[nn.Module, torch.Tensor, str, torch.Tensor | slice], torch.Tensor]
 
 
 def build_for_data(run: RunConfig, data: PreparedData) -> nn.Module:
+    """The default :data:`ModelBuilder`: the config's family, built for the data's shapes."""
     return build_model(
         run.family,
         in_channels=data.in_channels,
@@ -115,28 +129,29 @@ def fit(
     run: RunConfig,
     data: PreparedData,
     *,
-    seeds: Sequence[int],
+    seed: int,
     on_epoch: EpochCallback | None = None,
-    checkpoints: Sequence[Path | None] | None = None,
-    routes: Mapping[str, torch.Tensor] | None = None,
+    checkpoint: Path | None = None,
     checkpoint_interval: float | None = None,
-) -> list[FitResult]:
-    """Train one model per seed on ``data`` with ``run`` and return their results.
+    build: ModelBuilder = build_for_data,
+    forward: Forward | None = None,
+) -> FitResult:
+    """Train one model of ``run`` on ``data`` with ``seed`` and return its result.
 
-    ``routes`` maps ``train``/``val``/``test`` to one exit index per image of that split, for
-    families that skip layers per image (``skip_cnn``): every forward pass becomes
-    ``model(x, route=...)``. Under mixup/cutmix a mixed image keeps the route of its first image.
+    ``seed`` seeds the initialisation (``torch.manual_seed`` before ``build``), the batch order
+    and the augmentation. ``on_epoch(stats)`` runs after every epoch (and for each epoch a resumed
+    fit inherits); it may raise to stop training (e.g. ``optuna.TrialPruned``). ``checkpoint`` is
+    the file to resume from and save to (by time, see ``objectives.train._checkpoint``).
+
+    ``build(run, data) -> nn.Module`` makes the model (default :func:`build_for_data`), so an
+    experiment can swap the network without touching the loop. ``forward(model, x, split, index)``
+    replaces ``model(x)`` in training and evaluation; ``index`` selects the images of ``split``
+    in ``x`` (for per-image inputs such as ``skip_cnn``'s routes).
     """
-    run.train.validate()  # a config built by hand fails here, before any training
-    checkpoints = list(checkpoints) if checkpoints is not None else [None] * len(seeds)
-    if len(checkpoints) != len(seeds):
-        raise ValueError("give one checkpoint path (or None) per seed")
-    results = []
+    check_registered(run.train)  # a config built by hand fails here, before any training
+    run.train.validate()
     with training_threads(data.device):
-        for index, (seed, ckpt) in enumerate(zip(seeds, checkpoints)):
-            callback = (lambda stats, i=index: on_epoch(i, stats)) if on_epoch else None
-            results.append(_fit_one(run, data, seed, callback, ckpt, routes, checkpoint_interval))
-    return results
+        return _fit_one(run, data, seed, on_epoch, checkpoint, checkpoint_interval, build, forward)
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
@@ -154,110 +169,156 @@ def _better(monitor: str, value: float, best: float | None) -> bool:
     return value < best if monitor == "val_loss" else value > best
 
 
-def _should_stop(cfg, best: dict, history: list[EpochStats]) -> bool:
+@dataclass(frozen=True)
+class Best:
+    """The best epoch so far by the monitored value: early stopping's and restore-best's record."""
+
+    value: float | None = None  # best monitored value; None before the first epoch
+    epoch: int = 0  # its epoch (1-based; 0 = none yet)
+    state: dict[str, torch.Tensor] | None = None  # its weights, kept only when they will be restored
+    wait: int = 0  # epochs since it without improvement
+
+    def after(
+        self, epoch: int, value: float, monitor: str, snapshot: Callable[[], dict[str, torch.Tensor]] | None
+    ) -> Best:
+        """The record after ``epoch`` scored ``value``; ``snapshot()`` copies the weights of an
+        improving epoch (None: no copy is taken, as when the best weights are never restored)."""
+        if _better(monitor, value, self.value):
+            return Best(value=value, epoch=epoch, state=snapshot() if snapshot is not None else None, wait=0)
+        return dataclasses.replace(self, wait=self.wait + 1)
+
+    def to_checkpoint(self) -> dict[str, Any]:
+        """Plain container for a checkpoint (read back with ``Best(**saved)``; the weights are
+        referenced, not copied again)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def restores_best(cfg) -> bool:
+    """Whether a fit of ``cfg`` ends on its best epoch's weights (so they are worth copying)."""
+    return bool(cfg.early_stopping and cfg.restore_best)
+
+
+def _should_stop(cfg, best: Best, history: list[EpochStats]) -> bool:
     """Keras' EarlyStopping rule: stop once ``patience`` epochs in a row did not improve."""
-    return bool(cfg.early_stopping and history and best["wait"] > 0 and best["wait"] >= cfg.patience)
+    return bool(cfg.early_stopping and history and best.wait > 0 and best.wait >= cfg.patience)
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the model's weights (taken at an improving epoch when the best is restored)."""
+    return copy.deepcopy(model.state_dict())
 
 
 def _fit_one(
     run: RunConfig,
     data: PreparedData,
     seed: int,
-    on_epoch: Callable[[EpochStats], None] | None,
+    on_epoch: EpochCallback | None,
     checkpoint: Path | None,
-    routes: Mapping[str, torch.Tensor] | None = None,
-    checkpoint_interval: float | None = None,
+    checkpoint_interval: float | None,
+    build: ModelBuilder,
+    forward: Forward | None,
 ) -> FitResult:
     cfg = run.train
-    device = data.device
-    # Channels-last activations: faster convolutions on GPUs (bf16) and with oneDNN on CPU, where
-    # we measured +15-40% per training step for every conv family (README, "Speed").
-    channels_last = data.x_train.ndim == 4
-    torch.manual_seed(seed)
-    model = build_for_data(run, data).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    n_params = count_params(model)
-    flops = count_flops(model, (data.in_channels, *data.input_size), device)
-    batches = batch_bounds(len(data.y_train), cfg.batch_size)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = build_optimizer(params, cfg)
-    schedule = build_schedule(optimizer, cfg, len(batches))
-    step_schedule = schedule_interval(cfg.schedule) == "step"
-    kernels = kernel_weights(model) if (cfg.l1 or cfg.l2) else []
-    augment = build_augment(cfg, num_classes=data.num_classes, seed=seed)
-    shuffle = torch.Generator().manual_seed(seed)
-
-    history: list[EpochStats] = []
-    best = {"value": None, "epoch": 0, "state": None, "wait": 0}
+    seed_fit = _SeedFit(run, data, seed, build=build, forward=forward)
     saver = Checkpointer(checkpoint, checkpoint_interval) if checkpoint is not None else None
-    state = saver.load() if saver is not None else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
+    if saver is not None:
+        seed_fit.resume(saver.load(), on_epoch)
+    stopped_early = _should_stop(cfg, seed_fit.best, seed_fit.history)
+    for epoch in range(len(seed_fit.history) + 1, cfg.epochs + 1):
+        if stopped_early:
+            break
+        stats = seed_fit.run_epoch(epoch)
+        if saver is not None and saver.due():  # by time, not every epoch (objectives.train._checkpoint)
+            saver.save(seed_fit.checkpoint_state())
+        if on_epoch is not None:
+            on_epoch(stats)
+        stopped_early = _should_stop(cfg, seed_fit.best, seed_fit.history) and epoch < cfg.epochs
+    return seed_fit.result(stopped_early)
+
+
+class _SeedFit:
+    """One seed's training: the model and what moves it, its history and best epoch."""
+
+    def __init__(
+        self, run: RunConfig, data: PreparedData, seed: int, *, build: ModelBuilder, forward: Forward | None
+    ) -> None:
+        cfg = self.cfg = run.train
+        self.data, self.seed, self.forward = data, seed, forward
+        self.device = device = data.device
+        # Channels-last activations: faster convolutions on GPUs (bf16) and with oneDNN on CPU, where
+        # we measured +15-40% per training step for every conv family (README, "Speed").
+        self.channels_last = data.x_train.ndim == 4
+        torch.manual_seed(seed)
+        model = build(run, data).to(device)
+        self.model = model.to(memory_format=torch.channels_last) if self.channels_last else model
+        self.n_params = count_params(self.model)
+        self.flops = count_flops(self.model, (data.in_channels, *data.input_size), device)
+        self.batches = batch_bounds(len(data.y_train), cfg.batch_size)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(self.params, cfg)
+        self.schedule = build_schedule(self.optimizer, cfg, len(self.batches))
+        self.step_schedule = schedule_interval(cfg.schedule) == "step"
+        self.kernels = kernel_weights(self.model) if (cfg.l1 or cfg.l2) else []
+        self.augment = build_augment(cfg, num_classes=data.num_classes, seed=seed)
+        self.shuffle = torch.Generator().manual_seed(seed)
+        self.x_train = data.inputs("train") if self.augment is None else None
+        self.history: list[EpochStats] = []
+        self.best = Best()
+        self.restore = restores_best(cfg)
+
+    # -- checkpoints
+
+    def resume(self, state: dict[str, Any] | None, on_epoch: EpochCallback | None) -> None:
+        """Continue from a checkpoint's state (None: start afresh); re-report inherited epochs."""
+        if state is None:
+            return
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["rng"])
-        if device.type == "cuda" and "cuda_rng" in state:
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
-        shuffle.set_state(state["shuffle"])
-        if augment is not None:
-            augment.set_state(state["augment"])
-        history = [EpochStats(**h) for h in state["history"]]
-        best = state["best"]
-        for stats in history:  # a resumed trial re-reports the epochs it inherits
+        if self.device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.shuffle.set_state(state["shuffle"])
+        if self.augment is not None:
+            self.augment.set_state(state["augment"])
+        self.history = [EpochStats(**h) for h in state["history"]]
+        self.best = Best(**state["best"])
+        for stats in self.history:  # a resumed trial re-reports the epochs it inherits
             if on_epoch is not None:
                 on_epoch(stats)
 
-    def layout(x: torch.Tensor) -> torch.Tensor:  # per batch: no second copy of a whole split
-        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything a resumed fit needs to continue exactly (plain containers and tensors)."""
+        device = self.device
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "rng": torch.get_rng_state(),
+            **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
+            "shuffle": self.shuffle.get_state(),
+            **({"augment": self.augment.get_state()} if self.augment is not None else {}),
+            "history": [asdict(h) for h in self.history],
+            "best": self.best.to_checkpoint(),
+        }
 
-    def evaluate_on(split: str, per_image: bool = False) -> tuple:
-        x, y = data.inputs(split), data.labels(split)
-        route = routes[split] if routes is not None else None
-        return evaluate(model, x, y, data.num_classes, channels_last=channels_last, route=route, per_image=per_image)
+    # -- one epoch
 
-    x_train = data.inputs("train") if augment is None else None
-    y_train = data.y_train
-    stopped_early = _should_stop(cfg, best, history)
-    for epoch in range(len(history) + 1, cfg.epochs + 1):
-        if stopped_early:
-            break
-        model.train()
-        lr = optimizer.param_groups[0]["lr"]
+    def run_epoch(self, epoch: int) -> EpochStats:
+        """Train one pass over the data, validate, and update the best-epoch record."""
+        cfg = self.cfg
+        lr = self.optimizer.param_groups[0]["lr"]
         start, cpu_start = time.perf_counter(), time.process_time()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        perm = torch.randperm(len(y_train), generator=shuffle).to(device)
-        for lo, hi in batches:
-            idx = perm[lo:hi]
-            if augment is None:
-                xb, target = layout(x_train[idx]), y_train[idx]
-            else:  # pixel-space augmentation on the device, then normalisation
-                xb, target = augment(data.train_batch(idx), y_train[idx])
-                xb = layout(data.finish(xb))
-            with autocast_for(device):
-                logits = model(xb) if routes is None else model(xb, route=routes["train"][idx])
-            loss = classification_loss(logits, target, label_smoothing=cfg.label_smoothing)
-            penalty = kernel_penalty(kernels, cfg.l1, cfg.l2)
-            optimizer.zero_grad(set_to_none=True)
-            (loss if penalty is None else loss + penalty).backward()
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            optimizer.step()
-            if step_schedule:
-                schedule.step()
-            loss_sum += loss.detach() * (hi - lo)
-            labels = target if target.ndim == 1 else target.argmax(1)
-            correct += (logits.detach().argmax(1) == labels).sum()
-        images = batches[-1][1]
+        loss_sum, correct = self._train_pass()
+        images = self.batches[-1][1]
         train_loss = float(loss_sum) / images  # the epoch's one host sync
         pass_seconds = time.perf_counter() - start
         pass_cpu_seconds = time.process_time() - cpu_start
-        if not step_schedule:
-            schedule.step()
+        if not self.step_schedule:
+            self.schedule.step()
         if not math.isfinite(train_loss):
             raise Diverged(epoch, train_loss)
-        val_loss, val_acc, _ = evaluate_on("val")
+        val_loss, val_acc, _ = self.evaluate_on("val")
         stats = EpochStats(
             epoch=epoch,
             train_loss=train_loss,
@@ -270,56 +331,95 @@ def _fit_one(
             train_pass_cpu_seconds=pass_cpu_seconds,
             images=images,
         )
-        history.append(stats)
+        self.history.append(stats)
         if cfg.eval_test_every_epoch:  # recorded for reports; nothing below reads it
-            stats.test_loss, stats.test_accuracy, _ = evaluate_on("test")
+            stats.test_loss, stats.test_accuracy, _ = self.evaluate_on("test")
         value = val_loss if cfg.monitor == "val_loss" else val_acc
-        if _better(cfg.monitor, value, best["value"]):
-            best = {"value": value, "epoch": epoch, "wait": 0,
-                    "state": copy.deepcopy(model.state_dict()) if cfg.restore_best else None}
-        else:
-            best["wait"] += 1
-        if saver is not None and saver.due():  # by time, not every epoch (objectives.train._checkpoint)
-            saver.save({
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "rng": torch.get_rng_state(),
-                **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
-                "shuffle": shuffle.get_state(),
-                **({"augment": augment.get_state()} if augment is not None else {}),
-                "history": [asdict(h) for h in history],
-                "best": best,
-            })
-        if on_epoch is not None:
-            on_epoch(stats)
-        stopped_early = _should_stop(cfg, best, history) and epoch < cfg.epochs
+        snapshot = (lambda: _snapshot(self.model)) if self.restore else None
+        self.best = self.best.after(epoch, value, cfg.monitor, snapshot)
+        return stats
 
-    selected = len(history)
-    if cfg.early_stopping and cfg.restore_best and best["state"] is not None:
-        model.load_state_dict(best["state"])
-        selected = best["epoch"]
-    val_loss, val_acc, _, val_ok = evaluate_on("val", per_image=True)
-    test_loss, test_acc, confusion, test_ok = evaluate_on("test", per_image=True)
-    # Per-image correctness (stored by the objective from ``extra``): lets the analysis count the
-    # finite evaluation set as a source of noise (objectives._per_image).
-    per_image = {"val_correct": pack_correct(val_ok.numpy(), data.labels("val").cpu().numpy()),
-                 "test_correct": pack_correct(test_ok.numpy(), data.labels("test").cpu().numpy())}
-    pass_seconds = sum(h.train_pass_seconds for h in history)
-    return FitResult(
-        seed=seed,
-        history=history,
-        best_epoch=selected,
-        stopped_early=stopped_early,
-        val_loss=val_loss,
-        val_accuracy=val_acc,
-        test_loss=test_loss,
-        test_accuracy=test_acc,
-        confusion=confusion.tolist(),
-        params=n_params,
-        flops=flops,
-        train_seconds=sum(h.seconds for h in history),
-        images_per_second=sum(h.images for h in history) / pass_seconds if pass_seconds > 0 else 0.0,
-        extra=per_image,
-        model=model,
-    )
+    def _train_pass(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One shuffled pass of optimizer steps; the summed loss and correct count stay on the device."""
+        self.model.train()
+        y_train = self.data.y_train
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        perm = torch.randperm(len(y_train), generator=self.shuffle).to(self.device)
+        for lo, hi in self.batches:
+            idx = perm[lo:hi]
+            xb, target = self._batch(idx)
+            logits, loss = self._step(xb, target, idx)
+            loss_sum += loss.detach() * (hi - lo)
+            labels = target if target.ndim == 1 else target.argmax(1)
+            correct += (logits.detach().argmax(1) == labels).sum()
+        return loss_sum, correct
+
+    def _batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training images ``idx`` (augmented and normalised on the device) and their targets."""
+        y_train = self.data.y_train
+        if self.augment is None:
+            return self._layout(self.x_train[idx]), y_train[idx]
+        xb, target = self.augment(self.data.train_batch(idx), y_train[idx])  # pixel space
+        return self._layout(self.data.finish(xb)), target
+
+    def _step(self, xb: torch.Tensor, target: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, loss (+ kernel penalty), backward, clip, optimizer (and per-step schedule) step."""
+        cfg = self.cfg
+        with autocast_for(self.device):
+            logits = self.model(xb) if self.forward is None else self.forward(self.model, xb, "train", idx)
+        loss = classification_loss(logits, target, label_smoothing=cfg.label_smoothing)
+        penalty = kernel_penalty(self.kernels, cfg.l1, cfg.l2)
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss if penalty is None else loss + penalty).backward()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.optimizer.step()
+        if self.step_schedule:
+            self.schedule.step()
+        return logits, loss
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:  # per batch: no second copy of a whole split
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def evaluate_on(self, split: str, per_image: bool = False) -> tuple:
+        x, y = self.data.inputs(split), self.data.labels(split)
+        forward = None
+        if self.forward is not None:
+            forward = lambda model, xb, index: self.forward(model, xb, split, index)  # noqa: E731
+        return evaluate(self.model, x, y, self.data.num_classes, channels_last=self.channels_last, forward=forward,
+                        per_image=per_image)
+
+    # -- the end
+
+    def result(self, stopped_early: bool) -> FitResult:
+        """Restore the selected epoch's weights, evaluate them on val and test, and summarise."""
+        data, history = self.data, self.history
+        selected = len(history)
+        if self.restore and self.best.state is not None:
+            self.model.load_state_dict(self.best.state)
+            selected = self.best.epoch
+        val_loss, val_acc, _, val_ok = self.evaluate_on("val", per_image=True)
+        test_loss, test_acc, confusion, test_ok = self.evaluate_on("test", per_image=True)
+        # Per-image correctness (stored by the objective from ``extra``): lets the analysis count the
+        # finite evaluation set as a source of noise (objectives._per_image).
+        per_image = {"val_correct": pack_correct(val_ok.numpy(), data.labels("val").cpu().numpy()),
+                     "test_correct": pack_correct(test_ok.numpy(), data.labels("test").cpu().numpy())}
+        pass_seconds = sum(h.train_pass_seconds for h in history)
+        return FitResult(
+            seed=self.seed,
+            history=history,
+            best_epoch=selected,
+            stopped_early=stopped_early,
+            val_loss=val_loss,
+            val_accuracy=val_acc,
+            test_loss=test_loss,
+            test_accuracy=test_acc,
+            confusion=confusion.tolist(),
+            params=self.n_params,
+            flops=self.flops,
+            train_seconds=sum(h.seconds for h in history),
+            images_per_second=sum(h.images for h in history) / pass_seconds if pass_seconds > 0 else 0.0,
+            extra=per_image,
+            model=self.model,
+        )

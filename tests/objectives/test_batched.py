@@ -55,7 +55,7 @@ def test_each_batched_seed_equals_its_sequential_run(extra):
     run = _run(**extra)
     data = prepare_data(run.data)
     seeds = [0, 1, 2]
-    alone = fit(run, data, seeds=seeds)
+    alone = [fit(run, data, seed=seed) for seed in seeds]
     batched = fit_batched(run, data, seeds=seeds)
     for a, b in zip(alone, batched):
         _assert_same(a, b)
@@ -68,7 +68,7 @@ def test_a_batched_resnet_equals_its_sequential_run():
     run = RunConfig.from_flat({"family": "cifar_resnet", "depth": 8, "widths": "4-8-16", "dataset": "digits",
                                "epochs": 1, "early_stopping": False, "batch_size": 64})
     data = prepare_data(run.data)
-    for a, b in zip(fit(run, data, seeds=[3, 4]), fit_batched(run, data, seeds=[3, 4])):
+    for a, b in zip([fit(run, data, seed=s) for s in (3, 4)], fit_batched(run, data, seeds=[3, 4])):
         _assert_same(a, b)
 
 
@@ -88,7 +88,7 @@ def test_a_seed_whose_callback_raises_stops_alone_and_the_others_are_unchanged()
     outcomes = fit_batched(run, data, seeds=[0, 1], on_epoch=on_epoch)
     assert isinstance(outcomes[1], Pruned) and str(outcomes[1]) == "pruned at epoch 1"
     assert seen == [(0, 1), (1, 1), (0, 2)]  # seed 1 reported once, then left the batch
-    (alone,) = fit(run, data, seeds=[0])
+    alone = fit(run, data, seed=0)
     _assert_same(alone, outcomes[0])
 
 
@@ -132,7 +132,7 @@ def test_dropout_and_routes_fall_back_to_sequential_with_a_reason():
         fit_batched(run, data, seeds=[0, 1])
     outcomes, why = fit_repeats(run, data, seeds=[0, 1], mode="on")
     assert why == reason and [o.seed for o in outcomes] == [0, 1]
-    assert batch_fallback_reason(_run(), data, routes={"train": torch.zeros(1)}) is not None
+    assert batch_fallback_reason(_run(), data, forward=lambda model, x, split, index: model(x)) is not None
 
 
 def test_modes_off_single_seed_and_unknown(monkeypatch):
@@ -160,3 +160,26 @@ def test_the_probe_measures_a_ratio_and_leaves_the_global_generator_alone():
     assert math.isfinite(speedup) and speedup > 0
     assert torch.equal(torch.get_rng_state(), before)
     assert _batched.probe_speedup(run, data, 2, steps=1) == speedup  # cached per architecture
+
+
+def test_batched_seeds_copy_best_weights_only_when_they_will_be_restored(monkeypatch):
+    states = []
+    state_of = _batched._Stack.state_of
+    monkeypatch.setattr(_batched._Stack, "state_of", lambda self, i: states.append(i) or state_of(self, i))
+    run = _run(epochs=2)  # restore_best is on by default, but without early stopping nothing is restored
+    outcomes = fit_batched(run, prepare_data(run.data), seeds=[0, 1])
+    assert all(o.best_epoch == 2 for o in outcomes)
+    assert sorted(states) == [0, 1]  # each seed's final weights, and no copy at its improving epochs
+
+
+def test_batched_repeats_use_a_custom_model_builder():
+    run = _run(epochs=1)
+    built = []
+
+    def linear(run_, data_):
+        built.append(run_)
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(data_.in_channels * 8 * 8, data_.num_classes))
+
+    outcomes, why = fit_repeats(run, prepare_data(run.data), seeds=[0, 1], mode="on", build=linear)
+    assert why == "batch-repeats is on" and [o.params for o in outcomes] == [650, 650]
+    assert len(built) >= 3  # the fallback check builds one, then one per seed

@@ -13,6 +13,7 @@ from objectives.skip import (
     assign_labels,
     map_scores,
     oversample,
+    routed_forward,
     run_pipeline,
     score_thresholds,
     threshold_selection,
@@ -149,8 +150,8 @@ def _routes(data, depth: int) -> dict[str, torch.Tensor]:
 def test_routed_training_with_every_image_at_the_deepest_layer_is_the_plain_trainer():
     run = tiny_run(epochs=3, early_stopping=True, patience=1, lr=0.01)
     data = prepare_data(run.data)
-    (plain,) = fit(run, data, seeds=[3])
-    (routed,) = fit(run, data, seeds=[3], routes=_routes(data, 2))
+    plain = fit(run, data, seed=3)
+    routed = fit(run, data, seed=3, forward=routed_forward(_routes(data, 2)))
     assert [h.val_loss for h in routed.history] == [h.val_loss for h in plain.history]
     assert (routed.val_accuracy, routed.test_accuracy, routed.best_epoch) == (
         plain.val_accuracy, plain.test_accuracy, plain.best_epoch)  # fmt: skip
@@ -161,7 +162,7 @@ def test_layers_after_the_route_are_never_updated():
     data = prepare_data(run.data)
     torch.manual_seed(5)
     initial = build_model("skip_cnn", in_channels=1, num_classes=10, input_size=8, **run.model)
-    (result,) = fit(run, data, seeds=[5], routes=_routes(data, 0))
+    result = fit(run, data, seed=5, forward=routed_forward(_routes(data, 0)))
     trained = result.model
     assert not torch.equal(trained.convs[0].weight, initial.convs[0].weight)
     for layer in (1, 2):
@@ -173,7 +174,7 @@ def test_routed_training_takes_every_trainer_option():
     # one training loop: augmentation, schedules and kernel penalties work with routes too
     run = tiny_run(epochs=2, augment="flip+shift", schedule="cosine", l2=1e-4)
     data = prepare_data(run.data)
-    (routed,) = fit(run, data, seeds=[1], routes=_routes(data, 1))
+    routed = fit(run, data, seed=1, forward=routed_forward(_routes(data, 1)))
     assert len(routed.history) == 2 and routed.history[1].lr < routed.history[0].lr
 
 
@@ -219,9 +220,9 @@ def test_without_balancing_the_router_trains_on_the_labels_as_they_are():
 def test_cnn3_starts_from_cnn1_initial_weights_or_a_fresh_seed(monkeypatch, init, offset):
     used = []
 
-    def recording_fit(run, data, *, seeds, **kwargs):
-        used.extend(seeds)
-        return fit(run, data, seeds=seeds, **kwargs)
+    def recording_fit(run, data, *, seed, **kwargs):
+        used.append(seed)
+        return fit(run, data, seed=seed, **kwargs)
 
     monkeypatch.setattr(_pipeline, "fit", recording_fit)
     run = tiny_run(skip_cnn3_init=init, epochs=1)
