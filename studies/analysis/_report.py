@@ -21,6 +21,7 @@ import optuna
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from studies._paper import paper_report
 from studies.analysis import _sections as sections_of
 from studies.analysis._collect import collect
 from studies.analysis._datasets import best_per_dataset, config_value, describe_datasets, study_datasets
@@ -118,7 +119,9 @@ def build_report(
     names = study_datasets(table)
     if datasets != "none" and names:
         datasets_info = describe_datasets(names, data_dir, load=datasets)
-    if "dataset" in table.param_names() and any(config_value(table, g, "family") for g in table.groups):
+    layout = paper_report(table.spec).get("best_per_dataset")  # the preset's own table, e.g. seed 000's Table 3
+    if layout is not None and "dataset" in table.param_names() and any(
+            config_value(table, g, layout.group_key) for g in table.groups):
         best = best_per_dataset(table, datasets=datasets_info or None)
     by_dataset = None
     if "dataset" in table.param_names() and len(table.param_names()) > 1:
@@ -191,7 +194,7 @@ def build_report(
     if datasets_info:
         sections.append(sections_of.datasets_section(datasets_info))
     if not best.empty:
-        sections.append(sections_of.best_per_dataset_section(best))
+        sections.append(sections_of.best_per_dataset_section(best, layout))
     return Report(table.study_name, data, sections)
 
 

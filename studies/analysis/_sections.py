@@ -16,7 +16,8 @@ import optuna
 import pandas as pd
 
 from studies.analysis._collect import StudyTable
-from studies.analysis._datasets import MEDMNIST_GROUPS, selection_labels
+from studies._paper import BestPerDataset
+from studies.analysis._datasets import selection_labels
 from studies.analysis._format import fmt_cell, fmt_interval, fmt_number
 from studies.analysis._headline import headline_count, headline_table
 
@@ -87,14 +88,9 @@ def dataset_transfer_section(by_dataset: dict[str, Any], fig) -> Section:
     ], [pd.DataFrame(by_dataset["pairs"])], [fig])
 
 
-def best_per_dataset_section(frame: pd.DataFrame) -> Section:
-    return Section("Best model per dataset (seed 000, Table 3 layout)", [
-        "Per dataset, the best config by mean validation accuracy among " + "; ".join(f"{k}: families {', '.join(v)}" for k, v in MEDMNIST_GROUPS.items())
-        + ". Test accuracy beside. The entropies are defined in the Datasets section; seed 000's own Entropy column is "
-        "unexplained in the paper (and often negative) and is not reproduced.",
-        "Columns: '<group> best' is chosen by 'val acc (selects)'; 'test acc (reported, not used to select)' is "
-        "that config's test accuracy, the number the paper's Table 3 reports.",
-    ], [selection_labels(frame)])
+def best_per_dataset_section(frame: pd.DataFrame, layout: BestPerDataset) -> Section:
+    """A paper's best-model-per-dataset table: its title and text come from the preset (studies._paper)."""
+    return Section(layout.title, layout.text(), [selection_labels(frame)])
 
 
 def pruned_paragraphs(data: dict[str, Any], study: Any) -> list[str]:

@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from studies.analysis._datasets import MEDMNIST_GROUPS
-
 if TYPE_CHECKING:
     from studies.analysis._report import Report
 
@@ -117,9 +115,10 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
     best = data.get("best_per_dataset")
     if best is not None and not best.empty:
         lines.append("best model per dataset (mean validation; test beside):")
+        groups = [c[: -len(" best")] for c in best.columns if c.endswith(" best")]  # the table's column order
         for _, row in best.iterrows():
             cells = [f"{g}: {row.get(f'{g} best')} ({row.get(f'{g} val'):.4f} / {row.get(f'{g} test'):.4f})"
-                     for g in MEDMNIST_GROUPS if isinstance(row.get(f"{g} best"), str)]
+                     for g in groups if isinstance(row.get(f"{g} best"), str)]
             lines.append(f"  {row['dataset']}: " + "; ".join(cells))
     lines.extend(f"note: {n}" for n in data["notes"])
     return "\n".join(lines)
