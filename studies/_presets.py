@@ -30,7 +30,6 @@ import yaml
 
 from searchspace import Space
 from searchspace.errors import LayerlabError, valid_list
-from studies._paper import parse_report
 from studies._spec import StudySpec, build_space
 from studies._yaml import safe_load
 
@@ -109,6 +108,8 @@ def read_preset(name: str) -> dict[str, Any]:
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is int):
             names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
             raise PresetError(f"{path}: key {key!r} must be {names}, got {type(value).__name__} {value!r}")
+    from studies._paper import parse_report
+
     try:
         parse_report(data.get("report"))
     except LayerlabError as exc:
