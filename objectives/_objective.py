@@ -99,6 +99,10 @@ class ClassifyObjective:
     config_parts: tuple[str, ...] = ()
     # Scalar user attributes, besides the usual metrics, that reports should show as columns.
     report_attrs: tuple[str, ...] = ()
+    # (metric, versus) pairs of those attributes, measured in the same trial, that reports compare first.
+    report_pairs: tuple[tuple[str, str], ...] = ()
+    # What a reader needs to read those metrics (shown above the report's tables).
+    report_description: str = ""
 
     def resolve(self, trial: optuna.trial.BaseTrial) -> tuple[RunConfig, int, int]:
         run = trial_config(self.space, trial, parts=self.config_parts)
@@ -193,6 +197,11 @@ def objective_report_pairs(name: str) -> tuple[tuple[str, str], ...]:
     ``report_pairs``, to compare within each trial (empty if unknown or none declared)."""
     declared = getattr(_OBJECTIVES.get(name), "report_pairs", None) or ()
     return tuple((str(metric), str(versus)) for metric, versus in declared)
+
+
+def objective_report_description(name: str) -> str:
+    """What objective ``name``'s report metrics mean, in its own words (empty if unknown or none)."""
+    return str(getattr(_OBJECTIVES.get(name), "report_description", "") or "")
 
 
 def make_objective(name: str, space: Space, **kwargs: Any) -> Callable[[optuna.trial.Trial], float]:

@@ -14,6 +14,7 @@ A preset file holds::
     defaults: {dataset: ..., epochs: ...}   # fixed config values: the paper's protocol
     space: {name: {type: ..., ...}}   # the searched dimensions (see searchspace)
     notes: where the paper is ambiguous and what layerlab chose
+    report: {best_per_dataset: ...}   # optional: the paper's own report tables (studies/_paper.py)
 
 Unknown keys, wrong types and bad YAML are rejected with the file, the key and what is valid.
 """
@@ -46,6 +47,7 @@ PRESET_KEYS: dict[str, type | tuple[type, ...]] = {
     "defaults": dict,
     "space": dict,
     "notes": str,
+    "report": dict,
 }
 REQUIRED = ("name", "defaults", "space")
 DEFAULT_PRESET = "demo"
@@ -106,6 +108,12 @@ def read_preset(name: str) -> dict[str, Any]:
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is int):
             names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
             raise PresetError(f"{path}: key {key!r} must be {names}, got {type(value).__name__} {value!r}")
+    from studies._paper import parse_report
+
+    try:
+        parse_report(data.get("report"))
+    except LayerlabError as exc:
+        raise PresetError(f"{path}: {exc}") from None
     if path.parent == _preset_dir() and data["name"] != path.stem:
         raise PresetError(f"{path}: name {data['name']!r} does not match the file name {path.stem!r}")
     return dict(data)

@@ -18,6 +18,7 @@ from typing import Any
 from objectives import RunConfig, check_run, list_objectives, objective_config_parts
 from searchspace import Space, apply_overrides, grid_points, grid_size, random_configs
 from searchspace.errors import ConfigError, LayerlabError, valid_list
+from studies._paper import parse_report
 
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "halving", "hyperband")
@@ -44,6 +45,7 @@ class StudySpec:
     seed: int = 0  # sampler seed; repeat r trains with seed + r
     baseline: Mapping[str, Any] | None = None  # params of the reference config for ablations
     notes: str = ""
+    report: Mapping[str, Any] | None = None  # the paper's own report tables and their text (studies._paper)
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -58,6 +60,7 @@ class StudySpec:
             raise ConfigError(f"n_trials must be an integer >= 1, got {self.n_trials!r}")
         if self.sampler != "grid" and self.n_trials is None:
             raise ConfigError(f"sampler {self.sampler!r} needs n_trials (how many configs to sample)")
+        parse_report(self.report)  # a malformed layout fails here, not when the report is built
 
     # -- plain data --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -81,7 +84,7 @@ class StudySpec:
         there it counts."""
         import hashlib
 
-        core = {k: v for k, v in self.to_dict().items() if k not in ("description", "notes", "paper", "baseline")}
+        core = {k: v for k, v in self.to_dict().items() if k not in ("description", "notes", "paper", "baseline", "report")}
         if self.sampler != "grid":
             core.pop("n_trials")
         return hashlib.sha1(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
@@ -167,7 +170,7 @@ class StudySpec:
 def spec_differences(stored: Mapping[str, Any], yours: Mapping[str, Any]) -> list[str]:
     """What differs between two specs' plain forms, one short phrase each (for refusals)."""
     out = []
-    ignored = {"space", "description", "notes", "paper", "baseline"}
+    ignored = {"space", "description", "notes", "paper", "baseline", "report"}
     if yours.get("sampler") != "grid" and stored.get("sampler") == yours.get("sampler"):
         ignored.add("n_trials")  # a sampled study's budget may grow
     for key in sorted((set(stored) | set(yours)) - ignored):

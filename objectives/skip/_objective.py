@@ -28,6 +28,19 @@ REPORT_ATTRS = (
     "cnn1_ms_per_image", "cnn3_ms_per_image", "router_ms_per_image",
     "cnn1_train_seconds", "router_train_seconds", "cnn3_train_seconds",
 )  # fmt: skip
+# What a reader compares first: CNN-3 against CNN-1, within each trial (same seed and split).
+REPORT_PAIRS = (
+    ("cnn3_test_accuracy", "cnn1_test_accuracy"),
+    ("cnn3_val_accuracy", "cnn1_val_accuracy"),
+    ("cnn3_ms_per_image", "cnn1_ms_per_image"),
+)
+REPORT_DESCRIPTION = (
+    "Seed 003's pipeline: cnn1 = the plain CNN (CNN-1), cnn3 = the same architecture trained and evaluated with "
+    "per-image layer skipping (CNN-3), routed by the router (CNN-2) or the oracle label as the config says. "
+    "skip_fraction = share of conv-layer evaluations skipped on the test images; ms_per_image = eval-mode "
+    "inference time per test image (CNN-3 batched by route, router timed separately: CNN-3 end to end costs "
+    "cnn3 + router ms); timings depend on the machine and its load."
+)
 # CNN-3's metrics under the standard names; FLOPs and training time are the pipeline's (below).
 STANDARD_ATTRS = tuple(k for k in TRIAL_METRICS if k not in ("flops", "train_seconds"))
 
@@ -39,6 +52,8 @@ class SkipObjective(ClassifyObjective):
 
     config_parts = ("skip",)
     report_attrs = REPORT_ATTRS
+    report_pairs = REPORT_PAIRS
+    report_description = REPORT_DESCRIPTION
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         run, repeat, seed = self.resolve(trial)

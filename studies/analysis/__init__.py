@@ -18,10 +18,10 @@ from studies.analysis._datasets import describe_dataset
 from studies.analysis._importance import EVALUATORS, AnovaImportanceEvaluator, importance_with_ci, variance_split
 from studies.analysis._leaderboard import ablation_table, leaderboard_table
 from studies.analysis._metrics import objective_metrics
-from studies.analysis._publish import save_report
-from studies.analysis._report import Report, build_report, format_summary, upload_report, write_report
+from studies.analysis._publish import save_report, upload_report
+from studies.analysis._report import Report, build_report, write_report
 from studies.analysis._stats import compare_paired, holm, mean_ci
-from studies.analysis._text import format_comparison, format_datasets
+from studies.analysis._text import format_comparison, format_datasets, format_summary
 from studies.analysis._transfer import compare_studies
 
 # The names a user calls; the rest (row types, artifact paths, JSON helpers, per-dataset tables,

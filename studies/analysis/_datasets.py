@@ -1,4 +1,5 @@
-"""Dataset characterisation and seed 000's MedMNIST table (best model per dataset).
+"""Dataset characterisation and the best-model-per-dataset table (seed 000's Table 3 layout, which
+the liu-medmnist preset asks for in its ``report`` key, see :mod:`studies._paper`).
 
 The two entropies, precisely:
 
@@ -34,13 +35,6 @@ from searchspace.errors import LayerlabError
 from studies.analysis._collect import AnalysisError, StudyTable, collect
 
 CHUNK = 4096  # images per histogram batch (bounds memory on 224x224 datasets)
-
-# Seed 000, Table 3: "Base0 and BaseSeq variations" vs "BaseRes18 variations", told apart by the
-# config's `family` key (the liu-medmnist preset's `model` variants set it).
-MEDMNIST_GROUPS: dict[str, tuple[str, ...]] = {
-    "Base0/BaseSeq": ("fcl", "seq"),
-    "BaseRes18": ("resnet",),
-}
 
 
 def _grey(x: torch.Tensor) -> torch.Tensor:
@@ -171,15 +165,26 @@ def study_datasets(study: optuna.Study | StudyTable) -> list[str]:
 def best_per_dataset(
     study: optuna.Study | StudyTable,
     *,
-    groups: Mapping[str, Sequence[str]] = MEDMNIST_GROUPS,
-    group_key: str = "family",
-    label_param: str = "model",
+    groups: Mapping[str, Sequence[str]] | None = None,
+    group_key: str | None = None,
+    label_param: str | None = None,
     datasets: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Per dataset, the best config (mean of the objective, i.e. validation) within each group of
     ``group_key`` values, with test accuracy beside it; entropies from ``datasets`` (the output of
-    :func:`describe_datasets`) when given. Seed 000's Table 3 is the default grouping."""
+    :func:`describe_datasets`) when given. ``groups``, ``group_key`` and ``label_param`` default to
+    the ``best_per_dataset`` layout of the study's preset (:mod:`studies._paper`), e.g. seed 000's
+    Table 3 for liu-medmnist."""
+    from studies._paper import paper_report
+
     table = collect(study)
+    layout = paper_report(table.spec).get("best_per_dataset")
+    if groups is None and layout is None:
+        raise AnalysisError("no groups for a best-per-dataset table: pass groups=, or use a preset whose report key has a "
+                            "best_per_dataset layout (e.g. liu-medmnist)")
+    groups = groups if groups is not None else layout.groups
+    group_key = group_key or (layout.group_key if layout else "family")
+    label_param = label_param or (layout.label_param if layout else "model")
     rows: dict[str, dict[str, Any]] = {}
     for group in table.groups:
         dataset = config_value(table, group, "dataset")
@@ -220,13 +225,3 @@ def selection_labels(frame: pd.DataFrame) -> pd.DataFrame:
         elif column.endswith(" test"):
             names[column] = column[: -len(" test")] + " test acc (reported, not used to select)"
     return frame.rename(columns=names)
-
-
-def medmnist_table(study: optuna.Study | StudyTable, data_dir: str | Path | None = None, *, load: str = "all") -> pd.DataFrame:
-    """Seed 000's Table 3 from a ``liu-medmnist`` study: per MedMNIST dataset, the best of the
-    Base0/BaseSeq variations (families fcl, seq) and of the BaseRes18 variations (family resnet)
-    by mean validation accuracy (test beside), plus this module's two entropies (computed on the
-    images ``load_dataset`` returns for each name, at the loader's default resolution)."""
-    names = study_datasets(study)
-    info = describe_datasets(names, data_dir, load=load) if load != "none" else None
-    return best_per_dataset(study, datasets=info)

@@ -1,5 +1,9 @@
 """Plotly figures for the report: ours for what Optuna does not draw (CIs, ablation deltas, learning
-curves over repeats, confusion, rank transfer), Optuna's ``optuna.visualization`` for the rest."""
+curves over repeats, confusion, rank transfer), Optuna's ``optuna.visualization`` for the rest.
+
+Plotly express draws the figures that are one frame in one chart (importance bars, the rank
+agreement matrix); graph objects draw those it cannot say in one call (per-point verdict colours,
+bands and hidden legend entries of the learning curves, the confusion dropdown)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+import plotly.express as px
 import plotly.graph_objects as go
 from optuna.distributions import FloatDistribution, IntDistribution
 
@@ -85,21 +90,15 @@ def importance_figure(importance: dict[str, Any]) -> go.Figure | None:
     if not by:
         return None
     params = list(dict.fromkeys(p for res in by.values() for p in res))
-    fig = go.Figure()
-    for name, res in by.items():
-        values = [res.get(p, {}).get("value") for p in params]
-        low = [res.get(p, {}).get("ci_low") for p in params]
-        high = [res.get(p, {}).get("ci_high") for p in params]
-        has_ci = all(v is not None for v in low)
-        fig.add_trace(go.Bar(
-            x=params, y=values, name=name,
-            error_y=dict(type="data", symmetric=False,
-                         array=[h - v if h is not None and v is not None else None for v, h in zip(values, high)],
-                         arrayminus=[v - lo if lo is not None and v is not None else None for v, lo in zip(values, low)],
-                         visible=has_ci),
-        ))
-    fig.update_layout(barmode="group", title="Parameter importance with 95% CI (Optuna's evaluators normalised; ANOVA: partial omega-squared)",
-                      yaxis_title="importance", legend=dict(orientation="h"))
+    frame = pd.DataFrame([{"evaluator": name, "parameter": p, **{k: res.get(p, {}).get(k) for k in ("value", "ci_low", "ci_high")}}
+                          for name, res in by.items() for p in params])
+    frame[["value", "ci_low", "ci_high"]] = frame[["value", "ci_low", "ci_high"]].astype(float)  # None -> NaN: no bar
+    fig = px.bar(frame, x="parameter", y="value", color="evaluator", barmode="group", labels={"value": "importance"},
+                 error_y=frame["ci_high"] - frame["value"], error_y_minus=frame["value"] - frame["ci_low"],
+                 title="Parameter importance with 95% CI (Optuna's evaluators normalised; ANOVA: partial omega-squared)")
+    with_ci = {name: all(res.get(p, {}).get("ci_low") is not None for p in params) for name, res in by.items()}
+    fig.for_each_trace(lambda trace: trace.update(error_y_visible=with_ci[trace.name]))
+    fig.update_layout(xaxis_title=None, legend=dict(orientation="h", title=None))
     return fig
 
 
@@ -266,10 +265,9 @@ def transfer_matrix_figure(matrix: dict[str, Any]) -> go.Figure:
     for p in matrix["pairs"]:
         i, j = index[str(p["a"])], index[str(p["b"])]
         z[i, j] = z[j, i] = np.nan if p["tau"] is None else p["tau"]
-    fig = go.Figure(go.Heatmap(z=z, x=values, y=values, zmin=-1, zmax=1, colorscale="RdBu", texttemplate="%{z:.2f}",
-                               colorbar=dict(title="Kendall tau")))
-    fig.update_layout(title=f"Rank agreement of configs between {matrix['by']} values", yaxis_autorange="reversed",
-                      height=max(400, 45 * len(values) + 200))
+    fig = px.imshow(z, x=values, y=values, zmin=-1, zmax=1, color_continuous_scale="RdBu", text_auto=".2f", aspect="auto",
+                    labels={"color": "Kendall tau"}, title=f"Rank agreement of configs between {matrix['by']} values")
+    fig.update_layout(height=max(400, 45 * len(values) + 200))  # imshow's y axis runs top-down, as a matrix reads
     return fig
 
 

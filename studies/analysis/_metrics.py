@@ -2,10 +2,11 @@
 (``objectives.objective_report_attrs``), summarised per config, and the pairs of them a reader
 compares first (seed 003: CNN-3 against CNN-1), paired within each trial.
 
-Which attributes: the study spec names its objective; the objective class lists its attributes in
-``report_attrs`` and may list pairs ``(metric, versus)`` in ``report_pairs``. Objectives that do
-not declare pairs fall back to :data:`DEFAULT_PAIRS` (``skip_layers``: CNN-3 vs CNN-1 accuracy and
-inference time). A hand-made study (no spec) has none unless ``attrs`` / ``pairs`` are passed.
+Which attributes: the study spec names its objective; the objective class declares them, read
+here through the objectives registry's public functions, so a new objective needs no edit here:
+``report_attrs`` (the attributes), ``report_pairs`` (``(metric, versus)`` pairs, e.g. the
+``skip_layers`` objective's CNN-3 vs CNN-1 accuracy and inference time) and ``report_description``
+(what the metrics mean). A hand-made study (no spec) has none unless ``attrs`` / ``pairs`` are passed.
 
 Pairing: ``metric`` and ``versus`` of a pair are measured in the same trial (same seed, same data
 split), so each trial gives one difference; the test is the paired t-test over the config's
@@ -22,28 +23,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from objectives import objective_report_attrs, objective_report_description, objective_report_pairs
 from studies.analysis._collect import StudyTable, collect
 from studies.analysis._stats import Comparison, compare, delta_bounds, holm, mean_ci, metric_bounds
-
-# Pairs for objectives that do not declare ``report_pairs`` themselves (the objectives package may
-# add the attribute later; the class attribute wins).
-DEFAULT_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
-    "skip_layers": (
-        ("cnn3_test_accuracy", "cnn1_test_accuracy"),
-        ("cnn3_val_accuracy", "cnn1_val_accuracy"),
-        ("cnn3_ms_per_image", "cnn1_ms_per_image"),
-    ),
-}
-# What a reader needs to read an objective's metrics (shown above its tables).
-DESCRIPTIONS: dict[str, str] = {
-    "skip_layers": (
-        "Seed 003's pipeline: cnn1 = the plain CNN (CNN-1), cnn3 = the same architecture trained and evaluated with "
-        "per-image layer skipping (CNN-3), routed by the router (CNN-2) or the oracle label as the config says. "
-        "skip_fraction = share of conv-layer evaluations skipped on the test images; ms_per_image = eval-mode "
-        "inference time per test image (CNN-3 batched by route, router timed separately: CNN-3 end to end costs "
-        "cnn3 + router ms); timings depend on the machine and its load."
-    ),
-}
 
 
 def objective_name(table: StudyTable) -> str | None:
@@ -52,21 +34,14 @@ def objective_name(table: StudyTable) -> str | None:
 
 def objective_attrs(table: StudyTable) -> tuple[str, ...]:
     """The scalar user attributes the study's objective declares for reports (empty if none)."""
-    from objectives import objective_report_attrs
-
     name = objective_name(table)
     return objective_report_attrs(name) if name else ()
 
 
 def objective_pairs(table: StudyTable) -> tuple[tuple[str, str], ...]:
-    """``(metric, versus)`` pairs to compare within each trial: the objective's ``report_pairs``,
-    else :data:`DEFAULT_PAIRS` for it, else none."""
+    """``(metric, versus)`` pairs to compare within each trial: the objective's ``report_pairs``."""
     name = objective_name(table)
-    if not name:
-        return ()
-    from objectives import objective_report_pairs
-
-    return objective_report_pairs(name) or DEFAULT_PAIRS.get(name, ())
+    return objective_report_pairs(name) if name else ()
 
 
 def _number(value: Any) -> float:
@@ -195,5 +170,5 @@ def objective_metrics(
         "pairs": paired_metrics(table, usable, order, confidence=confidence, alpha=alpha, test=test) if usable else pd.DataFrame(),
         "alpha": alpha,
         "notes": notes,
-        "description": DESCRIPTIONS.get(objective_name(table) or "", ""),
+        "description": objective_report_description(objective_name(table) or ""),
     }

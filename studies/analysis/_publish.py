@@ -1,4 +1,5 @@
-"""Save a report where its readers look: an HTML file, attached to the study as an Optuna artifact.
+"""Save a report where its readers look: an HTML file, attached to the study as an Optuna artifact
+(optuna-dashboard links it on the study page).
 
 ``study report`` is this function plus printing; a Python user calls the same thing.
 """
@@ -11,7 +12,34 @@ from pathlib import Path
 
 import optuna
 
-from studies.analysis._report import Report, report_artifact_dir, upload_report, write_report
+from studies._artifacts import artifact_dir_of, default_artifact_dir
+from studies.analysis._report import Report, write_report
+
+
+def report_artifact_dir(study: optuna.Study, storage_url: str | None = None) -> Path | None:
+    """Where the report goes: the artifact directory recorded on the study (as the dashboard and
+    the workers use), else the default next to the storage file (``studies._artifacts``)."""
+    recorded = artifact_dir_of(study)
+    if recorded is not None:
+        return recorded
+    return default_artifact_dir(storage_url) if storage_url else None
+
+
+def upload_report(study: optuna.Study, path: str | Path, artifact_dir: str | Path | None = None) -> str:
+    """Attach the report file to the study as an Optuna artifact; returns the artifact id.
+
+    ``artifact_dir`` defaults to the directory recorded on the study. optuna-dashboard lists it on
+    the study page when started with the same directory
+    (``optuna-dashboard <storage> --artifact-dir <dir>``)."""
+    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+    artifact_dir = artifact_dir if artifact_dir is not None else artifact_dir_of(study)
+    if artifact_dir is None:
+        raise ValueError(f"study {study.study_name!r} records no artifact directory; pass one")
+    directory = Path(artifact_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    store = FileSystemArtifactStore(base_path=str(directory))
+    return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study, mimetype="text/html")
 
 
 def _warn(message: str) -> None:

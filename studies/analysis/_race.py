@@ -40,7 +40,7 @@ def race_summary(study: optuna.Study) -> dict[str, Any] | None:
 
 def race_section(study: optuna.Study):
     """(JSON data, report Section) for a raced study, or None."""
-    from studies.analysis._report import Section
+    from studies.analysis._sections import Section
 
     summary = race_summary(study)
     if summary is None:

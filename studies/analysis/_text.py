@@ -1,12 +1,19 @@
-"""Plain-text renderings of analysis results, as ``study compare`` and ``study datasets`` print them.
+"""Plain-text renderings of analysis results, as ``study report`` (:func:`format_summary`),
+``study compare`` and ``study datasets`` print them.
 
 They live here, not in the CLI, so a Python user gets the same text from the same function.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from studies.analysis._report import Report
 
 
 def _ci(low: float | None, high: float | None) -> str:
@@ -52,4 +59,66 @@ def format_datasets(info: Mapping[str, Mapping[str, Any]]) -> str:
                      f"{d['label_entropy_bits']:>8.3f} {d['intensity_entropy_bits_mean']:>9.3f}")
     lines.append("H(label): Shannon entropy of the class distribution (bits); H(pixels): mean over images of the entropy of "
                  "the 256-bin grey-level histogram (bits, BT.601 luma for RGB)")
+    return "\n".join(lines)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.floating)) and math.isfinite(x)
+
+
+def _transfer_lines(result: dict[str, Any]) -> list[str]:
+    """Rank transfer (``--compare-with``) in a few terminal lines."""
+    def corr(name: str, value: Any, low: Any, high: Any) -> str:
+        if value is None:
+            return f"{name} n/a"
+        return f"{name} {value:+.3f}" + ("" if low is None else f" [{low:+.2f}, {high:+.2f}]")
+
+    return [
+        f"rank transfer {result['study_a']!r} -> {result['study_b']!r}: {result['n_shared']} shared configs, "
+        + corr("Kendall tau", result["kendall_tau"], result["kendall_ci_low"], result["kendall_ci_high"]) + ", "
+        + corr("Spearman rho", result["spearman_rho"], result["spearman_ci_low"], result["spearman_ci_high"]),
+        f"  top-{result['top_k']} agreement {result['top_k_overlap']}/{result['top_k']}; same best config: "
+        f"{result['same_best']}; {len(result['flips'])} of {result['n_pairs']} pairs flip order",
+    ]
+
+
+def format_summary(report: Report, *, limit: int = 10) -> str:
+    """A few lines for the terminal: top configs, ablation verdicts, importance, noise."""
+    data = report.data
+    lines = [f"study {data['study']['name']!r}: {data['study']['completed_configs']} configs, {data['study']['completed_trials']} completed trials"]
+    verdict = data.get("verdict")
+    if verdict:
+        lines.extend(f"verdict: {line}" for line in verdict["lines"])
+    board = data["leaderboard"]
+    for _, row in board.head(limit).iterrows():
+        ci = f" [{row.val_ci_low:.4f}, {row.val_ci_high:.4f}]" if _number(row.val_ci_low) else ""
+        test = f"  test {row.test_mean:.4f}" if _number(row.test_mean) else ""
+        lines.append(f"{row['rank']:>3}. {row.val_mean:.4f}{ci} n={row.n}{test}  {row.label}  ({row.vs_best})")
+    if len(board) > limit:
+        lines.append(f"     ... {len(board) - limit} more configs")
+    ab = data["ablation"]
+    if ab["rows"]:
+        lines.append(f"ablation vs {', '.join(f'{k}={v}' for k, v in ab['baseline'].items())} ({ab['baseline_source']}):")
+        for r in ab["rows"]:
+            ci = f" [{r['delta_ci_low']:+.4f}, {r['delta_ci_high']:+.4f}]" if _number(r["delta_ci_low"]) else ""
+            p = f" p_{'holm' if ab['correction'] == 'holm' else 'adj'}={r['p_holm']:.3g}" if _number(r["p_holm"]) else ""
+            lines.append(f"  {r['variant']}: {r['delta']:+.4f}{ci}{p} -> {r['verdict']}")
+    if data["importance"]:
+        lines.append(f"importance ({data['importance_evaluator']}): " + ", ".join(
+            f"{p} {v['value']:.3f}" + ("" if v["ci_low"] is None else f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]")
+            + ("" if "above_noise" not in v else " (above noise)" if v["above_noise"] else " (noise)")
+            for p, v in data["importance"].items()))
+    lines.extend(data["summary"]["sentences"])
+    transfer = data.get("compare")
+    if transfer is not None:
+        lines.extend(_transfer_lines(transfer))
+    best = data.get("best_per_dataset")
+    if best is not None and not best.empty:
+        lines.append("best model per dataset (mean validation; test beside):")
+        groups = [c[: -len(" best")] for c in best.columns if c.endswith(" best")]  # the table's column order
+        for _, row in best.iterrows():
+            cells = [f"{g}: {row.get(f'{g} best')} ({row.get(f'{g} val'):.4f} / {row.get(f'{g} test'):.4f})"
+                     for g in groups if isinstance(row.get(f"{g} best"), str)]
+            lines.append(f"  {row['dataset']}: " + "; ".join(cells))
+    lines.extend(f"note: {n}" for n in data["notes"])
     return "\n".join(lines)

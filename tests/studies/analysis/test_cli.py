@@ -132,7 +132,7 @@ def test_the_report_goes_to_the_artifact_dir_recorded_on_the_study(tmp_path, mon
     grid_study({"layers": ("a", "b")}, lambda p: 0.5, storage=url, name="rec")
     recorded = tmp_path / "elsewhere"
     # a launched study records its directory in its layerlab attribute (studies._artifacts.artifact_dir_of)
-    monkeypatch.setattr("studies.analysis._report.artifact_dir_of", lambda study: recorded)
+    monkeypatch.setattr("studies.analysis._publish.artifact_dir_of", lambda study: recorded)
     out = tmp_path / "r.html"
     assert cli.main(["study", "report", "--storage", url, "--study-name", "rec", "--out", str(out), "--bootstrap", "0"]) == 0
     assert any(recorded.iterdir()) and not (tmp_path / "artifacts").exists()

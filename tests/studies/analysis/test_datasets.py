@@ -10,6 +10,8 @@ import torch
 
 from searchspace import Categorical, Fixed, Space, Variants
 from studies import StudySpec
+from studies._paper import paper_report
+from studies._presets import load_preset
 from studies.analysis import describe_dataset
 from studies.analysis._datasets import best_per_dataset, describe_datasets
 from studies.analysis._datasets import intensity_entropies, label_entropy
@@ -68,8 +70,18 @@ def _medmnist_study(with_config: bool) -> optuna.Study:
                       lambda p: scores[p["dataset"]].get(p["model"], 0.5), noise=0.001, extra_attrs=extra)
 
 
+def _with_medmnist_spec(study: optuna.Study) -> optuna.Study:
+    """The liu-medmnist preset's spec (its report key holds the Table 3 layout), on the study's two datasets."""
+    space = Space([Categorical("dataset", choices=("pathmnist", "bloodmnist")), Variants("model", options=MODELS)])
+    spec = load_preset("liu-medmnist").replace(space=space)
+    study.set_user_attr("layerlab", {"spec": spec.to_dict(), "fingerprint": spec.fingerprint()})
+    return study
+
+
 def test_best_model_per_dataset_from_stored_configs():
-    table = best_per_dataset(_medmnist_study(with_config=True), datasets={"pathmnist": {"label_entropy_bits": 3.0}})
+    table3 = paper_report(load_preset("liu-medmnist"))["best_per_dataset"]  # the groups come from the preset
+    table = best_per_dataset(_medmnist_study(with_config=True), groups=table3.groups,
+                             datasets={"pathmnist": {"label_entropy_bits": 3.0}})
     rows = table.set_index("dataset")
     assert rows.loc["pathmnist", "Base0/BaseSeq best"] == "BaseSeq(BN-Conv)"
     assert rows.loc["pathmnist", "BaseRes18 best"] == "Res512to64"
@@ -98,7 +110,7 @@ def test_best_model_per_dataset_from_the_study_spec_when_configs_are_absent():
 def test_report_shows_the_table_and_loads_only_embedded_datasets_by_default():
     from studies.analysis import build_report, format_summary
 
-    report = build_report(_medmnist_study(with_config=True), n_bootstrap=0, evaluators=("ped_anova",))
+    report = build_report(_with_medmnist_spec(_medmnist_study(with_config=True)), n_bootstrap=0, evaluators=("ped_anova",))
     assert report.data["datasets"]["pathmnist"]["error"].startswith(("not loaded: not embedded", "unknown dataset"))
     rows = report.data["best_per_dataset"].set_index("dataset")
     assert rows.loc["bloodmnist", "BaseRes18 best"] == "Res64to512"
@@ -111,3 +123,6 @@ def test_report_shows_the_table_and_loads_only_embedded_datasets_by_default():
     assert "BaseRes18 val acc (selects)" in columns and "BaseRes18 test acc (reported, not used to select)" in columns
     assert columns.index("BaseRes18 test acc (reported, not used to select)") == columns.index("BaseRes18 val acc (selects)") + 1
     assert describe_datasets(["digits"], load="none") == {}
+    # the table is the preset's: a study made by hand (no preset) has no paper table, and says nothing of seed 000
+    bare = build_report(_medmnist_study(with_config=True), n_bootstrap=0, evaluators=("ped_anova",), datasets="none")
+    assert "best_per_dataset" not in bare.data and "seed 000" not in bare.to_html(plotly="cdn")

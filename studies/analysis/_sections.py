@@ -1,0 +1,320 @@
+"""The report's sections: the prose, tables and figures of each, built from the analyses' results.
+
+:mod:`studies.analysis._report` runs the analyses and orders the sections; this module says what
+each section writes; :mod:`studies.analysis._html` draws them. Tables stay numbers here: the page
+formats them (:func:`studies.analysis._format.table_html`), so JSON and HTML read the same frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from studies.analysis._collect import StudyTable
+from studies._paper import BestPerDataset
+from studies.analysis._datasets import selection_labels
+from studies.analysis._format import fmt_cell, fmt_interval, fmt_number
+from studies.analysis._headline import headline_count, headline_table
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)  # plain text (escaped when rendered)
+    tables: list[pd.DataFrame] = field(default_factory=list)
+    figures: list[Any] = field(default_factory=list)  # plotly figures
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.floating)) and math.isfinite(x)
+
+
+def report_notes(table: StudyTable, board: pd.DataFrame, ablation, importance: dict[str, Any], noise: str) -> list[str]:
+    """The notes under the summary: the study's own, the noise the verdicts count, single runs,
+    clipped intervals and what the importance left out."""
+    notes = [*table.notes, noise]
+    if bool((board["n"] == 1).all()):
+        notes.append("every config has a single run: no confidence intervals, no paired tests "
+                     "(CIs and tests need 2 or more seed repeats per config)")
+    elif (board["n"] == 1).any():
+        notes.append(f"{int((board['n'] == 1).sum())} config(s) have a single run: no CI for them")
+    clipped = int(board["ci_clipped"].sum()) + (int(ablation.rows["ci_clipped"].sum()) if not ablation.rows.empty else 0)
+    if clipped:
+        notes.append(f"{clipped} row(s) have a confidence interval clipped to its metric's range (ci_clipped): accuracies "
+                     "and fractions to [0, 1], differences of them to [-1, 1]; a t interval over few runs ignores the bound")
+    if not importance["available"]:
+        notes.append(f"no importance: {importance['reason']}")
+    else:
+        if not importance["bootstrap"]["available"]:
+            notes.append(f"importance without CI: {importance['bootstrap']['reason']}")
+        for name, reason in importance["left_out"].items():
+            notes.append(f"importance left out {name}: {reason}")
+        notes.extend(importance["notes"])
+    return notes
+
+
+def verdict_section(verdict: dict[str, Any], ablation) -> Section:
+    """The first section: how many choices mattered, and against what."""
+    shown = verdict["mattered"] or verdict["undecided"] or verdict["no_effect"]
+    return Section("Verdict: what mattered", [headline_count(verdict)] + _verdict_how(verdict, ablation),
+                   [headline_table(verdict)] if shown else [])
+
+
+def leaderboard_section(board: pd.DataFrame, pruned: list[str], fig) -> Section:
+    """``pruned``: :func:`pruned_paragraphs` (configs pruned as a whole: listed, never silently absent)."""
+    single = bool((board["n"] == 1).all())
+    return Section("Leaderboard", [
+        "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection metric); "
+        "test accuracy is reported beside it and never used to rank. 95% CI: Student t at every n (computed at 96.5% to stay "
+        "honest under skewed seed noise; over seeds and evaluation images when the trials store per-image results, see "
+        "noise); intervals of accuracies are clipped to [0, 1] (ci_clipped). vs_best: paired comparison with the best "
+        "config, Bonferroni over all pairs of configs because the best is picked by the same data (vs_best_p).",
+        *(["No CI: every config has a single run."] if single else []),
+        *pruned,
+    ], [board.drop(columns=["group", "params", "extra"], errors="ignore")], [fig])
+
+
+def dataset_transfer_section(by_dataset: dict[str, Any], fig) -> Section:
+    return Section("Rank transfer between datasets", [
+        "Kendall tau between the config rankings (mean objective) on every pair of dataset values of this study, "
+        "matched on the other parameters; CI for the tau of the true config means (Tukey-Kramer simultaneous intervals, "
+        "projected onto the pairs both datasets can order; see docs/importance.md). High tau: the cheaper dataset "
+        "ranks the configs as the other does.",
+    ], [pd.DataFrame(by_dataset["pairs"])], [fig])
+
+
+def best_per_dataset_section(frame: pd.DataFrame, layout: BestPerDataset) -> Section:
+    """A paper's best-model-per-dataset table: its title and text come from the preset (studies._paper)."""
+    return Section(layout.title, layout.text(), [selection_labels(frame)])
+
+
+def pruned_paragraphs(data: dict[str, Any], study: Any) -> list[str]:
+    """Configs pruned as a whole (studies._prune), which the ranked leaderboard cannot hold: one
+    line each, also stored as ``data["pruned_configs"]``."""
+    from studies._prune import pruned_configs
+    from studies._results import config_label
+
+    if not isinstance(study, optuna.Study):
+        return []
+    pruned = [{"label": config_label(p["params"]), **p} for p in pruned_configs(study)]
+    if not pruned:
+        return []
+    data["pruned_configs"] = pruned
+    return ["Pruned configs (not ranked; the pruner stopped every repeat of them): "
+            + "; ".join(f"{p['label']} pruned at epoch {p['pruned_at_epoch']} ({p['n_pruned']} trial(s))" for p in pruned) + "."]
+
+
+def _verdict_how(verdict: dict[str, Any], ablation) -> list[str]:
+    if verdict["source"] == "ablation":
+        base = ", ".join(f"{k}={v}" for k, v in ablation.baseline.items())
+        return [f"Each variant against the baseline {base} ({ablation.baseline_source}); details in the ablation section."]
+    if verdict["source"] == "leaderboard":
+        return ["No ablation baseline to compare with: each config against the best one (leaderboard's verdict)."]
+    return []
+
+
+def summary_section(table: StudyTable, sentences: list[str], notes: list[str]) -> Section:
+    states = ", ".join(f"{n} {s.lower()}" for s, n in table.state_counts.items() if n)
+    paras = [f"Study {table.study_name!r} ({table.direction}): {states}."]
+    if table.spec is not None:
+        paras.append(f"layerlab preset {table.spec.name!r}: {table.spec.description}")
+    paras.append(" ".join(sentences))  # studies.analysis._summary: generated from the tables' numbers
+    return Section("Summary", paras + [f"Note: {n}" for n in notes])
+
+
+def _ci_text(mean: Any, low: Any, high: Any, sd: Any = None) -> str:
+    if not _number(mean):
+        return "—"
+    text = fmt_number(mean)
+    if _number(sd):
+        text += f" ± {fmt_number(sd, 2)}"
+    if _number(low) and _number(high):
+        text += f" {fmt_interval(low, high)}"
+    return text
+
+
+def objective_metrics_section(extra: dict[str, Any], board: pd.DataFrame) -> Section:
+    """The objective's own metrics: its paired comparisons first, then every declared attribute."""
+    name = extra["objective"] or "this objective"
+    paras = [extra["description"]] if extra["description"] else []
+    tables = []
+    pairs = extra["pairs"]
+    if not pairs.empty:
+        paras.append(
+            f"Per config, metric minus versus, both measured in the same trial (same seed and split): mean delta with 95% CI, "
+            f"paired t-test over the config's runs, p-values Holm-corrected over the configs of each pair, verdict at "
+            f"alpha = {extra['alpha']}. Configs in leaderboard order; fewer than 2 runs: not tested."
+        )
+        tables.append(pd.DataFrame({
+            "rank": pairs["rank"], "config": pairs["config"], "comparison": pairs["metric"] + " vs " + pairs["versus"],
+            "n": pairs["n_pairs"], "metric": pairs["metric_mean"].map(fmt_cell), "versus": pairs["versus_mean"].map(fmt_cell),
+            "delta [95% CI]": [_ci_text(d, lo, hi) for d, lo, hi in zip(pairs["delta"], pairs["delta_ci_low"], pairs["delta_ci_high"])],
+            "p": pairs["p_value"].map(fmt_cell), "p (Holm)": pairs["p_holm"].map(fmt_cell), "verdict": pairs["verdict"],
+        }))
+    paras.append(f"Every scalar metric {name} records, per config: mean ± SD [95% CI] over its runs (CIs of accuracies and "
+                 "fractions clipped to [0, 1]); JSON: the extra mapping of each leaderboard row.")
+    wide = []
+    for _, row in board.iterrows():
+        cells = {"rank": row["rank"], "config": row["label"], "n": row["n"]}
+        for attr in extra["attrs"]:
+            e = row["extra"][attr]
+            cells[attr] = _ci_text(e["mean"], e["ci_low"], e["ci_high"], e["std"])
+        wide.append(cells)
+    tables.append(pd.DataFrame(wide))
+    paras.extend(f"Note: {n}." for n in extra["notes"])
+    return Section(f"Objective metrics ({name})", paras, tables)
+
+
+def curves_section(table: StudyTable, board: pd.DataFrame, ablation, figs) -> tuple[Section, dict[str, list[str]]]:
+    baseline = [g for g in ablation.baseline_groups if g != board.loc[0, "group"]]
+    fig, shown = figs.learning_curves_figure(table, board, highlight=baseline)
+    if fig is None:
+        return Section("Learning curves", ["no per-epoch history or intermediate values stored on the trials"]), shown
+    paras = [f"Every config's validation accuracy per epoch (#rank in the legend). Drawn: {', '.join(shown['visible'])}."]
+    if shown["hidden"]:
+        paras.append(f"{len(shown['hidden'])} more config(s) start hidden to keep the figure readable; click their legend "
+                     f"entries to show them: {', '.join(shown['hidden'])}.")
+    if shown["left_out"]:
+        paras.append(f"Left out (more than {figs.MAX_CURVE_CONFIGS} configs): {', '.join(shown['left_out'])}.")
+    if shown["no_curve"]:
+        paras.append(f"No per-epoch values stored: {', '.join(shown['no_curve'])}.")
+    return Section("Learning curves", paras, [], [fig]), shown
+
+
+def confusion_section(table: StudyTable, board: pd.DataFrame, ablation, figs) -> tuple[Section, dict[str, Any]]:
+    """The best config's confusion matrix, the baseline's when it is another config, and a
+    dropdown over every config that has one."""
+    best = str(board.loc[0, "group"])
+    rank = {g: i for i, g in enumerate(board["group"])}
+    others = sorted((g for g in ablation.baseline_groups if g != best), key=rank.get)
+    baseline = others[0] if others and best not in ablation.baseline_groups else None
+    paras, figures = [], []
+    shown: dict[str, Any] = {"best": table.label_of(best), "baseline": None}
+    fig = figs.confusion_figure(table, best, "best config")
+    if fig is None:
+        paras.append("no confusion matrix stored on the best config's trials")
+    else:
+        figures.append(fig)
+    if baseline is not None:
+        fig = figs.confusion_figure(table, baseline, "ablation baseline")
+        if fig is None:
+            paras.append(f"no confusion matrix stored on the baseline's trials ({table.label_of(baseline)})")
+        else:
+            figures.append(fig)
+            shown["baseline"] = table.label_of(baseline)
+    elif best in ablation.baseline_groups or not ablation.baseline_groups:
+        paras.append("The best config is the ablation baseline (or one of its configs).")
+    browser, listed = figs.confusion_browser_figure(table, list(board["group"]))
+    shown.update(listed)
+    if browser is not None:
+        paras.append("Every config's confusion matrix (choose in the dropdown, configs in leaderboard order)"
+                     + (f"; left out to keep the page small: {', '.join(listed['left_out'])}" if listed["left_out"] else "") + ".")
+        figures.append(browser)
+    return Section("Confusion matrices (test set, summed over repeats; rows: true class)", paras, [], figures), shown
+
+
+def ablation_section(ablation, fig) -> Section:
+    base = ", ".join(f"{k}={v}" for k, v in ablation.baseline.items())
+    paras = [
+        f"Baseline: {base} ({ablation.baseline_source}); configs: {', '.join(ablation.baseline_labels)}. "
+        f"delta = variant minus baseline on the objective, paired by seed where repeats share seeds "
+        f"({'Wilcoxon signed-rank test' if ablation.test == 'wilcoxon' else 'paired t-test'}; "
+        f"Welch's t-test when unpaired), p-values {'Holm-corrected over all rows' if ablation.correction == 'holm' else 'Bonferroni over all pairs of configs (the baseline is the best config, picked by the same data)'}, verdict at alpha = {ablation.alpha}. "
+        "mde: the smallest difference the test detects with 80% power at its seeds and noise; repeats_needed: seeds to detect "
+        "a difference of the row's size. "
+        "Test deltas are reported beside and not tested.",
+        *ablation.notes,
+    ]
+    tables = [] if ablation.rows.empty else [ablation.rows]
+    return Section("Ablation against the baseline", paras, tables, [fig] if fig is not None else [])
+
+
+def importance_section(importance: dict[str, Any], fig) -> Section:
+    if not importance["available"]:
+        return Section("Parameter importance", [f"No importance: {importance['reason']}."])
+    boot = importance["bootstrap"]
+    paras = [
+        "Evaluators: " + "; ".join(importance["evaluators"].values()) + ". Optuna's evaluators are normalised to sum to 1; "
+        "the ANOVA's value is partial omega-squared (share of variance net of the other parameters and the seed), "
+        "its CI by noncentral-F inversion and p_f its F-test.",
+        f"Optuna evaluators' CI: {boot['interval']} over {boot['replicates']} bootstrap replicates ({boot['resampling']})."
+        if boot["available"] else f"No bootstrap CI: {boot['reason']}.",
+        *([f"Permutation null ({', '.join(importance['permutation']['evaluators'])}): {importance['permutation']['method']}. "
+           "above_noise marks a parameter that matters beyond seed noise; the others are not distinguishable from noise."]
+          if importance.get("permutation", {}).get("evaluators") else []),
+        "Evaluated: " + (", ".join(importance["evaluated"]) or "none") + ".",
+    ]
+    for name, reason in importance["left_out"].items():
+        paras.append(f"Left out of fANOVA/MDI: {name} ({reason}).")
+    paras.extend(f"Note: {n}." for n in importance["notes"])
+    for name, entry in importance["conditional"].items():
+        ped = entry.get("ped_anova")
+        within = entry.get("fanova_within_active")
+        text = f"Conditional {name}: {entry['presence']}"
+        if ped:
+            text += f"; PED-ANOVA importance {ped['value']:.3f}"
+        if within:
+            text += f"; fANOVA within the trials where it is active: {within.get(name, 0.0):.3f}"
+        paras.append(text + ".")
+    rows = [
+        {"evaluator": ev, "parameter": p, "importance": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+         "p_value": r.get("p_value"), "p_holm": r.get("p_holm"), "above_noise": r.get("above_noise")}
+        for ev, res in importance["by_evaluator"].items() for p, r in res.items()
+    ]
+    tables = [pd.DataFrame(rows)]
+    if importance.get("anova", {}).get("terms"):
+        anova = importance["anova"]
+        paras.append(f"ANOVA ({anova['formula']}; {'full grid' if anova['grid'] else 'not a full grid'}, "
+                     f"residual df {anova['residual_df']:g}): main effects" + (" and two-way interactions" if anova["interactions"] else "") + ".")
+        tables.append(pd.DataFrame([{k: v for k, v in t.items() if k != "params"} for t in anova["terms"]]))
+    return Section("Parameter importance", paras, tables, [fig] if fig is not None else [])
+
+
+def transfer_section(result: dict[str, Any], fig) -> Section:
+    def ci(low, high):
+        return "no CI" if low is None else f"95% CI {low:.2f} to {high:.2f}"
+
+    tau, rho = result["kendall_tau"], result["spearman_rho"]
+    paras = [
+        f"{result['n_shared']} configs shared by {result['study_a']!r} and {result['study_b']!r}, matched on the searched "
+        f"parameters {', '.join(result['matched_on'])} (metric: mean {result['metric']}).",
+        f"Kendall tau = {tau if tau is None else f'{tau:.3f}'} ({ci(result['kendall_ci_low'], result['kendall_ci_high'])}, p = {result['kendall_p']}); "
+        f"Spearman rho = {rho if rho is None else f'{rho:.3f}'} ({ci(result['spearman_ci_low'], result['spearman_ci_high'])}).",
+        f"Top-{result['top_k']} agreement: {result['top_k_overlap']}/{result['top_k']}; same best config: {result['same_best']}; "
+        f"{len(result['flips'])} of {result['n_pairs']} pairs flip order.",
+    ]
+    if result.get("kendall_ci", {}).get("method", "none") != "none":
+        paras.append(f"The Kendall CI is for tau between the true config means ({result['kendall_ci']['method']}; "
+                     f"{result['kendall_ci']['settled_pairs']} of {result['n_pairs']} pairs ordered beyond noise in both studies); "
+                     "same_order_probability: the chance that both studies order a pair the same way, most doubtful first.")
+    tables = [pd.DataFrame(result["configs"])]
+    if result["flips"]:
+        tables.append(pd.DataFrame(result["flips"]))
+    if result.get("pairs") and result["pairs"][0]["same_order_probability"] is not None:
+        tables.append(pd.DataFrame(result["pairs"][:20]))
+    return Section("Rank transfer", paras, tables, [fig])
+
+
+def datasets_section(info: dict[str, Any]) -> Section:
+    rows = []
+    for name, d in info.items():
+        if "error" in d:
+            rows.append({"dataset": name, "note": f"not available: {d['error']}"})
+            continue
+        rows.append({
+            "dataset": name, "images": d["images"], "size": f"{d['height']}x{d['width']}x{d['channels']}",
+            "classes": d["num_classes"], "imbalance (max/min)": d["imbalance_ratio"],
+            "label entropy (bits)": d["label_entropy_bits"], "label entropy / log2 K": d["label_entropy_normalized"],
+            "mean intensity entropy (bits)": d["intensity_entropy_bits_mean"], "intensity entropy SD": d["intensity_entropy_bits_std"],
+        })
+    return Section("Datasets", [
+        "Label entropy: Shannon entropy (bits) of the class distribution, log2 K when balanced. Mean intensity entropy: "
+        "Shannon entropy (bits, 0-8) of each image's 256-bin grey-level histogram, averaged over images; RGB is converted "
+        "to grey with ITU-R 601-2 luma (0.2989 R + 0.587 G + 0.114 B, torchvision's rgb_to_grayscale). Both over the official train + test images.",
+    ], [pd.DataFrame(rows)])
+
