@@ -271,10 +271,10 @@ def _fast_commits(engine, url: str) -> None:
     an fsync (0.01 ms here). A killed process loses nothing that was committed (the log is in the
     OS's cache and the next open replays it); a power cut or OS crash can roll back the last
     commits before a checkpoint, never corrupt the file (sqlite.org/wal.html): a trial then reads
-    as running again and its heartbeat re-queues it. WAL needs shared memory, so a SQLite file on a
-    network filesystem (not supported for layerlab's several workers anyway, docs/storage.md) keeps
-    the journal mode SQLite gives it: ``journal_mode=WAL`` answers with the mode in effect and
-    nothing fails. Readers (optuna-dashboard, the ``optuna`` CLI) read a WAL database unchanged.
+    as running again and its heartbeat re-queues it. WAL shares an index through memory, so every
+    process using the file must run on one machine: that was already the rule for SQLite here
+    (docs/storage.md; several machines use PostgreSQL or a journal file). A connection that may
+    only read (a read-only file or folder) keeps the file's mode. Readers (optuna-dashboard, the ``optuna`` CLI) read a WAL database unchanged.
     The connections opened before this (table creation) are closed, so every later one is set.
 
     A rollback journal notices its file being deleted at the next write ("attempt to write a
@@ -291,8 +291,11 @@ def _fast_commits(engine, url: str) -> None:
 
     @event.listens_for(engine, "connect")
     def _wal(dbapi_connection, _record) -> None:
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.OperationalError:  # a file or folder we may only read: read it as it is
+            pass
 
     def _same_file(conn) -> None:
         if identity is not None and file_identity(url) != identity:
