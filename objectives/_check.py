@@ -8,6 +8,7 @@ line at launch instead of a failure inside every trial.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -29,15 +30,24 @@ def check_run(run: RunConfig, *, data_dir: str | Path | None = None, model: bool
     return shape
 
 
-def check_run_shapes(run: RunConfig, *, data_dir: str | Path | None = None) -> DataShape | None:
+def check_run_shapes(run: RunConfig, *, data_dir: str | Path | None = None, built: set[str] | None = None) -> DataShape | None:
     """What a launch that only queues can check: the data's shape (from the files when they are
     here, else from the dataset's published shape, see ``objectives/data/_shapes.py``), the input
-    keys against it, and the model built at it on the meta device. None when no shape is known."""
+    keys against it, and the model built at it on the meta device. None when no shape is known.
+
+    ``built`` (a set the caller keeps across runs) skips a model already built at the same shape:
+    a build reads only the family, its settings, the init and the shape, so many datasets of one
+    shape (liu-subsets: 21 datasets, 4 shapes) need one build per model, not one per dataset."""
     shape = data_shape(run.data, data_dir=data_dir)
     if shape is None:
         return None
     run.check_inputs(shape.in_channels, shape.num_classes, shape.input_size)
-    _build_on_meta(run, shape)
+    key = json.dumps([run.family, run.init, run.model, shape.in_channels, shape.num_classes, list(shape.input_size)],
+                     sort_keys=True, default=str)
+    if built is None or key not in built:
+        _build_on_meta(run, shape)
+        if built is not None:
+            built.add(key)
     return shape
 
 

@@ -38,15 +38,29 @@ from searchspace._space import (
     sample,
 )
 from searchspace._tokens import LAYER_TOKENS, format_layers, parse_layers
-from searchspace.families import (
-    INIT_SCHEMES,
-    build_model,
-    describe_model,
-    family_params,
-    get_family,
-    list_families,
-    register_family,
+
+# The families build torch modules: importing them imports torch (~2 s of CPU), which commands
+# that only read a study (``study status``, the error classes the CLI catches) never need. These
+# names are imported on first use (PEP 562); ``import searchspace.families`` registers them all.
+_LAZY = dict.fromkeys(
+    ("INIT_SCHEMES", "build_model", "describe_model", "family_params", "get_family", "list_families", "register_family"),
+    "searchspace.families",
 )
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'searchspace' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "Bool",

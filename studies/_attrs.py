@@ -50,8 +50,9 @@ def set_trial_attrs(
 
         with _create_scoped_session(backend.scoped_session, True) as session:
             for model, attrs in ((models.TrialUserAttributeModel, user), (models.TrialSystemAttributeModel, system)):
-                for key, value in attrs.items():
-                    backend._set_trial_attr_without_commit(session, model, trial_id, key, value)
+                if attrs and not _upsert_many(backend, session, model, trial_id, attrs):
+                    for key, value in attrs.items():
+                        backend._set_trial_attr_without_commit(session, model, trial_id, key, value)
         return
     if isinstance(backend, JournalStorage):
         from optuna.storages.journal._storage import JournalOperation
@@ -73,6 +74,31 @@ def set_trial_attrs(
         storage.set_trial_user_attr(trial_id, key, value)
     for key, value in system.items():
         storage.set_trial_system_attr(trial_id, key, value)
+
+
+def _upsert_many(backend: RDBStorage, session: Any, model: Any, trial_id: int, attrs: Mapping[str, Any]) -> bool:
+    """All of ``attrs`` in one multi-row ``INSERT ... ON CONFLICT DO UPDATE``: the statement
+    Optuna's ``_set_trial_attr_without_commit`` runs for one attribute on SQLite (>= 3.24) and
+    PostgreSQL, after the same check that the trial is still running, so the rows are the same.
+    Optuna looks the trial up and compiles one statement per attribute (about 1 ms of CPU each,
+    ~14 attributes per flush). False on other databases, which take Optuna's own path."""
+    import json
+    import sqlite3
+
+    from optuna.storages._rdb import models
+
+    name = backend.engine.name
+    if name == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
+        from sqlalchemy.dialects.sqlite import insert
+    elif name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        return False
+    trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+    backend.check_trial_is_updatable(trial_id, trial.state)
+    stmt = insert(model).values([{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()])
+    session.execute(stmt.on_conflict_do_update(index_elements=[model.trial_id, model.key], set_={"value_json": stmt.excluded.value_json}))
+    return True
 
 
 class BatchedTrial(optuna.trial.Trial):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
-import pandas as pd
 from optuna.trial import TrialState
 
 from objectives import objective_report_attrs
@@ -18,6 +17,9 @@ from studies._claims import cell_trials
 from studies._spec import StudyError, StudySpec
 from studies._storage import open_storage, redact
 from studies._worker import load_spec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Per-trial metric columns: the objectives' one list of scalar metrics (val_accuracy is the value).
 METRIC_ATTRS = tuple(k for k in SCALAR_METRICS if k != "val_accuracy")
@@ -45,6 +47,7 @@ def trials_frame(study: optuna.Study, *, states: tuple[TrialState, ...] | None =
     ``retry_of`` (first try of a re-run cell, else NaN), ``worker``, ``label``, ``param_<name>``
     per searched parameter, the metrics of ``METRIC_ATTRS`` plus the scalar attributes the study's
     objective lists in ``report_attrs``, and ``fail_reason``."""
+    import pandas as pd  # here: `study status` reads no frame and skips pandas' import
     spec = spec_of(study)
     metric_attrs = (*METRIC_ATTRS, *(objective_report_attrs(spec.objective) if spec else ()))
     rows = []
@@ -76,6 +79,7 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     (``studies.analysis.leaderboard_table``: mean, std and CI of validation accuracy over repeats,
     test accuracy beside; selection is on validation), cut to the columns ``study launch`` prints.
     ``params`` here is the model's parameter count."""
+    import pandas as pd  # here: `study status` reads no frame and skips pandas' import
     from studies.analysis import leaderboard_table  # lazy: the analysis imports this module
     from studies.analysis._collect import AnalysisError
 
@@ -91,6 +95,7 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
 def _with_pruned(board: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:
     """Configs pruned as a whole, appended below the ranked ones (``pruned_at_epoch`` set, no
     validation mean) so that none silently drops out (studies._prune)."""
+    import pandas as pd  # here: `study status` reads no frame and skips pandas' import
     from studies._prune import pruned_configs
 
     board = board.assign(pruned_at_epoch=None)
@@ -103,6 +108,7 @@ def _with_pruned(board: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:
 
 
 def format_leaderboard(board: pd.DataFrame, *, limit: int | None = 30) -> str:
+    import pandas as pd  # here: `study status` reads no frame and skips pandas' import
     if board.empty:
         return "no completed trials yet"
     lines = [f"{'#':>3}  {'val acc (mean ± std)':>21}  {'n':>2}  {'test acc':>8}  {'params':>9}  config"]

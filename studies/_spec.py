@@ -154,7 +154,7 @@ class StudySpec:
             from objectives._check import check_run_shapes
             from objectives.data._shapes import data_shape
 
-            seen = set()
+            seen, built = set(), set()  # built: one meta build per model and shape
             for run in runs:  # as above: a sampled study checks only its data's shape
                 parts = [dataclasses.asdict(run.data), dict(run.inputs)]
                 parts += [run.family, run.init, run.model] if self.sampler == "grid" else []
@@ -162,7 +162,7 @@ class StudySpec:
                 if key not in seen:
                     seen.add(key)
                     if self.sampler == "grid":
-                        check_run_shapes(run, data_dir=data_dir)
+                        check_run_shapes(run, data_dir=data_dir, built=built)
                     else:
                         data_shape(run.data, data_dir=data_dir)
 

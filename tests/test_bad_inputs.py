@@ -6,6 +6,7 @@ Run in this process through ``cli.main`` (fast); the subprocess path is covered 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -45,9 +46,25 @@ def workdir(tmp_path_factory) -> Path:
 
 
 def _snapshot(root: Path) -> dict[str, str]:
+    """Every file's bytes, except SQLite databases, compared by their content (an SQL dump): a
+    SQLite storage runs in WAL mode (studies._storage._fast_commits), where merely opening it
+    rewrites the shared-memory index (``-shm``, which holds no data) and a checkpoint moves
+    committed pages from ``-wal`` into the file without changing what it holds."""
+    import sqlite3
+
     out = {}
+    for path in sorted(root.rglob("*.db")):
+        if path.is_file():
+            try:
+                with contextlib.closing(sqlite3.connect(path)) as conn:
+                    out[str(path.relative_to(root))] = hashlib.sha1("\n".join(conn.iterdump()).encode()).hexdigest()
+            except sqlite3.DatabaseError:  # not a database: compared by its bytes below
+                pass
     for path in sorted(root.rglob("*")):
-        out[str(path.relative_to(root))] = hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        name = str(path.relative_to(root))
+        if name in out or name.endswith(("-wal", "-shm")):
+            continue
+        out[name] = hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else "dir"
     return out
 
 

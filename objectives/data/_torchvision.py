@@ -38,8 +38,13 @@ def _mnist_class(name: str):
     return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[name]
 
 
+# The folder torchvision names after its dataset class (``<data>/MNIST/raw``), written out so that
+# asking whether the files are here does not import torchvision (see CIFAR_NAMES below).
+IDX_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+
+
 def _idx_dir(name: str, root: Path) -> Path:
-    return root / _mnist_class(name).__name__ / "raw"
+    return root / IDX_FOLDERS[name] / "raw"
 
 
 def _idx_present(name: str, root: Path) -> bool:
@@ -132,10 +137,20 @@ def _cifar_files(cls) -> list[tuple[str, str]]:
     return [(f, md5) for f, md5 in cls.train_list + cls.test_list] + [(cls.meta["filename"], cls.meta["md5"])]
 
 
+# name -> (folder, archive, files): torchvision's published names (``base_folder``, ``filename``,
+# ``train_list + test_list`` and ``meta``), written out so that asking whether the files are here
+# (``study launch --queue-only``) does not import torchvision, whose import loads ``torch._dynamo``
+# (~1.5 s of CPU). tests/objectives/test_data_torchvision_names.py checks them against torchvision's.
+CIFAR_NAMES = {
+    "cifar10": ("cifar-10-batches-py", "cifar-10-python.tar.gz",
+                ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta")),
+    "cifar100": ("cifar-100-python", "cifar-100-python.tar.gz", ("train", "test", "meta")),
+}
+
+
 def _cifar_present(name: str, root: Path) -> bool:
-    cls = _cifar_class(name)
-    folder = root / cls.base_folder
-    return all((folder / f).is_file() for f, _ in _cifar_files(cls)) or (root / cls.filename).is_file()
+    folder, archive, files = CIFAR_NAMES[name]
+    return all((root / folder / f).is_file() for f in files) or (root / archive).is_file()
 
 
 def _load_cifar(name: str, request: LoadRequest) -> RawDataset:

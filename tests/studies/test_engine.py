@@ -52,6 +52,23 @@ def test_attributes_are_written_in_one_transaction_and_read_back_by_optuna(url):
     assert fresh.system_attrs["layerlab:x"] == 1
 
 
+def test_attributes_written_at_once_equal_optunas_one_by_one_and_overwrite(url):
+    study = _study(url)
+    study.enqueue_trial({}, user_attrs={"repeat": 0, "seed": 1})
+    study.enqueue_trial({}, user_attrs={"repeat": 0, "seed": 1})
+    ours, theirs = claim_waiting(study), claim_waiting(study)
+    set_trial_attrs(study._storage, ours, user=ATTRS, system={"layerlab:x": 1})  # seed overwritten
+    for key, value in ATTRS.items():
+        study._storage.set_trial_user_attr(theirs, key, value)
+    study._storage.set_trial_system_attr(theirs, "layerlab:x", 1)
+    fresh = {t._trial_id: t for t in optuna.load_study(study_name="s", storage=open_storage(url, options=OPTIONS)).trials}
+    assert fresh[ours].user_attrs == fresh[theirs].user_attrs == {**ATTRS, "repeat": 0}
+    assert fresh[ours].system_attrs["layerlab:x"] == fresh[theirs].system_attrs["layerlab:x"] == 1
+    study._storage.set_trial_state_values(ours, TrialState.COMPLETE, [0.5])
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        set_trial_attrs(study._storage, ours, user={"late": 1})
+
+
 def test_a_batched_trial_sees_its_attributes_at_once_and_writes_them_on_flush(url):
     study = _study(url)
     study.enqueue_trial({}, user_attrs={"repeat": 1})
