@@ -295,6 +295,7 @@ def replay(
     open_ = list(rivals)
     decisions: dict[Hashable, Decision] = {}
     rejected = 0  # hypotheses rejected so far (Holm's alpha recycling)
+    block = None  # selection: the first look's pooled noise variance (block_variance)
     n = settings.min_repeats
     repeats = {c: settings.min_repeats for c in configs}
     while True:
@@ -311,7 +312,9 @@ def replay(
         if mode == "ablation":
             rejected += _look_ablation(values, open_, baseline, n, round_, level, len(rivals) - rejected, settings, decisions)
         else:
-            rejected += _look_selection(values, open_, n, round_, settings, len(rivals) - rejected, len(rivals), decisions)
+            if n == settings.min_repeats:
+                block = block_variance(cells, configs, n)
+            rejected += _look_selection(values, open_, n, round_, settings, len(rivals) - rejected, len(rivals), decisions, block)
         open_ = [c for c in open_ if c not in decisions]
         if len(open_) <= (1 if mode == "selection" else 0) or n == settings.max_repeats:
             _close(mode, open_, decisions, n, round_, baseline, settings)
@@ -371,10 +374,44 @@ def conditional_power(p: float, n: int, n_max: int, final_level: float) -> float
     return float(special.ndtr(-(z_final - z / math.sqrt(t)) / math.sqrt(1 - t)))  # the normal's sf
 
 
-def _look_selection(values, open_, n, round_, settings, m_remaining, k, decisions) -> int:
+def block_variance(cells: Mapping[tuple[Hashable, int], tuple[str, float | None]], configs: Sequence[Hashable],
+                   n0: int) -> tuple[float, int] | None:
+    """The noise variance pooled over the first look's block -- every config at seeds ``0 .. n0-1``
+    -- as the residual mean square of the two-way (config x seed) model of a randomized complete
+    block design, with its ``(k - 1)(n - 1)`` degrees of freedom (Tukey 1949; Dunnett 1955; Hsu
+    1984 use the same). Seeds that some config lacks (a failed trial) are left out. None when
+    fewer than 2 configs or 2 seeds remain, or when the block has no residual spread.
+
+    numpy by hand: statsmodels' OLS would give the same mean square, at the cost of a formula
+    and a design matrix per race replay, and a replay runs at every worker's idle poll."""
+    seeds = [r for r in range(n0) if all(cells[(c, r)][1] is not None for c in configs)]
+    if len(configs) < 2 or len(seeds) < 2:
+        return None
+    x = np.array([[cells[(c, r)][1] for r in seeds] for c in configs], dtype=float)
+    resid = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
+    df = (len(configs) - 1) * (len(seeds) - 1)
+    mse = float((resid**2).sum()) / df
+    return (mse, df) if mse > 0 and math.isfinite(mse) else None
+
+
+def _look_selection(values, open_, n, round_, settings, m_remaining, k, decisions, block=None) -> int:
     """Holm step-down over 'i is a best config', each tested against every other open config
-    (one-sided paired t, Bonferroni over the k - 1 possible opponents)."""
+    (one-sided, Bonferroni over the k - 1 possible opponents).
+
+    With a ``block`` variance (:func:`block_variance`) whose degrees of freedom exceed the pair's
+    own ``n - 1``, the test is the block-design t-test: ``delta / max(se_block, se_pair)`` against
+    Student t with the block's degrees of freedom, ``se_block = sqrt(2 * mse / n)``. Under the
+    normal two-way model with one noise SD for every config it is exact-conservative: the
+    contrast of two config means is independent of the block's residuals (normal theory), and
+    the per-pair standard error in the max only lowers the statistic. The block is the first
+    look's, which every config runs, so its choice does not depend on the data. A paired t-test
+    on 3 seeds has 2 degrees of freedom; the block of 10 configs has 18, which is what lets a
+    race eliminate clearly worse configs at the first looks. Configs with unequal noise SDs: the
+    per-pair standard error guards the test (measured in benchmarks/calib_racing.py). The level
+    of each look is then its spending increment (Bonferroni over looks, valid for any test),
+    since the Monte Carlo levels of :func:`nominal_levels` are those of the paired t-test."""
     worst: dict[Hashable, tuple[float, Hashable, Comparison]] = {}
+    pooled = block is not None and block[1] > n - 1
     for i in open_:
         best = (1.0, None, None)
         for j in open_:
@@ -382,21 +419,29 @@ def _look_selection(values, open_, n, round_, settings, m_remaining, k, decision
                 continue
             cmp = _paired(values, i, j)
             one_sided = cmp.p / 2 if cmp.delta < 0 else 1.0 - cmp.p / 2
+            if pooled and cmp.n >= 2:
+                pair = [values[i][r] - values[j][r] for r in values[i] if values[i][r] is not None and values[j].get(r) is not None]
+                se = max(math.sqrt(2 * block[0] / cmp.n), float(np.std(pair, ddof=1)) / math.sqrt(cmp.n))
+                one_sided = float(special.stdtr(block[1], cmp.delta / se))
             if one_sided < best[0]:
                 best = (one_sided, j, cmp)
         worst[i] = best
     rejected = 0
     leader = max(open_, key=lambda c: np.mean([v for v in values[c].values() if v is not None] or [-np.inf]))
+    test = "block-design t" if pooled else "one-sided paired t"
     for i in sorted(open_, key=lambda c: worst[c][0]):
         if i == leader:
             continue  # the leader is never below the others' means; its test cannot reject first
         gamma = settings.alpha / max(1, m_remaining - rejected) / max(1, k - 1)
-        threshold = nominal_levels(gamma, settings.min_repeats, settings.max_repeats, True)[n - settings.min_repeats]
+        if block is not None:
+            threshold = settings.level(n) * gamma / settings.alpha  # this look's spending increment of gamma
+        else:
+            threshold = nominal_levels(gamma, settings.min_repeats, settings.max_repeats, True)[n - settings.min_repeats]
         p, j, cmp = worst[i]
         if p >= threshold or cmp is None:
             break
         decisions[i] = Decision("eliminated", n, round_,
-                                f"below config {j} (one-sided paired t p={p:.2g} < {threshold:.2g}, Holm, look {round_ + 1})",
+                                f"below config {j} ({test} p={p:.2g} < {threshold:.2g}, Holm, look {round_ + 1})",
                                 p, cmp.delta)
         rejected += 1
     return rejected
