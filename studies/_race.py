@@ -15,10 +15,17 @@ Two questions (``mode``):
   ``scipy.stats.ttest_1samp`` with ``alternative``).
 - ``selection``: is each config in the top set? Hypothesis per config: ``H_i: mu_i >= mu_j`` for
   every other ``j`` (i is a best config). It is rejected -- the config is eliminated as worse --
-  when a one-sided paired t-test shows it below some other open config, at a Bonferroni level
-  over the ``k - 1`` possible opponents. This is F-race's elimination (Birattari et al. 2002;
-  irace, Lopez-Ibanez et al. 2016, with its paired t-test option), with strong family-wise error
-  control in place of F-race's unadjusted post-hoc tests.
+  when a one-sided test shows it below some other open config, at a Bonferroni level over the
+  ``k - 1`` possible opponents. This is F-race's elimination (Birattari et al. 2002; irace,
+  Lopez-Ibanez et al. 2016, with its paired t-test option), with strong family-wise error
+  control in place of F-race's unadjusted post-hoc tests. The test is the randomized-block
+  t-test of Tukey's, Dunnett's and Hsu's (1984, multiple comparisons with the best) procedures:
+  the mean difference over the pair's common seeds, divided by the larger of the pooled standard
+  error -- the residual mean square of the two-way (config x seed) model over the first look's
+  block, every config at ``min_repeats`` seeds, :func:`block_variance` -- and the pair's own
+  paired standard error, against Student t with the block's ``(k - 1)(min_repeats - 1)``
+  degrees of freedom (a paired t-test on 3 seeds has 2). When the block has no more degrees of
+  freedom than the pair (few configs, late looks) it is the paired t-test.
 
 Error control over the whole race (every look, every config):
 
@@ -46,9 +53,19 @@ Error control over the whole race (every look, every config):
    removes chances to reject, so 1 and 2 still hold; it is what lets a race stop the configs that
    do not differ from the baseline, which are otherwise run to ``max_repeats``.
 
+In selection mode the look's level is the spending increment itself (Bonferroni over looks, valid
+for any test), since the Monte Carlo levels are those of the paired t-test.
+
 The guarantee rests on the paired t-test's p-values being valid at each look (normal seed-level
-differences; the t-test is robust to mild departures). The test itself sits behind one seam,
-:func:`compare_paired`, so the analysis' own comparison can replace it.
+differences; the t-test is robust to mild departures). Selection's block-design test is exact
+(conservative) under the normal two-way model with one noise SD for every config: a contrast of
+config means is independent of the block's residuals, the block is the first look's (the same
+configs and seeds whatever the data), and the pair's own standard error in the max only lowers
+the statistic. With unequal noise SDs that model is wrong, and the pair's standard error is what
+guards the test: benchmarks/calib_racing.py measures the family-wise error with SDs from 0.5 to
+4, and docs/racing.md gives the cases where it exceeds alpha (one config 10 times noisier). The
+paired test itself sits behind one seam, :func:`compare_paired`, so the analysis' own
+comparison can replace it.
 
 Everything here is a pure function of the values observed: :func:`replay` recomputes the race
 from the cells alone, so the race state lives in storage, not in any worker's memory.
