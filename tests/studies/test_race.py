@@ -120,6 +120,19 @@ def test_selection_eliminates_far_configs_at_the_first_look_with_the_block_varia
     assert state.decisions[0].verdict == "winner"
 
 
+def test_a_config_noisier_than_the_block_gets_the_paired_test():
+    # fifteen quiet configs and one far below but noisy (its differences spread 20 apart): its pairs' own
+    # standard error exceeds the pooled one, so at the first look it gets the paired t-test on 2 degrees
+    # of freedom (t ~ 8.7, p ~ 0.007: not enough), never the block's 30 degrees of freedom
+    rng = np.random.default_rng(8)
+    shared = rng.normal(0, 1, 10)
+    values = [shared + rng.normal(0.0, 1.0, 10) for _ in range(15)]
+    values.append(shared + np.array([-100.0, -120.0, -80.0, -90.0, -110.0, -100.0, -130.0, -70.0, -100.0, -100.0]))
+    state = replay(range(16), _cells(values), RaceSettings(mode="selection"))
+    noisy = state.decisions[15]
+    assert noisy.verdict == "eliminated" and noisy.round > 0 and "paired t" in noisy.reason
+
+
 def test_equivalence_margin_stops_a_null_config_early():
     rng = np.random.default_rng(2)
     shared = rng.normal(0, 1, 10)
