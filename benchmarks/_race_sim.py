@@ -26,11 +26,12 @@ class Outcome:
     fixed_errors: int
 
 
-def draw(means, *, noise: float, seed_sd: float, max_repeats: int, rng) -> np.ndarray:
-    """values[c, r]: config mean + shared seed effect + noise."""
+def draw(means, *, noise, seed_sd: float, max_repeats: int, rng) -> np.ndarray:
+    """values[c, r]: config mean + shared seed effect + noise (``noise``: one SD, or one per config)."""
     means = np.asarray(means, dtype=float)
     seed = rng.normal(0.0, seed_sd, size=max_repeats)
-    return means[:, None] + seed[None, :] + rng.normal(0.0, noise, size=(len(means), max_repeats))
+    sd = np.broadcast_to(np.asarray(noise, dtype=float), means.shape)[:, None]
+    return means[:, None] + seed[None, :] + sd * rng.normal(0.0, 1.0, size=(len(means), max_repeats))
 
 
 def _holm(pvalues: list[float], alpha: float) -> list[bool]:
@@ -43,7 +44,7 @@ def _holm(pvalues: list[float], alpha: float) -> list[bool]:
     return out
 
 
-def simulate(means, settings: RaceSettings, *, noise: float, seed_sd: float, rng, baseline: int | None = 0) -> Outcome:
+def simulate(means, settings: RaceSettings, *, noise, seed_sd: float, rng, baseline: int | None = 0) -> Outcome:
     """One study: race vs fixed max_repeats. ``baseline``: index of the baseline (ablation) or
     None (selection: the question is which config is best)."""
     values = draw(means, noise=noise, seed_sd=seed_sd, max_repeats=settings.max_repeats, rng=rng)
@@ -74,7 +75,7 @@ def simulate(means, settings: RaceSettings, *, noise: float, seed_sd: float, rng
     return Outcome(state.trials, state.trials_fixed, float(race_pick in best), float(fixed_pick in best), race_err, 0)
 
 
-def run_many(means, settings, *, studies: int, noise: float = 1.0, seed_sd: float = 1.0, seed: int = 0, baseline=0) -> dict:
+def run_many(means, settings, *, studies: int, noise=1.0, seed_sd: float = 1.0, seed: int = 0, baseline=0) -> dict:
     rng = np.random.default_rng(seed)
     outs = [simulate(means, settings, noise=noise, seed_sd=seed_sd, rng=rng, baseline=baseline) for _ in range(studies)]
     return {

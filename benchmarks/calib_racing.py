@@ -9,6 +9,11 @@ Checks:
 - ``racing_fwer_null_<mode>``: under the null (7 equal configs) the share of studies with any false
   verdict -- a "better"/"worse" config (ablation) or an eliminated config (selection) -- is at
   most alpha = 0.05.
+- ``racing_fwer_null_selection_unequal_sd``: the same for selection with unequal noise SDs (0.5 to
+  4, a ratio of 8), where the block-design test's equal-SD model is wrong and only the per-pair
+  guard protects it (studies._race._look_selection).
+- ``racing_fwer_null_selection_one_noisy`` (full run only, minutes): 15 equal configs, one with
+  noise SD 10 and the others 1, where the block's pooled variance is furthest from that config's.
 - ``racing_accuracy_gap_<mode>``: race accuracy minus fixed-max accuracy is at least -0.02
   (ablation: share of correct better/worse/no-difference verdicts on a LOLO-like suite;
   selection: share of studies whose pick is the true best).
@@ -30,6 +35,8 @@ from studies._race import RaceSettings  # noqa: E402
 
 # Known-truth suites, means in units of the per-trial noise SD (paired differences have SD sqrt(2)).
 NULL = [0.0] * 7
+UNEQUAL_SD = [0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0]  # per-config noise SDs for the unequal-SD null
+ONE_NOISY = [10.0] + [1.0] * 14  # per-config noise SDs: one config 10 times noisier among 15
 ABLATION = [0.0, -8.0, -6.0, -4.0, -2.0, 0.0, 0.0]  # baseline first: LOLO-like drops, two no-ops
 SELECTION = [0.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0]  # a spread grid, unique best
 
@@ -50,6 +57,11 @@ def run(*, quick: bool, seed: int = 0) -> list[dict]:
     out.append(_check("racing_fwer_null_ablation", null_a["race_fwer"], fwer_bound))
     null_s = run_many(NULL, selection, studies=null_n, seed=seed + 1, baseline=None)
     out.append(_check("racing_fwer_null_selection", null_s["race_fwer"], fwer_bound))
+    null_u = run_many(NULL, selection, studies=null_n, seed=seed + 4, baseline=None, noise=UNEQUAL_SD)
+    out.append(_check("racing_fwer_null_selection_unequal_sd", null_u["race_fwer"], fwer_bound))
+    if not quick:
+        null_o = run_many([0.0] * len(ONE_NOISY), selection, studies=null_n, seed=seed + 5, baseline=None, noise=ONE_NOISY)
+        out.append(_check("racing_fwer_null_selection_one_noisy", null_o["race_fwer"], fwer_bound))
     suite_a = run_many(ABLATION, ablation, studies=suite_n, seed=seed + 2)
     out.append(_check("racing_accuracy_gap_ablation", suite_a["race_accuracy"] - suite_a["fixed_accuracy"], gap_bound))
     suite_s = run_many(SELECTION, selection, studies=suite_n, seed=seed + 3, baseline=None)

@@ -17,6 +17,7 @@ def test_quick_racing_calibration_passes():
 
     rows = calib_racing.run(quick=True, seed=0)
     assert {r["check"] for r in rows} >= {"racing_fwer_null_ablation", "racing_fwer_null_selection",
+                                           "racing_fwer_null_selection_unequal_sd",
                                            "racing_accuracy_gap_ablation", "racing_accuracy_gap_selection"}
     failed = [r for r in rows if not r["passed"]]
     print(*failed, sep="\n")

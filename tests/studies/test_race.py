@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from studies import load_preset
-from studies._race import DONE, PENDING, RaceError, RaceSettings, compare_paired, replay
+from studies._race import DONE, PENDING, RaceError, RaceSettings, block_variance, compare_paired, replay
 from studies._race_storage import race_spec, race_state
 from tests.studies._race_util import (
     RACE_PRESET,
@@ -91,6 +91,46 @@ def test_selection_eliminates_the_clearly_worse_and_names_a_winner():
     state = replay(range(4), _cells(values), RaceSettings(mode="selection"))
     assert state.decisions[1].verdict == state.decisions[2].verdict == "eliminated"
     assert state.decisions[0].verdict == "winner"
+
+
+def test_block_variance_is_the_two_way_anova_residual_mean_square():
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    rng = np.random.default_rng(6)
+    values = rng.normal(size=(5, 3)) + rng.normal(size=3)[None, :]
+    mse, df = block_variance(_cells(values), range(5), 3)
+    frame = pd.DataFrame([(c, r, v) for c, row in enumerate(values) for r, v in enumerate(row)], columns=["c", "r", "y"])
+    fit = smf.ols("y ~ C(c) + C(r)", data=frame).fit()
+    assert df == fit.df_resid == 8 and mse == pytest.approx(fit.mse_resid, rel=1e-9)
+    cells = _cells(values)
+    cells[(2, 1)] = (DONE, None)  # a failed trial: its seed leaves the block
+    assert block_variance(cells, range(5), 3)[1] == 4
+
+
+def test_selection_eliminates_far_configs_at_the_first_look_with_the_block_variance():
+    # ten configs 5 noise SDs apart: a paired t-test on 3 seeds (2 df) cannot eliminate any of them at the
+    # first look's level; the block's 18 df eliminate all but the best two
+    rng = np.random.default_rng(7)
+    values = [rng.normal(-5.0 * c, 1.0, 10) for c in range(10)]
+    state = replay(range(10), _cells(values), RaceSettings(mode="selection"))
+    first = [c for c, d in state.decisions.items() if d.verdict == "eliminated" and d.round == 0]
+    assert len(first) >= 7 and 0 not in first
+    assert all("block-design t" in state.decisions[c].reason for c in first)
+    assert state.decisions[0].verdict == "winner"
+
+
+def test_a_config_noisier_than_the_block_gets_the_paired_test():
+    # fifteen quiet configs and one far below but noisy (its differences spread 20 apart): its pairs' own
+    # standard error exceeds the pooled one, so at the first look it gets the paired t-test on 2 degrees
+    # of freedom (t ~ 8.7, p ~ 0.007: not enough), never the block's 30 degrees of freedom
+    rng = np.random.default_rng(8)
+    shared = rng.normal(0, 1, 10)
+    values = [shared + rng.normal(0.0, 1.0, 10) for _ in range(15)]
+    values.append(shared + np.array([-100.0, -120.0, -80.0, -90.0, -110.0, -100.0, -130.0, -70.0, -100.0, -100.0]))
+    state = replay(range(16), _cells(values), RaceSettings(mode="selection"))
+    noisy = state.decisions[15]
+    assert noisy.verdict == "eliminated" and noisy.round > 0 and "paired t" in noisy.reason
 
 
 def test_equivalence_margin_stops_a_null_config_early():
