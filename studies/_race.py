@@ -432,6 +432,8 @@ def _look_selection(values, open_, n, round_, settings, m_remaining, k, decision
     looks. The level of each look is then its spending increment (Bonferroni over looks, valid
     for any test), since the Monte Carlo levels of :func:`nominal_levels` are those of the
     paired t-test."""
+    from scipy import special  # here: scipy.special's import (~0.2 s) is kept off `study status`
+
     worst: dict[Hashable, tuple[float, Hashable, Comparison, str]] = {}
     pooled = block is not None and block[1] > n - 1
     for i in open_:

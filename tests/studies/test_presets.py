@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import torch
 
 from objectives import RunConfig
 from objectives._config import valid_keys
-from searchspace import Categorical, SpaceError, Variants, build_model, grid_points, random_configs
+from searchspace import Categorical, Variants, build_model, grid_points, random_configs
 from searchspace.errors import PresetError
 from studies import Overrides, launch, list_presets, load_preset, read_preset
 
