@@ -158,6 +158,9 @@ def race_status(study: optuna.Study, spec: StudySpec) -> dict[str, Any]:
         },
         "finished": state.finished and not busy,
         "cells_remaining": 0 if state.finished else max(0, state.trials - spent),  # this round's, at least
+        # against the cells the race has planned so far, not every config at max_repeats (which a
+        # race that decides early never runs)
+        "progress": 1.0 if state.finished and not busy else min(1.0, spent / max(state.trials, 1)),
     }
 
 
@@ -168,6 +171,8 @@ def format_race(status: dict[str, Any]) -> list[str]:
     where = "finished" if race["finished"] else (
         f"round {race['round']} ({race['seeds_per_open_config']} seeds per open config)")
     return [
+        f"the race has planned {race['trials_planned']} of the {status['cells_total']} cells so far; "
+        f"{100 * status['progress']:.1f}% of them done",
         f"race ({race['mode']}, alpha {race['alpha']}, {race['min_repeats']}..{race['max_repeats']} seeds): {where}; "
         f"{race['open_configs']} open, {race['decided_configs']} decided; {race['trials_spent']} trials spent of "
         f"{race['trials_at_max_repeats']} at max repeats"

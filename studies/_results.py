@@ -179,11 +179,14 @@ def format_status(status: dict[str, Any]) -> str:
     states = ", ".join(f"{k.lower()} {v}" for k, v in status["states"].items() if v) or "none yet"
     if not status.get("cells_total"):  # not a layerlab study (or an unbounded one)
         return f"study {status['study']!r}: {status['trials']} trials ({states})"
+    # a race plans its cells round by round: its own line says how far it is (not cells_total)
+    done = (f"{status['cells_done']} done" if status.get("race") else
+            f"{status['cells_done']}/{status['cells_total']} done ({100 * status['progress']:.1f}%)")
     lines = [
         f"study {status['study']!r}: preset {status['preset']}, sampler {status['sampler']}, "
         f"{status['configs_total']} configs x {status['repeats']} repeats = {status['cells_total']} cells",
         f"trials: {status['trials']} ({states})",
-        f"cells: {status['cells_done']}/{status['cells_total']} done ({100 * status['progress']:.1f}%): "
+        f"cells: {done}: "
         f"{status['cells_complete']} complete, {status['cells_pruned']} pruned, {status['cells_failed']} failed, "
         f"{status['cells_running']} running, {status['cells_waiting']} waiting"
         + (f", {status['retries']} retried" if status["retries"] else ""),

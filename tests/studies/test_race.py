@@ -213,6 +213,8 @@ def test_cli_race_launch_and_status(tmp_path):
     assert "raced over 3..5 seeds" in out.stdout
     status = _cli("study", "status", "--storage", url, "--study-name", "race-synth", cwd=tmp_path)
     assert "race (ablation, alpha 0.05, 3..5 seeds): finished" in status.stdout, status.stdout
+    # a finished race is 100% done: its cells count against what it planned, not configs x max
+    assert "100.0% of them done" in status.stdout and "/20 done" not in status.stdout, status.stdout
     data = json.loads(_cli("study", "status", "--storage", url, "--study-name", "race-synth", "--json", cwd=tmp_path).stdout)
     assert data["race"]["trials_spent"] < data["race"]["trials_at_max_repeats"] == 20
     assert data["finished"]
