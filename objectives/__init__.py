@@ -5,31 +5,56 @@ a config with :func:`trial_config` (:func:`searchspace.sample`, then :meth:`RunC
 trains, and returns validation accuracy.
 """
 
-from objectives._config import (
-    DataConfig,
-    RunConfig,
-    TrainConfig,
-    list_config_parts,
-    register_config_part,
-    valid_keys,
-)
-from objectives._check import check_run
-from objectives._trial import trial_config
-from objectives._objective import (
-    ClassifyObjective,
-    list_objectives,
-    make_objective,
-    objective_config_parts,
-    objective_report_attrs,
-    objective_report_description,
-    objective_report_pairs,
-    provenance,
-    register_objective,
-)
-from objectives.data import PreparedData, list_datasets, load_dataset, prepare_data
-from objectives.train import Diverged, EpochStats, FitResult, fit, resolve_device
-from objectives import skip  # noqa: F401, E402  (registers the skip_* config part and skip_layers)
-from objectives import _synthetic  # noqa: F401, E402  (registers the synthetic objective)
+# Importing the objectives imports torch (~2 s of CPU), which commands that only read a study
+# (``study status``) never need: they take plain names from ``objectives._names``. So every name
+# below is imported on first use (PEP 562), and the first use imports them all, which also
+# registers the built-in config parts and objectives (``objectives.skip``, ``objectives._synthetic``)
+# exactly as an eager import did.
+_LAZY = {
+    **dict.fromkeys(
+        ("DataConfig", "RunConfig", "TrainConfig", "list_config_parts", "register_config_part", "valid_keys"),
+        "objectives._config",
+    ),
+    "check_run": "objectives._check",
+    "trial_config": "objectives._trial",
+    **dict.fromkeys(
+        (
+            "ClassifyObjective", "list_objectives", "make_objective", "objective_config_parts",
+            "objective_report_attrs", "objective_report_description", "objective_report_pairs", "provenance",
+            "register_objective",
+        ),
+        "objectives._objective",
+    ),
+    **dict.fromkeys(("PreparedData", "list_datasets", "load_dataset", "prepare_data"), "objectives.data"),
+    **dict.fromkeys(("Diverged", "EpochStats", "FitResult", "fit", "resolve_device"), "objectives.train"),
+}
+
+
+def _import_all() -> None:
+    import importlib
+
+    for module in dict.fromkeys(_LAZY.values()):
+        importlib.import_module(module)
+    importlib.import_module("objectives.skip")  # registers the skip_* config part and skip_layers
+    importlib.import_module("objectives._synthetic")  # registers the synthetic objective
+    for name, module in _LAZY.items():
+        globals()[name] = getattr(importlib.import_module(module), name)
+
+
+# The submodules an eager import bound as attributes (``objectives.data`` after ``import objectives``).
+_SUBMODULES = ("_check", "_config", "_objective", "_synthetic", "_trial", "data", "skip", "train")
+
+
+def __getattr__(name: str):
+    if name not in _LAZY and name not in _SUBMODULES:
+        raise AttributeError(f"module 'objectives' has no attribute {name!r}")
+    _import_all()
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "ClassifyObjective",

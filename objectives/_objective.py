@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 
 from objectives._config import RunConfig
+from objectives._names import SCALAR_METRICS, TRIAL_METRICS  # noqa: F401  (defined torch-free there; re-exported)
 from objectives._trial import trial_config
 from objectives.data import prepare_data
 from objectives.train import Diverged, EpochStats, fit, remove_checkpoint, resolve_device
@@ -28,17 +29,6 @@ from searchspace.errors import RegistryError, valid_list
 
 # User attributes an objective sets on every trial (besides the metrics).
 CELL_ATTRS = ("config", "config_id", "seed", "repeat")
-
-# The one list of the metrics a classification trial stores as user attributes (FitResult.metrics()
-# keys). The batched path (objectives._repeats), the skip objective, the results table and the
-# trial.json summary all derive theirs from it.
-TRIAL_METRICS = (
-    "val_accuracy", "val_loss", "test_accuracy", "test_loss", "test_error", "params",
-    "flops", "train_seconds", "images_per_second", "best_epoch", "epochs_run",
-    "stopped_early", "confusion", "history",
-)  # fmt: skip
-# The scalar ones (per-trial columns of a results table; confusion and history are arrays).
-SCALAR_METRICS = tuple(k for k in TRIAL_METRICS if k not in ("confusion", "history"))
 
 
 @functools.lru_cache(maxsize=1)

@@ -21,12 +21,10 @@ the results as pandas DataFrames::
 
 from searchspace import apply_overrides, build_space  # Space -> Space edits, defined in searchspace._pin
 from studies._dashboard import run_dashboard
-from studies._launch import create_or_resume, launch
 from studies._presets import list_presets, load_preset, read_preset
 from studies._race import RaceSettings
 from studies._spec import Overrides, StudySpec
 from studies._storage import StorageOptions, open_storage
-from studies._worker import run_worker
 
 # This is the whole user surface: what a Python user calls to run a study and read it back. The
 # analysis entry points live in ``studies.analysis`` and every error class in ``searchspace.errors``;
@@ -34,8 +32,12 @@ from studies._worker import run_worker
 # modules that define it.
 
 # Reading results pulls in pandas, scipy.stats, plotly and scikit-learn: seconds of CPU that a
-# worker, which only trains, never needs. These names are imported on first use (PEP 562).
+# worker, which only trains, never needs; launching and running pull in the objectives and so torch
+# (~2 s), which a command that only reads a study (``study status``) never needs. These names are
+# imported on first use (PEP 562).
 _LAZY = {
+    **dict.fromkeys(("create_or_resume", "launch"), "studies._launch"),
+    "run_worker": "studies._worker",
     **dict.fromkeys(
         (
             "failure_summary", "format_leaderboard", "format_status", "leaderboard", "load_study", "study_status",

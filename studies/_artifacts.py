@@ -26,7 +26,7 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from studies._storage import storage_file
-from objectives._objective import SCALAR_METRICS
+from objectives._names import SCALAR_METRICS
 
 log = logging.getLogger("layerlab")
 SPEC_ATTR = "layerlab"  # study user attribute: {"spec", "fingerprint", "artifact_dir"}

@@ -21,7 +21,6 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives import objective_config_parts, trial_config
 from studies._attrs import add_trials
 from studies._spec import StudySpec
 
@@ -97,6 +96,8 @@ def fill_slot(study: optuna.Study, trial: optuna.trial.Trial, spec: StudySpec) -
     """
     if spec.sampler == "grid" or repeat_of(study._storage.get_trial(trial._trial_id)) != 0:
         return
+    from objectives import objective_config_parts, trial_config  # here: `study status` never imports torch
+
     trial_config(spec.space, trial, parts=objective_config_parts(spec.objective),
                  on_params=lambda: queue_repeats(study, trial, spec.repeats))
 
@@ -104,6 +105,8 @@ def fill_slot(study: optuna.Study, trial: optuna.trial.Trial, spec: StudySpec) -
 def record_params(trial: optuna.trial.Trial, spec: StudySpec) -> None:
     """Suggest ``trial``'s parameters (a pruned config's repeat that will not train records
     them, so it reads like its config's other trials)."""
+    from objectives import objective_config_parts, trial_config  # here: `study status` never imports torch
+
     trial_config(spec.space, trial, parts=objective_config_parts(spec.objective))
 
 

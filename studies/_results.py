@@ -8,15 +8,13 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from objectives import objective_report_attrs
-from objectives._objective import SCALAR_METRICS
+from objectives._names import SCALAR_METRICS
 from studies._artifacts import SPEC_ATTR, artifact_dir_of
 from studies._cells import count_cells, root_number
 from studies._race_storage import format_race, race_status
 from studies._claims import cell_trials
-from studies._spec import StudyError, StudySpec
+from studies._spec import StudyError, StudySpec, load_spec
 from studies._storage import open_storage, redact
-from studies._worker import load_spec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,6 +46,8 @@ def trials_frame(study: optuna.Study, *, states: tuple[TrialState, ...] | None =
     per searched parameter, the metrics of ``METRIC_ATTRS`` plus the scalar attributes the study's
     objective lists in ``report_attrs``, and ``fail_reason``."""
     import pandas as pd  # here: `study status` reads no frame and skips pandas' import
+    from objectives import objective_report_attrs  # here too: `study status` never imports torch
+
     spec = spec_of(study)
     metric_attrs = (*METRIC_ATTRS, *(objective_report_attrs(spec.objective) if spec else ()))
     rows = []

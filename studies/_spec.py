@@ -13,12 +13,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from objectives import RunConfig, check_run, list_objectives, objective_config_parts
+from objectives._names import BUILTIN_OBJECTIVES
 from searchspace import Space, apply_overrides, grid_points, grid_size, random_configs
 from searchspace.errors import ConfigError, LayerlabError, valid_list
+from studies._artifacts import SPEC_ATTR
 from studies._paper import parse_report
+
+if TYPE_CHECKING:
+    import optuna
 
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "halving", "hyperband")
@@ -52,8 +56,10 @@ class StudySpec:
             raise ConfigError(f"unknown sampler {self.sampler!r}; valid: {valid_list(SAMPLERS)}")
         if self.pruner not in PRUNERS:
             raise ConfigError(f"unknown pruner {self.pruner!r}; valid: {valid_list(PRUNERS)}")
-        if self.objective not in list_objectives():
-            raise ConfigError(f"unknown objective {self.objective!r}; valid: {valid_list(list_objectives())}")
+        # A built-in name is valid without importing the objectives (and torch): `study status`
+        # rebuilds the stored spec and needs none of them.
+        if self.objective not in BUILTIN_OBJECTIVES and self.objective not in _list_objectives():
+            raise ConfigError(f"unknown objective {self.objective!r}; valid: {valid_list(_list_objectives())}")
         if not isinstance(self.repeats, int) or isinstance(self.repeats, bool) or self.repeats < 1:
             raise ConfigError(f"repeats must be an integer >= 1, got {self.repeats!r}")
         if self.n_trials is not None and (not isinstance(self.n_trials, int) or self.n_trials < 1):
@@ -131,6 +137,8 @@ class StudySpec:
             configs = [p.config for p in grid_points(self.space, limit=self.n_trials, seed=self.seed)]
         else:
             configs = random_configs(self.space, 16, seed=self.seed)
+        from objectives import RunConfig, check_run, objective_config_parts  # here: reading a spec needs no torch
+
         runs = [RunConfig.from_flat(config, parts=objective_config_parts(self.objective)) for config in configs]
         for run in runs:
             _check_dataset(run.data.dataset)
@@ -165,6 +173,20 @@ class StudySpec:
                         check_run_shapes(run, data_dir=data_dir, built=built)
                     else:
                         data_shape(run.data, data_dir=data_dir)
+
+
+def _list_objectives() -> list[str]:
+    from objectives import list_objectives
+
+    return list_objectives()
+
+
+def load_spec(study: optuna.Study) -> StudySpec:
+    """The spec a launch stored on ``study`` (``StudyError`` if layerlab did not create it)."""
+    attrs = study.user_attrs.get(SPEC_ATTR)
+    if not attrs:
+        raise StudyError(f"study {study.study_name!r} was not created by layerlab (no {SPEC_ATTR!r} attribute)")
+    return StudySpec.from_dict(attrs["spec"])
 
 
 def spec_differences(stored: Mapping[str, Any], yours: Mapping[str, Any]) -> list[str]:
@@ -241,6 +263,8 @@ def _check_pins_take_effect(spec: StudySpec, pins: Mapping[str, Any]) -> None:
             configs = random_configs(spec.space, 32, seed=spec.seed)
     except SpaceError:
         return  # a space that cannot be enumerated; validate() reports it
+    from objectives import RunConfig, objective_config_parts  # here: reading a spec needs no torch
+
     parts = objective_config_parts(spec.objective)
     used: set[str] = set()
     families: set[str] = set()

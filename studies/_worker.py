@@ -43,17 +43,10 @@ from studies._faults import as_fault, exit_with_parent, first_line, hand_back
 from studies._race_storage import advance_race
 from studies._claims import ensure_claim_index, has_running, note_claimed, waiting_trial_ids
 from studies._prune import ConfigPruner, skip_pruned_config
-from studies._spec import StudyError, StudySpec
+from studies._spec import StudyError, StudySpec, load_spec
 from studies._storage import StorageOptions, fail_stale_trials, has_heartbeat, is_lock_error, open_storage
 
 log = logging.getLogger("layerlab")
-
-
-def load_spec(study: optuna.Study) -> StudySpec:
-    attrs = study.user_attrs.get(SPEC_ATTR)
-    if not attrs:
-        raise StudyError(f"study {study.study_name!r} was not created by layerlab (no {SPEC_ATTR!r} attribute)")
-    return StudySpec.from_dict(attrs["spec"])
 
 
 def make_sampler(spec: StudySpec, worker_index: int = 0) -> optuna.samplers.BaseSampler:

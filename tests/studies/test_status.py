@@ -4,6 +4,9 @@ with pruned, failed and retried cells. A fake objective keeps these tests free o
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -14,6 +17,8 @@ from objectives import list_objectives, register_objective
 from searchspace import Categorical, ConfigError, Float, Space, config_id, sample
 from studies import StudySpec, build_space, create_or_resume, launch, load_preset, run_worker, study_status
 from tests.studies._util import OPTIONS, load
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TINY = {"family": "seq", "dataset": "digits", "channels": 4, "epochs": 2}
 
@@ -99,3 +104,34 @@ def test_grid_launch_with_fake_objective_leaves_no_waiting_cells(sqlite_url):
     study = launch(StudySpec(space=space, objective="test-fake", repeats=3), storage=sqlite_url, study_name="f",
                    progress=False, options=OPTIONS)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 6 == len(study.trials)
+
+
+# Print which of the heavy libraries a command loaded (in a fresh interpreter, from the repository root).
+HEAVY_PROBE = (
+    "import sys, cli; rc = cli.main(sys.argv[1:]); "
+    "print('heavy:', sorted(m for m in ('torch', 'torchvision', 'timm', 'sklearn', 'pandas', 'scipy') if m in sys.modules)); "
+    "sys.exit(rc)"
+)
+
+
+def test_status_never_imports_torch(tiny_preset, sqlite_url):
+    """`study status` (text and --json) reads a study without importing torch, torchvision, timm,
+    scikit-learn, pandas or scipy: torch alone is ~2 s of the <= 3 s issue 12 allows at 5,040 trials."""
+    create_or_resume(load_preset(str(tiny_preset)), sqlite_url, "light", options=OPTIONS, check_data=False)
+    for extra in ([], ["--json"]):
+        args = ["study", "status", "--storage", sqlite_url, "--study-name", "light", *extra]
+        out = subprocess.run([sys.executable, "-c", HEAVY_PROBE, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert "heavy: []" in out.stdout, out.stdout
+        assert "6 cells" in out.stdout or '"cells_total": 6' in out.stdout, out.stdout  # the stored spec was read
+
+
+def test_builtin_objective_names_match_the_registry():
+    """``objectives._names.BUILTIN_OBJECTIVES`` (what a stored spec may name without importing the
+    objectives) is exactly the objectives layerlab's own modules register."""
+    import objectives._objective as registry
+    from objectives._names import BUILTIN_OBJECTIVES
+
+    list_objectives()  # the first use of the package registers the built-ins
+    own = sorted(name for name, cls in registry._OBJECTIVES.items() if cls.__module__.startswith("objectives."))
+    assert own == sorted(BUILTIN_OBJECTIVES)
