@@ -145,15 +145,27 @@ def requeue(frozen: FrozenTrial) -> optuna.trial.FrozenTrial:
     )
 
 
-def requeue_failed(study: optuna.Study, spec: StudySpec) -> int:
-    """Queue one more try of every cell whose trials all failed (``study launch --retry-failed``)."""
+# fail reasons of a cell handed back by its worker (stopped, or an infrastructure fault): the
+# cell was not at fault, and a relaunch runs it again without --retry-failed
+HANDED_BACK = ("interrupted", "infrastructure: ")
+
+
+def requeue_failed(study: optuna.Study, spec: StudySpec, *, handed_back_only: bool = False) -> int:
+    """Queue one more try of every cell whose trials all failed (``study launch --retry-failed``).
+
+    ``handed_back_only`` (every launch does this, under ``study_lock``): only the cells whose last
+    trial was handed back (``HANDED_BACK``) without its new copy being queued, which happens when
+    the worker is stopped between failing the trial and queueing the copy."""
     by_cell: dict[str, list[FrozenTrial]] = defaultdict(list)
     for t in study.get_trials(deepcopy=False):
         by_cell[cell_of(t, spec.sampler)].append(t)
     queued = 0
     for trials in by_cell.values():
         if all(t.state == TrialState.FAIL for t in trials):
-            study.add_trial(requeue(max(trials, key=lambda t: t.number)))
+            last = max(trials, key=lambda t: t.number)
+            if handed_back_only and not str(last.user_attrs.get("fail_reason", "")).startswith(HANDED_BACK):
+                continue
+            study.add_trial(requeue(last))
             queued += 1
     return queued
 

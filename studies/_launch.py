@@ -120,8 +120,9 @@ def create_or_resume(
             queue_grid(study, spec, progress=progress)
         else:
             queue_slots(study, spec)
-        if retry_failed:
-            requeue_failed(study, spec)
+        # a cell handed back whose new copy was never queued (its worker stopped in between) is
+        # queued again by any launch; --retry-failed also re-runs the cells that failed on their own
+        requeue_failed(study, spec, handed_back_only=not retry_failed)
     return study
 
 

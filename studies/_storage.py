@@ -351,9 +351,14 @@ def study_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str) 
     """Hold a lock named after the study while creating it and queueing its cells, so two
     ``study launch`` commands started at once (e.g. on two machines) cannot queue a cell twice.
 
-    PostgreSQL: a session-level advisory lock. SQLite and journal files: ``flock`` on the file
-    itself (SQLite locks with ``fcntl`` byte ranges and the journal with its own lock files, so the
-    two do not interfere). MySQL: no lock; launch such studies from one process.
+    PostgreSQL: a session-level advisory lock. A journal file: ``flock`` on the file itself (Optuna
+    locks the journal with its own lock files). SQLite: ``flock`` on a lock file beside the
+    database, ``<file>.lock``, never on the database itself: closing any descriptor of the
+    database file drops every POSIX lock this process holds on it, SQLite's own included
+    (sqlite.org/howtocorrupt.html, section 2.2), and another process could then write under a
+    connection of this one (measured: "database disk image is malformed" with two workers). The
+    lock file is left in place: removing it would let two processes hold locks on two different
+    files of the same name. MySQL: no lock; launch such studies from one process.
     """
     scheme = scheme_of(url)
     if scheme == "postgresql":
@@ -373,7 +378,9 @@ def study_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str) 
     if path is None or not path.exists():
         yield
         return
-    with open(path, "rb") as handle:
+    if scheme == "sqlite":
+        path = path.with_name(path.name + ".lock")
+    with open(path, "ab") as handle:  # "ab": creates the SQLite lock file, never truncates the journal
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -17,6 +17,8 @@ exit when nothing is waiting or running.
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import math
 import os
@@ -306,7 +308,7 @@ def _run_trial(
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (e.g. a preempted cluster job): hand the cell back
             if beat is not None:
                 beat.stop()
-            _hand_back(study, trial)
+            _hand_back(study, trial, storage_url)
             raise
         except Exception as exc:  # a bug or a resource error: record it, keep the study going
             if as_fault(exc, storage_url) is not None:
@@ -331,12 +333,21 @@ def _run_trial(
             beat.stop()
 
 
-def _hand_back(study: optuna.Study, trial: optuna.trial.Trial) -> None:
-    """Fail an interrupted trial and queue its cell again at once (no wait for the grace period)."""
-    try:
-        trial.set_user_attr("fail_reason", "interrupted")
-        getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes
-        study.tell(trial, state=TrialState.FAIL)
-    except (UpdateFinishedTrialError, ValueError):
-        return  # already declared dead, and re-queued by the worker that noticed
-    study.add_trial(requeue(study._storage.get_trial(trial._trial_id)))
+def _hand_back(study: optuna.Study, trial: optuna.trial.Trial, storage_url: str | None = None) -> None:
+    """Fail an interrupted trial and queue its cell again at once (no wait for the grace period).
+
+    Under ``study_lock`` when the storage URL is known: a launch started meanwhile queues again a
+    handed-back cell whose copy is missing (``requeue_failed``), and must not see the moment
+    between the two writes here."""
+    from studies._storage import study_lock
+
+    lock = (study_lock(getattr(study._storage, "_backend", study._storage), storage_url, study.study_name)
+            if storage_url else contextlib.nullcontext())
+    with lock:
+        try:
+            trial.set_user_attr("fail_reason", "interrupted")
+            getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes
+            study.tell(trial, state=TrialState.FAIL)
+        except (UpdateFinishedTrialError, ValueError):
+            return  # already declared dead, and re-queued by the worker that noticed
+        study.add_trial(requeue(study._storage.get_trial(trial._trial_id)))

@@ -155,3 +155,22 @@ def test_queue_only_queues_and_runs_nothing(tiny_preset, sqlite_url, capsys):
     assert code == 0
     assert "0/6 done" in capsys.readouterr().out
     assert [t.state for t in load_study(sqlite_url, "q").trials] == [TrialState.WAITING] * 6
+
+
+def test_a_relaunch_queues_again_a_handed_back_cell_whose_copy_was_never_queued(tiny_preset, sqlite_url):
+    """A worker stopped between failing its trial ("interrupted") and queueing the cell's copy
+    leaves the cell FAIL with nothing waiting: the next launch queues it once. A cell that failed
+    on its own waits for --retry-failed."""
+    spec = load_preset(str(tiny_preset))
+    study = create_or_resume(spec, sqlite_url, "t")
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    for trial_id, reason in ((waiting[0]._trial_id, "interrupted"), (waiting[1]._trial_id, "Diverged: loss is nan")):
+        study._storage.set_trial_state_values(trial_id, TrialState.RUNNING)
+        study._storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+        study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    for _ in range(2):  # twice: the copy is queued once, not once per launch
+        study = create_or_resume(spec, sqlite_url, "t")
+        assert len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) == len(waiting) - 1
+    assert study_status(study)["cells_failed"] == 1  # the diverged one
+    study = create_or_resume(spec, sqlite_url, "t", retry_failed=True)
+    assert len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) == len(waiting)

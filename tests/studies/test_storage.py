@@ -89,3 +89,28 @@ def test_a_failed_journal_append_leaves_no_half_written_line(tmp_path, monkeypat
     study.enqueue_trial({"x": 3})
     again = optuna.load_study(study_name="j", storage=optuna.storages.JournalStorage(WholeLinesJournalBackend(str(path))))
     assert [t.system_attrs.get("fixed_params") for t in again.trials] == [{"x": 1}, {"x": 3}]
+
+
+def test_the_study_lock_never_drops_sqlites_own_locks(tmp_path):
+    """study_lock must not open the database file itself: closing that descriptor dropped every
+    POSIX lock of this process on it, so another process closing its connection took itself for
+    the last one and deleted the write-ahead log under this process's live connection (the cause
+    of "database disk image is malformed" with two workers)."""
+    import subprocess
+    import sys
+
+    import optuna
+
+    from studies._storage import study_lock
+
+    db = tmp_path / "s.db"
+    url = f"sqlite:///{db}"
+    storage = open_storage(url, create=True)
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.enqueue_trial({})  # a write: the WAL now holds a frame, and this process a connection
+    with study_lock(storage, url, "s"):
+        pass
+    child = f"import sqlite3; c = sqlite3.connect({str(db)!r}); c.execute('select count(*) from trials').fetchall(); c.close()"
+    subprocess.run([sys.executable, "-c", child], check=True)
+    assert (tmp_path / "s.db-wal").exists()  # this process's connection still holds the log
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) == 1
