@@ -25,6 +25,7 @@ from searchspace._errors import (
     RegistryError,
     SpaceError,
 )
+from searchspace._lazy import lazy_attributes
 from searchspace._pin import apply_overrides, build_space
 from searchspace._space import (
     GridPoint,
@@ -48,18 +49,7 @@ _LAZY = dict.fromkeys(
 )
 
 
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'searchspace' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

@@ -21,8 +21,6 @@ and the YAML loader's ``DuplicateKeyError`` / ``DocumentTooLargeError`` (turned 
 
 from __future__ import annotations
 
-import importlib
-
 from searchspace._errors import (
     ConfigError,
     FamilyError,
@@ -31,6 +29,7 @@ from searchspace._errors import (
     SpaceError,
     valid_list,
 )
+from searchspace._lazy import lazy_attributes
 
 # Error classes defined in the packages above searchspace: name -> defining module.
 _LAZY = {
@@ -49,16 +48,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'searchspace.errors' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

@@ -20,6 +20,7 @@ the results as pandas DataFrames::
 """
 
 from searchspace import apply_overrides, build_space  # Space -> Space edits, defined in searchspace._pin
+from searchspace._lazy import lazy_attributes
 from studies._dashboard import run_dashboard
 from studies._presets import list_presets, load_preset, read_preset
 from studies._race import RaceSettings
@@ -48,18 +49,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'studies' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [
