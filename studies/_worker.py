@@ -46,7 +46,7 @@ from studies._race_storage import advance_race
 from studies._claims import ensure_claim_index, has_running, note_claimed, waiting_trial_ids
 from studies._prune import ConfigPruner, skip_pruned_config
 from studies._spec import StudyError, StudySpec, load_spec
-from studies._storage import StorageOptions, fail_stale_trials, has_heartbeat, is_lock_error, open_storage
+from studies._storage import StorageOptions, fail_stale_trials, has_heartbeat, is_lock_error, open_storage, study_lock
 
 log = logging.getLogger("layerlab")
 
@@ -339,8 +339,6 @@ def _hand_back(study: optuna.Study, trial: optuna.trial.Trial, storage_url: str 
     Under ``study_lock`` when the storage URL is known: a launch started meanwhile queues again a
     handed-back cell whose copy is missing (``requeue_failed``), and must not see the moment
     between the two writes here."""
-    from studies._storage import study_lock
-
     lock = (study_lock(getattr(study._storage, "_backend", study._storage), storage_url, study.study_name)
             if storage_url else contextlib.nullcontext())
     with lock:

@@ -13,7 +13,7 @@ from studies import create_or_resume, load_preset, run_worker, study_status
 from studies._cells import cell_key, repeat_of, trial_params
 from studies._race import RaceSettings
 from studies._race_storage import advance_race, race_spec, race_state
-from tests.studies._util import OPTIONS, load, start_workers, wait_all, write_preset
+from tests.studies._util import OPTIONS, load, run_together, start_workers, wait_all, write_preset
 
 RACE_PRESET = """\
 name: race-synth
@@ -84,23 +84,13 @@ def _advance_together(url: str, name: str, start, queue) -> None:
 def concurrent_round_queued_once(url: str, name: str, tmp_path: Path, n_procs: int = 3) -> None:
     """The round's last cells finish in N processes at once; each calls advance_race at the same
     moment: the next round's cells are queued exactly once."""
-    import multiprocessing
-
     race_study(url, name, tmp_path)
     study = load(url, name)
     run_worker(url, name, device="cpu", options=OPTIONS, wait=False, max_trials=4 * SETTINGS.min_repeats)
     assert not study.get_trials(states=(TrialState.WAITING,))  # round 0 done, round 1 not queued yet
     expected = race_state(study).to_queue
     assert expected
-    ctx = multiprocessing.get_context("fork")
-    queue, start = ctx.Queue(), ctx.Barrier(n_procs)
-    procs = [ctx.Process(target=_advance_together, args=(url, name, start, queue)) for _ in range(n_procs)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    results = run_together(_advance_together, url, name, n_procs)
     assert results == [True] * n_procs  # every process sees work to claim
     study = load(url, name)
     waiting = study.get_trials(states=(TrialState.WAITING,))

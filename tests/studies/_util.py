@@ -213,22 +213,29 @@ def _claim_all(url: str, name: str, start, queue) -> None:
     queue.put(claimed)
 
 
-def claims_under_contention(url: str, name: str, n_trials: int = 60, n_procs: int = 3) -> None:
-    """Processes racing to claim the same WAITING trials: each is claimed exactly once."""
+def run_together(target: Callable, url: str, name: str, n_procs: int) -> list:
+    """``target(url, name, start, queue)`` in ``n_procs`` forked processes that pass one barrier
+    together; what each put on the queue. The children only use optuna and the database."""
     import multiprocessing
 
-    study = optuna.create_study(study_name=name, storage=open_storage(url, create=True, options=OPTIONS))
-    for i in range(n_trials):
-        study.enqueue_trial({"x": i}, user_attrs={"repeat": 0})
-    ctx = multiprocessing.get_context("fork")  # the children only use optuna and the database
+    ctx = multiprocessing.get_context("fork")
     queue, start = ctx.Queue(), ctx.Barrier(n_procs)
-    procs = [ctx.Process(target=_claim_all, args=(url, name, start, queue)) for _ in range(n_procs)]
+    procs = [ctx.Process(target=target, args=(url, name, start, queue)) for _ in range(n_procs)]
     for p in procs:
         p.start()
-    claimed = [queue.get(timeout=300) for _ in procs]
+    results = [queue.get(timeout=300) for _ in procs]
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
+    return results
+
+
+def claims_under_contention(url: str, name: str, n_trials: int = 60, n_procs: int = 3) -> None:
+    """Processes racing to claim the same WAITING trials: each is claimed exactly once."""
+    study = optuna.create_study(study_name=name, storage=open_storage(url, create=True, options=OPTIONS))
+    for i in range(n_trials):
+        study.enqueue_trial({"x": i}, user_attrs={"repeat": 0})
+    claimed = run_together(_claim_all, url, name, n_procs)
     counts = Counter(i for batch in claimed for i in batch)
     assert len(counts) == n_trials and set(counts.values()) == {1}, counts.most_common(3)
     assert len(study.get_trials(states=(TrialState.RUNNING,))) == n_trials
@@ -266,3 +273,16 @@ def launch_in_threads(spec, url: str, name: str, n: int = 3, *, barrier: bool = 
     for t in threads:
         t.join()
     return errors
+
+
+def assert_preset_refused(path: Path, fragments) -> None:
+    """Loading the preset file at ``path`` is refused in one line that starts with the file's path
+    and names every fragment (the key, the bad value, what is valid)."""
+    from searchspace.errors import PresetError
+
+    with pytest.raises(PresetError) as info:
+        load_preset(str(path))
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(path))
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)

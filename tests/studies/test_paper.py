@@ -9,7 +9,8 @@ from searchspace import Categorical, Space, Variants
 from searchspace.errors import ConfigError
 from studies import StudySpec
 from studies._paper import paper_report
-from studies._presets import PresetError, load_preset
+from studies._presets import load_preset
+from tests.studies._util import assert_preset_refused
 from tests.studies.analysis._synthetic import grid_study
 
 MODELS = {"small": {"family": "seq"}, "wide": {"family": "fcl"}, "deep": {"family": "resnet"}}
@@ -81,12 +82,7 @@ MALFORMED = [
 def test_a_malformed_report_layout_is_refused_naming_the_key(tmp_path, label, text, fragments):
     path = tmp_path / "mine.yaml"
     path.write_text(GOOD + text)
-    with pytest.raises(PresetError) as info:
-        load_preset(str(path))
-    message = str(info.value)
-    assert "\n" not in message and message.startswith(str(path))
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
+    assert_preset_refused(path, fragments)
 
 
 def test_a_malformed_layout_in_python_fails_when_the_spec_is_made():
