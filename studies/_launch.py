@@ -2,14 +2,15 @@
 
 ``launch`` validates everything first (nothing is written for bad input), creates the study or
 loads the one with the same name (refusing it when its spec differs), queues every missing cell
-(:mod:`studies._cells`), then runs workers: in this process, as N local processes, or one per GPU
-with ``CUDA_VISIBLE_DEVICES`` set. Workers on other machines join with ``study worker``.
+(:mod:`studies._cells`), then runs workers: in this process (and N-1 local processes), or one
+process per GPU with ``CUDA_VISIBLE_DEVICES`` set. Workers on other machines join with ``study worker``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import optuna
 from tqdm.auto import tqdm
 
 from objectives import resolve_device
+from objectives._warm import pause_collection, resume_collection
 from objectives.train._batched import check_batch_mode
 from searchspace.errors import ConfigError
 from studies._artifacts import SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
@@ -26,7 +28,7 @@ from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
 from studies._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
 from studies._race import RACE_ATTR, RaceSettings
 from studies._race_storage import race_spec, start_race
-from studies._processes import run_processes, worker_argv
+from studies._processes import release, start_processes, stop_processes, wait_processes, worker_argv
 from studies._spec import StudyError, StudySpec, spec_differences
 from studies._storage import DEFAULT_STORAGE, StorageOptions, open_storage, storage_file, study_lock
 from studies._worker import run_worker
@@ -147,13 +149,25 @@ def launch(
 ) -> optuna.Study:
     """Create (or resume) the study and run it to completion; returns the Optuna study.
 
-    ``workers=1`` runs in this process; ``workers=N`` starts N local worker processes; ``gpus``
-    (e.g. ``["0", "1"]``) starts one worker per GPU with ``CUDA_VISIBLE_DEVICES`` set. With
+    ``workers=1`` runs in this process; ``workers=N`` runs worker 0 in this process and starts
+    N-1 local worker processes; ``gpus`` (e.g. ``["0", "1"]``) starts one worker process per GPU
+    with ``CUDA_VISIBLE_DEVICES`` set. Worker processes start before the validation, gated, and
+    are released once the cells are queued (:mod:`studies._processes`). With
     ``queue_only`` the study is created and its cells queued, and no worker starts (workers join
     later with ``study worker``, e.g. from a cluster job array). ``batch_repeats`` (auto | on |
     off) lets workers train a config's repeats together (see :mod:`studies._batch`). ``race`` runs a grid as a race
     over seed repeats (``study launch --race``; see :mod:`studies._race`).
     """
+    pause_collection()  # until the worker's start-up ends (objectives._warm); resumed below whatever happens
+    try:
+        return _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir, artifact_dir,
+                       progress, options, retry_failed, queue_only, max_cells, batch_repeats, race)
+    finally:
+        resume_collection()
+
+
+def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir, artifact_dir, progress,
+            options, retry_failed, queue_only, max_cells, batch_repeats, race) -> optuna.Study:
     check_batch_mode(batch_repeats)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
@@ -169,22 +183,42 @@ def launch(
     if race is not None:
         spec = race_spec(spec, race)
     study_name = study_name or spec.name
-    study = create_or_resume(
-        spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed,
-        data_dir=data_dir, check_data=not queue_only, checkpoint_dir=checkpoint_dir, max_cells=max_cells, progress=progress, race=race,
-    )
+    # Worker processes start now, gated, and import while this process validates and queues;
+    # they open nothing until released, and are killed if that fails (studies._processes).
+    # On CPU this process is worker 0 itself: one process fewer to start and import.
+    helpers: list = []
+    if not queue_only and (gpus or workers > 1):
+        commands = worker_commands(
+            storage, study_name, workers=workers, gpus=gpus, device=device, data_dir=data_dir,
+            artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats, start=0 if gpus else 1, gated=True,
+        )
+        helpers = start_processes(commands, pythonpath=str(ROOT), parent_env={PARENT_ENV: str(os.getpid())},
+                                  gated=True)  # workers die with this process (studies._faults)
+    try:
+        study = create_or_resume(
+            spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed,
+            data_dir=data_dir, check_data=not queue_only, checkpoint_dir=checkpoint_dir, max_cells=max_cells,
+            progress=progress, race=race,
+        )
+    except BaseException:
+        stop_processes(helpers, kill=True)
+        raise
     if queue_only:
         return study
     checkpoint_dir = checkpoint_dir or checkpoint_dir_of(study) or default_checkpoint_dir(storage, study_name)
-    if gpus or workers > 1:
-        commands = worker_commands(
-            storage, study_name, workers=workers, gpus=gpus, device=device, data_dir=data_dir,
-            checkpoint_dir=checkpoint_dir, artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats,
-        )
-        _run_processes(commands, study, spec, progress)
-    else:
-        _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, progress, options, study,
-                    batch_repeats=batch_repeats)
+    release(helpers, {"checkpoint_dir": str(checkpoint_dir)})
+    bar = _progress_bar(spec, study, progress)
+    try:
+        if not gpus:
+            _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, options, study, bar,
+                        helpers=helpers, batch_repeats=batch_repeats)
+        if helpers:
+            _wait_helpers(helpers, study, spec, bar, inline=not gpus)
+    except BaseException:
+        stop_processes(helpers)  # SIGTERM: each hands its running cell back
+        raise
+    finally:
+        bar.close()
     return optuna.load_study(study_name=study_name, storage=open_storage(storage, options=options))
 
 
@@ -209,24 +243,32 @@ def _progress_bar(spec: StudySpec, study: optuna.Study, enabled: bool) -> tqdm:
                 desc=study.study_name, dynamic_ncols=True, file=sys.stderr)
 
 
-def _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, progress, options, study,
-                *, batch_repeats: str = "off") -> None:
-    bar = _progress_bar(spec, study, progress)
+def _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, options, study, bar,
+                *, helpers=(), batch_repeats: str = "off") -> None:
+    """Run a worker in this process (worker 0), the progress bar following the whole study."""
+    last = [time.monotonic()]
 
     def on_trial(frozen: optuna.trial.FrozenTrial) -> None:
-        bar.update(1)
+        if helpers:  # the other workers' trials count too: read the counts, at most once a second
+            if time.monotonic() - last[0] >= 1.0:
+                _update_bar(bar, study, spec)
+                last[0] = time.monotonic()
+        else:
+            bar.update(1)
         value = "" if frozen.value is None else f"val {frozen.value:.4f} | "
         bar.set_postfix_str(f"{value}trial {frozen.number} {frozen.state.name.lower()}")
 
     def on_epoch(stats) -> None:
         bar.set_postfix_str(f"epoch {stats.epoch} val {stats.val_accuracy:.4f}")
 
-    try:
-        run_worker(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
-                   artifact_dir=artifact_dir, options=options, on_trial=on_trial, on_epoch=on_epoch,
-                   batch_repeats=batch_repeats)
-    finally:
-        bar.close()
+    run_worker(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
+               artifact_dir=artifact_dir, options=options, on_trial=on_trial if not bar.disable else None,
+               on_epoch=on_epoch if not bar.disable else None, batch_repeats=batch_repeats)
+
+
+def _update_bar(bar: tqdm, study: optuna.Study, spec: StudySpec) -> None:
+    counts = count_cells(study, spec)
+    bar.update(max(0, counts.done + counts.failed - bar.n))
 
 
 def worker_commands(
@@ -241,10 +283,15 @@ def worker_commands(
     artifact_dir: str | Path | None = None,
     options: StorageOptions | None = None,
     batch_repeats: str = "off",
+    start: int = 0,
+    gated: bool = False,
 ) -> list[tuple[list[str], dict[str, str]]]:
     """(argv, extra environment) of each local worker process: ``workers`` CPU/auto workers (each
     with its share of the cores unless ``OMP_NUM_THREADS`` is set), or one per entry of ``gpus``
-    with ``CUDA_VISIBLE_DEVICES`` set (each then sees its GPU as ``cuda``)."""
+    with ``CUDA_VISIBLE_DEVICES`` set (each then sees its GPU as ``cuda``).
+
+    ``start``: the first CPU worker index to start a process for (``launch`` runs worker 0 in its
+    own process). ``gated``: each waits for ``studies._processes.release`` before it starts."""
     options = options or StorageOptions()
     if gpus:
         envs = [{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus]
@@ -254,6 +301,8 @@ def worker_commands(
         envs = [dict(threads) for _ in range(workers)]
     out = []
     for index, env in enumerate(envs):
+        if not gpus and index < start:
+            continue
         cmd = worker_argv([  # python -c into studies._processes.worker_main, not through the CLI
             "--storage", storage, "--study-name", study_name,
             "--device", "cuda" if gpus else device, "--worker-index", str(index), "--quiet",
@@ -261,6 +310,8 @@ def worker_commands(
         ])
         if batch_repeats != "off":
             cmd += ["--batch-repeats", batch_repeats]
+        if gated:
+            cmd.append("--gated")
         for flag, value in (("--data-dir", data_dir), ("--checkpoint-dir", checkpoint_dir), ("--artifact-dir", artifact_dir)):
             if value is not None:
                 cmd += [flag, str(value)]
@@ -268,24 +319,17 @@ def worker_commands(
     return out
 
 
-def _run_processes(commands, study: optuna.Study, spec: StudySpec, progress: bool) -> None:
-    """Start one process per command and follow the study's progress until they all exit."""
-    bar = _progress_bar(spec, study, progress)
-
-    def on_progress() -> None:
-        counts = count_cells(study, spec)
-        bar.update(max(0, counts.done + counts.failed - bar.n))
-
-    try:
-        codes = run_processes(commands, pythonpath=str(ROOT), on_progress=on_progress if progress else None,
-                              parent_env={PARENT_ENV: str(os.getpid())})  # workers die with this process (studies._faults)
-    finally:
-        bar.close()
+def _wait_helpers(helpers, study: optuna.Study, spec: StudySpec, bar: tqdm, *, inline: bool) -> None:
+    """Wait for the worker processes, following the study's progress, and judge their exit codes.
+    ``inline``: this process ran a worker too, which decides whether the study got anywhere."""
+    codes = wait_processes(helpers, on_progress=None if bar.disable else (lambda: _update_bar(bar, study, spec)))
+    if not bar.disable:
+        _update_bar(bar, study, spec)
     failed = [code for code in codes if code != 0]
     if failed and all(code == EXIT_FAULT for code in failed) and count_cells(study, spec).remaining != 0:
         raise FaultError(f"{len(failed)} of {len(codes)} worker processes stopped on an infrastructure fault (their "
                          "one-line reasons are above); relaunch the same command once it is fixed")
-    if failed and len(failed) == len(codes):
+    if failed and len(failed) == len(codes) and not inline:
         raise StudyError(f"all {len(codes)} worker processes exited with errors (exit codes {failed}); see their output above")
     if failed:
         sys.stderr.write(f"warning: {len(failed)} of {len(codes)} worker processes exited with errors {failed}\n")

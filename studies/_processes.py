@@ -6,6 +6,12 @@ every second. Here each process runs ``python -c`` into :func:`worker_main` (a s
 parser of the worker's own options only), and the parent waits on the processes themselves,
 updating the progress bar in between, so it returns as soon as the last worker exits.
 
+``launch`` starts them *gated* (``--gated``) before it validates and queues: a worker process spends
+seconds importing torch and the rest, and those seconds overlap the parent's own validation
+instead of following it. A gated worker imports what every trial needs, then waits for one line
+on its stdin: a JSON object of options decided once the study exists (``release``), or end of
+file when the launch failed, in which case it exits without having opened the storage.
+
 A subprocess rather than ``multiprocessing``: each worker needs its own environment
 (``CUDA_VISIBLE_DEVICES``, ``OMP_NUM_THREADS``) set before torch is imported, and a worker
 killed by a signal must not take a pool down with it.
@@ -14,6 +20,8 @@ killed by a signal must not take a pool down with it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -23,7 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 # The Python code each worker process runs; its arguments follow (see worker_main).
-WORKER_CODE = "import studies._processes as p; raise SystemExit(p.worker_main())"
+WORKER_CODE = "import gc, studies._processes as p; c = p.worker_main(); gc.freeze(); raise SystemExit(c)"  # freeze: as cli.py
 
 
 def worker_argv(args: Sequence[str]) -> list[str]:
@@ -44,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--artifact-dir")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--batch-repeats", default="off")
+    p.add_argument("--gated", action="store_true", help="wait for the launch's go line on stdin (see release)")
     return p
 
 
@@ -56,15 +65,28 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     code 2, as in the CLI; SIGTERM hands the running cell back."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _interrupt)
-    from searchspace.errors import LayerlabError
-    from studies._storage import StorageOptions
-    from studies._worker import run_worker
+    from objectives._warm import pause_collection
 
+    pause_collection()  # until the warm-up below ends the start-up (objectives._warm)
+    try:
+        from searchspace.errors import LayerlabError
+        from studies._faults import exit_with_parent
+        from studies._storage import StorageOptions
+
+        exit_with_parent()  # armed before the imports: a gated worker of a killed launch never waits on
+        from studies._worker import run_worker
+
+        go = _wait_for_go() if args.gated else {}
+    except KeyboardInterrupt:
+        return 130
+    if go is None:
+        return 0  # the launch stopped before releasing its workers: nothing was opened or written
+    checkpoint_dir = go.get("checkpoint_dir", args.checkpoint_dir)
     try:
         options = StorageOptions(heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period)
         report = run_worker(
             args.storage, args.study_name, device=args.device, data_dir=args.data_dir,
-            checkpoint_dir=args.checkpoint_dir, artifact_dir=args.artifact_dir,
+            checkpoint_dir=checkpoint_dir, artifact_dir=args.artifact_dir,
             worker_index=args.worker_index, options=options, batch_repeats=args.batch_repeats,
         )
     except LayerlabError as exc:
@@ -77,27 +99,76 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run_processes(
+def _wait_for_go() -> dict[str, Any] | None:
+    """A gated worker: import what a trial needs while the launch validates, then block on stdin
+    for the launch's go line; its options, or None at end of file (the launch stopped)."""
+    from objectives._warm import warm_up
+
+    warm_up()
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    return json.loads(line)
+
+
+def start_processes(
     commands: Sequence[tuple[list[str], dict[str, str]]],
     *,
     pythonpath: str,
+    parent_env: dict[str, str] | None = None,
+    gated: bool = False,
+) -> list[subprocess.Popen]:
+    """Start one process per (argv, extra environment). ``parent_env`` is added to every
+    environment (e.g. ``LAYERLAB_PARENT_PID``, so workers die with their parent). ``gated``: their
+    stdin is a pipe and they wait on it (commands built with ``--gated``; see :func:`release`)."""
+    procs = []
+    try:
+        for cmd, extra in commands:
+            env = {**os.environ, **extra}
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
+            env.update(parent_env or {})
+            procs.append(subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE if gated else None, text=gated))
+    except BaseException:
+        stop_processes(procs, kill=True)
+        raise
+    return procs
+
+
+def release(procs: Sequence[subprocess.Popen], options: dict[str, Any]) -> None:
+    """Let gated workers go, with ``options`` (JSON) decided once the study exists."""
+    line = json.dumps(options) + "\n"
+    for proc in procs:
+        if proc.stdin is None:
+            continue
+        try:
+            proc.stdin.write(line)
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):  # it already exited; its exit code tells
+            pass
+
+
+def stop_processes(procs: Sequence[subprocess.Popen], *, kill: bool = False) -> None:
+    """Stop every process still running and wait for it: SIGTERM (each hands its running cell
+    back) or, for gated workers never released (they opened nothing), SIGKILL."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill() if kill else p.terminate()
+    for p in procs:
+        p.wait()
+        if p.stdin is not None and not p.stdin.closed:
+            with contextlib.suppress(OSError):
+                p.stdin.close()
+
+
+def wait_processes(
+    procs: Sequence[subprocess.Popen],
+    *,
     on_progress: Callable[[], None] | None = None,
     every: float = 1.0,
-    parent_env: dict[str, str] | None = None,
 ) -> list[int]:
-    """Start one process per (argv, extra environment) and wait until all exit; their exit codes.
-
-    ``on_progress`` runs about every ``every`` seconds while they run. ``parent_env`` is added to
-    every environment (e.g. ``LAYERLAB_PARENT_PID``, so workers die with their parent). Ctrl-C,
-    SIGTERM or any error here terminates them (SIGTERM: each hands its running cell back) and
-    re-raises: never leave the workers running.
-    """
-    procs = []
-    for cmd, extra in commands:
-        env = {**os.environ, **extra}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
-        env.update(parent_env or {})
-        procs.append(subprocess.Popen(cmd, env=env))
+    """Wait until every process exits; their exit codes. ``on_progress`` runs about every
+    ``every`` seconds meanwhile. Ctrl-C, SIGTERM or any error here stops them (SIGTERM: each
+    hands its running cell back) and re-raises: never leave the workers running."""
     try:
         next_update = time.monotonic() + every
         for proc in procs:
@@ -111,10 +182,6 @@ def run_processes(
                     on_progress()
                 next_update = time.monotonic() + every
     except BaseException:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            p.wait()
+        stop_processes(procs)
         raise
     return [p.returncode for p in procs]

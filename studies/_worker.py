@@ -37,9 +37,10 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from objectives import make_objective, resolve_device
+from objectives._warm import end_start_up, pause_collection, resume_collection
 from searchspace.errors import LayerlabError
 from studies._attrs import BatchedTrial
-from studies._artifacts import SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of, upload_trial_artifacts, usable_checkpoint_dir
+from studies._artifacts import artifact_dir_of, artifact_store, checkpoint_dir_of, upload_trial_artifacts, usable_checkpoint_dir
 from studies._cells import fill_slot, record_params, requeue
 from studies._faults import as_fault, exit_with_parent, first_line, hand_back
 from studies._race_storage import advance_race
@@ -190,23 +191,28 @@ def run_worker(
     """
     from objectives.train._batched import check_batch_mode
 
-    check_batch_mode(batch_repeats)
-    options = options or StorageOptions()
-    exit_with_parent()  # a worker process of `study launch` dies with it (studies._faults)
-    storage = open_storage(storage_url, options=options)
-    spec = load_spec(_open_study(storage, study_name))
-    study = optuna.load_study(
-        study_name=study_name, storage=storage, sampler=make_sampler(spec, worker_index), pruner=make_pruner(spec)
-    )
-    # every entry point resumes: by default from the directory recorded on the study (created only
-    # once the device is known good, so a bad --device writes nothing)
-    resolve_device(device)
-    ensure_claim_index(storage)  # once the study and device are known good: a bad input writes nothing
-    checkpoint_dir = usable_checkpoint_dir(checkpoint_dir if checkpoint_dir is not None else checkpoint_dir_of(study))
-    objective = make_objective(
-        spec.objective, spec.space, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, base_seed=spec.seed,
-        on_epoch=on_epoch,
-    )
+    pause_collection()  # the start-up imports a lot: no full collections over it (objectives._warm)
+    try:
+        check_batch_mode(batch_repeats)
+        options = options or StorageOptions()
+        exit_with_parent()  # a worker process of `study launch` dies with it (studies._faults)
+        storage = open_storage(storage_url, options=options)
+        spec = load_spec(_open_study(storage, study_name))
+        study = optuna.load_study(
+            study_name=study_name, storage=storage, sampler=make_sampler(spec, worker_index), pruner=make_pruner(spec)
+        )
+        # every entry point resumes: by default from the directory recorded on the study (created only
+        # once the device is known good, so a bad --device writes nothing)
+        resolve_device(device)
+        ensure_claim_index(storage)  # once the study and device are known good: a bad input writes nothing
+        checkpoint_dir = usable_checkpoint_dir(checkpoint_dir if checkpoint_dir is not None else checkpoint_dir_of(study))
+        objective = make_objective(
+            spec.objective, spec.space, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, base_seed=spec.seed,
+            on_epoch=on_epoch,
+        )
+        end_start_up()  # freezes what lives as long as the process, resumes the collector
+    finally:
+        resume_collection()  # also when the start-up failed
     store = _artifact_store(study, artifact_dir)
     report = WorkerReport()
     heartbeat = has_heartbeat(storage)

@@ -26,9 +26,9 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from searchspace.errors import LayerlabError, valid_list
+from studies._artifacts import SPEC_ATTR
 from studies._results import config_label
-from studies._spec import StudySpec
-from studies._worker import SPEC_ATTR, load_spec
+from studies._spec import StudySpec, load_spec
 
 
 class AnalysisError(LayerlabError):

@@ -87,7 +87,7 @@ def _study(url: str, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=open_storage(url, options=OPTIONS))
 
 
-def _slow_trial_training(url: str, name: str, min_epochs: int = 1):
+def _slow_trial_training(url: str, name: str, min_epochs: int = 1, where=lambda trial: trial.params.get("epochs") == 30):
     opened: list[optuna.Study] = []
 
     def probe():
@@ -97,16 +97,17 @@ def _slow_trial_training(url: str, name: str, min_epochs: int = 1):
             except Exception:
                 return None
         for t in opened[0].get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.params.get("epochs") == 30 and len(t.intermediate_values) >= min_epochs and "worker" in t.user_attrs:
+            if "worker" in t.user_attrs and where(t) and len(t.intermediate_values) >= min_epochs:
                 return t
         return None
 
     return probe
 
 
-def _wait_training(proc: subprocess.Popen, url: str, name: str, min_epochs: int = 1):
-    """The slow cell's trial once it has trained ``min_epochs``; fails early if ``proc`` exited."""
-    probe = _slow_trial_training(url, name, min_epochs)
+def _wait_training(proc: subprocess.Popen, url: str, name: str, min_epochs: int = 1, **where):
+    """The slow cell's trial (or the first trial ``where`` accepts) once it has trained
+    ``min_epochs``; fails early if ``proc`` exited."""
+    probe = _slow_trial_training(url, name, min_epochs, **where)
 
     def ready():
         if proc.poll() is not None:
@@ -165,13 +166,15 @@ def _error_lines(stderr: str) -> list[str]:
 
 @pytest.mark.slow
 def test_kill_9_of_a_launch_worker_loses_nothing(tmp_path):
-    """`study launch --workers 2`: one worker is killed mid-trial; the other takes the cell over
-    once its heartbeat is stale and the launch ends with both cells COMPLETE exactly once."""
-    preset, url = write_preset(tmp_path, FAULT_PRESET, "faults"), f"sqlite:///{tmp_path / 's.db'}"
+    """`study launch --workers 2`: its worker process (the launch runs the other worker itself) is
+    killed mid-trial; the launch takes the cell over once its heartbeat is stale and ends with both
+    cells COMPLETE exactly once."""
+    two_slow = FAULT_PRESET.replace("choices: [1, 30]", "choices: [30, 31]")  # whichever cell the process takes
+    preset, url = write_preset(tmp_path, two_slow, "faults"), f"sqlite:///{tmp_path / 's.db'}"
     launch = subprocess.Popen(_launch_cmd(preset, url, "k", "--workers", "2"), cwd=ROOT, env=_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        victim = _wait_training(launch, url, "k")
+        victim = _wait_training(launch, url, "k", where=lambda t: int(t.user_attrs["worker"].split(":")[1]) != launch.pid)
         os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
         out, err = launch.communicate(timeout=240)
     finally:
@@ -196,7 +199,8 @@ def test_kill_9_of_a_bare_worker_resumes_from_its_default_checkpoint(tmp_path):
                              stderr=subprocess.DEVNULL)
     try:
         victim = _wait_training(first, url, "b", min_epochs=3)
-        assert list(ckpt_dir.glob("*-r0.pt")), "a bare worker must checkpoint by default"
+        # a save renames the last checkpoint to .prev, then its new file into place: either is there
+        assert list(ckpt_dir.glob("*-r0.pt")) + list(ckpt_dir.glob("*-r0.pt.prev")), "a bare worker must checkpoint by default"
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
     finally:

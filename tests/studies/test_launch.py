@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -13,6 +15,7 @@ from optuna.trial import TrialState
 from searchspace import LayerlabError
 from searchspace.errors import StudyError
 from studies import Overrides, launch, leaderboard, load_preset, load_study, study_status
+from studies._artifacts import checkpoint_dir_of
 from studies._launch import create_or_resume
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,14 +83,25 @@ def test_bad_input_writes_nothing(tiny_preset, tmp_path):
     assert not (tmp_path / "sub").exists()
 
 
+class _Recorder(io.StringIO):
+    """A gated worker's stdin: keeps what the launch wrote after it is closed."""
+
+    def close(self):
+        self.written = self.getvalue()
+        super().close()
+
+
 class _FakePopen:
     """Records what launch would start, and exits at once."""
 
     started: list[tuple[list[str], dict[str, str]]] = []
+    instances: list[_FakePopen] = []
 
-    def __init__(self, cmd, env=None, **kwargs):
+    def __init__(self, cmd, env=None, stdin=None, **kwargs):
         _FakePopen.started.append((cmd, env))
+        _FakePopen.instances.append(self)
         self.returncode, self.pid = 0, 12345
+        self.stdin = _Recorder() if stdin is not None else None
 
     def poll(self):
         return 0
@@ -100,7 +114,7 @@ def test_gpus_start_one_cuda_worker_per_device(tiny_preset, sqlite_url, monkeypa
     import cli
     import studies._processes
 
-    _FakePopen.started = []
+    _FakePopen.started, _FakePopen.instances = [], []
     monkeypatch.setattr(studies._processes.subprocess, "Popen", _FakePopen)  # launch starts workers there
     # a machine with 4 GPUs, as far as the launcher can tell
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
@@ -112,11 +126,14 @@ def test_gpus_start_one_cuda_worker_per_device(tiny_preset, sqlite_url, monkeypa
     for index, ((cmd, env), gpu) in enumerate(zip(_FakePopen.started, ["0", "2", "3"])):
         assert env["CUDA_VISIBLE_DEVICES"] == gpu
         assert cmd[1:3] == ["-c", studies._processes.WORKER_CODE]  # straight into the worker, not the CLI
-        flags = {flag: cmd[cmd.index(flag) + 1] for flag in cmd if flag.startswith("--") and flag != "--quiet"}
+        flags = {flag: cmd[cmd.index(flag) + 1] for flag in cmd if flag.startswith("--") and flag not in ("--quiet", "--gated")}
         assert flags["--device"] == "cuda" and flags["--worker-index"] == str(index)
         assert flags["--storage"] == sqlite_url and flags["--study-name"] == "g"
         assert flags["--heartbeat-interval"] == "2" and flags["--grace-period"] == "9"
         assert str(ROOT) in env["PYTHONPATH"].split(":")
+        assert "--gated" in cmd  # started before the validation, released once the cells are queued:
+    go = [json.loads(p.stdin.written) for p in _FakePopen.instances]
+    assert go == [{"checkpoint_dir": str(checkpoint_dir_of(load_study(sqlite_url, "g")))}] * 3
     assert len(load_study(sqlite_url, "g").get_trials(states=(TrialState.WAITING,))) == 6  # queued once, before
 
 

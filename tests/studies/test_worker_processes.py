@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import io
+import os
+
 import pytest
 
-from studies import launch, load_preset
+from searchspace import LayerlabError
+from studies import Overrides, launch, load_preset
+from studies._processes import start_processes
 from tests.studies._util import OPTIONS, assert_exactly_once
 
 pytestmark = pytest.mark.slow
@@ -20,3 +26,39 @@ def test_launch_with_two_worker_processes(tiny_preset, sqlite_url, monkeypatch):
     assert_exactly_once(study, 6)
     assert len(study.trials) == 6
     assert all(t.user_attrs["device"] == "cpu" for t in study.trials)
+    pids = {int(t.user_attrs["worker"].split(":")[1]) for t in study.trials}
+    assert os.getpid() in pids  # the launching process is worker 0 itself; the other is a process
+    assert gc.isenabled()  # the collector paused over the start-up is back (objectives._warm)
+
+
+def test_a_launch_that_fails_its_checks_stops_its_gated_workers_and_writes_nothing(tiny_preset, tmp_path, monkeypatch):
+    """Worker processes start before the validation; when it fails they are killed before they
+    open anything, and the collector the launch paused is back on."""
+    import studies._launch
+
+    started = []
+
+    def start(*args, **kwargs):
+        procs = start_processes(*args, **kwargs)
+        started.extend(procs)
+        return procs
+
+    monkeypatch.setattr(studies._launch, "start_processes", start)
+    spec = Overrides(values={"lrr": 0.1}).apply(load_preset(str(tiny_preset)))
+    url = f"sqlite:///{tmp_path / 'sub' / 'x.db'}"
+    with pytest.raises(LayerlabError, match="unknown config key 'lrr'"):
+        launch(spec, storage=url, workers=3, device="cpu", progress=False, options=OPTIONS)
+    assert len(started) == 2 and all(p.returncode is not None for p in started)  # killed and reaped
+    assert not (tmp_path / "sub").exists()
+    assert gc.isenabled()
+
+
+def test_a_gated_worker_released_by_nobody_exits_without_opening_the_storage(tmp_path, monkeypatch, capsys):
+    from studies._processes import worker_main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # the launch closed the pipe: it stopped
+    url = f"sqlite:///{tmp_path / 'never.db'}"
+    code = worker_main(["--storage", url, "--study-name", "s", "--device", "cpu", "--heartbeat-interval", "1",
+                        "--grace-period", "8", "--gated"])
+    assert code == 0 and not (tmp_path / "never.db").exists() and capsys.readouterr().err == ""
+    assert gc.isenabled()
