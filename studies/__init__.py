@@ -16,7 +16,7 @@ the results as pandas DataFrames::
     frame = trials_frame(study)     # one row per trial
 
 ``launch`` is ``create_or_resume`` (validate, create or resume, queue every cell once) followed by
-``run_worker`` (claim and run cells) in this process or in N worker processes.
+``run_worker`` (claim and run cells) in this process, and in N-1 worker processes with ``workers=N``.
 """
 
 from searchspace import apply_overrides, build_space  # Space -> Space edits, defined in searchspace._pin

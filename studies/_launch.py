@@ -18,7 +18,7 @@ import optuna
 from tqdm.auto import tqdm
 
 from objectives import resolve_device
-from objectives._warm import pause_collection, resume_collection
+from objectives._warm import end_start_up, pause_collection, resume_collection
 from objectives.train._batched import check_batch_mode
 from searchspace.errors import ConfigError
 from studies._artifacts import SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
@@ -30,7 +30,7 @@ from studies._race import RACE_ATTR, RaceSettings
 from studies._race_storage import race_spec, start_race
 from studies._processes import release, start_processes, stop_processes, wait_processes, worker_argv
 from studies._spec import StudyError, StudySpec, spec_differences
-from studies._storage import DEFAULT_STORAGE, StorageOptions, open_storage, storage_file, study_lock
+from studies._storage import DEFAULT_STORAGE, StorageOptions, close_storage, open_storage, storage_file, study_lock
 from studies._worker import run_worker
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -184,41 +184,44 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
         spec = race_spec(spec, race)
     study_name = study_name or spec.name
     # Worker processes start now, gated, and import while this process validates and queues;
-    # they open nothing until released, and are killed if that fails (studies._processes).
+    # they open nothing until released, and are killed if anything fails before (studies._processes).
     # On CPU this process is worker 0 itself: one process fewer to start and import.
     helpers: list = []
-    if not queue_only and (gpus or workers > 1):
-        commands = worker_commands(
-            storage, study_name, workers=workers, gpus=gpus, device=device, data_dir=data_dir,
-            artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats, start=0 if gpus else 1, gated=True,
-        )
-        helpers = start_processes(commands, pythonpath=str(ROOT), parent_env={PARENT_ENV: str(os.getpid())},
-                                  gated=True)  # workers die with this process (studies._faults)
+    released = False
     try:
+        if not queue_only and (gpus or workers > 1):
+            commands = worker_commands(
+                storage, study_name, workers=workers, gpus=gpus, device=device, data_dir=data_dir,
+                artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats, start=0 if gpus else 1,
+                gated=True,
+            )
+            helpers = start_processes(commands, pythonpath=str(ROOT), parent_env={PARENT_ENV: str(os.getpid())},
+                                      gated=True)  # workers die with this process (studies._faults)
         study = create_or_resume(
             spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed,
             data_dir=data_dir, check_data=not queue_only, checkpoint_dir=checkpoint_dir, max_cells=max_cells,
             progress=progress, race=race,
         )
+        if queue_only:
+            return study
+        if gpus:
+            end_start_up()  # no worker runs in this process: its start-up ends here (objectives._warm)
+        checkpoint_dir = checkpoint_dir or checkpoint_dir_of(study) or default_checkpoint_dir(storage, study_name)
+        released = True  # from here a stop is SIGTERM: a released worker hands its running cell back
+        release(helpers, {"checkpoint_dir": str(checkpoint_dir)})
+        bar = _progress_bar(spec, study, progress)
+        try:
+            if not gpus:
+                _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, options, study,
+                            bar, helpers=helpers, batch_repeats=batch_repeats)
+            if helpers:
+                _wait_helpers(helpers, study, spec, bar, inline=not gpus)
+        finally:
+            bar.close()
     except BaseException:
-        stop_processes(helpers, kill=True)
+        stop_processes(helpers, kill=not released)  # unreleased workers opened nothing: SIGKILL
         raise
-    if queue_only:
-        return study
-    checkpoint_dir = checkpoint_dir or checkpoint_dir_of(study) or default_checkpoint_dir(storage, study_name)
-    release(helpers, {"checkpoint_dir": str(checkpoint_dir)})
-    bar = _progress_bar(spec, study, progress)
-    try:
-        if not gpus:
-            _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, options, study, bar,
-                        helpers=helpers, batch_repeats=batch_repeats)
-        if helpers:
-            _wait_helpers(helpers, study, spec, bar, inline=not gpus)
-    except BaseException:
-        stop_processes(helpers)  # SIGTERM: each hands its running cell back
-        raise
-    finally:
-        bar.close()
+    close_storage(study._storage)
     return optuna.load_study(study_name=study_name, storage=open_storage(storage, options=options))
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 # The Python code each worker process runs; its arguments follow (see worker_main).
-WORKER_CODE = "import gc, studies._processes as p; c = p.worker_main(); gc.freeze(); raise SystemExit(c)"  # freeze: as cli.py
+WORKER_CODE = "import studies._processes as p; c = p.worker_main(); p.before_exit(); raise SystemExit(c)"
 
 
 def worker_argv(args: Sequence[str]) -> list[str]:
@@ -99,6 +99,18 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def before_exit() -> None:
+    """A worker process's last step, as ``cli.py``'s: close the storages' connections (on SQLite
+    the last close folds the write-ahead log into the database file), then freeze every object so
+    that the interpreter's collections at exit skip them (objectives._warm)."""
+    import gc
+
+    from studies._storage import close_storages
+
+    close_storages()
+    gc.freeze()
+
+
 def _wait_for_go() -> dict[str, Any] | None:
     """A gated worker: import what a trial needs while the launch validates, then block on stdin
     for the launch's go line; its options, or None at end of file (the launch stopped)."""
@@ -127,7 +139,11 @@ def start_processes(
             env = {**os.environ, **extra}
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
             env.update(parent_env or {})
-            procs.append(subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE if gated else None, text=gated))
+            # A session of its own: Ctrl-C in the terminal reaches only the launch, which stops the
+            # workers itself (SIGTERM, or SIGKILL before release), instead of each printing a
+            # KeyboardInterrupt traceback from the middle of its imports.
+            procs.append(subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE if gated else None, text=gated,
+                                          start_new_session=True))
     except BaseException:
         stop_processes(procs, kill=True)
         raise

@@ -20,9 +20,11 @@ import importlib.util
 import os
 import time
 import warnings
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -171,19 +173,46 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
     if scheme == "sqlite":
         _serialise_sqlite(storage.engine)
         _fast_commits(storage.engine, url)
+    _ENGINES.add(storage.engine)
     return install_retries(storage, url)
+
+
+# Every engine open_storage made that is still alive. The collector no longer walks what lives as
+# long as the process (objectives._warm freezes it), so an engine is not closed by a collection
+# at exit: close_storages closes them explicitly. On SQLite that matters beyond file descriptors:
+# the last connection to close folds the write-ahead log back into the database file.
+_ENGINES: weakref.WeakSet = weakref.WeakSet()
+
+
+def close_storage(storage: Any) -> None:
+    """Close the pooled connections of one storage from :func:`open_storage` (it stays usable)."""
+    engine = getattr(getattr(storage, "_backend", storage), "engine", None)
+    if engine is not None:
+        with contextlib.suppress(Exception):
+            engine.dispose()
+
+
+def close_storages() -> None:
+    """Close the pooled connections of every storage :func:`open_storage` opened (an engine stays
+    usable: it opens new connections when used again). Called when a worker or a launch ends and
+    before a layerlab process exits."""
+    for engine in list(_ENGINES):
+        with contextlib.suppress(Exception):  # closing must never turn a finished run into an error
+            engine.dispose()
 
 
 def _retry_schema_race(create, attempts: int = 5):
     """``create`` retried when another process changed the SQLite schema while this one checked
-    it (SQLAlchemy's table check then misses an existing table: "table ... already exists")."""
+    it (SQLAlchemy's table check then misses an existing table: "table ... already exists"; or
+    both stamped Optuna's schema version: "UNIQUE constraint failed: alembic_version...")."""
 
     def run():
         for attempt in range(attempts):
             try:
                 return create()
             except Exception as exc:
-                if "already exists" not in str(exc) or attempt == attempts - 1:
+                raced = "already exists" in str(exc) or "UNIQUE constraint failed: alembic_version" in str(exc)
+                if not raced or attempt == attempts - 1:
                     raise
                 time.sleep(0.05 * (attempt + 1))
 

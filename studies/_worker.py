@@ -47,7 +47,7 @@ from studies._race_storage import advance_race
 from studies._claims import ensure_claim_index, has_running, note_claimed, waiting_trial_ids
 from studies._prune import ConfigPruner, skip_pruned_config
 from studies._spec import StudyError, StudySpec, load_spec
-from studies._storage import StorageOptions, fail_stale_trials, has_heartbeat, is_lock_error, open_storage, study_lock
+from studies._storage import StorageOptions, close_storage, fail_stale_trials, has_heartbeat, is_lock_error, open_storage, study_lock
 
 log = logging.getLogger("layerlab")
 
@@ -213,55 +213,58 @@ def run_worker(
         end_start_up()  # freezes what lives as long as the process, resumes the collector
     finally:
         resume_collection()  # also when the start-up failed
-    store = _artifact_store(study, artifact_dir)
-    report = WorkerReport()
-    heartbeat = has_heartbeat(storage)
-    # An idle worker looks again after 0.05 s, doubling up to 0.5 s (three indexed queries a look):
-    # it takes a cell re-queued or added (a sampled slot's repeats) within moments, and exits at
-    # most 0.5 s after the last running trial ends.
-    poll = 0.5
-    idle = 0.05
-    while max_trials is None or len(report.trials) < max_trials:
-        if heartbeat:
-            try:
-                fail_stale_trials(study)
-            except Exception as exc:  # SQLite past its busy timeout: look again next round
-                if not is_lock_error(exc):
-                    raise
-        trial_id = claim_waiting(study, heartbeat=heartbeat)
-        if trial_id is None and advance_race(study, storage_url):  # a race's next round (once, locked)
-            continue
-        if trial_id is None:
-            # Without a heartbeat a dead worker's trial would stay RUNNING forever: do not wait on it.
-            if wait and heartbeat and has_running(study):
-                time.sleep(idle)  # others are running: they may still die and need a taker
-                idle = min(poll, 2 * idle)
-                continue
-            break
+    try:
+        store = _artifact_store(study, artifact_dir)
+        report = WorkerReport()
+        heartbeat = has_heartbeat(storage)
+        # An idle worker looks again after 0.05 s, doubling up to 0.5 s (three indexed queries a look):
+        # it takes a cell re-queued or added (a sampled slot's repeats) within moments, and exits at
+        # most 0.5 s after the last running trial ends.
+        poll = 0.5
         idle = 0.05
-        try:
-            trial = BatchedTrial(study, trial_id)  # samplers prepare relative params here
-        except Exception as exc:
-            log.error("trial %d could not start:\n%s", trial_id, traceback.format_exc())
-            study._storage.set_trial_user_attr(trial_id, "fail_reason", f"{type(exc).__name__}: {exc}")
-            study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
-            report.failed += 1
-            continue
-        if batch_repeats != "off":
-            from studies._batch import FAILED, run_config_batch
-
-            limit = None if max_trials is None else max_trials - len(report.trials) - 1
-            outcome = run_config_batch(study, trial, spec, objective, mode=batch_repeats, heartbeat=heartbeat,
-                                       options=options, store=store, report=report, on_trial=on_trial, limit=limit)
-            if outcome == FAILED:
-                batch_repeats = "off"  # its cells were handed back: run them one by one from now on
-            if outcome != "declined":
+        while max_trials is None or len(report.trials) < max_trials:
+            if heartbeat:
+                try:
+                    fail_stale_trials(study)
+                except Exception as exc:  # SQLite past its busy timeout: look again next round
+                    if not is_lock_error(exc):
+                        raise
+            trial_id = claim_waiting(study, heartbeat=heartbeat)
+            if trial_id is None and advance_race(study, storage_url):  # a race's next round (once, locked)
                 continue
-        frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url)
-        report.record(trial.number, frozen)
-        if frozen is not None and on_trial is not None:
-            on_trial(frozen)
-    return report
+            if trial_id is None:
+                # Without a heartbeat a dead worker's trial would stay RUNNING forever: do not wait on it.
+                if wait and heartbeat and has_running(study):
+                    time.sleep(idle)  # others are running: they may still die and need a taker
+                    idle = min(poll, 2 * idle)
+                    continue
+                break
+            idle = 0.05
+            try:
+                trial = BatchedTrial(study, trial_id)  # samplers prepare relative params here
+            except Exception as exc:
+                log.error("trial %d could not start:\n%s", trial_id, traceback.format_exc())
+                study._storage.set_trial_user_attr(trial_id, "fail_reason", f"{type(exc).__name__}: {exc}")
+                study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                report.failed += 1
+                continue
+            if batch_repeats != "off":
+                from studies._batch import FAILED, run_config_batch
+
+                limit = None if max_trials is None else max_trials - len(report.trials) - 1
+                outcome = run_config_batch(study, trial, spec, objective, mode=batch_repeats, heartbeat=heartbeat,
+                                           options=options, store=store, report=report, on_trial=on_trial, limit=limit)
+                if outcome == FAILED:
+                    batch_repeats = "off"  # its cells were handed back: run them one by one from now on
+                if outcome != "declined":
+                    continue
+            frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url)
+            report.record(trial.number, frozen)
+            if frozen is not None and on_trial is not None:
+                on_trial(frozen)
+        return report
+    finally:
+        close_storage(storage)  # its connections now, not at a collection that may never come (objectives._warm)
 
 
 def _artifact_store(study: optuna.Study, artifact_dir: str | Path | None):

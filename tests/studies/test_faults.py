@@ -130,6 +130,15 @@ def _worker_pids(study: optuna.Study) -> set[int]:
     return {int(t.user_attrs["worker"].split(":")[1]) for t in study.get_trials(deepcopy=False) if "worker" in t.user_attrs}
 
 
+def _children(pid: int) -> set[int]:
+    """The processes ``pid`` started that are alive now (Linux /proc)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found |= {int(p) for p in (task / "children").read_text().split()}
+    return found
+
+
 def _assert_no_orphans(pids: set[int]) -> None:
     wait_for(lambda: not any(_alive(p) for p in pids), timeout=30)
 
@@ -169,8 +178,10 @@ def test_kill_9_of_a_launch_worker_loses_nothing(tmp_path):
     """`study launch --workers 2`: its worker process (the launch runs the other worker itself) is
     killed mid-trial; the launch takes the cell over once its heartbeat is stale and ends with both
     cells COMPLETE exactly once."""
-    two_slow = FAULT_PRESET.replace("choices: [1, 30]", "choices: [30, 31]")  # whichever cell the process takes
-    preset, url = write_preset(tmp_path, two_slow, "faults"), f"sqlite:///{tmp_path / 's.db'}"
+    # Three long cells: the launch trains one while its worker process still imports (a few
+    # seconds), so the process always gets one of the others to be killed in.
+    slow = FAULT_PRESET.replace("choices: [1, 30]", "choices: [100, 101, 102]")
+    preset, url = write_preset(tmp_path, slow, "faults"), f"sqlite:///{tmp_path / 's.db'}"
     launch = subprocess.Popen(_launch_cmd(preset, url, "k", "--workers", "2"), cwd=ROOT, env=_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -181,7 +192,7 @@ def test_kill_9_of_a_launch_worker_loses_nothing(tmp_path):
         if launch.poll() is None:
             launch.kill()
     assert launch.returncode == 0, err[-2000:]
-    study = _complete_once(url, "k", 2)
+    study = _complete_once(url, "k", 3)
     dead = study.trials[victim.number]
     assert dead.state == TrialState.FAIL and dead.user_attrs["fail_reason"] == f"worker lost (no heartbeat for {GRACE} s)"
     _assert_no_orphans(_worker_pids(study))
@@ -223,7 +234,9 @@ def test_a_stopped_launch_leaves_no_orphans_and_the_same_launch_completes(tmp_pa
     launch = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_training(launch, url, "t")
-        pids = _worker_pids(_study(url, "t"))
+        children = _children(launch.pid)  # its worker process, also if it never got a cell
+        assert children
+        pids = _worker_pids(_study(url, "t")) | children
         launch.send_signal(sig)
         _, err = launch.communicate(timeout=60)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -107,14 +108,58 @@ class _FakePopen:
         return 0
 
     def wait(self, timeout=None):
+        _FakePopen.collector.append(gc.isenabled())  # while the launch waits on its workers
         return 0
+
+
+_FakePopen.collector = []
+
+
+class _HeldPopen(_FakePopen):
+    """A worker that runs until it is stopped; records how."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.returncode, self.stopped = None, None
+
+    def poll(self):
+        return self.returncode
+
+    def kill(self):
+        self.stopped, self.returncode = "kill", -9
+
+    def terminate(self):
+        self.stopped, self.returncode = "terminate", 130
+
+    def wait(self, timeout=None):
+        return self.returncode
+
+
+@pytest.mark.parametrize("where, how", [("checkpoint_dir_of", "kill"), ("_progress_bar", "terminate")])
+def test_a_launch_that_fails_after_validating_stops_its_workers(tiny_preset, sqlite_url, monkeypatch, where, how):
+    """Before the workers are released they are killed (they opened nothing); after, terminated
+    (each hands its running cell back). Nothing between the two escapes."""
+    import studies._launch
+    import studies._processes
+
+    _FakePopen.started, _FakePopen.instances = [], []
+    monkeypatch.setattr(studies._processes.subprocess, "Popen", _HeldPopen)
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(studies._launch, where, fail)
+    with pytest.raises(KeyboardInterrupt):
+        launch(load_preset(str(tiny_preset)), storage=sqlite_url, study_name="f", workers=3, device="cpu", progress=False)
+    assert [p.stopped for p in _FakePopen.instances] == [how, how]
+    assert gc.isenabled()
 
 
 def test_gpus_start_one_cuda_worker_per_device(tiny_preset, sqlite_url, monkeypatch, capsys):
     import cli
     import studies._processes
 
-    _FakePopen.started, _FakePopen.instances = [], []
+    _FakePopen.started, _FakePopen.instances, _FakePopen.collector = [], [], []
     monkeypatch.setattr(studies._processes.subprocess, "Popen", _FakePopen)  # launch starts workers there
     # a machine with 4 GPUs, as far as the launcher can tell
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
@@ -135,6 +180,7 @@ def test_gpus_start_one_cuda_worker_per_device(tiny_preset, sqlite_url, monkeypa
     go = [json.loads(p.stdin.written) for p in _FakePopen.instances]
     assert go == [{"checkpoint_dir": str(checkpoint_dir_of(load_study(sqlite_url, "g")))}] * 3
     assert len(load_study(sqlite_url, "g").get_trials(states=(TrialState.WAITING,))) == 6  # queued once, before
+    assert _FakePopen.collector and all(_FakePopen.collector)  # no worker here: its start-up ended at release
 
 
 @pytest.mark.parametrize(

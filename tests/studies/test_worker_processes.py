@@ -5,13 +5,17 @@ from __future__ import annotations
 import gc
 import io
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
+from optuna.trial import TrialState
 
 from searchspace import LayerlabError
 from studies import Overrides, launch, load_preset
 from studies._processes import start_processes
-from tests.studies._util import OPTIONS, assert_exactly_once
+from tests.studies._util import OPTIONS, ROOT, assert_exactly_once, load
 
 pytestmark = pytest.mark.slow
 
@@ -62,3 +66,18 @@ def test_a_gated_worker_released_by_nobody_exits_without_opening_the_storage(tmp
                         "--grace-period", "8", "--gated"])
     assert code == 0 and not (tmp_path / "never.db").exists() and capsys.readouterr().err == ""
     assert gc.isenabled()
+
+
+def test_a_finished_launch_leaves_every_result_in_the_database_file(tiny_preset, tmp_path):
+    """The processes close their storages before they exit (the collector no longer does it at
+    exit, see objectives._warm), so SQLite folds its write-ahead log into the file: a copy of the
+    file alone holds every trial."""
+    db = tmp_path / "s.db"
+    out = subprocess.run([sys.executable, str(ROOT / "cli.py"), "study", "launch", "--preset", str(tiny_preset),
+                          "--storage", f"sqlite:///{db}", "--study-name", "c", "--workers", "2", "--device", "cpu",
+                          "--no-progress"], cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not (tmp_path / "s.db-wal").exists()
+    shutil.copy(db, tmp_path / "copy.db")
+    assert len(load(f"sqlite:///{tmp_path / 'copy.db'}", "c").get_trials(states=(TrialState.COMPLETE,))) == 6
