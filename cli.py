@@ -660,7 +660,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The process entry point (``python cli.py`` and the ``layerlab`` command): :func:`main`, then
+    exit with its code."""
+    from objectives._warm import own_process
+
+    own_process()  # this process is layerlab's: its start-up may be frozen for the collector
     code = main()
     # Exit without the interpreter's collections over every object: with torch loaded they took
     # 1-2 s after the work was done (objectives._warm). They also closed the storages' connections,
@@ -669,3 +674,7 @@ if __name__ == "__main__":
         sys.modules["studies._storage"].close_storages()
     gc.freeze()
     sys.exit(code)
+
+
+if __name__ == "__main__":
+    run()

@@ -11,6 +11,11 @@ again at exit (1.3 s). So the start-up of a launch or a worker runs with the col
 (:func:`pause_collection`), and :func:`end_start_up` then moves every object alive to the
 permanent generation (``gc.freeze``, which later collections and the ones at exit skip) and
 resumes it; what the trials create is collected as before.
+
+Freezing is for layerlab's own processes only (``cli.py`` and the worker processes call
+:func:`own_process`): a frozen object is never collected, so in a user's process (a notebook
+calling ``launch``) a frozen cycle that became garbage later would never be freed. There the
+start-up only runs with the collector paused.
 """
 
 from __future__ import annotations
@@ -24,7 +29,13 @@ WARM_MODULES = (
     "sklearn.model_selection",  # every stratified split (objectives.data._splits; ~1 s)
 )
 
-_state = {"paused": False, "frozen": False}
+_state = {"paused": False, "frozen": False, "own": False}
+
+
+def own_process() -> None:
+    """Mark this process as layerlab's own (an entry point's first step): :func:`end_start_up`
+    may then freeze its objects."""
+    _state["own"] = True
 
 
 def pause_collection() -> None:
@@ -43,9 +54,9 @@ def resume_collection() -> None:
 
 
 def end_start_up() -> None:
-    """The first call in a process freezes every object alive (the imports' objects, which live as
-    long as the process); the collector resumes."""
-    if not _state["frozen"]:
+    """In layerlab's own process (:func:`own_process`) the first call freezes every object alive
+    (the imports' objects, which live as long as the process); the collector resumes."""
+    if _state["own"] and not _state["frozen"]:
         _state["frozen"] = True
         gc.freeze()
     resume_collection()

@@ -31,7 +31,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 # The Python code each worker process runs; its arguments follow (see worker_main).
-WORKER_CODE = "import studies._processes as p; c = p.worker_main(); p.before_exit(); raise SystemExit(c)"
+WORKER_CODE = ("from objectives._warm import own_process; own_process(); "
+               "import studies._processes as p; c = p.worker_main(); p.before_exit(); raise SystemExit(c)")
 
 
 def worker_argv(args: Sequence[str]) -> list[str]:

@@ -11,10 +11,15 @@ from tests.studies._util import ROOT
 CODE = """
 import gc, sys
 from objectives._warm import WARM_MODULES, end_start_up, pause_collection, resume_collection, warm_up
+from objectives._warm import own_process
 pause_collection()
 assert not gc.isenabled()
 resume_collection()
 assert gc.isenabled() and gc.get_freeze_count() == 0
+pause_collection()
+warm_up()  # a user's process (a notebook): imports, resumes, never freezes
+assert gc.isenabled() and gc.get_freeze_count() == 0
+own_process()  # cli.py and the worker processes
 pause_collection()
 warm_up()
 assert gc.isenabled() and gc.get_freeze_count() > 100_000, gc.get_freeze_count()
@@ -32,7 +37,7 @@ print("ok")
 
 
 def test_the_collector_is_paused_over_the_start_up_and_the_imports_frozen():
-    # a fresh interpreter: freezing is once per process, and this one has frozen long ago
+    # a fresh interpreter: own_process and the freeze are once per process
     out = subprocess.run([sys.executable, "-c", CODE], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
