@@ -23,7 +23,6 @@ import argparse
 import gc
 import json
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -128,9 +127,11 @@ def _race_from_args(args: argparse.Namespace):
 def cmd_study_launch(args: argparse.Namespace) -> int:
     from studies import failure_summary, format_leaderboard, launch, leaderboard
 
+    from studies._faults import stop_on_signals
+
     race = _race_from_args(args)
     spec = _spec_from_args(args)
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # running cells go back to the queue, workers stop
+    stop_on_signals()  # Ctrl-C, SIGTERM, SIGHUP: running cells go back to the queue, workers stop
     study = launch(
         spec,
         storage=args.storage,
@@ -216,10 +217,6 @@ def _env_seconds(name: str, default: int) -> int:
         raise ConfigError(f"${name}: {exc}") from None
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # the worker hands its running cell back to the queue
-
-
 def _add_batch_repeats_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--batch-repeats", choices=("auto", "on", "off"), default="off",
@@ -229,8 +226,9 @@ def _add_batch_repeats_arg(p: argparse.ArgumentParser) -> None:
 
 def cmd_study_worker(args: argparse.Namespace) -> int:
     from studies import run_worker
+    from studies._faults import stop_on_signals
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # e.g. a cluster scheduler preempting the job
+    stop_on_signals()  # e.g. a cluster scheduler preempting the job (SIGTERM), Ctrl-C, SIGHUP
     report = run_worker(
         args.storage,
         args.study_name,
@@ -666,13 +664,16 @@ def run() -> None:
     from objectives._warm import own_process
 
     own_process()  # this process is layerlab's: its start-up may be frozen for the collector
-    code = main()
-    # Exit without the interpreter's collections over every object: with torch loaded they took
-    # 1-2 s after the work was done (objectives._warm). They also closed the storages' connections,
-    # which on SQLite folds the write-ahead log back into the database file: close them first.
-    if "studies._storage" in sys.modules:
-        sys.modules["studies._storage"].close_storages()
-    gc.freeze()
+    try:
+        code = main()
+    finally:
+        # Exit without the interpreter's collections over every object: with torch loaded they
+        # took 1-2 s after the work was done (objectives._warm). They also closed the storages'
+        # connections, which on SQLite folds the write-ahead log back into the database file:
+        # close them first (also when main raised).
+        if "studies._storage" in sys.modules:
+            sys.modules["studies._storage"].close_storages()
+        gc.freeze()
     sys.exit(code)
 
 

@@ -272,13 +272,14 @@ def hand_back(study: Any, trial: Any, reason: str) -> bool:
     from studies._cells import requeue
 
     try:
-        trial.set_user_attr("fail_reason", reason)
-        try:
-            getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes (studies._attrs)
-        except Exception:  # the fault may be the storage itself: the reason alone, in one small write
-            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
-        study.tell(trial, state=TrialState.FAIL)
-        study.add_trial(requeue(study._storage.get_trial(trial._trial_id)))
+        with handing_back():
+            trial.set_user_attr("fail_reason", reason)
+            try:
+                getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes (studies._attrs)
+            except Exception:  # the fault may be the storage itself: the reason alone, in one small write
+                study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+            study.tell(trial, state=TrialState.FAIL)
+            study.add_trial(requeue(study._storage.get_trial(trial._trial_id)))
         return True
     except Exception:
         return False
@@ -308,6 +309,43 @@ def fail_stale_with_reason(study: Any, grace_period: int) -> None:
     if callback is not None:
         for trial_id in failed:
             callback(study, copy.deepcopy(storage.get_trial(trial_id)))
+
+
+# -- stop signals -------------------------------------------------------------------------------
+
+# Set while a worker hands its cells back. A stop signal then is not raised: a second one (the
+# launch's SIGTERM to its workers right after the terminal's Ctrl-C reached them all) would
+# interrupt the hand-back in the middle of a storage transaction, leaving it open and the study
+# lock contended (seen: a launch and its worker waiting on each other).
+_STOPPING = threading.Event()
+
+
+def interrupt(signum: int, frame: Any) -> None:
+    """The stop-signal handler: KeyboardInterrupt, so the running cell is handed back; nothing
+    while a hand-back is already under way (:func:`handing_back`)."""
+    if not _STOPPING.is_set():
+        raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """:func:`interrupt` for SIGINT (Ctrl-C), SIGTERM (a scheduler preempting the job) and SIGHUP
+    (the terminal closed); a signal already ignored (``nohup``, a background job) stays ignored."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, interrupt)
+
+
+class handing_back:
+    """``with handing_back():`` a stop signal meanwhile is not raised (see :func:`interrupt`)."""
+
+    def __enter__(self) -> None:
+        self._outer = _STOPPING.is_set()
+        _STOPPING.set()
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self._outer:
+            _STOPPING.clear()
 
 
 # -- orphans ------------------------------------------------------------------------------------

@@ -188,6 +188,7 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
     # On CPU this process is worker 0 itself: one process fewer to start and import.
     helpers: list = []
     released = False
+    study = None
     try:
         if not queue_only and (gpus or workers > 1):
             commands = worker_commands(
@@ -221,7 +222,9 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
     except BaseException:
         stop_processes(helpers, kill=not released)  # unreleased workers opened nothing: SIGKILL
         raise
-    close_storage(study._storage)
+    finally:
+        if study is not None and not queue_only:
+            close_storage(study._storage)  # its connections now, also on an error (objectives._warm)
     return optuna.load_study(study_name=study_name, storage=open_storage(storage, options=options))
 
 

@@ -31,8 +31,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 # The Python code each worker process runs; its arguments follow (see worker_main).
-WORKER_CODE = ("from objectives._warm import own_process; own_process(); "
-               "import studies._processes as p; c = p.worker_main(); p.before_exit(); raise SystemExit(c)")
+# Ctrl-C is ignored until the launch releases the worker (the launch stops an unreleased worker
+# itself), so a Ctrl-C during the imports prints no traceback; then it is what it was.
+WORKER_CODE = ("import signal; sigint = signal.signal(signal.SIGINT, signal.SIG_IGN); "
+               "from objectives._warm import own_process; own_process(); "
+               "import studies._processes as p; c = p.worker_main(sigint=sigint); p.before_exit(); raise SystemExit(c)")
 
 
 def worker_argv(args: Sequence[str]) -> list[str]:
@@ -57,21 +60,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # the worker hands its running cell back to the queue
+def _stop_at_once(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # a worker not yet released has nothing to hand back
 
 
-def worker_main(argv: Sequence[str] | None = None) -> int:
+def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int:
     """Entry point of a local worker process: run the worker; a usage error is one line and exit
-    code 2, as in the CLI; SIGTERM hands the running cell back."""
+    code 2, as in the CLI; once released, SIGTERM, SIGHUP and Ctrl-C hand the running cell back.
+    ``sigint``: the SIGINT handler to restore once released (see ``WORKER_CODE``)."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, _stop_at_once)  # until released (then studies._faults.stop_on_signals)
     from objectives._warm import pause_collection
 
     pause_collection()  # until the warm-up below ends the start-up (objectives._warm)
     try:
         from searchspace.errors import LayerlabError
-        from studies._faults import exit_with_parent
+        from studies._faults import exit_with_parent, stop_on_signals
         from studies._storage import StorageOptions
 
         exit_with_parent()  # armed before the imports: a gated worker of a killed launch never waits on
@@ -82,6 +86,9 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
         return 130
     if go is None:
         return 0  # the launch stopped before releasing its workers: nothing was opened or written
+    if sigint is not None:
+        signal.signal(signal.SIGINT, sigint)  # released: as it was (ignored stays ignored), then
+    stop_on_signals()  # Ctrl-C, SIGTERM and SIGHUP hand the running cell back
     checkpoint_dir = go.get("checkpoint_dir", args.checkpoint_dir)
     try:
         options = StorageOptions(heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period)
@@ -108,6 +115,9 @@ def before_exit() -> None:
 
     from studies._storage import close_storages
 
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:  # the work is over: a second stop (the launch's SIGTERM after a Ctrl-C)
+            signal.signal(sig, signal.SIG_IGN)  # must not raise in the middle of the exit
     close_storages()
     gc.freeze()
 
@@ -140,11 +150,7 @@ def start_processes(
             env = {**os.environ, **extra}
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
             env.update(parent_env or {})
-            # A session of its own: Ctrl-C in the terminal reaches only the launch, which stops the
-            # workers itself (SIGTERM, or SIGKILL before release), instead of each printing a
-            # KeyboardInterrupt traceback from the middle of its imports.
-            procs.append(subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE if gated else None, text=gated,
-                                          start_new_session=True))
+            procs.append(subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE if gated else None, text=gated))
     except BaseException:
         stop_processes(procs, kill=True)
         raise

@@ -42,7 +42,7 @@ from searchspace.errors import LayerlabError
 from studies._attrs import BatchedTrial
 from studies._artifacts import artifact_dir_of, artifact_store, checkpoint_dir_of, upload_trial_artifacts, usable_checkpoint_dir
 from studies._cells import fill_slot, record_params, requeue
-from studies._faults import as_fault, exit_with_parent, first_line, hand_back
+from studies._faults import as_fault, exit_with_parent, first_line, hand_back, handing_back
 from studies._race_storage import advance_race
 from studies._claims import ensure_claim_index, has_running, note_claimed, waiting_trial_ids
 from studies._prune import ConfigPruner, skip_pruned_config
@@ -240,28 +240,32 @@ def run_worker(
                     continue
                 break
             idle = 0.05
-            try:
-                trial = BatchedTrial(study, trial_id)  # samplers prepare relative params here
-            except Exception as exc:
-                log.error("trial %d could not start:\n%s", trial_id, traceback.format_exc())
-                study._storage.set_trial_user_attr(trial_id, "fail_reason", f"{type(exc).__name__}: {exc}")
-                study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
-                report.failed += 1
-                continue
-            if batch_repeats != "off":
-                from studies._batch import FAILED, run_config_batch
-
-                limit = None if max_trials is None else max_trials - len(report.trials) - 1
-                outcome = run_config_batch(study, trial, spec, objective, mode=batch_repeats, heartbeat=heartbeat,
-                                           options=options, store=store, report=report, on_trial=on_trial, limit=limit)
-                if outcome == FAILED:
-                    batch_repeats = "off"  # its cells were handed back: run them one by one from now on
-                if outcome != "declined":
+            try:  # an interrupt anywhere from the claim on hands the cell back (_run_trial does it inside)
+                try:
+                    trial = BatchedTrial(study, trial_id)  # samplers prepare relative params here
+                except Exception as exc:
+                    log.error("trial %d could not start:\n%s", trial_id, traceback.format_exc())
+                    study._storage.set_trial_user_attr(trial_id, "fail_reason", f"{type(exc).__name__}: {exc}")
+                    study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                    report.failed += 1
                     continue
-            frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url)
-            report.record(trial.number, frozen)
-            if frozen is not None and on_trial is not None:
-                on_trial(frozen)
+                if batch_repeats != "off":
+                    from studies._batch import FAILED, run_config_batch
+
+                    limit = None if max_trials is None else max_trials - len(report.trials) - 1
+                    outcome = run_config_batch(study, trial, spec, objective, mode=batch_repeats, heartbeat=heartbeat,
+                                               options=options, store=store, report=report, on_trial=on_trial, limit=limit)
+                    if outcome == FAILED:
+                        batch_repeats = "off"  # its cells were handed back: run them one by one from now on
+                    if outcome != "declined":
+                        continue
+                frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url)
+                report.record(trial.number, frozen)
+                if frozen is not None and on_trial is not None:
+                    on_trial(frozen)
+            except KeyboardInterrupt:
+                _hand_back_claimed(study, trial_id, storage_url)  # nothing when already handed back
+                raise
         return report
     finally:
         close_storage(storage)  # its connections now, not at a collection that may never come (objectives._warm)
@@ -315,9 +319,10 @@ def _run_trial(
             log.error("trial %d failed: %s", trial.number, exc)
             return finish(state=TrialState.FAIL)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (e.g. a preempted cluster job): hand the cell back
-            if beat is not None:
-                beat.stop()
-            _hand_back(study, trial, storage_url)
+            with handing_back():  # a second stop signal must not cut the hand-back short
+                if beat is not None:
+                    beat.stop()
+                _hand_back(study, trial, storage_url)
             raise
         except Exception as exc:  # a bug or a resource error: record it, keep the study going
             if as_fault(exc, storage_url) is not None:
@@ -342,6 +347,34 @@ def _run_trial(
             beat.stop()
 
 
+def _hand_back_claimed(study: optuna.Study, trial_id: int, storage_url: str | None = None) -> None:
+    """A claimed trial interrupted before its run could hand it back (e.g. while it was being set
+    up): FAIL it and queue its cell again. Nothing when it is no longer RUNNING (handed back or
+    finished). Without this the cell waited for its heartbeat to go stale (the grace period)."""
+    storage = study._storage
+    with handing_back():
+        if storage.get_trial(trial_id).state != TrialState.RUNNING:
+            return  # handed back by the trial's own handler (or finished): no lock needed
+        lock = (study_lock(getattr(storage, "_backend", storage), storage_url, study.study_name)
+                if storage_url else contextlib.nullcontext())
+        with lock:
+            _fail_and_requeue(study, trial_id)
+
+
+def _fail_and_requeue(study: optuna.Study, trial_id: int) -> None:
+    """FAIL a RUNNING trial as interrupted and queue its cell again (under the study lock)."""
+    storage = study._storage
+    try:
+        if storage.get_trial(trial_id).state != TrialState.RUNNING:
+            return
+        storage.set_trial_user_attr(trial_id, "fail_reason", "interrupted")
+        if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+            return
+    except (UpdateFinishedTrialError, ValueError):
+        return
+    study.add_trial(requeue(storage.get_trial(trial_id)))
+
+
 def _hand_back(study: optuna.Study, trial: optuna.trial.Trial, storage_url: str | None = None) -> None:
     """Fail an interrupted trial and queue its cell again at once (no wait for the grace period).
 
@@ -350,7 +383,7 @@ def _hand_back(study: optuna.Study, trial: optuna.trial.Trial, storage_url: str 
     between the two writes here."""
     lock = (study_lock(getattr(study._storage, "_backend", study._storage), storage_url, study.study_name)
             if storage_url else contextlib.nullcontext())
-    with lock:
+    with handing_back(), lock:
         try:
             trial.set_user_attr("fail_reason", "interrupted")
             getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes

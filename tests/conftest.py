@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
 from pathlib import Path
 
 import pytest
+
+@pytest.fixture(autouse=True)
+def _restore_stop_signals():
+    """`study launch` and `study worker` run in-process install their stop-signal handlers
+    (studies._faults.stop_on_signals); each test gets the process's own back."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
 
 TINY_PRESET = """\
 name: tiny

@@ -8,6 +8,7 @@ to the study (an Optuna artifact the dashboard links) in :mod:`studies.analysis.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -201,6 +202,17 @@ def build_report(
 def write_report(report: Report, path: str | Path, *, plotly: str = "inline") -> Path:
     path = Path(path)
     html_text = report.to_html(plotly=plotly)  # before touching the disk: a bad option writes nothing
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html_text, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html_text, encoding="utf-8")
+    except OSError as exc:  # one line, not a traceback: a full disk is the machine's fault (exit 4)
+        from studies._faults import DiskFullError, disk_full_path
+        from studies.analysis._collect import AnalysisError
+
+        reason = f"cannot write the report to {path}: {exc.strerror or exc}"
+        if disk_full_path(exc) is not None:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)  # no half-written report
+            raise DiskFullError(reason) from None
+        raise AnalysisError(f"{reason}; pass --out with a path in a writable folder") from None
     return path

@@ -98,6 +98,29 @@ def test_interrupted_trial_hands_its_cell_back(tiny_preset, sqlite_url):
     assert status["cells_waiting"] == 6 and status["cells_failed"] == 0
 
 
+@pytest.mark.parametrize("where", ["BatchedTrial", "_Heartbeat"])
+def test_an_interrupt_right_after_a_claim_hands_the_cell_back(tiny_preset, sqlite_url, monkeypatch, where):
+    """Ctrl-C between the claim and the trial's own handler (setting the trial up, starting its
+    heartbeat) still hands the cell back, instead of leaving it RUNNING until its grace period."""
+    import studies._worker
+
+    spec = load_preset(str(tiny_preset))
+    create_or_resume(spec, sqlite_url, "claimed", options=OPTIONS)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(studies._worker, where, interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_worker(sqlite_url, "claimed", device="cpu", options=OPTIONS)
+    study = load(sqlite_url, "claimed")
+    first = study.trials[0]
+    assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"] == "interrupted"
+    again = [t for t in study.trials if t.system_attrs.get("failed_trial") == 0]
+    assert len(again) == 1 and again[0].state == TrialState.WAITING
+    assert study_status(study)["cells_waiting"] == 6
+
+
 def test_journal_lease_fails_a_silent_trial_once(tmp_path):
     """The journal's heartbeat lease: a RUNNING trial whose beat is older than the grace period is
     failed, and its cell re-queued exactly once even when two workers notice it."""
@@ -118,3 +141,21 @@ def test_journal_lease_fails_a_silent_trial_once(tmp_path):
     trials = optuna.load_study(study_name="lease", storage=other).trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
     assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].system_attrs["fixed_params"] == {"x": 1}
+
+
+def test_a_stop_signal_during_a_hand_back_does_not_cut_it_short():
+    """The handler raises KeyboardInterrupt, except while a hand-back runs: a second signal (the
+    launch's SIGTERM after a Ctrl-C reached every process) must not interrupt it mid-transaction."""
+    import signal
+
+    from studies._faults import handing_back, interrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupt(signal.SIGTERM, None)
+    with handing_back():
+        interrupt(signal.SIGTERM, None)  # swallowed
+        with handing_back():
+            interrupt(signal.SIGINT, None)
+        interrupt(signal.SIGHUP, None)  # the inner block ended, the outer one still runs
+    with pytest.raises(KeyboardInterrupt):
+        interrupt(signal.SIGINT, None)

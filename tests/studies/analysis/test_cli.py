@@ -66,6 +66,17 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(storage, tmp_path, caps
     assert captured.out == "" and not out.exists() and not artifacts.exists()
 
 
+def test_an_unwritable_report_path_is_one_line_exit_2(storage, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" / "r.html"  # its folder cannot be made
+    assert cli.main([*_report_args(storage, out), "--study-name", "small"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: cannot write the report to {out}: "), err
+    assert err.endswith("pass --out with a path in a writable folder")
+    artifacts = Path(storage.removeprefix("sqlite:///")).parent / "artifacts"
+    assert not artifacts.exists()
+
+
 @pytest.mark.slow  # a fresh interpreter; 30 s under load 8 on 2 cores
 def test_a_real_process_exits_2_without_a_traceback(storage, tmp_path):
     args = [*_report_args(storage, tmp_path / "r.html"), "--study-name", "empty"]
