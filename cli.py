@@ -126,7 +126,6 @@ def _race_from_args(args: argparse.Namespace):
 
 def cmd_study_launch(args: argparse.Namespace) -> int:
     from studies import failure_summary, format_leaderboard, launch, leaderboard
-
     from studies._faults import stop_on_signals
 
     race = _race_from_args(args)
@@ -667,13 +666,15 @@ def run() -> None:
     try:
         code = main()
     finally:
-        # Exit without the interpreter's collections over every object: with torch loaded they
-        # took 1-2 s after the work was done (objectives._warm). They also closed the storages'
-        # connections, which on SQLite folds the write-ahead log back into the database file:
-        # close them first (also when main raised).
+        # Exit without the interpreter's collections over every object (1-2 s with torch loaded;
+        # objectives._warm), also when main raised. A command that opened storages closes them
+        # first, as a worker process does (studies._processes.before_exit); the others only freeze.
         if "studies._storage" in sys.modules:
-            sys.modules["studies._storage"].close_storages()
-        gc.freeze()
+            from studies._processes import before_exit
+
+            before_exit()
+        else:
+            gc.freeze()
     sys.exit(code)
 
 

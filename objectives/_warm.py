@@ -39,7 +39,7 @@ def own_process() -> None:
 
 
 def pause_collection() -> None:
-    """Pause the cyclic collector until :func:`warm_up` or :func:`resume_collection` (a collector
+    """Pause the cyclic collector until :func:`end_start_up` or :func:`resume_collection` (a collector
     already off stays off: it was not ours to turn on)."""
     if gc.isenabled() and not _state["frozen"]:
         gc.disable()

@@ -193,7 +193,7 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
         if not queue_only and (gpus or workers > 1):
             commands = worker_commands(
                 storage, study_name, workers=workers, gpus=gpus, device=device, data_dir=data_dir,
-                artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats, start=0 if gpus else 1,
+                artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats, start=1,
                 gated=True,
             )
             helpers = start_processes(commands, pythonpath=str(ROOT), parent_env={PARENT_ENV: str(os.getpid())},
@@ -252,13 +252,14 @@ def _progress_bar(spec: StudySpec, study: optuna.Study, enabled: bool) -> tqdm:
 def _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, options, study, bar,
                 *, helpers=(), batch_repeats: str = "off") -> None:
     """Run a worker in this process (worker 0), the progress bar following the whole study."""
-    last = [time.monotonic()]
+    last = time.monotonic()
 
     def on_trial(frozen: optuna.trial.FrozenTrial) -> None:
+        nonlocal last
         if helpers:  # the other workers' trials count too: read the counts, at most once a second
-            if time.monotonic() - last[0] >= 1.0:
+            if time.monotonic() - last >= 1.0:
                 _update_bar(bar, study, spec)
-                last[0] = time.monotonic()
+                last = time.monotonic()
         else:
             bar.update(1)
         value = "" if frozen.value is None else f"val {frozen.value:.4f} | "
@@ -297,18 +298,16 @@ def worker_commands(
     with ``CUDA_VISIBLE_DEVICES`` set (each then sees its GPU as ``cuda``).
 
     ``start``: the first CPU worker index to start a process for (``launch`` runs worker 0 in its
-    own process). ``gated``: each waits for ``studies._processes.release`` before it starts."""
+    own process; ignored with ``gpus``). ``gated``: each waits for ``studies._processes.release`` before it starts."""
     options = options or StorageOptions()
     if gpus:
-        envs = [{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus]
+        envs, start = [{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus], 0
     else:
         # N CPU workers would each start one thread per core; oversubscribed, torch crawls.
         threads = {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
-        envs = [dict(threads) for _ in range(workers)]
+        envs = [dict(threads) for _ in range(start, workers)]
     out = []
-    for index, env in enumerate(envs):
-        if not gpus and index < start:
-            continue
+    for index, env in enumerate(envs, start=start):
         cmd = worker_argv([  # python -c into studies._processes.worker_main, not through the CLI
             "--storage", storage, "--study-name", study_name,
             "--device", "cuda" if gpus else device, "--worker-index", str(index), "--quiet",

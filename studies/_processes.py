@@ -108,9 +108,10 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
 
 
 def before_exit() -> None:
-    """A worker process's last step, as ``cli.py``'s: close the storages' connections (on SQLite
-    the last close folds the write-ahead log into the database file), then freeze every object so
-    that the interpreter's collections at exit skip them (objectives._warm)."""
+    """The last step of a layerlab process (a worker process, and ``cli.run`` after a command that
+    opened storages): close the storages' connections (on SQLite the last close folds the
+    write-ahead log into the database file), then freeze every object so that the interpreter's
+    collections at exit skip them (objectives._warm)."""
     import gc
 
     from studies._storage import close_storages

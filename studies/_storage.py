@@ -188,8 +188,7 @@ def close_storage(storage: Any) -> None:
     """Close the pooled connections of one storage from :func:`open_storage` (it stays usable)."""
     engine = getattr(getattr(storage, "_backend", storage), "engine", None)
     if engine is not None:
-        with contextlib.suppress(Exception):
-            engine.dispose()
+        _dispose(engine)
 
 
 def close_storages() -> None:
@@ -197,8 +196,12 @@ def close_storages() -> None:
     usable: it opens new connections when used again). Called when a worker or a launch ends and
     before a layerlab process exits."""
     for engine in list(_ENGINES):
-        with contextlib.suppress(Exception):  # closing must never turn a finished run into an error
-            engine.dispose()
+        _dispose(engine)
+
+
+def _dispose(engine) -> None:
+    with contextlib.suppress(Exception):  # closing must never turn a finished run into an error
+        engine.dispose()
 
 
 def _retry_schema_race(create, attempts: int = 5):

@@ -347,17 +347,21 @@ def _run_trial(
             beat.stop()
 
 
+def _study_lock(study: optuna.Study, storage_url: str | None):
+    """The study lock when the storage URL is known (a hand-back runs under it, see _hand_back)."""
+    if not storage_url:
+        return contextlib.nullcontext()
+    return study_lock(getattr(study._storage, "_backend", study._storage), storage_url, study.study_name)
+
+
 def _hand_back_claimed(study: optuna.Study, trial_id: int, storage_url: str | None = None) -> None:
     """A claimed trial interrupted before its run could hand it back (e.g. while it was being set
     up): FAIL it and queue its cell again. Nothing when it is no longer RUNNING (handed back or
     finished). Without this the cell waited for its heartbeat to go stale (the grace period)."""
-    storage = study._storage
     with handing_back():
-        if storage.get_trial(trial_id).state != TrialState.RUNNING:
+        if study._storage.get_trial(trial_id).state != TrialState.RUNNING:
             return  # handed back by the trial's own handler (or finished): no lock needed
-        lock = (study_lock(getattr(storage, "_backend", storage), storage_url, study.study_name)
-                if storage_url else contextlib.nullcontext())
-        with lock:
+        with _study_lock(study, storage_url):
             _fail_and_requeue(study, trial_id)
 
 
@@ -381,9 +385,7 @@ def _hand_back(study: optuna.Study, trial: optuna.trial.Trial, storage_url: str 
     Under ``study_lock`` when the storage URL is known: a launch started meanwhile queues again a
     handed-back cell whose copy is missing (``requeue_failed``), and must not see the moment
     between the two writes here."""
-    lock = (study_lock(getattr(study._storage, "_backend", study._storage), storage_url, study.study_name)
-            if storage_url else contextlib.nullcontext())
-    with handing_back(), lock:
+    with handing_back(), _study_lock(study, storage_url):
         try:
             trial.set_user_attr("fail_reason", "interrupted")
             getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes
