@@ -27,12 +27,15 @@ SKEW_SHAPE = 4.0  # gamma shape of the skewed noise: skewness 2 / sqrt(4) = 1
 
 
 def noise(rng: np.random.Generator, size: Any, kind: str = "normal") -> np.ndarray:
-    """Unit-SD, mean-0 noise: ``normal`` or ``skewed`` (skewness -1)."""
+    """Unit-SD, mean-0 noise: ``normal``, ``skewed`` (skewness -1) or ``t3`` (Student t with 3 df
+    scaled to unit variance: heavy tails, an occasional seed far off)."""
     if kind == "normal":
         return rng.standard_normal(size)
     if kind == "skewed":
         return -(rng.gamma(SKEW_SHAPE, 1.0, size) - SKEW_SHAPE) / np.sqrt(SKEW_SHAPE)
-    raise ValueError(f"unknown noise kind {kind!r}; valid: normal, skewed")
+    if kind == "t3":
+        return rng.standard_t(3, size) / np.sqrt(3.0)
+    raise ValueError(f"unknown noise kind {kind!r}; valid: normal, skewed, t3")
 
 
 def _study(trials: list[optuna.trial.FrozenTrial], direction: str = "maximize") -> optuna.Study:
@@ -45,7 +48,7 @@ def seed_study(
     means: Mapping[str, float],
     *,
     repeats: int,
-    noise_sd: float = 0.01,
+    noise_sd: float | Mapping[str, float] = 0.01,
     seed_sd: float = 0.0,
     kind: str = "normal",
     rng: np.random.Generator,
@@ -53,14 +56,16 @@ def seed_study(
 ) -> optuna.Study:
     """One categorical parameter ``config`` with the given true means: value = mean + shared seed
     effect (SD ``seed_sd``, the same for every config at one seed) + per-run noise (``noise_sd``,
-    of ``kind``). No per-image data (the seed-level fallback); ``n_val`` sets ``data_sizes``."""
+    of ``kind``; a mapping gives each config its own SD). No per-image data (the seed-level
+    fallback); ``n_val`` sets ``data_sizes``."""
     names = list(means)
+    sds = noise_sd if isinstance(noise_sd, Mapping) else dict.fromkeys(names, noise_sd)
     dist = {"config": CategoricalDistribution(names)}
     shared = seed_sd * noise(rng, repeats, kind)
     trials = []
     for name in names:
         for r in range(repeats):
-            value = float(means[name] + shared[r] + noise_sd * noise(rng, None, kind))
+            value = float(means[name] + shared[r] + sds[name] * noise(rng, None, kind))
             attrs = {"config_id": f"cfg-{name}", "repeat": r, "seed": 100 + r, "config": {"config": name},
                      "test_accuracy": value}
             if n_val:
@@ -128,16 +133,21 @@ def flipped_study(n_images: int, repeats: int, rng: np.random.Generator, *, same
     return _study(trials)
 
 
-def shifted_study(n_images: int, repeats: int, rng: np.random.Generator, *, sizes: bool = True) -> optuna.Study:
+def shifted_study(n_images: int, repeats: int, rng: np.random.Generator, *, sizes: bool = True,
+                  float32: bool = False) -> optuna.Study:
     """``variant`` = ``base`` minus exactly one image's accuracy at every seed (the demo's no-BN
     row) without per-image data: a zero-variance paired difference. ``sizes=False``: the trials
-    do not even say how many images they were scored on (a hand-made study)."""
+    do not even say how many images they were scored on (a hand-made study). ``float32``: the
+    accuracies are stored as float32 (their differences then vary by rounding)."""
     dist = {"config": CategoricalDistribution(["base", "variant"])}
     trials = []
     for r in range(repeats):
         base = 0.7 + 0.05 * rng.standard_normal()
         base = round(base * n_images) / n_images
-        for name, value in (("base", base), ("variant", base - 1 / n_images)):
+        pair = (("base", base), ("variant", base - 1 / n_images))
+        if float32:
+            pair = tuple((name, float(np.float32(v))) for name, v in pair)
+        for name, value in pair:
             attrs = {"config_id": f"cfg-{name}", "repeat": r, "seed": 100 + r, "config": {"config": name},
                      "val_accuracy": value}
             if sizes:

@@ -210,7 +210,8 @@ class Comparison:
     p_equivalent: float = 1.0  # TOST p of |mu_a - mu_b| >= margin (1 without a margin)
 
 
-def compare_paired(a: Sequence[float], b: Sequence[float], *, margin: float | None = None) -> Comparison:
+def compare_paired(a: Sequence[float], b: Sequence[float], *, margin: float | None = None,
+                   resolution: float = 0.0) -> Comparison:
     """Paired t-test of ``a`` vs ``b`` (same seeds, same order): the race's only statistical test.
 
     Equal to ``scipy.stats.ttest_rel(a, b)``; TOST equivalence (Schuirmann 1987) is the larger
@@ -218,7 +219,9 @@ def compare_paired(a: Sequence[float], b: Sequence[float], *, margin: float | No
     report's seed-level test (``studies.analysis._paired.compare_paired`` without per-image data;
     tests/studies/test_race.py checks they agree): when every seed differs by the same amount the
     data carry no estimate of the noise, a t-test would call it infinitely significant, and both
-    use the exact sign-flip test instead (p = 2 / 2**n)."""
+    use the exact sign-flip test instead (p = 2 / 2**n). ``resolution``: the smallest difference the
+    values can express (one image of the evaluation set, :func:`resolution_of`): the p-value tests
+    |mu| <= resolution, as the report's does, so a one-image difference is never a verdict."""
     from scipy import special  # here: scipy.special's import (~0.2 s) is kept off `study status`
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     n = len(diff)
@@ -226,16 +229,18 @@ def compare_paired(a: Sequence[float], b: Sequence[float], *, margin: float | No
         return Comparison(n, float(diff.mean()) if n else float("nan"), 1.0)
     delta = float(diff.mean())
     sd = float(diff.std(ddof=1))
+    excess = max(abs(delta) - resolution * (1 + 1e-9) - 1e-12, 0.0) if resolution > 0 else abs(delta)
     if delta == 0.0 and sd == 0.0:
         return Comparison(n, delta, 1.0)
-    if sd <= 1e-9 * abs(delta) or not math.isfinite(sd):
-        # every seed moved by the same amount: the exact sign-flip test, as the report's
-        # studies.analysis._paired.compare_paired does (a t-test would say p = 0)
-        return Comparison(n, delta, min(1.0, 2.0 / 2**n))
+    if sd <= 1e-9 * abs(delta) or not math.isfinite(sd) or (resolution > 0 and sd <= resolution):
+        # every seed moved by the same amount (up to the values' resolution): the exact sign-flip
+        # test, as the report's studies.analysis._paired.compare_paired does (a t-test would say
+        # p = 0), and never a verdict for a shift within the resolution
+        return Comparison(n, delta, min(1.0, 2.0 / 2**n) if excess > 0 else 1.0)
     # ttest_rel's statistic and p-value, computed directly: a race replays thousands of these and
     # ttest_rel's input checks dominate its cost (tests/studies/test_race.py checks the equality).
     se = sd / math.sqrt(n)
-    p = float(2 * special.stdtr(n - 1, -abs(delta / se)))
+    p = float(2 * special.stdtr(n - 1, -excess / se))
     p_eq = 1.0
     if margin is not None:  # TOST: H0 delta <= -margin (one-sided up) and H0 delta >= margin (down)
         p_eq = float(max(special.stdtr(n - 1, -(delta + margin) / se), special.stdtr(n - 1, (delta - margin) / se)))
@@ -313,6 +318,7 @@ def replay(
     decisions: dict[Hashable, Decision] = {}
     rejected = 0  # hypotheses rejected so far (Holm's alpha recycling)
     block = None  # selection: the first look's pooled noise variance (block_variance)
+    resolution = resolution_of(cells)  # one image: a shift no larger is never a verdict
     n = settings.min_repeats
     repeats = {c: settings.min_repeats for c in configs}
     while True:
@@ -327,11 +333,13 @@ def replay(
         values = {c: {r: cells[(c, r)][1] for r in range(n)} for c in active}
         level = settings.level(n)
         if mode == "ablation":
-            rejected += _look_ablation(values, open_, baseline, n, round_, level, len(rivals) - rejected, settings, decisions)
+            rejected += _look_ablation(values, open_, baseline, n, round_, level, len(rivals) - rejected, settings, decisions,
+                                       resolution)
         else:
             if n == settings.min_repeats:
                 block = block_variance(cells, configs, n)
-            rejected += _look_selection(values, open_, n, round_, settings, len(rivals) - rejected, len(rivals), decisions, block)
+            rejected += _look_selection(values, open_, n, round_, settings, len(rivals) - rejected, len(rivals), decisions, block,
+                                        resolution)
         open_ = [c for c in open_ if c not in decisions]
         if len(open_) <= (1 if mode == "selection" else 0) or n == settings.max_repeats:
             _close(mode, open_, decisions, n, round_, baseline, settings)
@@ -341,14 +349,31 @@ def replay(
             repeats[c] = n
 
 
-def _paired(values: Mapping[Hashable, Mapping[int, float | None]], a: Hashable, b: Hashable, margin=None) -> Comparison:
+def _paired(values: Mapping[Hashable, Mapping[int, float | None]], a: Hashable, b: Hashable, margin=None,
+            resolution: float = 0.0) -> Comparison:
     seeds = [r for r in values[a] if values[a][r] is not None and values[b].get(r) is not None]
-    return compare_paired([values[a][r] for r in seeds], [values[b][r] for r in seeds], margin=margin)
+    return compare_paired([values[a][r] for r in seeds], [values[b][r] for r in seeds], margin=margin,
+                          resolution=resolution)
 
 
-def _look_ablation(values, open_, baseline, n, round_, level, m_remaining, settings, decisions) -> int:
+def resolution_of(cells: Mapping[tuple[Hashable, int], tuple[str, float | None]]) -> float:
+    """One image of the evaluation set, inferred from the race's accuracies (each k / N; see
+    :func:`studies._design.infer_images`), else two float32 steps of the values."""
+    values = tuple(sorted({round(float(v), 9) for state, v in cells.values() if state == DONE and v is not None}))
+    return _resolution(values)
+
+
+@functools.lru_cache(maxsize=64)
+def _resolution(values: tuple[float, ...]) -> float:
+    from studies._design import float32_step, infer_images
+
+    n = infer_images(values)
+    return 1.0 / n if n else float32_step(values)
+
+
+def _look_ablation(values, open_, baseline, n, round_, level, m_remaining, settings, decisions, resolution=0.0) -> int:
     """Holm step-down over the open configs vs the baseline at this look's level; then TOST."""
-    tests = {c: _paired(values, c, baseline, settings.margin) for c in open_}
+    tests = {c: _paired(values, c, baseline, settings.margin, resolution) for c in open_}
     rejected = 0
     look = n - settings.min_repeats
     for c in sorted(open_, key=lambda c: tests[c].p):
@@ -412,7 +437,7 @@ def block_variance(cells: Mapping[tuple[Hashable, int], tuple[str, float | None]
     return (mse, df) if mse > 0 and math.isfinite(mse) else None
 
 
-def _look_selection(values, open_, n, round_, settings, m_remaining, k, decisions, block=None) -> int:
+def _look_selection(values, open_, n, round_, settings, m_remaining, k, decisions, block=None, resolution=0.0) -> int:
     """Holm step-down over 'i is a best config', each tested against every other open config
     (one-sided, Bonferroni over the k - 1 possible opponents).
 
@@ -441,7 +466,7 @@ def _look_selection(values, open_, n, round_, settings, m_remaining, k, decision
         for j in open_:
             if j == i:
                 continue
-            cmp = _paired(values, i, j)
+            cmp = _paired(values, i, j, resolution=resolution)
             one_sided, test = (cmp.p / 2 if cmp.delta < 0 else 1.0 - cmp.p / 2), "one-sided paired t"
             if pooled and cmp.n >= 2:
                 pair = [values[i][r] - values[j][r] for r in values[i] if values[i][r] is not None and values[j].get(r) is not None]

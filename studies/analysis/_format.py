@@ -55,10 +55,12 @@ COLUMNS: dict[str, Column] = {
     "ci_clipped": Column("CI clipped", "yes: an interval was clipped to its metric's range ([0, 1] for accuracies, "
                          "[-1, 1] for their differences), because a t interval over few runs ignores the bound"),
     "model_params": Column("Parameters", "trainable parameters of the model"),
-    "vs_best": Column("Verdict vs best", "this config against the best one: paired test by seed, Holm-corrected over "
+    "vs_best": Column("Verdict vs best", "this config against the best one: paired by seed on the study's pooled seed "
+                      "noise, Tukey's all-pairs adjustment (the best is picked by the same data) over "
                       "all configs; 'no detectable difference' means these seeds cannot separate them"),
     # ablation
-    "verdict": Column("Verdict", "better / worse than the baseline at the study's alpha after Holm correction; "
+    "verdict": Column("Verdict", "better / worse than the baseline at the study's alpha, simultaneous over all rows "
+                      "(Dunnett against a baseline, Tukey against the best config); "
                       "'no detectable difference' is not evidence of no effect (see the verdict section)"),
     "variant": Column("Variant", "the config compared with the baseline"),
     "baseline": Column("Baseline", "the baseline config it is compared with (same other parameters)"),
@@ -71,10 +73,18 @@ COLUMNS: dict[str, Column] = {
     "variant_mean": Column("Variant (mean)", "mean objective of the variant"),
     "baseline_mean": Column("Baseline (mean)", "mean objective of the baseline"),
     "delta": Column("Δ objective", "variant minus baseline, mean over paired runs (accuracy points as a fraction)"),
-    "delta_ci": Column("Δ 95% CI", "95% confidence interval of the difference"),
+    "delta_ci": Column("Δ simultaneous 95% CI", "the interval that made the verdict: simultaneous over all rows, "
+                       "widened by one image of the evaluation set; it excludes 0 exactly when the verdict does"),
     "test_delta": Column("Δ test acc.", "variant minus baseline on test accuracy: reported, not tested"),
     "test_delta_ci": Column("Δ test 95% CI", "95% confidence interval of the test difference"),
     "p_value": Column("p", "p-value of the test, before multiple-comparison correction"),
+    "p_adj": Column("p (adjusted)", "p-value adjusted over every row of the table by the method the table's text "
+                    "names (Dunnett or Tukey): the one the verdict uses"),
+    "delta_ci_unadjusted": Column("Δ 95% CI (unadjusted)", "the plain 95% interval of this row alone: it can exclude 0 "
+                                  "without a verdict, because a verdict is simultaneous over all rows"),
+    "correction": Column("Adjustment", "how this row's p-value was adjusted"),
+    "noise_source": Column("Noise", "pooled: the seed noise of the whole study; paired: this pair's own differences "
+                           "(a config noisier than the pool)"),
     "p_holm": Column("p (Holm)", "p-value after Holm-Bonferroni correction over every row of the table: the one the "
                      "verdict uses"),
     "repeats_needed": Column("Repeats to decide", "seed repeats per config that would give 80% power to detect the "

@@ -81,12 +81,14 @@ def _rows(ablation_rows: pd.DataFrame, board: pd.DataFrame) -> tuple[pd.DataFram
     return frame.reset_index(drop=True), "leaderboard"
 
 
-def headline(ablation_rows: pd.DataFrame, board: pd.DataFrame, *, alpha: float = 0.05) -> dict[str, Any]:
+def headline(ablation_rows: pd.DataFrame, board: pd.DataFrame, *, alpha: float = 0.05,
+             correction: str = "Dunnett (many-to-one)") -> dict[str, Any]:
     """``{"source", "mattered", "no_effect", "undecided", "lines"}``: each list holds one dict per
     comparison (variant, baseline, delta, ci, p, verdict, repeats_needed, more_repeats), ``lines``
     the sentences the report and the terminal print."""
     rows, source = _rows(ablation_rows, board)
-    out: dict[str, Any] = {"source": source, "mattered": [], "no_effect": [], "undecided": [], "lines": []}
+    out: dict[str, Any] = {"source": source, "mattered": [], "no_effect": [], "undecided": [], "lines": [],
+                           "correction": correction if source == "ablation" else "Tukey (all pairs with the best)"}
     if rows.empty:
         out["lines"].append("Nothing to decide: the study has a single config (no comparison).")
         return out
@@ -99,7 +101,7 @@ def headline(ablation_rows: pd.DataFrame, board: pd.DataFrame, *, alpha: float =
         entry = {
             "variant": row.get("variant"), "baseline": row.get("baseline"), "verdict": row.get("verdict"),
             "delta": row.get("delta"), "ci_low": row.get("delta_ci_low"), "ci_high": row.get("delta_ci_high"),
-            "p_holm": row.get("p_holm"), "n": None if n is None or not np.isfinite(float(n)) else int(n),
+            "p_adj": row.get("p_adj", row.get("vs_best_p")), "method": row.get("correction"), "n": None if n is None or not np.isfinite(float(n)) else int(n),
             "repeats_needed": None, "more_repeats": None,
         }
         if kind == "undecided":
@@ -124,12 +126,18 @@ def headline(ablation_rows: pd.DataFrame, board: pd.DataFrame, *, alpha: float =
     return out
 
 
-def _effect(e: dict[str, Any]) -> str:
+def method_name(correction: str) -> str:
+    """The short name of an adjustment for a column header: "Dunnett", "Tukey", "Holm"..."""
+    return str(correction).split(" ")[0] if correction else "adjusted"
+
+
+def _effect(e: dict[str, Any], correction: str) -> str:
     text = f"Δ {_signed(e['delta'])}"
     if e.get("ci_low") is not None and np.isfinite(float(e["ci_low"])):
-        text += f", 95% CI {fmt_interval(e['ci_low'], e['ci_high'])}"
-    if e.get("p_holm") is not None and np.isfinite(float(e["p_holm"])):
-        text += f", p (Holm) {fmt_p(e['p_holm'])}"
+        text += f", simultaneous 95% CI {fmt_interval(e['ci_low'], e['ci_high'])}"
+    if e.get("p_adj") is not None and np.isfinite(float(e["p_adj"])):
+        method = e.get("method") if isinstance(e.get("method"), str) and e.get("method") else correction
+        text += f", p ({method_name(method)}) {fmt_p(e['p_adj'])}"
     return text
 
 
@@ -149,12 +157,12 @@ def _sentences(out: dict[str, Any], source: str, alpha: float) -> list[str]:
     lines = []
     if out["mattered"]:
         lines.append(f"Mattered ({len(out['mattered'])}, against {against} at alpha = {alpha}): " + "; ".join(
-            f"{_name(e)} {e['verdict']} ({_effect(e)})" for e in out["mattered"]) + ".")
+            f"{_name(e)} {e['verdict']} ({_effect(e, out['correction'])})" for e in out["mattered"]) + ".")
     else:
         lines.append(f"Nothing differed detectably from {against} at alpha = {alpha}.")
     if out["no_effect"]:
         lines.append(f"Did not matter (shown equivalent, {len(out['no_effect'])}): " + "; ".join(
-            f"{_name(e)} ({_effect(e)})" for e in out["no_effect"]) + ".")
+            f"{_name(e)} ({_effect(e, out['correction'])})" for e in out["no_effect"]) + ".")
     if out["undecided"]:
         parts = []
         for e in out["undecided"]:
@@ -169,7 +177,7 @@ def _sentences(out: dict[str, Any], source: str, alpha: float) -> list[str]:
             else:
                 decide = f"about {need} repeats per config would decide it" + (
                     f" ({e['more_repeats']} more)" if e["more_repeats"] else "")
-            parts.append(f"{_name(e)} ({_effect(e)}; {decide})")
+            parts.append(f"{_name(e)} ({_effect(e, out['correction'])}; {decide})")
         lines.append(f"Undecided ({len(out['undecided'])}: no detectable difference, which is not evidence of none): "
                      + "; ".join(parts) + ".")
     return lines
@@ -193,7 +201,7 @@ def headline_table(out: dict[str, Any]) -> pd.DataFrame:
             need = e["repeats_needed"]
             rows.append({
                 "verdict": e["verdict"], "variant": e["variant"], "delta": e["delta"],
-                "delta_ci_low": e["ci_low"], "delta_ci_high": e["ci_high"], "p_holm": e["p_holm"], "n": e["n"],
+                "delta_ci_low": e["ci_low"], "delta_ci_high": e["ci_high"], "p_adj": e["p_adj"], "n": e["n"],
                 "repeats_needed": (f"> {MAX_REPEATS}" if need is not None and need > MAX_REPEATS else need)
                 if kind == "undecided" else None,
             })

@@ -26,19 +26,16 @@ from studies.analysis._collect import (
     same_value,
 )
 from studies.analysis._metrics import objective_attrs, recorded_attrs, summarise_attrs
+from studies.analysis._family import Judged, as_row, design_noise, judge
 from studies.analysis._stats import (
     Comparison,
     compare,
     delta_bounds,
-    equivalence,
     eval_images,
     eval_size,
-    holm,
     mean_ci,
-    power_summary,
     table_bounds,
-    verdict,
-    vs_best_adjust,
+    value_resolution,
 )
 from searchspace.errors import valid_list
 
@@ -68,8 +65,9 @@ def leaderboard_table(
 ) -> pd.DataFrame:
     """One row per config, best first: n runs, mean/std/CI of the objective and of test accuracy,
     and ``vs_best``: the verdict of each config against the best one (paired by seed, counting
-    the evaluation images when stored; selection-aware: Bonferroni over all pairs, since the best
-    is chosen on the same data, see :func:`vs_best_adjust`), its adjusted p in ``vs_best_p``.
+    the evaluation images when stored, on the design's pooled seed noise; selection-aware:
+    Tukey's all-pairs family, since the best is chosen on the same data; see
+    :mod:`studies.analysis._family`), its adjusted p in ``vs_best_p``.
     "no detectable difference" there means the ranking between the two is not settled.
     ``noise``: "seeds + images" when the CIs count the finite evaluation set, else "seeds".
 
@@ -102,23 +100,22 @@ def leaderboard_table(
     board = pd.DataFrame(rows).sort_values("val_mean", ascending=not table.maximize, kind="stable", ignore_index=True)
     board.insert(0, "rank", range(1, len(board) + 1))
     best = board.loc[0, "group"]
-    comparisons = {g: _compare_groups(table, g, best, test, confidence) for g in board["group"][1:]}
-    adjusted = dict(zip(comparisons, vs_best_adjust([_worse_p(c, table.maximize) for c in comparisons.values()], len(board))))
-    board["vs_best"] = [
-        "best" if g == best else verdict(comparisons[g], adjusted[g], alpha=alpha, maximize=table.maximize)
-        for g in board["group"]
-    ]
-    board["vs_best_p"] = [adjusted.get(g) for g in board["group"]]
+    others = list(board["group"][1:])
+    bounds = delta_bounds(table_bounds(table, "value"), table_bounds(table, "value"))
+    judged = dict(zip(others, judge(table, [(g, best, _compare_groups(table, g, best, test, confidence)) for g in others],
+                                    kind="best", alpha=alpha, maximize=table.maximize, bounds=bounds)))
+    board["vs_best"] = ["best" if g == best else _verdict(judged[g], alpha, table.maximize) for g in board["group"]]
+    board["vs_best_p"] = [None if g == best or judged[g] is None else judged[g].p_adj for g in board["group"]]
     return board[[*LEADERBOARD_COLUMNS, "group"]]
 
 
-def _worse_p(cmp: Comparison, maximize: bool) -> float | None:
-    """The two-sided p of a comparison with the best when it points the "worse" way, else 1 (a
-    runner-up is never "better" than the config chosen as best)."""
-    if cmp.p_value is None:
-        return None
-    worse = cmp.delta < 0 if maximize else cmp.delta > 0
-    return cmp.p_value if worse else 1.0
+def _verdict(judged: Judged | None, alpha: float, maximize: bool, note: str = "too few runs") -> str:
+    """Plain words for a judged comparison: better / worse / no detectable difference."""
+    if judged is None or judged.p_adj is None:
+        return f"not tested: {note}"
+    if judged.p_adj >= alpha:
+        return "no detectable difference"
+    return "better" if (judged.delta > 0) == maximize else "worse"
 
 
 def _image_rows(table: StudyTable, group: str, metric: str) -> np.ndarray | None:
@@ -149,13 +146,14 @@ def _compare_groups(table: StudyTable, a: str, b: str, test: str, confidence: fl
         va[keep_a], vb[keep_b], pairs_a=pa[keep_a].tolist(), pairs_b=pb[keep_b].tolist(),
         test=test, confidence=confidence, bounds=delta_bounds(table_bounds(table, metric), table_bounds(table, metric)),
         images_a=img_a[0] if same_images else None, images_b=img_b[0] if same_images else None,
-        n_images=size_a if size_a == size_b else None,
+        n_images=size_a if size_a == size_b else None, resolution=value_resolution(table, metric),
     )
 
 
 @dataclass(frozen=True)
 class Ablation:
-    """Each variant against its baseline config: delta (variant - baseline), CI, Holm p, verdict."""
+    """Each variant against its baseline config: delta (variant - baseline), its simultaneous CI,
+    adjusted p (``p_adj``; ``correction`` names the method), verdict."""
 
     baseline: dict[str, Any]
     baseline_source: str  # "--baseline" | "study spec" | "best config (no baseline given)"
@@ -165,8 +163,8 @@ class Ablation:
     test: str
     notes: list[str] = field(default_factory=list)
     baseline_groups: list[str] = field(default_factory=list)  # config groups of the baseline (StudyTable.groups)
-    correction: str = "holm"  # "holm" (a baseline given) | "all pairs (bonferroni)" (the best config as baseline)
-    margin: float | None = None  # equivalence margin (TOST) for the rows without a detectable difference
+    correction: str = "Dunnett (many-to-one)"  # how p_adj was computed (see _correction_name)
+    margin: float | None = None  # equivalence margin (TOST over every row, Holm)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -235,16 +233,19 @@ def ablation_table(
 
     When the baseline names only some parameters (``layers=full`` in a grid that also varies the
     optimizer), each variant is compared with the baseline config that shares its other
-    parameters. Differences are variant minus baseline on the objective, paired by seed; test
-    accuracy deltas are reported beside. Holm corrects the p-values over all rows; when the
-    baseline is the best config (no baseline given), the correction is selection-aware
-    (:func:`vs_best_adjust`) and no variant can be "better".
+    parameters. Differences are variant minus baseline on the objective, paired by seed, with the
+    seed noise pooled over the whole study (:mod:`studies.analysis._family`); test accuracy deltas
+    are reported beside. The rows form one family: Dunnett's many-to-one test against an explicit
+    baseline; when the baseline is the best config (no baseline given), Tukey's all-pairs test
+    (selection-aware) and no variant can be "better". ``p_adj`` is the adjusted p-value and
+    ``correction`` names the method; ``delta_ci_low/high`` is the simultaneous interval that made
+    the verdict, ``delta_ci_*_unadjusted`` the plain 95% one.
 
-    Every row carries ``mde`` (the minimum detectable effect at 80% power for its seeds and
-    observed noise, at ``alpha`` before correction) and ``repeats_needed`` (seeds to detect
-    ``effect``, default the row's |delta|; None: more seeds cannot, e.g. the evaluation set is too
-    small). ``margin``: rows without a detectable difference become equivalence verdicts by two
-    one-sided tests (TOST, Holm-corrected): "equivalent within +-margin" or "undecided".
+    Every row carries ``mde`` (the minimum detectable effect at 80% power in this family, its
+    seeds and noise) and ``repeats_needed`` (seeds to detect ``effect``, default the row's
+    |delta|; None: more seeds cannot, e.g. the evaluation set is too small). ``margin``: every
+    row is also tested for equivalence (TOST, Holm over all rows); a row without a detectable
+    difference becomes "equivalent within +-margin" or "undecided".
     """
     if not 0 < alpha < 1:
         raise AnalysisError(f"alpha must be in (0, 1), got {alpha!r}")
@@ -266,7 +267,7 @@ def ablation_table(
         test_cmp = _compare_groups(table, group, partner, test, confidence, metric="test")
         params, base_params = table.params_of(group), table.params_of(partner)
         changed = {k: v for k, v in params.items() if k not in base_params or not same_value(v, base_params[k])}
-        comparisons.append(cmp)
+        comparisons.append((group, partner, cmp))
         rows.append({
             "variant": table.label_of(group),
             "baseline": table.label_of(partner),
@@ -278,22 +279,26 @@ def ablation_table(
             "delta": cmp.delta, "delta_ci_low": cmp.ci_low, "delta_ci_high": cmp.ci_high,
             "test_delta": test_cmp.delta, "test_delta_ci_low": test_cmp.ci_low, "test_delta_ci_high": test_cmp.ci_high,
             "p_value": cmp.p_value, "ci_clipped": cmp.clipped or test_cmp.clipped,
+            "_note": cmp.note or "too few runs", "_noise": cmp.noise or cmp.test,
         })
     fallback = source.startswith("best config")
-    if fallback:
-        adjusted = vs_best_adjust([_worse_p(c, table.maximize) for c in comparisons], len(table.groups))
-    else:
-        adjusted = holm([c.p_value for c in comparisons])
-    for row, cmp, p_adj in zip(rows, comparisons, adjusted):
-        row["p_holm"] = p_adj
-        row["verdict"] = verdict(cmp, p_adj, alpha=alpha, maximize=table.maximize)
-        row["noise"] = cmp.noise or cmp.test
-        paired = cmp.paired()
-        power = power_summary(paired, alpha=alpha, effect=effect) if paired is not None else {}
-        row["mde"] = power.get("mde", math.nan)
-        row["repeats_needed"] = power.get("repeats_needed")
-    if margin is not None:
-        _equivalence(rows, comparisons, margin, alpha)
+    judged = judge(table, comparisons, kind="best" if fallback else "baseline", alpha=alpha, maximize=table.maximize,
+                   effect=effect, margin=margin, bounds=delta_bounds(table_bounds(table, "value"), table_bounds(table, "value")))
+    methods = set()
+    for row, j in zip(rows, judged):
+        row.update(as_row(j))
+        row["verdict"] = _verdict(j, alpha, table.maximize, note=row.pop("_note"))
+        row["noise"] = row.pop("_noise")
+        if j is not None:
+            methods.add(j.method)
+        if margin is not None and j is not None and j.p_equivalence is not None:
+            row["p_equivalence"] = j.p_equivalence
+            if row["verdict"] == "no detectable difference":
+                row["verdict"] = f"equivalent within +-{margin:g}" if j.p_equivalence < alpha else "undecided"
+    noise = design_noise(table)
+    if noise is not None and noise.flagged:
+        notes.append("noisier than the pool (own paired differences used): "
+                     + ", ".join(table.label_of(g) for g in noise.flagged))
     if not rows:
         notes.append("no variant to compare: the study has only the baseline config")
     frame = pd.DataFrame(rows)
@@ -302,14 +307,17 @@ def ablation_table(
     return Ablation(
         baseline=assignment, baseline_source=source, baseline_labels=[table.label_of(g) for g in base_groups],
         rows=frame, alpha=alpha, test=test, notes=notes, baseline_groups=list(base_groups),
-        correction="all pairs (bonferroni)" if fallback else "holm", margin=margin,
+        correction=_correction_name(methods, fallback), margin=margin,
     )
 
 
-def _equivalence(rows: list[dict[str, Any]], comparisons: list[Comparison], margin: float, alpha: float) -> None:
-    """TOST on every "no detectable difference" row, Holm over those rows."""
-    idx = [i for i, r in enumerate(rows) if r["verdict"] == "no detectable difference" and comparisons[i].paired() is not None]
-    p = [equivalence(comparisons[i].paired(), margin, diffs=np.asarray(comparisons[i].diffs)) for i in idx]
-    for i, p_adj in zip(idx, holm(p)):
-        rows[i]["p_equivalence"] = p_adj
-        rows[i]["verdict"] = f"equivalent within +-{margin:g}" if p_adj < alpha else "undecided"
+def _correction_name(methods: set[str], fallback: bool) -> str:
+    """How the table's p-values were adjusted, in words for its column header and text."""
+    if not methods:
+        return "none"
+    family = "Tukey (all pairs; the baseline is the best config)" if fallback else "Dunnett (many-to-one)"
+    if len(methods) == 1 and "Wilcoxon" in next(iter(methods)):
+        return next(iter(methods))
+    if methods <= {"Dunnett", "Tukey"}:
+        return family
+    return family + " with Bonferroni for configs noisier than the pool"

@@ -147,13 +147,16 @@ def compare_paired(
     images_b: np.ndarray | None = None,
     n_images: int | None = None,
     confidence: float = 0.95,
+    resolution: float = 0.0,
 ) -> PairedResult:
     """Paired comparison of ``a`` and ``b`` (one value per shared seed, same order).
 
     ``images_a`` / ``images_b``: optional S x N 0/1 tables (per seed, per image correctness on
     the same images, rows in the order of ``a`` / ``b``): the comparison then uses the crossed
     seeds x images variance. ``n_images``: the evaluation set size when only the accuracies are
-    known (sets the one-image resolution; no image variance term). See the module docstring.
+    known (sets the one-image resolution; no image variance term). ``resolution``: the smallest
+    difference the values can express when neither is known (e.g. float32 rounding). See the
+    module docstring.
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or len(a) < 2:
@@ -166,7 +169,7 @@ def compare_paired(
         delta = float(diffs.mean())  # the stored accuracies: equal to table.mean() for layerlab
     else:
         summary, noise = seed_level(diffs), "seeds (paired t)"
-        resolution = 1.0 / n_images if n_images else 0.0
+        resolution = 1.0 / n_images if n_images else float(resolution)
         delta = summary.mean
     return _finish(delta, summary, diffs, noise, resolution, confidence)
 

@@ -160,7 +160,7 @@ def build_report(
     if by_dataset is not None:
         data["rank_transfer_by_dataset"] = by_dataset
 
-    verdict = headline(ablation.rows, board, alpha=alpha)
+    verdict = headline(ablation.rows, board, alpha=alpha, correction=ablation.correction)
     data["verdict"] = verdict
     sections = [sections_of.verdict_section(verdict, ablation),
                 sections_of.summary_section(table, data["summary"]["sentences"], notes),

@@ -224,9 +224,15 @@ def ablation_section(ablation, fig) -> Section:
         f"Baseline: {base} ({ablation.baseline_source}); configs: {', '.join(ablation.baseline_labels)}. "
         f"delta = variant minus baseline on the objective, paired by seed where repeats share seeds "
         f"({'Wilcoxon signed-rank test' if ablation.test == 'wilcoxon' else 'paired t-test'}; "
-        f"Welch's t-test when unpaired), p-values {'Holm-corrected over all rows' if ablation.correction == 'holm' else 'Bonferroni over all pairs of configs (the baseline is the best config, picked by the same data)'}, verdict at alpha = {ablation.alpha}. "
-        "mde: the smallest difference the test detects with 80% power at its seeds and noise; repeats_needed: seeds to detect "
-        "a difference of the row's size. "
+        f"Welch's t-test when unpaired), with the seed noise pooled over every config of the study (a randomized "
+        f"complete block design: seeds are blocks; it assumes one noise variance for every config, and a config whose "
+        f"variance the data show to be larger keeps its own paired differences). p-values and intervals are "
+        f"simultaneous over all rows: {ablation.correction}; the interval beside each verdict is the one that made it "
+        f"(widened by one image of the evaluation set), the unadjusted 95% interval is in the columns marked "
+        f"'unadjusted'. Verdict at alpha = {ablation.alpha}. "
+        "mde: the smallest difference this family detects with 80% power at its seeds and noise; repeats_needed: seeds "
+        "per config to detect a difference of the row's size ('—': no number of seeds would, e.g. the difference is within "
+        "one image of the evaluation set). "
         "Test deltas are reported beside and not tested.",
         *ablation.notes,
     ]

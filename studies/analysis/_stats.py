@@ -198,6 +198,7 @@ def compare(
     images_a: Mapping[Any, np.ndarray] | None = None,
     images_b: Mapping[Any, np.ndarray] | None = None,
     n_images: int | None = None,
+    resolution: float = 0.0,
 ) -> Comparison:
     """Compare runs ``a`` with runs ``b``, paired by key where both carry the same keys.
 
@@ -207,7 +208,8 @@ def compare(
     images, it also counts the evaluation-set noise); otherwise Welch's unpaired t-test when each
     side has two or more runs; otherwise no test (the row says so). ``bounds``: the range of the
     difference (e.g. :data:`SIGNED_UNIT` for accuracies); the CI is clipped to it. ``n_images``:
-    the evaluation set size, when known without per-image data (one-image resolution).
+    the evaluation set size, when known without per-image data (one-image resolution);
+    ``resolution``: the smallest expressible difference otherwise.
     """
     if test not in TESTS:
         raise AnalysisError(f"unknown test {test!r}; valid: {', '.join(TESTS)}")
@@ -228,7 +230,7 @@ def compare(
             aligned = ia is not None and ib is not None and ia.shape == ib.shape
             r = compare_paired([by_a[k] for k in shared], [by_b[k] for k in shared],
                                images_a=ia if aligned else None, images_b=ib if aligned else None,
-                               n_images=n_images, confidence=confidence)
+                               n_images=n_images, confidence=confidence, resolution=resolution)
             low, high, clipped = clip(r.ci_low, r.ci_high, bounds)
             return Comparison(r.delta, low, high, len(a), len(b), len(shared), "paired", "paired t", r.p_value,
                               clipped=clipped, se=r.se, df=r.df, noise=r.noise, n_images=r.n_images,
@@ -464,4 +466,31 @@ def eval_size(table: StudyTable, group: str, metric: str = "value") -> int | Non
         return None
     sizes = {(table.trials[i].user_attrs.get("data_sizes") or {}).get(split) for i in table.row_numbers(group)}
     size = sizes.pop() if len(sizes) == 1 else None
-    return int(size) if isinstance(size, int) and size > 0 else None
+    if isinstance(size, int) and size > 0:
+        return int(size)
+    if sizes or size is not None:
+        return None  # configs scored on different sets: no common resolution
+    return inferred_size(table, metric)
+
+
+def inferred_size(table: StudyTable, metric: str = "value") -> int | None:
+    """The evaluation set size inferred from the stored accuracies of the whole study (each is
+    k / N; :func:`studies._design.infer_images`), once per table; None when they fit no N."""
+    from studies._design import infer_images
+
+    key = f"inferred_size:{metric}"
+    if key not in table._cache:
+        column = "value" if metric == "value" else "test"
+        table._cache[key] = infer_images(table.frame[column].to_numpy(dtype=float).tolist())
+    return table._cache[key]
+
+
+def value_resolution(table: StudyTable, metric: str = "value") -> float:
+    """The smallest difference an accuracy column can express when its set size is unknown: two
+    float32 steps (accuracies stored as float32 differ by rounding even when equal)."""
+    from studies._design import float32_step
+
+    if table_bounds(table, metric) != UNIT:
+        return 0.0
+    column = "value" if metric == "value" else "test"
+    return float32_step(table.frame[column].to_numpy(dtype=float).tolist())

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from studies.analysis._headline import method_name
+
 if TYPE_CHECKING:
     from studies.analysis._report import Report
 
@@ -101,7 +103,8 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
         lines.append(f"ablation vs {', '.join(f'{k}={v}' for k, v in ab['baseline'].items())} ({ab['baseline_source']}):")
         for r in ab["rows"]:
             ci = f" [{r['delta_ci_low']:+.4f}, {r['delta_ci_high']:+.4f}]" if _number(r["delta_ci_low"]) else ""
-            p = f" p_{'holm' if ab['correction'] == 'holm' else 'adj'}={r['p_holm']:.3g}" if _number(r["p_holm"]) else ""
+            method = method_name(r.get("correction") or ab["correction"]).lower()
+            p = f" p_{method}={r['p_adj']:.3g}" if _number(r.get("p_adj")) else ""
             lines.append(f"  {r['variant']}: {r['delta']:+.4f}{ci}{p} -> {r['verdict']}")
     if data["importance"]:
         lines.append(f"importance ({data['importance_evaluator']}): " + ", ".join(

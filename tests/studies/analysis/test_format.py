@@ -38,7 +38,7 @@ def test_tables_put_the_verdict_first_merge_intervals_and_explain_every_known_co
     page = table_html(frame)
     headers = [h.split(">")[-1] for h in page.split("</th>")[:-1]]
     assert headers[:3] == ["Verdict", "Variant", "Baseline"]
-    assert "Δ 95% CI" in headers and "My new column" in headers and "p (Holm)" in headers
+    assert "Δ simultaneous 95% CI" in headers and "My new column" in headers and "p (Holm)" in headers
     assert "[-0.0437, -0.0234]" in page and "&lt; 0.001" in page and "0.069<" in page and "0.123<" in page
     assert "title='p-value after Holm-Bonferroni" in page and "What the columns mean" in page
     assert header_of("unknown_thing") == "Unknown thing"

@@ -28,13 +28,13 @@ def test_headline_sorts_mattered_undecided_and_equivalent_and_says_how_to_decide
     rows = pd.DataFrame({
         "variant": ["a", "b", "c"], "baseline": ["base"] * 3, "verdict": ["worse", "no detectable difference", "equivalent"],
         "delta": [-0.3, -0.01, 0.001], "delta_ci_low": [-0.32, -0.03, -0.002], "delta_ci_high": [-0.28, 0.01, 0.004],
-        "p_holm": [0.0001, 0.4, 0.9], "n_pairs": [3, 3, 3], "design": ["paired"] * 3,
+        "p_adj": [0.0001, 0.4, 0.9], "n_pairs": [3, 3, 3], "design": ["paired"] * 3,
     })
     out = headline(rows, None, alpha=0.05)
     assert [e["variant"] for e in out["mattered"]] == ["a"] and [e["variant"] for e in out["no_effect"]] == ["c"]
     undecided = out["undecided"][0]
     assert undecided["repeats_needed"] > 3 and undecided["more_repeats"] == undecided["repeats_needed"] - 3
-    assert "Mattered (1" in out["lines"][0] and "p (Holm) < 0.001" in out["lines"][0]
+    assert "Mattered (1" in out["lines"][0] and "p (Dunnett) < 0.001" in out["lines"][0]
     assert f"about {undecided['repeats_needed']} repeats per config" in out["lines"][-1]
 
 

@@ -109,13 +109,19 @@ def test_vs_best_adjust_is_bonferroni_over_all_pairs():
     assert vs_best_adjust([0.001, None, 0.5], 4) == [pytest.approx(0.006), None, 1.0]
 
 
-def test_equal_configs_are_not_called_worse_than_the_best_and_the_fallback_baseline_is_selection_aware():
-    study = grid_study({"layers": tuple("abcdefg")}, lambda p: 0.5, repeats=3, noise=0.01, rng_seed=7)
-    board = leaderboard_table(study)
-    assert (board["vs_best"].isin(["best", "no detectable difference"])).all()
-    ab = ablation_table(study)
-    assert ab.correction.startswith("all pairs") and not (ab.rows["verdict"] == "better").any()
-    assert ablation_table(study, "layers=a").correction == "holm"
+def test_equal_configs_are_rarely_called_worse_than_the_best_and_the_fallback_baseline_is_selection_aware():
+    false_worse = 0
+    for seed in range(30):
+        study = grid_study({"layers": tuple("abcdefg")}, lambda p: 0.5, repeats=3, noise=0.01, rng_seed=seed)
+        board = leaderboard_table(study)
+        false_worse += bool((board["vs_best"] == "worse").any())
+        ab = ablation_table(study)
+        assert ab.correction.startswith("Tukey") and not (ab.rows["verdict"] == "better").any()
+        # the fallback ablation answers the leaderboard's question, with the same verdicts
+        by_variant = dict(zip(ab.rows["variant"], ab.rows["verdict"]))
+        assert all(by_variant[label] == v for label, v in zip(board["label"][1:], board["vs_best"][1:]))
+    assert false_worse <= 5  # 30 null studies at a 5% family-wise rate: 1.5 expected, 5 has p < 0.02
+    assert ablation_table(study, "layers=a").correction.startswith("Dunnett")
 
 
 def test_quiet_rows_carry_their_minimum_detectable_effect_and_repeats_needed():
