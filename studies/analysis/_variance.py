@@ -287,6 +287,6 @@ def variance_section(study: optuna.Study | StudyTable, *, alpha: float = 0.05, s
             f"{fmt_interval(j['val_sum_over_joint_ci_low'], j['val_sum_over_joint_ci_high'])} times the joint variance "
             "(1: they add up; below 1: they overlap, each source alone makes much of the spread).")
     paras.extend(f"Note: {n}." for n in result.notes)
-    shown = result.rows.copy()
-    shown.insert(1, "varied", [SOURCE_NAMES[s] for s in shown["source"]])
+    shown = result.rows.drop(columns=["source"])
+    shown.insert(0, "varied", [SOURCE_NAMES[s] for s in result.rows["source"]])
     return result.to_dict(), Section("Sources of variance", paras, [shown])

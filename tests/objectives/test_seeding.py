@@ -76,3 +76,13 @@ def test_the_dropout_seed_changes_nothing_without_dropout():
     run = RunConfig.from_flat({**TINY, "layers": "Conv-PL-FCL-AL"})
     data = prepare_data(run.data)
     assert _initial_and_final(run, data, RunSeeds(0, 0, 0, 0))[1] == _initial_and_final(run, data, RunSeeds(0, 0, 0, 5))[1]
+
+
+def test_repeats_that_train_on_other_images_are_not_batched_together():
+    from objectives import ClassifyObjective
+    from objectives._repeats import supports_batch
+    from searchspace import build_space
+
+    space = build_space({**TINY}, {})
+    assert supports_batch(ClassifyObjective(space, seeding=SeedDesign(vary="init,order", per_source=2)))
+    assert not supports_batch(ClassifyObjective(space, seeding=SeedDesign(vary="init,split", per_source=2)))
