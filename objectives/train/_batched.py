@@ -206,11 +206,11 @@ def fit_batched(
 
 
 def _build(
-    run: RunConfig, data: PreparedData, seeds: list[RunSeeds], channels_last: bool, build: ModelBuilder = build_for_data
+    run: RunConfig, data: PreparedData, seeds: list[int], channels_last: bool, build: ModelBuilder = build_for_data
 ) -> list[nn.Module]:
     models = []
     for seed in seeds:
-        torch.manual_seed(seed.init)  # as fit: each model initialised under its own seed
+        torch.manual_seed(as_seeds(seed).init)  # as fit: each model initialised under its own seed
         model = build(run, data).to(data.device)
         models.append(model.to(memory_format=torch.channels_last) if channels_last else model)
     return models

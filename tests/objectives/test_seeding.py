@@ -86,3 +86,17 @@ def test_repeats_that_train_on_other_images_are_not_batched_together():
     space = build_space({**TINY}, {})
     assert supports_batch(ClassifyObjective(space, seeding=SeedDesign(vary="init,order", per_source=2)))
     assert not supports_batch(ClassifyObjective(space, seeding=SeedDesign(vary="init,split", per_source=2)))
+
+
+def test_batched_repeats_take_each_runs_seeds_as_a_sequential_run_does():
+    from objectives.train import fit_batched
+
+    run = RunConfig.from_flat({**TINY, "layers": "Conv-PL-FCL-AL"})  # no dropout: batched runs are exact
+    data = prepare_data(run.data)
+    seeds = [RunSeeds(0, 1, 0, 0), RunSeeds(1, 0, 0, 0)]
+    batched = fit_batched(run, data, seeds=seeds)
+    for seed, outcome in zip(seeds, batched):
+        alone = fit(run, data, seed=seed)
+        assert outcome.seed == alone.seed == seed.init
+        assert outcome.history[0].train_loss == pytest.approx(alone.history[0].train_loss, rel=1e-4)
+    assert batched[0].history[0].train_loss != batched[1].history[0].train_loss
