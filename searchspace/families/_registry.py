@@ -34,7 +34,7 @@ class Family:
     builder: Callable[..., nn.Module]
     description: str
     paper: str
-    batch_norm: bool = True  # the family can build BatchNorm layers: it takes NORM_PARAMS
+    batch_norm: bool = False  # the family can build BatchNorm layers: it takes NORM_PARAMS
 
     def params(self) -> dict[str, Any]:
         """The family's own config keys and their defaults (common keys excluded)."""
@@ -51,10 +51,10 @@ _FAMILIES: dict[str, Family] = {}
 
 
 def register_family(
-    name: str, *, description: str = "", paper: str = "", batch_norm: bool = True
+    name: str, *, description: str = "", paper: str = "", batch_norm: bool = False
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator recording ``builder`` under ``name``; a second registration of a name raises.
-    ``batch_norm=False``: the family never builds batch norm, so it takes no ``bn_*`` keys."""
+    ``batch_norm=True``: the family can build batch norm, so it takes the ``bn_*`` keys."""
 
     def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _FAMILIES:

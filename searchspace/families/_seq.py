@@ -188,6 +188,7 @@ def _decode(family: str, key: str, spec: object) -> list[str]:
     "seq",
     description="BaseSeq: a token sequence such as Conv-BN-PL-DropL-FCL-AL, then a linear head",
     paper="seed 000 (Liu et al., BaseSeq; LOLO and SaRe)",
+    batch_norm=True,  # takes bn_momentum / bn_eps (searchspace.families._registry.NORM_PARAMS)
 )
 def seq(
     *,
@@ -223,6 +224,7 @@ def seq(
     "fcl",
     description="Base0: flatten + one linear layer, with optional plugged layers before it",
     paper="seed 000 (Liu et al., Base0; Plug-and-Play and BN/DropL order)",
+    batch_norm=True,  # takes bn_momentum / bn_eps (searchspace.families._registry.NORM_PARAMS)
 )
 def fcl(
     *,

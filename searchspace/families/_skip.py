@@ -174,7 +174,6 @@ class SkipCNN(nn.Module):
     "skip_cnn",
     description="CNN-1/CNN-3: L same-size conv layers and a dense head; later conv layers skippable per image",
     paper="seed 003 (Gadepally et al.), §3 Materials and Methods",
-    batch_norm=False,  # no batch norm in the paper's CNN-1/CNN-3
 )
 def skip_cnn(
     *,
