@@ -12,17 +12,17 @@ score has when only ``s`` changes, pooled over configs (statsmodels'
 ``ols("y ~ C(config)").fit().mse_resid``; tests/studies/analysis/test_variance.py checks the two
 agree). The share of source ``s`` is ``sigma_s^2 / sum_t sigma_t^2``.
 
-Intervals: the SD's is the exact chi-square interval. The shares' are generalized confidence
-intervals (Weerahandi 1993; Burdick, Borror & Montgomery 2005, *Design and Analysis of Gauge R&R
-Studies*, ch. 5): under normal runs ``df_s MS_s / sigma_s^2 ~ chi2(df_s)``, independently across
+Intervals: the SD's is the chi-square interval. The shares' are generalized confidence
+intervals (Weerahandi 1993, *Generalized confidence intervals*, JASA 88): under normal runs ``df_s MS_s / sigma_s^2 ~ chi2(df_s)``, independently across
 blocks, so ``R_s = df_s MS_s / U_s`` with ``U_s ~ chi2(df_s)`` is a generalized pivotal quantity for
 ``sigma_s^2``, and the quantiles of ``R_s / sum_t R_t`` over draws of ``U`` bound the share. For two
 sources this is exactly the F interval of the variance ratio. Neither scipy nor statsmodels has
-it, so the draws (``scipy.stats.chi2``) and their quantiles are done here.
+it, so the draws (``scipy.stats.chi2``) and their quantiles are done here. Both use degrees of
+freedom adjusted for the runs' kurtosis (:func:`components`), so heavy-tailed runs widen them.
 ``benchmarks/calib_variance.py`` measures the coverage with known components, also under heavy
 tails, per-image noise and configs that differ in their spread.
 
-A ``joint`` block (every source varied at once) gives the variance a plain repeat has; the ratio
+A ``joint`` block (every source varied at once: a plain repeat whose split moves too); the ratio
 of the summed single-source variances to it says whether the sources add up (Bouthillier et al.
 found that they need not: one source alone can produce most of the joint spread).
 """
@@ -286,6 +286,9 @@ def variance_section(study: optuna.Study | StudyTable, *, alpha: float = 0.05, s
             f"sources' variances sum to {fmt_number(j['val_sum_over_joint'])} "
             f"{fmt_interval(j['val_sum_over_joint_ci_low'], j['val_sum_over_joint_ci_high'])} times the joint variance "
             "(1: they add up; below 1: they overlap, each source alone makes much of the spread).")
+    paras.append("The leaderboard and verdicts above pool the runs of every block. Each holds all sources but one at "
+                 "the reference, so their spread is smaller than plain repeats' (the joint block, when run, measures "
+                 "those); the runs stay paired across configs by repeat.")
     paras.extend(f"Note: {n}." for n in result.notes)
     shown = result.rows.drop(columns=["source"])
     shown.insert(0, "varied", [SOURCE_NAMES[s] for s in result.rows["source"]])
