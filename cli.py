@@ -100,6 +100,7 @@ def _spec_from_args(args: argparse.Namespace):
         pruner=getattr(args, "pruner", None),
         seed=getattr(args, "seed", None),
         values=parse_sets(getattr(args, "set", None)),
+        vary=getattr(args, "vary", None),
     ).apply(spec)
 
 
@@ -162,7 +163,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     if race:
         print(f"{cells // spec.repeats} configs raced over {race.min_repeats}..{race.max_repeats} seeds (see study status / report)")
     else:
-        print(f"{cells // spec.repeats if cells else '?'} configs x {spec.repeats} repeats ({spec.sampler})")
+        print(f"{cells // spec.repeats if cells else '?'} configs x {_repeats_text(spec)} ({spec.sampler})")
     print(format_leaderboard(leaderboard(study)))
     failures = failure_summary(study)
     if failures:
@@ -177,6 +178,13 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         return 3
     print(_next_steps(args.storage, study.study_name))
     return 0
+
+
+def _repeats_text(spec) -> str:
+    """``3 repeats``, or under a variance design ``15 repeats (3 per source: init, order, ...)``."""
+    if not spec.vary:
+        return f"{spec.repeats} repeats"
+    return f"{spec.repeats} repeats ({spec.seed_design().per_source} per source: {', '.join(spec.vary)})"
 
 
 def _next_steps(storage: str, study_name: str, *, queue_only: bool = False) -> str:
@@ -374,7 +382,7 @@ def cmd_space_grid(args: argparse.Namespace) -> int:
         return 0
     from studies._estimate import estimate_cost
 
-    print(f"preset {spec.name!r}: {size} configs x {spec.repeats} repeats = {size * spec.repeats} trials")
+    print(f"preset {spec.name!r}: {size} configs x {_repeats_text(spec)} = {size * spec.repeats} trials")
     print("\n".join(estimate_cost(spec).lines()))
     for i, p in enumerate(points):
         shown = ", ".join(f"{k}={v}" for k, v in p.params.items()) or "(fixed)"
@@ -472,6 +480,8 @@ def _add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=_positive_int, help="override the maximum epochs")
     p.add_argument("--pruner", choices=["none", "median", "halving", "hyperband"])
     p.add_argument("--seed", type=int, help="sampler seed; repeat r trains with seed + r")
+    p.add_argument("--vary", metavar="SOURCES", help="variance design: vary each source alone, --repeats per source "
+                   "(init,order,augment,dropout,split,joint | all | none): docs/statistics.md#sources-of-variance")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="pin a config value (repeatable)")
 
 

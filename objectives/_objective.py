@@ -20,6 +20,7 @@ import optuna
 
 from objectives._config import RunConfig
 from objectives._names import SCALAR_METRICS, TRIAL_METRICS  # noqa: F401  (defined torch-free there; re-exported)
+from objectives._seeding import CellSeeds, SeedDesign
 from objectives._trial import trial_config
 from objectives.data import prepare_data
 from objectives.train import Diverged, EpochStats, fit, remove_checkpoint, resolve_device
@@ -66,6 +67,9 @@ class ClassifyObjective:
         base_seed: repeat ``r`` of every config trains with seed ``base_seed + r``, so repeats
             with the same index share a seed and can be compared pairwise.
         on_epoch: called with each finished epoch's stats (e.g. a progress bar), or None.
+        seeding: a variance design (:class:`objectives._seeding.SeedDesign`): which source of
+            randomness each repeat varies; None (plain repeats) seeds every source from
+            ``base_seed + r``, as always.
     """
 
     def __init__(
@@ -77,8 +81,10 @@ class ClassifyObjective:
         checkpoint_dir: str | Path | None = None,
         base_seed: int = 0,
         on_epoch: Callable[[EpochStats], None] | None = None,
+        seeding: SeedDesign | None = None,
     ) -> None:
         self.space = space
+        self.seeding = seeding or SeedDesign()
         self.device = resolve_device(device)
         self.data_dir = data_dir
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -99,6 +105,16 @@ class ClassifyObjective:
         repeat = int(trial.user_attrs.get("repeat", 0))
         return run, repeat, self.base_seed + repeat
 
+    def cell_seeds(self, repeat: int) -> CellSeeds:
+        """The seed of each source of randomness in repeat ``repeat`` (objectives._seeding)."""
+        return self.seeding.cell_seeds(self.base_seed, repeat)
+
+    def prepare(self, run: RunConfig, repeat: int):
+        """The data repeat ``repeat`` of ``run`` trains on (its split moves when the design varies it)."""
+        cell = self.cell_seeds(repeat)
+        return prepare_data(cell.data_config(run.data), device=self.device, data_dir=self.data_dir,
+                            repeat=cell.data_repeat)
+
     def record_cell(self, trial: optuna.trial.Trial, run: RunConfig, repeat: int, seed: int, data) -> None:
         """The user attributes every trial carries: resolved config, its id, seed, provenance."""
         full = run.with_inputs(data.in_channels, data.num_classes, data.input_size)
@@ -106,6 +122,7 @@ class ClassifyObjective:
             "config": full.to_flat(),  # with in_channels, num_classes, input_size from the data
             "config_id": run.config_id,
             "seed": seed,
+            "seeds": self.cell_seeds(repeat).record(run.data),  # per source of randomness
             "repeat": repeat,
             "device": str(self.device),
             "data_sizes": data.sizes(),
@@ -115,13 +132,13 @@ class ClassifyObjective:
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         run, repeat, seed = self.resolve(trial)
-        data = prepare_data(run.data, device=self.device, data_dir=self.data_dir, repeat=repeat)
+        data = self.prepare(run, repeat)
         cid = run.config_id
         self.record_cell(trial, run, repeat, seed, data)
         ckpt = self.checkpoint_dir / f"{cid}-r{repeat}.pt" if self.checkpoint_dir else None
         try:
             result = fit(
-                run, data, seed=seed, on_epoch=_reporter(trial, self.on_epoch, divergence_limit(run)), checkpoint=ckpt
+                run, data, seed=self.cell_seeds(repeat).train, on_epoch=_reporter(trial, self.on_epoch, divergence_limit(run)), checkpoint=ckpt
             )
         except Diverged as exc:
             trial.set_user_attr("fail_reason", str(exc))

@@ -24,8 +24,9 @@ METRIC_ATTRS = TRIAL_METRICS
 
 
 def supports_batch(objective: Any) -> bool:
-    """Only the plain classify objective: subclasses (e.g. objectives.skip) train differently."""
-    return type(objective) is ClassifyObjective
+    """Only the plain classify objective (subclasses, e.g. objectives.skip, train differently), and only
+    when all its repeats see the same images (a variance design that varies the split does not)."""
+    return type(objective) is ClassifyObjective and not objective.seeding.varies_data
 
 
 def plan_batch(objective: ClassifyObjective, trial: optuna.trial.Trial, k: int, mode: str) -> tuple[bool, str]:
@@ -64,7 +65,8 @@ def run_repeats(objective: ClassifyObjective, trials: Sequence[optuna.trial.Tria
     def on_epoch(index: int, stats: EpochStats) -> None:
         reporters[index](stats)
 
-    outcomes = fit_batched(run, data, seeds=[seed for _, _, seed in resolved], on_epoch=on_epoch)
+    seeds = [objective.cell_seeds(repeat).train for _, repeat, _ in resolved]
+    outcomes = fit_batched(run, data, seeds=seeds, on_epoch=on_epoch)
     values: list[float | BaseException] = []
     for trial, outcome in zip(trials, outcomes):
         if isinstance(outcome, Diverged):

@@ -180,6 +180,9 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
         _check_gpus(gpus)
     if not gpus:
         resolve_device(device)  # an unknown or missing device fails before anything is written
+    if race is not None and spec.vary:
+        raise StudyError("--race adds repeats where verdicts are open; a variance design (--vary) needs its fixed "
+                         "blocks of repeats: use one or the other")
     if race is not None:
         spec = race_spec(spec, race)
     study_name = study_name or spec.name

@@ -15,6 +15,7 @@ A preset file holds::
     space: {name: {type: ..., ...}}   # the searched dimensions (see searchspace)
     notes: where the paper is ambiguous and what layerlab chose
     report: {best_per_dataset: ...}   # optional: the paper's own report tables (studies/_paper.py)
+    vary: [init, order]               # optional: a variance design; repeats then count per source
 
 Unknown keys, wrong types and bad YAML are rejected with the file, the key and what is valid.
 """
@@ -30,7 +31,7 @@ import yaml
 
 from searchspace import Space, build_space
 from searchspace.errors import LayerlabError, valid_list
-from studies._spec import StudySpec
+from studies._spec import StudySpec, design_spec
 from studies._yaml import safe_load
 
 PRESET_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -48,6 +49,7 @@ PRESET_KEYS: dict[str, type | tuple[type, ...]] = {
     "space": dict,
     "notes": str,
     "report": dict,
+    "vary": (str, list),  # a variance design (objectives._seeding): repeats then count per source
 }
 REQUIRED = ("name", "defaults", "space")
 DEFAULT_PRESET = "demo"
@@ -130,7 +132,9 @@ def load_preset(name: str) -> StudySpec:
         _check_family_keys(defaults, searched)
         _check_baseline(data.get("baseline"), searched)
         space = build_space(defaults, searched)
-        return StudySpec(space=space, **data)
+        vary = data.pop("vary", None)
+        spec = StudySpec(space=space, **data)
+        return design_spec(spec, vary) if vary else spec
     except LayerlabError as exc:
         raise PresetError(f"{path}: {exc}") from None
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from objectives._names import BUILTIN_OBJECTIVES
+from objectives._seeding import SeedDesign, parse_vary
 from searchspace import Space, apply_overrides, grid_points, grid_size, random_configs
 from searchspace.errors import ConfigError, LayerlabError, valid_list
 from studies._artifacts import SPEC_ATTR
@@ -50,6 +51,10 @@ class StudySpec:
     baseline: Mapping[str, Any] | None = None  # params of the reference config for ablations
     notes: str = ""
     report: Mapping[str, Any] | None = None  # the paper's own report tables and their text (studies._paper)
+    # A variance design (objectives._seeding): the sources of randomness varied, each alone in its
+    # own block of repeats / len(vary) repeats; () = plain repeats (left out of to_dict, so the
+    # fingerprint of every study without a design is what it always was).
+    vary: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -67,12 +72,20 @@ class StudySpec:
         if self.sampler != "grid" and self.n_trials is None:
             raise ConfigError(f"sampler {self.sampler!r} needs n_trials (how many configs to sample)")
         parse_report(self.report)  # a malformed layout fails here, not when the report is built
+        object.__setattr__(self, "vary", parse_vary(self.vary))
+        self.seed_design()  # a design with one repeat per source fails here, before anything is written
+        if self.vary and self.objective != "classify":
+            raise ConfigError(f"--vary needs the classify objective; {self.objective!r} seeds its stages from one seed")
 
     # -- plain data --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "space"}
         out["baseline"] = dict(self.baseline) if self.baseline else None
         out["space"] = self.space.to_dict()
+        if self.vary:
+            out["vary"] = list(self.vary)
+        else:
+            del out["vary"]
         return json.loads(json.dumps(out))
 
     @classmethod
@@ -97,6 +110,16 @@ class StudySpec:
 
     def replace(self, **changes: Any) -> StudySpec:
         return dataclasses.replace(self, **changes)
+
+    def seed_design(self) -> SeedDesign:
+        """The seeding scheme: plain repeats, or ``repeats / len(vary)`` repeats per varied source."""
+        if not self.vary:
+            return SeedDesign()
+        per_source, rest = divmod(self.repeats, len(self.vary))
+        if rest:
+            raise ConfigError(f"repeats {self.repeats} do not split evenly over the {len(self.vary)} varied sources "
+                              f"({', '.join(self.vary)}); give --repeats per source")
+        return SeedDesign(vary=self.vary, per_source=per_source)
 
     # -- cells ----------------------------------------------------------------------------------
     def grid_size(self) -> int:
@@ -142,6 +165,10 @@ class StudySpec:
         runs = [RunConfig.from_flat(config, parts=objective_config_parts(self.objective)) for config in configs]
         for run in runs:
             _check_dataset(run.data.dataset)
+        if "augment" in self.vary and not any(run.train.augmentations for run in runs):
+            others = ",".join(v for v in self.vary if v != "augment") or "init"
+            raise ConfigError(f"--vary augment: no config of this study augments (augment none), so its seed changes "
+                              f"nothing; leave it out (e.g. --vary {others})")
         if check_data:
             # A grid runs exactly these configs: each must load its data and build its model. A
             # sampled study may meet configs its data cannot build (e.g. a deep VGG on 8x8
@@ -230,6 +257,7 @@ class Overrides:
     pruner: str | None = None
     seed: int | None = None
     values: Mapping[str, Any] = field(default_factory=dict)  # --set key=value
+    vary: str | None = None  # --vary: a variance design; --repeats then counts repeats per source
 
     def apply(self, spec: StudySpec) -> StudySpec:
         pins = dict(self.values)
@@ -245,10 +273,46 @@ class Overrides:
                 changes[name] = getattr(self, name)
         if self.repeats is not None and (not isinstance(self.repeats, int) or self.repeats < 1):
             raise ConfigError(f"--repeats must be an integer >= 1, got {self.repeats!r}")
+        if self.vary is not None or (self.repeats is not None and spec.vary):
+            changes.update(_design_changes(spec, self.vary, self.repeats))
         spec = spec.replace(**changes) if changes else spec
         if self.values:
             _check_pins_take_effect(spec, self.values)
         return spec
+
+
+def _design_changes(spec: StudySpec, vary: Any, per_source: int | None) -> dict[str, Any]:
+    """``vary`` and ``repeats`` of ``spec`` under a variance design of ``per_source`` repeats per
+    varied source (default: the spec's own). ``all`` leaves out ``augment`` when no config augments."""
+    if per_source is None:
+        per_source = spec.repeats // len(spec.vary) if spec.vary else spec.repeats
+    names = parse_vary(spec.vary if vary is None else vary)
+    if "augment" in names and "all" in str(vary).lower() and not _any_augments(spec):
+        names = tuple(n for n in names if n != "augment")
+    return {"vary": names, "repeats": per_source * max(1, len(names))}
+
+
+def design_spec(spec: StudySpec, vary: Any, per_source: int | None = None) -> StudySpec:
+    """``spec`` with a variance design (``vary``: source names, ``all`` or ``none``) of ``per_source``
+    repeats per varied source (default: the spec's)."""
+    return spec.replace(**_design_changes(spec, vary, per_source))
+
+
+def _study_configs(spec: StudySpec) -> list[dict[str, Any]]:
+    if spec.sampler == "grid" and spec.grid_size() <= MAX_GRID_CELLS:
+        return [p.config for p in grid_points(spec.space)]
+    return random_configs(spec.space, 32, seed=spec.seed)
+
+
+def _any_augments(spec: StudySpec) -> bool:
+    """Whether some config of ``spec`` augments its training images (unknown: assume it does)."""
+    from objectives import RunConfig, objective_config_parts  # here: reading a spec needs no torch
+
+    parts = objective_config_parts(spec.objective)
+    try:
+        return any(RunConfig.from_flat(c, parts=parts).train.augmentations for c in _study_configs(spec))
+    except LayerlabError:
+        return True  # validate() reports the bad config itself
 
 
 def _check_pins_take_effect(spec: StudySpec, pins: Mapping[str, Any]) -> None:

@@ -206,9 +206,10 @@ def run_worker(
         resolve_device(device)
         ensure_claim_index(storage)  # once the study and device are known good: a bad input writes nothing
         checkpoint_dir = usable_checkpoint_dir(checkpoint_dir if checkpoint_dir is not None else checkpoint_dir_of(study))
+        design = {"seeding": spec.seed_design()} if spec.vary else {}  # only a design's objective takes it
         objective = make_objective(
             spec.objective, spec.space, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, base_seed=spec.seed,
-            on_epoch=on_epoch,
+            on_epoch=on_epoch, **design,
         )
         end_start_up()  # freezes what lives as long as the process, resumes the collector
     finally:

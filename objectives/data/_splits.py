@@ -11,7 +11,9 @@ A seed 000 subset of ``n`` images per class ships its own test set drawn from ou
 (``objectives/data/_subsets.py``); both splits keep it and carve only validation from the ``n``.
 
 Splits depend only on the data and ``split_seed``, never on the trial's seed, so every repeat and
-every config of a study sees the same images (which is what makes paired comparisons valid).
+every config of a study sees the same images (which is what makes paired comparisons valid). A
+variance design that varies the split moves ``split_seed`` per repeat on purpose
+(``objectives._seeding``).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from objectives.train._optim import (
     register_schedule,
     schedule_interval,
 )
+from objectives._seeding import RunSeeds
 from objectives.train._trainer import Diverged, EpochStats, FitResult, build_for_data, fit
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Diverged",
     "EpochStats",
     "FitResult",
+    "RunSeeds",
     "TrainConfig",
     "autocast_for",
     "batch_fallback_reason",

@@ -56,6 +56,7 @@ from objectives._per_image import pack_correct
 from objectives.train._metrics import EVAL_BATCH, count_flops, count_params, evaluate
 from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
 from objectives.train._registered import check_registered
+from objectives._seeding import RunSeeds, as_seeds
 from objectives.train._trainer import (
     Best,
     Diverged,
@@ -176,7 +177,7 @@ def fit_batched(
     run: RunConfig,
     data: PreparedData,
     *,
-    seeds: Sequence[int],
+    seeds: Sequence[int | RunSeeds],
     on_epoch: SeedCallback | None = None,
     exact: bool = True,
     build: ModelBuilder = build_for_data,
@@ -201,7 +202,7 @@ def fit_batched(
     if reason is not None and (exact or not reason.startswith("dropout")):
         raise ConfigError(f"cannot batch the repeats of this config: {reason}")
     with training_threads(data.device):
-        return _fit_batched(run, data, list(seeds), on_epoch, "error" if exact else "different", build)
+        return _fit_batched(run, data, [as_seeds(s) for s in seeds], on_epoch, "error" if exact else "different", build)
 
 
 def _build(
@@ -209,7 +210,7 @@ def _build(
 ) -> list[nn.Module]:
     models = []
     for seed in seeds:
-        torch.manual_seed(seed)  # as fit: each model initialised under its own seed
+        torch.manual_seed(as_seeds(seed).init)  # as fit: each model initialised under its own seed
         model = build(run, data).to(data.device)
         models.append(model.to(memory_format=torch.channels_last) if channels_last else model)
     return models
@@ -218,7 +219,7 @@ def _build(
 def _fit_batched(
     run: RunConfig,
     data: PreparedData,
-    seeds: list[int],
+    seeds: list[RunSeeds],
     on_epoch: SeedCallback | None,
     randomness: str,
     build: ModelBuilder,
@@ -235,8 +236,8 @@ def _fit_batched(
     schedule = build_schedule(optimizer, cfg, len(batches))
     step_schedule = schedule_interval(cfg.schedule) == "step"
     kernels = [stack.params[n] for n in stack.kernel_names] if (cfg.l1 or cfg.l2) else []
-    augments = [build_augment(cfg, num_classes=data.num_classes, seed=s) for s in seeds]
-    shuffles = [torch.Generator().manual_seed(s) for s in seeds]
+    augments = [build_augment(cfg, num_classes=data.num_classes, seed=s.augment) for s in seeds]
+    shuffles = [torch.Generator().manual_seed(s.order) for s in seeds]
 
     histories: list[list[EpochStats]] = [[] for _ in seeds]
     best = [Best() for _ in seeds]
@@ -330,7 +331,7 @@ def _fit_batched(
             selected = best[i].epoch
         else:
             model.load_state_dict(finals[i] if finals[i] is not None else stack.state_of(i))
-        results.append(_result(model, seed, selected, histories[i], stopped[i], k, data, n_params, flops))
+        results.append(_result(model, seed.init, selected, histories[i], stopped[i], k, data, n_params, flops))
     return results
 
 

@@ -41,6 +41,7 @@ from objectives._per_image import pack_correct
 from objectives.train._metrics import count_flops, count_params, evaluate
 from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
 from objectives.train._registered import check_registered
+from objectives._seeding import RunSeeds, as_seeds, dropout_stream
 from searchspace import build_model
 
 if TYPE_CHECKING:  # objectives._config imports this package's config module
@@ -129,7 +130,7 @@ def fit(
     run: RunConfig,
     data: PreparedData,
     *,
-    seed: int,
+    seed: int | RunSeeds,
     on_epoch: EpochCallback | None = None,
     checkpoint: Path | None = None,
     checkpoint_interval: float | None = None,
@@ -138,10 +139,12 @@ def fit(
 ) -> FitResult:
     """Train one model of ``run`` on ``data`` with ``seed`` and return its result.
 
-    ``seed`` seeds the initialisation (``torch.manual_seed`` before ``build``), the batch order
-    and the augmentation. ``on_epoch(stats)`` runs after every epoch (and for each epoch a resumed
-    fit inherits); it may raise to stop training (e.g. ``optuna.TrialPruned``). ``checkpoint`` is
-    the file to resume from and save to (by time, see ``objectives.train._checkpoint``).
+    An int ``seed`` seeds the initialisation (``torch.manual_seed`` before ``build``, whose stream
+    the dropout masks continue), the batch order and the augmentation; a
+    :class:`~objectives.train.RunSeeds` gives each source its own seed (``objectives._seeding``).
+    ``on_epoch(stats)`` runs after every epoch (and for each epoch a resumed fit inherits); it may
+    raise to stop training (e.g. ``optuna.TrialPruned``). ``checkpoint`` is the file to resume
+    from and save to (by time, see ``objectives.train._checkpoint``).
 
     ``build(run, data) -> nn.Module`` makes the model (default :func:`build_for_data`), so an
     experiment can swap the network without touching the loop. ``forward(model, x, split, index)``
@@ -211,7 +214,7 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 def _fit_one(
     run: RunConfig,
     data: PreparedData,
-    seed: int,
+    seed: int | RunSeeds,
     on_epoch: EpochCallback | None,
     checkpoint: Path | None,
     checkpoint_interval: float | None,
@@ -240,16 +243,19 @@ class _SeedFit:
     """One seed's training: the model and what moves it, its history and best epoch."""
 
     def __init__(
-        self, run: RunConfig, data: PreparedData, seed: int, *, build: ModelBuilder, forward: Forward | None
+        self, run: RunConfig, data: PreparedData, seed: int | RunSeeds, *, build: ModelBuilder, forward: Forward | None
     ) -> None:
         cfg = self.cfg = run.train
-        self.data, self.seed, self.forward = data, seed, forward
+        seeds = as_seeds(seed)
+        self.data, self.seed, self.forward = data, seeds.init, forward
         self.device = device = data.device
         # Channels-last activations: faster convolutions on GPUs (bf16) and with oneDNN on CPU, where
         # we measured +15-40% per training step for every conv family (README, "Speed").
         self.channels_last = data.x_train.ndim == 4
-        torch.manual_seed(seed)
+        torch.manual_seed(seeds.init)
         model = build(run, data).to(device)
+        if seeds.dropout is not None:  # the masks get their own stream (objectives._seeding)
+            torch.manual_seed(dropout_stream(seeds.dropout))
         self.model = model.to(memory_format=torch.channels_last) if self.channels_last else model
         self.n_params = count_params(self.model)
         self.flops = count_flops(self.model, (data.in_channels, *data.input_size), device)
@@ -259,8 +265,8 @@ class _SeedFit:
         self.schedule = build_schedule(self.optimizer, cfg, len(self.batches))
         self.step_schedule = schedule_interval(cfg.schedule) == "step"
         self.kernels = kernel_weights(self.model) if (cfg.l1 or cfg.l2) else []
-        self.augment = build_augment(cfg, num_classes=data.num_classes, seed=seed)
-        self.shuffle = torch.Generator().manual_seed(seed)
+        self.augment = build_augment(cfg, num_classes=data.num_classes, seed=seeds.augment)
+        self.shuffle = torch.Generator().manual_seed(seeds.order)
         self.x_train = data.inputs("train") if self.augment is None else None
         self.history: list[EpochStats] = []
         self.best = Best()

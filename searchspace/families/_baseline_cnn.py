@@ -103,6 +103,7 @@ class BaselineCNN(nn.Module):
     "baseline_cnn",
     description="Baseline-1/2 CNNs of the CIFAR-10 coursework: 2-conv blocks, pools, linear output",
     paper="seed 002 (CIFAR-10 coursework, student 183708)",
+    batch_norm=True,  # takes bn_momentum / bn_eps (searchspace.families._registry.NORM_PARAMS)
 )
 def baseline_cnn(
     *,

@@ -60,6 +60,7 @@ def parse_widths(family: str, widths: object, count: int) -> tuple[int, ...]:
     "resnet",
     description="timm ResNet-18/34 with configurable stage widths, stem and SE blocks",
     paper="seed 000 (Liu et al., BaseRes18 filter placement); seed 004 (Ma, stem and SE)",
+    batch_norm=True,  # takes bn_momentum / bn_eps (searchspace.families._registry.NORM_PARAMS)
 )
 def resnet(
     *,
@@ -201,6 +202,7 @@ class CifarResNet(nn.Module):
     "cifar_resnet",
     description="He et al. CIFAR ResNet: 6n+2 layers, widths 16-32-64, shortcut option A or B",
     paper="seed 001 (Saevarsson et al.; He et al. 2016 section 4.2)",
+    batch_norm=True,  # takes bn_momentum / bn_eps (searchspace.families._registry.NORM_PARAMS)
 )
 def cifar_resnet(
     *,

@@ -5,7 +5,11 @@ Both are built by :func:`build_sequence`, which walks layer tokens (``Conv``, ``
 the paper's Leave-One-Layer-Out, Select-and-Reorder and Plug-and-Play operations produce builds
 into a working network. The rules, chosen so that no ordering is rejected:
 
-* ``Conv`` is a ``k x k`` convolution with 'same' padding (odd ``k``), so it never shrinks the map.
+* ``Conv`` is a ``k x k`` convolution (odd ``k``) with ``padding`` 'same' (the default: it never
+  shrinks the map, so every ordering builds) or 'valid' (Keras' ``Conv2D`` default: no padding, the
+  map loses ``k - 1`` pixels per side pair; seed 000's BaseSeq on 32x32 then feeds 15x15x32 = 7,200
+  features to its FCL instead of 16x16x32 = 8,192). A 'valid' Conv on a map smaller than its kernel
+  (e.g. after an ``FCL``) is an error.
 * ``BN`` normalises whatever it gets: ``BatchNorm2d`` on a map, ``BatchNorm1d`` on a flat vector.
   ``BN`` before ``Conv`` therefore normalises the input channels.
 * ``PL`` is a 2x2, stride-2 pooling (floor). After an ``FCL`` there is nothing spatial left to
@@ -55,6 +59,8 @@ ACTIVATION = "relu"  # AL kind unless a token says AL:<name>
 DROPOUT = 0.25  # DropL probability unless a token says DropL:<p>
 FC_UNITS = 128  # hidden units of an FCL token unless it says FCL:<n>
 UPSAMPLE_MODE = "nearest"  # nn.Upsample mode of UpSamp
+PADDING = "same"  # Conv padding: same (no shrinking) | valid (Keras' Conv2D default)
+PADDINGS = ("same", "valid")
 
 
 @dataclass(frozen=True)
@@ -68,13 +74,14 @@ class SeqDefaults:
     dropout: float = DROPOUT
     fc_units: int = FC_UNITS
     upsample_mode: str = UPSAMPLE_MODE
+    padding: str = PADDING
 
     def check(self, family: str) -> None:
         check_int(family, "channels", self.channels)
         check_int(family, "kernel_size", self.kernel_size)
         if self.kernel_size % 2 == 0:
             raise FamilyError(
-                f"{family} kernel_size {self.kernel_size} is even; 'same' padding needs an odd "
+                f"{family} kernel_size {self.kernel_size} is even; padding needs an odd "
                 f"size (1, 3, 5, ...)"
             )
         check_choice(family, "pool", self.pool, POOL_KINDS)
@@ -82,6 +89,7 @@ class SeqDefaults:
         check_rate(family, "dropout", self.dropout)
         check_int(family, "fc_units", self.fc_units)
         check_choice(family, "upsample_mode", self.upsample_mode, UPSAMPLE_MODES)
+        check_choice(family, "padding", self.padding, PADDINGS)
 
 
 def build_sequence(
@@ -117,8 +125,16 @@ def build_sequence(
             to_map(i)
             width = int(arg) if arg else defaults.channels
             k = defaults.kernel_size
-            layers.append((label, nn.Conv2d(features, width, k, padding=k // 2)))
+            if defaults.padding == "valid" and min(spatial) < k:
+                raise FamilyError(
+                    f"seq: Conv at position {i} of {'-'.join(tokens)} meets a {spatial[0]}x{spatial[1]} map, smaller "
+                    f"than its {k}x{k} kernel without padding (padding valid); use padding same, a smaller kernel_size "
+                    "or a larger input"
+                )
+            pad = k // 2 if defaults.padding == "same" else 0
+            layers.append((label, nn.Conv2d(features, width, k, padding=pad)))
             features = width
+            spatial = (spatial[0] + 2 * pad - k + 1, spatial[1] + 2 * pad - k + 1)
         elif name == "BN":
             norm = nn.BatchNorm1d if spatial is None else nn.BatchNorm2d
             layers.append((label, norm(features)))
@@ -172,6 +188,7 @@ def _decode(family: str, key: str, spec: object) -> list[str]:
     "seq",
     description="BaseSeq: a token sequence such as Conv-BN-PL-DropL-FCL-AL, then a linear head",
     paper="seed 000 (Liu et al., BaseSeq; LOLO and SaRe)",
+    batch_norm=True,  # takes bn_momentum / bn_eps (searchspace.families._registry.NORM_PARAMS)
 )
 def seq(
     *,
@@ -186,10 +203,11 @@ def seq(
     dropout: float = DROPOUT,
     fc_units: int = FC_UNITS,
     upsample_mode: str = UPSAMPLE_MODE,
+    padding: str = PADDING,  # Conv padding: same | valid (Keras' default; see the module doc)
 ) -> nn.Module:
     """Layers given as tokens, walked with shape tracking so that every ordering builds."""
     defaults = SeqDefaults(
-        channels, kernel_size, pool, activation, dropout, fc_units, upsample_mode
+        channels, kernel_size, pool, activation, dropout, fc_units, upsample_mode, padding
     )
     defaults.check("seq")
     tokens = _decode("seq", "layers", layers)
@@ -206,6 +224,7 @@ def seq(
     "fcl",
     description="Base0: flatten + one linear layer, with optional plugged layers before it",
     paper="seed 000 (Liu et al., Base0; Plug-and-Play and BN/DropL order)",
+    batch_norm=True,  # takes bn_momentum / bn_eps (searchspace.families._registry.NORM_PARAMS)
 )
 def fcl(
     *,
@@ -218,9 +237,10 @@ def fcl(
     pool: str = POOL,
     activation: str = ACTIVATION,
     dropout: float = DROPOUT,
+    padding: str = PADDING,  # Conv padding of a plugged Conv: same | valid (Keras' default)
 ) -> nn.Module:
     """Base0 is the sequence family's implicit head alone; ``plug`` adds layers in front of it."""
-    defaults = SeqDefaults(channels, kernel_size, pool, activation, dropout)
+    defaults = SeqDefaults(channels, kernel_size, pool, activation, dropout, padding=padding)
     defaults.check("fcl")
     tokens = _decode("fcl", "plug", plug)
     return build_sequence(

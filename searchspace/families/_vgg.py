@@ -95,6 +95,7 @@ class VGG(nn.Module):
     "vgg",
     description="VGG-7/9/11/16/19 with a width multiplier, global-average-pool classifier",
     paper="seed 004 (Ma, VGG depths, slim widths, first kernel 3 vs 5)",
+    batch_norm=True,  # takes bn_momentum / bn_eps (searchspace.families._registry.NORM_PARAMS)
 )
 def vgg(
     *,

@@ -10,6 +10,7 @@ with graceful fallbacks when absent (see :func:`collect`)::
     ablation = ablation_table(study, "layers=full")      # deltas vs baseline, paired, Holm
     importance = importance_with_ci(study)               # ANOVA / fANOVA / PED-ANOVA / MDI: CIs, permutation null
     transfer = compare_studies(small_study, full_study)  # Kendall tau, Spearman rho, flips
+    sources = variance_sources(study)                    # a --vary study: init 45% [..], data order 30% [..]
     write_report(build_report(study), "report.html")     # one self-contained HTML file
 """
 
@@ -23,6 +24,7 @@ from studies.analysis._report import Report, build_report, write_report
 from studies.analysis._stats import compare_paired, holm, mean_ci
 from studies.analysis._text import format_comparison, format_datasets, format_summary
 from studies.analysis._transfer import compare_studies
+from studies.analysis._variance import VarianceSources, variance_sources
 
 # The names a user calls; the rest (row types, artifact paths, JSON helpers, per-dataset tables,
 # the report's pieces) stays in the private modules. ``AnalysisError`` is in ``searchspace.errors``.
@@ -43,6 +45,9 @@ __all__ = [
     "AnovaImportanceEvaluator",
     "importance_with_ci",
     "variance_split",
+    # sources of variance (a study launched with --vary)
+    "VarianceSources",
+    "variance_sources",
     # transfer between studies
     "compare_studies",
     "format_comparison",

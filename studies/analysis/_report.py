@@ -36,6 +36,7 @@ from studies.analysis._race import race_section
 from studies.analysis._sections import Section
 from studies.analysis._summary import summary_facts, summary_sentences
 from studies.analysis._transfer import compare_studies, rank_transfer_matrix
+from studies.analysis._variance import variance_section
 
 PRIMARY_EVALUATOR = "anova"  # the default headline evaluator (importance_with_ci's "headline" decides)
 # Evaluators that get the permutation null in a report: each shuffle refits the evaluator, cheap
@@ -172,6 +173,10 @@ def build_report(
     race = race_section(study)  # a raced study: repeats per config, when and why each was decided
     if race is not None:
         data["race"], section = race
+        sections.append(section)
+    variance = variance_section(table, alpha=alpha, seed=seed)  # a --vary study: what each source of randomness adds
+    if variance is not None:
+        data["variance_sources"], section = variance
         sections.append(section)
     sections.append(sections_of.importance_section(importance, figs.importance_figure(importance)))
     optuna_figs, optuna_notes = figs.optuna_figures(study, table)

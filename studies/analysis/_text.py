@@ -112,6 +112,10 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
             + ("" if "above_noise" not in v else " (above noise)" if v["above_noise"] else " (noise)")
             for p, v in data["importance"].items()))
     lines.extend(data["summary"]["sentences"])
+    variance = data.get("variance_sources")  # a --vary study (studies.analysis._variance)
+    if variance is not None:
+        lines.append(f"sources of variance (share of the summed variance, {100 * (1 - variance['alpha']):.0f}% CI): "
+                     f"validation {variance['text']['value']}; test {variance['text']['test']}")
     transfer = data.get("compare")
     if transfer is not None:
         lines.extend(_transfer_lines(transfer))

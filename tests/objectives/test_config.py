@@ -111,3 +111,14 @@ def test_config_parts_cannot_take_a_name_or_key_twice(toy_part):
     with pytest.raises(RegistryError, match="reuses key"):
         register_config_part("clash")(Clash)
     assert "clash" not in _PARTS
+
+
+def test_keys_added_later_keep_existing_config_ids_at_their_old_value():
+    plain = RunConfig.from_flat({"family": "seq", "dataset": "digits"})
+    assert plain.model["padding"] == "same" and (plain.model["bn_momentum"], plain.model["bn_eps"]) == (0.1, 1e-5)
+    spelled = RunConfig.from_flat({"family": "seq", "dataset": "digits", "padding": "same", "bn_eps": 1e-5})
+    assert spelled.config_id == plain.config_id == "990cad5c6d86"  # the id before these keys existed
+    keras = {"padding": "valid", "bn_momentum": 0.01, "bn_eps": 1e-3}
+    ids = {RunConfig.from_flat({"family": "seq", "dataset": "digits", k: v}).config_id for k, v in keras.items()}
+    assert len(ids) == 3 and plain.config_id not in ids
+    assert "bn_momentum" not in RunConfig.from_flat({"family": "skip_cnn", "dataset": "digits"}).to_flat()

@@ -20,6 +20,7 @@ from objectives.skip import (
     top_selection,
 )
 from objectives.skip import _pipeline
+from objectives._per_image import unpack_correct
 from objectives.skip._objective import REPORT_ATTRS
 from searchspace import Fixed, LayerlabError, Space, build_model
 
@@ -190,6 +191,10 @@ def test_pipeline_runs_on_digits_and_reports_every_stage():
     assert seen == [(s, e) for s in ("cnn1", "router", "cnn3") for e in (1, 2)]
     assert result.cnn1.val_accuracy == m["cnn1_val_accuracy"] and m["cnn3_val_accuracy"] == result.cnn3.val_accuracy
     assert m["cnn1_test_accuracy"] > 0.5 and m["cnn3_test_accuracy"] > 0.5  # both learn digits
+    # under 'deepest' the policy sends every test image to CNN-3: selected = overall
+    assert m["selected_test_images"] == len(data.y_test)
+    assert m["cnn3_selected_test_accuracy"] == pytest.approx(m["cnn3_test_accuracy"], abs=1e-12)
+    assert m["cnn1_selected_test_accuracy"] == pytest.approx(m["cnn1_test_accuracy"], abs=1e-12)
     # labels: recomputed from CNN-1's activations with the documented rule
     labels = assign_labels(top_selection(map_scores(result.cnn1.model, data.inputs("train"), 10), 10))
     assert m["label_counts"] == torch.bincount(labels, minlength=3).tolist()
@@ -233,10 +238,18 @@ def test_cnn3_starts_from_cnn1_initial_weights_or_a_fresh_seed(monkeypatch, init
 def test_drop_trains_cnn3_on_the_selected_images_and_oracle_routing_skips_layers():
     run = tiny_run(skip_unselected="drop", skip_routing="oracle", epochs=1)
     data = prepare_data(run.data)
-    m = run_pipeline(run, data, seed=0).metrics
+    result = run_pipeline(run, data, seed=0)
+    m = result.metrics
     assert m["labels_dropped"] > 0
     assert m["cnn3_train_images"] == sum(m["label_counts"]) == len(data.y_train) - m["labels_dropped"]
     assert m["cnn3_train_images"] <= 3 * 10 * 10
+    # seed 003's CNN-3 figure: accuracy on the test images the policy sends to it (those with a label)
+    scores = {s: map_scores(result.cnn1.model, data.inputs(s), 10) for s in ("train", "test")}
+    selected = threshold_selection(scores["test"], score_thresholds(scores["train"], 10)).any(1)
+    assert 0 < m["selected_test_images"] == int(selected.sum()) < len(data.y_test)
+    correct = {name: unpack_correct(getattr(result, name).extra["test_correct"])[0] for name in ("cnn1", "cnn3")}
+    for name in ("cnn1", "cnn3"):
+        assert m[f"{name}_selected_test_accuracy"] == pytest.approx(correct[name][selected.numpy()].mean())
     # the oracle routes some test images out early on digits (a deterministic property of seed 0)
     assert m["route_counts"][0] + m["route_counts"][1] > 0 and m["skip_fraction"] > 0
 

@@ -36,16 +36,17 @@ TINY: dict[str, dict] = {
 }
 
 # The public config keys: spaces and stored trials refer to them by name.
+NORM = {"bn_momentum", "bn_eps"}  # every family that can build batch norm (applied by build_model)
 PUBLIC_KEYS = {
     "seq": {
         "layers", "channels", "kernel_size", "pool", "activation", "dropout", "fc_units",
-        "upsample_mode",
+        "upsample_mode", "padding", *NORM,
     },
-    "fcl": {"plug", "channels", "kernel_size", "pool", "activation", "dropout"},
-    "resnet": {"depth", "widths", "stem", "stem_width", "se", "drop_rate", "zero_init_last"},
-    "cifar_resnet": {"depth", "widths", "shortcut"},
-    "vgg": {"depth", "width_base", "first_kernel", "bn", "fc_width", "dropout", "activation"},
-    "baseline_cnn": {"variant", "base_width", "bn", "activation", "leaky_slope", "dropout"},
+    "fcl": {"plug", "channels", "kernel_size", "pool", "activation", "dropout", "padding", *NORM},
+    "resnet": {"depth", "widths", "stem", "stem_width", "se", "drop_rate", "zero_init_last", *NORM},
+    "cifar_resnet": {"depth", "widths", "shortcut", *NORM},
+    "vgg": {"depth", "width_base", "first_kernel", "bn", "fc_width", "dropout", "activation", *NORM},
+    "baseline_cnn": {"variant", "base_width", "bn", "activation", "leaky_slope", "dropout", *NORM},
     "skip_cnn": {"conv_layers", "widths", "kernel_size", "activation", "exit_adapter", "head", "dropout"},
 }
 
@@ -618,3 +619,36 @@ def test_baseline_cnn_leaky_slope(slope):
     assert slopes == {slope}
     with pytest.raises(FamilyError, match="leaky_slope must be a number >= 0, got -1"):
         build_model("baseline_cnn", in_channels=3, num_classes=10, input_size=32, leaky_slope=-1)
+
+
+# --- padding (seed 000, Keras' Conv2D default 'valid') and batch-norm keys ------------------------------------
+
+
+def test_valid_padding_gives_basesequences_dense_layer_the_inputs_of_the_papers_keras_code():
+    same = build_model("seq", in_channels=3, num_classes=10, input_size=32)
+    valid = build_model("seq", in_channels=3, num_classes=10, input_size=32, padding="valid")
+    fcl = [m for m in valid.modules() if isinstance(m, nn.Linear)][0]
+    assert [m for m in same.modules() if isinstance(m, nn.Linear)][0].in_features == 16 * 16 * 32 == 8192
+    assert fcl.in_features == 15 * 15 * 32 == 7200  # 32 - 2 = 30 after the 3x3 conv, 15 after the pool
+    assert_logits(run(valid, 3, (32, 32)), 2, 10)
+    plugged = build_model("fcl", in_channels=1, num_classes=10, input_size=8, plug="Conv", padding="valid")
+    assert [m for m in plugged.modules() if isinstance(m, nn.Linear)][0].in_features == 6 * 6 * 32
+    with pytest.raises(FamilyError, match="Conv at position 1 of FCL-Conv-AL meets a 1x1 map, smaller than its 3x3"):
+        build_model("seq", in_channels=1, num_classes=10, input_size=8, layers="FCL-Conv-AL", padding="valid")
+    with pytest.raises(FamilyError, match="padding 'full' is not supported; valid: same, valid"):
+        build_model("seq", in_channels=1, num_classes=10, input_size=8, padding="full")
+
+
+@pytest.mark.parametrize("family", [f for f in list_families() if "bn_momentum" in family_params(f)])
+def test_bn_keys_reach_every_batch_norm_in_torchs_convention(family):
+    keras = build_model(family, in_channels=3, num_classes=10, input_size=32, bn_momentum=0.01, bn_eps=1e-3,
+                        **{**TINY[family], **({"bn": "before"} if family == "baseline_cnn" else {}),
+                           **({"bn": True} if family == "vgg" else {}),
+                           **({"plug": "Conv-BN"} if family == "fcl" else {})})
+    norms = [m for m in keras.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert norms and all((m.momentum, m.eps) == (0.01, 1e-3) for m in norms)
+    default = build_model(family, in_channels=3, num_classes=10, input_size=32, **TINY[family])
+    assert all((m.momentum, m.eps) == (0.1, 1e-5) for m in default.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm))
+    with pytest.raises(FamilyError, match="bn_momentum must be a number in \\[0, 1\\] .*Keras' 0.99 is 0.01"):
+        build_model(family, in_channels=3, num_classes=10, input_size=32, bn_momentum=0.99 + 1, **TINY[family])

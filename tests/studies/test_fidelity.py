@@ -66,3 +66,25 @@ def test_documented_widths():
     from searchspace.families import _baseline_cnn
 
     assert "32 filters" in _baseline_cnn.__doc__ and "base_width" in _baseline_cnn.__doc__
+
+
+SEED_000 = [p for p in KERAS_PRESETS if p.startswith("liu-")] + ["demo"]
+
+
+@pytest.mark.parametrize("name", SEED_000)
+def test_each_seed_000_preset_says_which_padding_it_uses_and_why(name):
+    notes = load_preset(name).notes
+    assert "padding: same" in notes or "padding: not a key" in notes
+    assert "7,200" in notes or name == "liu-filters"  # Keras' valid default, stated with its consequence
+    assert "bn_momentum=0.01" in notes and "bn_eps=0.001" in notes  # the Keras equivalents, in torch's convention
+    seq = [c for c in _configs(name) if c["family"] in ("seq", "fcl")] if name != "demo" else \
+        [RunConfig.from_flat(p.config).to_flat() for p in grid_points(load_preset(name).space)]
+    assert all(c["padding"] == "same" for c in seq)
+
+
+def test_sares_reorders_need_same_padding():
+    from searchspace.errors import FamilyError
+    from studies import Overrides
+
+    with pytest.raises(FamilyError, match="Conv at position 4 of FCL-BN-PL-DropL-Conv-AL meets a 1x1 map"):
+        Overrides(values={"padding": "valid"}).apply(load_preset("liu-sare")).validate(check_models=True)

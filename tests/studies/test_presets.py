@@ -32,7 +32,7 @@ GRID_SIZES = {
     "liu-subsets": (20 * 21, 3),  # 20 models x (3 bases x (2 pairs x 3 sizes + full))
     "liu-medmnist": (7 * 10, 3),  # Table 3: 7 models x 10 MedMNIST sets
     "resnet-depth": (3 * 3 * 2, 1),  # depth 20/32/44 x epochs 20/50/100 x CIFAR-10/FMNIST
-    "cifar-walk": (6 + 5 + 3 + 3 + 30 + 11 + 8 + 12 + 4, 1),  # the walk's nine steps
+    "cifar-walk": (6 + 5 + 3 + 3 * 2 + 30 + 11 + 8 + 12 + 4, 1),  # the walk's nine steps (dropout at 20 and 50 epochs)
     "resnet-vgg": (30 * 2, 1),  # 16 ResNet + 14 VGG cells (star + table rows) x CIFAR-10/MNIST
 }
 SAMPLED = {"explore": 50}  # tpe presets: n_trials
@@ -219,8 +219,12 @@ def test_resnet_depth_follows_seed_001():
 def test_cifar_walk_runs_each_step_from_what_the_paper_carried_forward():
     points = grid_points(load_preset("cifar-walk").space)
     steps = Counter(p.params["step"] for p in points)
-    assert steps == {"bn-position": 6, "batch-size": 5, "init": 3, "dropout": 3, "weight-decay": 30,
+    assert steps == {"bn-position": 6, "batch-size": 5, "init": 3, "dropout": 6, "weight-decay": 30,
                      "activation": 11, "optimizer": 8, "learning-rate": 12, "augmentation": 4}
+    # seed 002 §3: fixed 0.2 and 0.5 at 20 epochs (79.26%, 75.54%), 0.5 and increasing at 50 (80.33%, 81.03%)
+    dropout_cells = {(json.dumps(p.config["dropout"]), p.config["epochs"]) for p in points if p.params["step"] == "dropout"}
+    assert dropout_cells == {(d, e) for d in ("0.2", "0.5", "[0.2, 0.5, 0.7]") for e in (20, 50)}
+    assert {p.config["epochs"] for p in points if p.params["step"] != "dropout"} == {50}
     for p in points:
         c, step = RunConfig.from_flat(p.config).to_flat(), p.params["step"]
         assert (c["family"], c["val_size"], c["patience"], c["normalize"]) == ("baseline_cnn", 0.2, 3, "unit")
@@ -293,7 +297,8 @@ def test_explore_samples_each_family_with_its_own_keys():
 
 # -- overrides -------------------------------------------------------------------------------------
 
-FIDELITY_SHRINKS = {"resnet-depth": 3, "liu-subsets": 20, "liu-medmnist": 7, "resnet-vgg": 25}  # --epochs merges epoch cells
+FIDELITY_SHRINKS = {"resnet-depth": 3, "liu-subsets": 20, "liu-medmnist": 7, "resnet-vgg": 25,
+                    "cifar-walk": 82}  # --epochs merges epoch cells
 
 
 @pytest.mark.parametrize("name", sorted(GRID_SIZES))
