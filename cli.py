@@ -525,7 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.05, help="race: family-wise error rate of its verdicts (default 0.05)")
     p.add_argument("--race-mode", choices=["ablation", "selection"], help="race: vs the baseline (default with one) or find the top set")
     p.add_argument("--margin", type=float, help="race, ablation: |difference| below this is 'equivalent' (TOST); default none")
-    p.add_argument("--futility", type=float, help="race, ablation: stop a config below this conditional power (default 0.05; 0: never)")
+    p.add_argument("--futility", type=float, help="race, ablation: stop a config below this predictive power (default 0.02; 0: never)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_batch_repeats_arg(p)
     _add_heartbeat_args(p)

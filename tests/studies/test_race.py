@@ -72,7 +72,9 @@ def test_futility_stops_a_config_with_no_trend_and_then_the_baseline():
     values[1][:3] = values[0][:3] + np.array([0.05, -0.05, 0.001])  # no trend at all
     state = replay([0, 1], _cells(values), RaceSettings(), baseline=0)
     assert state.decisions[1].verdict == "no difference" and "futile" in state.decisions[1].reason
-    assert state.repeats == {0: 3, 1: 3} and state.finished
+    # predictive power with no trend falls below 0.02 before the last look (at 7 of 10 seeds here),
+    # and the baseline stops with its last open config
+    assert state.repeats[0] == state.repeats[1] < 10 and state.finished
 
 
 def test_replay_stops_at_the_first_unfinished_round_and_lists_missing_cells():
@@ -231,7 +233,7 @@ def test_the_report_shows_the_race(sqlite_url, tmp_path):
     summary = race_summary(load(sqlite_url, "race"))
     rows = {r["config"]: r for r in summary["configs"]}
     assert rows["arm=much-worse"]["repeats"] == 3 and rows["arm=much-worse"]["decided_round"] == 0
-    assert rows["arm=much-worse"]["verdict"] == "worse" and "paired t" in rows["arm=much-worse"]["why"]
+    assert rows["arm=much-worse"]["verdict"] == "worse" and "pooled-noise t" in rows["arm=much-worse"]["why"]
     assert rows["arm=base"]["verdict"] == "baseline"
     assert summary["trials"] == sum(r["repeats"] for r in rows.values()) < summary["trials_at_max_repeats"] == 24
     assert 0 < summary["saved_fraction"] < 1
