@@ -206,10 +206,15 @@ class RunConfig:
     def config_id(self) -> str:
         """Hash of the chosen config; the data-derived input keys are left out, so a config has
         one id before and after they are filled in."""
-        return config_id({k: v for k, v in self.to_flat().items() if k not in INPUT_KEYS})
+        return config_id({k: v for k, v in self.to_flat().items()
+                          if k not in INPUT_KEYS and ID_NEUTRAL.get(k, _NOTHING) != v})
 
 
 INPUT_KEYS = ("in_channels", "num_classes", "input_size")
+# Keys left out of config_id at these values: how a trial runs, added after studies had stored
+# config ids, so that a config keeps the id it always had unless the key is set to something else.
+ID_NEUTRAL = {"precision": "auto"}
+_NOTHING = object()
 
 
 def _input_value(key: str, value: Any) -> Any:
