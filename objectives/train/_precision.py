@@ -148,22 +148,27 @@ def probe_precision(run: RunConfig, data: PreparedData, *, build: Any, steps: in
         for name in candidates:
             model.load_state_dict(start_state)
             timings[name] = _time_steps(model, run, x, y, Precision(name), steps)
-    seconds, loss = timings[full]
-    if "bf16" not in timings:
-        chosen = Precision(full, "auto: this GPU has no bf16")
-    else:
-        bf16_seconds, bf16_loss = timings["bf16"]
-        speedup = seconds / max(bf16_seconds, 1e-12)
-        close = math.isfinite(bf16_loss) and abs(bf16_loss - loss) <= PROBE_LOSS_RTOL * max(abs(loss), 1e-6)
-        if speedup >= PROBE_MARGIN and close:
-            chosen = Precision("bf16", f"auto: bf16 {speedup:.2f}x faster than {full}, same loss within {PROBE_LOSS_RTOL:.0%}")
-        elif not close:
-            chosen = Precision(full, f"auto: bf16's probe loss {bf16_loss:.4g} differs from {full}'s {loss:.4g}")
-        else:
-            chosen = Precision(full, f"auto: bf16 only {speedup:.2f}x as fast as {full}")
+    chosen = choose_precision(full, timings)
     log.info("precision for %s at batch %d: %s (%s)", run.family, run.train.batch_size, chosen.name, chosen.reason)
     _PROBED[key] = chosen
     return chosen
+
+
+def choose_precision(full: str, timings: dict[str, tuple[float, float]]) -> Precision:
+    """auto's rule on the probe's ``{name: (seconds, last loss)}``: bf16 when it is at least
+    :data:`PROBE_MARGIN` faster than ``full`` (tf32 or fp32) and its loss is within
+    :data:`PROBE_LOSS_RTOL` of ``full``'s; else ``full``."""
+    seconds, loss = timings[full]
+    if "bf16" not in timings:
+        return Precision(full, "auto: this GPU has no bf16")
+    bf16_seconds, bf16_loss = timings["bf16"]
+    speedup = seconds / max(bf16_seconds, 1e-12)
+    close = math.isfinite(bf16_loss) and abs(bf16_loss - loss) <= PROBE_LOSS_RTOL * max(abs(loss), 1e-6)
+    if not close:
+        return Precision(full, f"auto: bf16's probe loss {bf16_loss:.4g} differs from {full}'s {loss:.4g}")
+    if speedup >= PROBE_MARGIN:
+        return Precision("bf16", f"auto: bf16 {speedup:.2f}x as fast as {full}, same loss within {PROBE_LOSS_RTOL:.0%}")
+    return Precision(full, f"auto: bf16 only {speedup:.2f}x as fast as {full}")
 
 
 def _time_steps(model, run: RunConfig, x: torch.Tensor, y: torch.Tensor, precision: Precision, steps: int):
