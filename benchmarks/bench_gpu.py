@@ -74,7 +74,7 @@ CIFAR, MNIST = (3, 32, 32), (1, 28, 28)
 FULL = {"resnet": (12_800, 1_000, 3), "precision": (6_400, 500, 2), "seq": (4_000, 500, 3), "procs": (4_000, 500, 2),
         "study": {"dataset": "mnist5k", "epochs": 15, "repeats": 16, "set": ["depth=20"]},
         "demo": None}  # the demo preset itself
-QUICK = {"resnet": (256, 64, 2), "precision": (128, 64, 2), "seq": (160, 64, 2), "procs": (160, 64, 2),
+QUICK = {"resnet": (128, 32, 2), "precision": (128, 32, 2), "seq": (160, 64, 2), "procs": (160, 64, 2),
          "study": {"dataset": "digits", "epochs": 1, "repeats": 2, "set": ["depth=8", "widths=4-8-16", "augment=none"]},
          "demo": "tiny"}
 QUICK_BATCH = 32  # quick: several steps per epoch even on a few hundred images
@@ -241,10 +241,12 @@ def part_precision(b: Bench) -> dict[str, float]:
         best = max(speeds, key=speeds.get)
         shown = ", ".join(f"{p} {v:,.0f}" for p, v in speeds.items())
         print(f"2. precision, {name} at batch {batch}: hand loop img/s {shown}; auto picks {auto.name} ({auto.reason})")
-        ratios[f"precision auto/best {name} b{batch}"] = speeds[auto.name if auto.name in speeds else "fp32"] / speeds[best]
+        picked = auto.name if auto.name in speeds else "fp32"
+        ratios[f"precision auto/best {name} b{batch}"] = speeds[picked] / speeds[best]
         if name == "resnet20":
             b.ceiling = speeds[best]
-            ratios[f"bf16/fp32 resnet20 b{batch}"] = speeds["bf16"] / speeds["fp32"] if "bf16" in speeds else float("nan")
+            if "bf16" in speeds:
+                ratios[f"bf16/fp32 resnet20 b{batch}"] = speeds["bf16"] / speeds["fp32"]
     return ratios
 
 
@@ -348,8 +350,9 @@ def part_study(b: Bench) -> dict[str, float]:
     cfg = b.sizes["study"]
     url = f"sqlite:///{b.tmp / 'study.db'}"
     sets = [arg for value in cfg["set"] for arg in ("--set", value)]
-    wall = _cli(["study", "launch", "--preset", "resnet-depth", "--dataset", cfg["dataset"], "--epochs", str(cfg["epochs"]),
-                 "--repeats", str(cfg["repeats"]), *sets, "--storage", url, "--study-name", "bench",
+    wall = _cli(["study", "launch", "--preset", "resnet-depth", "--dataset", cfg["dataset"],
+                 "--epochs", str(cfg["epochs"]), "--repeats", str(cfg["repeats"]), *sets,
+                 "--storage", url, "--study-name", "bench",
                  "--device", _device_flag(b.device), "--trials-per-gpu", "auto", "--no-progress"], timeout=240)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = optuna.load_study(study_name="bench", storage=url).trials

@@ -135,7 +135,8 @@ def render_presets_table() -> str:
         "",
         f"Measured training images per second on one CPU core (32x32x3 images, batch 64): {speeds}. "
         "Scaled by image area for other sizes."
-        + (f" On one GPU ({GPU_MEASURED_ON}, batch 64, fp32, one trial at a time): {gpu_speeds}." if gpu_speeds else ""),
+        + (f" On one GPU ({GPU_MEASURED_ON}, batch 64, fp32, one trial at a time): {gpu_speeds}."
+           if gpu_speeds else ""),
         "",
         END,
     ])

@@ -104,8 +104,9 @@ class Estimate:
 
     def lines(self) -> list[str]:
         gpu = "not measured yet (benchmarks/bench_throughput.py --device cuda)" if self.gpu_hours is None else _hours(self.gpu_hours)
-        gpu_note = (f"  GPU hours from {GPU_MEASURED_ON}: one trial at a time, {GPU_TRIAL_OVERHEAD_SECONDS:g} s a trial besides "
-                    "training; several trials per GPU (--trials-per-gpu) cut it for small models (docs/gpu.md)")
+        gpu_note = (f"  GPU hours from {GPU_MEASURED_ON}: one trial at a time, {GPU_TRIAL_OVERHEAD_SECONDS:g} s "
+                    "a trial besides training; several trials per GPU (--trials-per-gpu) cut it for small models "
+                    "(docs/gpu.md)")
         out = [
             f"estimated cost: {self.cells:,} cells ({self.configs:,} configs x {self.repeats} repeats) x "
             f"{'/'.join(map(str, self.epochs))} epochs x training images = {self.images:,} images (upper bound: early stopping ends runs sooner)",

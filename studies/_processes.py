@@ -157,7 +157,8 @@ def run_workers(storage: str, study_name: str, *, trials_per_gpu: int | str | No
         raise
     failed = [code for code in codes if code != 0]
     if failed:
-        sys.stderr.write(f"warning: {len(failed)} of {len(codes)} worker processes on this GPU exited with errors {failed}\n")
+        sys.stderr.write(f"warning: {len(failed)} of {len(codes)} worker processes on this GPU exited with "
+                         f"errors {failed}\n")
     return report
 
 

@@ -283,7 +283,8 @@ def run_worker(
                 except _Retire as retire:
                     report.record(trial.number, retire.frozen)
                     report.retired = retire.reason
-                    log.warning("worker %s (slot %d of %d on its GPU) retires: %s", worker_name(), *gpu_slot, retire.reason)
+                    log.warning("worker %s (slot %d of %d on its GPU) retires: %s", worker_name(), *gpu_slot,
+                                retire.reason)
                     break
                 report.record(trial.number, frozen)
                 if frozen is not None and on_trial is not None:

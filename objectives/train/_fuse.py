@@ -71,7 +71,8 @@ class FusedLinear(nn.Module):
         return out.transpose(0, 1).reshape(*lead, self.k * self.out_features)
 
     def extra_repr(self) -> str:
-        return f"k={self.k}, in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"k={self.k}, in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
 
 
 class PerSeed(nn.Module):
@@ -111,7 +112,8 @@ def _fused_leaf(module: nn.Module, k: int) -> nn.Module:
         first, *rest = module.unflattened_size
         return nn.Unflatten(1, (k * first, *rest))
     if type(module) is nn.Flatten:
-        return copy.deepcopy(module) if (module.start_dim, module.end_dim) == (1, -1) else PerSeed(copy.deepcopy(module), k)
+        plain = (module.start_dim, module.end_dim) == (1, -1)
+        return copy.deepcopy(module) if plain else PerSeed(copy.deepcopy(module), k)
     own = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
     if own:
         raise FusionError(f"{name} has parameters or buffers of a kind that is not fused")
@@ -188,7 +190,8 @@ class FusedModels:
 
     def state_of(self, i: int) -> dict[str, torch.Tensor]:
         """Model i's state dict (detached copies)."""
-        return {n: seed_view(t, self.shapes[n], self.k)[i].detach().clone() for n, t in self.module.state_dict().items()}
+        return {n: seed_view(t, self.shapes[n], self.k)[i].detach().clone()
+                for n, t in self.module.state_dict().items()}
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         """``(k, B, C, ...)`` per-model batches as one fused input ``(B, k*C, ...)``, channels-last for

@@ -158,8 +158,8 @@ def probe_precision(run: RunConfig, data: PreparedData, *, build: Any, steps: in
             model.load_state_dict(start_state)
             timings[name] = _time_steps(model, run, x, y, Precision(name), steps)
     if len(candidates) == 1:
-        chosen = Precision(full, f"auto: {step_flops / 1e9:.2g} GFLOP a batch is launch-bound" if torch.cuda.is_bf16_supported()
-                           else "auto: this GPU has no bf16")
+        small = f"auto: {step_flops / 1e9:.2g} GFLOP a batch is launch-bound"
+        chosen = Precision(full, small if torch.cuda.is_bf16_supported() else "auto: this GPU has no bf16")
     else:
         chosen = choose_precision(full, timings)
     log.info("precision for %s at batch %d: %s (%s)", run.family, run.train.batch_size, chosen.name, chosen.reason)

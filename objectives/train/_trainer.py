@@ -157,7 +157,9 @@ def fit(
             return _fit_one(run, data, seed, on_epoch, checkpoint, checkpoint_interval, build, forward, precision)
 
 
-def fit_precision(run: RunConfig, data: PreparedData, *, build: ModelBuilder, forward: Forward | None = None) -> Precision:
+def fit_precision(
+    run: RunConfig, data: PreparedData, *, build: ModelBuilder, forward: Forward | None = None
+) -> Precision:
     """The precision a fit of ``run`` runs in (objectives.train._precision); a custom ``forward``
     (per-image routes) is not probed: auto runs it in TF32 / fp32 on CUDA."""
     if forward is not None and run.train.precision == "auto" and data.device.type == "cuda":

@@ -51,4 +51,5 @@ def test_quick_cpu_run_prints_at_least_seven_ratios_last(capsys):
     for line, value in zip(tail, ratios.values()):
         assert math.isfinite(value) and value > 0
         assert float(line.rsplit(" ", 1)[1]) == pytest.approx(value, abs=0.006)
-    assert sum(line.startswith("load average") for line in lines) == 1 and "load average at end" in lines[-len(ratios) - 1]
+    assert sum(line.startswith("load average") for line in lines) == 1
+    assert "load average at end" in lines[-len(ratios) - 1]
