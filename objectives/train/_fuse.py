@@ -247,10 +247,13 @@ def fusion_problem(model: nn.Module, sample: torch.Tensor, *, channels_last: boo
             if t.is_floating_point():
                 noise = torch.rand(t.shape, generator=generator).to(t.device)
                 t.add_(0.1 * (noise - 0.5) * (1 + t.abs()))  # running_var stays positive
+    from objectives.train._precision import Precision
+
     try:
         fused = FusedModels([first, second], channels_last=channels_last)
         fused.train(False)
-        with torch.no_grad():
+        # strict float32 (no TF32 on a GPU): the check compares summation orders, not precisions
+        with torch.no_grad(), Precision("fp32").math_mode(sample.device):
             got = fused.forward_shared(sample.float())
             want = torch.stack([first(sample.float()), second(sample.float())])
     except FusionError as exc:

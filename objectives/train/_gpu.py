@@ -5,8 +5,8 @@
   (``studies._processes``), so no trial pays them.
 - :func:`trial_footprint`: the device memory one trial takes, measured by running it: its data
   resident on the device (pixels and the finished float inputs ``PreparedData.inputs`` caches),
-  the model, the optimizer state and two training steps at the config's batch size in float32 (the
-  widest precision). ``--trials-per-gpu auto`` divides a GPU's free memory by it.
+  the model, the optimizer state, two training steps at the config's batch size in float32 (the
+  widest precision) and one evaluation batch. ``--trials-per-gpu auto`` divides a GPU's free memory by it.
 - :func:`is_out_of_memory` / :func:`release_cached_memory`: a trial that runs out of GPU memory
   fails alone and its worker hands the freed memory back to the driver.
 """
@@ -55,6 +55,7 @@ def trial_footprint(run: RunConfig, device: torch.device, *, data_dir: str | Pat
     from objectives.data import prepare_data
     from objectives.data._prepare import _CACHE
     from objectives.train._loss import classification_loss
+    from objectives.train._metrics import EVAL_BATCH
     from objectives.train._optim import build_optimizer
     from objectives.train._trainer import build_for_data
 
@@ -67,7 +68,9 @@ def trial_footprint(run: RunConfig, device: torch.device, *, data_dir: str | Pat
     try:
         for split in ("train", "val", "test"):
             data.inputs(split)  # the finished float copies a trial caches on the device
-        with torch.random.fork_rng(devices=[device.index if device.index is not None else torch.cuda.current_device()]):
+        index = device.index if device.index is not None or device.type != "cuda" else torch.cuda.current_device()
+        cuda = [index] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
             model = build_for_data(run, data).to(device).to(memory_format=torch.channels_last)
             optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], run.train)
             bs = min(run.train.batch_size, len(data.y_train))
@@ -77,6 +80,9 @@ def trial_footprint(run: RunConfig, device: torch.device, *, data_dir: str | Pat
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+            with torch.no_grad():  # an evaluation batch (objectives.train._metrics.EVAL_BATCH)
+                model.eval()
+                model(data.inputs("val")[:EVAL_BATCH].contiguous(memory_format=torch.channels_last))
         torch.cuda.synchronize(device)
         peak = torch.cuda.max_memory_allocated(device) - base
     finally:
