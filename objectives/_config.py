@@ -205,7 +205,8 @@ class RunConfig:
     @property
     def config_id(self) -> str:
         """Hash of the chosen config; the data-derived input keys are left out, so a config has
-        one id before and after they are filled in."""
+        one id before and after they are filled in, and so are keys at their :data:`ID_NEUTRAL`
+        value (``precision`` at ``auto``)."""
         return config_id({k: v for k, v in self.to_flat().items()
                           if k not in INPUT_KEYS and ID_NEUTRAL.get(k, _NOTHING) != v})
 
