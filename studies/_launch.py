@@ -208,8 +208,9 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
         )
         if queue_only:
             return study
+        shared = on_cuda and (bool(gpus) or workers == 1)  # --workers N on one GPU sets its trials itself
         share = resolve_trials_per_gpu(per_gpu, spec, gpus=gpus, device=device, data_dir=data_dir) \
-            if on_cuda and workers == 1 else Share(known, "")
+            if shared else Share(known, "")
         note(share)
         if share.per_gpu > known:  # auto measured room for more: start them (the study exists now)
             commands = worker_commands(storage, study_name, **slots, start=1, gated=True,
@@ -226,7 +227,7 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
             if not gpus:
                 _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, options, study,
                             bar, helpers=helpers, batch_repeats=batch_repeats,
-                            gpu_slot=(0, share.per_gpu) if on_cuda and workers == 1 else (0, 1))
+                            gpu_slot=(0, share.per_gpu) if shared else (0, 1))
             if helpers:
                 _wait_helpers(helpers, study, spec, bar, inline=not gpus)
         finally:

@@ -178,3 +178,13 @@ def test_out_of_memory_alone_on_the_gpu_or_too_often_fails_for_good(tiny_preset,
     twice = type("Trial", (), {"user_attrs": {"oom_retries": gpu_share.OOM_RETRIES}})()
     reason, again, retire = gpu_share.oom_outcome(twice, slot=1, per_gpu=4)
     assert (again, retire) == (False, False) and "again after 2 retries" in reason
+
+
+def test_one_cuda_device_without_gpus_shares_it_with_this_process():
+    from studies._launch import worker_commands
+
+    commands = worker_commands("sqlite:///x.db", "s", device="cuda:1", start=1, trials_per_gpu=3, on_cuda=True)
+    flags = [_flags(cmd) for cmd, _ in commands]
+    assert [(f["--device"], f["--gpu-slot"], f["--worker-index"]) for f in flags] == [
+        ("cuda:1", "1/3", "1"), ("cuda:1", "2/3", "2")]  # slot 0 is the launch (or `study worker`) itself
+    assert all(env == {} for _, env in commands)  # no CUDA_VISIBLE_DEVICES, no CPU thread split
