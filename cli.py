@@ -149,6 +149,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         max_cells=args.max_cells,
         batch_repeats=args.batch_repeats,
         race=race,
+        trials_per_gpu=args.trials_per_gpu,
     )
     if args.queue_only:
         from studies import format_status, study_status
@@ -231,6 +232,11 @@ def _add_batch_repeats_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_trials_per_gpu_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trials-per-gpu", metavar="K|auto", default="auto",
+                   help="trial processes sharing each GPU (default auto: as many as a measured trial fits; 1 on a CPU)")
+
+
 def cmd_study_worker(args: argparse.Namespace) -> int:
     from studies import run_worker
     from studies._faults import stop_on_signals
@@ -247,6 +253,7 @@ def cmd_study_worker(args: argparse.Namespace) -> int:
         options=_storage_options(args),
         wait=not args.no_wait,
         batch_repeats=args.batch_repeats,
+        trials_per_gpu=args.trials_per_gpu,
     )
     if not args.quiet:
         print(f"worker {args.worker_index}: {report.completed} complete, {report.pruned} pruned, {report.failed} failed")
@@ -509,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"storage URL (default: {DEFAULT_STORAGE})")
     p.add_argument("--study-name", help="default: the preset name")
     p.add_argument("--workers", type=_positive_int, default=1, help="local workers: this process and N-1 worker processes")
-    p.add_argument("--gpus", type=_csv, help="one worker per GPU, e.g. 0,1,2,3")
+    p.add_argument("--gpus", type=_csv, help="workers on these GPUs, e.g. 0,1,2,3 (--trials-per-gpu each)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
     p.add_argument("--data-dir", help="dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)")
     p.add_argument("--artifact-dir", help="trial artifacts (default: artifacts/ next to a SQLite or journal file, else runs/artifacts)")
@@ -528,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--futility", type=float, help="race, ablation: stop a config below this predictive power (default 0.02; 0: never)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_batch_repeats_arg(p)
+    _add_trials_per_gpu_arg(p)
     _add_heartbeat_args(p)
     p.set_defaults(func=cmd_study_launch)
 
@@ -542,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true", help="exit when nothing is waiting, even while other trials run")
     p.add_argument("--quiet", action="store_true")
     _add_batch_repeats_arg(p)
+    _add_trials_per_gpu_arg(p)
     _add_heartbeat_args(p)
     p.set_defaults(func=cmd_study_worker)
 

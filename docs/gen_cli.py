@@ -108,7 +108,7 @@ def render_cli() -> str:
 
 def render_presets_table() -> str:
     from studies import list_presets, load_preset, read_preset
-    from studies._estimate import IMAGES_PER_SECOND, estimate_cost
+    from studies._estimate import GPU_MEASURED_ON, IMAGES_PER_SECOND, estimate_cost
 
     rows = ["| preset | what | datasets needed | cells | epochs | training images | one CPU core | one GPU |",
             "|---|---|---|---|---|---|---|---|"]
@@ -127,13 +127,16 @@ def render_presets_table() -> str:
             f"{est.configs:,} x {est.repeats}{sampled} | {'/'.join(map(str, est.epochs))} | {est.images:,} | {cpu} | {gpu} |"
         )
     speeds = ", ".join(f"`{f}` {v['cpu']:,.0f}" for f, v in IMAGES_PER_SECOND.items() if v.get("cpu"))
+    gpu_speeds = ", ".join(f"`{f}` {v['gpu']:,.0f}" for f, v in IMAGES_PER_SECOND.items() if v.get("gpu"))
     return "\n".join([
         BEGIN,
         "",
         *rows,
         "",
         f"Measured training images per second on one CPU core (32x32x3 images, batch 64): {speeds}. "
-        "Scaled by image area for other sizes.",
+        "Scaled by image area for other sizes."
+        + (f" On one GPU ({GPU_MEASURED_ON}, batch 64, fp32, one trial at a time): {gpu_speeds}."
+           if gpu_speeds else ""),
         "",
         END,
     ])

@@ -205,17 +205,19 @@ class RunConfig:
     @property
     def config_id(self) -> str:
         """Hash of the chosen config; the data-derived input keys are left out, so a config has
-        one id before and after they are filled in, and so are keys added after studies were
-        stored while they hold the value every config had before (:data:`LATER_KEYS`)."""
+        one id before and after they are filled in, and so are keys at their :data:`ID_NEUTRAL`
+        value: keys added after studies had stored config ids, at the value every config had
+        before them (``precision`` at ``auto``, ``padding`` at ``same``, the BatchNorm defaults)."""
         return config_id({k: v for k, v in self.to_flat().items()
-                          if k not in INPUT_KEYS and not (k in LATER_KEYS and v == LATER_KEYS[k])})
+                          if k not in INPUT_KEYS and ID_NEUTRAL.get(k, _NOTHING) != v})
 
 
 INPUT_KEYS = ("in_channels", "num_classes", "input_size")
-# Model keys added after studies were stored, with the value every config had before them: at that
-# value they stay out of the config_id, so a stored study's repeats keep grouping with new ones
+# Keys left out of config_id at these values: added after studies had stored config ids, so that a
+# config keeps the id it always had unless the key is set to something else
 # (tests/objectives/test_train_config.py pins ids); any other value is a new config.
-LATER_KEYS = {"padding": "same", "bn_momentum": 0.1, "bn_eps": 1e-5}
+ID_NEUTRAL = {"precision": "auto", "padding": "same", "bn_momentum": 0.1, "bn_eps": 1e-5}
+_NOTHING = object()
 
 
 def _input_value(key: str, value: Any) -> Any:

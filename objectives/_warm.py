@@ -62,11 +62,19 @@ def end_start_up() -> None:
     resume_collection()
 
 
-def warm_up() -> None:
+def warm_up(device: str = "auto") -> None:
     """Import what a trial of the built-in objectives imports on first use (:data:`WARM_MODULES`),
-    then :func:`end_start_up`. Only a gated worker process does this, while it waits anyway; a
-    worker in a running process leaves the imports to the trials (an objective that trains
-    nothing never pays them)."""
+    on a CUDA ``device`` create the CUDA context and load the kernels every trial runs
+    (``objectives.train._gpu.warm_cuda``), then :func:`end_start_up`. Only a gated worker process
+    does this, while it waits anyway, so a worker pays it once and no trial does; a worker in a
+    running process leaves the imports to the trials (an objective that trains nothing never pays them)."""
     for module in WARM_MODULES:
         importlib.import_module(module)
+    if device != "cpu":
+        import torch
+
+        if torch.cuda.is_available() and (device in ("auto", "cuda") or device.startswith("cuda:")):
+            from objectives.train._gpu import warm_cuda
+
+            warm_cuda("cuda" if device == "auto" else device)
     end_start_up()

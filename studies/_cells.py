@@ -131,7 +131,7 @@ def requeue(frozen: FrozenTrial) -> optuna.trial.FrozenTrial:
     """A WAITING copy of a trial's cell (same parameters, repeat and slot), marked as a retry the
     way Optuna's ``RetryHeartbeatStaleTrialCallback`` marks one."""
     history = [*frozen.system_attrs.get("retry_history", []), frozen.number]
-    user_attrs = {k: frozen.user_attrs[k] for k in ("repeat", "repeat_of") if k in frozen.user_attrs}
+    user_attrs = {k: frozen.user_attrs[k] for k in ("repeat", "repeat_of", "oom_retries") if k in frozen.user_attrs}
     system_attrs = {"failed_trial": history[0], "retry_history": history}
     params = trial_params(frozen)
     if params:
@@ -145,9 +145,11 @@ def requeue(frozen: FrozenTrial) -> optuna.trial.FrozenTrial:
     )
 
 
-# fail reasons of a cell handed back by its worker (stopped, or an infrastructure fault): the
-# cell was not at fault, and a relaunch runs it again without --retry-failed
-HANDED_BACK = ("interrupted", "infrastructure: ")
+# fail reasons of a cell handed back by its worker (stopped, an infrastructure fault, or out of GPU
+# memory beside other trials, see studies._gpu_share): the cell was not at fault, and a relaunch
+# runs it again without --retry-failed
+OOM_HANDED_BACK = "out of GPU memory; handed back"
+HANDED_BACK = ("interrupted", "infrastructure: ", OOM_HANDED_BACK)
 
 
 def requeue_failed(study: optuna.Study, spec: StudySpec, *, handed_back_only: bool = False) -> int:

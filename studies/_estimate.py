@@ -33,16 +33,39 @@ CLASS_IMAGES = {"mnist": 7_000, "fashion_mnist": 7_000, "cifar10": 6_000, "mnist
 # with benchmarks/bench_throughput.py. "cpu": one core (LAYERLAB_THREADS=1, the default), measured
 # on the shared 2-core development machine on 2026-11-30 (load average 9 on 2 cores: other jobs
 # ran, so an idle core is faster; `python benchmarks/bench_throughput.py --steps 4`);
-# "gpu": None until measured on a GPU (run the benchmark there with --device cuda and fill it in).
+# "gpu": one NVIDIA H200, torch 2.11, Adam, batch 64, float32, one trial at a time
+# (`python benchmarks/bench_throughput.py --device cuda`, issue 22's first GPU run; docs/gpu.md).
 IMAGES_PER_SECOND: dict[str, dict[str, float | None]] = {
-    "seq": {"cpu": 527.0, "gpu": None},  # BaseSeq Conv-BN-PL-DropL-FCL-AL, 32x32x3
-    "fcl": {"cpu": 22200.0, "gpu": None},  # Base0, 32x32x3
-    "resnet": {"cpu": 65.0, "gpu": None},  # ResNet-18 (64-128-256-512), 32x32x3
-    "cifar_resnet": {"cpu": 63.0, "gpu": None},  # ResNet-20, 32x32x3
-    "vgg": {"cpu": 16.0, "gpu": None},  # VGG-11, 32x32x3
-    "baseline_cnn": {"cpu": 104.0, "gpu": None},  # seed 002's CNN, 32x32x3
-    "skip_cnn": {"cpu": 74.0, "gpu": None},  # CNN-1 of seed 003, 28x28x1 (CNN-3 and the router roughly double it)
+    "seq": {"cpu": 527.0, "gpu": 33_800.0},  # BaseSeq Conv-BN-PL-DropL-FCL-AL, 32x32x3
+    "fcl": {"cpu": 22200.0, "gpu": 72_600.0},  # Base0, 32x32x3
+    "resnet": {"cpu": 65.0, "gpu": 5_900.0},  # ResNet-18 (64-128-256-512), 32x32x3
+    "cifar_resnet": {"cpu": 63.0, "gpu": 5_400.0},  # ResNet-20, 32x32x3
+    "vgg": {"cpu": 16.0, "gpu": 15_500.0},  # VGG-11, 32x32x3
+    "baseline_cnn": {"cpu": 104.0, "gpu": 20_800.0},  # seed 002's CNN, 32x32x3
+    "skip_cnn": {"cpu": 74.0, "gpu": 34_600.0},  # CNN-1 of seed 003, 28x28x1 (CNN-3 and the router roughly double it)
 }
+# The GPU model, from the H200 figures: small models are launch-bound there, so a step costs about
+# the same time whatever its batch (ResNet-20's hand loop: 18.2k img/s at batch 128, 71.6k at 512,
+# 97.0k at 2048): images per second grow with the batch up to GPU_BATCH_SATURATION x the measured
+# batch, and smaller images than the measured ones are no faster (larger ones are, by area, slower).
+GPU_MEASURED_BATCH = 64
+GPU_BATCH_SATURATION = 8  # beyond batch 512 the H200 was compute-bound (71.6k -> 97.0k for 4x the batch)
+# Seconds per trial on the GPU besides training: model build, validation, test, the trial's
+# storage writes, per-trial warm-up; from the demo's wall time on the H200 (36-37 s for 21 trials
+# on one worker, about 8 s of it start-up, compute under 1 s). Re-measure with bench_gpu.py's study part.
+GPU_TRIAL_OVERHEAD_SECONDS = 1.3
+GPU_MEASURED_ON = "one NVIDIA H200, torch 2.11"
+
+
+def gpu_images_per_second(family: str, batch_size: int, pixels: int) -> float | None:
+    """Training images per second of one ``family`` trial on the GPU at ``batch_size`` on images of
+    ``pixels`` pixels (the model above; None when the family was not measured on a GPU)."""
+    speed = IMAGES_PER_SECOND.get(family, {}).get("gpu")
+    if not speed:
+        return None
+    batch = min(max(batch_size, 1) / GPU_MEASURED_BATCH, GPU_BATCH_SATURATION)
+    area = min(1.0, MEASURED_PIXELS.get(family, 1024) / max(pixels, 1))  # smaller images are no faster
+    return speed * batch * area
 
 
 def train_images(dataset: str) -> int | None:
@@ -81,6 +104,9 @@ class Estimate:
 
     def lines(self) -> list[str]:
         gpu = "not measured yet (benchmarks/bench_throughput.py --device cuda)" if self.gpu_hours is None else _hours(self.gpu_hours)
+        gpu_note = (f"  GPU hours from {GPU_MEASURED_ON}: one trial at a time, {GPU_TRIAL_OVERHEAD_SECONDS:g} s "
+                    "a trial besides training; several trials per GPU (--trials-per-gpu) cut it for small models "
+                    "(docs/gpu.md)")
         out = [
             f"estimated cost: {self.cells:,} cells ({self.configs:,} configs x {self.repeats} repeats) x "
             f"{'/'.join(map(str, self.epochs))} epochs x training images = {self.images:,} images (upper bound: early stopping ends runs sooner)",
@@ -88,6 +114,8 @@ class Estimate:
             + (f" ({len(self.datasets)} variants incl. subsets)" if len(self.datasets) > len(self.base_datasets()) else ""),
             f"  one CPU core: {_hours(self.cpu_hours)}; one GPU: {gpu}",
         ]
+        if self.gpu_hours is not None:
+            out.append(gpu_note)
         if self.unknown:
             out.append(f"  not priced: {', '.join(self.unknown)}")
         return out
@@ -137,7 +165,10 @@ def estimate_cost(spec: Any, *, sample: int = 16) -> Estimate:
             cpu += n / (speed["cpu"] * scale) / 3600
         else:
             unknown.add(f"family {family} (CPU throughput not measured)")
-        gpu = None if gpu is None or not speed.get("gpu") else gpu + n / (speed["gpu"] * scale) / 3600
+        batch = int(config.get("batch_size", defaults.get("batch_size", 32)) or 32)
+        on_gpu = gpu_images_per_second(family, batch, pixels)
+        gpu = None if gpu is None or on_gpu is None else \
+            gpu + (n / on_gpu + spec.repeats * weight * GPU_TRIAL_OVERHEAD_SECONDS) / 3600
     total = spec.total_cells() or 0
     return Estimate(
         preset=spec.name, cells=total, configs=total // max(spec.repeats, 1), repeats=spec.repeats,

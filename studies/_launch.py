@@ -26,6 +26,8 @@ from studies._artifacts import default_checkpoint_dir as checkpoints_beside
 from studies._claims import ensure_claim_index
 from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
 from studies._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
+from studies._gpu_options import AUTO, check_gpu_options
+from studies._gpu_share import Share, note, resolve_trials_per_gpu
 from studies._race import RACE_ATTR, RaceSettings
 from studies._race_storage import race_spec, start_race
 from studies._processes import release, start_processes, stop_processes, wait_processes, worker_argv
@@ -146,6 +148,7 @@ def launch(
     max_cells: int | None = MAX_CELLS,
     batch_repeats: str = "off",
     race: RaceSettings | None = None,
+    trials_per_gpu: int | str | None = None,
 ) -> optuna.Study:
     """Create (or resume) the study and run it to completion; returns the Optuna study.
 
@@ -156,30 +159,28 @@ def launch(
     ``queue_only`` the study is created and its cells queued, and no worker starts (workers join
     later with ``study worker``, e.g. from a cluster job array). ``batch_repeats`` (auto | on |
     off) lets workers train a config's repeats together (see :mod:`studies._batch`). ``race`` runs a grid as a race
-    over seed repeats (``study launch --race``; see :mod:`studies._race`).
+    over seed repeats (``study launch --race``; see :mod:`studies._race`). ``trials_per_gpu`` (an
+    int, or ``auto``/None: measured) trial processes share each GPU (:mod:`studies._gpu_share`); on a
+    CPU it is 1.
     """
     pause_collection()  # until the worker's start-up ends (objectives._warm); resumed below whatever happens
     try:
         return _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir, artifact_dir,
-                       progress, options, retry_failed, queue_only, max_cells, batch_repeats, race)
+                       progress, options, retry_failed, queue_only, max_cells, batch_repeats, race, trials_per_gpu)
     finally:
         resume_collection()
 
 
 def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir, artifact_dir, progress,
-            options, retry_failed, queue_only, max_cells, batch_repeats, race) -> optuna.Study:
+            options, retry_failed, queue_only, max_cells, batch_repeats, race, trials_per_gpu) -> optuna.Study:
     check_batch_mode(batch_repeats)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
-    if gpus is not None:
-        gpus = [str(g).strip() for g in gpus]
-        if not gpus or any(not g for g in gpus):
-            raise ConfigError("--gpus needs device indices, e.g. --gpus 0,1")
-        if device not in ("auto", "cuda"):
-            raise ConfigError(f"--gpus runs each worker on its own GPU; it cannot be combined with --device {device}")
-        _check_gpus(gpus)
-    if not gpus:
-        resolve_device(device)  # an unknown or missing device fails before anything is written
+    # --gpus, --device, --trials-per-gpu and the configs' precision: one line each, before anything is written
+    per_gpu = check_gpu_options(trials_per_gpu=trials_per_gpu, gpus=gpus, device=device, workers=workers,
+                                space=spec.space)
+    gpus = [str(g).strip() for g in gpus] if gpus is not None else None
+    on_cuda = bool(gpus) or resolve_device(device).type == "cuda"
     if race is not None and spec.vary:
         raise StudyError("--race adds repeats where verdicts are open; a variance design (--vary) needs its fixed "
                          "blocks of repeats: use one or the other")
@@ -192,13 +193,15 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
     helpers: list = []
     released = False
     study = None
+    # a known number of trials per GPU starts all its workers now; auto starts slot 0 of each GPU now
+    # and the rest once it has measured a trial's footprint (after the validation loaded the data)
+    known = per_gpu if per_gpu != AUTO else 1
+    slots = dict(workers=workers, gpus=gpus, device=device, data_dir=data_dir, artifact_dir=artifact_dir,
+                 options=options, batch_repeats=batch_repeats)
     try:
-        if not queue_only and (gpus or workers > 1):
-            commands = worker_commands(
-                storage, study_name, workers=workers, gpus=gpus, device=device, data_dir=data_dir,
-                artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats, start=1,
-                gated=True,
-            )
+        if not queue_only and (gpus or workers > 1 or known > 1):
+            commands = worker_commands(storage, study_name, **slots, start=1, gated=True,
+                                       trials_per_gpu=known, on_cuda=on_cuda)
             helpers = start_processes(commands, pythonpath=str(ROOT), parent_env={PARENT_ENV: str(os.getpid())},
                                       gated=True)  # workers die with this process (studies._faults)
         study = create_or_resume(
@@ -208,16 +211,26 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
         )
         if queue_only:
             return study
+        shared = on_cuda and (bool(gpus) or workers == 1)  # --workers N on one GPU sets its trials itself
+        share = resolve_trials_per_gpu(per_gpu, spec, gpus=gpus, device=device, data_dir=data_dir) \
+            if shared else Share(known, "")
+        note(share)
+        if share.per_gpu > known:  # auto measured room for more: start them (the study exists now)
+            commands = worker_commands(storage, study_name, **slots, start=1, gated=True,
+                                       trials_per_gpu=share.per_gpu, on_cuda=on_cuda, first_slot=known)
+            helpers += start_processes(commands, pythonpath=str(ROOT), parent_env={PARENT_ENV: str(os.getpid())},
+                                       gated=True)
         if gpus:
             end_start_up()  # no worker runs in this process: its start-up ends here (objectives._warm)
         checkpoint_dir = checkpoint_dir or checkpoint_dir_of(study) or default_checkpoint_dir(storage, study_name)
         released = True  # from here a stop is SIGTERM: a released worker hands its running cell back
-        release(helpers, {"checkpoint_dir": str(checkpoint_dir)})
+        release(helpers, {"checkpoint_dir": str(checkpoint_dir), "trials_per_gpu": share.per_gpu})
         bar = _progress_bar(spec, study, progress)
         try:
             if not gpus:
                 _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, options, study,
-                            bar, helpers=helpers, batch_repeats=batch_repeats)
+                            bar, helpers=helpers, batch_repeats=batch_repeats,
+                            gpu_slot=(0, share.per_gpu) if shared else (0, 1))
             if helpers:
                 _wait_helpers(helpers, study, spec, bar, inline=not gpus)
         finally:
@@ -231,21 +244,6 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
     return optuna.load_study(study_name=study_name, storage=open_storage(storage, options=options))
 
 
-def _check_gpus(gpus: Sequence[str]) -> None:
-    """GPU indices must name devices this machine has, before anything is queued."""
-    import torch
-
-    bad = [g for g in gpus if not g.isdigit()]
-    if bad:
-        raise ConfigError(f"--gpus takes device indices like 0,1; got {', '.join(map(repr, bad))}")
-    if not torch.cuda.is_available():
-        raise ConfigError("--gpus needs CUDA, which is not available on this machine; use --workers N for CPU workers")
-    count = torch.cuda.device_count()
-    missing = [g for g in gpus if int(g) >= count]
-    if missing:
-        raise ConfigError(f"--gpus {','.join(missing)}: this machine has {count} GPU(s), indices 0..{count - 1}")
-
-
 def _progress_bar(spec: StudySpec, study: optuna.Study, enabled: bool) -> tqdm:
     counts = count_cells(study, spec)
     return tqdm(total=counts.total, initial=counts.done + counts.failed, unit="cell", disable=not enabled,
@@ -253,7 +251,7 @@ def _progress_bar(spec: StudySpec, study: optuna.Study, enabled: bool) -> tqdm:
 
 
 def _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_dir, spec, options, study, bar,
-                *, helpers=(), batch_repeats: str = "off") -> None:
+                *, helpers=(), batch_repeats: str = "off", gpu_slot: tuple[int, int] = (0, 1)) -> None:
     """Run a worker in this process (worker 0), the progress bar following the whole study."""
     last = time.monotonic()
 
@@ -273,7 +271,7 @@ def _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_
 
     run_worker(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
                artifact_dir=artifact_dir, options=options, on_trial=on_trial if not bar.disable else None,
-               on_epoch=on_epoch if not bar.disable else None, batch_repeats=batch_repeats)
+               on_epoch=on_epoch if not bar.disable else None, batch_repeats=batch_repeats, gpu_slot=gpu_slot)
 
 
 def _update_bar(bar: tqdm, study: optuna.Study, spec: StudySpec) -> None:
@@ -295,27 +293,39 @@ def worker_commands(
     batch_repeats: str = "off",
     start: int = 0,
     gated: bool = False,
+    trials_per_gpu: int = 1,
+    on_cuda: bool = False,
+    first_slot: int = 0,
 ) -> list[tuple[list[str], dict[str, str]]]:
     """(argv, extra environment) of each local worker process: ``workers`` CPU/auto workers (each
-    with its share of the cores unless ``OMP_NUM_THREADS`` is set), or one per entry of ``gpus``
-    with ``CUDA_VISIBLE_DEVICES`` set (each then sees its GPU as ``cuda``).
+    with its share of the cores unless ``OMP_NUM_THREADS`` is set), or ``trials_per_gpu`` per entry
+    of ``gpus`` with ``CUDA_VISIBLE_DEVICES`` set (each then sees its GPU as ``cuda``), or, on one
+    CUDA ``device`` (``on_cuda``), ``trials_per_gpu`` workers sharing it.
 
-    ``start``: the first CPU worker index to start a process for (``launch`` runs worker 0 in its
-    own process; ignored with ``gpus``). ``gated``: each waits for ``studies._processes.release`` before it starts."""
+    ``start``: the first worker index to start a process for (``launch`` runs worker 0 in its own
+    process; ignored with ``gpus``). ``first_slot``: the first GPU slot to start (auto adds slots
+    after measuring). ``gated``: each waits for ``studies._processes.release`` before it starts."""
     options = options or StorageOptions()
-    if gpus:
-        envs, start = [{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus], 0
+    per_gpu = max(1, trials_per_gpu)
+    if gpus:  # slot-major, so the first processes started are one per GPU
+        places = [(slot, {"CUDA_VISIBLE_DEVICES": str(g)}) for slot in range(first_slot, per_gpu) for g in gpus]
+        start = first_slot * len(gpus)
+    elif on_cuda and per_gpu > 1:
+        places = [(slot, {}) for slot in range(max(start, first_slot), per_gpu)]
+        start = max(start, first_slot)
     else:
         # N CPU workers would each start one thread per core; oversubscribed, torch crawls.
         threads = {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
-        envs = [dict(threads) for _ in range(start, workers)]
+        places, per_gpu = [(0, dict(threads)) for _ in range(start, workers)], 1
     out = []
-    for index, env in enumerate(envs, start=start):
+    for index, (slot, env) in enumerate(places, start=start):
         cmd = worker_argv([  # python -c into studies._processes.worker_main, not through the CLI
             "--storage", storage, "--study-name", study_name,
             "--device", "cuda" if gpus else device, "--worker-index", str(index), "--quiet",
             "--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period),
         ])
+        if per_gpu > 1:
+            cmd += ["--gpu-slot", f"{slot}/{per_gpu}"]
         if batch_repeats != "off":
             cmd += ["--batch-repeats", batch_repeats]
         if gated:

@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--artifact-dir")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--batch-repeats", default="off")
+    p.add_argument("--gpu-slot", default="0/1", help="SLOT/K: this worker's slot among K sharing its GPU")
     p.add_argument("--gated", action="store_true", help="wait for the launch's go line on stdin (see release)")
     return p
 
@@ -81,7 +82,7 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
         exit_with_parent()  # armed before the imports: a gated worker of a killed launch never waits on
         from studies._worker import run_worker
 
-        go = _wait_for_go() if args.gated else {}
+        go = _wait_for_go(args.device) if args.gated else {}
     except KeyboardInterrupt:
         return 130
     if go is None:
@@ -90,12 +91,15 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
         signal.signal(signal.SIGINT, sigint)  # released: as it was (ignored stays ignored), then
     stop_on_signals()  # Ctrl-C, SIGTERM and SIGHUP hand the running cell back
     checkpoint_dir = go.get("checkpoint_dir", args.checkpoint_dir)
+    slot, per_gpu = (int(v) for v in args.gpu_slot.split("/"))
+    per_gpu = int(go.get("trials_per_gpu", per_gpu))  # auto decides it after the launch measured a trial
     try:
         options = StorageOptions(heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period)
         report = run_worker(
             args.storage, args.study_name, device=args.device, data_dir=args.data_dir,
             checkpoint_dir=checkpoint_dir, artifact_dir=args.artifact_dir,
             worker_index=args.worker_index, options=options, batch_repeats=args.batch_repeats,
+            gpu_slot=(slot, per_gpu),
         )
     except LayerlabError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -105,6 +109,57 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
     if not args.quiet:
         print(f"worker {args.worker_index}: {report.completed} complete, {report.pruned} pruned, {report.failed} failed")
     return 0
+
+
+def run_workers(storage: str, study_name: str, *, trials_per_gpu: int | str | None = None, device: str = "auto",
+                data_dir: Any = None, checkpoint_dir: Any = None, artifact_dir: Any = None,
+                worker_index: int = 0, options: Any = None, batch_repeats: str = "off", **worker: Any):
+    """``run_worker(..., trials_per_gpu=K)``: one worker in this process, plus ``K - 1`` worker
+    processes sharing its GPU (``auto``: as many as a measured trial fits, see
+    :mod:`studies._gpu_share`; 1 on a CPU). Returns this process's WorkerReport; the others' exit
+    codes, when not 0, are one warning line. ``worker``: the rest of run_worker's arguments."""
+    from studies._gpu_options import check_gpu_options
+    from studies._gpu_share import Share, note, resolve_trials_per_gpu
+    from studies._spec import load_spec
+    from studies._storage import StorageOptions, open_storage
+    from studies._worker import _open_study, run_worker
+
+    options = options or StorageOptions()
+    per_gpu = check_gpu_options(trials_per_gpu=trials_per_gpu, device=device)
+    share = Share(1, "")
+    if per_gpu != 1:
+        from objectives import resolve_device
+
+        if resolve_device(device).type == "cuda":
+            spec = load_spec(_open_study(open_storage(storage, options=options), study_name))
+            check_gpu_options(trials_per_gpu=trials_per_gpu, device=device, space=spec.space)
+            share = resolve_trials_per_gpu(per_gpu, spec, gpus=None, device=device, data_dir=data_dir)
+            note(share)
+    helpers = []
+    if share.per_gpu > 1:
+        from studies._faults import PARENT_ENV
+        from studies._launch import ROOT, worker_commands
+
+        commands = worker_commands(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
+                                   artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats, start=1,
+                                   trials_per_gpu=share.per_gpu, on_cuda=True)
+        for cmd, _env in commands:  # their worker indices follow this one's
+            at = cmd.index("--worker-index") + 1
+            cmd[at] = str(worker_index + int(cmd[at]))
+        helpers = start_processes(commands, pythonpath=str(ROOT), parent_env={PARENT_ENV: str(os.getpid())})
+    try:
+        report = run_worker(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
+                            artifact_dir=artifact_dir, worker_index=worker_index, options=options,
+                            batch_repeats=batch_repeats, gpu_slot=(0, share.per_gpu), trials_per_gpu=1, **worker)
+        codes = wait_processes(helpers)
+    except BaseException:
+        stop_processes(helpers)
+        raise
+    failed = [code for code in codes if code != 0]
+    if failed:
+        sys.stderr.write(f"warning: {len(failed)} of {len(codes)} worker processes on this GPU exited with "
+                         f"errors {failed}\n")
+    return report
 
 
 def before_exit() -> None:
@@ -123,12 +178,13 @@ def before_exit() -> None:
     gc.freeze()
 
 
-def _wait_for_go() -> dict[str, Any] | None:
-    """A gated worker: import what a trial needs while the launch validates, then block on stdin
-    for the launch's go line; its options, or None at end of file (the launch stopped)."""
+def _wait_for_go(device: str = "auto") -> dict[str, Any] | None:
+    """A gated worker: import what a trial needs (and on a GPU create its CUDA context) while the
+    launch validates, then block on stdin for the launch's go line; its options, or None at end of
+    file (the launch stopped)."""
     from objectives._warm import warm_up
 
-    warm_up()
+    warm_up(device)
     line = sys.stdin.readline()
     if not line.strip():
         return None

@@ -37,6 +37,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from objectives import make_objective, resolve_device
+from objectives.train._gpu import is_out_of_memory
 from objectives._warm import end_start_up, pause_collection, resume_collection
 from searchspace.errors import LayerlabError
 from studies._attrs import BatchedTrial
@@ -113,6 +114,7 @@ class WorkerReport:
     failed: int = 0
     discarded: int = 0  # trials declared dead while this worker still ran them
     trials: list[int] = field(default_factory=list)
+    retired: str | None = None  # why this worker stopped before the study ended (out of GPU memory)
 
     def record(self, number: int, frozen: optuna.trial.FrozenTrial | None) -> None:
         """Count one trial this worker ran (``frozen`` None: declared dead meanwhile, discarded)."""
@@ -177,6 +179,8 @@ def run_worker(
     max_trials: int | None = None,
     wait: bool = True,
     batch_repeats: str = "off",
+    gpu_slot: tuple[int, int] = (0, 1),
+    trials_per_gpu: int | str | None = 1,
 ) -> WorkerReport:
     """Claim and run cells of study ``study_name`` until none is waiting or running.
 
@@ -188,7 +192,20 @@ def run_worker(
             re-queued) instead of exiting.
         batch_repeats: ``auto`` | ``on`` | ``off``: train a config's waiting repeats together
             (see :mod:`studies._batch`); ``auto`` only where a probe measures it faster.
+        gpu_slot: (this worker's slot, trial processes on its GPU): a trial that runs out of GPU
+            memory beside others is handed back, and a worker in slot > 0 then retires
+            (:mod:`studies._gpu_share`).
+        trials_per_gpu: an int or ``auto`` (None): this worker and ``K - 1`` worker processes share
+            its GPU (``auto``: as many as a measured trial fits; 1 on a CPU). ``study worker`` passes
+            ``auto`` by default; here the default is 1, this process alone.
     """
+    if trials_per_gpu != 1:
+        from studies._processes import run_workers
+
+        return run_workers(storage_url, study_name, trials_per_gpu=trials_per_gpu, device=device, data_dir=data_dir,
+                           checkpoint_dir=checkpoint_dir, artifact_dir=artifact_dir, worker_index=worker_index,
+                           options=options, on_trial=on_trial, on_epoch=on_epoch, max_trials=max_trials, wait=wait,
+                           batch_repeats=batch_repeats)
     from objectives.train._batched import check_batch_mode
 
     pause_collection()  # the start-up imports a lot: no full collections over it (objectives._warm)
@@ -203,7 +220,9 @@ def run_worker(
         )
         # every entry point resumes: by default from the directory recorded on the study (created only
         # once the device is known good, so a bad --device writes nothing)
-        resolve_device(device)
+        from studies._gpu_options import check_precision_on_device
+
+        check_precision_on_device(spec.space, resolve_device(device))  # fp16 on a CPU: one line, nothing written
         ensure_claim_index(storage)  # once the study and device are known good: a bad input writes nothing
         checkpoint_dir = usable_checkpoint_dir(checkpoint_dir if checkpoint_dir is not None else checkpoint_dir_of(study))
         design = {"seeding": spec.seed_design()} if spec.vary else {}  # only a design's objective takes it
@@ -260,7 +279,14 @@ def run_worker(
                         batch_repeats = "off"  # its cells were handed back: run them one by one from now on
                     if outcome != "declined":
                         continue
-                frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url)
+                try:
+                    frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url, gpu_slot)
+                except _Retire as retire:
+                    report.record(trial.number, retire.frozen)
+                    report.retired = retire.reason
+                    log.warning("worker %s (slot %d of %d on its GPU) retires: %s", worker_name(), *gpu_slot,
+                                retire.reason)
+                    break
                 report.record(trial.number, frozen)
                 if frozen is not None and on_trial is not None:
                     on_trial(frozen)
@@ -283,6 +309,14 @@ def _artifact_store(study: optuna.Study, artifact_dir: str | Path | None):
         return None
 
 
+class _Retire(Exception):
+    """A trial ran out of GPU memory beside others: its cell is handed back and this worker stops."""
+
+    def __init__(self, frozen: optuna.trial.FrozenTrial | None, reason: str) -> None:
+        super().__init__(reason)
+        self.frozen, self.reason = frozen, reason
+
+
 def _run_trial(
     study: optuna.Study,
     trial: optuna.trial.Trial,
@@ -292,6 +326,7 @@ def _run_trial(
     options: StorageOptions,
     store: Any,
     storage_url: str | None = None,
+    gpu_slot: tuple[int, int] = (0, 1),
 ) -> optuna.trial.FrozenTrial | None:
     beat = _Heartbeat(study._storage, trial._trial_id, options.heartbeat_interval) if heartbeat else None
 
@@ -328,6 +363,8 @@ def _run_trial(
         except Exception as exc:  # a bug or a resource error: record it, keep the study going
             if as_fault(exc, storage_url) is not None:
                 raise  # the machine's fault, not the cell's: handed back below
+            if is_out_of_memory(exc):  # this trial fails alone; the others on the GPU run on
+                return _out_of_memory(study, trial, exc, finish, storage_url, gpu_slot)
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             log.error("trial %d failed:\n%s", trial.number, traceback.format_exc())
             return finish(state=TrialState.FAIL)
@@ -346,6 +383,29 @@ def _run_trial(
     finally:
         if beat is not None:
             beat.stop()
+
+
+def _out_of_memory(study, trial, exc: BaseException, finish, storage_url: str | None, gpu_slot: tuple[int, int]):
+    """A trial that ran out of GPU memory: free what it held, fail it with the reason, and (beside
+    other trials, fewer than OOM_RETRIES times) queue its cell again at once, under the study lock
+    as any hand-back; a worker in slot > 0 then retires (studies._gpu_share.oom_outcome)."""
+    from objectives.train._gpu import release_cached_memory
+    from studies._gpu_share import oom_outcome
+
+    release_cached_memory()
+    reason, again, retire = oom_outcome(trial, slot=gpu_slot[0], per_gpu=gpu_slot[1])
+    log.error("trial %d ran out of GPU memory: %s (%s)", trial.number, first_line(exc), reason)
+    with handing_back(), _study_lock(study, storage_url):
+        trial.set_user_attr("fail_reason", reason)
+        if again:
+            trial.set_user_attr("oom_retries", int(trial.user_attrs.get("oom_retries", 0) or 0) + 1)
+        frozen = finish(state=TrialState.FAIL)
+        if again:
+            study.add_trial(requeue(frozen))
+    if retire:
+        raise _Retire(frozen, f"trial {trial.number} ran out of GPU memory beside other trials; its cell was queued "
+                              "again for a worker with fewer neighbours")
+    return frozen
 
 
 def _study_lock(study: optuna.Study, storage_url: str | None):

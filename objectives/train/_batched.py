@@ -1,10 +1,12 @@
-"""Seed-batched repeats: the k seeds of one config trained together, as k models fused by vmap.
+"""Seed-batched repeats: the k seeds of one config trained together, as one fused model.
 
 The k models are built exactly as :func:`objectives.train.fit` builds each (``torch.manual_seed(seed)``
-then the family's builder), their parameters and buffers stacked with
-``torch.func.stack_module_state``, and one step runs ``vmap(functional_call(...))`` over the stack:
-torch turns a batched convolution into one grouped convolution and a batched matmul into one
-``bmm``, so k small models fill the device like one k-times wider one (HFTA's horizontal fusion).
+then the family's builder) and fused into one model k times wider (:mod:`objectives.train._fuse`,
+HFTA's horizontal fusion): a convolution becomes one grouped convolution, a batch norm one batch
+norm over k times the channels, a linear layer one batched matrix product, so k small models fill
+the device like one k-times wider one. The fused model is an ordinary module on ordinary tensors,
+in the channels-last layout ``fit`` uses, so what runs on a CPU is what runs on a GPU (the first GPU
+run crashed in vmap's batch norm under channels-last, the reason vmap is no longer used).
 
 What stays per seed, so that each seed trains as it would alone:
 
@@ -14,22 +16,25 @@ What stays per seed, so that each seed trains as it would alone:
 - the loss: each model's mean cross-entropy; the step backpropagates their *sum*, whose gradient
   with respect to model i's parameters is exactly model i's own gradient;
 - the optimizer state: every registered optimizer updates element-wise (Adam's moments, momentum
-  buffers...), so one optimizer over the stacked tensors is k independent optimizers; schedules
+  buffers...), so one optimizer over the fused tensors is k independent optimizers; schedules
   depend on the step and epoch only, which all seeds share;
-- gradient clipping (a per-seed global norm), batch-norm running statistics (stacked buffers
-  updated in place under vmap), early stopping, restore-best, divergence and pruning: a seed that
-  stops, diverges or is pruned leaves the batch's history there while the others go on (its
-  parameters keep being updated, unused, because removing it from the stack would cost a copy).
+- gradient clipping (a per-seed global norm), batch-norm statistics (per channel, so per model),
+  kernel L1/L2 (a sum over kernels: separable), early stopping, restore-best, divergence and
+  pruning: a seed that stops, diverges or is pruned leaves the batch's history there while the
+  others go on (its weights keep being updated, unused, because removing it would cost a rebuild);
+- precision: one for the batch (the seeds share model and batch size), resolved as in ``fit``.
 
 What is not the same, and so falls back to sequential training (:func:`batch_fallback_reason`):
 
 - dropout: its masks come from torch's global generator, which a sequential run consumes in one
-  order per seed; vmap draws all k masks in one call, so a batched seed would see other (equally
-  random, independent) masks, not its sequential ones;
-- a custom ``forward`` (``skip_cnn``'s per-image routes) and checkpoint resume (a batch is
+  order per seed; the fused model draws all k masks in one call, so a batched seed sees other
+  masks (independent, and with the same law: i.i.d. Bernoulli per element, see
+  tests/objectives/test_batched.py), not its sequential ones;
+- a model whose forward does not fuse exactly (:func:`objectives.train._fuse.fusion_problem`),
+  a custom ``forward`` (``skip_cnn``'s per-image routes) and checkpoint resume (a batch is
   trained from its start).
 
-Float tolerance: fused kernels (grouped convolution, bmm) sum in a different order than the
+Float tolerance: a grouped convolution and a batched matrix product sum in another order than the
 per-model kernels, so results agree to float rounding, amplified by training: after one or two
 epochs of a small CNN on digits, per-epoch losses agree to about 1e-4 relative and accuracies to
 within one or two images (tests/objectives/test_batched.py states the bounds it checks).
@@ -37,7 +42,6 @@ within one or two images (tests/objectives/test_batched.py states the bounds it 
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -46,15 +50,16 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
 
 from objectives.data import PreparedData
-from objectives.train._augment import build_augment
-from objectives.train._device import autocast_for, training_threads
-from objectives.train._loss import KERNEL_LAYERS, classification_loss, kernel_penalty
 from objectives._per_image import pack_correct
+from objectives.train._augment import build_augment
+from objectives.train._device import training_threads
+from objectives.train._fuse import FusedModels, fusion_problem
+from objectives.train._loss import kernel_penalty
 from objectives.train._metrics import EVAL_BATCH, count_flops, count_params, evaluate
 from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
+from objectives.train._precision import Precision
 from objectives.train._registered import check_registered
 from objectives._seeding import RunSeeds, as_seeds
 from objectives.train._trainer import (
@@ -68,6 +73,7 @@ from objectives.train._trainer import (
     batch_bounds,
     build_for_data,
     fit,
+    fit_precision,
     restores_best,
 )
 from searchspace.errors import ConfigError, valid_list
@@ -89,88 +95,68 @@ def check_batch_mode(mode: str) -> str:
     return mode
 
 
+_FUSION: dict[tuple, str | None] = {}  # fusion_problem per architecture, input shape and device
+
+
+def _architecture_key(run: RunConfig, data: PreparedData, build: ModelBuilder) -> tuple:
+    return (run.family, repr(sorted(run.model.items())), run.init, tuple(data.x_train.shape[1:]), data.upsample,
+            str(data.device), build)
+
+
 def batch_fallback_reason(
     run: RunConfig, data: PreparedData, *, forward: Forward | None = None, build: ModelBuilder = build_for_data
 ) -> str | None:
     """Why the seeds of ``run`` (models made by ``build``) cannot train batched *and* equal to
-    sequential training; None when they can."""
+    sequential training; None when they can. A reason starting "dropout" is the only one that
+    ``fit_batched(..., exact=False)`` accepts."""
     if forward is not None:
         return "a custom forward (e.g. skip_cnn's per-image routes) is not batched"
     with torch.random.fork_rng(devices=[]):  # building a model draws from the global generator
-        model = build(run, data)
+        model = build(run, data).to(data.device)
+    key = _architecture_key(run, data, build)
+    if key not in _FUSION:
+        sample = data.inputs("val")[:2] if len(data.y_val) >= 2 else data.inputs("train")[:2]
+        problem = fusion_problem(model, sample, channels_last=data.x_train.ndim == 4)
+        _FUSION[key] = None if problem is None else f"the model does not fuse: {problem}"
+    if _FUSION[key] is not None:
+        return _FUSION[key]
     if any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
-        return "dropout masks come from the global generator in a per-seed order that vmap cannot reproduce"
-    for m in model.modules():
-        if m is not model and type(m).forward is nn.Module.forward:
-            return f"module {type(m).__name__} has no forward of its own"
+        return "dropout masks come from the global generator in a per-seed order that a fused model cannot reproduce"
     return None
 
 
 # -- the batched trainer --------------------------------------------------------------------------
 
 
-class _Stack:
-    """k models as one: stacked parameters and buffers, and a stateless template to call."""
-
-    def __init__(self, models: list[nn.Module], *, randomness: str = "error") -> None:
-        self.k = len(models)
-        self.randomness = randomness  # vmap's: "error" (exact runs: nothing random in a forward) or "different"
-        self.params, self.buffers = stack_module_state(models)
-        self.template = copy.deepcopy(models[0]).to("meta")
-        kernels = {id(m.weight) for m in models[0].modules() if isinstance(m, KERNEL_LAYERS) and m.weight is not None}
-        named = dict(models[0].named_parameters())
-        self.kernel_names = [n for n, p in named.items() if id(p) in kernels]
-        self.trainable = [self.params[n] for n, p in named.items() if p.requires_grad]
-
-    def forward(self, x: torch.Tensor, *, shared_input: bool) -> torch.Tensor:
-        """Logits ``(k, B, classes)`` of input ``(k, B, ...)`` (or ``(B, ...)`` when shared)."""
-
-        def one(params, buffers, xb):
-            return functional_call(self.template, (params, buffers), (xb,))
-
-        return vmap(one, in_dims=(0, 0, None if shared_input else 0), randomness=self.randomness)(
-            self.params, self.buffers, x
-        )
-
-    def train(self, mode: bool) -> None:
-        self.template.train(mode)
-
-    def state_of(self, i: int) -> dict[str, torch.Tensor]:
-        """Seed i's state dict (detached copies)."""
-        return {n: t[i].detach().clone() for n, t in (*self.params.items(), *self.buffers.items())}
-
-    def clip_(self, max_norm: float) -> None:
-        """``nn.utils.clip_grad_norm_`` applied to each seed's gradients separately."""
-        grads = [p.grad for p in self.trainable if p.grad is not None]
-        if not grads:
-            return
-        norms = torch.stack([g.flatten(1).norm(2, dim=1) for g in grads])  # (tensors, k)
-        total = norms.norm(2, dim=0)
-        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
-        for g in grads:
-            g.mul_(coef.view(-1, *([1] * (g.ndim - 1))))
-
-
 @torch.no_grad()
-def _evaluate(stack: _Stack, x: torch.Tensor, y: torch.Tensor, num_classes: int, channels_last: bool):
+def _evaluate(fused: FusedModels, x: torch.Tensor, y: torch.Tensor, num_classes: int, precision: Precision):
     """Per seed: mean loss, accuracy and confusion matrix, as :func:`objectives.train.evaluate`."""
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    stack.train(False)
-    loss_sum = torch.zeros(stack.k, device=x.device)
+    fused.train(False)
+    loss_sum = torch.zeros(fused.k, device=x.device)
     preds = []
-    with autocast_for(x.device):
+    with precision.autocast(x.device):
         for i in range(0, len(x), EVAL_BATCH):
-            logits = stack.forward(x[i : i + EVAL_BATCH].contiguous(memory_format=layout), shared_input=True).float()
+            logits = fused.forward_shared(x[i : i + EVAL_BATCH]).float()
             yb = y[i : i + EVAL_BATCH]
-            loss_sum += F.cross_entropy(logits.transpose(1, 2), yb.expand(stack.k, -1), reduction="none").sum(1)
+            loss_sum += F.cross_entropy(logits.transpose(1, 2), yb.expand(fused.k, -1), reduction="none").sum(1)
             preds.append(logits.argmax(2))
-    pred = torch.cat(preds, dim=1) if preds else y.new_empty(stack.k, 0)
+    pred = torch.cat(preds, dim=1) if preds else y.new_empty(fused.k, 0)
     n = max(len(y), 1)
-    out = []
-    for i in range(stack.k):
-        confusion = torch.bincount(y * num_classes + pred[i], minlength=num_classes * num_classes)
-        out.append((float(loss_sum[i]) / n, float((pred[i] == y).sum()) / n, confusion.view(num_classes, -1).cpu()))
-    return out
+    losses = (loss_sum / n).tolist()  # one host sync for all seeds
+    accuracies = ((pred == y).sum(1).float() / n).tolist()
+    confusions = torch.stack([torch.bincount(y * num_classes + p, minlength=num_classes * num_classes) for p in pred])
+    confusions = confusions.view(fused.k, num_classes, num_classes).cpu()
+    return [(losses[i], accuracies[i], confusions[i]) for i in range(fused.k)]
+
+
+def per_model_losses(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Each model's mean cross-entropy, ``(k,)``, from logits ``(k, B, classes)`` and targets ``(k, B)``
+    (class indices) or ``(k, B, classes)`` (probabilities): :func:`objectives.train.classification_loss`
+    of each model, in one call (float32 even under autocast)."""
+    k, b = logits.shape[:2]
+    flat = F.cross_entropy(logits.float().reshape(k * b, -1), target.reshape(k * b, *target.shape[2:]),
+                           reduction="none", label_smoothing=label_smoothing)
+    return flat.view(k, b).mean(1)
 
 
 def fit_batched(
@@ -189,10 +175,10 @@ def fit_batched(
     raised (e.g. ``optuna.TrialPruned``) holds that exception; the other seeds train on.
     Raises ConfigError when ``run`` cannot be batched (:func:`batch_fallback_reason`).
 
-    ``exact=False`` also batches dropout, each seed drawing its own independent masks (vmap's
-    ``randomness="different"``): every seed is still a valid, independently seeded run, but no
-    longer the same as that seed trained alone. Studies never use it (``--batch-repeats`` only
-    batches exactly); ``benchmarks/bench_gpu.py`` does, to time seed 000's BaseSeq, which has dropout.
+    ``exact=False`` also batches dropout, each seed drawing its own independent masks: every seed
+    is still a valid, independently seeded run, but no longer the same as that seed trained alone
+    (the same in distribution). Studies never use it (``--batch-repeats`` only batches exactly);
+    ``benchmarks/bench_gpu.py`` does, to time seed 000's BaseSeq, which has dropout.
 
     ``build(run, data) -> nn.Module`` makes each seed's model, as in ``fit``.
     """
@@ -202,7 +188,9 @@ def fit_batched(
     if reason is not None and (exact or not reason.startswith("dropout")):
         raise ConfigError(f"cannot batch the repeats of this config: {reason}")
     with training_threads(data.device):
-        return _fit_batched(run, data, [as_seeds(s) for s in seeds], on_epoch, "error" if exact else "different", build)
+        precision = fit_precision(run, data, build=build)
+        with precision.math_mode(data.device):
+            return _fit_batched(run, data, [as_seeds(s) for s in seeds], on_epoch, build, precision)
 
 
 def _build(
@@ -221,8 +209,8 @@ def _fit_batched(
     data: PreparedData,
     seeds: list[RunSeeds],
     on_epoch: SeedCallback | None,
-    randomness: str,
     build: ModelBuilder,
+    precision: Precision,
 ) -> list[Outcome]:
     cfg, device, k = run.train, data.device, len(seeds)
     channels_last = data.x_train.ndim == 4
@@ -230,12 +218,13 @@ def _fit_batched(
     models = _build(run, data, seeds, channels_last, build)
     n_params = count_params(models[0])
     flops = count_flops(models[0], (data.in_channels, *data.input_size), device)
-    stack = _Stack(models, randomness=randomness)
+    fused = FusedModels(models, channels_last=channels_last)
     batches = batch_bounds(len(data.y_train), cfg.batch_size)
-    optimizer = build_optimizer(stack.trainable, cfg)
+    optimizer = build_optimizer(fused.trainable, cfg)
     schedule = build_schedule(optimizer, cfg, len(batches))
     step_schedule = schedule_interval(cfg.schedule) == "step"
-    kernels = [stack.params[n] for n in stack.kernel_names] if (cfg.l1 or cfg.l2) else []
+    scaler = precision.scaler(device)
+    kernels = fused.kernels if (cfg.l1 or cfg.l2) else []
     augments = [build_augment(cfg, num_classes=data.num_classes, seed=s.augment) for s in seeds]
     shuffles = [torch.Generator().manual_seed(s.order) for s in seeds]
 
@@ -245,9 +234,6 @@ def _fit_batched(
     finals: list[dict[str, torch.Tensor] | None] = [None] * k  # state of a seed that stopped early
     stopped = [False] * k
 
-    def layout(x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
     def active() -> list[int]:
         return [i for i in range(k) if outcomes[i] is None and not stopped[i]]
 
@@ -256,7 +242,7 @@ def _fit_batched(
     for epoch in range(1, cfg.epochs + 1):
         if not active():
             break
-        stack.train(True)
+        fused.train(True)
         lr = optimizer.param_groups[0]["lr"]
         start, cpu_start = time.perf_counter(), time.process_time()
         loss_sum = torch.zeros(k, device=device)
@@ -270,20 +256,24 @@ def _fit_batched(
                 pairs = [aug(data.train_batch(idx[i]), y_train[idx[i]]) for i, aug in enumerate(augments)]
                 xb = torch.stack([data.finish(p[0]) for p in pairs])
                 target = torch.stack([p[1] for p in pairs])
-            if channels_last:  # each seed's slice channels-last, as the sequential batches are
-                xb = xb.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
-            with autocast_for(device):
-                logits = stack.forward(xb, shared_input=False)
-            losses = torch.stack([
-                classification_loss(logits[i], target[i], label_smoothing=cfg.label_smoothing) for i in range(k)
-            ])
+            with precision.autocast(device):
+                logits = fused.forward(xb)  # (k, B, classes); the fused input is channels-last
+            losses = per_model_losses(logits, target, cfg.label_smoothing)
             penalty = kernel_penalty(kernels, cfg.l1, cfg.l2)  # separable: each seed's own penalty
             optimizer.zero_grad(set_to_none=True)
-            total = losses.sum()
-            (total if penalty is None else total + penalty).backward()
-            if cfg.grad_clip > 0:
-                stack.clip_(cfg.grad_clip)
-            optimizer.step()
+            total = losses.sum() if penalty is None else losses.sum() + penalty
+            if scaler is None:
+                total.backward()
+                if cfg.grad_clip > 0:
+                    fused.clip_(cfg.grad_clip)
+                optimizer.step()
+            else:  # fp16 (one scale for the batch: a step skipped on overflow is skipped for every seed)
+                scaler.scale(total).backward()
+                if cfg.grad_clip > 0:
+                    scaler.unscale_(optimizer)
+                    fused.clip_(cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
             if step_schedule:
                 schedule.step()
             loss_sum += losses.detach() * (hi - lo)
@@ -296,7 +286,7 @@ def _fit_batched(
         pass_cpu_seconds = (time.process_time() - cpu_start) / k
         if not step_schedule:
             schedule.step()
-        val = _evaluate(stack, data.inputs("val"), data.labels("val"), data.num_classes, channels_last)
+        val = _evaluate(fused, data.inputs("val"), data.labels("val"), data.num_classes, precision)
         seconds = (time.perf_counter() - start) / k
         for i in active():
             if not math.isfinite(train_losses[i]):
@@ -309,7 +299,7 @@ def _fit_batched(
             )
             histories[i].append(stats)
             value = stats.val_loss if cfg.monitor == "val_loss" else stats.val_accuracy
-            best[i] = best[i].after(epoch, value, cfg.monitor, (lambda: stack.state_of(i)) if restore else None)
+            best[i] = best[i].after(epoch, value, cfg.monitor, (lambda: fused.state_of(i)) if restore else None)
             if on_epoch is not None:
                 try:
                     on_epoch(i, stats)
@@ -318,7 +308,7 @@ def _fit_batched(
                     continue
             if _should_stop(cfg, best[i], histories[i]) and epoch < cfg.epochs:
                 stopped[i] = True
-                finals[i] = stack.state_of(i)
+                finals[i] = fused.state_of(i)
 
     results: list[Outcome] = []
     for i, seed in enumerate(seeds):
@@ -330,19 +320,19 @@ def _fit_batched(
             model.load_state_dict(best[i].state)
             selected = best[i].epoch
         else:
-            model.load_state_dict(finals[i] if finals[i] is not None else stack.state_of(i))
-        results.append(_result(model, seed.init, selected, histories[i], stopped[i], k, data, n_params, flops))
+            model.load_state_dict(finals[i] if finals[i] is not None else fused.state_of(i))
+        results.append(_result(model, seed.init, selected, histories[i], stopped[i], k, data, n_params, flops, precision))
     return results
 
 
-def _result(model, seed, selected, history, stopped_early, k, data, n_params, flops) -> FitResult:
+def _result(model, seed, selected, history, stopped_early, k, data, n_params, flops, precision) -> FitResult:
     """A seed's FitResult: its selected weights evaluated on val and test by the very
     :func:`objectives.train.evaluate` that ``fit`` uses."""
     channels_last = data.x_train.ndim == 4
     val_loss, val_acc, _, val_ok = evaluate(model, data.inputs("val"), data.labels("val"), data.num_classes,
-                                            channels_last=channels_last, per_image=True)
+                                            channels_last=channels_last, per_image=True, precision=precision)
     test_loss, test_acc, confusion, test_ok = evaluate(model, data.inputs("test"), data.labels("test"), data.num_classes,
-                                                       channels_last=channels_last, per_image=True)
+                                                       channels_last=channels_last, per_image=True, precision=precision)
     # per-image correctness, as fit stores it (objectives._per_image): the analysis counts the
     # evaluation set's noise for batched repeats too
     per_image = {"val_correct": pack_correct(val_ok.cpu().numpy(), data.labels("val").cpu().numpy()),
@@ -354,7 +344,7 @@ def _result(model, seed, selected, history, stopped_early, k, data, n_params, fl
         confusion=confusion.tolist(), params=n_params, flops=flops,
         train_seconds=sum(h.seconds for h in history),
         images_per_second=sum(h.images for h in history) / pass_seconds if pass_seconds > 0 else 0.0,
-        extra={"batched_repeats": k, **per_image}, model=model,
+        extra={"batched_repeats": k, "precision": precision.name, **per_image}, model=model,
     )
 
 
@@ -367,10 +357,10 @@ def probe_speedup(
     run: RunConfig, data: PreparedData, k: int, *, steps: int = PROBE_STEPS, build: ModelBuilder = build_for_data
 ) -> float:
     """Sequential time / batched time of ``steps`` optimizer steps of ``k`` models of ``run``
-    (one untimed warm-up step each side); > 1 means batching is faster. Cached per process by
-    architecture, batch size, k, device and input shape. The global RNG is left as it was."""
-    key = (run.family, repr(sorted(run.model.items())), run.init, run.train.batch_size, run.train.optimizer, k,
-           str(data.device), tuple(data.x_train.shape[1:]), data.upsample, build)
+    (one untimed warm-up step each side), in the precision a fit would use; > 1 means batching is
+    faster. Cached per process by architecture, batch size, k, device and input shape. The global
+    RNG is left as it was."""
+    key = (*_architecture_key(run, data, build), run.train.batch_size, run.train.optimizer, k)
     if key in _PROBES:
         return _PROBES[key]
     cfg, bs = run.train, min(run.train.batch_size, len(data.y_train))
@@ -381,41 +371,42 @@ def probe_speedup(
     cuda = [data.device.index if data.device.index is not None else torch.cuda.current_device()] \
         if data.device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda), training_threads(data.device):
+        precision = fit_precision(run, data, build=build)
         models = _build(run, data, list(range(k)), channels_last, build)
         optimizers = [build_optimizer([p for p in m.parameters() if p.requires_grad], cfg) for m in models]
 
         def sequential() -> None:
             for model, opt in zip(models, optimizers):
-                with autocast_for(data.device):
-                    loss = classification_loss(model(x), y)
+                with precision.autocast(data.device):
+                    loss = F.cross_entropy(model(x).float(), y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
 
-        stack = _Stack(_build(run, data, list(range(k)), channels_last, build))
-        stack.train(True)
-        stacked_opt = build_optimizer(stack.trainable, cfg)
+        fused = FusedModels(_build(run, data, list(range(k)), channels_last, build), channels_last=channels_last)
+        fused.train(True)
+        fused_opt = build_optimizer(fused.trainable, cfg)
         xs = x.unsqueeze(0).expand(k, *x.shape)
-        if channels_last:
-            xs = xs.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+        ys = y.unsqueeze(0).expand(k, -1)
 
         def batched() -> None:
-            with autocast_for(data.device):
-                logits = stack.forward(xs, shared_input=False)
-            loss = sum(classification_loss(logits[i], y) for i in range(k))
-            stacked_opt.zero_grad(set_to_none=True)
+            with precision.autocast(data.device):
+                logits = fused.forward(xs)
+            loss = per_model_losses(logits, ys).sum()
+            fused_opt.zero_grad(set_to_none=True)
             loss.backward()
-            stacked_opt.step()
+            fused_opt.step()
 
         seconds = []
-        for step in (sequential, batched):
-            step()  # warm-up: allocator, kernel selection, lazy imports
-            _sync(data.device)
-            start = time.perf_counter()
-            for _ in range(steps):
-                step()
-            _sync(data.device)
-            seconds.append(time.perf_counter() - start)
+        with precision.math_mode(data.device):
+            for step in (sequential, batched):
+                step()  # warm-up: allocator, kernel selection, lazy imports
+                _sync(data.device)
+                start = time.perf_counter()
+                for _ in range(steps):
+                    step()
+                _sync(data.device)
+                seconds.append(time.perf_counter() - start)
     _PROBES[key] = seconds[0] / max(seconds[1], 1e-12)
     return _PROBES[key]
 

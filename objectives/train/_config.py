@@ -20,6 +20,8 @@ from objectives._checks import positive_int, positive_number
 from searchspace.errors import ConfigError, valid_list
 
 MONITORS = ("val_loss", "val_accuracy")
+# fp32 | bf16 | fp16 autocast | auto (objectives/train/_precision.py says what each runs and how auto picks)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ZOOM_MODES = ("isotropic", "keras")
 FILL_MODES = ("zeros", "nearest", "reflect")
 
@@ -59,6 +61,10 @@ class TrainConfig:
     eval_test_every_epoch: bool = False
     label_smoothing: float = 0.0  # cross-entropy label smoothing in [0, 1)
     grad_clip: float = 0.0  # max global grad norm; 0 disables
+    # fp32 | bf16 | fp16 (CUDA only, with a GradScaler) | auto: fp32 on a CPU; on CUDA the faster of
+    # TF32 and bf16 for this model and batch, at equal loss (a short probe). What ran is recorded on
+    # the trial (user attribute ``precision``). Left out of config_id while it is ``auto``.
+    precision: str = "auto"
     # -- augmentation, on device, per sample, in pixel space (objectives/train/_augment.py)
     augment: str = "none"  # '+'-joined: flip rotate shift zoom color sharpness cutout mixup cutmix
     rotate_degrees: float = 40.0  # rotate: angle uniform in [-d, d] degrees (seed 001: 40)
@@ -100,6 +106,8 @@ class TrainConfig:
         ``objectives.train._registered.check_registered``."""
         if self.monitor not in MONITORS:
             raise ConfigError(f"unknown monitor {self.monitor!r}; valid: {valid_list(MONITORS)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; valid: {valid_list(PRECISIONS)}")
         _check_augment(self.augment)
         if not positive_number(self.lr):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")

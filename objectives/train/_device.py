@@ -1,9 +1,11 @@
 """Device selection, mixed precision and CPU threads.
 
-``auto`` picks CUDA when it is present, else CPU. On CUDA the trainer uses bf16 autocast; on CPU
-it runs in float32, so that a CPU result does not depend on whether the CPU has bf16 units. Both
+``auto`` picks CUDA when it is present, else CPU. The trainers' precision is the config's
+``precision`` key (``objectives.train._precision``: fp32 on a CPU unless bf16 is asked for, so that
+a CPU result does not depend on whether the CPU has bf16 units; TF32 or bf16 on CUDA by a probe);
+:func:`autocast_for` is the device default for code that runs outside a fit (bf16 on CUDA). Both
 use channels-last memory (see the trainer).
-Run one worker per GPU (``CUDA_VISIBLE_DEVICES``), each seeing its device as ``cuda``.
+Worker processes on a GPU see it as ``cuda`` (``CUDA_VISIBLE_DEVICES``; several may share one, ``--trials-per-gpu``).
 
 CPU threads: a CPU run trains with ``LAYERLAB_THREADS`` intra-op threads, 1 unless set. Three
 reasons. (1) The models of an ablation study are small, so splitting each op over threads costs

@@ -23,6 +23,7 @@ def evaluate(
     channels_last: bool = False,
     forward: Callable[[nn.Module, torch.Tensor, slice], torch.Tensor] | None = None,
     per_image: bool = False,
+    precision=None,
 ) -> tuple[float, float, torch.Tensor] | tuple[float, float, torch.Tensor, torch.Tensor]:
     """Mean loss, accuracy and confusion matrix (true x predicted) of ``model`` on (x, y).
 
@@ -31,12 +32,14 @@ def evaluate(
 
     ``forward(model, images, index)`` replaces ``model(images)``; ``index`` is the slice of
     ``x`` the images are (how the skip pipeline passes each image's route to ``skip_cnn``).
+    ``precision``: the fit's :class:`objectives.train._precision.Precision` (None: the device's
+    default autocast, :func:`objectives.train.autocast_for`).
     """
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
     preds = []
-    with autocast_for(x.device):
+    with autocast_for(x.device) if precision is None else precision.autocast(x.device):
         for i in range(0, len(x), EVAL_BATCH):
             xb = x[i : i + EVAL_BATCH].contiguous(memory_format=layout)
             logits = (model(xb) if forward is None else forward(model, xb, slice(i, i + EVAL_BATCH))).float()

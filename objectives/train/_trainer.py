@@ -35,11 +35,12 @@ from torch import nn
 from objectives.data import PreparedData
 from objectives.train._augment import build_augment
 from objectives.train._checkpoint import Checkpointer
-from objectives.train._device import autocast_for, training_threads
+from objectives.train._device import training_threads
 from objectives.train._loss import classification_loss, kernel_penalty, kernel_weights
 from objectives._per_image import pack_correct
 from objectives.train._metrics import count_flops, count_params, evaluate
 from objectives.train._optim import build_optimizer, build_schedule, schedule_interval
+from objectives.train._precision import Precision, resolve_precision
 from objectives.train._registered import check_registered
 from objectives._seeding import RunSeeds, as_seeds, dropout_stream
 from searchspace import build_model
@@ -154,7 +155,21 @@ def fit(
     check_registered(run.train)  # a config built by hand fails here, before any training
     run.train.validate()
     with training_threads(data.device):
-        return _fit_one(run, data, seed, on_epoch, checkpoint, checkpoint_interval, build, forward)
+        precision = fit_precision(run, data, build=build, forward=forward)
+        with precision.math_mode(data.device):
+            return _fit_one(run, data, seed, on_epoch, checkpoint, checkpoint_interval, build, forward, precision)
+
+
+def fit_precision(
+    run: RunConfig, data: PreparedData, *, build: ModelBuilder, forward: Forward | None = None
+) -> Precision:
+    """The precision a fit of ``run`` runs in (objectives.train._precision); a custom ``forward``
+    (per-image routes) is not probed: auto runs it in TF32 / fp32 on CUDA."""
+    if forward is not None and run.train.precision == "auto" and data.device.type == "cuda":
+        from objectives.train._precision import has_tf32
+
+        return Precision("tf32" if has_tf32(data.device) else "fp32", "auto: a custom forward is not probed")
+    return resolve_precision(run, data, build=build)
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
@@ -220,9 +235,10 @@ def _fit_one(
     checkpoint_interval: float | None,
     build: ModelBuilder,
     forward: Forward | None,
+    precision: Precision,
 ) -> FitResult:
     cfg = run.train
-    seed_fit = _SeedFit(run, data, seed, build=build, forward=forward)
+    seed_fit = _SeedFit(run, data, seed, build=build, forward=forward, precision=precision)
     saver = Checkpointer(checkpoint, checkpoint_interval) if checkpoint is not None else None
     if saver is not None:
         seed_fit.resume(saver.load(), on_epoch)
@@ -243,11 +259,12 @@ class _SeedFit:
     """One seed's training: the model and what moves it, its history and best epoch."""
 
     def __init__(
-        self, run: RunConfig, data: PreparedData, seed: int | RunSeeds, *, build: ModelBuilder, forward: Forward | None
+        self, run: RunConfig, data: PreparedData, seed: int | RunSeeds, *, build: ModelBuilder, forward: Forward | None,
+        precision: Precision = Precision(),
     ) -> None:
         cfg = self.cfg = run.train
         seeds = as_seeds(seed)
-        self.data, self.seed, self.forward = data, seeds.init, forward
+        self.data, self.seed, self.forward, self.precision = data, seeds.init, forward, precision
         self.device = device = data.device
         # Channels-last activations: faster convolutions on GPUs (bf16) and with oneDNN on CPU, where
         # we measured +15-40% per training step for every conv family (README, "Speed").
@@ -264,6 +281,7 @@ class _SeedFit:
         self.optimizer = build_optimizer(self.params, cfg)
         self.schedule = build_schedule(self.optimizer, cfg, len(self.batches))
         self.step_schedule = schedule_interval(cfg.schedule) == "step"
+        self.scaler = precision.scaler(device)  # fp16 only
         self.kernels = kernel_weights(self.model) if (cfg.l1 or cfg.l2) else []
         self.augment = build_augment(cfg, num_classes=data.num_classes, seed=seeds.augment)
         self.shuffle = torch.Generator().manual_seed(seeds.order)
@@ -285,6 +303,8 @@ class _SeedFit:
         if self.device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.shuffle.set_state(state["shuffle"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
         if self.augment is not None:
             self.augment.set_state(state["augment"])
         self.history = [EpochStats(**h) for h in state["history"]]
@@ -303,6 +323,7 @@ class _SeedFit:
             "rng": torch.get_rng_state(),
             **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
             "shuffle": self.shuffle.get_state(),
+            **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
             **({"augment": self.augment.get_state()} if self.augment is not None else {}),
             "history": [asdict(h) for h in self.history],
             "best": self.best.to_checkpoint(),
@@ -372,15 +393,24 @@ class _SeedFit:
     def _step(self, xb: torch.Tensor, target: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward, loss (+ kernel penalty), backward, clip, optimizer (and per-step schedule) step."""
         cfg = self.cfg
-        with autocast_for(self.device):
+        with self.precision.autocast(self.device):
             logits = self.model(xb) if self.forward is None else self.forward(self.model, xb, "train", idx)
         loss = classification_loss(logits, target, label_smoothing=cfg.label_smoothing)
         penalty = kernel_penalty(self.kernels, cfg.l1, cfg.l2)
         self.optimizer.zero_grad(set_to_none=True)
-        (loss if penalty is None else loss + penalty).backward()
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
-        self.optimizer.step()
+        total = loss if penalty is None else loss + penalty
+        if self.scaler is None:
+            total.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+            self.optimizer.step()
+        else:  # fp16: scaled backward; clip the true gradients; a step with inf/NaN gradients is skipped
+            self.scaler.scale(total).backward()
+            if cfg.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         if self.step_schedule:
             self.schedule.step()
         return logits, loss
@@ -394,7 +424,7 @@ class _SeedFit:
         if self.forward is not None:
             forward = lambda model, xb, index: self.forward(model, xb, split, index)  # noqa: E731
         return evaluate(self.model, x, y, self.data.num_classes, channels_last=self.channels_last, forward=forward,
-                        per_image=per_image)
+                        per_image=per_image, precision=self.precision)
 
     # -- the end
 
@@ -426,6 +456,6 @@ class _SeedFit:
             flops=self.flops,
             train_seconds=sum(h.seconds for h in history),
             images_per_second=sum(h.images for h in history) / pass_seconds if pass_seconds > 0 else 0.0,
-            extra=per_image,
+            extra={**per_image, "precision": self.precision.name},
             model=self.model,
         )

@@ -16,6 +16,7 @@ import torch
 from objectives import RunConfig, fit, prepare_data
 from objectives.train import batch_fallback_reason, choose_batched, fit_batched, fit_repeats
 from objectives.train import _batched
+from objectives.train._fuse import seed_view
 from searchspace import ConfigError
 
 FAST = {"family": "seq", "dataset": "digits", "layers": "Conv-BN-PL-FCL-AL", "channels": 8, "fc_units": 32}
@@ -96,15 +97,16 @@ def test_a_diverging_seed_is_reported_alone():
     run = _run(epochs=2)
     data = prepare_data(run.data)
     # sabotage one seed's weights: a NaN in seed 1's first kernel makes only its loss non-finite
-    real = _batched._Stack.__init__
+    real = _batched.FusedModels.__init__
 
     def init(self, models, **kwargs):
         real(self, models, **kwargs)
+        name, weight = next((n, p) for n, p in self.module.named_parameters() if n.endswith("weight"))
         with torch.no_grad():
-            self.params[self.kernel_names[0]][1].fill_(math.nan)
+            seed_view(weight, self.shapes[name], self.k)[1].fill_(math.nan)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_batched._Stack, "__init__", init)
+        mp.setattr(_batched.FusedModels, "__init__", init)
         outcomes = fit_batched(run, data, seeds=[0, 1])
     assert type(outcomes[1]).__name__ == "Diverged" and "epoch 1" in str(outcomes[1])
     assert math.isfinite(outcomes[0].history[-1].train_loss) and len(outcomes[0].history) == 2
@@ -164,8 +166,8 @@ def test_the_probe_measures_a_ratio_and_leaves_the_global_generator_alone():
 
 def test_batched_seeds_copy_best_weights_only_when_they_will_be_restored(monkeypatch):
     states = []
-    state_of = _batched._Stack.state_of
-    monkeypatch.setattr(_batched._Stack, "state_of", lambda self, i: states.append(i) or state_of(self, i))
+    state_of = _batched.FusedModels.state_of
+    monkeypatch.setattr(_batched.FusedModels, "state_of", lambda self, i: states.append(i) or state_of(self, i))
     run = _run(epochs=2)  # restore_best is on by default, but without early stopping nothing is restored
     outcomes = fit_batched(run, prepare_data(run.data), seeds=[0, 1])
     assert all(o.best_epoch == 2 for o in outcomes)

@@ -18,7 +18,7 @@ CONTRACT_KEYS = {
     "early_stopping", "monitor", "patience", "restore_best", "label_smoothing", "grad_clip",
     "augment", "rotate_degrees", "shift_fraction", "zoom_fraction", "zoom_mode", "fill_mode",
     "color_brightness", "color_contrast", "color_saturation", "initial_accumulator",
-    "eval_test_every_epoch", "sharpness_factor", "cutout_scale", "mixup_alpha", "cutmix_alpha",
+    "eval_test_every_epoch", "sharpness_factor", "cutout_scale", "mixup_alpha", "cutmix_alpha", "precision",
 }
 
 

@@ -165,7 +165,8 @@ def test_gpus_start_one_cuda_worker_per_device(tiny_preset, sqlite_url, monkeypa
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     monkeypatch.setattr("torch.cuda.device_count", lambda: 4)
     code = cli.main(["study", "launch", "--preset", str(tiny_preset), "--storage", sqlite_url, "--study-name", "g",
-                     "--gpus", "0,2,3", "--no-progress", "--heartbeat-interval", "2", "--grace-period", "9"])
+                     "--gpus", "0,2,3", "--no-progress", "--heartbeat-interval", "2", "--grace-period", "9",
+                     "--trials-per-gpu", "1"])
     assert code == 0, capsys.readouterr().err
     assert len(_FakePopen.started) == 3
     for index, ((cmd, env), gpu) in enumerate(zip(_FakePopen.started, ["0", "2", "3"])):
@@ -178,7 +179,7 @@ def test_gpus_start_one_cuda_worker_per_device(tiny_preset, sqlite_url, monkeypa
         assert str(ROOT) in env["PYTHONPATH"].split(":")
         assert "--gated" in cmd  # started before the validation, released once the cells are queued:
     go = [json.loads(p.stdin.written) for p in _FakePopen.instances]
-    assert go == [{"checkpoint_dir": str(checkpoint_dir_of(load_study(sqlite_url, "g")))}] * 3
+    assert go == [{"checkpoint_dir": str(checkpoint_dir_of(load_study(sqlite_url, "g"))), "trials_per_gpu": 1}] * 3
     assert len(load_study(sqlite_url, "g").get_trials(states=(TrialState.WAITING,))) == 6  # queued once, before
     assert _FakePopen.collector and all(_FakePopen.collector)  # no worker here: its start-up ended at release
 
