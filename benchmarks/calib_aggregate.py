@@ -40,10 +40,13 @@ TRUTH_DRAWS = 400_000
 REPS = 1000  # bootstrap resamples per simulated study (the standard error needs no more)
 
 
-def _check(name: str, measured: float, target: str) -> dict[str, Any]:
+def _check(name: str, measured: float | tuple[float, float], target: str) -> dict[str, Any]:
+    """A check; ``measured`` may come with the mean interval width, printed (not checked) beside it."""
+    measured, width = measured if isinstance(measured, tuple) else (measured, None)
     op, bound = target.split()
     passed = measured >= float(bound) if op == ">=" else measured < float(bound)
-    print(f"  {name} {measured:.4g} target {target}", file=sys.stderr, flush=True)
+    shown = "" if width is None else f" (mean width {width:.3f})"
+    print(f"  {name} {measured:.4g}{shown} target {target}", file=sys.stderr, flush=True)
     return {"check": name, "measured": float(measured), "target": target, "passed": bool(passed)}
 
 
@@ -80,13 +83,13 @@ def iqm_truth(tasks: _Tasks) -> float:
     return float(stats.trim_mean(pooled, 0.25))
 
 
-def iqm_coverage(m: int, n: int, kind: str, sims: int, seed: int, *, rliable: bool = False) -> float:
-    """Share of 95% IQM intervals that contain the true IQM; ``rliable``: the plain percentile
-    interval of the same stratified bootstrap instead (what rliable reports), for the record."""
+def iqm_coverage(m: int, n: int, kind: str, sims: int, seed: int, *, rliable: bool = False) -> tuple[float, float]:
+    """Share of 95% IQM intervals that contain the true IQM, and their mean width; ``rliable``: the
+    plain percentile interval of the same stratified bootstrap instead (what rliable reports)."""
     rng = np.random.default_rng(seed)
     tasks = _Tasks(m, kind, rng)
     truth = iqm_truth(tasks)
-    hits = 0
+    hits, width = 0, 0.0
     for s in range(sims):
         scores = [{"x": tasks.runs(t, n)} for t in range(m)]
         if rliable:
@@ -95,7 +98,8 @@ def iqm_coverage(m: int, n: int, kind: str, sims: int, seed: int, *, rliable: bo
             row = aggregate_scores(scores, thresholds=None, n_bootstrap=REPS, seed=s)["iqm"].iloc[0]
             low, high = row["iqm_ci_low"], row["iqm_ci_high"]
         hits += low <= truth <= high
-    return hits / sims
+        width += high - low
+    return hits / sims, width / sims
 
 
 def _percentile_interval(runs: list[np.ndarray], rng: np.random.Generator) -> tuple[float, float]:
@@ -106,8 +110,10 @@ def _percentile_interval(runs: list[np.ndarray], rng: np.random.Generator) -> tu
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def poi_coverage(m: int, n: int, kind: str, delta: float, sims: int, seed: int, *, paired: bool = True) -> float:
-    """Share of 95% intervals of P(X > Y) that contain the truth (see the module docstring)."""
+def poi_coverage(m: int, n: int, kind: str, delta: float, sims: int, seed: int, *,
+                 paired: bool = True) -> tuple[float, float]:
+    """Share of 95% intervals of P(X > Y) that contain the truth (see the module docstring), and their
+    mean width."""
     rng = np.random.default_rng(seed)
     tasks = _Tasks(m, kind, rng)
     effects = delta + np.linspace(-0.5, 0.5, m)
@@ -115,15 +121,18 @@ def poi_coverage(m: int, n: int, kind: str, delta: float, sims: int, seed: int, 
     for t in range(m):  # the same-seed comparison: the shared seed effect cancels
         x, y = tasks.runs(t, 1_000_000, effects[t]), tasks.runs(t, 1_000_000)
         truth += (np.mean(x > y) + 0.5 * np.mean(x == y)) / m
-    hits = 0
+    hits, width = 0, 0.0
     for s in range(sims):
         scores = []
         for t in range(m):
             shared = 0.5 * tasks.sd[t] * rng.normal(size=n) if paired else None
             scores.append({"x": tasks.runs(t, n, effects[t], shared), "y": tasks.runs(t, n, 0.0, shared)})
-        row = aggregate_scores(scores, paired=paired, reference="y", thresholds=None, n_bootstrap=REPS, seed=s)["improvement"]
-        hits += row["p_improvement_ci_low"].iloc[0] <= truth <= row["p_improvement_ci_high"].iloc[0]
-    return hits / sims
+        row = aggregate_scores(scores, paired=paired, reference="y", thresholds=None, n_bootstrap=REPS,
+                               seed=s)["improvement"]
+        low, high = row["p_improvement_ci_low"].iloc[0], row["p_improvement_ci_high"].iloc[0]
+        hits += low <= truth <= high
+        width += high - low
+    return hits / sims, width / sims
 
 
 def profile_coverage(m: int, n: int, kind: str, sims: int, seed: int) -> float:
@@ -180,7 +189,8 @@ def run(*, quick: bool, seed: int = 0) -> list[dict]:
     iqm_cells = ((10, 3, "normal"), (10, 3, "t3")) if quick else tuple(
         (m, n, k) for (m, n) in ((10, 3), (10, 5), (5, 3), (3, 3)) for k in ("normal", "t3", "images"))
     for i, (m, n, kind) in enumerate(iqm_cells):
-        out.append(_check(f"aggregate_iqm_ci_coverage_{kind}_{m}tasks_{n}seeds", iqm_coverage(m, n, kind, sims, seed + i), bound))
+        out.append(_check(f"aggregate_iqm_ci_coverage_{kind}_{m}tasks_{n}seeds",
+                          iqm_coverage(m, n, kind, sims, seed + i), bound))
     if not quick:  # rliable's plain percentile interval, for the record: the reason for the corrections
         out.append(_check("aggregate_iqm_percentile_interval_coverage_normal_10tasks_3seeds",
                           iqm_coverage(10, 3, "normal", sims, seed + 50, rliable=True), "< 0.93"))

@@ -119,7 +119,8 @@ class _Statistic:
         picks = [np.atleast_2d(np.asarray(i)).astype(np.intp) for i in indices]
         batch = picks[0].shape[0] if picks else 1
         chosen = dict(zip(self.resampled, picks))
-        runs = [s.scores[:, chosen[i]] if i in chosen else np.broadcast_to(s.scores[:, None, :], (len(s.rows), batch, s.n))
+        runs = [s.scores[:, chosen[i]] if i in chosen
+                else np.broadcast_to(s.scores[:, None, :], (len(s.rows), batch, s.n))
                 for i, s in enumerate(self.strata)]  # each (rows, batch, n)
         out = np.full((self.n_outputs, batch), np.nan)
         pooled = [self._pooled(runs, c) for c in range(self.k)]
@@ -169,8 +170,8 @@ def _jackknife_shares(statistic: _Statistic) -> tuple[np.ndarray, np.ndarray]:
     full = {i: np.arange(statistic.strata[i].n) for i in statistic.resampled}
     for i in statistic.resampled:
         n = statistic.strata[i].n
-        picks = [np.array([np.delete(full[j], d) for d in range(n)]) if j == i else np.broadcast_to(full[j], (n, full[j].size))
-                 for j in statistic.resampled]
+        picks = [np.array([np.delete(full[j], d) for d in range(n)]) if j == i
+                 else np.broadcast_to(full[j], (n, full[j].size)) for j in statistic.resampled]
         theta = statistic(*picks)  # (outputs, n)
         shares.append((n - 1) / n * np.sum((theta - theta.mean(axis=1, keepdims=True)) ** 2, axis=1))
         sizes.append(n)
@@ -191,13 +192,16 @@ def _intervals(estimate: np.ndarray, se: np.ndarray, shares: np.ndarray, sizes: 
     return np.clip(low, lo, hi), np.clip(high, lo, hi), df
 
 
-def _wilson_floor(statistic: _Statistic, arrays: list[dict[str, np.ndarray]], configs: list[str], pairs: list[bool],
-                  estimate: np.ndarray, low: np.ndarray, high: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Widen the intervals of the two proportions (P(X > Y) and the profile's fractions) to at least the
-    Wilson score interval of their pooled count (``statsmodels``' ``proportion_confint``). Why: where
-    every seed on every task agrees (X won them all), no resample varies and the bootstrap interval
-    shrinks to a point, but 12 wins of 12 do not prove P(X > Y) = 1; Wilson's [0.76, 1] says what they do
-    prove. The count is over pairs of runs (paired tasks: seeds; unpaired: the smaller side)."""
+def _wilson_floor(statistic: _Statistic, arrays: list[dict[str, np.ndarray]], configs: list[str], estimate: np.ndarray,
+                  low: np.ndarray, high: np.ndarray, alphas: np.ndarray,
+                  se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where no resample varies a proportion (P(X > Y) or a profile's fraction: every seed on every task
+    agrees, e.g. X won them all), the bootstrap interval is a point, but 12 wins of 12 do not prove
+    P(X > Y) = 1: there the interval is the Wilson score interval of the pooled count (``statsmodels``'
+    ``proportion_confint``; 12 of 12 gives [0.76, 1]). The count is over pairs of runs (paired tasks:
+    seeds; unpaired: the smaller side). Applied to every interval instead, it only widened them: coverage
+    0.993 -> 0.997 at P = 0.92 and 5% wider (calib_aggregate's poi_coverage(10, 3, "normal", 2.0), 300
+    studies), and the profile's band at the median covered 100% of 300 (99% without it)."""
     from statsmodels.stats.proportion import proportion_confint
 
     k, ref = len(configs), statistic.reference
@@ -208,7 +212,7 @@ def _wilson_floor(statistic: _Statistic, arrays: list[dict[str, np.ndarray]], co
     t = statistic.thresholds.size
     for j, c in enumerate(statistic.profiled):
         nobs[2 * k + j * t: 2 * k + (j + 1) * t] = sum(task[configs[c]].size for task in arrays)
-    use = np.isfinite(nobs) & np.isfinite(low) & np.isfinite(high)
+    use = np.isfinite(nobs) & np.isfinite(low) & np.isfinite(high) & (se <= 1e-12)
     if use.any():
         wl, wh = proportion_confint(estimate[use] * nobs[use], nobs[use], alpha=alphas[use], method="wilson")
         low, high = low.copy(), high.copy()
@@ -243,7 +247,8 @@ def aggregate_scores(
     configs = list(tasks[0])
     missing = [(m, c) for m, task in enumerate(tasks) for c in configs if c not in task]
     if missing or any(set(task) != set(configs) for task in tasks):
-        raise AnalysisError("every config must have runs on every task" + (f" ({missing[0][1]} has none on task {missing[0][0]})" if missing else ""))
+        where = f" ({missing[0][1]} has none on task {missing[0][0]})" if missing else ""
+        raise AnalysisError(f"every config must have runs on every task{where}")
     if not 0 < confidence < 1:
         raise AnalysisError(f"confidence must be in (0, 1), got {confidence}")
     if n_bootstrap < 2:
@@ -286,16 +291,18 @@ def aggregate_scores(
     low, high, df = (np.full(statistic.n_outputs, np.nan) for _ in range(3))
     notes: list[str] = []
     if statistic.resampled:
-        per_resample = sum(s.scores.size for s in strata) * (2 + max(1, k)) + len(profiled) * every.size * max(1, taus.size)
+        per_resample = (sum(s.scores.size for s in strata) * (2 + max(1, k))
+                        + len(profiled) * every.size * max(1, taus.size))
         with warnings.catch_warnings():  # scipy's own interval (unused) of an undefined output (NaN) warns
             warnings.simplefilter("ignore", stats.DegenerateDataWarning)
             res = stats.bootstrap([np.arange(strata[i].n, dtype=float) for i in statistic.resampled], statistic,
-                                  n_resamples=n_bootstrap, vectorized=True, method="percentile", confidence_level=confidence,
-                                  batch=int(max(1, min(n_bootstrap, MEMORY // max(per_resample, 1)))),
-                                  rng=np.random.default_rng(seed))
+                                  n_resamples=n_bootstrap, vectorized=True, method="percentile",
+                                  confidence_level=confidence, rng=np.random.default_rng(seed),
+                                  batch=int(max(1, min(n_bootstrap, MEMORY // max(per_resample, 1)))))
         shares, sizes = _jackknife_shares(statistic)
         low, high, df = _intervals(estimate, np.asarray(res.standard_error), shares, sizes, alphas, out_bounds)
-        low, high = _wilson_floor(statistic, arrays, configs, pairs, estimate, low, high, alphas)
+        se = np.asarray(res.standard_error)
+        low, high = _wilson_floor(statistic, arrays, configs, estimate, low, high, alphas, se)
         fixed = [o for o in range(statistic.n_outputs) if statistic.depends_on_fixed(o)]
         low[fixed], high[fixed] = np.nan, np.nan
         if fixed:
@@ -327,7 +334,8 @@ def aggregate_scores(
     base, t = 2 * k, taus.size
     for j, c in enumerate(profiled):
         cut = slice(base + j * t, base + (j + 1) * t)
-        profiles[configs[c]] = {"fraction": estimate[cut].tolist(), "low": low[cut].tolist(), "high": high[cut].tolist()}
+        profiles[configs[c]] = {"fraction": estimate[cut].tolist(), "low": low[cut].tolist(),
+                                "high": high[cut].tolist()}
     sizes_all = sorted({s.n for s in strata})
     return {
         "configs": configs, "reference": configs[ref] if k > 1 else None, "iqm": iqm, "improvement": improvement,
@@ -365,8 +373,8 @@ def _key(params: Mapping[str, Any], names: Sequence[str]) -> tuple:
 def _tasks(tables: list[StudyTable], over: str | None) -> tuple[list[_Task], list[str]]:
     for table in tables:
         if over is not None and over not in table.param_names():
-            raise AnalysisError(f"study {table.study_name!r} does not search {over!r}, so it cannot be split into tasks "
-                                f"by it; its parameters: {valid_list(table.param_names()) or 'none'}")
+            raise AnalysisError(f"study {table.study_name!r} does not search {over!r}, so it cannot be split into "
+                                f"tasks by it; its parameters: {valid_list(table.param_names()) or 'none'}")
     names = [n for n in tables[0].param_names() if n != over and all(n in t.param_names() for t in tables[1:])]
     if not names:
         studies = ", ".join(repr(t.study_name) for t in tables)
@@ -379,14 +387,16 @@ def _tasks(tables: list[StudyTable], over: str | None) -> tuple[list[_Task], lis
             value = table.params_of(group).get(over) if over else None
             split.setdefault("" if over is None else str(value), []).append(group)
         for value, groups in split.items():
-            name = table.study_name if over is None else (value if len(tables) == 1 else f"{table.study_name}/{over}={value}")
+            name = (table.study_name if over is None
+                    else value if len(tables) == 1 else f"{table.study_name}/{over}={value}")
             keyed: dict[tuple, str] = {}
             for group in groups:
                 key = _key(table.params_of(group), names)
                 if key in keyed:
                     others = [n for n in table.param_names() if n not in names and n != over]
-                    hint = (f"; it also searches {valid_list(others)}, which the other studies do not: aggregate over it "
-                            f"with over={others[0]!r} (--over {others[0]})") if others else ""
+                    hint = (f"; it also searches {valid_list(others)}, which the matching leaves out: split the "
+                            f"studies into tasks by it (--over {others[0]}) or aggregate this study alone"
+                            if others else "")
                     raise AnalysisError(f"task {name!r} has two configs with the same shared parameters "
                                         f"({table.label_of(keyed[key])} and {table.label_of(group)}){hint}")
                 keyed[key] = group
@@ -466,25 +476,29 @@ def aggregate_studies(
     seen = [t.study_name for t in tables]
     twice = sorted({n for n in seen if seen.count(n) > 1})
     if twice:
-        raise AnalysisError(f"study {twice[0]!r} is given more than once; each study is a task (or, with --over, a set of tasks)")
+        raise AnalysisError(f"study {twice[0]!r} is given more than once; each study is a task (or, with --over, "
+                            "a set of tasks)")
     if len({t.direction for t in tables}) > 1 and METRICS[metric] == "value":
         raise AnalysisError("the studies optimise in opposite directions: "
                             + ", ".join(f"{t.study_name!r} {t.direction}s" for t in tables))
     if over is None and len(tables) == 1:
         if "dataset" not in tables[0].param_names():
-            raise AnalysisError(f"an aggregate needs at least 2 tasks, and study {tables[0].study_name!r} is one task (it "
-                                "does not search 'dataset'); give more studies or a parameter to split it by (--over PARAM)")
+            raise AnalysisError(f"an aggregate needs at least 2 tasks, and study {tables[0].study_name!r} is one task "
+                                "(it does not search 'dataset'); give more studies or a parameter to split it by "
+                                "(--over PARAM)")
         over = "dataset"
     column = METRICS[metric]
     tasks, names = _tasks(tables, over)
     if len(tasks) < 2:
-        raise AnalysisError(f"an aggregate needs at least 2 tasks, got 1 ({tasks[0].name!r}: the only value of {over!r} "
-                            f"in study {tables[0].study_name!r}); give more studies or another --over parameter")
+        raise AnalysisError(f"an aggregate needs at least 2 tasks, got 1 ({tasks[0].name!r}: the only value of "
+                            f"{over!r} in study {tables[0].study_name!r}); give more studies or another --over "
+                            "parameter")
     keys = [k for k in tasks[0].groups if all(k in t.groups for t in tasks[1:])]
     notes: list[str] = []
     if not keys:
         raise AnalysisError(f"no config is in every task ({len(tasks)} tasks: {valid_list([t.name for t in tasks])}); "
-                            f"configs are matched on {valid_list(names)}, so an aggregate needs studies with the same configs")
+                            f"configs are matched on {valid_list(names)}, so an aggregate needs studies with the same "
+                            "configs")
     runs, paired = [], []
     for task in tasks:
         got, is_paired = _task_runs(task, keys, column)
@@ -498,7 +512,8 @@ def aggregate_studies(
             raise AnalysisError(f"no config has a finite {metric} score on every task")
     dropped = len({k for t in tasks for k in t.groups}) - len(keys)
     if dropped:
-        notes.append(f"{dropped} config(s) not in every task are left out: an aggregate compares configs on the same tasks")
+        notes.append(f"{dropped} config(s) not in every task are left out: an aggregate compares configs on the same "
+                     "tasks")
 
     higher = column == "test" or tables[0].maximize
     accuracy = column == "test" or all(t.value_bounds == (0.0, 1.0) for t in tables)
@@ -507,9 +522,10 @@ def aggregate_studies(
         raise AnalysisError("normalize=chance needs accuracies; these studies' objective is not an accuracy (use none)")
     if normalize == "chance" and any(c is None for c in chances):
         lacking = [t.name for t, c in zip(tasks, chances) if c is None]
-        raise AnalysisError(f"normalize=chance needs each task's class balance (the trials' test confusion matrix), which "
-                            f"{valid_list(lacking)} lack; use --normalize none")
-    method = "chance" if normalize == "chance" or (normalize == "auto" and all(c is not None for c in chances)) else "none"
+        raise AnalysisError(f"normalize=chance needs each task's class balance (the trials' test confusion matrix), "
+                            f"which {valid_list(lacking)} lack; use --normalize none")
+    known = all(c is not None for c in chances)
+    method = "chance" if normalize == "chance" or (normalize == "auto" and known) else "none"
     if normalize == "auto" and method == "none":
         notes.append("scores are not normalised: " + ("the objective is not an accuracy" if not accuracy
                                                       else "some task's class balance is not stored on its trials"))
@@ -518,7 +534,9 @@ def aggregate_studies(
         out = (values - chance) / (1.0 - chance) if method == "chance" else values
         return out if higher else -out  # the aggregates compare "higher is better"
 
-    labels = {k: config_label({n: v for n, v in tasks[0].table.params_of(tasks[0].groups[k]).items() if n in names}) for k in keys}
+    first = tasks[0]
+    labels = {k: config_label({n: v for n, v in first.table.params_of(first.groups[k]).items() if n in names})
+              for k in keys}
     reference = _reference(tables, tasks[0], keys, names, labels, baseline, over)
     task_scores = [{labels[k]: scale(got[k], c) for k in keys} for got, c in zip(runs, chances)]
     bounds = ((-math.inf, 1.0) if method == "chance" else (0.0, 1.0)) if accuracy and higher else (-math.inf, math.inf)
@@ -568,5 +586,6 @@ def _reference(tables: list[StudyTable], first: _Task, keys: list[tuple], names:
                             f"valid: {valid_list(names)}")
     if len(hits) != 1:
         what = "matches no" if not hits else f"matches {len(hits)}"
-        raise AnalysisError(f"baseline {baseline} {what} shared config; shared configs: {valid_list([labels[k] for k in keys])}")
+        raise AnalysisError(f"baseline {baseline} {what} shared config; shared configs: "
+                            f"{valid_list([labels[k] for k in keys])}")
     return labels[hits[0]], source

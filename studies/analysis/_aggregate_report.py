@@ -30,16 +30,17 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 # The aggregate's columns, registered in the report's column table (hover help and footnotes).
 COLUMNS.update({
     "iqm": Column("IQM", "interquartile mean of the normalised scores of every run on every task (25% trimmed mean)"),
-    "iqm_ci": Column("IQM 95% CI", "stratified bootstrap over seeds within tasks: IQM +- t x bootstrap SE, corrected for "
-                     "few runs per task (docs/aggregates.md); pointwise"),
+    "iqm_ci": Column("IQM 95% CI", "stratified bootstrap over seeds within tasks: IQM +- t x bootstrap SE, corrected "
+                     "for few runs per task (docs/aggregates.md); pointwise"),
     "mean": Column("Mean", "mean over tasks of the config's mean normalised score"),
     "runs": Column("Runs", "runs of the config over all tasks"),
-    "prob_improvement": Column("P(X > ref)", "probability that a run of this config beats a run of the reference on a "
-                               "task (paired by seed where both ran the same seeds; a tie counts half), averaged over tasks"),
-    "prob_improvement_ci": Column("P(X > ref) CI", "95% simultaneous over the rows (Bonferroni); stratified bootstrap over "
-                                  "seeds within tasks"),
-    "improvement_verdict": Column("Verdict", "better / worse than the reference: the simultaneous interval of P(X > ref) "
-                                  "lies above / below 1/2; undecided otherwise"),
+    "prob_improvement": Column("P(X > ref)", "probability that a run of this config beats a run of the reference on "
+                               "a task (paired by seed where both ran the same seeds; a tie counts half), averaged "
+                               "over tasks"),
+    "prob_improvement_ci": Column("P(X > ref) CI", "95% simultaneous over the rows (Bonferroni); stratified bootstrap "
+                                  "over seeds within tasks"),
+    "improvement_verdict": Column("Verdict", "better / worse than the reference: the simultaneous interval of "
+                                  "P(X > ref) lies above / below 1/2; undecided otherwise"),
     "reference": Column("Reference", "the config every other is compared with"),
     "tasks_paired": Column("Paired tasks", "tasks on which the two configs' runs are paired by seed"),
     "task": Column("Task", "a dataset of the study, or a study"),
@@ -106,8 +107,9 @@ def improvement_figure(result: dict[str, Any]) -> go.Figure | None:
         hovertemplate="%{customdata}<br>P(X > ref) %{x:.3f}<br>%{text}<extra></extra>", showlegend=False,
     ))
     fig.add_vline(x=0.5, line=dict(color="#999", dash="dot"))
-    fig.update_layout(title=f"P(X > {short_label(result['reference'], width=40, max_lines=1)}): probability of improvement, "
-                            f"simultaneous 95% CI", xaxis=dict(title="P(X > reference)", range=[0, 1]),
+    reference = short_label(result["reference"], width=40, max_lines=1)
+    fig.update_layout(title=f"P(X > {reference}): probability of improvement, simultaneous 95% CI",
+                      xaxis=dict(title="P(X > reference)", range=[0, 1]),
                       height=max(320, 28 * len(rows) + 120))
     return fig
 
@@ -131,8 +133,8 @@ def profile_figure(result: dict[str, Any]) -> go.Figure | None:
                                  hovertemplate="%{customdata}<br>tau %{x:.3f}: %{y:.2f} of runs<extra></extra>"))
     above = "above" if result["higher_is_better"] else "below"
     fig.update_layout(title=f"Performance profile: fraction of runs {above} each score (95% pointwise bands)",
-                      xaxis_title=f"threshold tau ({score_name(result)})", yaxis=dict(title=f"fraction of runs {above} tau",
-                                                                                       range=[0, 1.02]),
+                      xaxis_title=f"threshold tau ({score_name(result)})",
+                      yaxis=dict(title=f"fraction of runs {above} tau", range=[0, 1.02]),
                       height=520, legend=dict(orientation="h"))
     return fig
 
@@ -146,16 +148,27 @@ def _what(result: dict[str, Any]) -> str:
     if result["over"] and len(result["studies"]) == 1:
         return f"the {len(result['tasks'])} values of {result['over']} in study {result['studies'][0]!r}"
     if result["over"]:
-        return f"{len(result['tasks'])} tasks ({result['over']} values of studies {', '.join(map(repr, result['studies']))})"
+        studies = ", ".join(map(repr, result["studies"]))
+        return f"{len(result['tasks'])} tasks ({result['over']} values of studies {studies})"
     return f"{len(result['tasks'])} studies"
+
+
+def _pairing(result: dict[str, Any]) -> str:
+    paired = sum(t["paired"] for t in result["tasks"])
+    if paired == len(result["tasks"]):
+        return "paired by seed within each task"
+    if paired:
+        return (f"paired by seed on {paired} of {len(result['tasks'])} tasks, Mann-Whitney over all pairs of runs "
+                "elsewhere")
+    return "no task paired by seed: Mann-Whitney over all pairs of runs"
 
 
 def aggregate_sections(result: dict[str, Any]) -> list[Section]:
     """The report's sections for an aggregate: IQM, P(X > Y), the profile and the tasks."""
     iqm, improvement, tasks = _frames(result)
     runs = result["runs_per_stratum"]
-    intro = (f"Aggregate over {_what(result)}: the {len(result['configs'])} configs present in every task, matched on "
-             f"{', '.join(result['matched_on'])}. Score: {score_name(result)}. Intervals: stratified bootstrap "
+    intro = (f"Aggregate over {_what(result)}: the {len(result['configs'])} configs present in every task, matched "
+             f"on {', '.join(result['matched_on'])}. Score: {score_name(result)}. Intervals: stratified bootstrap "
              f"({result['n_bootstrap']} resamples of the seeds within each task, tasks held fixed; "
              f"{_span(runs)} run(s) per task), estimate +- t x bootstrap SE with small-sample corrections "
              "(docs/aggregates.md). Agarwal et al. 2021 (rliable).")
@@ -165,13 +178,11 @@ def aggregate_sections(result: dict[str, Any]) -> list[Section]:
         *[f"Note: {n}" for n in result["notes"]],
     ], [iqm], [iqm_figure(result)])]
     if not improvement.empty:
-        how = (f"{improvement['tasks_paired'].max()} of {len(result['tasks'])} tasks paired by seed"
-               if improvement["tasks_paired"].max() else "no task paired by seed (Mann-Whitney over all pairs of runs)")
         sections.append(Section("Aggregate over tasks: probability of improvement", [
-            f"P(X > {result['reference']}) ({result['reference_source'] or 'the best IQM'}): per task, the share of seeds on "
-            f"which X beat the reference (a tie counts half; {how}), averaged over tasks. 0.5: neither is ahead. "
-            f"Intervals are simultaneous over the {result['comparisons']} comparisons (Bonferroni), so a verdict is what "
-            "its interval says: better or worse when it excludes 0.5.",
+            f"P(X > {result['reference']}) ({result['reference_source'] or 'the best IQM'}): per task, the share of "
+            f"seeds on which X beat the reference (a tie counts half; {_pairing(result)}), averaged over tasks. 0.5: "
+            f"neither is ahead. Intervals are simultaneous over the {result['comparisons']} comparisons (Bonferroni), "
+            "so a verdict is what its interval says: better or worse when it excludes 0.5.",
         ], [improvement], [improvement_figure(result)]))
     profile = profile_figure(result)
     if profile is not None:
@@ -181,7 +192,8 @@ def aggregate_sections(result: dict[str, Any]) -> list[Section]:
             f"Drawn: the best {MAX_PROFILES} configs by IQM and the reference.",
         ], [], [profile]))
     sections.append(Section("Aggregate over tasks: the tasks", [
-        "Each task's chance level (the score normalisation's zero) and its runs; paired: every config ran the same seeds.",
+        "Each task's chance level (the score normalisation's zero) and its runs; paired: every config ran the same "
+        "seeds.",
     ], [tasks], []))
     return sections
 
@@ -195,7 +207,8 @@ def dataset_aggregate(table: StudyTable, *, seed: int = 0) -> tuple[dict[str, An
     try:
         result = aggregate_studies([table], over="dataset", seed=seed, max_profiles=MAX_PROFILES)
     except AnalysisError as exc:
-        return {"available": False, "reason": str(exc)}, [Section("Aggregate over datasets", [f"No aggregate: {exc}."])]
+        note = Section("Aggregate over datasets", [f"No aggregate: {exc}."])
+        return {"available": False, "reason": str(exc)}, [note]
     return {"available": True, **result}, aggregate_sections(result)
 
 
@@ -211,11 +224,11 @@ def format_aggregate(result: dict[str, Any], *, limit: int = 15) -> str:
         lines.append(f"      ... {len(result['iqm']) - limit} more configs")
     rows = result["improvement"]
     if not rows.empty:
-        lines.append(f"P(X > {result['reference']}) ({result['reference_source'] or 'best IQM'}; paired by seed within tasks, "
+        lines.append(f"P(X > {result['reference']}) ({result['reference_source'] or 'best IQM'}; {_pairing(result)}, "
                      f"averaged over tasks; 95% simultaneous over {result['comparisons']} comparisons):")
         for _, row in rows.head(limit).iterrows():
-            ci = (f" [{row.p_improvement_ci_low:.2f}, {row.p_improvement_ci_high:.2f}]" if np.isfinite(row.p_improvement_ci_low)
-                  else " (no CI)")
+            low, high = row.p_improvement_ci_low, row.p_improvement_ci_high
+            ci = f" [{low:.2f}, {high:.2f}]" if np.isfinite(low) else " (no CI)"
             lines.append(f"  {row.p_improvement:.2f}{ci} {row.reading:<25}  {row.config}")
         if len(rows) > limit:
             lines.append(f"  ... {len(rows) - limit} more configs")
