@@ -236,6 +236,23 @@ def format_aggregate(result: dict[str, Any], *, limit: int = 15) -> str:
     return "\n".join(lines)
 
 
+def summary_lines(data: dict[str, Any], *, top: int = 3) -> list[str]:
+    """Two lines for ``study report``'s terminal summary (its ``aggregate_by_dataset``, as JSON or not)."""
+    if not data.get("available"):
+        return [f"aggregate over datasets: none ({data.get('reason')})"]
+    rows = pd.DataFrame(data["iqm"]).head(top)
+    best = "; ".join(f"{r['config']} {r['iqm']:.3f}" + (f" [{r['iqm_ci_low']:.3f}, {r['iqm_ci_high']:.3f}]"
+                                                         if pd.notna(r["iqm_ci_low"]) else "")
+                     for _, r in rows.iterrows())
+    lines = [f"aggregate over {len(data['tasks'])} datasets, IQM of the {score_name(data)} (95% CI): {best}"]
+    verdicts = pd.DataFrame(data["improvement"])
+    if not verdicts.empty:
+        said = {v: list(verdicts.loc[verdicts["reading"] == v, "config"]) for v in verdicts["reading"].unique()}
+        lines.append(f"  P(X > {data['reference']}): " + "; ".join(
+            f"{v}: {', '.join(c) if len(c) <= 4 else f'{len(c)} configs'}" for v, c in said.items()))
+    return lines
+
+
 def write_atomic(path: Path, text: str) -> None:
     """``text`` to ``path`` through a temporary file in the same folder and ``os.replace``: a reader sees
     the old file or the new one, never half a page. One small function on purpose: a shared

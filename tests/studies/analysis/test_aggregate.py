@@ -199,7 +199,7 @@ def test_two_configs_with_the_same_shared_parameters_point_to_over():
 
 
 def test_report_of_a_study_that_varies_dataset_has_the_aggregate_sections():
-    from studies.analysis import build_report
+    from studies.analysis import build_report, format_summary
 
     report = build_report(_accuracy_study(MEANS), n_bootstrap=0, datasets="none", evaluators=("anova",))
     titles = [s.title for s in report.sections]
@@ -208,6 +208,9 @@ def test_report_of_a_study_that_varies_dataset_has_the_aggregate_sections():
     data = report.data["aggregate_by_dataset"]
     assert data["available"] and data["reference"] == "model=m3" and len(data["tasks"]) == 3
     assert '"aggregate_by_dataset"' in report.to_json()
+    summary = format_summary(report)
+    assert "aggregate over 3 datasets, IQM of the validation objective, chance-normalised" in summary
+    assert "  P(X > model=m3): " in summary
     plain = build_report(grid_study({"model": MODELS}, lambda p: 0.5), n_bootstrap=0, datasets="none",
                          evaluators=("anova",))
     assert "aggregate_by_dataset" not in plain.data
