@@ -255,6 +255,8 @@ def aggregate_scores(
         raise AnalysisError(f"n_bootstrap must be >= 2, got {n_bootstrap}")
     names = list(task_names) if task_names is not None else [f"task {m}" for m in range(len(tasks))]
     pairs = [paired] * len(tasks) if isinstance(paired, bool) else list(paired)
+    if len(pairs) != len(tasks):
+        raise AnalysisError(f"paired has {len(pairs)} entries for {len(tasks)} tasks")
     arrays = [{c: np.asarray(task[c], dtype=float).ravel() for c in configs} for task in tasks]
     for m, task in enumerate(arrays):
         empty = [c for c in configs if task[c].size == 0 or not np.all(np.isfinite(task[c]))]
@@ -271,9 +273,9 @@ def aggregate_scores(
 
     k = len(configs)
     iqm_point = np.array([stats.trim_mean(np.concatenate([task[c] for task in arrays]), TRIM) for c in configs])
-    ref = configs.index(reference) if reference is not None else int(np.argmax(iqm_point))
     if reference is not None and reference not in configs:
         raise AnalysisError(f"reference {reference!r} is not one of the configs: {valid_list(configs)}")
+    ref = configs.index(reference) if reference is not None else int(np.argmax(iqm_point))
     every = np.concatenate([task[c] for task in arrays for c in configs])
     if thresholds is None:
         taus = np.empty(0)
@@ -585,7 +587,7 @@ def _reference(tables: list[StudyTable], first: _Task, keys: list[tuple], names:
         raise AnalysisError(f"baseline key(s) {valid_list(unknown)} are not parameters the configs are matched on; "
                             f"valid: {valid_list(names)}")
     if len(hits) != 1:
-        what = "matches no" if not hits else f"matches {len(hits)}"
-        raise AnalysisError(f"baseline {baseline} {what} shared config; shared configs: "
+        what = "matches no shared config" if not hits else f"matches {len(hits)} shared configs, not one"
+        raise AnalysisError(f"baseline {baseline} {what}; shared configs: "
                             f"{valid_list([labels[k] for k in keys])}")
     return labels[hits[0]], source
