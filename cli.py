@@ -315,8 +315,8 @@ def cmd_study_aggregate(args: argparse.Namespace) -> int:
     from studies.analysis._report import jsonable
 
     studies = [load_study(args.storage, name) for name in args.study_name]
-    result = aggregate_studies(studies, over=args.over, metric=args.metric, normalize=args.normalize, baseline=args.baseline,
-                               n_bootstrap=args.bootstrap, seed=args.seed)
+    result = aggregate_studies(studies, over=args.over, metric=args.metric, normalize=args.normalize,
+                               baseline=args.baseline, n_bootstrap=args.bootstrap, seed=args.seed)
     out = args.out or (None if args.json else f"{args.study_name[0]}-aggregate.html")
     if out is not None:
         write_aggregate(result, out, plotly=args.plotly)
@@ -600,7 +600,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_study_compare)
 
-    p = study.add_parser("aggregate", help="IQM, probability of improvement and performance profiles over datasets or studies")
+    p = study.add_parser("aggregate",
+                         help="IQM, probability of improvement and performance profiles over datasets or studies")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--study-name", action="append", required=True,
                    help="a study (repeatable): each is a task, or with --over each of its values of that parameter")
