@@ -5,6 +5,7 @@
     python cli.py study status --storage URL --study-name NAME [--json]
     python cli.py study report --storage URL --study-name NAME [--out report.html] [--json]
     python cli.py study compare --storage URL --study-name A --study-name B [--top-k K] [--json]
+    python cli.py study aggregate --storage URL --study-name A [--study-name B ...] [--over dataset] [--json]
     python cli.py study datasets NAME [NAME ...] [--json]
     python cli.py study dashboard [--storage URL] [--port 8080] [--host 127.0.0.1]
     python cli.py model describe FAMILY [--set key=value ...] [--json]
@@ -323,6 +324,26 @@ def cmd_study_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study_aggregate(args: argparse.Namespace) -> int:
+    from studies import load_study
+    from studies.analysis import aggregate_studies, format_aggregate, write_aggregate
+    from studies.analysis._report import jsonable
+
+    studies = [load_study(args.storage, name) for name in args.study_name]
+    result = aggregate_studies(studies, over=args.over, metric=args.metric, normalize=args.normalize,
+                               baseline=args.baseline, n_bootstrap=args.bootstrap, seed=args.seed)
+    out = args.out or (None if args.json else f"{args.study_name[0]}-aggregate.html")
+    if out is not None:
+        write_aggregate(result, out, plotly=args.plotly)
+    if args.json:
+        _print_json(jsonable(result))
+        return 0
+    print(format_aggregate(result))
+    if out is not None:
+        print(f"aggregate: {out}")
+    return 0
+
+
 def cmd_study_datasets(args: argparse.Namespace) -> int:
     from studies.analysis import describe_dataset, format_datasets
     from studies.analysis._report import jsonable
@@ -597,6 +618,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--where-b", metavar="KEY=VALUE[,...]", help="only the second study's configs with these parameters")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_study_compare)
+
+    p = study.add_parser("aggregate",
+                         help="IQM, probability of improvement and performance profiles over datasets or studies")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--study-name", action="append", required=True,
+                   help="a study (repeatable): each is a task, or with --over each of its values of that parameter")
+    p.add_argument("--over", metavar="PARAM", help="split each study into tasks by this parameter (default with one "
+                   "study: dataset)")
+    p.add_argument("--metric", choices=["value", "test"], default="value", help="value: the objective (validation)")
+    p.add_argument("--normalize", choices=["auto", "chance", "none"], default="auto",
+                   help="chance: (acc - c) / (1 - c), c the majority-class share; auto: chance where known (default)")
+    p.add_argument("--baseline", metavar="KEY=VALUE[,...]", help="reference config of P(X > Y) (default: the preset's "
+                   "baseline, else the best IQM)")
+    p.add_argument("--bootstrap", type=_positive_int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--out", help="HTML file to write (default: <first study>-aggregate.html; with --json alone: none)")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--plotly", choices=["inline", "cdn"], default="inline",
+                   help="inline: plotly.js inside the page, opens offline (default); cdn: loaded from cdn.plot.ly")
+    p.set_defaults(func=cmd_study_aggregate)
 
     p = study.add_parser("datasets", help="class balance, label and image-intensity entropy of datasets")
     p.add_argument("names", nargs="+", help="dataset names, e.g. digits mnist5k")

@@ -114,6 +114,10 @@ CASES = [
     (["study", "compare", "--storage", DB, "--study-name", "s"], "exactly two --study-name"),
     (["study", "compare", "--storage", DB, "--study-name", "s", "--study-name", "s", "--top-k", "0"], "--top-k"),
     (["study", "datasets", "imagenet"], "unknown dataset 'imagenet'"),
+    # study aggregate
+    (["study", "aggregate", "--storage", DB, "--study-name", "nope"], "no study named 'nope'"),
+    (["study", "aggregate", "--storage", DB, "--study-name", "s"], "study 's' has no completed trials"),
+    (["study", "aggregate", "--storage", DB, "--study-name", "s", "--normalize", "minmax"], "--normalize"),
     # study dashboard
     (["study", "dashboard", "--port", "70000"], "70000 is not a port number"),
     (["study", "dashboard", "--port", "0"], "0 is not a port number"),

@@ -11,9 +11,12 @@ with graceful fallbacks when absent (see :func:`collect`)::
     importance = importance_with_ci(study)               # ANOVA / fANOVA / PED-ANOVA / MDI: CIs, permutation null
     transfer = compare_studies(small_study, full_study)  # Kendall tau, Spearman rho, flips
     sources = variance_sources(study)                    # a --vary study: init 45% [..], data order 30% [..]
+    across = aggregate_studies([study], over="dataset")  # IQM, P(X > Y), profiles over datasets
     write_report(build_report(study), "report.html")     # one self-contained HTML file
 """
 
+from studies.analysis._aggregate import aggregate_scores, aggregate_studies
+from studies.analysis._aggregate_report import format_aggregate, write_aggregate
 from studies.analysis._collect import collect
 from studies.analysis._datasets import describe_dataset
 from studies.analysis._importance import EVALUATORS, AnovaImportanceEvaluator, importance_with_ci, variance_split
@@ -51,6 +54,11 @@ __all__ = [
     # transfer between studies
     "compare_studies",
     "format_comparison",
+    # aggregates over datasets or studies
+    "aggregate_scores",
+    "aggregate_studies",
+    "format_aggregate",
+    "write_aggregate",
     # the report
     "Report",
     "build_report",

@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from studies._paper import paper_report
 from studies.analysis import _sections as sections_of
+from studies.analysis._aggregate_report import dataset_aggregate
 from studies.analysis._collect import collect
 from studies.analysis._datasets import best_per_dataset, config_value, describe_datasets, study_datasets
 from studies.analysis._epoch_test import per_epoch_test_section
@@ -197,6 +198,10 @@ def build_report(
         sections.append(sections_of.transfer_section(transfer, figs.transfer_figure(transfer)))
     if by_dataset is not None:
         sections.append(sections_of.dataset_transfer_section(by_dataset, figs.transfer_matrix_figure(by_dataset)))
+    aggregate = dataset_aggregate(table, seed=seed)  # IQM, P(X > Y), profiles over the datasets (_aggregate)
+    if aggregate is not None:
+        data["aggregate_by_dataset"], aggregate_sections = aggregate
+        sections.extend(aggregate_sections)
     if datasets_info:
         sections.append(sections_of.datasets_section(datasets_info))
     if not best.empty:

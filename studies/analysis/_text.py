@@ -119,6 +119,10 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
     transfer = data.get("compare")
     if transfer is not None:
         lines.extend(_transfer_lines(transfer))
+    if data.get("aggregate_by_dataset") is not None:  # IQM and P(X > Y) over the datasets (_aggregate)
+        from studies.analysis._aggregate_report import summary_lines
+
+        lines.extend(summary_lines(data["aggregate_by_dataset"]))
     best = data.get("best_per_dataset")
     if best is not None and not best.empty:
         lines.append("best model per dataset (mean validation; test beside):")
