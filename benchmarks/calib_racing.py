@@ -12,6 +12,9 @@ Checks:
 - ``racing_fwer_null_selection_unequal_sd``: the same for selection with unequal noise SDs (0.5 to
   4, a ratio of 8), where the block-design test's equal-SD model is wrong and only the per-pair
   guard protects it (studies._race._look_selection).
+- ``racing_fwer_null_ablation_noisy_baseline`` / ``..._noisy_variant``: ablation nulls with the
+  baseline (or one variant) 3 times noisier than the others, where the pooled noise the ablation
+  tests use is wrong unless the heterogeneity check flags that config.
 - ``racing_fwer_null_selection_one_noisy`` (full run only, minutes): 15 equal configs, one with
   noise SD 10 and the others 1, where the block's pooled variance is furthest from that config's.
 - ``racing_accuracy_gap_<mode>``: race accuracy minus fixed-max accuracy is at least -0.02
@@ -60,6 +63,9 @@ def run(*, quick: bool, seed: int = 0) -> list[dict]:
     out = []
     null_a = run_many(NULL, ablation, studies=null_n, seed=seed)
     out.append(_check("racing_fwer_null_ablation", null_a["race_fwer"], fwer_bound))
+    for name, noise in (("noisy_baseline", [3.0] + [1.0] * 6), ("noisy_variant", [1.0] * 6 + [3.0])):
+        got = run_many(NULL, ablation, studies=null_n, seed=seed + 7, noise=noise)
+        out.append(_check(f"racing_fwer_null_ablation_{name}", got["race_fwer"], fwer_bound))
     null_s = run_many(NULL, selection, studies=null_n, seed=seed + 1, baseline=None)
     out.append(_check("racing_fwer_null_selection", null_s["race_fwer"], fwer_bound))
     null_u = run_many(NULL, selection, studies=null_n, seed=seed + 4, baseline=None, noise=UNEQUAL_SD)

@@ -55,7 +55,25 @@ def report_notes(table: StudyTable, board: pd.DataFrame, ablation, importance: d
         for name, reason in importance["left_out"].items():
             notes.append(f"importance left out {name}: {reason}")
         notes.extend(importance["notes"])
+    notes.extend(questions_note(board, ablation))
     return notes
+
+
+def questions_note(board: pd.DataFrame, ablation) -> list[str]:
+    """Where the leaderboard's "vs best" and the ablation's verdict differ for one config, a note
+    that says why: they answer different questions, in different families."""
+    if ablation.rows.empty or ablation.baseline_source.startswith("best config"):
+        return []
+    vs_best = dict(zip(board["label"], board["vs_best"]))
+    differ = [r["variant"] for _, r in ablation.rows.iterrows()
+              if r["variant"] in vs_best and vs_best[r["variant"]] in ("worse", "no detectable difference")
+              and (vs_best[r["variant"]] == "worse") != (r["verdict"] == "worse")]
+    if not differ:
+        return []
+    return [f"the leaderboard's 'vs best' and the ablation differ for {', '.join(differ)}: the leaderboard compares each "
+            "config with the best one (Tukey over all pairs, since the best is picked by the same data), the ablation "
+            f"with the baseline {', '.join(ablation.baseline_labels)} (Dunnett over its rows): a config can be behind the "
+            "best without differing detectably from the baseline, or the reverse"]
 
 
 def verdict_section(verdict: dict[str, Any], ablation) -> Section:

@@ -221,3 +221,17 @@ def test_a_large_drop_at_three_repeats_is_called_worse_and_every_interval_agrees
         assert row.delta_ci_low <= row.delta_ci_low_unadjusted <= row.delta_ci_high_unadjusted <= row.delta_ci_high
     board = leaderboard_table(study).set_index("label")
     assert board.loc["layers=no-conv", "vs_best"] == "worse"
+
+
+def test_a_note_explains_when_vs_best_and_the_ablation_answer_differently():
+    from studies.analysis._sections import questions_note
+
+    # the baseline is mediocre: 'top' beats it and is the best; 'low' is behind the best but not the baseline
+    means = {"base": 0.80, "top": 0.86, "low": 0.795}
+    study = grid_study({"layers": tuple(means)}, lambda p: means[p["layers"]], repeats=5, noise=0.004, rng_seed=2)
+    board, ablation = leaderboard_table(study), ablation_table(study, "layers=base")
+    verdicts = dict(zip(ablation.rows["variant"], ablation.rows["verdict"]))
+    assert dict(zip(board["label"], board["vs_best"]))["layers=low"] == "worse"
+    assert verdicts["layers=low"] == "no detectable difference"
+    (note,) = questions_note(board, ablation)
+    assert "layers=low" in note and "Tukey" in note and "Dunnett" in note and "layers=top" not in note
