@@ -83,16 +83,9 @@ def check_names(values: Mapping[str, Any] | None = None, *, dataset: Any = None,
     for key in values:
         if key not in keys:
             raise ConfigError(f"{what}: " + unknown_key_message(key, keys))
-    for name in (*_strings(dataset), *_strings(values.get("dataset"))):
-        check_dataset_name(name)
-    for name in _strings(values.get("family")):
-        check_family_name(name)
-
-
-def _strings(value: Any) -> list[str]:
-    """The names in a value: one string, or the strings of a list (``--set dataset=[digits,mnist5k]``)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [v for v in value if isinstance(v, str)]
-    return []
+    for key, name in (("dataset", dataset), ("dataset", values.get("dataset")), ("family", values.get("family"))):
+        if name is None:
+            continue
+        if not isinstance(name, str):  # e.g. --set family=seq,vgg: a pin is one value, not a choice
+            raise ConfigError(f"{what} {key}={name!r}: {key} takes one name, not {type(name).__name__}")
+        check_family_name(name) if key == "family" else check_dataset_name(name)

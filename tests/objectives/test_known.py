@@ -55,7 +55,9 @@ def test_check_names_refuses_unknown_keys_datasets_and_families_in_one_line():
     with pytest.raises(ConfigError, match=r"unknown dataset 'mnsit:hard2:128' \(did you mean 'mnist'"):
         check_names({"dataset": "mnsit:hard2:128"})  # a subset: its base name is checked here
     with pytest.raises(FamilyError, match=r"unknown family 'resnt' \(did you mean 'resnet'"):
-        check_names({"family": ["seq", "resnt"]})
+        check_names({"family": "resnt"})
+    with pytest.raises(ConfigError, match=r"--set family=\['seq', 'vgg'\]: family takes one name, not list"):
+        check_names({"family": ["seq", "vgg"]})  # was a TypeError traceback from the registry
     check_names({"lr": 0.1, "dataset": "mnist:hard2:128", "family": "vgg"}, dataset="digits")  # all known
     assert "\n" not in unknown_key_message("learning_rate", list(BUILTIN_CONFIG_KEYS))
 
