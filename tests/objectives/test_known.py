@@ -78,6 +78,7 @@ def test_a_typo_on_the_command_line_is_refused_before_torch_is_imported(tmp_path
     assert codes == [2, 2, 2, 2, 2] and not torch_imported, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 5 and all(line.startswith("error: ") for line in lines)
+    assert "unknown preset 'explor' (did you mean 'explore'?); valid: explore, " in lines[0]
     assert "did you mean 'lr'?" in lines[1] and "did you mean 'digits'?" in lines[2]
     assert "did you mean 'seq'?" in lines[3] and "did you mean 'cifar10' or 'cifar100'?" in lines[4]
     assert not list(tmp_path.iterdir())  # nothing written (the default storage is runs/ under the cwd)
