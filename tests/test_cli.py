@@ -272,4 +272,5 @@ def test_overrides_say_what_they_change():
     from studies import Overrides
 
     assert Overrides().describe() == ""
-    assert Overrides(dataset="mnist5k", epochs=5, values={"lr": 0.01}).describe() == "dataset=mnist5k, epochs=5, lr=0.01"
+    changed = Overrides(dataset="mnist5k", epochs=5, values={"lr": 0.01}).describe()
+    assert changed == "dataset=mnist5k, epochs=5, lr=0.01"

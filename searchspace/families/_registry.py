@@ -82,7 +82,8 @@ def get_family(name: str) -> Family:
         return _FAMILIES[name]
     except KeyError:
         raise FamilyError(
-            f"unknown family {name!r}{did_you_mean(name, list_families())}; valid families: {valid_list(list_families())}"
+            f"unknown family {name!r}{did_you_mean(name, list_families())}; "
+            f"valid families: {valid_list(list_families())}"
         ) from None
 
 
