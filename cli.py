@@ -89,10 +89,11 @@ def _print_json(data: Any) -> None:
 
 
 def _spec_from_args(args: argparse.Namespace):
-    from studies import Overrides, load_preset
+    """The preset with the command line's overrides applied: (spec, overrides)."""
+    from studies import Overrides, load_preset, read_preset
 
-    spec = load_preset(args.preset)
-    return Overrides(
+    read_preset(args.preset)  # names first (preset, then keys, datasets, families), before torch is imported
+    overrides = Overrides(
         dataset=getattr(args, "dataset", None),
         epochs=getattr(args, "epochs", None),
         repeats=getattr(args, "repeats", None),
@@ -102,7 +103,8 @@ def _spec_from_args(args: argparse.Namespace):
         seed=getattr(args, "seed", None),
         values=parse_sets(getattr(args, "set", None)),
         vary=getattr(args, "vary", None),
-    ).apply(spec)
+    )
+    return overrides.apply(load_preset(args.preset)), overrides
 
 
 def _race_from_args(args: argparse.Namespace):
@@ -127,11 +129,11 @@ def _race_from_args(args: argparse.Namespace):
 
 
 def cmd_study_launch(args: argparse.Namespace) -> int:
+    race = _race_from_args(args)
+    spec, overrides = _spec_from_args(args)
     from studies import failure_summary, format_leaderboard, launch, leaderboard
     from studies._faults import stop_on_signals
 
-    race = _race_from_args(args)
-    spec = _spec_from_args(args)
     stop_on_signals()  # Ctrl-C, SIGTERM, SIGHUP: running cells go back to the queue, workers stop
     study = launch(
         spec,
@@ -160,8 +162,15 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         return 0
     from studies._storage import redact
 
+    from studies._terminal import fit_lines
+
     cells = spec.total_cells()
-    print(f"study {study.study_name!r} in {redact(args.storage)}: {spec.description or spec.name}")
+    changed = overrides.describe()
+    if changed:  # the preset's description no longer tells the whole protocol
+        print(fit_lines([f"study {study.study_name!r} in {redact(args.storage)}: preset {spec.name} with {changed}",
+                         f"  (the preset: {spec.description or spec.name})"]))
+    else:
+        print(fit_lines([f"study {study.study_name!r} in {redact(args.storage)}: {spec.description or spec.name}"]))
     if race:
         print(f"{cells // spec.repeats} configs raced over {race.min_repeats}..{race.max_repeats} seeds (see study status / report)")
     else:
@@ -360,9 +369,12 @@ def cmd_study_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_model_describe(args: argparse.Namespace) -> int:
-    from searchspace import build_model, describe_model
+    from objectives import check_names
 
     kwargs = parse_sets(args.set)
+    check_names({**kwargs, "family": args.family})  # before torch is imported
+    from searchspace import build_model, describe_model
+
     # the common keys may come as flags or as --set values (the --set value wins)
     in_channels = kwargs.pop("in_channels", args.in_channels)
     num_classes = kwargs.pop("num_classes", args.num_classes)
@@ -379,28 +391,26 @@ def cmd_model_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_space_grid(args: argparse.Namespace) -> int:
+    spec, _ = _spec_from_args(args)
     from objectives import RunConfig, objective_config_parts
-    from searchspace import grid_points
+    from searchspace import SpaceError, grid_points
+    from studies._estimate import estimate_cost, per_trial_lines
+    from studies._terminal import fit_lines
 
-    from searchspace import SpaceError
-    from searchspace.errors import StudyError
-
-    spec = _spec_from_args(args)
-    if spec.sampler != "grid":
-        try:
-            spec.grid_size()
-        except SpaceError:
-            raise StudyError(
-                f"preset {spec.name!r} is sampled ({spec.sampler}, {spec.n_trials} trials): its space has continuous "
-                f"dimensions, so there is no grid to list; `presets show {args.preset}` shows its dimensions"
-            ) from None
+    try:
+        size = spec.grid_size()
+    except SpaceError:
+        if spec.sampler == "grid":
+            raise
+        size = None  # continuous dimensions: a sampled study with no grid to list, priced per trial
     spec.validate()  # every config resolves (unknown keys, bad values); data is not loaded here
-    size = spec.grid_size()
-    points = grid_points(spec.space)[: args.limit]  # the first cells, in grid order
+    points = [] if size is None else grid_points(spec.space)[: args.limit]  # the first cells, in grid order
     if args.json:
         parts = objective_config_parts(spec.objective)
         _print_json({
             "preset": spec.name,
+            "sampler": spec.sampler,
+            "n_trials": spec.n_trials,
             "grid_size": size,
             "repeats": spec.repeats,
             "estimate": _estimate_dict(spec),
@@ -408,13 +418,22 @@ def cmd_space_grid(args: argparse.Namespace) -> int:
                         for p, run in ((p, RunConfig.from_flat(p.config, parts=parts)) for p in points)],
         })
         return 0
-    from studies._estimate import estimate_cost
-
-    print(f"preset {spec.name!r}: {size} configs x {_repeats_text(spec)} = {size * spec.repeats} trials")
-    print("\n".join(estimate_cost(spec).lines()))
+    estimate = estimate_cost(spec)
+    if spec.sampler == "grid":
+        print(f"preset {spec.name!r}: {size} configs x {_repeats_text(spec)} = {size * spec.repeats} trials")
+    else:
+        print(f"preset {spec.name!r}: {spec.sampler}, {spec.n_trials} sampled configs x {_repeats_text(spec)} = "
+              f"{spec.total_cells()} trials")
+    print("\n".join(estimate.lines()))
+    if spec.sampler != "grid":
+        print("\n".join(per_trial_lines(estimate)))
+    if size is None:
+        print(f"no grid to list: the space has continuous dimensions (`presets show {args.preset}` shows them)")
+    elif spec.sampler != "grid":
+        print(f"the grid the sampler draws from: {size} configs")
     for i, p in enumerate(points):
         shown = ", ".join(f"{k}={v}" for k, v in p.params.items()) or "(fixed)"
-        print(f"{i + 1:>4}  {shown}")
+        print(fit_lines([f"{i + 1:>4}  {shown}"]))
     return 0
 
 
@@ -468,6 +487,9 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 
 def cmd_data_describe(args: argparse.Namespace) -> int:
+    from objectives import check_names
+
+    check_names(dataset=args.name)  # before torch is imported
     from objectives.data import describe_dataset
 
     info = describe_dataset(args.name, args.data_dir, split=args.split, size=args.size)
@@ -488,6 +510,9 @@ def cmd_data_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
+    from objectives import check_names
+
+    check_names(dataset=args.name)  # before torch is imported
     from objectives.data import load_dataset
 
     raw = load_dataset(args.name, args.data_dir, size=args.size, download=True)
@@ -506,7 +531,9 @@ def _add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=_repeats, help="seed repeats per config (study launch: auto races them)")
     p.add_argument("--dataset", help="override the dataset, e.g. digits, mnist5k")
     p.add_argument("--epochs", type=_positive_int, help="override the maximum epochs")
-    p.add_argument("--pruner", choices=["none", "median", "halving", "hyperband"])
+    p.add_argument("--pruner", choices=["none", "median", "halving", "hyperband"],
+                   help="override the preset's pruner: stops a config only when its repeats show it worse than the "
+                        "top 3 (docs/speed.md#pruning-by-config)")
     p.add_argument("--seed", type=int, help="sampler seed; repeat r trains with seed + r")
     p.add_argument("--vary", metavar="SOURCES", help="variance design: vary each source alone, --repeats per source "
                    "(init,order,augment,dropout,split,joint | all | none): docs/statistics.md#sources-of-variance")
@@ -561,15 +588,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_study_launch)
 
     p = study.add_parser("worker", help="join an existing study and run its queued cells")
-    p.add_argument("--storage", required=True)
-    p.add_argument("--study-name", required=True)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--data-dir")
+    p.add_argument("--storage", required=True, help="storage URL of the study")
+    p.add_argument("--study-name", required=True, help="the study to join")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
+    p.add_argument("--data-dir", help="dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)")
     p.add_argument("--checkpoint-dir", help="checkpoints of running cells (default: the directory recorded on the study)")
     p.add_argument("--artifact-dir", help="trial artifacts (default: the directory recorded on the study)")
     p.add_argument("--worker-index", type=int, default=0, help="seeds this worker's sampler")
     p.add_argument("--no-wait", action="store_true", help="exit when nothing is waiting, even while other trials run")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="print no summary line at the end")
     _add_batch_repeats_arg(p)
     _add_trials_per_gpu_arg(p)
     _add_heartbeat_args(p)
@@ -577,13 +604,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = study.add_parser("status", help="counts by state and grid progress")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
-    p.add_argument("--study-name", required=True)
+    p.add_argument("--study-name", required=True, help="the study to read")
     p.add_argument("--json", action="store_true", help="machine-readable; keys documented in studies.study_status")
     p.set_defaults(func=cmd_study_status)
 
     p = study.add_parser("report", help="self-contained HTML report (leaderboard, ablation, importance with CIs, plots)")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
-    p.add_argument("--study-name", required=True)
+    p.add_argument("--study-name", required=True, help="the study to report on")
     p.add_argument("--out", help="HTML file to write (default: <study>-report.html; with --json alone: none)")
     p.add_argument("--json", action="store_true", help="print the report's numbers as JSON")
     p.add_argument("--baseline", help="reference config for the ablation, key=value[,key=value] (default: the preset's)")
@@ -616,7 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore", action="append", metavar="PARAM", help="parameter not to match configs on (repeatable)")
     p.add_argument("--where-a", metavar="KEY=VALUE[,...]", help="only the first study's configs with these parameters")
     p.add_argument("--where-b", metavar="KEY=VALUE[,...]", help="only the second study's configs with these parameters")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=cmd_study_compare)
 
     p = study.add_parser("aggregate",
@@ -641,8 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = study.add_parser("datasets", help="class balance, label and image-intensity entropy of datasets")
     p.add_argument("names", nargs="+", help="dataset names, e.g. digits mnist5k")
-    p.add_argument("--data-dir")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--data-dir", help="dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_study_datasets)
 
     p = study.add_parser("dashboard", help="optuna-dashboard over a storage, with trial artifacts")
@@ -654,47 +681,68 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = groups.add_parser("model", help="inspect architecture families").add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = model.add_parser("describe", help="parameter count, output shape and layers of a family")
-    p.add_argument("family")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("family", help="a family name: seq, resnet, cifar_resnet, vgg, baseline_cnn, fcl, skip_cnn")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a model key's value (repeatable)")
     p.add_argument("--input-size", type=_positive_int, default=32)
     p.add_argument("--in-channels", type=_positive_int, default=3)
     p.add_argument("--num-classes", type=_positive_int, default=10)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the description as JSON")
     p.set_defaults(func=cmd_model_describe)
 
     space = groups.add_parser("space", help="inspect search spaces").add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = space.add_parser("grid", help="grid size and configs of a preset")
     _add_spec_args(p)
     p.add_argument("--limit", type=_positive_int, help="show at most this many configs")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the size, the estimate and the configs as JSON")
     p.set_defaults(func=cmd_space_grid)
 
     data = groups.add_parser("data", help="list, describe and download datasets").add_subparsers(dest="command", required=True, parser_class=_Parser)
     data_dir_help = "dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)"
     p = data.add_parser("list", help="registered datasets and whether their files are present")
     p.add_argument("--data-dir", help=data_dir_help)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.set_defaults(func=cmd_data_list)
     p = data.add_parser("describe", help="classes, image size, split sizes and class balance")
     p.add_argument("name", help="a dataset name, e.g. mnist5k or cifar10:hard2:600")
     p.add_argument("--data-dir", help=data_dir_help)
     p.add_argument("--split", choices=["official", "paper"], default="official")
     p.add_argument("--size", type=_positive_int, help="MedMNIST image size: 28, 64, 128 or 224")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the description as JSON")
     p.set_defaults(func=cmd_data_describe)
     p = data.add_parser("download", help="fetch a dataset's files into the data directory")
-    p.add_argument("name")
+    p.add_argument("name", help="a dataset name (see `data list`)")
     p.add_argument("--data-dir", help=data_dir_help)
     p.add_argument("--size", type=_positive_int, help="MedMNIST image size: 28, 64, 128 or 224")
     p.set_defaults(func=cmd_data_download)
 
     presets = groups.add_parser("presets", help="list and show presets").add_subparsers(dest="command", required=True, parser_class=_Parser)
-    presets.add_parser("list").set_defaults(func=cmd_presets_list)
-    p = presets.add_parser("show")
-    p.add_argument("name")
-    p.add_argument("--json", action="store_true")
+    presets.add_parser("list", help="every preset with its one-line description").set_defaults(func=cmd_presets_list)
+    p = presets.add_parser("show", help="a preset's YAML and, for a grid, its size")
+    p.add_argument("name", help="a preset name (see `presets list`) or a path to a preset YAML")
+    p.add_argument("--json", action="store_true", help="the resolved spec as JSON")
     p.set_defaults(func=cmd_presets_show)
+    _describe(parser)
     return parser
+
+
+def _describe(parser: argparse.ArgumentParser, description: str | None = None) -> None:
+    """Every command's ``--help`` opens with its one-line description and states each option's
+    default, as docs/cli.md does (the same rule as docs/gen_cli.py: a default that is set, not false,
+    and not already in the option's help)."""
+    if description and not parser.description:
+        parser.description = description[:1].upper() + description[1:]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                _describe(sub, helps.get(name))
+            continue
+        if isinstance(action, argparse._HelpAction):
+            continue
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if not unset and "default" not in text and "$" not in text:
+            action.help = (text + f" (default: {action.default})").strip().replace("%", "%%")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,8 @@ trains, and returns validation accuracy.
 # below is imported on first use (PEP 562), and the first use imports them all, which also
 # registers the built-in config parts and objectives (``objectives.skip``, ``objectives._synthetic``)
 # exactly as an eager import did.
+from objectives._known import check_names  # noqa: E402  (torch-free: the names a CLI checks first)
+
 _LAZY = {
     **dict.fromkeys(
         ("DataConfig", "RunConfig", "TrainConfig", "list_config_parts", "register_config_part", "valid_keys"),
@@ -65,6 +67,7 @@ __all__ = [
     "PreparedData",
     "RunConfig",
     "TrainConfig",
+    "check_names",
     "check_run",
     "fit",
     "list_config_parts",

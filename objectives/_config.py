@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from objectives._known import unknown_key_message
 from objectives.data._config import DataConfig
 from objectives.train._config import TrainConfig
 from objectives.train._registered import canonical_augment, check_registered
@@ -148,7 +149,7 @@ class RunConfig:
                 name = part_of[key]
                 wanted.setdefault(name, {})[key] = _coerce(_PARTS[name], key, value)
             elif key not in others:
-                raise ConfigError(f"unknown config key {key!r}; valid keys: {valid_list(valid_keys())}")
+                raise ConfigError(unknown_key_message(key, valid_keys()))
         if "augment" in train:  # registration order: "rotate+flip" and "flip+rotate" give one config_id
             train["augment"] = canonical_augment(train["augment"])
         run = cls(

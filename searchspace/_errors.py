@@ -7,7 +7,8 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Iterable, Mapping
 
 
 class LayerlabError(Exception):
@@ -33,9 +34,37 @@ class RegistryError(LayerlabError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def valid_list(choices: Iterable[object], limit: int = 40) -> str:
-    """Render valid choices for an error message: ``a, b, c`` (truncated past ``limit``)."""
+def close_matches(name: object, choices: Iterable[object], aliases: Mapping[str, str] | None = None) -> list[str]:
+    """The choices a mistyped ``name`` most likely meant, best first (at most 3): an alias, also
+    misspelt (``learning_rate``, ``lerning_rate`` -> ``lr``), then difflib's close matches (a
+    typo: ``dropuot`` -> ``dropout``), then choices that contain the name or that it contains
+    (``decay`` -> ``weight_decay``)."""
     items = [str(c) for c in choices]
+    text = str(name).strip().lower().replace("-", "_")
+    aliases = dict(aliases or {})
+    out = [aliases[a] for a in difflib.get_close_matches(text, list(aliases), n=1, cutoff=0.8) if aliases[a] in items]
+    out += difflib.get_close_matches(text, items, n=3, cutoff=0.7)
+    if len(text) >= 3:
+        out += [c for c in items if text in c.lower() or (len(c) >= 3 and c.lower() in text)]
+    return list(dict.fromkeys(out))[:3]
+
+
+def did_you_mean(name: object, choices: Iterable[object], aliases: Mapping[str, str] | None = None) -> str:
+    """`` (did you mean 'lr'?)`` for an error message, or ``""`` when nothing is close."""
+    matches = close_matches(name, choices, aliases)
+    if not matches:
+        return ""
+    return f" (did you mean {' or '.join(repr(m) for m in matches)}?)"
+
+
+def valid_list(choices: Iterable[object], limit: int = 40, *, near: object = None,
+               aliases: Mapping[str, str] | None = None) -> str:
+    """Render valid choices for an error message: ``a, b, c`` (truncated past ``limit``). With
+    ``near`` (the bad value) the choices closest to it come first, so a cut list never hides them."""
+    items = [str(c) for c in choices]
+    if near is not None:
+        first = close_matches(near, items, aliases)
+        items = first + [c for c in items if c not in first]
     if len(items) > limit:
         return ", ".join(items[:limit]) + f", ... ({len(items)} in all)"
     return ", ".join(items)

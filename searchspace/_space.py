@@ -336,9 +336,19 @@ def random_configs(space: Space, n: int, *, seed: int) -> list[dict[str, Any]]:
     """``n`` configs drawn at random from ``space`` (seeded), through :func:`sample` with Optuna's
     ``RandomSampler``: a sampled study's configs as a grid's are its :func:`grid_points`, e.g. to
     check or price a study before it runs."""
+    import logging
+
     import optuna
 
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    # Optuna's in-memory storage logs "A new study created in memory" at INFO: a stray line in
+    # `space grid` and in every check of a sampled study. Quiet for this one creation only.
+    announcer = logging.getLogger("optuna.storages._in_memory")
+    level = announcer.level
+    announcer.setLevel(logging.WARNING)
+    try:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    finally:
+        announcer.setLevel(level)
     out = []
     for _ in range(n):
         trial = study.ask()

@@ -11,7 +11,8 @@ can import them without a cycle). The error classes that ``objectives`` and ``st
 beside the code that raises them; this module re-exports them lazily (PEP 562), so importing it
 never makes ``searchspace`` import a package above it (no cycle, no Optuna or pandas at import).
 
-``valid_list`` renders the valid choices for such a message; extensions (a new family, dataset or
+``valid_list`` renders the valid choices for such a message (closest first when given the bad
+value) and ``did_you_mean`` the likeliest intended one; extensions (a new family, dataset or
 objective) use it to word their own errors the same way.
 
 Not listed, on purpose: ``CheckpointDamaged`` (caught inside the trainer, which then starts fresh)
@@ -27,6 +28,7 @@ from searchspace._errors import (
     LayerlabError,
     RegistryError,
     SpaceError,
+    did_you_mean,
     valid_list,
 )
 from searchspace._lazy import lazy_attributes
@@ -69,5 +71,6 @@ __all__ = [
     "StorageLockedError",
     "StorageLostError",
     "StudyError",
+    "did_you_mean",
     "valid_list",
 ]

@@ -94,6 +94,7 @@ class Estimate:
     cpu_hours: float | None  # on one CPU core
     gpu_hours: float | None  # on one GPU; None until the family's GPU throughput is measured
     unknown: list[str] = field(default_factory=list)  # what the estimate could not price
+    sampled: int = 0  # a sampled study: configs drawn from its space to price a trial (0: a grid, priced cell by cell)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -119,6 +120,23 @@ class Estimate:
         if self.unknown:
             out.append(f"  not priced: {', '.join(self.unknown)}")
         return out
+
+
+def per_trial_lines(estimate: Estimate) -> list[str]:
+    """A sampled study's cost as its trial budget x the mean cost of one trial (priced on configs
+    drawn from its space): what ``space grid`` prints for a preset that has no grid."""
+    trials = max(estimate.cells, 1)
+    cpu = None if estimate.cpu_hours is None else estimate.cpu_hours / trials
+    gpu = None if estimate.gpu_hours is None else estimate.gpu_hours / trials
+
+    def short(hours: float | None) -> str:  # a trial may take seconds
+        return f"about {max(1, round(hours * 3600))} s" if hours is not None and hours < 1 / 60 else _hours(hours)
+
+    return [
+        f"  per trial (mean over {estimate.sampled} configs drawn from the space): one CPU core {short(cpu)}; "
+        f"one GPU {'not measured yet' if gpu is None else short(gpu)}",
+        f"  = {estimate.cells:,} trials x per trial: one CPU core {_hours(estimate.cpu_hours)}",
+    ]
 
 
 def _hours(hours: float | None) -> str:
@@ -174,6 +192,7 @@ def estimate_cost(spec: Any, *, sample: int = 16) -> Estimate:
         preset=spec.name, cells=total, configs=total // max(spec.repeats, 1), repeats=spec.repeats,
         datasets=sorted(datasets), families=sorted(families), epochs=sorted(epochs), images=int(round(images)),
         cpu_hours=cpu if not any(u.startswith("family") for u in unknown) else None, gpu_hours=gpu, unknown=sorted(unknown),
+        sampled=0 if spec.sampler == "grid" else len(configs),
     )
 
 

@@ -32,6 +32,7 @@ from studies._race import RACE_ATTR, RaceSettings
 from studies._race_storage import race_spec, start_race
 from studies._processes import release, start_processes, stop_processes, wait_processes, worker_argv
 from studies._spec import StudyError, StudySpec, spec_differences
+from studies._study_info import describe_study
 from studies._storage import DEFAULT_STORAGE, StorageOptions, close_storage, open_storage, storage_file, study_lock
 from studies._worker import run_worker
 
@@ -118,6 +119,7 @@ def create_or_resume(
             resume = Path(checkpoint_dir).resolve() if checkpoint_dir is not None else checkpoints_beside(where, study_name)
             study.set_user_attr(SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(),
                                             "artifact_dir": str(where), "checkpoint_dir": str(resume)})
+        describe_study(study, spec)  # the objective's name and the spec as readable attributes (dashboard)
         if race is not None or RACE_ATTR in study.user_attrs:
             start_race(study, spec, race)  # queues only the rounds the race has reached
         elif spec.sampler == "grid":

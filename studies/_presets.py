@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from searchspace import Space, build_space
-from searchspace.errors import LayerlabError, valid_list
+from searchspace.errors import LayerlabError, did_you_mean, valid_list
 from studies._spec import StudySpec, design_spec
 from studies._yaml import safe_load
 
@@ -76,7 +76,9 @@ def preset_path(name: str) -> Path:
         return candidate
     path = _preset_dir() / f"{name}.yaml"
     if not path.exists():
-        raise PresetError(f"unknown preset {name!r}; valid: {valid_list(list_presets())} (or a path to a .yaml file)")
+        hint = did_you_mean(name, list_presets())
+        raise PresetError(f"unknown preset {name!r}{hint}; valid: {valid_list(list_presets(), near=name)} "
+                          "(or a path to a .yaml file)")
     return path
 
 

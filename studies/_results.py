@@ -121,7 +121,9 @@ def format_leaderboard(board: pd.DataFrame, *, limit: int | None = 30) -> str:
         lines.append(f"{i + 1:>3}  {row.val_mean:>12.4f}{std:<9}  {row.n:>2}  {row.test_mean:>8.4f}  {params:>9}  {row.label}")
     if limit is not None and len(board) > limit:
         lines.append(f"... {len(board) - limit} more configs")
-    return "\n".join(lines)
+    from studies._terminal import fit_lines
+
+    return fit_lines(lines)  # sampled floats in labels at 4 significant digits; long labels wrap at 100 columns
 
 
 def study_status(study: optuna.Study) -> dict[str, Any]:

@@ -259,6 +259,20 @@ class Overrides:
     values: Mapping[str, Any] = field(default_factory=dict)  # --set key=value
     vary: str | None = None  # --vary: a variance design; --repeats then counts repeats per source
 
+    def __post_init__(self) -> None:
+        # Names first, before anything imports torch: a typo is refused in about a second.
+        from objectives import check_names
+
+        check_names(self.values, dataset=self.dataset)
+
+    def describe(self) -> str:
+        """What these overrides change, as ``key=value`` pairs (``dataset=mnist5k, epochs=5,
+        lr=0.01``); empty when nothing is overridden. A launch prints it beside the preset's
+        description, which no longer tells the whole protocol."""
+        names = ("dataset", "epochs", "repeats", "sampler", "n_trials", "pruner", "seed", "vary")
+        items = [(name, getattr(self, name)) for name in names if getattr(self, name) is not None]
+        return ", ".join(f"{key}={value}" for key, value in [*items, *self.values.items()])
+
     def apply(self, spec: StudySpec) -> StudySpec:
         pins = dict(self.values)
         if self.dataset is not None:

@@ -68,17 +68,55 @@ def make_sampler(spec: StudySpec, worker_index: int = 0) -> optuna.samplers.Base
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     """Optuna's pruners on the per-epoch validation accuracy the objective reports, applied to
-    configs as a whole (mean over repeats; all repeats pruned or kept together, studies._prune)."""
-    if spec.pruner == "median":  # n_startup_trials counts configs here (one of them fully run)
-        return ConfigPruner(optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_CONFIGS, n_warmup_steps=1))
-    if spec.pruner == "halving":
-        return ConfigPruner(optuna.pruners.SuccessiveHalvingPruner())
-    if spec.pruner == "hyperband":
-        return ConfigPruner(optuna.pruners.HyperbandPruner())
-    return optuna.pruners.NopPruner()
+    configs as a whole (mean over repeats; all repeats pruned or kept together, studies._prune),
+    warmed up in proportion to the study and stopping only configs whose repeats show them worse
+    than the best (:data:`PRUNE_ALPHA`)."""
+    if spec.pruner == "none":
+        return optuna.pruners.NopPruner()
+    configs, epochs = study_size(spec)
+    warmup = math.ceil(epochs * PRUNE_WARMUP_SHARE)  # epochs 1..warmup are never pruned
+    if spec.pruner == "median":  # n_startup_trials counts configs here (that many fully run)
+        startup = max(1, math.ceil(configs * PRUNE_STARTUP_SHARE))
+        inner = optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup + 1)
+    elif spec.pruner == "halving":
+        inner = optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup + 1)
+    else:
+        inner = optuna.pruners.HyperbandPruner(min_resource=warmup + 1, max_resource=max(epochs, warmup + 2))
+    return ConfigPruner(inner, warmup_steps=warmup, alpha=PRUNE_ALPHA, keep=PRUNE_KEEP)
 
 
-MEDIAN_STARTUP_CONFIGS = 1  # configs that run to the end before the median pruner judges others
+# Pruning warms up in proportion to the study: a quarter of its epochs, and (median) a tenth of its
+# configs run in full before any is judged. Then a config stops only when its repeats show it worse
+# than each of the leaderboard's top 3 at this one-sided level per decision
+# (studies._prune.worse_than_best; measured in benchmarks/bench_engine.py --parts prune, see
+# docs/speed.md#pruning-by-config).
+PRUNE_WARMUP_SHARE = 0.25
+PRUNE_STARTUP_SHARE = 0.1
+PRUNE_ALPHA = 0.01
+PRUNE_KEEP = 3
+
+
+def study_size(spec: StudySpec) -> tuple[int, int]:
+    """(configs, maximum epochs) of ``spec``: what its pruner's warm-up is proportional to."""
+    configs = spec.n_trials or 1
+    if spec.sampler == "grid":
+        try:
+            configs = min(spec.grid_size(), spec.n_trials or spec.grid_size())
+        except LayerlabError:
+            pass  # no grid (a continuous dimension): validate() refuses such a grid study
+    epochs = []
+    for dim in spec.space:
+        if "epochs" in dim.writes():
+            try:
+                epochs += [dim.decode(p).get("epochs") for p in dim.param_values()]
+            except (LayerlabError, TypeError, ValueError):
+                continue  # a continuous epochs dimension: left to the default below
+    epochs = [int(e) for e in epochs if isinstance(e, (int, float)) and not isinstance(e, bool)]
+    if not epochs:
+        from objectives import TrainConfig
+
+        epochs = [TrainConfig().epochs]
+    return max(1, configs), max(epochs)
 
 
 def worker_name() -> str:
@@ -293,9 +331,22 @@ def run_worker(
             except KeyboardInterrupt:
                 _hand_back_claimed(study, trial_id, storage_url)  # nothing when already handed back
                 raise
+        if report.completed:
+            _mark_best(study)
         return report
     finally:
         close_storage(storage)  # its connections now, not at a collection that may never come (objectives._warm)
+
+
+def _mark_best(study: optuna.Study) -> None:
+    """The best config by its mean over seeds, on the study for the dashboard (studies._study_info);
+    a storage error here costs the mark only, never the trials the worker ran."""
+    from studies._study_info import mark_best_config
+
+    try:
+        mark_best_config(study)
+    except Exception as exc:  # e.g. SQLite past its busy timeout while other workers write
+        log.warning("best config not marked on the study: %s", first_line(exc))
 
 
 def _artifact_store(study: optuna.Study, artifact_dir: str | Path | None):

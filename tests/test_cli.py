@@ -21,8 +21,9 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.Comp
     "args, fragment",
     [
         (["study", "launch", "--preset", "nope"], "unknown preset 'nope'; valid:"),
-        (["model", "describe", "resnett"], "unknown family 'resnett'; valid families:"),
-        (["model", "describe", "seq", "--set", "depthh=3"], "no config key(s) depthh; valid:"),
+        (["model", "describe", "resnett"], "unknown family 'resnett' (did you mean 'resnet'?); valid families:"),
+        (["model", "describe", "seq", "--set", "depthh=3"], "unknown config key 'depthh' (did you mean 'depth'?)"),
+        (["model", "describe", "seq", "--set", "depth=3"], "no config key(s) depth; valid:"),
         (["model", "describe", "seq", "--set", "depth"], "malformed --set 'depth'"),
         (["study", "launch", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
         (["study", "launch", "--set", "lrr=0.1"], "unknown config key 'lrr'"),
@@ -191,8 +192,11 @@ def test_space_grid_validates_and_explains_sampled_presets(capsys):
 
     assert cli.main(["space", "grid", "--preset", "demo", "--set", "lr=-5"]) == 2
     assert "lr must be a positive number" in capsys.readouterr().err
-    assert cli.main(["space", "grid", "--preset", "explore"]) == 2
-    assert "is sampled (tpe" in capsys.readouterr().err
+    assert cli.main(["space", "grid", "--preset", "explore"]) == 0  # sampled: priced per trial, nothing listed
+    out = capsys.readouterr().out
+    assert "tpe, 50 sampled configs x 1 repeats = 50 trials" in out and "no grid to list" in out
+    per_trial = next(line for line in out.splitlines() if line.startswith("  per trial"))
+    assert "one CPU core about" in per_trial and "one GPU" in per_trial
     assert cli.main(["space", "grid", "--preset", "demo", "--limit", "2", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [c["params"]["layers"] for c in data["configs"]] == ["full", "no-Conv"]  # the first cells
@@ -237,3 +241,36 @@ def test_trials_store_the_data_derived_input_keys(tiny_preset, tmp_path):
 
     again = RunConfig.from_flat(config)  # a stored config round-trips, and keeps its id
     assert again.config_id == trial.user_attrs["config_id"]
+
+
+def test_help_opens_with_each_commands_description_and_shows_defaults(capsys):
+    import argparse
+
+    import cli
+
+    def commands(parser, path=()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield (*path, name), sub
+                    yield from commands(sub, (*path, name))
+
+    found = list(commands(cli.build_parser()))
+    assert len(found) > 15
+    assert all(sub.description for _, sub in found), [p for p, sub in found if not sub.description]
+    with pytest.raises(SystemExit):
+        cli.main(["study", "launch", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert text.count("Create or resume a study and run it") == 1
+    for shown in ("(default: demo)", "local workers: this process and N-1 worker processes (default: 1)",
+                  "(default: auto)", "(default: off)"):
+        assert shown in text, shown
+    assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_overrides_say_what_they_change():
+    from studies import Overrides
+
+    assert Overrides().describe() == ""
+    changed = Overrides(dataset="mnist5k", epochs=5, values={"lr": 0.01}).describe()
+    assert changed == "dataset=mnist5k, epochs=5, lr=0.01"

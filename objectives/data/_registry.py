@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from searchspace.errors import ConfigError, LayerlabError, RegistryError, valid_list
+from searchspace.errors import ConfigError, LayerlabError, RegistryError, did_you_mean, valid_list
 
 
 class DatasetError(LayerlabError, RuntimeError):
@@ -132,7 +132,9 @@ def dataset_info(name: str) -> DatasetInfo:
         if info is not None:
             return info
     also = "".join(f", or {spelling}" for spelling in _RESOLVER_HELP)
-    raise ConfigError(f"unknown dataset {name!r}; valid: {valid_list(list_datasets())}{also}")
+    base = name.partition(":")[0]
+    hint = did_you_mean(base, list_datasets()) if base not in _DATASETS else ""
+    raise ConfigError(f"unknown dataset {name!r}{hint}; valid: {valid_list(list_datasets())}{also}")
 
 
 def get_dataset(name: str) -> DatasetInfo:

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from searchspace._errors import FamilyError, RegistryError, valid_list
+from searchspace._errors import FamilyError, RegistryError, did_you_mean, valid_list
 from searchspace.families._init import INIT_SCHEMES, apply_init
 
 COMMON_KWARGS = ("in_channels", "num_classes", "input_size")
@@ -82,7 +82,8 @@ def get_family(name: str) -> Family:
         return _FAMILIES[name]
     except KeyError:
         raise FamilyError(
-            f"unknown family {name!r}; valid families: {valid_list(list_families())}"
+            f"unknown family {name!r}{did_you_mean(name, list_families())}; "
+            f"valid families: {valid_list(list_families())}"
         ) from None
 
 

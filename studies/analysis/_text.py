@@ -85,7 +85,8 @@ def _transfer_lines(result: dict[str, Any]) -> list[str]:
 
 
 def format_summary(report: Report, *, limit: int = 10) -> str:
-    """A few lines for the terminal: top configs, ablation verdicts, importance, noise."""
+    """A few lines for the terminal: top configs, ablation verdicts, importance, noise; floats at 4
+    significant digits and no line wider than 100 columns (studies._terminal)."""
     data = report.data
     lines = [f"study {data['study']['name']!r}: {data['study']['completed_configs']} configs, {data['study']['completed_trials']} completed trials"]
     verdict = data.get("verdict")
@@ -132,4 +133,6 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
                      for g in groups if isinstance(row.get(f"{g} best"), str)]
             lines.append(f"  {row['dataset']}: " + "; ".join(cells))
     lines.extend(f"note: {n}" for n in data["notes"])
-    return "\n".join(lines)
+    from studies._terminal import fit_lines
+
+    return fit_lines(lines)  # 4 significant digits, 100 columns (wrapped under each line's start)

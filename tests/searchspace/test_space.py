@@ -309,3 +309,25 @@ def test_config_id_is_stable_and_order_free():
     assert config_id(a) == config_id(b) and len(config_id(a)) == 12
     assert config_id(a) != config_id({**a, "lr": 0.01})
     assert not math.isnan(len(config_id(a)))
+
+
+def test_random_configs_logs_nothing():
+    """`space grid` and the checks of a sampled study draw configs in a throwaway study: Optuna's
+    "A new study created in memory" INFO line must not reach the terminal."""
+    import logging
+
+    from searchspace import random_configs
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    optuna_logger = logging.getLogger("optuna")
+    level = optuna_logger.level
+    optuna_logger.addHandler(handler)
+    optuna_logger.setLevel(logging.INFO)
+    try:
+        configs = random_configs(Space([Categorical("a", choices=[1, 2])]), 3, seed=0)
+    finally:
+        optuna_logger.removeHandler(handler)
+        optuna_logger.setLevel(level)
+    assert len(configs) == 3 and not records, [r.getMessage() for r in records]

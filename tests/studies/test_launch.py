@@ -75,9 +75,8 @@ def test_overrides_pin_searched_dimensions(tiny_preset):
 
 def test_bad_input_writes_nothing(tiny_preset, tmp_path):
     url = f"sqlite:///{tmp_path / 'sub' / 'never.db'}"
-    spec = Overrides(values={"lrr": 0.1}).apply(load_preset(str(tiny_preset)))
-    with pytest.raises(LayerlabError, match="unknown config key 'lrr'"):
-        launch(spec, storage=url, progress=False)
+    with pytest.raises(LayerlabError, match="unknown config key 'lrr'"):  # refused as the overrides are built
+        launch(Overrides(values={"lrr": 0.1}).apply(load_preset(str(tiny_preset))), storage=url, progress=False)
     assert not (tmp_path / "sub").exists()
     with pytest.raises(LayerlabError, match="--workers"):
         launch(load_preset(str(tiny_preset)), storage=url, workers=0, progress=False)

@@ -132,3 +132,82 @@ def test_a_study_prunes_whole_configs_and_the_leaderboard_and_report_list_them(s
     report = build_report(study, n_bootstrap=0, evaluators=(), datasets="none")
     assert report.data["pruned_configs"][0]["label"] == "lr=1e-07"
     assert any("lr=1e-07 pruned at epoch" in p for s in report.sections for p in s.paragraphs)
+
+
+# -- evidence from the repeats (make_pruner's ConfigPruner(alpha=..., keep=..., warmup_steps=...)) --
+
+
+def _evidence(keep: int = 1, warmup_steps: int = 0, startup: int = 1) -> optuna.Study:
+    return optuna.create_study(direction="maximize", pruner=ConfigPruner(
+        optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=0), warmup_steps=warmup_steps,
+        alpha=0.01, keep=keep))
+
+
+def _repeats(study: optuna.Study, config: str, level: float, noise=(0.0, 0.01, -0.01)) -> None:
+    for e in noise:  # three repeats, two epochs each, seed noise of about 0.01
+        _run(study, config, [level - 0.1 + e, level + e])
+
+
+def test_a_config_within_seed_noise_of_the_best_is_never_pruned():
+    study = _evidence()
+    _repeats(study, "good", 0.9)
+    _repeats(study, "c1", 0.6)  # the median is now between 0.6 and 0.9
+    # below the median and below the best by about one noise SD: a median pruner alone stops it
+    assert _run(study, "mid", [0.79, 0.89]).state == TrialState.COMPLETE
+    assert _run(study, "bad", [0.3, 0.3]).state == TrialState.PRUNED  # 30 SDs below the best: shown worse
+
+
+def test_one_repeat_per_config_is_no_evidence_and_prunes_nothing():
+    study = _evidence()
+    for config, level in [("good", 0.9), ("c1", 0.8), ("c2", 0.7), ("bad", 0.1)]:
+        assert _run(study, config, [level, level]).state == TrialState.COMPLETE  # no seed noise measured yet
+
+
+def test_keep_protects_the_leaderboards_top_configs():
+    study = _evidence(keep=3, startup=3)
+    _repeats(study, "good", 0.9)
+    _repeats(study, "c1", 0.7)
+    _repeats(study, "c2", 0.5)
+    # clearly worse than the best, but above the third best: it may end in the top 3, so it runs
+    assert _run(study, "mid", [0.45, 0.55]).state == TrialState.COMPLETE
+    assert _run(study, "bad", [0.2, 0.2]).state == TrialState.PRUNED  # worse than each of the top 3
+
+
+def test_no_config_is_pruned_in_its_warm_up_epochs():
+    study = _evidence(warmup_steps=1)
+    _repeats(study, "good", 0.9)
+    bad = _start(study, "bad")
+    bad.report(0.1, 1)
+    assert not bad.should_prune()  # epoch 1: warming up
+    bad.report(0.1, 2)
+    assert bad.should_prune()
+
+
+def test_make_pruner_warms_up_in_proportion_to_the_study():
+    space = build_space({**TINY, "epochs": 12}, Space([Categorical("lr", choices=[10.0 ** -i for i in range(40)])]))
+    pruner = make_pruner(StudySpec(space=space, pruner="median", sampler="grid"))
+    inner = pruner.pruner
+    assert (pruner._warmup_steps, pruner._alpha, pruner._keep) == (3, 0.01, 3)  # a quarter of 12 epochs
+    assert inner._n_startup_trials == 4 and inner._n_warmup_steps == 4  # a tenth of 40 configs
+    sampled = make_pruner(StudySpec(space=space, pruner="halving", sampler="tpe", n_trials=12))
+    assert sampled._warmup_steps == 3 and sampled.pruner._min_resource == 4
+    with pytest.raises(ValueError, match="alpha"):
+        ConfigPruner(inner, alpha=0.7)
+
+
+@pytest.mark.slow
+def test_a_short_explore_run_keeps_at_least_two_thirds_of_its_trials(sqlite_url):
+    """The explore preset (TPE) at 12 trials x 2 repeats x 3 epochs on digits: before the pruner
+    warmed up in proportion and asked the repeats, 20 of 24 such trials (6 epochs) were pruned at
+    epoch 1, leaving a 2-config leaderboard. The family is pinned to BaseSeq: a sampled ResNet-34
+    with 512 channels takes over 10 minutes an epoch on a shared 2-core machine."""
+    from studies import Overrides, load_preset
+
+    spec = Overrides(dataset="digits", n_trials=12, repeats=2, epochs=3, values={"family": "seq"}).apply(
+        load_preset("explore"))
+    assert spec.pruner == "median"
+    study = launch(spec, storage=sqlite_url, study_name="explore", progress=False, device="cpu")
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert len(study.trials) >= 24
+    assert len(pruned) <= len(study.trials) / 3, [(t.number, t.params.get("family"), t.intermediate_values)
+                                                   for t in pruned]

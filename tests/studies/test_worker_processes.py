@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from searchspace import LayerlabError
-from studies import Overrides, launch, load_preset
+from studies import apply_overrides, launch, load_preset
 from studies._processes import start_processes
 from tests.studies._util import OPTIONS, ROOT, assert_exactly_once, load
 
@@ -48,7 +48,8 @@ def test_a_launch_that_fails_its_checks_stops_its_gated_workers_and_writes_nothi
         return procs
 
     monkeypatch.setattr(studies._launch, "start_processes", start)
-    spec = Overrides(values={"lrr": 0.1}).apply(load_preset(str(tiny_preset)))
+    preset = load_preset(str(tiny_preset))  # a bad key that only the launch's validation meets
+    spec = preset.replace(space=apply_overrides(preset.space, {"lrr": 0.1}))  # (Overrides refuses it when built)
     url = f"sqlite:///{tmp_path / 'sub' / 'x.db'}"
     with pytest.raises(LayerlabError, match="unknown config key 'lrr'"):
         launch(spec, storage=url, workers=3, device="cpu", progress=False, options=OPTIONS)

@@ -1,0 +1,91 @@
+"""Names checked before torch is imported: a preset's, dataset's, family's or ``--set`` key's typo
+is refused in about a second, with a "did you mean", instead of after the seconds of importing
+torch that the registries need.
+
+Each check reads the live registry when its module is already imported (a Python user may have
+registered a family, dataset or config part; registering one imports the registry), and otherwise
+the built-in names in ``objectives._names``: nothing can be registered without importing the
+registry, so then the built-in names are all there is. Dataset names with a ``:`` (subsets such as
+``mnist:hard2:128``) are checked on their base name here and in full by the registry.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from objectives._names import (
+    BUILTIN_CONFIG_KEYS,
+    BUILTIN_DATASETS,
+    BUILTIN_FAMILIES,
+    FLAG_KEYS,
+    KEY_ALIASES,
+)
+from searchspace.errors import ConfigError, FamilyError, did_you_mean, valid_list
+
+
+def known_config_keys() -> list[str]:
+    """Every config key a ``--set`` or a preset may name."""
+    if "objectives._config" in sys.modules:
+        import objectives  # the package's name: its first use registers the built-in parts (skip_*)
+
+        return objectives.valid_keys()
+    return list(BUILTIN_CONFIG_KEYS)
+
+
+def known_datasets() -> list[str]:
+    if "objectives.data._registry" in sys.modules:
+        return sys.modules["objectives.data._registry"].list_datasets()
+    return list(BUILTIN_DATASETS)
+
+
+def known_families() -> list[str]:
+    if "searchspace.families._registry" in sys.modules:
+        return sys.modules["searchspace.families._registry"].list_families()
+    return list(BUILTIN_FAMILIES)
+
+
+def unknown_key_message(key: str, valid: list[str], *, where: str = "") -> str:
+    """``unknown config key 'learning_rate' (did you mean 'lr'?); valid keys: lr, ...``: the
+    closest keys first, so a list cut for length never hides them."""
+    flag = FLAG_KEYS.get(str(key).lower().replace("-", "_"))
+    if flag is not None:
+        return f"{key!r} is not a config key{where}: it is a study setting, given as {flag}"
+    hint = did_you_mean(key, valid, KEY_ALIASES)
+    return (f"unknown config key {key!r}{where}{hint}; valid keys: "
+            f"{valid_list(sorted(valid), 20, near=key, aliases=KEY_ALIASES)}")
+
+
+def check_dataset_name(name: Any) -> None:
+    """A ConfigError naming the closest datasets when ``name`` is no dataset (its base name, before
+    a ``:``, for a subset)."""
+    base = str(name).partition(":")[0]
+    valid = known_datasets()
+    if base not in valid:
+        raise ConfigError(f"unknown dataset {name!r}{did_you_mean(base, valid)}; valid: {valid_list(valid, near=base)}"
+                          + (", or <dataset>:hard2|easy2:<n> (a 2-class subset)" if ":" not in str(name) else ""))
+
+
+def check_family_name(name: Any) -> None:
+    valid = known_families()
+    if str(name) not in valid:
+        raise FamilyError(f"unknown family {name!r}{did_you_mean(name, valid)}; valid families: "
+                          f"{valid_list(valid, near=name)}")
+
+
+def check_names(values: Mapping[str, Any] | None = None, *, dataset: Any = None, what: str = "--set") -> None:
+    """Refuse, without importing torch, a config key no part knows (``values``: e.g. ``--set``
+    pairs) and a dataset or family that does not exist (``dataset``, or ``values['dataset']`` /
+    ``values['family']``). ``what`` names where the keys came from in the message."""
+    values = dict(values or {})
+    keys = known_config_keys()
+    for key in values:
+        if key not in keys:
+            raise ConfigError(f"{what}: " + unknown_key_message(key, keys))
+    for key, name in (("dataset", dataset), ("dataset", values.get("dataset")), ("family", values.get("family"))):
+        if name is None:
+            continue
+        if not isinstance(name, str):  # e.g. --set family=seq,vgg: a pin is one value, not a choice
+            raise ConfigError(f"{what} {key}={name!r}: {key} takes one name, not {type(name).__name__}")
+        check_family_name(name) if key == "family" else check_dataset_name(name)
