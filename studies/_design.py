@@ -469,3 +469,16 @@ def float32_step(values: Sequence[float]) -> float:
     rounding, not a difference."""
     x = np.asarray([abs(v) for v in values if v is not None and math.isfinite(v)], dtype=np.float32)
     return float(2 * np.spacing(x).max()) if len(x) else 0.0
+
+
+# Rounding slack of the one-image floor: two float32 steps at 1.0. Accuracies stored as float32 put
+# a mean difference of exactly one image off 1/N by up to ~1e-7, which made the race call a
+# one-image shift significant at 20 seeds (the sign-flip test) in the calibration.
+RESOLUTION_SLACK = 2.0 ** -22
+
+
+def beyond_resolution(delta: float, resolution: float) -> float:
+    """How far |delta| lies beyond the one-image resolution (0: within it, rounding included)."""
+    if resolution <= 0:
+        return abs(delta)
+    return max(abs(delta) - resolution * (1 + 1e-9) - RESOLUTION_SLACK, 0.0)

@@ -89,6 +89,7 @@ from typing import Any
 
 import numpy as np
 
+from studies._design import beyond_resolution
 from studies._spec import StudyError
 
 MODES = ("ablation", "selection")
@@ -250,7 +251,7 @@ def compare_paired(a: Sequence[float], b: Sequence[float], *, margin: float | No
         return Comparison(n, float(diff.mean()) if n else float("nan"), 1.0)
     delta = float(diff.mean())
     sd = float(diff.std(ddof=1))
-    excess = max(abs(delta) - resolution * (1 + 1e-9) - 1e-12, 0.0) if resolution > 0 else abs(delta)
+    excess = beyond_resolution(delta, resolution)
     if delta == 0.0 and sd == 0.0:
         return Comparison(n, delta, 1.0)
     if sd <= 1e-9 * abs(delta) or not math.isfinite(sd) or (resolution > 0 and sd <= resolution):
@@ -410,7 +411,7 @@ def _pooled_tests(values, all_values, open_, baseline, margin, resolution) -> di
             out[c] = paired
             continue
         se = math.sqrt(2 * noise.pooled_var / paired.n)
-        excess = max(abs(paired.delta) - resolution * (1 + 1e-9) - 1e-12, 0.0) if resolution > 0 else abs(paired.delta)
+        excess = beyond_resolution(paired.delta, resolution)
         p = float(2 * special.stdtr(noise.pooled_df, -excess / se))
         p_eq = 1.0
         if margin is not None:

@@ -200,7 +200,7 @@ def _variance(noise: design.SeedNoise | None, a: str, b: str, cmp: Comparison) -
 
 def _excess(cmp: Comparison) -> float:
     """|delta| beyond the one-image resolution (the minimum-effect test of _paired)."""
-    return max(abs(cmp.delta) - cmp.resolution * (1 + 1e-9) - 1e-12, 0.0)
+    return design.beyond_resolution(cmp.delta, cmp.resolution)
 
 
 def _degenerate(cmp: Comparison) -> float:

@@ -52,6 +52,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from studies._design import beyond_resolution
+
 POWER = 0.8  # the power at which minimum detectable effects are given
 MAX_REPEATS = 1000  # "repeats needed" beyond this is reported as unreachable
 
@@ -176,17 +178,16 @@ def compare_paired(
 
 def _finish(delta: float, s: Crossed, diffs: np.ndarray, noise: str, resolution: float, confidence: float) -> PairedResult:
     n = len(diffs)
-    resolution_test = resolution * (1 + 1e-9) + 1e-12  # accuracies are k/N in floating point
+    excess = beyond_resolution(delta, resolution)  # accuracies are k/N in floating point (float32 too)
     if delta == 0 and s.se == 0:
         return PairedResult(delta, delta, delta, 1.0, 0.0, s.df, n, s.images, noise, s.seed_var, s.image_var, resolution)
     if s.se <= 1e-9 * abs(delta) or not math.isfinite(s.se):
         # every seed moved by the same amount and nothing else varies (up to rounding of floats):
         # the exact sign-flip test
-        p = min(1.0, 2.0 / 2**n) if abs(delta) > resolution_test else 1.0
+        p = min(1.0, 2.0 / 2**n) if excess > 0 else 1.0
         return PairedResult(delta, delta, delta, p, 0.0, s.df, n, s.images, noise.split(" (")[0] + " (sign-flip test: no spread)",
                             s.seed_var, s.image_var, resolution)
     half = stats.t.ppf(0.5 + confidence / 2, s.df) * s.se
-    excess = max(abs(delta) - resolution_test, 0.0)
     p = min(1.0, 2 * float(stats.t.sf(excess / s.se, s.df)))
     return PairedResult(delta, delta - half, delta + half, p, s.se, s.df, n, s.images, noise, s.seed_var, s.image_var, resolution)
 
@@ -242,7 +243,7 @@ def power_summary(r: PairedResult, *, alpha: float = 0.05, power: float = POWER,
         sign_flip_n = math.ceil(math.log2(2 / alpha) + 1e-12)
         out["mde"] = r.resolution if r.n_pairs >= sign_flip_n else math.inf
         # a shift of one image or less stays below the evaluation set's resolution at any n
-        within_floor = abs(r.delta) <= r.resolution * (1 + 1e-9) + 1e-12
+        within_floor = beyond_resolution(r.delta, r.resolution) == 0
         out["repeats_needed"] = None if within_floor else max(sign_flip_n, r.n_pairs)
         return out
     if r.image_var == 0:
