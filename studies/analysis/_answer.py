@@ -8,9 +8,14 @@ its own "above noise: no". Here the answer is the factorial ANOVA (the calibrate
 its CI) is shown only when its noise verdict says it matters; the others are named as not
 distinguishable from noise, without a number that would read as a finding.
 
-The noise verdict is the permutation null (Holm over the parameters) when it ran; else, for a
-parameter that is a factor (a grid), the ANOVA's F-test with Holm (the randomised-block test, exact
-when the factor is the only thing that varies); else there is none, and that is said.
+The noise verdict, Holm over the parameters: on a full factorial grid, the ANOVA's own F-tests (the
+randomised-block factorial analysis: each config is a cell and its repeats are true replicates,
+so the F reference is exact under normal noise; the permutation null cannot reach Holm's level on
+a small grid, where few shuffles are distinct: 4 x 2 configs gave p = 0.08 for an F of 2,000); on
+any other design the permutation null (a sampled config's repeats are not replicates of the
+parameters' effects, and the F-tests count them as such); an F-test for a single factor when no
+permutation null could run; else none, and that is said. Both are calibrated in
+benchmarks/calib_choices.py and benchmarks/calib_importance.py.
 """
 
 from __future__ import annotations
@@ -53,8 +58,8 @@ def importance_answer(importance: Mapping[str, Any], *, alpha: float = 0.05) -> 
         out["lines"] = ["No importance: no evaluator produced a result (see the notes)."]
         return out
     result = {p: r for p, r in by[name].items() if p in importance["evaluated"]}
-    kinds = importance.get("anova", {}).get("kinds", {}) if name == "anova" else {}
-    test, p_values = _noise_test(result, kinds, alpha)
+    anova = importance.get("anova", {}) if name == "anova" else {}
+    test, p_values = _noise_test(result, anova.get("kinds", {}), bool(anova.get("grid")))
     out.update(available=True, evaluator=name, test=test, method=_method(name, test, len(result), alpha))
     for p, r in result.items():
         p_value = p_values.get(p)
@@ -74,12 +79,15 @@ def importance_answer(importance: Mapping[str, Any], *, alpha: float = 0.05) -> 
 
 
 def _noise_test(result: Mapping[str, Mapping[str, Any]], kinds: Mapping[str, str],
-                alpha: float) -> tuple[str, dict[str, float | None]]:
+                grid: bool) -> tuple[str, dict[str, float | None]]:
+    tested = [p for p, r in result.items() if kinds.get(p) == "factor" and r.get("p_f") is not None]
+    f_test = bool(tested) and len(tested) == len(result)
+    if f_test and grid:
+        return "F-test", dict(zip(tested, holm([result[p]["p_f"] for p in tested])))
     if result and all("p_holm" in r for r in result.values()):
         return "permutation", {p: r["p_holm"] for p, r in result.items()}
-    tested = [p for p, r in result.items() if kinds.get(p) == "factor" and r.get("p_f") is not None]
-    if tested and len(tested) == len(result):
-        return "F-test", dict(zip(tested, holm([result[p]["p_f"] for p in tested])))
+    if f_test and len(result) == 1:
+        return "F-test", {tested[0]: result[tested[0]]["p_f"]}
     return "none", {}
 
 
@@ -89,7 +97,8 @@ def _method(name: str, test: str, k: int, alpha: float) -> str:
     if test == "permutation":
         return f"{what}; noise verdict: permutation null, Holm over the {k} parameter(s) at alpha = {alpha:g}"
     if test == "F-test":
-        return f"{what}; noise verdict: the ANOVA's F-test, Holm over the {k} parameter(s) at alpha = {alpha:g}"
+        return (f"{what}; noise verdict: the ANOVA's F-tests (a full grid: each config's repeats are replicates), Holm "
+                f"over the {k} parameter(s) at alpha = {alpha:g}")
     return f"{what}; no noise verdict (no permutation null could run, e.g. 2 configs)"
 
 

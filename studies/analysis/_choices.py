@@ -7,7 +7,8 @@ objective (over its seed repeats) is regressed on its parameters (statsmodels OL
 
     mean ~ C(optimizer, ref) + C(init, ref) + x_lr + x_lr^2 + x_dropout + x_dropout^2 + ...
 
-- **a categorical parameter** (or a numeric one with at most ``MAX_FACTOR_LEVELS`` values) gets
+- **a categorical parameter** (or a grid's numeric choices: at most ``MAX_FACTOR_LEVELS`` values,
+  not sampled from a float or int range) gets
   one effect per level against a reference level: the preset's baseline value when it names one,
   else the level most configs sampled (the most precise reference);
 - **a numeric parameter** is scaled to [-1, 1] over its searched range (log10 scale when it is
@@ -47,6 +48,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from optuna.distributions import FloatDistribution, IntDistribution
 
 from studies import _design as design
 from studies.analysis._anova import MAX_FACTOR_LEVELS
@@ -93,6 +95,7 @@ def choice_effects(study: optuna.Study | StudyTable, *, alpha: float = 0.05, see
                            "correction": "max-t", "alpha": alpha, "lines": []}
     if not inputs.evaluated:
         out["reason"] = "no parameter varies across the completed configs"
+        out["lines"] = lines(out)
         return out
     means = inputs.means()
     counts = np.bincount(inputs.row_config, minlength=inputs.n_configs)
@@ -104,6 +107,7 @@ def choice_effects(study: optuna.Study | StudyTable, *, alpha: float = 0.05, see
     if n - 1 - len(linear) < MIN_FIT_DF:
         out["reason"] = (f"{n} configs for {len(linear)} effects: the model needs at least {len(linear) + 1 + MIN_FIT_DF} "
                          "configs (sample more configs, or fix some parameters)")
+        out["lines"] = lines(out)
         return out
     kept = _estimable(np.column_stack([np.ones(n)] + [columns[t["column"]] for t in linear]))
     dropped = [t for t, ok in zip(linear, kept[1:]) if not ok]
@@ -165,7 +169,9 @@ def _columns(inputs, base: Mapping[str, Any], reference: dict[str, Any]) -> tupl
         raw = [c[p] for c in inputs.config_params]
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw)
         levels = list(dict.fromkeys(repr(v) for v in raw))
-        if numeric and len(levels) > MAX_FACTOR_LEVELS:
+        dist = inputs.distributions.get(p)
+        sampled_number = isinstance(dist, (FloatDistribution, IntDistribution)) and len(levels) >= 3
+        if numeric and (sampled_number or len(levels) > MAX_FACTOR_LEVELS):
             x, span = _scaled(np.asarray(raw, dtype=float), inputs.distributions.get(p))
             columns[f"{p}:trend"] = x
             columns[f"{p}:curvature"] = x**2 - np.mean(x**2)

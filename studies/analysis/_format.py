@@ -32,6 +32,7 @@ MISSING = "—"
 class Column:
     header: str  # what the table shows
     help: str  # the tooltip and footnote
+    missing: str | None = None  # what a "—" in this column means (printed under a table that has one)
 
 
 CI_HELP = ("95% confidence interval of the mean: Student t below 10 runs, BCa bootstrap from 10 on; "
@@ -78,8 +79,32 @@ COLUMNS: dict[str, Column] = {
     "test_delta": Column("Δ test acc.", "variant minus baseline on test accuracy: reported, not tested"),
     "test_delta_ci": Column("Δ test 95% CI", "95% confidence interval of the test difference"),
     "p_value": Column("p", "p-value of the test, before multiple-comparison correction"),
-    "p_adj": Column("p (adjusted)", "p-value adjusted over every row of the table by the method the table's text "
-                    "names (Dunnett or Tukey): the one the verdict uses"),
+    "p_adj": Column("p (adjusted)", "p-value adjusted over every row of the table by the method the header names "
+                    "(Dunnett, Tukey or max-t): the one the verdict uses", "not tested (fewer than 2 runs)"),
+    "vs_best_p": Column("p vs best (Tukey)", "p-value of the comparison with the best config, adjusted over all pairs "
+                        "of configs (Tukey; Bonferroni for a config noisier than the pool): the one 'Verdict vs best' "
+                        "uses", "the best config itself, or not tested"),
+    # per-choice effects of a sampled study
+    "contrast": Column("Effect of", "a level against the reference level; a numeric parameter's trend (the fitted change "
+                       "from the low to the high end of its searched range) or its curvature (fitted middle minus the "
+                       "mean of the two ends)"),
+    "effect": Column("Effect", "change of the objective, adjusted for every other parameter (OLS of the configs' mean "
+                     "objective on their parameters)"),
+    "effect_ci": Column("Simultaneous 95% CI", "the interval that made the verdict: simultaneous over every effect "
+                        "(max-t); it excludes 0 exactly when the verdict does"),
+    "effect_ci_unadjusted": Column("95% CI (unadjusted)", "the plain 95% interval of this effect alone"),
+    "configs_needed": Column("Configs to decide", "sampled configs (at the current repeats each) at which this effect "
+                             "would be detected with 80% power, if it is the true one",
+                             "already decided, or more than 100,000 configs would be needed (an effect this small is "
+                             "negligible next to the noise)"),
+    "kind": Column("Kind", "level: a categorical choice against the reference; trend / curvature: a numeric parameter"),
+    "n_configs": Column("Configs", "configs that sampled this level (all configs for a numeric parameter)"),
+    "se": Column("SE", "standard error of the effect"),
+    "p_noise": Column("p (noise)", "the noise verdict's p-value: permutation null (or the ANOVA's F-test), Holm over "
+                      "the parameters"),
+    "importance_ci": Column("Importance 95% CI", "noncentral-F interval of the ANOVA's share; percentile bootstrap for "
+                            "the other evaluators (when run)", "not computed (no bootstrap, or not shown: see the verdict)"),
+    "id": Column("Config", "short config ID (c01 is rank 1); the legend lists each ID's parameters"),
     "delta_ci_unadjusted": Column("Δ 95% CI (unadjusted)", "the plain 95% interval of this row alone: it can exclude 0 "
                                   "without a verdict, because a verdict is simultaneous over all rows"),
     "correction": Column("Adjustment", "how this row's p-value was adjusted"),
@@ -88,14 +113,21 @@ COLUMNS: dict[str, Column] = {
     "p_holm": Column("p (Holm)", "p-value after Holm-Bonferroni correction over every row of the table: the one the "
                      "verdict uses"),
     "repeats_needed": Column("Repeats to decide", "seed repeats per config that would give 80% power to detect the "
-                             "observed difference (t-test power; a rough guide that assumes the observed difference is real)"),
+                             "observed difference (noncentral t with the family's critical value; a guide that assumes the "
+                             "observed difference is the true one)",
+                             "already decided, or more seeds alone would not decide it (the difference is within one "
+                             "image of the evaluation set, the evaluation set's own noise is larger, or more than 1,000 "
+                             "repeats per config would be needed)"),
     "more_repeats": Column("More repeats", "repeats to add to the current ones to reach 80% power"),
-    "mde": Column("Min. detectable effect", "the smallest difference these runs detect with 80% power"),
+    "mde": Column("Min. detectable effect", "the smallest difference these runs detect with 80% power",
+                  "no spread to compute it from (a single run, or a comparison that was not tested)"),
     "power": Column("Power", "probability of detecting the observed difference with these runs"),
     # importance
     "evaluator": Column("Evaluator", "Optuna's importance evaluator"),
     "parameter": Column("Parameter", "the searched parameter"),
-    "importance": Column("Importance", "share of the objective's variance explained, normalised to sum to 1 per evaluator"),
+    "importance": Column("Importance", "the ANOVA: partial omega-squared (share of the objective's variance net of the "
+                         "other parameters and the seed); Optuna's evaluators: normalised to sum to 1",
+                         "not shown: the noise verdict cannot tell this parameter from noise"),
     "ci": Column("95% CI", "bootstrap 95% confidence interval over resampled seeds"),
     # rank transfer
     "config": Column("Config", "the config matched between the two studies (hover for the full value)"),
@@ -117,10 +149,13 @@ COLUMNS: dict[str, Column] = {
 
 # Shown first, in this order, when present; any other column whose name contains "verdict" follows.
 VERDICT_FIRST = ("rank", "verdict", "vs_best", "decision", "equivalence")
-IDENTITY = ("label", "variant", "config", "parameter", "evaluator", "dataset", "config_1", "config_2", "baseline", "changed")
+IDENTITY = ("label", "id", "variant", "config", "parameter", "contrast", "evaluator", "dataset", "config_1", "config_2",
+            "baseline", "changed")
 # Bookkeeping: shown last.
 DETAIL_LAST = ("config_id", "ci_method", "design", "test", "ci_clipped", "n_variant", "n_baseline", "p_value")
-LABEL_COLUMNS = {"label", "variant", "baseline", "changed", "config", "config_1", "config_2", "best", "dataset"}
+LABEL_COLUMNS = {"label", "variant", "baseline", "changed", "config", "config_1", "config_2", "best", "dataset", "contrast"}
+TEXT_COLUMNS = {"parameter", "evaluator", "id", "kind"}  # left-aligned text, not labels
+FOLD_COLUMNS = 6  # columns per folded table (beside the row's identity): narrower than a 1400 px page
 HIDDEN = {"group", "params", "extra"}  # internal columns of the analysis frames
 TRUNCATE = {"config_id": 14}  # shown shortened, in full on hover
 
@@ -289,7 +324,9 @@ def order_columns(columns: Sequence[str]) -> list[str]:
 
 
 def present(frame: pd.DataFrame) -> tuple[list[str], list[list[tuple[str, str | None]]]]:
-    """The frame as display columns and rows of ``(text, hover or None)`` cells."""
+    """The frame as display columns and rows of ``(text, hover or None)`` cells. A label found in
+    ``frame.attrs["ids"]`` (label -> short config ID) shows as its ID, the label on hover."""
+    ids = frame.attrs.get("ids") or {}
     frame = merge_intervals(frame)
     empty = [c for c in frame.columns if frame[c].map(_blank).all()]  # nothing to show: drop the column
     columns = order_columns([c for c in frame.columns if c not in empty])
@@ -299,10 +336,12 @@ def present(frame: pd.DataFrame) -> tuple[list[str], list[list[tuple[str, str | 
         for col in columns:
             value = row[col]
             name = str(col)
-            if (name.startswith("p_") or name in ("p", "p_value", "kendall_p")) and not isinstance(value, str):
+            if (name.startswith("p_") or name.endswith("_p") or name == "p") and not isinstance(value, str):
                 cells.append((fmt_p(value), None))
             elif name in TRUNCATE and isinstance(value, str) and len(value) > TRUNCATE[name]:
                 cells.append((value[: TRUNCATE[name]] + "…", value))
+            elif name in LABEL_COLUMNS and isinstance(value, str) and value in ids:
+                cells.append((ids[value], round_floats(value)))
             elif name in LABEL_COLUMNS and isinstance(value, str):
                 short = round_floats(value)
                 cells.append((short, value if short != value else None))
@@ -314,38 +353,94 @@ def present(frame: pd.DataFrame) -> tuple[list[str], list[list[tuple[str, str | 
 
 def table_html(frame: pd.DataFrame, *, footnote: bool = True) -> str:
     """An HTML table of ``frame``: human headers with the explanation as a tooltip, verdict first,
-    3 significant digits, intervals as ``[a, b]``, and a footnote listing what each column means."""
+    3 significant digits, intervals as ``[a, b]``, a line saying what a "—" means in each column
+    that has one, and a footnote listing what each column means.
+
+    Per-table options ride on ``frame.attrs`` (they survive the analyses' copies):
+    ``main``: the columns of the table, in order (names after the intervals are merged, e.g.
+    ``delta_ci``); the others go below it in folded tables of :data:`FOLD_COLUMNS` columns each, so
+    no table is wider than the page. ``decision``: the columns marked ``data-decision`` (the ones
+    a reader decides on; the browser test checks they are on screen at 800 px). ``headers``:
+    header overrides, e.g. ``{"p_adj": "p (Dunnett)"}``. ``ids``: label -> short config ID."""
     if frame.empty:
         return "<p class='empty'>(no rows)</p>"
+    opts = frame.attrs
     columns, rows = present(frame)
-    def th(c: Any) -> str:
-        left = " class='left'" if str(c) in LABEL_COLUMNS or _cell_class(str(c), "").startswith("verdict") else ""
-        tip = f" title='{html.escape(help_of(str(c)), quote=True)}'" if help_of(str(c)) else ""
-        return f"<th{left}{tip}>{html.escape(header_of(str(c)))}</th>"
-
-    head = "".join(th(c) for c in columns)
-    body = []
-    for cells in rows:
-        tds = []
-        for col, (text, hover) in zip(columns, cells):
-            cls = f" class='{_cell_class(str(col), text)}'" if _cell_class(str(col), text) else ""
-            title = f" title='{html.escape(hover, quote=True)}'" if hover else ""
-            tds.append(f"<td{cls}{title}>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(tds) + "</tr>")
-    parts = [f"<div class='table-wrap'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"]
-    notes = [(header_of(str(c)), help_of(str(c))) for c in columns if help_of(str(c))]
+    headers = {**{str(c): header_of(str(c)) for c in columns}, **(opts.get("headers") or {})}
+    decision = set(opts.get("decision") or ())
+    main = [c for c in opts.get("main") or columns if c in columns]
+    rest = [c for c in columns if c not in main]
+    index = {c: i for i, c in enumerate(columns)}
+    parts = [_table(main, [[cells[index[c]] for c in main] for cells in rows], headers, decision)]
+    dashes = [c for c in main if any(cells[index[c]][0] == MISSING for cells in rows) and COLUMNS.get(str(c))
+              and COLUMNS[str(c)].missing]
+    if dashes:
+        parts.append("<p class='dash'>" + " ".join(f"— in {html.escape(headers[str(c)])}: "
+                                                   f"{html.escape(COLUMNS[str(c)].missing)}." for c in dashes) + "</p>")
+    if rest:
+        key = next((c for c in main if c in IDENTITY), None)
+        chunks = [rest[i:i + FOLD_COLUMNS] for i in range(0, len(rest), FOLD_COLUMNS)]
+        folded = "".join(_table(([key] if key else []) + chunk,
+                                [[cells[index[c]] for c in ([key] if key else []) + chunk] for cells in rows], headers, set())
+                         for chunk in chunks)
+        names = ", ".join(headers[str(c)] for c in rest)
+        parts.append(f"<details class='more'><summary>{len(rest)} more column(s): {html.escape(names)}</summary>"
+                     f"{folded}</details>")
+    notes = [(headers[str(c)], help_of(str(c))) for c in columns if help_of(str(c))]
     if footnote and notes:
         items = "".join(f"<dt>{html.escape(h)}</dt><dd>{html.escape(t)}</dd>" for h, t in notes)
         parts.append(f"<details class='columns'><summary>What the columns mean</summary><dl>{items}</dl></details>")
     return "".join(parts)
 
 
+def _table(columns: Sequence[str], rows: Sequence[Sequence[tuple[str, str | None]]], headers: Mapping[str, str],
+           decision: set[str]) -> str:
+    def th(c: Any) -> str:
+        cls = "left" if str(c) in LABEL_COLUMNS | TEXT_COLUMNS or _cell_class(str(c), "").startswith("verdict") else ""
+        cls += " nw" if len(headers[str(c)]) <= 12 else ""  # a short header stays on one line ("p (max-t)")
+        attrs = f" class='{cls.strip()}'" if cls.strip() else ""
+        attrs += " data-decision='1'" if str(c) in decision else ""
+        attrs += f" title='{html.escape(help_of(str(c)), quote=True)}'" if help_of(str(c)) else ""
+        return f"<th{attrs}>{html.escape(headers[str(c)])}</th>"
+
+    body = []
+    for cells in rows:
+        tds = []
+        for col, (text, hover) in zip(columns, cells):
+            cls = _cell_class(str(col), text)
+            title = f" title='{html.escape(hover, quote=True)}'" if hover else ""
+            tds.append(f"<td{f' class={chr(39)}{cls}{chr(39)}' if cls else ''}{title}>{_cell_html(str(col), text)}</td>")
+        body.append("<tr>" + "".join(tds) + "</tr>")
+    head = "".join(th(c) for c in columns)
+    return f"<div class='table-wrap'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+
+
+def _cell_html(column: str, text: str) -> str:
+    """A label cell breaks between its ``key=value`` items, never inside one; other cells do not
+    wrap at all (CSS); a number in scientific notation never wraps (``1.78e-`` / ``06``)."""
+    if column in LABEL_COLUMNS and ", " in text:
+        return ", ".join(f"<span class='nw'>{nowrap_numbers(html.escape(item))}</span>" for item in text.split(", "))
+    return nowrap_numbers(html.escape(text))
+
+
+_SCIENTIFIC = re.compile(r"-?\d+(?:\.\d+)?[eE][-+]?\d+")
+
+
+def nowrap_numbers(escaped: str) -> str:
+    """Escaped HTML text with each number in scientific notation in a no-wrap span: Chromium breaks
+    ``1.78e-06`` after its hyphen when a line is full."""
+    return _SCIENTIFIC.sub(lambda m: f"<span class='nw'>{m.group(0)}</span>", escaped)
+
+
 def _cell_class(column: str, text: str) -> str:
     if column in VERDICT_FIRST[1:] or "verdict" in column:
-        for word, cls in (("better", "good"), ("worse", "bad"), ("equivalent", "same"), ("best", "good")):
+        for word, cls in (("better", "good"), ("worse", "bad"), ("equivalent", "same"), ("best", "good"),
+                          ("above noise", "good")):
             if word in text:
                 return f"verdict {cls}"
         return "verdict undecided"
     if column in LABEL_COLUMNS:
         return "label"
+    if column in TEXT_COLUMNS:
+        return "text"
     return ""

@@ -24,12 +24,15 @@ from threadpoolctl import threadpool_limits
 
 from studies._paper import paper_report
 from studies.analysis import _sections as sections_of
+from studies.analysis._answer import disagreements, importance_answer
+from studies.analysis._choices import choice_effects, sampled
 from studies.analysis._collect import collect
 from studies.analysis._datasets import best_per_dataset, config_value, describe_datasets, study_datasets
 from studies.analysis._epoch_test import per_epoch_test_section
 from studies.analysis._headline import headline
 from studies.analysis._html import render_html
 from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
+from studies.analysis._labels import config_ids
 from studies.analysis._leaderboard import ablation_table, leaderboard_table, noise_note
 from studies.analysis._metrics import objective_metrics
 from studies.analysis._race import race_section
@@ -132,6 +135,10 @@ def build_report(
             by_dataset = None
 
     primary = importance["headline"]["params"]  # evaluated parameters only: never a left-out one
+    answer = importance_answer(importance, alpha=alpha)  # one evaluator, with its noise verdict
+    is_sampled = sampled(table)
+    choices = choice_effects(table, alpha=alpha, seed=seed) if is_sampled else None
+    ids = config_ids(board, always=is_sampled)  # short IDs when labels are long (a sampled study's always are)
     data: dict[str, Any] = {
         "study": {
             "name": table.study_name, "direction": table.direction, "states": dict(table.state_counts),
@@ -144,6 +151,7 @@ def build_report(
         "ablation": ablation.to_dict(),
         "importance": primary,
         "importance_evaluator": importance["headline"]["evaluator"],
+        "importance_answer": answer,
         "importance_detail": importance,
         "variance_split": split,
         "notes": notes,
@@ -152,6 +160,10 @@ def build_report(
     data["summary"] = {"facts": facts, "sentences": summary_sentences(facts)}
     if extra["attrs"]:
         data["objective_metrics"] = {k: v for k, v in extra.items() if k != "by_config"}  # per config: leaderboard "extra"
+    if choices is not None:
+        data["choices"] = choices
+    if ids:
+        data["config_ids"] = ids
     if transfer is not None:
         data["compare"] = transfer
     if datasets_info:
@@ -163,13 +175,17 @@ def build_report(
 
     verdict = headline(ablation.rows, board, alpha=alpha, correction=ablation.correction)
     data["verdict"] = verdict
-    sections = [sections_of.verdict_section(verdict, ablation),
-                sections_of.summary_section(table, data["summary"]["sentences"], notes),
-                sections_of.leaderboard_section(board, sections_of.pruned_paragraphs(data, study),
-                                                figs.leaderboard_figure(board))]
+    summary = sections_of.summary_section(table, data["summary"]["sentences"], notes)
+    configs = sections_of.leaderboard_section(board, sections_of.pruned_paragraphs(data, study),
+                                              figs.leaderboard_figure(board, ids), ids)
+    if choices is not None:  # a sampled study: the choices first, then the configs
+        sections = [sections_of.choices_section(choices, answer, figs.choices_figure(choices), disagreements(answer, choices)),
+                    configs, summary]
+    else:  # a grid: each variant against the baseline first
+        sections = [sections_of.verdict_section(verdict, ablation, ids), summary, configs]
     if extra["attrs"]:
-        sections.append(sections_of.objective_metrics_section(extra, board))
-    sections.append(sections_of.ablation_section(ablation, figs.ablation_figure(ablation)))
+        sections.append(sections_of.objective_metrics_section(extra, board, ids))
+    sections.append(sections_of.ablation_section(ablation, figs.ablation_figure(ablation, ids), ids))
     race = race_section(study)  # a raced study: repeats per config, when and why each was decided
     if race is not None:
         data["race"], section = race
@@ -178,19 +194,20 @@ def build_report(
     if variance is not None:
         data["variance_sources"], section = variance
         sections.append(section)
-    sections.append(sections_of.importance_section(importance, figs.importance_figure(importance)))
-    optuna_figs, optuna_notes = figs.optuna_figures(study, table)
+    sections.append(sections_of.importance_section(importance, answer, figs.importance_figure(answer)))
+    order = [e["parameter"] for e in answer["params"]]
+    optuna_figs, optuna_notes = figs.optuna_figures(study, table, order)
     for title, fig in optuna_figs:
         sections.append(Section(title, [], [], [fig]))
     if optuna_notes:
         sections.append(Section("Plots not drawn", optuna_notes))
-    curves_section, curves_shown = sections_of.curves_section(table, board, ablation, figs)
+    curves_section, curves_shown = sections_of.curves_section(table, board, ablation, figs, ids)
     sections.append(curves_section)
     test_curves = per_epoch_test_section(table, board, figs, Section)  # only with eval_test_every_epoch
     if test_curves is not None:
         sections.append(test_curves)
         data["best_test_over_epochs"] = test_curves.tables[0].to_dict("records")
-    confusion_section, confusion_shown = sections_of.confusion_section(table, board, ablation, figs)
+    confusion_section, confusion_shown = sections_of.confusion_section(table, board, ablation, figs, ids)
     sections.append(confusion_section)
     data["figures"] = {"learning_curves": curves_shown, "confusion": confusion_shown}
     if transfer is not None:

@@ -19,7 +19,19 @@ from studies.analysis._collect import StudyTable
 from studies._paper import BestPerDataset
 from studies.analysis._datasets import selection_labels
 from studies.analysis._format import fmt_cell, fmt_interval, fmt_number
-from studies.analysis._headline import headline_count, headline_table
+from studies.analysis._headline import headline_count, headline_table, p_header
+from studies.analysis._labels import legend_table
+from studies.analysis._labels import shown as shown_label
+
+
+@dataclass
+class Fold:
+    """Detail a reader opens on request (an HTML <details>): its summary line says what is inside."""
+
+    summary: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[pd.DataFrame] = field(default_factory=list)
+    open: bool = False  # drawn open (a legend the section needs), still one click to close
 
 
 @dataclass
@@ -28,6 +40,16 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)  # plain text (escaped when rendered)
     tables: list[pd.DataFrame] = field(default_factory=list)
     figures: list[Any] = field(default_factory=list)  # plotly figures
+    folds: list[Fold] = field(default_factory=list)  # after the figures, closed
+    after: list[str] = field(default_factory=list)  # paragraphs between the tables and the figures
+
+
+def with_ids(text: str, ids: dict[str, str]) -> str:
+    """``text`` with every config label in it replaced by its short ID (longest labels first)."""
+    for label in sorted(ids, key=len, reverse=True):
+        if label in text:
+            text = text.replace(label, ids[label])
+    return text
 
 
 def _number(x: Any) -> bool:
@@ -58,25 +80,86 @@ def report_notes(table: StudyTable, board: pd.DataFrame, ablation, importance: d
     return notes
 
 
-def verdict_section(verdict: dict[str, Any], ablation) -> Section:
-    """The first section: how many choices mattered, and against what."""
-    shown = verdict["mattered"] or verdict["undecided"] or verdict["no_effect"]
+DECIDE = ["verdict", "delta", "delta_ci", "p_adj", "repeats_needed"]  # what a reader decides on, in this order
+
+
+def _options(frame: pd.DataFrame, main: list[str], decision: list[str], ids: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None) -> pd.DataFrame:
+    """``frame`` with the table options of :func:`studies.analysis._format.table_html`."""
+    frame = frame.copy()
+    frame.attrs.update(main=main, decision=decision, ids=ids or {}, headers=headers or {})
+    return frame
+
+
+def verdict_section(verdict: dict[str, Any], ablation, ids: dict[str, str] | None = None) -> Section:
+    """The first section of a grid study: how many choices mattered, and against what."""
+    any_rows = verdict["mattered"] or verdict["undecided"] or verdict["no_effect"]
+    methods = [e.get("method") for kind in ("mattered", "no_effect", "undecided") for e in verdict[kind]]
+    table = _options(headline_table(verdict), ["verdict", "variant", *DECIDE[1:], "n"], DECIDE, ids,
+                     {"p_adj": p_header(methods or [verdict["correction"]])})
     return Section("Verdict: what mattered", [headline_count(verdict)] + _verdict_how(verdict, ablation),
-                   [headline_table(verdict)] if shown else [])
+                   [table] if any_rows else [])
 
 
-def leaderboard_section(board: pd.DataFrame, pruned: list[str], fig) -> Section:
-    """``pruned``: :func:`pruned_paragraphs` (configs pruned as a whole: listed, never silently absent)."""
+def choices_section(choices: dict[str, Any], answer: dict[str, Any], fig, notes: list[str]) -> Section:
+    """The first section of a sampled study: which choices mattered (per-choice effects, decision
+    columns first), which parameters matter beyond noise (the importance answer); how it was
+    computed behind a fold. The configs come after."""
+    paras, tables, how = [], [], []
+    if choices.get("available"):
+        rows = choices["rows"]
+        n_decided = int((rows["verdict"] != "no detectable effect").sum())
+        paras.append(f"Of {len(rows)} effect(s) of the sampled choices, {n_decided} decided and {len(rows) - n_decided} "
+                     f"undecided (no detectable effect, which is not evidence of none). Each effect is adjusted for every "
+                     f"other parameter over the {choices['n_configs']} sampled configs, and the verdicts and intervals are "
+                     "simultaneous over all of them.")
+        main = ["verdict", "parameter", "contrast", "effect", "effect_ci", "p_adj", "configs_needed"]
+        tables.append(_options(rows, main, ["verdict", "effect", "effect_ci", "p_adj", "configs_needed"],
+                               headers={"p_adj": "p (max-t)"}))
+        refs = ", ".join(f"{k}={v}" for k, v in choices["reference"].items())
+        how.append(f"{choices['method']}. Model: {choices['formula']}. Reference levels: {refs or 'none'}. A numeric "
+                   "parameter's trend is the fitted change from the low to the high end of its searched range (log scale "
+                   "when sampled on one); its curvature, the fitted middle minus the mean of the two ends. The regression "
+                   "is what keeps a choice TPE sampled together with a good one from taking its credit "
+                   "(benchmarks/calib_choices.py measures the bias and the false 'matters' rate).")
+        noise = choices.get("noise") or {}
+        if noise.get("available"):
+            how.append(f"Of the unexplained variance of the config means, {100 * noise['seed_share']:.0f}% is seed noise "
+                       "(more repeats shrink it) and the rest is what the model does not explain (only more configs "
+                       "shrink that part of the intervals).")
+        how.extend(f"Left out: {k} ({v})." for k, v in choices["left_out"].items())
+    else:
+        paras.append(f"No per-choice effects: {choices.get('reason')}.")
+    after = ["Importance: " + " ".join(answer["lines"]), *notes]
+    return Section("Verdict: which choices mattered", paras, tables, [fig] if fig is not None else [],
+                   [Fold("How these effects were computed", how)] if how else [], after=after)
+
+
+def leaderboard_section(board: pd.DataFrame, pruned: list[str], fig, ids: dict[str, str] | None = None) -> Section:
+    """``pruned``: :func:`pruned_paragraphs` (configs pruned as a whole: listed, never silently absent).
+    ``ids``: short config IDs (label -> ID), listed in a legend table under the leaderboard."""
     single = bool((board["n"] == 1).all())
+    frame = _options(board.drop(columns=["group", "params", "extra"], errors="ignore"),
+                     ["rank", "label", "vs_best", "val_mean", "val_ci", "vs_best_p", "n", "test_mean"],
+                     ["vs_best", "val_mean", "val_ci", "vs_best_p"], ids)
+    folds, legend = [], []
+    if ids:
+        table = legend_table(board, ids)
+        table.attrs.update(main=["id", "label"], headers={"label": "Parameters"})
+        folds.append(Fold(f"Config legend: the parameters behind each ID ({len(board)} configs)", [], [table], open=True))
+        legend = ["Configs are named by short IDs (c01 is rank 1) in every table and figure of this report; the legend "
+                  "under the figure lists each ID's parameters, and hovering an ID shows them."]
     return Section("Leaderboard", [
         "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection metric); "
         "test accuracy is reported beside it and never used to rank. 95% CI: Student t at every n (computed at 96.5% to stay "
         "honest under skewed seed noise; over seeds and evaluation images when the trials store per-image results, see "
-        "noise); intervals of accuracies are clipped to [0, 1] (ci_clipped). vs_best: paired comparison with the best "
-        "config, Bonferroni over all pairs of configs because the best is picked by the same data (vs_best_p).",
+        "noise); intervals of accuracies are clipped to [0, 1] (ci_clipped). Verdict vs best: paired comparison with the best "
+        "config on the study's pooled seed noise, Tukey's adjustment over all pairs of configs because the best is picked "
+        "by the same data (p vs best).",
         *(["No CI: every config has a single run."] if single else []),
+        *legend,
         *pruned,
-    ], [board.drop(columns=["group", "params", "extra"], errors="ignore")], [fig])
+    ], [frame], [fig], folds)
 
 
 def dataset_transfer_section(by_dataset: dict[str, Any], fig) -> Section:
@@ -138,7 +221,7 @@ def _ci_text(mean: Any, low: Any, high: Any, sd: Any = None) -> str:
     return text
 
 
-def objective_metrics_section(extra: dict[str, Any], board: pd.DataFrame) -> Section:
+def objective_metrics_section(extra: dict[str, Any], board: pd.DataFrame, ids: dict[str, str] | None = None) -> Section:
     """The objective's own metrics: its paired comparisons first, then every declared attribute."""
     name = extra["objective"] or "this objective"
     paras = [extra["description"]] if extra["description"] else []
@@ -167,26 +250,36 @@ def objective_metrics_section(extra: dict[str, Any], board: pd.DataFrame) -> Sec
         wide.append(cells)
     tables.append(pd.DataFrame(wide))
     paras.extend(f"Note: {n}." for n in extra["notes"])
+    for t in tables:
+        t.attrs["ids"] = ids or {}
     return Section(f"Objective metrics ({name})", paras, tables)
 
 
-def curves_section(table: StudyTable, board: pd.DataFrame, ablation, figs) -> tuple[Section, dict[str, list[str]]]:
+def curves_section(table: StudyTable, board: pd.DataFrame, ablation, figs,
+                   ids: dict[str, str] | None = None) -> tuple[Section, dict[str, list[str]]]:
     baseline = [g for g in ablation.baseline_groups if g != board.loc[0, "group"]]
-    fig, shown = figs.learning_curves_figure(table, board, highlight=baseline)
+    fig, drawn = figs.learning_curves_figure(table, board, highlight=baseline, ids=ids)
     if fig is None:
-        return Section("Learning curves", ["no per-epoch history or intermediate values stored on the trials"]), shown
-    paras = [f"Every config's validation accuracy per epoch (#rank in the legend). Drawn: {', '.join(shown['visible'])}."]
-    if shown["hidden"]:
-        paras.append(f"{len(shown['hidden'])} more config(s) start hidden to keep the figure readable; click their legend "
-                     f"entries to show them: {', '.join(shown['hidden'])}.")
-    if shown["left_out"]:
-        paras.append(f"Left out (more than {figs.MAX_CURVE_CONFIGS} configs): {', '.join(shown['left_out'])}.")
-    if shown["no_curve"]:
-        paras.append(f"No per-epoch values stored: {', '.join(shown['no_curve'])}.")
-    return Section("Learning curves", paras, [], [fig]), shown
+        return Section("Learning curves", ["no per-epoch history or intermediate values stored on the trials"]), drawn
+    ids = ids or {}
+
+    def names(labels: list[str]) -> str:
+        return ", ".join(shown_label(label, ids) for label in labels)
+
+    paras = [f"Every config's validation accuracy per epoch ({'config ID' if ids else '#rank'} in the legend). "
+             f"Drawn: {names(drawn['visible'])}."]
+    if drawn["hidden"]:
+        paras.append(f"{len(drawn['hidden'])} more config(s) start hidden to keep the figure readable; click their legend "
+                     f"entries to show them: {names(drawn['hidden'])}.")
+    if drawn["left_out"]:
+        paras.append(f"Left out (more than {figs.MAX_CURVE_CONFIGS} configs): {names(drawn['left_out'])}.")
+    if drawn["no_curve"]:
+        paras.append(f"No per-epoch values stored: {names(drawn['no_curve'])}.")
+    return Section("Learning curves", paras, [], [fig]), drawn
 
 
-def confusion_section(table: StudyTable, board: pd.DataFrame, ablation, figs) -> tuple[Section, dict[str, Any]]:
+def confusion_section(table: StudyTable, board: pd.DataFrame, ablation, figs,
+                      ids: dict[str, str] | None = None) -> tuple[Section, dict[str, Any]]:
     """The best config's confusion matrix, the baseline's when it is another config, and a
     dropdown over every config that has one."""
     best = str(board.loc[0, "group"])
@@ -195,33 +288,38 @@ def confusion_section(table: StudyTable, board: pd.DataFrame, ablation, figs) ->
     baseline = others[0] if others and best not in ablation.baseline_groups else None
     paras, figures = [], []
     shown: dict[str, Any] = {"best": table.label_of(best), "baseline": None}
-    fig = figs.confusion_figure(table, best, "best config")
+    fig = figs.confusion_figure(table, best, "best config", ids=ids)
     if fig is None:
         paras.append("no confusion matrix stored on the best config's trials")
     else:
         figures.append(fig)
     if baseline is not None:
-        fig = figs.confusion_figure(table, baseline, "ablation baseline")
+        fig = figs.confusion_figure(table, baseline, "ablation baseline", ids=ids)
         if fig is None:
-            paras.append(f"no confusion matrix stored on the baseline's trials ({table.label_of(baseline)})")
+            paras.append(f"no confusion matrix stored on the baseline's trials ({shown_label(table.label_of(baseline), ids or {})})")
         else:
             figures.append(fig)
             shown["baseline"] = table.label_of(baseline)
     elif best in ablation.baseline_groups or not ablation.baseline_groups:
         paras.append("The best config is the ablation baseline (or one of its configs).")
-    browser, listed = figs.confusion_browser_figure(table, list(board["group"]))
+    browser, listed = figs.confusion_browser_figure(table, list(board["group"]), ids=ids)
     shown.update(listed)
     if browser is not None:
+        left = ", ".join(shown_label(label, ids or {}) for label in listed["left_out"])
         paras.append("Every config's confusion matrix (choose in the dropdown, configs in leaderboard order)"
-                     + (f"; left out to keep the page small: {', '.join(listed['left_out'])}" if listed["left_out"] else "") + ".")
+                     + (f"; left out to keep the page small: {left}" if left else "") + ".")
         figures.append(browser)
     return Section("Confusion matrices (test set, summed over repeats; rows: true class)", paras, [], figures), shown
 
 
-def ablation_section(ablation, fig) -> Section:
+def ablation_section(ablation, fig, ids: dict[str, str] | None = None) -> Section:
+    ids = ids or {}
     base = ", ".join(f"{k}={v}" for k, v in ablation.baseline.items())
+    if ids and all(label in ids for label in ablation.baseline_labels):
+        base = ", ".join(ids[label] for label in ablation.baseline_labels)
+    configs = ", ".join(shown_label(label, ids) for label in ablation.baseline_labels)
     paras = [
-        f"Baseline: {base} ({ablation.baseline_source}); configs: {', '.join(ablation.baseline_labels)}. "
+        f"Baseline: {base} ({ablation.baseline_source}); configs: {configs}. "
         f"delta = variant minus baseline on the objective, paired by seed where repeats share seeds "
         f"({'Wilcoxon signed-rank test' if ablation.test == 'wilcoxon' else 'paired t-test'}; "
         f"Welch's t-test when unpaired), with the seed noise pooled over every config of the study (a randomized "
@@ -234,30 +332,39 @@ def ablation_section(ablation, fig) -> Section:
         "per config to detect a difference of the row's size ('—': no number of seeds would, e.g. the difference is within "
         "one image of the evaluation set). "
         "Test deltas are reported beside and not tested.",
-        *ablation.notes,
+        *(with_ids(note, ids) for note in ablation.notes),
     ]
-    tables = [] if ablation.rows.empty else [ablation.rows]
+    tables = []
+    if not ablation.rows.empty:
+        methods = ablation.rows["correction"] if "correction" in ablation.rows else [ablation.correction]
+        tables.append(_options(ablation.rows, ["verdict", "variant", *DECIDE[1:]], DECIDE, ids,
+                               {"p_adj": p_header(methods)}))
     return Section("Ablation against the baseline", paras, tables, [fig] if fig is not None else [])
 
 
-def importance_section(importance: dict[str, Any], fig) -> Section:
+def importance_section(importance: dict[str, Any], answer: dict[str, Any], fig) -> Section:
+    """The one importance answer (its evaluator and noise verdict) first; the other evaluators,
+    the ANOVA table and the methods behind a fold that says why the evaluators differ."""
     if not importance["available"]:
         return Section("Parameter importance", [f"No importance: {importance['reason']}."])
-    boot = importance["bootstrap"]
-    paras = [
-        "Evaluators: " + "; ".join(importance["evaluators"].values()) + ". Optuna's evaluators are normalised to sum to 1; "
-        "the ANOVA's value is partial omega-squared (share of variance net of the other parameters and the seed), "
-        "its CI by noncentral-F inversion and p_f its F-test.",
-        f"Optuna evaluators' CI: {boot['interval']} over {boot['replicates']} bootstrap replicates ({boot['resampling']})."
-        if boot["available"] else f"No bootstrap CI: {boot['reason']}.",
-        *([f"Permutation null ({', '.join(importance['permutation']['evaluators'])}): {importance['permutation']['method']}. "
-           "above_noise marks a parameter that matters beyond seed noise; the others are not distinguishable from noise."]
-          if importance.get("permutation", {}).get("evaluators") else []),
-        "Evaluated: " + (", ".join(importance["evaluated"]) or "none") + ".",
-    ]
+    from studies.analysis._answer import WHY_OTHERS, answer_table, others_table
+
+    paras = [*answer["lines"], f"How: {answer['method']}."]
     for name, reason in importance["left_out"].items():
-        paras.append(f"Left out of fANOVA/MDI: {name} ({reason}).")
-    paras.extend(f"Note: {n}." for n in importance["notes"])
+        paras.append(f"Left out: {name} ({reason}).")
+    tables = [_options(answer_table(answer), ["verdict", "parameter", "importance", "importance_ci", "p_noise"],
+                       ["verdict", "importance", "importance_ci", "p_noise"])] if answer["params"] else []
+    detail = [WHY_OTHERS] if answer["others"] else []
+    boot = importance["bootstrap"]
+    if answer["others"]:
+        detail.append(f"Their CIs: {boot['interval']} over {boot['replicates']} bootstrap replicates ({boot['resampling']})."
+                      if boot["available"] else f"Their CIs: not computed ({boot['reason']}; `--bootstrap N` adds them).")
+    perm = importance.get("permutation", {})
+    if perm.get("evaluators"):
+        detail.append(f"Permutation null ({', '.join(perm['evaluators'])}): {perm['method']}.")
+    elif perm.get("reason"):
+        detail.append(f"Permutation null: {perm['reason']}.")
+    detail.extend(f"Note: {n}." for n in importance["notes"])
     for name, entry in importance["conditional"].items():
         ped = entry.get("ped_anova")
         within = entry.get("fanova_within_active")
@@ -266,19 +373,20 @@ def importance_section(importance: dict[str, Any], fig) -> Section:
             text += f"; PED-ANOVA importance {ped['value']:.3f}"
         if within:
             text += f"; fANOVA within the trials where it is active: {within.get(name, 0.0):.3f}"
-        paras.append(text + ".")
-    rows = [
-        {"evaluator": ev, "parameter": p, "importance": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-         "p_value": r.get("p_value"), "p_holm": r.get("p_holm"), "above_noise": r.get("above_noise")}
-        for ev, res in importance["by_evaluator"].items() for p, r in res.items()
-    ]
-    tables = [pd.DataFrame(rows)]
+        detail.append(text + ".")
+    folded = [others_table(importance, answer)] if answer["others"] else []
     if importance.get("anova", {}).get("terms"):
         anova = importance["anova"]
-        paras.append(f"ANOVA ({anova['formula']}; {'full grid' if anova['grid'] else 'not a full grid'}, "
-                     f"residual df {anova['residual_df']:g}): main effects" + (" and two-way interactions" if anova["interactions"] else "") + ".")
-        tables.append(pd.DataFrame([{k: v for k, v in t.items() if k != "params"} for t in anova["terms"]]))
-    return Section("Parameter importance", paras, tables, [fig] if fig is not None else [])
+        detail.append(f"ANOVA ({anova['formula']}; {'full grid' if anova['grid'] else 'not a full grid'}, "
+                      f"residual df {anova['residual_df']:g}): main effects" + (" and two-way interactions" if anova["interactions"] else "")
+                      + "; its table is the last below (F-test p-values count every run as independent; the noise "
+                      "verdict above does not).")
+        folded.append(pd.DataFrame([{k: v for k, v in t.items() if k != "params"} for t in anova["terms"]]))
+    others = ", ".join(answer["others"])
+    summary = (f"Other evaluators ({others}) and why they differ; the ANOVA table" if others
+               else "The ANOVA table and the methods")
+    return Section("Parameter importance", paras, tables, [fig] if fig is not None else [],
+                   [Fold(summary, detail, [t for t in folded if not t.empty])])
 
 
 def transfer_section(result: dict[str, Any], fig) -> Section:

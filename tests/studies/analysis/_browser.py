@@ -31,19 +31,47 @@ window.addEventListener('unhandledrejection',function(e){__layerlabErrors.push('
 (function(){var o=console.error;console.error=function(){__layerlabErrors.push('console.error: '+Array.prototype.join.call(arguments,' '));return o.apply(console,arguments)}})();
 </script>"""
 
-# Last thing in <body>: after the figures drew, write the findings into a <pre>.
+# Last thing in <body>: after the figures drew, write the findings into a <pre>. Besides errors and
+# drawing: per figure, pairs of tick labels (or parallel-coordinate axis labels) that overlap and
+# titles that run past the figure's edge (plotly never wraps them; the svg cuts them); per table,
+# whether the decision columns (th[data-decision]) are visible without scrolling and whether the
+# table is wider than its box; and numbers in scientific notation split over two lines.
 CHECK = """<script>window.addEventListener('load',function(){setTimeout(function(){
 function box(el){var r=el.getBoundingClientRect();return {left:r.left,right:r.right,top:r.top,bottom:r.bottom,width:r.width,height:r.height}}
 function overlap(a,b){return a.left<b.right&&b.left<a.right&&a.top<b.bottom&&b.top<a.bottom}
+function shrink(r){return {left:r.left+1,right:r.right-1,top:r.top+1,bottom:r.bottom-1}}
+function overlaps(els){var bs=els.filter(function(e){return e.textContent.trim()&&e.getBoundingClientRect().width>0})
+  .map(function(e){return {t:e.textContent,b:shrink(e.getBoundingClientRect())}}),out=[];
+  for(var i=0;i<bs.length;i++)for(var j=i+1;j<bs.length;j++)if(overlap(bs[i].b,bs[j].b))out.push([bs[i].t,bs[j].t]);return out}
 var plots=[].slice.call(document.querySelectorAll('.plotly-graph-div')).map(function(d){
   var shapes=d.querySelectorAll('.main-svg path, .main-svg text, .main-svg rect, .main-svg image').length;
   var canvases=[].slice.call(d.querySelectorAll('canvas')).filter(function(c){return c.width>0&&c.height>0}).length;
   var menu=d.querySelector('.updatemenu-container'), title=d.querySelector('.gtitle'), menuTitleOverlap=null;
   if(menu&&title){var mb=menu.getBoundingClientRect(), tb=title.getBoundingClientRect();
     menuTitleOverlap=overlap(mb,tb)&&mb.width>0&&tb.width>0}
+  var groups=[].slice.call(d.querySelectorAll('.xaxislayer-above, .yaxislayer-above')).map(function(g){
+    return [].slice.call(g.querySelectorAll('text'))});
+  [].slice.call(d.querySelectorAll('.parcoords .y-axis')).forEach(function(a){groups.push([].slice.call(a.querySelectorAll('.tick text')))});
+  groups.push([].slice.call(d.querySelectorAll('.parcoords .axis-title')));
+  var tickOverlaps=[];groups.forEach(function(g){tickOverlaps=tickOverlaps.concat(overlaps(g))});
+  var db=d.getBoundingClientRect(), cut=[];
+  [].slice.call(d.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text, .annotation-text')).forEach(function(t){
+    var r=t.getBoundingClientRect();if(r.width>0&&(r.left<db.left-1||r.right>db.right+1||r.top<db.top-1))cut.push(t.textContent)});
   return {id:d.id,drawn:!!d._fullLayout,svgShapes:shapes,canvases:canvases,box:box(d),title:title?title.textContent:null,
-          menuTitleOverlap:menuTitleOverlap}});
-var out={errors:window.__layerlabErrors,plots:plots,innerWidth:window.innerWidth,
+          menuTitleOverlap:menuTitleOverlap,tickOverlaps:tickOverlaps,cutTitles:cut}});
+var tables=[].slice.call(document.querySelectorAll('table')).map(function(t){
+  var wrap=t.parentElement, wb=wrap.getBoundingClientRect(), right=Math.min(wb.right,window.innerWidth);
+  var hidden=[].slice.call(t.querySelectorAll('th[data-decision]')).filter(function(th){
+    return th.getBoundingClientRect().right>right+1}).map(function(th){return th.textContent});
+  var sec=t.closest('section'), h=sec?sec.querySelector('h2'):null;
+  return {section:h?h.textContent:null,decision:t.querySelectorAll('th[data-decision]').length,hiddenDecision:hidden,
+          width:t.getBoundingClientRect().width,boxWidth:wb.width,folded:!!t.closest('details:not([open])')}});
+var split=[], re=/\\d(?:\\.\\d+)?e[-+]\\d+/g, walker=document.createTreeWalker(document.body,NodeFilter.SHOW_TEXT);
+while(walker.nextNode()){var n=walker.currentNode,m;if(!n.parentElement||n.parentElement.closest('details:not([open]),svg,script,pre'))continue;
+  re.lastIndex=0;while((m=re.exec(n.textContent))){var rg=document.createRange();rg.setStart(n,m.index);rg.setEnd(n,m.index+m[0].length);
+    var rects=[].slice.call(rg.getClientRects()).filter(function(r){return r.width>0});
+    if(rects.length>1&&rects[0].top!==rects[rects.length-1].top)split.push(m[0])}}
+var out={errors:window.__layerlabErrors,plots:plots,tables:tables,splitNumbers:split,innerWidth:window.innerWidth,
          scrollWidth:document.documentElement.scrollWidth,plotlyLoaded:typeof Plotly!=='undefined'};
 var pre=document.createElement('pre');pre.id='layerlab-check';pre.textContent=JSON.stringify(out);
 document.body.appendChild(pre);},1500)});</script>"""
@@ -155,4 +183,53 @@ def numeric_study():
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(lambda t: 0.9 - (t.suggest_float("lr", 1e-5, 1e-1, log=True) - 0.003) ** 2
                    - 0.01 * t.suggest_int("depth", 1, 4) - 0.1 * t.suggest_float("dropout", 0.0, 0.5), n_trials=20)
+    return study
+
+
+TPE_OPTIMIZERS = ("sgd", "adam", "adamw")
+TPE_INITS = ("default", "he_normal", "xavier_uniform")
+
+
+def tpe_study(n_configs: int = 24, repeats: int = 2, *, seed: int = 0, name: str = "tpe-sample"):
+    """A study sampled by Optuna's TPE, in layerlab's trial layout (config_id, repeat, seed,
+    history, confusion), with long sampled floats in every label (lr and weight_decay on a log
+    scale, dropout linear) and two categoricals: optimizer matters (adam, adamw +0.04 over sgd),
+    lr has an optimum inside its range, dropout a falling trend, init and weight_decay nothing."""
+    import math
+
+    import numpy as np
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = np.random.default_rng(seed)
+    dists = {
+        "optimizer": optuna.distributions.CategoricalDistribution(TPE_OPTIMIZERS),
+        "init": optuna.distributions.CategoricalDistribution(TPE_INITS),
+        "lr": optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True),
+        "weight_decay": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True),
+        "dropout": optuna.distributions.FloatDistribution(0.0, 0.5),
+    }
+
+    def truth(p):
+        return (0.90 + (0.04 if p["optimizer"] != "sgd" else 0.0) - 0.012 * (math.log10(p["lr"]) + 3) ** 2
+                - 0.04 * p["dropout"])
+
+    driver = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=6))
+    study = optuna.create_study(study_name=name, direction="maximize")
+    for c in range(n_configs):
+        ask = driver.ask(dists)
+        p = dict(ask.params)
+        values = []
+        for r in range(repeats):
+            acc = float(np.clip(truth(p) + rng.normal(0, 0.01), 0, 1))
+            values.append(acc)
+            hits = int(round(acc * 50))
+            attrs = {
+                "config_id": f"tpe{c:03d}", "repeat": r, "seed": 100 + r, "test_accuracy": acc - 0.01,
+                "config": {"family": "seq", "dataset": "digits", **p},
+                "history": [{"epoch": e, "val_accuracy": round(acc * (1 - 0.5 ** e), 4)} for e in range(1, 7)],
+                "confusion": (np.eye(10, dtype=int) * hits + (50 - hits) // 9).tolist(),
+            }
+            study.add_trial(optuna.trial.create_trial(params=p, distributions=dists, value=acc, user_attrs=attrs))
+        driver.tell(ask, float(np.mean(values)))
     return study
