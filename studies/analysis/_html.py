@@ -34,6 +34,7 @@ td.same{color:#555}td.undecided{color:#8a6d00;font-weight:400}
 details.columns{font-size:.8rem;color:var(--muted);margin:.2rem 0 1rem}details.columns dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;margin:.4rem 0}
 details.columns dt{font-weight:600}details.columns dd{margin:0}
 .figure{width:100%;margin:.8rem 0}
+@media (max-width:900px){body{padding:0 .5rem}section.verdict{padding:.2rem .5rem .5rem}th,td{padding:.2rem .35rem}}
 """
 
 

@@ -19,7 +19,7 @@ MAX_PARALLEL_TRIALS = 2000  # Optuna's parallel-coordinate plot draws one plotly
 TITLE_WIDTH = 60  # characters per title line: 17 px plotly titles fit an 800 px page
 MAX_TICK_TEXT = 10  # characters of a parallel-coordinate tick label (its axis is ~70 px from the next at 800 px)
 MAX_PARALLEL_PARAMS = 8
-MAX_SLICES = 6  # subplots in the slice plot's one row  # axes of the parallel-coordinate plot: more collide at 800 px
+MAX_SLICES = 4  # subplots in the slice plot's one row: more crowd their ticks at 800 px  # axes of the parallel-coordinate plot: more collide at 800 px
 def readable(fig: go.Figure) -> go.Figure:
     """Every figure, ours or Optuna's, at any page width from 800 px: no fixed width (the page's
     column decides), titles that wrap instead of running off, automatic margins for long tick
@@ -53,8 +53,8 @@ def readable(fig: go.Figure) -> go.Figure:
             if parallel and len(text) > MAX_TICK_TEXT:  # a tick label of parallel coordinates: cut, full on hover
                 annotation.hovertext, text = text, text[: MAX_TICK_TEXT - 1] + "…"
             annotation.text = text
-    if parallel and len(layout.xaxis.tickvals or ()) > 6:  # many axes: their names would touch
-        fig.update_xaxes(tickangle=-30)
+    if len(axes) > 1:  # a log axis in a row of subplots: decades only (plotly's 2 and 5 between them crowd)
+        fig.for_each_xaxis(lambda axis: axis.update(dtick=1) if axis.type == "log" else None)
     for trace in fig.data:  # parallel coordinates (Parcoords): categorical tick labels of sampled floats
         for dim in (trace.dimensions if "dimensions" in trace else ()):
             if getattr(dim, "ticktext", None) is not None:

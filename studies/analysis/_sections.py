@@ -81,6 +81,7 @@ def report_notes(table: StudyTable, board: pd.DataFrame, ablation, importance: d
 
 
 DECIDE = ["verdict", "delta", "delta_ci", "p_adj", "repeats_needed"]  # what a reader decides on, in this order
+LEGEND_OPEN = 20  # a config legend up to this many rows is drawn open
 
 
 def _options(frame: pd.DataFrame, main: list[str], decision: list[str], ids: dict[str, str] | None = None,
@@ -146,7 +147,8 @@ def leaderboard_section(board: pd.DataFrame, pruned: list[str], fig, ids: dict[s
     if ids:
         table = legend_table(board, ids)
         table.attrs.update(main=["id", "label"], headers={"label": "Parameters"})
-        folds.append(Fold(f"Config legend: the parameters behind each ID ({len(board)} configs)", [], [table], open=True))
+        folds.append(Fold(f"Config legend: the parameters behind each ID ({len(board)} configs)", [], [table],
+                          open=len(board) <= LEGEND_OPEN))
         legend = ["Configs are named by short IDs (c01 is rank 1) in every table and figure of this report; the legend "
                   "under the figure lists each ID's parameters, and hovering an ID shows them."]
     return Section("Leaderboard", [

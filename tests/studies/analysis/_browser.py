@@ -32,17 +32,24 @@ window.addEventListener('unhandledrejection',function(e){__layerlabErrors.push('
 </script>"""
 
 # Last thing in <body>: after the figures drew, write the findings into a <pre>. Besides errors and
-# drawing: per figure, pairs of tick labels (or parallel-coordinate axis labels) that overlap and
+# drawing: per figure, pairs of tick labels (or parallel-coordinate axis labels) that overlap (each
+# label's box mapped to the screen with its rotation, compared by separating axes: two labels
+# rotated 30 degrees side by side have overlapping bounding rectangles but no overlapping ink) and
 # titles that run past the figure's edge (plotly never wraps them; the svg cuts them); per table,
 # whether the decision columns (th[data-decision]) are visible without scrolling and whether the
 # table is wider than its box; and numbers in scientific notation split over two lines.
 CHECK = """<script>window.addEventListener('load',function(){setTimeout(function(){
+if(window.__layerlabOpen)[].slice.call(document.querySelectorAll('details')).forEach(function(d){d.open=true});
 function box(el){var r=el.getBoundingClientRect();return {left:r.left,right:r.right,top:r.top,bottom:r.bottom,width:r.width,height:r.height}}
 function overlap(a,b){return a.left<b.right&&b.left<a.right&&a.top<b.bottom&&b.top<a.bottom}
-function shrink(r){return {left:r.left+1,right:r.right-1,top:r.top+1,bottom:r.bottom-1}}
+function quad(e){var b=e.getBBox(),m=e.getScreenCTM(),q=[[b.x+1,b.y+1],[b.x+b.width-1,b.y+1],[b.x+b.width-1,b.y+b.height-1],[b.x+1,b.y+b.height-1]];
+  return q.map(function(c){return [m.a*c[0]+m.c*c[1]+m.e,m.b*c[0]+m.d*c[1]+m.f]})}
+function apart(p,q){var ps=[p,q];for(var k=0;k<2;k++){var r=ps[k];for(var i=0;i<4;i++){var a=r[i],b=r[(i+1)%4],nx=a[1]-b[1],ny=b[0]-a[0];
+  var pp=p.map(function(c){return c[0]*nx+c[1]*ny}),qq=q.map(function(c){return c[0]*nx+c[1]*ny});
+  if(Math.max.apply(null,pp)<=Math.min.apply(null,qq)||Math.max.apply(null,qq)<=Math.min.apply(null,pp))return true}}return false}
 function overlaps(els){var bs=els.filter(function(e){return e.textContent.trim()&&e.getBoundingClientRect().width>0})
-  .map(function(e){return {t:e.textContent,b:shrink(e.getBoundingClientRect())}}),out=[];
-  for(var i=0;i<bs.length;i++)for(var j=i+1;j<bs.length;j++)if(overlap(bs[i].b,bs[j].b))out.push([bs[i].t,bs[j].t]);return out}
+  .map(function(e){return {t:e.textContent,q:quad(e)}}),out=[];
+  for(var i=0;i<bs.length;i++)for(var j=i+1;j<bs.length;j++)if(!apart(bs[i].q,bs[j].q))out.push([bs[i].t,bs[j].t]);return out}
 var plots=[].slice.call(document.querySelectorAll('.plotly-graph-div')).map(function(d){
   var shapes=d.querySelectorAll('.main-svg path, .main-svg text, .main-svg rect, .main-svg image').length;
   var canvases=[].slice.call(d.querySelectorAll('canvas')).filter(function(c){return c.width>0&&c.height>0}).length;
@@ -85,9 +92,11 @@ def find_chromium() -> str | None:
     return None
 
 
-def instrument(page: str) -> str:
-    """The page with the capture script first in <head> and the check last in <body>."""
-    page = page.replace("<head>", "<head>" + CAPTURE, 1) if "<head>" in page else CAPTURE + page
+def instrument(page: str, *, open_details: bool = False) -> str:
+    """The page with the capture script first in <head> and the check last in <body>;
+    ``open_details``: every <details> is opened before the measurements (folded tables too)."""
+    capture = CAPTURE + ("<script>window.__layerlabOpen=true</script>" if open_details else "")
+    page = page.replace("<head>", "<head>" + capture, 1) if "<head>" in page else capture + page
     return page.replace("</body>", CHECK + "</body>", 1) if "</body>" in page else page + CHECK
 
 
@@ -98,17 +107,18 @@ def _run(chromium: str, args: list[str], timeout: float) -> subprocess.Completed
 
 
 def check_page(html_path: str | Path, *, width: int = 1400, height: int = 1000, chromium: str | None = None,
-               timeout: float = 120) -> dict[str, Any]:
+               timeout: float = 120, open_details: bool = False) -> dict[str, Any]:
     """Load ``html_path`` (a copy with the checks injected) at ``width`` x ``height`` and return
-    ``{errors, plots: [{id, drawn, svgShapes, canvases, box, title, menuTitleOverlap}],
-    innerWidth, scrollWidth, plotlyLoaded, console}``; ``console`` holds the console lines
-    Chromium logged on stderr."""
+    ``{errors, plots: [{id, drawn, svgShapes, canvases, box, title, menuTitleOverlap, tickOverlaps,
+    cutTitles}], tables: [{section, decision, hiddenDecision, width, boxWidth, folded}],
+    splitNumbers, innerWidth, scrollWidth, plotlyLoaded, console}``; ``console`` holds the
+    console lines Chromium logged on stderr."""
     chromium = chromium or find_chromium()
     if chromium is None:
         raise FileNotFoundError("no chromium on PATH")
     html_path = Path(html_path)
     probe = html_path.with_name(html_path.stem + f".check-{width}.html")
-    probe.write_text(instrument(html_path.read_text(encoding="utf-8")), encoding="utf-8")
+    probe.write_text(instrument(html_path.read_text(encoding="utf-8"), open_details=open_details), encoding="utf-8")
     try:
         done = _run(chromium, [f"--window-size={width},{height}", "--virtual-time-budget=20000",
                                "--enable-logging=stderr", "--v=0", "--dump-dom", probe.resolve().as_uri()], timeout)
