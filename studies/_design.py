@@ -54,6 +54,7 @@ import numpy as np
 HETEROGENEITY_ALPHA = 0.10  # level of the one-sided F test that flags a config noisier than the pool
 INF_DF = 1e4  # degrees of freedom beyond this are treated as infinite (a normal reference)
 _NODES = 48  # Gauss quadrature nodes per dimension of the simultaneous probability
+LAGUERRE_MAX_DF = 200.0  # above this many df the scale's nodes come from a normal approximation (_chi_nodes)
 
 Values = Mapping[Hashable, Mapping[Hashable, float]]  # config -> pairing key (seed) -> value
 
@@ -240,6 +241,14 @@ def _chi_nodes(df: float) -> tuple[np.ndarray, np.ndarray]:
 
     if df >= INF_DF:
         return np.ones(1), np.ones(1)
+    if df > LAGUERRE_MAX_DF:
+        # scipy's Gauss-Laguerre weights overflow to inf (then NaN) from about df = 500: use the
+        # Wilson-Hilferty cube-root normal approximation of chi2_df / df on Gauss-Hermite nodes
+        # (its error at df = 200 is below 1e-6 on the probabilities used here)
+        z, wz = _hermite()
+        v = 2.0 / (9.0 * df)
+        cube = np.clip(1.0 - v + z * math.sqrt(v), 1e-6, None)
+        return cube ** 1.5, wz / wz.sum()
     u, w = special.roots_genlaguerre(_NODES, df / 2 - 1)
     w = w / math.gamma(df / 2) if df < 340 else np.exp(np.log(w) - special.gammaln(df / 2))
     return np.sqrt(2 * u / df), w / w.sum()

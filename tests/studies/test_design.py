@@ -39,6 +39,20 @@ def test_simultaneous_probability_matches_the_multivariate_t(df):
     assert design.dunnett_p(c, lam, df) == pytest.approx(1 - ref, abs=3e-3)
 
 
+def test_many_degrees_of_freedom_give_finite_critical_values_that_approach_the_normal_limit(monkeypatch):
+    # a 1,680-config study pools thousands of df: scipy's Gauss-Laguerre weights overflowed to NaN
+    # from about 500 df and the report stopped with "function value is NaN"
+    lam = [0.5] * 6
+    crit = [design.dunnett_critical(lam, df, 0.05) for df in (150.0, 600.0, 3000.0, 9000.0)]
+    assert all(math.isfinite(c) for c in crit) and crit == sorted(crit, reverse=True)
+    assert crit[-1] == pytest.approx(design.dunnett_critical(lam, 1e6, 0.05), abs=2e-3)
+    near = design.simultaneous_probability(2.5, lam, 300.0)
+    design._chi_nodes.cache_clear()
+    monkeypatch.setattr(design, "LAGUERRE_MAX_DF", 1e9)  # the exact quadrature still works at 300 df
+    assert design.simultaneous_probability(2.5, lam, 300.0) == pytest.approx(near, abs=1e-6)
+    design._chi_nodes.cache_clear()
+
+
 def test_the_pool_of_a_complete_block_is_the_two_way_residual_mean_square():
     rng = np.random.default_rng(2)
     y = rng.normal(size=(6, 4)) + rng.normal(size=4)[None, :]
