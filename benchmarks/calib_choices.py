@@ -46,7 +46,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 ACT = ("relu", "gelu", "tanh")
 LR, WD = (1e-3, 3e-2), (0.0, 0.02)
-DISTRIBUTIONS = {"act": CategoricalDistribution(ACT), "lr": FloatDistribution(*LR, log=True), "wd": FloatDistribution(*WD)}
+DISTRIBUTIONS = {"act": CategoricalDistribution(ACT), "lr": FloatDistribution(*LR, log=True),
+                 "wd": FloatDistribution(*WD)}
 SIGNAL = {"gelu vs relu": 1.0, "tanh vs relu": 2.0, "lr trend": 2.0}  # the true effects of the signal truth
 
 
@@ -101,7 +102,8 @@ def simulated_study(*, design: str, truth: str, noise: str, rng: np.random.Gener
     for i, params in enumerate(configs):
         for r, value in enumerate(drawn[i]):
             attrs = {"config_id": f"cfg{i:04d}", "repeat": r, "seed": 1000 + r}
-            trials.append(optuna.trial.create_trial(params=params, distributions=DISTRIBUTIONS, value=value, user_attrs=attrs))
+            trials.append(optuna.trial.create_trial(params=params, distributions=DISTRIBUTIONS, value=value,
+                                                    user_attrs=attrs))
     study = optuna.create_study(direction="maximize")
     study.add_trials(trials)
     return study
@@ -218,7 +220,8 @@ def run(*, quick: bool, seed: int = 0) -> list[dict]:
         bound = _level(n) if not quick else (0.15 if design == "random" else 0.25)
         checks.append(_check(f"choices_null_any_matters_{design}_{noise}", null["any"], "<=", bound))
     bump = _rates("tpe", "bump", "normal", n_tpe, seed + 2)
-    checks.append(_check("choices_bump_lr_only_others_matter_tpe", bump["others"], "<=", 0.25 if quick else _level(n_tpe)))
+    checks.append(_check("choices_bump_lr_only_others_matter_tpe", bump["others"], "<=",
+                         0.25 if quick else _level(n_tpe)))
     signal = _rates("tpe", "signal", "normal", n_tpe, seed + 3)
     checks.append(_check("choices_signal_max_abs_bias_sd_tpe", signal["bias"], "<=", 0.3 if quick else 0.1))
     checks.append(_check("choices_signal_simultaneous_coverage_tpe", signal["covered"], ">=", 0.75 if quick else 0.93))

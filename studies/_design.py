@@ -366,7 +366,8 @@ def studentized_range_cdf(q: float, k: int, df: float) -> float:
     z, wz = _range_nodes()
     s, ws = _chi_nodes(round(float(min(df, INF_DF - 1)), 3))
     qs = (q * s)[:, None]
-    inner = (wz[None, :] * k * np.clip(special.ndtr(z)[None, :] - special.ndtr(z[None, :] - qs), 0.0, 1.0) ** (k - 1)).sum(axis=1)
+    inside = np.clip(special.ndtr(z)[None, :] - special.ndtr(z[None, :] - qs), 0.0, 1.0)
+    inner = (wz[None, :] * k * inside ** (k - 1)).sum(axis=1)
     return float(np.clip(ws @ inner, 0.0, 1.0))
 
 

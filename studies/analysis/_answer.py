@@ -66,7 +66,8 @@ def importance_answer(importance: Mapping[str, Any], *, alpha: float = 0.05) -> 
         if test == "none":
             verdict = "no noise verdict"
         else:
-            verdict = "above noise" if p_value is not None and p_value < alpha * (1 + 1e-9) else "not distinguishable from noise"
+            above = p_value is not None and p_value < alpha * (1 + 1e-9)
+            verdict = "above noise" if above else "not distinguishable from noise"
         entry = {"parameter": p, "verdict": verdict, "value": r.get("value"), "ci_low": r.get("ci_low"),
                  "ci_high": r.get("ci_high"), "p": p_value, "shown": verdict != "not distinguishable from noise"}
         out["params"].append(entry)
@@ -114,8 +115,8 @@ def _lines(out: Mapping[str, Any]) -> list[str]:
     above = [e for e in out["params"] if e["verdict"] == "above noise"]
     lines = []
     if out["test"] == "none":
-        lines.append(f"Importance ({out['method']}): " + "; ".join(f"{e['parameter']} {_share(e)}" for e in out["params"])
-                     + ". Without a noise verdict these shares may be noise.")
+        shares = "; ".join(f"{e['parameter']} {_share(e)}" for e in out["params"])
+        lines.append(f"Importance ({out['method']}): {shares}. Without a noise verdict these shares may be noise.")
         return lines
     if above:
         lines.append(f"Parameters that matter beyond seed noise ({share}): "

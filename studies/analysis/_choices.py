@@ -105,8 +105,8 @@ def choice_effects(study: optuna.Study | StudyTable, *, alpha: float = 0.05, see
     n = inputs.n_configs
     linear = [t for t in terms if t["kind"] != "curvature"]
     if n - 1 - len(linear) < MIN_FIT_DF:
-        out["reason"] = (f"{n} configs for {len(linear)} effects: the model needs at least {len(linear) + 1 + MIN_FIT_DF} "
-                         "configs (sample more configs, or fix some parameters)")
+        out["reason"] = (f"{n} configs for {len(linear)} effects: the model needs at least "
+                         f"{len(linear) + 1 + MIN_FIT_DF} configs (sample more configs, or fix some parameters)")
         out["lines"] = lines(out)
         return out
     kept = _estimable(np.column_stack([np.ones(n)] + [columns[t["column"]] for t in linear]))
@@ -137,7 +137,8 @@ def choice_effects(study: optuna.Study | StudyTable, *, alpha: float = 0.05, see
             "verdict": _word(t["kind"], effect[i], decided, table.maximize), "parameter": t["parameter"],
             "contrast": t["contrast"], "kind": t["kind"], "effect": float(effect[i]),
             "effect_ci_low": float(effect[i] - critical * se[i]), "effect_ci_high": float(effect[i] + critical * se[i]),
-            "p_adj": float(p_adj[i]), "configs_needed": None if decided else _configs_needed(effect[i], se[i], df, critical, n, len(terms)),
+            "p_adj": float(p_adj[i]),
+            "configs_needed": None if decided else _configs_needed(effect[i], se[i], df, critical, n, len(terms)),
             "p_value": float(p_raw[i]), "effect_ci_low_unadjusted": float(effect[i] - t_95 * se[i]),
             "effect_ci_high_unadjusted": float(effect[i] + t_95 * se[i]), "se": float(se[i]),
             "mde": design.mde([(1.0, float(se[i]), df, critical)]) if se[i] > 0 else math.nan,
@@ -348,9 +349,11 @@ def lines(result: Mapping[str, Any], *, maximize: bool = True) -> list[str]:
 
     if len(decided):
         out.append(f"Choices that mattered ({len(decided)} of {len(rows)} effects, simultaneous at alpha = "
-                   f"{result['alpha']}): " + "; ".join(f"{effect(r)}: {r['verdict']}" for _, r in decided.iterrows()) + ".")
+                   f"{result['alpha']}): " + "; ".join(f"{effect(r)}: {r['verdict']}" for _, r in decided.iterrows())
+                   + ".")
     else:
-        out.append(f"No choice had a detectable effect ({len(rows)} effects, simultaneous at alpha = {result['alpha']}).")
+        out.append(f"No choice had a detectable effect ({len(rows)} effects, simultaneous at alpha = "
+                   f"{result['alpha']}).")
     quiet = rows[rows["verdict"] == "no detectable effect"]
     if len(quiet):
         parts = []

@@ -54,7 +54,10 @@ def _rows_height(n: int, base: int = 120, per_row: int = 28, least: int = 320) -
 
 def leaderboard_figure(board: pd.DataFrame, ids: dict[str, str] | None = None) -> go.Figure:
     top = board.head(MAX_BARS).iloc[::-1]
-    ys = _axis_labels(top["label"], ids) if ids else [f"#{r} {s}" for r, s in zip(top["rank"], _axis_labels(top["label"], None))]
+    if ids:
+        ys = _axis_labels(top["label"], ids)
+    else:
+        ys = [f"#{r} {s}" for r, s in zip(top["rank"], _axis_labels(top["label"], None))]
     hover = "%{customdata}<br>%{x:.4f}<extra>%{fullData.name}</extra>"
     custom = [round_floats(str(label)) for label in top["label"]]
     fig = go.Figure()
@@ -92,7 +95,8 @@ def ablation_figure(ablation: Ablation, ids: dict[str, str] | None = None) -> go
     base = (ids.get(labels[0]) if ids and len(labels) == 1 and labels[0] in ids
             else short_label(", ".join(f"{k}={v}" for k, v in ablation.baseline.items()), width=40, max_lines=1))
     fig.update_layout(title=f"Variant minus baseline ({base}), simultaneous 95% CI",
-                      xaxis_title="delta of the objective", height=_rows_height(len(rows), least=300), margin=dict(l=20, r=20))
+                      xaxis_title="delta of the objective", height=_rows_height(len(rows), least=300),
+                      margin=dict(l=20, r=20))
     fig.update_yaxes(automargin=True, type="category")
     return fig
 
@@ -114,7 +118,8 @@ def choices_figure(choices: dict[str, Any]) -> go.Figure | None:
     ))
     fig.add_vline(x=0, line_dash="dash", line_color="black")
     fig.update_layout(title="Effect of each choice, simultaneous 95% CI (levels against the reference)",
-                      xaxis_title="change of the objective", height=_rows_height(len(rows), least=260), margin=dict(l=20, r=20))
+                      xaxis_title="change of the objective", height=_rows_height(len(rows), least=260),
+                      margin=dict(l=20, r=20))
     fig.update_yaxes(automargin=True, type="category")
     return fig
 
@@ -125,8 +130,8 @@ def importance_figure(answer: dict[str, Any]) -> go.Figure | None:
     shown = [e for e in answer.get("params", []) if e["shown"] and e["value"] is not None]
     if not shown:
         return None
-    frame = pd.DataFrame([{"parameter": e["parameter"], "value": e["value"], "ci_low": e["ci_low"], "ci_high": e["ci_high"]}
-                          for e in shown])
+    frame = pd.DataFrame([{"parameter": e["parameter"], "value": e["value"], "ci_low": e["ci_low"],
+                           "ci_high": e["ci_high"]} for e in shown])
     frame[["value", "ci_low", "ci_high"]] = frame[["value", "ci_low", "ci_high"]].astype(float)  # None -> NaN
     share = "partial omega-squared" if answer["evaluator"] == "anova" else "importance"
     fig = px.bar(frame, x="parameter", y="value", labels={"value": share}, error_y=frame["ci_high"] - frame["value"],
@@ -144,7 +149,8 @@ def _curves(trial: optuna.trial.FrozenTrial, metric: str = "val_accuracy") -> di
     return {int(k): float(v) for k, v in trial.intermediate_values.items()}
 
 
-def learning_curves_figure(table: StudyTable, board: pd.DataFrame, highlight: Sequence[str] = (), metric: str = "val_accuracy",
+def learning_curves_figure(table: StudyTable, board: pd.DataFrame, highlight: Sequence[str] = (),
+                           metric: str = "val_accuracy",
                            ids: dict[str, str] | None = None) -> tuple[go.Figure | None, dict[str, list[str]]]:
     """Validation accuracy per epoch (``history`` user attribute, else Optuna's intermediate
     values), mean over repeats with a +-1 SD band, for every config (up to
@@ -218,7 +224,8 @@ def _heatmap(total: np.ndarray, share: np.ndarray, visible: bool = True) -> go.H
                       hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>", colorbar=dict(title="row share"))
 
 
-def confusion_figure(table: StudyTable, group: str, role: str = "best config", ids: dict[str, str] | None = None) -> go.Figure | None:
+def confusion_figure(table: StudyTable, group: str, role: str = "best config",
+                     ids: dict[str, str] | None = None) -> go.Figure | None:
     """Test-set confusion matrix of one config, summed over its repeats (rows: true class)."""
     found = _confusion_share(table, group)
     if found is None:
@@ -310,4 +317,5 @@ def transfer_matrix_figure(matrix: dict[str, Any]) -> go.Figure:
     return fig
 
 
-from studies.analysis._plots import numeric_params, optuna_figures, readable  # noqa: E402,F401  (split out; old names kept)
+# split out to _plots.py; the old names stay importable from here
+from studies.analysis._plots import numeric_params, optuna_figures, readable  # noqa: E402,F401

@@ -85,9 +85,9 @@ COLUMNS: dict[str, Column] = {
                         "of configs (Tukey; Bonferroni for a config noisier than the pool): the one 'Verdict vs best' "
                         "uses", "the best config itself, or not tested"),
     # per-choice effects of a sampled study
-    "contrast": Column("Effect of", "a level against the reference level; a numeric parameter's trend (the fitted change "
-                       "from the low to the high end of its searched range) or its curvature (fitted middle minus the "
-                       "mean of the two ends)"),
+    "contrast": Column("Effect of", "a level against the reference level; a numeric parameter's trend (the fitted "
+                       "change from the low to the high end of its searched range) or its curvature (fitted middle "
+                       "minus the mean of the two ends)"),
     "effect": Column("Effect", "change of the objective, adjusted for every other parameter (OLS of the configs' mean "
                      "objective on their parameters)"),
     "effect_ci": Column("Simultaneous 95% CI", "the interval that made the verdict: simultaneous over every effect "
@@ -103,7 +103,8 @@ COLUMNS: dict[str, Column] = {
     "p_noise": Column("p (noise)", "the noise verdict's p-value: permutation null (or the ANOVA's F-test), Holm over "
                       "the parameters"),
     "importance_ci": Column("Importance 95% CI", "noncentral-F interval of the ANOVA's share; percentile bootstrap for "
-                            "the other evaluators (when run)", "not computed (no bootstrap, or not shown: see the verdict)"),
+                            "the other evaluators (when run)",
+                            "not computed (no bootstrap, or not shown: see the verdict)"),
     "id": Column("Config", "short config ID (c01 is rank 1); the legend lists each ID's parameters"),
     "delta_ci_unadjusted": Column("Δ 95% CI (unadjusted)", "the plain 95% interval of this row alone: it can exclude 0 "
                                   "without a verdict, because a verdict is simultaneous over all rows"),
@@ -113,11 +114,11 @@ COLUMNS: dict[str, Column] = {
     "p_holm": Column("p (Holm)", "p-value after Holm-Bonferroni correction over every row of the table: the one the "
                      "verdict uses"),
     "repeats_needed": Column("Repeats to decide", "seed repeats per config that would give 80% power to detect the "
-                             "observed difference (noncentral t with the family's critical value; a guide that assumes the "
-                             "observed difference is the true one)",
+                             "observed difference (noncentral t with the family's critical value; a guide that "
+                             "assumes the observed difference is the true one)",
                              "already decided, or more seeds alone would not decide it (the difference is within one "
-                             "image of the evaluation set, the evaluation set's own noise is larger, or more than 1,000 "
-                             "repeats per config would be needed)"),
+                             "image of the evaluation set, the evaluation set's own noise is larger, or more than "
+                             "1,000 repeats per config would be needed)"),
     "more_repeats": Column("More repeats", "repeats to add to the current ones to reach 80% power"),
     "mde": Column("Min. detectable effect", "the smallest difference these runs detect with 80% power",
                   "no spread to compute it from (a single run, or a comparison that was not tested)"),
@@ -153,7 +154,8 @@ IDENTITY = ("label", "id", "variant", "config", "parameter", "contrast", "evalua
             "baseline", "changed")
 # Bookkeeping: shown last.
 DETAIL_LAST = ("config_id", "ci_method", "design", "test", "ci_clipped", "n_variant", "n_baseline", "p_value")
-LABEL_COLUMNS = {"label", "variant", "baseline", "changed", "config", "config_1", "config_2", "best", "dataset", "contrast"}
+LABEL_COLUMNS = {"label", "variant", "baseline", "changed", "config", "config_1", "config_2", "best", "dataset",
+                 "contrast"}
 TEXT_COLUMNS = {"parameter", "evaluator", "id", "kind"}  # left-aligned text, not labels
 FOLD_COLUMNS = 6  # columns per folded table (beside the row's identity): narrower than a 1400 px page
 HIDDEN = {"group", "params", "extra"}  # internal columns of the analysis frames
@@ -382,9 +384,9 @@ def table_html(frame: pd.DataFrame, *, footnote: bool = True) -> str:
     if rest:
         key = next((c for c in main if c in IDENTITY), None)
         chunks = [rest[i:i + FOLD_COLUMNS] for i in range(0, len(rest), FOLD_COLUMNS)]
-        folded = "".join(_table(([key] if key else []) + chunk,
-                                [[cells[index[c]] for c in ([key] if key else []) + chunk] for cells in rows], headers, set())
-                         for chunk in chunks)
+        lead = [key] if key else []
+        folded = "".join(_table(lead + chunk, [[cells[index[c]] for c in lead + chunk] for cells in rows], headers,
+                                set()) for chunk in chunks)
         names = ", ".join(headers[str(c)] for c in rest)
         parts.append(f"<details class='more'><summary>{len(rest)} more column(s): {html.escape(names)}</summary>"
                      f"{folded}</details>")
@@ -411,7 +413,8 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[tuple[str, str | None
         for col, (text, hover) in zip(columns, cells):
             cls = _cell_class(str(col), text)
             title = f" title='{html.escape(hover, quote=True)}'" if hover else ""
-            tds.append(f"<td{f' class={chr(39)}{cls}{chr(39)}' if cls else ''}{title}>{_cell_html(str(col), text)}</td>")
+            klass = f" class='{cls}'" if cls else ""
+            tds.append(f"<td{klass}{title}>{_cell_html(str(col), text)}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
     head = "".join(th(c) for c in columns)
     return f"<div class='table-wrap'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"

@@ -198,8 +198,8 @@ def headline_count(out: dict[str, Any]) -> str:
         return out["lines"][0]
     return (f"Of {total} comparison(s): {len(out['mattered'])} mattered, {len(out['no_effect'])} shown not to matter "
             f"(equivalent), {len(out['undecided'])} undecided. Undecided means no detectable difference with these "
-            "seeds, which is not evidence of none; the column 'Repeats to decide' says how many seed repeats per config "
-            "would decide it.")
+            "seeds, which is not evidence of none; the column 'Repeats to decide' says how many seed repeats per "
+            "config would decide it.")
 
 
 def headline_table(out: dict[str, Any]) -> pd.DataFrame:

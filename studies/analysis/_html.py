@@ -23,13 +23,15 @@ section.verdict p{font-size:1.02rem}
 .table-wrap{overflow-x:auto;max-width:100%;margin:.6rem 0}
 table{border-collapse:collapse;font-size:.85rem;font-variant-numeric:tabular-nums}
 th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:right;vertical-align:top}
-th{background:#f4f4f4;position:sticky;top:0;vertical-align:bottom}th[title]{cursor:help;text-decoration:underline dotted}th.left{text-align:left}
+th{background:#f4f4f4;position:sticky;top:0;vertical-align:bottom}th.left{text-align:left}
+th[title]{cursor:help;text-decoration:underline dotted}
 td:first-child,th:first-child{text-align:left}td{white-space:nowrap}td.label,td.verdict{white-space:normal}
 td.label{text-align:left;max-width:28rem}.nw{white-space:nowrap}
 p.dash{font-size:.8rem;color:var(--muted);margin:.1rem 0 .4rem}
 details.more,details.fold{margin:.4rem 0 .8rem}details.more>summary,details.fold>summary{cursor:pointer;color:#1f5fa8}
 details.more>summary{font-size:.85rem}details.fold{border-left:3px solid var(--line);padding-left:.8rem}
-td.verdict{text-align:left;min-width:5.5rem;max-width:14rem;font-weight:600}td.text{text-align:left}td.good{color:#1a7f37}td.bad{color:#c62828}
+td.verdict{text-align:left;min-width:5.5rem;max-width:14rem;font-weight:600}td.text{text-align:left}
+td.good{color:#1a7f37}td.bad{color:#c62828}
 td.same{color:#555}td.undecided{color:#8a6d00;font-weight:400}
 details.columns{font-size:.8rem;color:var(--muted);margin:.2rem 0 1rem}details.columns dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;margin:.4rem 0}
 details.columns dt{font-weight:600}details.columns dd{margin:0}
@@ -85,7 +87,8 @@ def render_html(report: Report, *, plotly: str = "inline") -> str:
             for fig in section.figures
         )
         for fold in section.folds:  # closed by default: details the first reading does not need
-            parts.append(f"<details class='fold'{' open' if fold.open else ''}><summary>{html.escape(fold.summary)}</summary>")
+            opened = " open" if fold.open else ""
+            parts.append(f"<details class='fold'{opened}><summary>{html.escape(fold.summary)}</summary>")
             parts.extend(f"<p>{nowrap_numbers(html.escape(round_floats(p)))}</p>" for p in fold.paragraphs)
             parts.extend(table_html(t) for t in fold.tables)
             parts.append("</details>")

@@ -15,11 +15,12 @@ from optuna.distributions import FloatDistribution, IntDistribution
 from studies.analysis._collect import StudyTable
 from studies.analysis._format import round_floats, short_label
 
-MAX_PARALLEL_TRIALS = 2000  # Optuna's parallel-coordinate plot draws one plotly trace per trial (validated, copied on write)
+# Optuna's parallel-coordinate plot draws one plotly trace per trial (validated, copied on write)
+MAX_PARALLEL_TRIALS = 2000
 TITLE_WIDTH = 60  # characters per title line: 17 px plotly titles fit an 800 px page
 MAX_TICK_TEXT = 10  # characters of a parallel-coordinate tick label (its axis is ~70 px from the next at 800 px)
 MAX_PARALLEL_PARAMS = 8
-MAX_SLICES = 4  # subplots in the slice plot's one row: more crowd their ticks at 800 px  # axes of the parallel-coordinate plot: more collide at 800 px
+MAX_SLICES = 4  # subplots in the slice plot's one row: more crowd their ticks at 800 px
 def readable(fig: go.Figure) -> go.Figure:
     """Every figure, ours or Optuna's, at any page width from 800 px: no fixed width (the page's
     column decides), titles that wrap instead of running off, automatic margins for long tick
@@ -62,7 +63,9 @@ def readable(fig: go.Figure) -> go.Figure:
     for trace in fig.data:  # categorical ticks with long sampled floats: round the shown text only
         for axis in ("x", "y"):
             values = getattr(trace, axis, None)
-            if values is not None and len(values) and all(isinstance(v, str) and "<br>" not in v for v in values) and any(len(v) > 40 or round_floats(v) != v for v in values):
+            if values is None or not len(values) or not all(isinstance(v, str) and "<br>" not in v for v in values):
+                continue
+            if any(len(v) > 40 or round_floats(v) != v for v in values):
                 rounded = [short_label(v, width=30, max_lines=1) for v in values]
                 if len(set(rounded)) == len(set(values)):
                     setattr(trace, axis, rounded)
@@ -124,7 +127,8 @@ def optuna_figures(study: optuna.Study, table: StudyTable,
         # one line per trial: over a few thousand the plot is unreadable, and it was half of a
         # 5,040-trial report's CPU (Optuna 5 builds one trace per trial)
         notes.append(f"parallel coordinates: not drawn for {len(table.trials)} completed trials (more than "
-                     f"{MAX_PARALLEL_TRIALS}: one line per trial); the leaderboard and importance sections rank the configs")
+                     f"{MAX_PARALLEL_TRIALS}: one line per trial); the leaderboard and importance sections rank the "
+                     "configs")
     elif table.param_names():
         names = _ordered(table.param_names(), order)
         kept = names[:MAX_PARALLEL_PARAMS]

@@ -184,8 +184,9 @@ def build_report(
     configs = sections_of.leaderboard_section(board, sections_of.pruned_paragraphs(data, study),
                                               figs.leaderboard_figure(board, ids), ids)
     if choices is not None:  # a sampled study: the choices first, then the configs
-        sections = [sections_of.choices_section(choices, answer, figs.choices_figure(choices), disagreements(answer, choices)),
-                    configs, summary]
+        first = sections_of.choices_section(choices, answer, figs.choices_figure(choices),
+                                            disagreements(answer, choices))
+        sections = [first, configs, summary]
     else:  # a grid: each variant against the baseline first
         sections = [sections_of.verdict_section(verdict, ablation, ids), summary, configs]
     if extra["attrs"]:

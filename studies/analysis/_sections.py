@@ -110,24 +110,24 @@ def choices_section(choices: dict[str, Any], answer: dict[str, Any], fig, notes:
     if choices.get("available"):
         rows = choices["rows"]
         n_decided = int((rows["verdict"] != "no detectable effect").sum())
-        paras.append(f"Of {len(rows)} effect(s) of the sampled choices, {n_decided} decided and {len(rows) - n_decided} "
-                     f"undecided (no detectable effect, which is not evidence of none). Each effect is adjusted for every "
-                     f"other parameter over the {choices['n_configs']} sampled configs, and the verdicts and intervals are "
-                     "simultaneous over all of them.")
+        paras.append(f"Of {len(rows)} effect(s) of the sampled choices, {n_decided} decided and "
+                     f"{len(rows) - n_decided} undecided (no detectable effect, which is not evidence of none). Each "
+                     f"effect is adjusted for every other parameter over the {choices['n_configs']} sampled configs, "
+                     "and the verdicts and intervals are simultaneous over all of them.")
         main = ["verdict", "parameter", "contrast", "effect", "effect_ci", "p_adj", "configs_needed"]
         tables.append(_options(rows, main, ["verdict", "effect", "effect_ci", "p_adj", "configs_needed"],
                                headers={"p_adj": "p (max-t)"}))
         refs = ", ".join(f"{k}={v}" for k, v in choices["reference"].items())
         how.append(f"{choices['method']}. Model: {choices['formula']}. Reference levels: {refs or 'none'}. A numeric "
-                   "parameter's trend is the fitted change from the low to the high end of its searched range (log scale "
-                   "when sampled on one); its curvature, the fitted middle minus the mean of the two ends. The regression "
-                   "is what keeps a choice TPE sampled together with a good one from taking its credit "
+                   "parameter's trend is the fitted change from the low to the high end of its searched range (log "
+                   "scale when sampled on one); its curvature, the fitted middle minus the mean of the two ends. The "
+                   "regression is what keeps a choice TPE sampled together with a good one from taking its credit "
                    "(benchmarks/calib_choices.py measures the bias and the false 'matters' rate).")
         noise = choices.get("noise") or {}
         if noise.get("available"):
-            how.append(f"Of the unexplained variance of the config means, {100 * noise['seed_share']:.0f}% is seed noise "
-                       "(more repeats shrink it) and the rest is what the model does not explain (only more configs "
-                       "shrink that part of the intervals).")
+            how.append(f"Of the unexplained variance of the config means, {100 * noise['seed_share']:.0f}% is seed "
+                       "noise (more repeats shrink it) and the rest is what the model does not explain (only more "
+                       "configs shrink that part of the intervals).")
         how.extend(f"Left out: {k} ({v})." for k, v in choices["left_out"].items())
     else:
         paras.append(f"No per-choice effects: {choices.get('reason')}.")
@@ -155,9 +155,9 @@ def leaderboard_section(board: pd.DataFrame, pruned: list[str], fig, ids: dict[s
         "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection metric); "
         "test accuracy is reported beside it and never used to rank. 95% CI: Student t at every n (computed at 96.5% to stay "
         "honest under skewed seed noise; over seeds and evaluation images when the trials store per-image results, see "
-        "noise); intervals of accuracies are clipped to [0, 1] (ci_clipped). Verdict vs best: paired comparison with the best "
-        "config on the study's pooled seed noise, Tukey's adjustment over all pairs of configs because the best is picked "
-        "by the same data (p vs best).",
+        "noise); intervals of accuracies are clipped to [0, 1] (ci_clipped). Verdict vs best: paired comparison with "
+        "the best config on the study's pooled seed noise, Tukey's adjustment over all pairs of configs because the "
+        "best is picked by the same data (p vs best).",
         *(["No CI: every config has a single run."] if single else []),
         *legend,
         *pruned,
@@ -271,8 +271,8 @@ def curves_section(table: StudyTable, board: pd.DataFrame, ablation, figs,
     paras = [f"Every config's validation accuracy per epoch ({'config ID' if ids else '#rank'} in the legend). "
              f"Drawn: {names(drawn['visible'])}."]
     if drawn["hidden"]:
-        paras.append(f"{len(drawn['hidden'])} more config(s) start hidden to keep the figure readable; click their legend "
-                     f"entries to show them: {names(drawn['hidden'])}.")
+        paras.append(f"{len(drawn['hidden'])} more config(s) start hidden to keep the figure readable; click their "
+                     f"legend entries to show them: {names(drawn['hidden'])}.")
     if drawn["left_out"]:
         paras.append(f"Left out (more than {figs.MAX_CURVE_CONFIGS} configs): {names(drawn['left_out'])}.")
     if drawn["no_curve"]:
@@ -298,7 +298,8 @@ def confusion_section(table: StudyTable, board: pd.DataFrame, ablation, figs,
     if baseline is not None:
         fig = figs.confusion_figure(table, baseline, "ablation baseline", ids=ids)
         if fig is None:
-            paras.append(f"no confusion matrix stored on the baseline's trials ({shown_label(table.label_of(baseline), ids or {})})")
+            which = shown_label(table.label_of(baseline), ids or {})
+            paras.append(f"no confusion matrix stored on the baseline's trials ({which})")
         else:
             figures.append(fig)
             shown["baseline"] = table.label_of(baseline)
@@ -359,8 +360,11 @@ def importance_section(importance: dict[str, Any], answer: dict[str, Any], fig) 
     detail = [WHY_OTHERS] if answer["others"] else []
     boot = importance["bootstrap"]
     if answer["others"]:
-        detail.append(f"Their CIs: {boot['interval']} over {boot['replicates']} bootstrap replicates ({boot['resampling']})."
-                      if boot["available"] else f"Their CIs: not computed ({boot['reason']}; `--bootstrap N` adds them).")
+        if boot["available"]:
+            detail.append(f"Their CIs: {boot['interval']} over {boot['replicates']} bootstrap replicates "
+                          f"({boot['resampling']}).")
+        else:
+            detail.append(f"Their CIs: not computed ({boot['reason']}; `--bootstrap N` adds them).")
     perm = importance.get("permutation", {})
     if perm.get("evaluators"):
         detail.append(f"Permutation null ({', '.join(perm['evaluators'])}): {perm['method']}.")
@@ -380,7 +384,8 @@ def importance_section(importance: dict[str, Any], answer: dict[str, Any], fig) 
     if importance.get("anova", {}).get("terms"):
         anova = importance["anova"]
         detail.append(f"ANOVA ({anova['formula']}; {'full grid' if anova['grid'] else 'not a full grid'}, "
-                      f"residual df {anova['residual_df']:g}): main effects" + (" and two-way interactions" if anova["interactions"] else "")
+                      f"residual df {anova['residual_df']:g}): main effects"
+                      + (" and two-way interactions" if anova["interactions"] else "")
                       + "; its table is the last below (F-test p-values count every run as independent; the noise "
                       "verdict above does not).")
         folded.append(pd.DataFrame([{k: v for k, v in t.items() if k != "params"} for t in anova["terms"]]))

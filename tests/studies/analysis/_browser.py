@@ -40,42 +40,52 @@ window.addEventListener('unhandledrejection',function(e){__layerlabErrors.push('
 # table is wider than its box; and numbers in scientific notation split over two lines.
 CHECK = """<script>window.addEventListener('load',function(){setTimeout(function(){
 if(window.__layerlabOpen)[].slice.call(document.querySelectorAll('details')).forEach(function(d){d.open=true});
-function box(el){var r=el.getBoundingClientRect();return {left:r.left,right:r.right,top:r.top,bottom:r.bottom,width:r.width,height:r.height}}
+function all(root,sel){return [].slice.call(root.querySelectorAll(sel))}
+function box(el){var r=el.getBoundingClientRect();
+  return {left:r.left,right:r.right,top:r.top,bottom:r.bottom,width:r.width,height:r.height}}
 function overlap(a,b){return a.left<b.right&&b.left<a.right&&a.top<b.bottom&&b.top<a.bottom}
-function quad(e){var b=e.getBBox(),m=e.getScreenCTM(),q=[[b.x+1,b.y+1],[b.x+b.width-1,b.y+1],[b.x+b.width-1,b.y+b.height-1],[b.x+1,b.y+b.height-1]];
-  return q.map(function(c){return [m.a*c[0]+m.c*c[1]+m.e,m.b*c[0]+m.d*c[1]+m.f]})}
-function apart(p,q){var ps=[p,q];for(var k=0;k<2;k++){var r=ps[k];for(var i=0;i<4;i++){var a=r[i],b=r[(i+1)%4],nx=a[1]-b[1],ny=b[0]-a[0];
-  var pp=p.map(function(c){return c[0]*nx+c[1]*ny}),qq=q.map(function(c){return c[0]*nx+c[1]*ny});
-  if(Math.max.apply(null,pp)<=Math.min.apply(null,qq)||Math.max.apply(null,qq)<=Math.min.apply(null,pp))return true}}return false}
-function overlaps(els){var bs=els.filter(function(e){return e.textContent.trim()&&e.getBoundingClientRect().width>0})
-  .map(function(e){return {t:e.textContent,q:quad(e)}}),out=[];
-  for(var i=0;i<bs.length;i++)for(var j=i+1;j<bs.length;j++)if(!apart(bs[i].q,bs[j].q))out.push([bs[i].t,bs[j].t]);return out}
-var plots=[].slice.call(document.querySelectorAll('.plotly-graph-div')).map(function(d){
+function quad(e){var b=e.getBBox(),m=e.getScreenCTM(),x0=b.x+1,x1=b.x+b.width-1,y0=b.y+1,y1=b.y+b.height-1;
+  return [[x0,y0],[x1,y0],[x1,y1],[x0,y1]].map(function(c){return [m.a*c[0]+m.c*c[1]+m.e,m.b*c[0]+m.d*c[1]+m.f]})}
+function apart(p,q){var ps=[p,q];
+  for(var k=0;k<2;k++){var r=ps[k];for(var i=0;i<4;i++){var a=r[i],b=r[(i+1)%4],nx=a[1]-b[1],ny=b[0]-a[0];
+    var pp=p.map(function(c){return c[0]*nx+c[1]*ny}),qq=q.map(function(c){return c[0]*nx+c[1]*ny});
+    if(Math.max.apply(null,pp)<=Math.min.apply(null,qq)||Math.max.apply(null,qq)<=Math.min.apply(null,pp))return true}}
+  return false}
+function overlaps(els){var out=[],bs=els
+  .filter(function(e){return e.textContent.trim()&&e.getBoundingClientRect().width>0})
+  .map(function(e){return {t:e.textContent,q:quad(e)}});
+  for(var i=0;i<bs.length;i++)for(var j=i+1;j<bs.length;j++)if(!apart(bs[i].q,bs[j].q))out.push([bs[i].t,bs[j].t]);
+  return out}
+var plots=all(document,'.plotly-graph-div').map(function(d){
   var shapes=d.querySelectorAll('.main-svg path, .main-svg text, .main-svg rect, .main-svg image').length;
-  var canvases=[].slice.call(d.querySelectorAll('canvas')).filter(function(c){return c.width>0&&c.height>0}).length;
+  var canvases=all(d,'canvas').filter(function(c){return c.width>0&&c.height>0}).length;
   var menu=d.querySelector('.updatemenu-container'), title=d.querySelector('.gtitle'), menuTitleOverlap=null;
   if(menu&&title){var mb=menu.getBoundingClientRect(), tb=title.getBoundingClientRect();
     menuTitleOverlap=overlap(mb,tb)&&mb.width>0&&tb.width>0}
-  var groups=[].slice.call(d.querySelectorAll('.xaxislayer-above, .yaxislayer-above')).map(function(g){
-    return [].slice.call(g.querySelectorAll('text'))});
-  [].slice.call(d.querySelectorAll('.parcoords .y-axis')).forEach(function(a){groups.push([].slice.call(a.querySelectorAll('.tick text')))});
-  groups.push([].slice.call(d.querySelectorAll('.parcoords .axis-title')));
+  // tick labels per axis; Optuna 5 draws the parallel coordinates' tick labels as annotations
+  var groups=all(d,'.xaxislayer-above, .yaxislayer-above').map(function(g){return all(g,'text')});
+  groups.push(all(d,'.annotation-text'));
   var tickOverlaps=[];groups.forEach(function(g){tickOverlaps=tickOverlaps.concat(overlaps(g))});
   var db=d.getBoundingClientRect(), cut=[];
-  [].slice.call(d.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text, .annotation-text')).forEach(function(t){
-    var r=t.getBoundingClientRect();if(r.width>0&&(r.left<db.left-1||r.right>db.right+1||r.top<db.top-1))cut.push(t.textContent)});
-  return {id:d.id,drawn:!!d._fullLayout,svgShapes:shapes,canvases:canvases,box:box(d),title:title?title.textContent:null,
-          menuTitleOverlap:menuTitleOverlap,tickOverlaps:tickOverlaps,cutTitles:cut}});
-var tables=[].slice.call(document.querySelectorAll('table')).map(function(t){
+  all(d,'.gtitle, .g-xtitle text, .g-ytitle text, .annotation-text').forEach(function(t){
+    var r=t.getBoundingClientRect();
+    if(r.width>0&&(r.left<db.left-1||r.right>db.right+1||r.top<db.top-1))cut.push(t.textContent)});
+  return {id:d.id,drawn:!!d._fullLayout,svgShapes:shapes,canvases:canvases,box:box(d),
+          title:title?title.textContent:null,menuTitleOverlap:menuTitleOverlap,tickOverlaps:tickOverlaps,
+          cutTitles:cut}});
+var tables=all(document,'table').map(function(t){
   var wrap=t.parentElement, wb=wrap.getBoundingClientRect(), right=Math.min(wb.right,window.innerWidth);
-  var hidden=[].slice.call(t.querySelectorAll('th[data-decision]')).filter(function(th){
-    return th.getBoundingClientRect().right>right+1}).map(function(th){return th.textContent});
+  var hidden=all(t,'th[data-decision]').filter(function(th){return th.getBoundingClientRect().right>right+1})
+    .map(function(th){return th.textContent});
   var sec=t.closest('section'), h=sec?sec.querySelector('h2'):null;
   return {section:h?h.textContent:null,decision:t.querySelectorAll('th[data-decision]').length,hiddenDecision:hidden,
           width:t.getBoundingClientRect().width,boxWidth:wb.width,folded:!!t.closest('details:not([open])')}});
 var split=[], re=/\\d(?:\\.\\d+)?e[-+]\\d+/g, walker=document.createTreeWalker(document.body,NodeFilter.SHOW_TEXT);
-while(walker.nextNode()){var n=walker.currentNode,m;if(!n.parentElement||n.parentElement.closest('details:not([open]),svg,script,pre'))continue;
-  re.lastIndex=0;while((m=re.exec(n.textContent))){var rg=document.createRange();rg.setStart(n,m.index);rg.setEnd(n,m.index+m[0].length);
+while(walker.nextNode()){var n=walker.currentNode,m;
+  if(!n.parentElement||n.parentElement.closest('details:not([open]),svg,script,pre'))continue;
+  re.lastIndex=0;
+  while((m=re.exec(n.textContent))){
+    var rg=document.createRange();rg.setStart(n,m.index);rg.setEnd(n,m.index+m[0].length);
     var rects=[].slice.call(rg.getClientRects()).filter(function(r){return r.width>0});
     if(rects.length>1&&rects[0].top!==rects[rects.length-1].top)split.push(m[0])}}
 var out={errors:window.__layerlabErrors,plots:plots,tables:tables,splitNumbers:split,innerWidth:window.innerWidth,
@@ -224,7 +234,8 @@ def tpe_study(n_configs: int = 24, repeats: int = 2, *, seed: int = 0, name: str
         return (0.90 + (0.04 if p["optimizer"] != "sgd" else 0.0) - 0.012 * (math.log10(p["lr"]) + 3) ** 2
                 - 0.04 * p["dropout"])
 
-    driver = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=6))
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=6)
+    driver = optuna.create_study(direction="maximize", sampler=sampler)
     study = optuna.create_study(study_name=name, direction="maximize")
     for c in range(n_configs):
         ask = driver.ask(dists)

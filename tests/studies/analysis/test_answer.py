@@ -15,7 +15,8 @@ LAYERS = {"full": 0.9, "no-BN": 0.85, "no-Conv": 0.6, "no-PL": 0.9}
 
 def _study():
     # layers matters, lr (two values) does not
-    return grid_study({"layers": tuple(LAYERS), "lr": (0.1, 0.01)}, lambda p: LAYERS[p["layers"]], repeats=3, noise=0.01)
+    return grid_study({"layers": tuple(LAYERS), "lr": (0.1, 0.01)}, lambda p: LAYERS[p["layers"]], repeats=3,
+                      noise=0.01)
 
 
 def test_the_answer_never_prints_a_share_its_noise_verdict_calls_noise():
@@ -30,7 +31,8 @@ def test_the_answer_never_prints_a_share_its_noise_verdict_calls_noise():
     assert f"lr {fmt_number(noise_share)}" not in lead
     table = section.tables[0].set_index("parameter")
     assert pd.isna(table.loc["lr", "importance"]) and table.loc["layers", "importance"] > 0.5
-    assert table.loc["lr", "verdict"] == "not distinguishable from noise" and table.loc["layers", "verdict"] == "above noise"
+    assert table.loc["lr", "verdict"] == "not distinguishable from noise"
+    assert table.loc["layers", "verdict"] == "above noise"
     # the other evaluators only behind the fold, which says why they differ
     (fold,) = section.folds
     assert fold.paragraphs[0] == WHY_OTHERS and "fanova" in fold.summary

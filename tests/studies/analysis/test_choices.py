@@ -28,7 +28,8 @@ def _random_study(n_configs: int = 40, repeats: int = 3, *, seed: int = 0, signa
     shared = rng.normal(0, noise, repeats)
     study = optuna.create_study(direction="maximize")
     for c in range(n_configs):
-        p = {"act": str(rng.choice(list(ACT))), "lr": float(10 ** rng.uniform(-4, -1)), "wd": float(rng.uniform(0, 0.1))}
+        p = {"act": str(rng.choice(list(ACT))), "lr": float(10 ** rng.uniform(-4, -1)),
+             "wd": float(rng.uniform(0, 0.1))}
         x_lr = 2 * (math.log10(p["lr"]) + 4) / 3 - 1
         mean = 0.8 + (ACT[p["act"]] + 0.02 * x_lr if signal else 0.0) + rng.normal(0, config_sd)
         for r in range(repeats):
@@ -97,10 +98,11 @@ def test_the_fit_on_config_means_equals_a_mixed_model_with_config_as_a_group():
     frame["w2"] = frame["w"] ** 2 - frame.groupby("config")["w"].first().pow(2).mean()
     mixed = smf.mixedlm("y ~ C(act, Treatment('relu')) + x + x2 + w + w2", frame, groups=frame["config"]).fit(reml=True)
     rows = res["rows"].set_index("contrast")
-    assert rows.loc["gelu vs relu", "effect"] == pytest.approx(mixed.params["C(act, Treatment('relu'))[T.gelu]"], abs=1e-6)
+    gelu = "C(act, Treatment('relu'))[T.gelu]"
+    assert rows.loc["gelu vs relu", "effect"] == pytest.approx(mixed.params[gelu], abs=1e-6)
     assert rows.loc["trend over 0.0001 to 0.1 (log scale)", "effect"] == pytest.approx(2 * mixed.params["x"], abs=1e-6)
     # balanced repeats, config-level variance inside the parameter space: the REML standard errors are the means' too
-    assert rows.loc["gelu vs relu", "se"] == pytest.approx(mixed.bse["C(act, Treatment('relu'))[T.gelu]"], rel=0.02)
+    assert rows.loc["gelu vs relu", "se"] == pytest.approx(mixed.bse[gelu], rel=0.02)
 
 
 def test_the_reference_is_the_presets_baseline_else_the_most_sampled_level():
@@ -117,7 +119,8 @@ def test_the_reference_is_the_presets_baseline_else_the_most_sampled_level():
 def test_too_few_configs_for_the_model_is_said_not_fitted():
     res = choice_effects(_random_study(n_configs=5))
     k = res["reason"].split(" effects")[0].split("for ")[1]
-    assert not res["available"] and f"5 configs for {k} effects: the model needs at least {int(k) + 4} configs" in res["reason"]
+    assert not res["available"]
+    assert f"5 configs for {k} effects: the model needs at least {int(k) + 4} configs" in res["reason"]
     assert res["lines"] == [f"No per-choice effects: {res['reason']}."]
 
 

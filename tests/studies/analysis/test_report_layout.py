@@ -23,7 +23,8 @@ def test_a_sampled_study_leads_with_its_choices_then_the_configs_by_short_id():
     first, second = report.sections[:2]
     assert first.title == "Verdict: which choices mattered" and second.title == "Leaderboard"
     choices = first.tables[0]
-    assert choices.attrs["main"][:3] == ["verdict", "parameter", "contrast"] and choices.attrs["headers"]["p_adj"] == "p (max-t)"
+    assert choices.attrs["main"][:3] == ["verdict", "parameter", "contrast"]
+    assert choices.attrs["headers"]["p_adj"] == "p (max-t)"
     assert set(choices["parameter"]) == {"optimizer", "init", "lr", "weight_decay", "dropout"}
     assert any(p.startswith("Importance: ") for p in first.after)  # the one importance answer, on the first screen
     ids = report.data["config_ids"]
@@ -44,7 +45,8 @@ def test_a_grid_keeps_its_first_screen_with_the_decision_columns_first():
     page = report.to_html()
     verdict = page[page.index("Verdict: what mattered"):page.index("id='s-summary'")]
     headers = [h.split(">")[-1] for h in verdict.split("</th>")[:-1]]
-    assert headers[:6] == ["Verdict", "Variant", "Δ objective", "Δ simultaneous 95% CI", "p (Dunnett)", "Repeats to decide"]
+    assert headers[:6] == ["Verdict", "Variant", "Δ objective", "Δ simultaneous 95% CI", "p (Dunnett)",
+                           "Repeats to decide"]
     assert "— in Repeats to decide: already decided, or more seeds alone would not decide it" in verdict
     assert "config_ids" not in report.data  # short labels are kept as they are
     ablation = page[page.index("id='s-ablation-against-the-baseline'"):]
