@@ -72,8 +72,7 @@ def report_notes(table: StudyTable, board: pd.DataFrame, ablation, importance: d
     if not importance["available"]:
         notes.append(f"no importance: {importance['reason']}")
     else:
-        if not importance["bootstrap"]["available"]:
-            notes.append(f"importance without CI: {importance['bootstrap']['reason']}")
+        # (the secondary evaluators' bootstrap CIs, or why there are none, are in the importance section's fold)
         for name, reason in importance["left_out"].items():
             notes.append(f"importance left out {name}: {reason}")
         notes.extend(importance["notes"])

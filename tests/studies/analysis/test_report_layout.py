@@ -36,6 +36,12 @@ def test_a_sampled_study_leads_with_its_choices_then_the_configs_by_short_id():
     assert legend.open and list(legend.tables[0]["id"]) == [f"c{i:02d}" for i in range(1, 17)]
     page = report.to_html()
     assert "data-decision='1' title='the interval that made the verdict" in page
+    from studies.analysis import format_summary
+
+    text = format_summary(report).splitlines()
+    assert text[1].startswith("choices: ") and any(line.startswith("importance: ") for line in text)
+    assert text[next(i for i, line in enumerate(text) if not line.startswith("choices: ") and i > 0)].startswith(
+        "configs against the best: Of 15 comparison(s)")  # a count, not one line per sampled config
     assert ">p (max-t)</th>" in page
 
 
