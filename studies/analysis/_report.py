@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from searchspace._atomic import atomic_write
 from studies._paper import paper_report
+from studies.analysis import _decisions as decisions
 from studies.analysis import _sections as sections_of
 from studies.analysis._answer import disagreements, importance_answer
 from studies.analysis._choices import choice_effects, sampled
@@ -184,11 +185,11 @@ def build_report(
     configs = sections_of.leaderboard_section(board, sections_of.pruned_paragraphs(data, study),
                                               figs.leaderboard_figure(board, ids), ids)
     if choices is not None:  # a sampled study: the choices first, then the configs
-        first = sections_of.choices_section(choices, answer, figs.choices_figure(choices),
+        first = decisions.choices_section(choices, answer, figs.choices_figure(choices),
                                             disagreements(answer, choices))
         sections = [first, configs, summary]
     else:  # a grid: each variant against the baseline first
-        sections = [sections_of.verdict_section(verdict, ablation, ids), summary, configs]
+        sections = [decisions.verdict_section(verdict, ablation, ids), summary, configs]
     if extra["attrs"]:
         sections.append(sections_of.objective_metrics_section(extra, board, ids))
     sections.append(sections_of.ablation_section(ablation, figs.ablation_figure(ablation, ids), ids))
@@ -200,7 +201,7 @@ def build_report(
     if variance is not None:
         data["variance_sources"], section = variance
         sections.append(section)
-    sections.append(sections_of.importance_section(importance, answer, figs.importance_figure(answer)))
+    sections.append(decisions.importance_section(importance, answer, figs.importance_figure(answer)))
     order = [e["parameter"] for e in answer["params"]]
     optuna_figs, optuna_notes = figs.optuna_figures(study, table, order)
     for title, fig in optuna_figs:
