@@ -620,7 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, metavar="DELTA",
                    help="equivalence margin: rows without a detectable difference get a TOST verdict "
                         "(equivalent within +-DELTA, or undecided)")
-    p.add_argument("--bootstrap", type=int, default=100, help="bootstrap replicates for importance CIs (0: none)")
+    p.add_argument("--bootstrap", type=int, default=0, help="bootstrap replicates for the CIs of the secondary "
+                   "importance evaluators (fANOVA, PED-ANOVA, MDI; no verdict rests on them); 0: none")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the forests")
     p.add_argument("--artifact-dir", help="Optuna artifact directory (default: the one recorded on the study, as the dashboard uses)")
     p.add_argument("--no-upload", action="store_true", help="do not attach the report to the study")

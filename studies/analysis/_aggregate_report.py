@@ -20,7 +20,8 @@ import plotly.graph_objects as go
 
 from studies.analysis._aggregate import aggregate_studies
 from studies.analysis._collect import AnalysisError, StudyTable
-from studies.analysis._format import COLUMNS, Column, short_label, unique_short_labels
+from studies.analysis._columns import COLUMNS, Column
+from studies.analysis._format import short_label, unique_short_labels
 from studies.analysis._sections import Section
 
 MAX_ROWS = 30  # configs drawn in the IQM and P(X > Y) figures

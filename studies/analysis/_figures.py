@@ -7,10 +7,8 @@ bands and hidden legend entries of the learning curves, the confusion dropdown).
 
 from __future__ import annotations
 
-import copy
 import math
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +16,6 @@ import optuna
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
-from optuna.distributions import FloatDistribution, IntDistribution
 
 from studies.analysis._collect import StudyTable
 from studies.analysis._format import round_floats, short_label, unique_short_labels
@@ -28,7 +25,6 @@ MAX_BARS = 30  # configs drawn in the leaderboard figure
 MAX_CURVES = 10  # configs drawn (visible) in the learning-curve figure; the others start hidden
 MAX_CURVE_CONFIGS = 300  # configs in the learning-curve figure at all (keeps the page a few MB)
 MAX_CONFUSION_CELLS = 100_000  # matrix cells in the confusion dropdown (1000 configs of 10 classes, 10 of 100)
-MAX_PARALLEL_TRIALS = 2000  # Optuna's parallel-coordinate plot draws one plotly trace per trial (validated, copied on write)
 MAX_CONFUSION_CONFIGS = 200  # configs in the dropdown: each is a plotly trace, validated and copied on write
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 VERDICT_COLORS = {"better": "#2ca02c", "worse": "#d62728", "no detectable difference": "#7f7f7f"}
@@ -44,61 +40,103 @@ def _errors(mid: pd.Series, low: pd.Series, high: pd.Series) -> dict[str, Any]:
     return dict(type="data", symmetric=False, array=_nan_to_none(high - mid), arrayminus=_nan_to_none(mid - low), color="#555")
 
 
-def leaderboard_figure(board: pd.DataFrame) -> go.Figure:
+def _axis_labels(labels: Sequence[Any], ids: dict[str, str] | None, width: int = 36) -> list[str]:
+    """One line per row (a wrapped tick label collides with its neighbours at 28 px a row): the
+    short ID when IDs are in use, else the label rounded and cut to ``width``."""
+    if ids:
+        return [ids.get(str(label), str(label)) for label in labels]
+    return unique_short_labels([short_label(label, width=width, max_lines=1) for label in labels], width=width + 2)
+
+
+def _rows_height(n: int, base: int = 120, per_row: int = 28, least: int = 320) -> int:
+    return max(least, per_row * n + base)
+
+
+def leaderboard_figure(board: pd.DataFrame, ids: dict[str, str] | None = None) -> go.Figure:
     top = board.head(MAX_BARS).iloc[::-1]
-    ys = [f"#{r} {s}" for r, s in zip(top["rank"], unique_short_labels(top["label"], width=36))]
+    if ids:
+        ys = _axis_labels(top["label"], ids)
+    else:
+        ys = [f"#{r} {s}" for r, s in zip(top["rank"], _axis_labels(top["label"], None))]
     hover = "%{customdata}<br>%{x:.4f}<extra>%{fullData.name}</extra>"
+    custom = [round_floats(str(label)) for label in top["label"]]
     fig = go.Figure()
     fig.add_trace(go.Scatter(
-        x=top["val_mean"], y=ys, mode="markers", name="validation (selection)", customdata=list(top["label"]),
+        x=top["val_mean"], y=ys, mode="markers", name="validation (selection)", customdata=custom,
         hovertemplate=hover,
         error_x=_errors(top["val_mean"], top["val_ci_low"], top["val_ci_high"]), marker=dict(size=9),
     ))
     if top["test_mean"].notna().any():
         fig.add_trace(go.Scatter(
-            x=top["test_mean"], y=ys, mode="markers", name="test (reported)", customdata=list(top["label"]),
+            x=top["test_mean"], y=ys, mode="markers", name="test (reported)", customdata=custom,
             hovertemplate=hover,
             error_x=_errors(top["test_mean"], top["test_ci_low"], top["test_ci_high"]), marker=dict(symbol="diamond", size=8),
         ))
-    fig.update_layout(title="Mean over seed repeats with 95% CI", xaxis_title="score", height=max(320, 28 * len(top) + 120),
+    fig.update_layout(title="Mean over seed repeats with 95% CI", xaxis_title="score", height=_rows_height(len(top)),
                       margin=dict(l=20, r=20), legend=dict(orientation="h"))
-    fig.update_yaxes(automargin=True)
+    fig.update_yaxes(automargin=True, type="category")
     return fig
 
 
-def ablation_figure(ablation: Ablation) -> go.Figure | None:
+def ablation_figure(ablation: Ablation, ids: dict[str, str] | None = None) -> go.Figure | None:
     rows = ablation.rows
     if rows.empty:
         return None
     rows = rows.iloc[::-1]
     colors = [VERDICT_COLORS.get(v, "#1f77b4") for v in rows["verdict"]]
     fig = go.Figure(go.Scatter(
-        x=rows["delta"], y=unique_short_labels(rows["variant"], width=36), mode="markers", marker=dict(size=10, color=colors),
+        x=rows["delta"], y=_axis_labels(rows["variant"], ids), mode="markers", marker=dict(size=10, color=colors),
         error_x=_errors(rows["delta"], rows["delta_ci_low"], rows["delta_ci_high"]),
-        text=rows["verdict"], customdata=list(rows["variant"]),
+        text=rows["verdict"], customdata=[round_floats(str(v)) for v in rows["variant"]],
         hovertemplate="%{customdata}<br>delta %{x:.4f}<br>%{text}<extra></extra>", showlegend=False,
     ))
     fig.add_vline(x=0, line_dash="dash", line_color="black")
-    fig.update_layout(title=round_floats(f"Variant minus baseline ({', '.join(f'{k}={v}' for k, v in ablation.baseline.items())}), 95% CI"),
-                      xaxis_title="delta of the objective", height=max(300, 28 * len(rows) + 120), margin=dict(l=20, r=20))
-    fig.update_yaxes(automargin=True)
+    labels = ablation.baseline_labels
+    base = (ids.get(labels[0]) if ids and len(labels) == 1 and labels[0] in ids
+            else short_label(", ".join(f"{k}={v}" for k, v in ablation.baseline.items()), width=40, max_lines=1))
+    fig.update_layout(title=f"Variant minus baseline ({base}), simultaneous 95% CI",
+                      xaxis_title="delta of the objective", height=_rows_height(len(rows), least=300),
+                      margin=dict(l=20, r=20))
+    fig.update_yaxes(automargin=True, type="category")
     return fig
 
 
-def importance_figure(importance: dict[str, Any]) -> go.Figure | None:
-    by = importance.get("by_evaluator") or {}
-    if not by:
+def choices_figure(choices: dict[str, Any]) -> go.Figure | None:
+    """Each choice's effect with its simultaneous interval, coloured by verdict: a forest plot."""
+    if not choices.get("available") or choices["rows"].empty:
         return None
-    params = list(dict.fromkeys(p for res in by.values() for p in res))
-    frame = pd.DataFrame([{"evaluator": name, "parameter": p, **{k: res.get(p, {}).get(k) for k in ("value", "ci_low", "ci_high")}}
-                          for name, res in by.items() for p in params])
-    frame[["value", "ci_low", "ci_high"]] = frame[["value", "ci_low", "ci_high"]].astype(float)  # None -> NaN: no bar
-    fig = px.bar(frame, x="parameter", y="value", color="evaluator", barmode="group", labels={"value": "importance"},
-                 error_y=frame["ci_high"] - frame["value"], error_y_minus=frame["value"] - frame["ci_low"],
-                 title="Parameter importance with 95% CI (Optuna's evaluators normalised; ANOVA: partial omega-squared)")
-    with_ci = {name: all(res.get(p, {}).get("ci_low") is not None for p in params) for name, res in by.items()}
-    fig.for_each_trace(lambda trace: trace.update(error_y_visible=with_ci[trace.name]))
-    fig.update_layout(xaxis_title=None, legend=dict(orientation="h", title=None))
+    rows = choices["rows"].iloc[::-1]
+    colors = ["#7f7f7f" if v == "no detectable effect" else ("#2ca02c" if v.startswith("better") and k == "level" else
+              "#d62728" if v == "worse" else "#1f77b4") for v, k in zip(rows["verdict"], rows["kind"])]
+    names = [f"{p}={c.split(' vs ')[0]}" if k == "level" else f"{p} {k}"
+             for p, c, k in zip(rows["parameter"], rows["contrast"], rows["kind"])]
+    fig = go.Figure(go.Scatter(
+        x=rows["effect"], y=_axis_labels(names, None, width=32), mode="markers", marker=dict(size=10, color=colors),
+        error_x=_errors(rows["effect"], rows["effect_ci_low"], rows["effect_ci_high"]), text=rows["verdict"],
+        customdata=[f"{p}: {round_floats(c)}" for p, c in zip(rows["parameter"], rows["contrast"])],
+        hovertemplate="%{customdata}<br>effect %{x:.4f}<br>%{text}<extra></extra>", showlegend=False,
+    ))
+    fig.add_vline(x=0, line_dash="dash", line_color="black")
+    fig.update_layout(title="Effect of each choice, simultaneous 95% CI (levels against the reference)",
+                      xaxis_title="change of the objective", height=_rows_height(len(rows), least=260),
+                      margin=dict(l=20, r=20))
+    fig.update_yaxes(automargin=True, type="category")
+    return fig
+
+
+def importance_figure(answer: dict[str, Any]) -> go.Figure | None:
+    """The importance answer's shares with their CIs, for the parameters its noise verdict lets
+    stand (a bar for a parameter the verdict calls noise would read as a finding)."""
+    shown = [e for e in answer.get("params", []) if e["shown"] and e["value"] is not None]
+    if not shown:
+        return None
+    frame = pd.DataFrame([{"parameter": e["parameter"], "value": e["value"], "ci_low": e["ci_low"],
+                           "ci_high": e["ci_high"]} for e in shown])
+    frame[["value", "ci_low", "ci_high"]] = frame[["value", "ci_low", "ci_high"]].astype(float)  # None -> NaN
+    share = "partial omega-squared" if answer["evaluator"] == "anova" else "importance"
+    fig = px.bar(frame, x="parameter", y="value", labels={"value": share}, error_y=frame["ci_high"] - frame["value"],
+                 error_y_minus=frame["value"] - frame["ci_low"], title=f"Parameters above noise: {share} with 95% CI")
+    fig.update_layout(xaxis_title=None, height=360)
     return fig
 
 
@@ -111,7 +149,9 @@ def _curves(trial: optuna.trial.FrozenTrial, metric: str = "val_accuracy") -> di
     return {int(k): float(v) for k, v in trial.intermediate_values.items()}
 
 
-def learning_curves_figure(table: StudyTable, board: pd.DataFrame, highlight: Sequence[str] = (), metric: str = "val_accuracy") -> tuple[go.Figure | None, dict[str, list[str]]]:
+def learning_curves_figure(table: StudyTable, board: pd.DataFrame, highlight: Sequence[str] = (),
+                           metric: str = "val_accuracy",
+                           ids: dict[str, str] | None = None) -> tuple[go.Figure | None, dict[str, list[str]]]:
     """Validation accuracy per epoch (``history`` user attribute, else Optuna's intermediate
     values), mean over repeats with a +-1 SD band, for every config (up to
     :data:`MAX_CURVE_CONFIGS`, best first). The best :data:`MAX_CURVES` and the ``highlight``
@@ -138,7 +178,8 @@ def learning_curves_figure(table: StudyTable, board: pd.DataFrame, highlight: Se
         color = PALETTE[i % len(PALETTE)]
         visible: bool | str = True if group in first else "legendonly"
         shown["visible" if visible is True else "hidden"].append(label)
-        name = f"#{i + 1} {short_label(label, width=48, max_lines=1)} (n={len(runs)})" + (" [baseline]" if group in highlight else "")
+        shown_as = ids[label] if ids and label in ids else f"#{i + 1} {short_label(label, width=48, max_lines=1)}"
+        name = f"{shown_as} (n={len(runs)})" + (" [baseline]" if group in highlight else "")
         if len(runs) > 1:
             fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=_round(list(mean + sd) + list((mean - sd)[::-1])), fill="toself",
                                      fillcolor=color, opacity=0.15, line=dict(width=0), hoverinfo="skip", showlegend=False,
@@ -183,20 +224,24 @@ def _heatmap(total: np.ndarray, share: np.ndarray, visible: bool = True) -> go.H
                       hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>", colorbar=dict(title="row share"))
 
 
-def confusion_figure(table: StudyTable, group: str, role: str = "best config") -> go.Figure | None:
+def confusion_figure(table: StudyTable, group: str, role: str = "best config",
+                     ids: dict[str, str] | None = None) -> go.Figure | None:
     """Test-set confusion matrix of one config, summed over its repeats (rows: true class)."""
     found = _confusion_share(table, group)
     if found is None:
         return None
     total, share, runs = found
     fig = go.Figure(_heatmap(total, share))
-    fig.update_layout(title=f"Test confusion of the {role} ({short_label(table.label_of(group), width=70)}), summed over {runs} run(s)",
+    label = table.label_of(group)
+    which = ids[label] if ids and label in ids else short_label(label, width=40, max_lines=1)
+    fig.update_layout(title=f"Test confusion of the {role} ({which}), summed over {runs} run(s)",
                       xaxis_title="predicted class", yaxis_title="true class", yaxis_autorange="reversed",
                       height=max(400, min(900, 40 * total.shape[0] + 150)))
     return fig
 
 
-def confusion_browser_figure(table: StudyTable, groups: Sequence[str]) -> tuple[go.Figure | None, dict[str, list[str]]]:
+def confusion_browser_figure(table: StudyTable, groups: Sequence[str],
+                             ids: dict[str, str] | None = None) -> tuple[go.Figure | None, dict[str, list[str]]]:
     """Every config's confusion matrix in one figure with a dropdown (configs in ``groups``
     order, as many as fit :data:`MAX_CONFUSION_CELLS`). Returns the figure and which configs are
     ``included`` and ``left_out``."""
@@ -215,7 +260,8 @@ def confusion_browser_figure(table: StudyTable, groups: Sequence[str]) -> tuple[
         cells += total.size
         traces.append(_heatmap(total, share, visible=not shown["included"]))
         shown["included"].append(f"{table.label_of(group)} ({runs} run(s))")
-        names.append(f"{round_floats(table.label_of(group))} ({runs} run(s))")
+        label = table.label_of(group)
+        names.append(f"{ids[label] if ids and label in ids else round_floats(label)} ({runs} run(s))")
     if len(shown["included"]) < 2:
         return None, shown
     fig = go.Figure(data=traces)  # one validation of all traces, not one per add_trace
@@ -223,7 +269,7 @@ def confusion_browser_figure(table: StudyTable, groups: Sequence[str]) -> tuple[
     # The title sits at the top of the figure and the dropdown on its own row below it, just above
     # the plot area: plotly does not lay them out against each other, so each gets a fixed band of
     # the top margin (title: top 50 px, dropdown: the next 45 px).
-    buttons = [dict(label=short_label(label, width=60, max_lines=1), method="update",
+    buttons = [dict(label=short_label(label, width=40, max_lines=1), method="update",
                     args=[{"visible": [j == i for j in range(n)]}, {"title.text": _confusion_title(label)}])
                for i, label in enumerate(names)]
     size = max(len(t.z) for t in fig.data)
@@ -236,7 +282,7 @@ def confusion_browser_figure(table: StudyTable, groups: Sequence[str]) -> tuple[
 
 
 def _confusion_title(label: str) -> str:
-    return "Test confusion: " + short_label(label, width=90, max_lines=1)
+    return "Test confusion: " + short_label(label, width=50, max_lines=1)
 
 
 def transfer_figure(result: dict[str, Any]) -> go.Figure:
@@ -271,113 +317,5 @@ def transfer_matrix_figure(matrix: dict[str, Any]) -> go.Figure:
     return fig
 
 
-def readable(fig: go.Figure) -> go.Figure:
-    """Every figure, ours or Optuna's, at any page width from 800 px: no fixed width (the page's
-    column decides), titles that wrap instead of running off, automatic margins for long tick
-    labels, legends below the plot, and subplot grids (Optuna's contour) tall enough to stay
-    square-ish. Works on a copy; the figure handed in is not changed."""
-    fig = go.Figure(fig)
-    layout = fig.layout
-    fig.update_layout(width=None, autosize=True, font=dict(size=12), hoverlabel=dict(namelength=-1))
-    title = layout.title.text if layout.title and layout.title.text else None
-    if title and "<br>" not in title and len(title) > 90:  # plotly never wraps a title itself
-        fig.update_layout(title_text=short_label(title, width=90, max_lines=3))
-    fig.update_xaxes(automargin=True)
-    fig.update_yaxes(automargin=True)
-    axes = [k for k in layout.to_plotly_json() if k.startswith("xaxis")]
-    grid = int(round(math.sqrt(len(axes)))) if len(axes) > 1 else 1
-    if grid > 1 and grid * grid == len(axes):  # a k x k matrix of subplots, e.g. plot_contour
-        fig.update_layout(height=max(layout.height or 0, 260 * grid + 120))
-        fig.update_xaxes(title_font=dict(size=11), tickfont=dict(size=10))
-        fig.update_yaxes(title_font=dict(size=11), tickfont=dict(size=10))
-    elif len(axes) > 1:  # a row of subplots, e.g. plot_slice over several parameters: wrap the ticks
-        fig.update_xaxes(tickangle=-30, tickfont=dict(size=10))
-    legend = layout.legend
-    if legend.orientation == "h" and (legend.y is None or legend.y < 0):
-        # below the x-axis title, not on it: anchored to the figure's bottom edge, with room kept
-        fig.update_layout(legend=dict(yref="container", y=0, yanchor="bottom", x=0, xanchor="left"),
-                          margin=dict(b=max(layout.margin.b or 0, 110)))
-    for annotation in fig.layout.annotations or ():  # Optuna 5 draws axis labels as annotations
-        if isinstance(annotation.text, str):
-            annotation.text = round_floats(annotation.text)
-    for trace in fig.data:  # parallel coordinates (Parcoords): categorical tick labels of sampled floats
-        for dim in (trace.dimensions if "dimensions" in trace else ()):
-            if getattr(dim, "ticktext", None) is not None:
-                dim.ticktext = [round_floats(str(t)) for t in dim.ticktext]
-    for trace in fig.data:  # categorical ticks with long sampled floats: round the shown text only
-        for axis in ("x", "y"):
-            values = getattr(trace, axis, None)
-            if values is not None and len(values) and all(isinstance(v, str) and "<br>" not in v for v in values) and any(len(v) > 40 or round_floats(v) != v for v in values):
-                rounded = [short_label(v, width=30, max_lines=2) for v in values]
-                if len(set(rounded)) == len(set(values)):
-                    setattr(trace, axis, rounded)
-    return fig
-
-
-def numeric_params(table: StudyTable) -> list[str]:
-    names = []
-    for name in table.param_names():
-        dists = {type(t.distributions[name]) for t in table.trials if name in t.distributions}
-        if dists and all(issubclass(d, (FloatDistribution, IntDistribution)) for d in dists):
-            names.append(name)
-    return names
-
-
-class _PlotView(optuna.Study):
-    """``study`` as Optuna's plot functions read it: the completed trials already collected, without
-    their user attributes. ``plot_optimization_history`` calls ``study.get_trials()``, a deepcopy of
-    every trial with its history and confusion matrix (millions of copied objects on a study of
-    thousands of trials), and each plot re-reads the storage; here they copy plain numbers."""
-
-    def __init__(self, study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
-        self.__dict__.update(study.__dict__)
-        self._view_trials = []
-        for trial in trials:
-            light = copy.copy(trial)
-            light.user_attrs = {}
-            self._view_trials.append(light)
-
-    def _get_trials(self, deepcopy: bool = True, states=None, **_kwargs) -> list[optuna.trial.FrozenTrial]:
-        out = [t for t in self._view_trials if states is None or t.state in states]
-        # shallow copies stand for Optuna's deepcopy: the plots only read the trials, and a deepcopy of
-        # every trial's distributions and intermediate values was seconds on a study of thousands
-        return [copy.copy(t) for t in out] if deepcopy else out
-
-
-def optuna_figures(study: optuna.Study, table: StudyTable) -> tuple[list[tuple[str, go.Figure]], list[str]]:
-    """Optuna's own plotly figures that apply to this study, and notes on the ones skipped."""
-    from optuna import visualization as vis
-
-    study = _PlotView(study, table.trials)  # the completed trials: what every plot below draws
-
-    figs: list[tuple[str, go.Figure]] = []
-    notes: list[str] = []
-
-    def add(title: str, make: Callable[[], go.Figure]) -> None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                figs.append((title, make()))
-        except Exception as exc:  # a plot Optuna cannot draw for this study must not sink the report
-            notes.append(f"{title}: not drawn ({type(exc).__name__}: {exc})")
-
-    add("Optimisation history", lambda: vis.plot_optimization_history(study))
-    if table.param_names() and len(table.trials) > MAX_PARALLEL_TRIALS:
-        # one line per trial: over a few thousand the plot is unreadable, and it was half of a
-        # 5,040-trial report's CPU (Optuna 5 builds one trace per trial)
-        notes.append(f"parallel coordinates: not drawn for {len(table.trials)} completed trials (more than "
-                     f"{MAX_PARALLEL_TRIALS}: one line per trial); the leaderboard and importance sections rank the configs")
-    elif table.param_names():
-        add("Parallel coordinates", lambda: vis.plot_parallel_coordinate(study))
-    else:
-        notes.append("parallel coordinates: the study has no parameters")
-    numeric = numeric_params(table)
-    if numeric:
-        add("Slice plot (numeric parameters)", lambda: vis.plot_slice(study, params=numeric))
-    else:
-        notes.append("slice plot: no numeric (int/float) parameter")
-    if len(numeric) >= 2:
-        add("Contour plot (numeric parameters)", lambda: vis.plot_contour(study, params=numeric[:4]))
-    else:
-        notes.append("contour plot: needs 2 or more numeric parameters")
-    return figs, notes
+# split out to _plots.py; the old names stay importable from here
+from studies.analysis._plots import numeric_params, optuna_figures, readable  # noqa: E402,F401

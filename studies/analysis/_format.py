@@ -1,5 +1,5 @@
 """How the report shows numbers and tables: a presentation layer over whatever DataFrames the
-analyses return.
+analyses return (the known columns are catalogued in :mod:`studies.analysis._columns`).
 
 It knows nothing about which analysis made a frame. Known snake_case columns get a human header,
 a unit and an explanation (a tooltip on the header and a footnote under the table); unknown
@@ -17,112 +17,41 @@ import math
 import re
 import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from studies.analysis._columns import COLUMNS  # the column catalogue: headers, notes, what a "—" means
 
 SIGNIFICANT = 3  # significant digits of every number in the HTML tables and figure labels
 P_FLOOR = 0.001  # p-values below this print as "< 0.001"
 MISSING = "—"
 
 
-@dataclass(frozen=True)
-class Column:
-    header: str  # what the table shows
-    help: str  # the tooltip and footnote
-
-
-CI_HELP = ("95% confidence interval of the mean: Student t below 10 runs, BCa bootstrap from 10 on; "
-           "accuracies clipped to [0, 1]")
-
-# Known columns of the analysis frames. Anything else is shown with a readable header and no note.
-COLUMNS: dict[str, Column] = {
-    # leaderboard
-    "rank": Column("Rank", "position by mean objective, best first"),
-    "label": Column("Config", "the parameters that differ between configs (hover for the full value)"),
-    "config_id": Column("Config id", "stable hash of the resolved config; groups the seed repeats of one config"),
-    "n": Column("Runs", "completed trials (seed repeats) of this config"),
-    "val_mean": Column("Objective (mean)", "mean objective over the runs: validation accuracy for layerlab's "
-                       "objectives; the selection metric"),
-    "val_std": Column("Objective SD", "standard deviation of the objective over the runs (seed noise)"),
-    "val_ci": Column("Objective 95% CI", CI_HELP),
-    "ci_method": Column("CI method", "how the interval was computed (t: Student t; bca: bias-corrected bootstrap)"),
-    "test_mean": Column("Test acc. (mean)", "mean test accuracy: reported beside the objective, never used to rank"),
-    "test_std": Column("Test SD", "standard deviation of test accuracy over the runs"),
-    "test_ci": Column("Test 95% CI", CI_HELP),
-    "ci_clipped": Column("CI clipped", "yes: an interval was clipped to its metric's range ([0, 1] for accuracies, "
-                         "[-1, 1] for their differences), because a t interval over few runs ignores the bound"),
-    "model_params": Column("Parameters", "trainable parameters of the model"),
-    "vs_best": Column("Verdict vs best", "this config against the best one: paired by seed on the study's pooled seed "
-                      "noise, Tukey's all-pairs adjustment (the best is picked by the same data) over "
-                      "all configs; 'no detectable difference' means these seeds cannot separate them"),
-    # ablation
-    "verdict": Column("Verdict", "better / worse than the baseline at the study's alpha, simultaneous over all rows "
-                      "(Dunnett against a baseline, Tukey against the best config); "
-                      "'no detectable difference' is not evidence of no effect (see the verdict section)"),
-    "variant": Column("Variant", "the config compared with the baseline"),
-    "baseline": Column("Baseline", "the baseline config it is compared with (same other parameters)"),
-    "changed": Column("Changed", "parameters whose value differs from the baseline"),
-    "n_variant": Column("Runs (variant)", "completed runs of the variant"),
-    "n_baseline": Column("Runs (baseline)", "completed runs of the baseline"),
-    "n_pairs": Column("Pairs", "runs paired by seed (repeat r of both configs trained with the same seed)"),
-    "design": Column("Design", "paired by seed, or unpaired when the runs share no seeds"),
-    "test": Column("Test", "the significance test used"),
-    "variant_mean": Column("Variant (mean)", "mean objective of the variant"),
-    "baseline_mean": Column("Baseline (mean)", "mean objective of the baseline"),
-    "delta": Column("Δ objective", "variant minus baseline, mean over paired runs (accuracy points as a fraction)"),
-    "delta_ci": Column("Δ simultaneous 95% CI", "the interval that made the verdict: simultaneous over all rows, "
-                       "widened by one image of the evaluation set; it excludes 0 exactly when the verdict does"),
-    "test_delta": Column("Δ test acc.", "variant minus baseline on test accuracy: reported, not tested"),
-    "test_delta_ci": Column("Δ test 95% CI", "95% confidence interval of the test difference"),
-    "p_value": Column("p", "p-value of the test, before multiple-comparison correction"),
-    "p_adj": Column("p (adjusted)", "p-value adjusted over every row of the table by the method the table's text "
-                    "names (Dunnett or Tukey): the one the verdict uses"),
-    "delta_ci_unadjusted": Column("Δ 95% CI (unadjusted)", "the plain 95% interval of this row alone: it can exclude 0 "
-                                  "without a verdict, because a verdict is simultaneous over all rows"),
-    "correction": Column("Adjustment", "how this row's p-value was adjusted"),
-    "noise_source": Column("Noise", "pooled: the seed noise of the whole study; paired: this pair's own differences "
-                           "(a config noisier than the pool)"),
-    "p_holm": Column("p (Holm)", "p-value after Holm-Bonferroni correction over every row of the table: the one the "
-                     "verdict uses"),
-    "repeats_needed": Column("Repeats to decide", "seed repeats per config that would give 80% power to detect the "
-                             "observed difference (t-test power; a rough guide that assumes the observed difference is real)"),
-    "more_repeats": Column("More repeats", "repeats to add to the current ones to reach 80% power"),
-    "mde": Column("Min. detectable effect", "the smallest difference these runs detect with 80% power"),
-    "power": Column("Power", "probability of detecting the observed difference with these runs"),
-    # importance
-    "evaluator": Column("Evaluator", "Optuna's importance evaluator"),
-    "parameter": Column("Parameter", "the searched parameter"),
-    "importance": Column("Importance", "share of the objective's variance explained, normalised to sum to 1 per evaluator"),
-    "ci": Column("95% CI", "bootstrap 95% confidence interval over resampled seeds"),
-    # rank transfer
-    "config": Column("Config", "the config matched between the two studies (hover for the full value)"),
-    "rank_a": Column("Rank A", "rank in the first study"), "rank_b": Column("Rank B", "rank in the second study"),
-    "mean_a": Column("Mean A", "mean metric in the first study"), "mean_b": Column("Mean B", "mean metric in the second study"),
-    "ci_a": Column("95% CI A", CI_HELP), "ci_b": Column("95% CI B", CI_HELP),
-    "config_1": Column("Config 1", "first config of a pair whose order flips"),
-    "config_2": Column("Config 2", "second config of the pair"),
-    "a": Column("A", "value in the first study"), "b": Column("B", "value in the second study"),
-    "tau": Column("Kendall τ", "rank correlation of the configs' mean objective: 1 same order, 0 unrelated, -1 reversed"),
-    "tau_ci": Column("τ 95% CI", "bootstrap 95% confidence interval of Kendall tau over resampled repeats"),
-    "rho": Column("Spearman ρ", "Spearman rank correlation of the configs' mean objective"),
-    "n_shared": Column("Shared configs", "configs present in both slices"),
-    # objective metrics, datasets
-    "size": Column("Image size", "height x width x channels"),
-    "images": Column("Images", "images in the official train + test parts"),
-    "classes": Column("Classes", "number of classes"),
-}
-
 # Shown first, in this order, when present; any other column whose name contains "verdict" follows.
 VERDICT_FIRST = ("rank", "verdict", "vs_best", "decision", "equivalence")
-IDENTITY = ("label", "variant", "config", "parameter", "evaluator", "dataset", "config_1", "config_2", "baseline", "changed")
+IDENTITY = ("label", "id", "variant", "config", "parameter", "contrast", "evaluator", "dataset", "config_1", "config_2",
+            "baseline", "changed")
 # Bookkeeping: shown last.
 DETAIL_LAST = ("config_id", "ci_method", "design", "test", "ci_clipped", "n_variant", "n_baseline", "p_value")
-LABEL_COLUMNS = {"label", "variant", "baseline", "changed", "config", "config_1", "config_2", "best", "dataset"}
+LABEL_COLUMNS = {"label", "variant", "baseline", "changed", "config", "config_1", "config_2", "best", "dataset",
+                 "contrast"}
+TEXT_COLUMNS = {"parameter", "evaluator", "id", "kind"}  # left-aligned text, not labels
+FOLD_COLUMNS = 6  # columns per folded table (beside the row's identity): narrower than a 1400 px page
 HIDDEN = {"group", "params", "extra"}  # internal columns of the analysis frames
 TRUNCATE = {"config_id": 14}  # shown shortened, in full on hover
+
+
+DECIDE = ["verdict", "delta", "delta_ci", "p_adj", "repeats_needed"]  # what a reader decides on, in this order
+
+
+def table_options(frame: pd.DataFrame, main: list[str], decision: list[str], ids: dict[str, str] | None = None,
+                  headers: dict[str, str] | None = None) -> pd.DataFrame:
+    """A copy of ``frame`` carrying the options :func:`table_html` reads (see there)."""
+    frame = frame.copy()
+    frame.attrs.update(main=main, decision=decision, ids=ids or {}, headers=headers or {})
+    return frame
 
 
 def header_of(name: str) -> str:
@@ -289,7 +218,11 @@ def order_columns(columns: Sequence[str]) -> list[str]:
 
 
 def present(frame: pd.DataFrame) -> tuple[list[str], list[list[tuple[str, str | None]]]]:
-    """The frame as display columns and rows of ``(text, hover or None)`` cells."""
+    """The frame as display columns and rows of ``(text, hover or None)`` cells. A label found in
+    ``frame.attrs["ids"]`` (label -> short config ID) shows as its ID, the label on hover."""
+    ids = frame.attrs.get("ids") or {}
+    frame = frame.copy(deep=False)
+    frame.attrs = {}  # pandas deep-copies attrs into every row of iterrows: 2 million copies for 420 IDs
     frame = merge_intervals(frame)
     empty = [c for c in frame.columns if frame[c].map(_blank).all()]  # nothing to show: drop the column
     columns = order_columns([c for c in frame.columns if c not in empty])
@@ -299,10 +232,12 @@ def present(frame: pd.DataFrame) -> tuple[list[str], list[list[tuple[str, str | 
         for col in columns:
             value = row[col]
             name = str(col)
-            if (name.startswith("p_") or name in ("p", "p_value", "kendall_p")) and not isinstance(value, str):
+            if (name.startswith("p_") or name.endswith("_p") or name == "p") and not isinstance(value, str):
                 cells.append((fmt_p(value), None))
             elif name in TRUNCATE and isinstance(value, str) and len(value) > TRUNCATE[name]:
                 cells.append((value[: TRUNCATE[name]] + "…", value))
+            elif name in LABEL_COLUMNS and isinstance(value, str) and value in ids:
+                cells.append((ids[value], round_floats(value)))
             elif name in LABEL_COLUMNS and isinstance(value, str):
                 short = round_floats(value)
                 cells.append((short, value if short != value else None))
@@ -314,38 +249,95 @@ def present(frame: pd.DataFrame) -> tuple[list[str], list[list[tuple[str, str | 
 
 def table_html(frame: pd.DataFrame, *, footnote: bool = True) -> str:
     """An HTML table of ``frame``: human headers with the explanation as a tooltip, verdict first,
-    3 significant digits, intervals as ``[a, b]``, and a footnote listing what each column means."""
+    3 significant digits, intervals as ``[a, b]``, a line saying what a "—" means in each column
+    that has one, and a footnote listing what each column means.
+
+    Per-table options ride on ``frame.attrs`` (they survive the analyses' copies):
+    ``main``: the columns of the table, in order (names after the intervals are merged, e.g.
+    ``delta_ci``); the others go below it in folded tables of :data:`FOLD_COLUMNS` columns each, so
+    no table is wider than the page. ``decision``: the columns marked ``data-decision`` (the ones
+    a reader decides on; the browser test checks they are on screen at 800 px). ``headers``:
+    header overrides, e.g. ``{"p_adj": "p (Dunnett)"}``. ``ids``: label -> short config ID."""
     if frame.empty:
         return "<p class='empty'>(no rows)</p>"
+    opts = frame.attrs
     columns, rows = present(frame)
-    def th(c: Any) -> str:
-        left = " class='left'" if str(c) in LABEL_COLUMNS or _cell_class(str(c), "").startswith("verdict") else ""
-        tip = f" title='{html.escape(help_of(str(c)), quote=True)}'" if help_of(str(c)) else ""
-        return f"<th{left}{tip}>{html.escape(header_of(str(c)))}</th>"
-
-    head = "".join(th(c) for c in columns)
-    body = []
-    for cells in rows:
-        tds = []
-        for col, (text, hover) in zip(columns, cells):
-            cls = f" class='{_cell_class(str(col), text)}'" if _cell_class(str(col), text) else ""
-            title = f" title='{html.escape(hover, quote=True)}'" if hover else ""
-            tds.append(f"<td{cls}{title}>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(tds) + "</tr>")
-    parts = [f"<div class='table-wrap'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"]
-    notes = [(header_of(str(c)), help_of(str(c))) for c in columns if help_of(str(c))]
+    headers = {**{str(c): header_of(str(c)) for c in columns}, **(opts.get("headers") or {})}
+    decision = set(opts.get("decision") or ())
+    main = [c for c in opts.get("main") or columns if c in columns]
+    rest = [c for c in columns if c not in main]
+    index = {c: i for i, c in enumerate(columns)}
+    parts = [_table(main, [[cells[index[c]] for c in main] for cells in rows], headers, decision)]
+    dashes = [c for c in main if any(cells[index[c]][0] == MISSING for cells in rows) and COLUMNS.get(str(c))
+              and COLUMNS[str(c)].missing]
+    if dashes:
+        parts.append("<p class='dash'>" + " ".join(f"— in {html.escape(headers[str(c)])}: "
+                                                   f"{html.escape(COLUMNS[str(c)].missing)}." for c in dashes) + "</p>")
+    if rest:
+        key = next((c for c in main if c in IDENTITY), None)
+        chunks = [rest[i:i + FOLD_COLUMNS] for i in range(0, len(rest), FOLD_COLUMNS)]
+        lead = [key] if key else []
+        folded = "".join(_table(lead + chunk, [[cells[index[c]] for c in lead + chunk] for cells in rows], headers,
+                                set()) for chunk in chunks)
+        names = ", ".join(headers[str(c)] for c in rest)
+        parts.append(f"<details class='more'><summary>{len(rest)} more column(s): {html.escape(names)}</summary>"
+                     f"{folded}</details>")
+    notes = [(headers[str(c)], help_of(str(c))) for c in columns if help_of(str(c))]
     if footnote and notes:
         items = "".join(f"<dt>{html.escape(h)}</dt><dd>{html.escape(t)}</dd>" for h, t in notes)
         parts.append(f"<details class='columns'><summary>What the columns mean</summary><dl>{items}</dl></details>")
     return "".join(parts)
 
 
+def _table(columns: Sequence[str], rows: Sequence[Sequence[tuple[str, str | None]]], headers: Mapping[str, str],
+           decision: set[str]) -> str:
+    def th(c: Any) -> str:
+        cls = "left" if str(c) in LABEL_COLUMNS | TEXT_COLUMNS or _cell_class(str(c), "").startswith("verdict") else ""
+        cls += " nw" if len(headers[str(c)]) <= 12 else ""  # a short header stays on one line ("p (max-t)")
+        attrs = f" class='{cls.strip()}'" if cls.strip() else ""
+        attrs += " data-decision='1'" if str(c) in decision else ""
+        attrs += f" title='{html.escape(help_of(str(c)), quote=True)}'" if help_of(str(c)) else ""
+        return f"<th{attrs}>{html.escape(headers[str(c)])}</th>"
+
+    body = []
+    for cells in rows:
+        tds = []
+        for col, (text, hover) in zip(columns, cells):
+            cls = _cell_class(str(col), text)
+            title = f" title='{html.escape(hover, quote=True)}'" if hover else ""
+            klass = f" class='{cls}'" if cls else ""
+            tds.append(f"<td{klass}{title}>{_cell_html(str(col), text)}</td>")
+        body.append("<tr>" + "".join(tds) + "</tr>")
+    head = "".join(th(c) for c in columns)
+    return f"<div class='table-wrap'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+
+
+def _cell_html(column: str, text: str) -> str:
+    """A label cell breaks between its ``key=value`` items, never inside one; other cells do not
+    wrap at all (CSS); a number in scientific notation never wraps (``1.78e-`` / ``06``)."""
+    if column in LABEL_COLUMNS and ", " in text:
+        return ", ".join(f"<span class='nw'>{nowrap_numbers(html.escape(item))}</span>" for item in text.split(", "))
+    return nowrap_numbers(html.escape(text))
+
+
+_SCIENTIFIC = re.compile(r"-?\d+(?:\.\d+)?[eE][-+]?\d+")
+
+
+def nowrap_numbers(escaped: str) -> str:
+    """Escaped HTML text with each number in scientific notation in a no-wrap span: Chromium breaks
+    ``1.78e-06`` after its hyphen when a line is full."""
+    return _SCIENTIFIC.sub(lambda m: f"<span class='nw'>{m.group(0)}</span>", escaped)
+
+
 def _cell_class(column: str, text: str) -> str:
     if column in VERDICT_FIRST[1:] or "verdict" in column:
-        for word, cls in (("better", "good"), ("worse", "bad"), ("equivalent", "same"), ("best", "good")):
+        for word, cls in (("better", "good"), ("worse", "bad"), ("equivalent", "same"), ("best", "good"),
+                          ("above noise", "good")):
             if word in text:
                 return f"verdict {cls}"
         return "verdict undecided"
     if column in LABEL_COLUMNS:
         return "label"
+    if column in TEXT_COLUMNS:
+        return "text"
     return ""

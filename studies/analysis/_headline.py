@@ -131,6 +131,14 @@ def method_name(correction: str) -> str:
     return str(correction).split(" ")[0] if correction else "adjusted"
 
 
+def p_header(methods: Any) -> str:
+    """The header of an adjusted p column, naming every method its rows used: "p (Dunnett)",
+    "p (Dunnett / Bonferroni)"."""
+    names = [method_name(m) for m in methods if isinstance(m, str) and m and m != "not tested"]
+    names = list(dict.fromkeys(names))
+    return f"p ({' / '.join(names)})" if names else "p (adjusted)"
+
+
 def _effect(e: dict[str, Any], correction: str) -> str:
     text = f"Δ {_signed(e['delta'])}"
     if e.get("ci_low") is not None and np.isfinite(float(e["ci_low"])):
@@ -190,7 +198,8 @@ def headline_count(out: dict[str, Any]) -> str:
         return out["lines"][0]
     return (f"Of {total} comparison(s): {len(out['mattered'])} mattered, {len(out['no_effect'])} shown not to matter "
             f"(equivalent), {len(out['undecided'])} undecided. Undecided means no detectable difference with these "
-            "seeds, which is not evidence of none; the last column says how many repeats per config would decide it.")
+            "seeds, which is not evidence of none; the column 'Repeats to decide' says how many seed repeats per "
+            "config would decide it.")
 
 
 def headline_table(out: dict[str, Any]) -> pd.DataFrame:

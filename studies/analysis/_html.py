@@ -7,7 +7,7 @@ import html
 from typing import TYPE_CHECKING
 
 from studies.analysis._collect import AnalysisError
-from studies.analysis._format import round_floats, table_html
+from studies.analysis._format import nowrap_numbers, round_floats, table_html
 
 if TYPE_CHECKING:
     from studies.analysis._report import Report
@@ -23,14 +23,20 @@ section.verdict p{font-size:1.02rem}
 .table-wrap{overflow-x:auto;max-width:100%;margin:.6rem 0}
 table{border-collapse:collapse;font-size:.85rem;font-variant-numeric:tabular-nums}
 th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:right;vertical-align:top}
-th{background:#f4f4f4;position:sticky;top:0;white-space:nowrap}th[title]{cursor:help;text-decoration:underline dotted}th.left{text-align:left}
+th{background:#f4f4f4;position:sticky;top:0;vertical-align:bottom}th.left{text-align:left}
+th[title]{cursor:help;text-decoration:underline dotted}
 td:first-child,th:first-child{text-align:left}td{white-space:nowrap}td.label,td.verdict{white-space:normal}
-td.label{text-align:left;min-width:11rem;max-width:28rem;overflow-wrap:break-word}
-td.verdict{text-align:left;min-width:7rem;max-width:16rem;font-weight:600}td.good{color:#1a7f37}td.bad{color:#c62828}
+td.label{text-align:left;max-width:28rem}.nw{white-space:nowrap}
+p.dash{font-size:.8rem;color:var(--muted);margin:.1rem 0 .4rem}
+details.more,details.fold{margin:.4rem 0 .8rem}details.more>summary,details.fold>summary{cursor:pointer;color:#1f5fa8}
+details.more>summary{font-size:.85rem}details.fold{border-left:3px solid var(--line);padding-left:.8rem}
+td.verdict{text-align:left;min-width:5.5rem;max-width:14rem;font-weight:600}td.text{text-align:left}
+td.good{color:#1a7f37}td.bad{color:#c62828}
 td.same{color:#555}td.undecided{color:#8a6d00;font-weight:400}
 details.columns{font-size:.8rem;color:var(--muted);margin:.2rem 0 1rem}details.columns dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;margin:.4rem 0}
 details.columns dt{font-weight:600}details.columns dd{margin:0}
 .figure{width:100%;margin:.8rem 0}
+@media (max-width:900px){body{padding:0 .5rem}section.verdict{padding:.2rem .5rem .5rem}th,td{padding:.2rem .35rem}}
 """
 
 
@@ -72,13 +78,20 @@ def render_html(report: Report, *, plotly: str = "inline") -> str:
         cls = " class='verdict'" if i == 0 and section.title.startswith("Verdict") else ""
         parts.append(f"<section id='{_anchor(section.title)}'{cls}>")
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        parts.extend(f"<p>{html.escape(round_floats(p))}</p>" for p in section.paragraphs)
+        parts.extend(f"<p>{nowrap_numbers(html.escape(round_floats(p)))}</p>" for p in section.paragraphs)
         parts.extend(table_html(t) for t in section.tables)
+        parts.extend(f"<p>{nowrap_numbers(html.escape(round_floats(p)))}</p>" for p in section.after)
         parts.extend(
             "<div class='figure'>" + readable(fig).to_html(
                 full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True}) + "</div>"
             for fig in section.figures
         )
+        for fold in section.folds:  # closed by default: details the first reading does not need
+            opened = " open" if fold.open else ""
+            parts.append(f"<details class='fold'{opened}><summary>{html.escape(fold.summary)}</summary>")
+            parts.extend(f"<p>{nowrap_numbers(html.escape(round_floats(p)))}</p>" for p in fold.paragraphs)
+            parts.extend(table_html(t) for t in fold.tables)
+            parts.append("</details>")
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)

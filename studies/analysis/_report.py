@@ -8,7 +8,6 @@ to the study (an Optuna artifact the dashboard links) in :mod:`studies.analysis.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -22,15 +21,20 @@ import optuna
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from searchspace._atomic import atomic_write
 from studies._paper import paper_report
+from studies.analysis import _decisions as decisions
 from studies.analysis import _sections as sections_of
 from studies.analysis._aggregate_report import dataset_aggregate
+from studies.analysis._answer import disagreements, importance_answer
+from studies.analysis._choices import choice_effects, sampled
 from studies.analysis._collect import collect
 from studies.analysis._datasets import best_per_dataset, config_value, describe_datasets, study_datasets
 from studies.analysis._epoch_test import per_epoch_test_section
 from studies.analysis._headline import headline
 from studies.analysis._html import render_html
 from studies.analysis._importance import EVALUATORS, importance_with_ci, variance_split
+from studies.analysis._labels import config_ids
 from studies.analysis._leaderboard import ablation_table, leaderboard_table, noise_note
 from studies.analysis._metrics import objective_metrics
 from studies.analysis._race import race_section
@@ -90,7 +94,7 @@ def build_report(
     compare_with: optuna.Study | None = None,
     alpha: float = 0.05,
     test: str = "t",
-    n_bootstrap: int = 100,
+    n_bootstrap: int = 0,
     seed: int = 0,
     top_k: int = 3,
     evaluators: Sequence[str] = EVALUATORS,
@@ -104,7 +108,12 @@ def build_report(
     unknown baseline, no shared configs); anything narrower degrades to a note in the report.
 
     ``datasets``: which of the study's datasets to load for their entropies: ``embedded`` (the
-    default: only those shipped in installed packages, never a download), ``all`` or ``none``."""
+    default: only those shipped in installed packages, never a download), ``all`` or ``none``.
+
+    ``n_bootstrap``: replicates for the CIs of the secondary importance evaluators (fANOVA,
+    PED-ANOVA, MDI: behind a fold, no verdict rests on them) and of Spearman's rho between
+    datasets. Default 0: every verdict, interval and the importance answer are analytic or
+    simultaneous, and the bootstrap changed none of them while it took 45% of a 5,040-trial report."""
     from studies.analysis import _figures as figs
 
     table = collect(study)
@@ -133,6 +142,10 @@ def build_report(
             by_dataset = None
 
     primary = importance["headline"]["params"]  # evaluated parameters only: never a left-out one
+    answer = importance_answer(importance, alpha=alpha)  # one evaluator, with its noise verdict
+    is_sampled = sampled(table)
+    choices = choice_effects(table, alpha=alpha, seed=seed) if is_sampled else None
+    ids = config_ids(board, always=is_sampled)  # short IDs when labels are long (a sampled study's always are)
     data: dict[str, Any] = {
         "study": {
             "name": table.study_name, "direction": table.direction, "states": dict(table.state_counts),
@@ -145,6 +158,7 @@ def build_report(
         "ablation": ablation.to_dict(),
         "importance": primary,
         "importance_evaluator": importance["headline"]["evaluator"],
+        "importance_answer": answer,
         "importance_detail": importance,
         "variance_split": split,
         "notes": notes,
@@ -153,6 +167,10 @@ def build_report(
     data["summary"] = {"facts": facts, "sentences": summary_sentences(facts)}
     if extra["attrs"]:
         data["objective_metrics"] = {k: v for k, v in extra.items() if k != "by_config"}  # per config: leaderboard "extra"
+    if choices is not None:
+        data["choices"] = choices
+    if ids:
+        data["config_ids"] = ids
     if transfer is not None:
         data["compare"] = transfer
     if datasets_info:
@@ -164,13 +182,18 @@ def build_report(
 
     verdict = headline(ablation.rows, board, alpha=alpha, correction=ablation.correction)
     data["verdict"] = verdict
-    sections = [sections_of.verdict_section(verdict, ablation),
-                sections_of.summary_section(table, data["summary"]["sentences"], notes),
-                sections_of.leaderboard_section(board, sections_of.pruned_paragraphs(data, study),
-                                                figs.leaderboard_figure(board))]
+    summary = sections_of.summary_section(table, data["summary"]["sentences"], notes)
+    configs = sections_of.leaderboard_section(board, sections_of.pruned_paragraphs(data, study),
+                                              figs.leaderboard_figure(board, ids), ids)
+    if choices is not None:  # a sampled study: the choices first, then the configs
+        first = decisions.choices_section(choices, answer, figs.choices_figure(choices),
+                                            disagreements(answer, choices))
+        sections = [first, configs, summary]
+    else:  # a grid: each variant against the baseline first
+        sections = [decisions.verdict_section(verdict, ablation, ids), summary, configs]
     if extra["attrs"]:
-        sections.append(sections_of.objective_metrics_section(extra, board))
-    sections.append(sections_of.ablation_section(ablation, figs.ablation_figure(ablation)))
+        sections.append(sections_of.objective_metrics_section(extra, board, ids))
+    sections.append(sections_of.ablation_section(ablation, figs.ablation_figure(ablation, ids), ids))
     race = race_section(study)  # a raced study: repeats per config, when and why each was decided
     if race is not None:
         data["race"], section = race
@@ -179,19 +202,20 @@ def build_report(
     if variance is not None:
         data["variance_sources"], section = variance
         sections.append(section)
-    sections.append(sections_of.importance_section(importance, figs.importance_figure(importance)))
-    optuna_figs, optuna_notes = figs.optuna_figures(study, table)
+    sections.append(decisions.importance_section(importance, answer, figs.importance_figure(answer)))
+    order = [e["parameter"] for e in answer["params"]]
+    optuna_figs, optuna_notes = figs.optuna_figures(study, table, order)
     for title, fig in optuna_figs:
         sections.append(Section(title, [], [], [fig]))
     if optuna_notes:
         sections.append(Section("Plots not drawn", optuna_notes))
-    curves_section, curves_shown = sections_of.curves_section(table, board, ablation, figs)
+    curves_section, curves_shown = sections_of.curves_section(table, board, ablation, figs, ids)
     sections.append(curves_section)
     test_curves = per_epoch_test_section(table, board, figs, Section)  # only with eval_test_every_epoch
     if test_curves is not None:
         sections.append(test_curves)
         data["best_test_over_epochs"] = test_curves.tables[0].to_dict("records")
-    confusion_section, confusion_shown = sections_of.confusion_section(table, board, ablation, figs)
+    confusion_section, confusion_shown = sections_of.confusion_section(table, board, ablation, figs, ids)
     sections.append(confusion_section)
     data["figures"] = {"learning_curves": curves_shown, "confusion": confusion_shown}
     if transfer is not None:
@@ -214,15 +238,14 @@ def write_report(report: Report, path: str | Path, *, plotly: str = "inline") ->
     html_text = report.to_html(plotly=plotly)  # before touching the disk: a bad option writes nothing
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(html_text, encoding="utf-8")
+        atomic_write(path, html_text)  # a kill or a full disk mid-write leaves the previous report intact
     except OSError as exc:  # one line, not a traceback: a full disk is the machine's fault (exit 4)
         from studies._faults import DiskFullError, disk_full_path
         from studies.analysis._collect import AnalysisError
 
         reason = f"cannot write the report to {path}: {exc.strerror or exc}"
         if disk_full_path(exc) is not None:
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)  # no half-written report
-            raise DiskFullError(reason) from None
+            kept = "; the previous report there is unchanged" if path.exists() else ""
+            raise DiskFullError(f"{reason}{kept}; free space and run the same command again") from None
         raise AnalysisError(f"{reason}; pass --out with a path in a writable folder") from None
     return path

@@ -18,8 +18,20 @@ import pandas as pd
 from studies.analysis._collect import StudyTable
 from studies._paper import BestPerDataset
 from studies.analysis._datasets import selection_labels
-from studies.analysis._format import fmt_cell, fmt_interval, fmt_number
-from studies.analysis._headline import headline_count, headline_table
+from studies.analysis._format import DECIDE, fmt_cell, fmt_interval, fmt_number, table_options
+from studies.analysis._headline import p_header
+from studies.analysis._labels import legend_table
+from studies.analysis._labels import shown as shown_label
+
+
+@dataclass
+class Fold:
+    """Detail a reader opens on request (an HTML <details>): its summary line says what is inside."""
+
+    summary: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[pd.DataFrame] = field(default_factory=list)
+    open: bool = False  # drawn open (a legend the section needs), still one click to close
 
 
 @dataclass
@@ -28,6 +40,16 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)  # plain text (escaped when rendered)
     tables: list[pd.DataFrame] = field(default_factory=list)
     figures: list[Any] = field(default_factory=list)  # plotly figures
+    folds: list[Fold] = field(default_factory=list)  # after the figures, closed
+    after: list[str] = field(default_factory=list)  # paragraphs between the tables and the figures
+
+
+def with_ids(text: str, ids: dict[str, str]) -> str:
+    """``text`` with every config label in it replaced by its short ID (longest labels first)."""
+    for label in sorted(ids, key=len, reverse=True):
+        if label in text:
+            text = text.replace(label, ids[label])
+    return text
 
 
 def _number(x: Any) -> bool:
@@ -50,8 +72,7 @@ def report_notes(table: StudyTable, board: pd.DataFrame, ablation, importance: d
     if not importance["available"]:
         notes.append(f"no importance: {importance['reason']}")
     else:
-        if not importance["bootstrap"]["available"]:
-            notes.append(f"importance without CI: {importance['bootstrap']['reason']}")
+        # (the secondary evaluators' bootstrap CIs, or why there are none, are in the importance section's fold)
         for name, reason in importance["left_out"].items():
             notes.append(f"importance left out {name}: {reason}")
         notes.extend(importance["notes"])
@@ -76,25 +97,35 @@ def questions_note(board: pd.DataFrame, ablation) -> list[str]:
             "best without differing detectably from the baseline, or the reverse"]
 
 
-def verdict_section(verdict: dict[str, Any], ablation) -> Section:
-    """The first section: how many choices mattered, and against what."""
-    shown = verdict["mattered"] or verdict["undecided"] or verdict["no_effect"]
-    return Section("Verdict: what mattered", [headline_count(verdict)] + _verdict_how(verdict, ablation),
-                   [headline_table(verdict)] if shown else [])
+LEGEND_OPEN = 20  # a config legend up to this many rows is drawn open
 
 
-def leaderboard_section(board: pd.DataFrame, pruned: list[str], fig) -> Section:
-    """``pruned``: :func:`pruned_paragraphs` (configs pruned as a whole: listed, never silently absent)."""
+def leaderboard_section(board: pd.DataFrame, pruned: list[str], fig, ids: dict[str, str] | None = None) -> Section:
+    """``pruned``: :func:`pruned_paragraphs` (configs pruned as a whole: listed, never silently absent).
+    ``ids``: short config IDs (label -> ID), listed in a legend table under the leaderboard."""
     single = bool((board["n"] == 1).all())
+    frame = table_options(board.drop(columns=["group", "params", "extra"], errors="ignore"),
+                     ["rank", "label", "vs_best", "val_mean", "val_ci", "vs_best_p", "n", "test_mean"],
+                     ["vs_best", "val_mean", "val_ci", "vs_best_p"], ids)
+    folds, legend = [], []
+    if ids:
+        table = legend_table(board, ids)
+        table.attrs.update(main=["id", "label"], headers={"label": "Parameters"})
+        folds.append(Fold(f"Config legend: the parameters behind each ID ({len(board)} configs)", [], [table],
+                          open=len(board) <= LEGEND_OPEN))
+        legend = ["Configs are named by short IDs (c01 is rank 1) in every table and figure of this report; the legend "
+                  "under the figure lists each ID's parameters, and hovering an ID shows them."]
     return Section("Leaderboard", [
         "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection metric); "
         "test accuracy is reported beside it and never used to rank. 95% CI: Student t at every n (computed at 96.5% to stay "
         "honest under skewed seed noise; over seeds and evaluation images when the trials store per-image results, see "
-        "noise); intervals of accuracies are clipped to [0, 1] (ci_clipped). vs_best: paired comparison with the best "
-        "config, Bonferroni over all pairs of configs because the best is picked by the same data (vs_best_p).",
+        "noise); intervals of accuracies are clipped to [0, 1] (ci_clipped). Verdict vs best: paired comparison with "
+        "the best config on the study's pooled seed noise, Tukey's adjustment over all pairs of configs because the "
+        "best is picked by the same data (p vs best).",
         *(["No CI: every config has a single run."] if single else []),
+        *legend,
         *pruned,
-    ], [board.drop(columns=["group", "params", "extra"], errors="ignore")], [fig])
+    ], [frame], [fig], folds)
 
 
 def dataset_transfer_section(by_dataset: dict[str, Any], fig) -> Section:
@@ -127,15 +158,6 @@ def pruned_paragraphs(data: dict[str, Any], study: Any) -> list[str]:
             + "; ".join(f"{p['label']} pruned at epoch {p['pruned_at_epoch']} ({p['n_pruned']} trial(s))" for p in pruned) + "."]
 
 
-def _verdict_how(verdict: dict[str, Any], ablation) -> list[str]:
-    if verdict["source"] == "ablation":
-        base = ", ".join(f"{k}={v}" for k, v in ablation.baseline.items())
-        return [f"Each variant against the baseline {base} ({ablation.baseline_source}); details in the ablation section."]
-    if verdict["source"] == "leaderboard":
-        return ["No ablation baseline to compare with: each config against the best one (leaderboard's verdict)."]
-    return []
-
-
 def summary_section(table: StudyTable, sentences: list[str], notes: list[str]) -> Section:
     states = ", ".join(f"{n} {s.lower()}" for s, n in table.state_counts.items() if n)
     paras = [f"Study {table.study_name!r} ({table.direction}): {states}."]
@@ -156,7 +178,7 @@ def _ci_text(mean: Any, low: Any, high: Any, sd: Any = None) -> str:
     return text
 
 
-def objective_metrics_section(extra: dict[str, Any], board: pd.DataFrame) -> Section:
+def objective_metrics_section(extra: dict[str, Any], board: pd.DataFrame, ids: dict[str, str] | None = None) -> Section:
     """The objective's own metrics: its paired comparisons first, then every declared attribute."""
     name = extra["objective"] or "this objective"
     paras = [extra["description"]] if extra["description"] else []
@@ -185,26 +207,36 @@ def objective_metrics_section(extra: dict[str, Any], board: pd.DataFrame) -> Sec
         wide.append(cells)
     tables.append(pd.DataFrame(wide))
     paras.extend(f"Note: {n}." for n in extra["notes"])
+    for t in tables:
+        t.attrs["ids"] = ids or {}
     return Section(f"Objective metrics ({name})", paras, tables)
 
 
-def curves_section(table: StudyTable, board: pd.DataFrame, ablation, figs) -> tuple[Section, dict[str, list[str]]]:
+def curves_section(table: StudyTable, board: pd.DataFrame, ablation, figs,
+                   ids: dict[str, str] | None = None) -> tuple[Section, dict[str, list[str]]]:
     baseline = [g for g in ablation.baseline_groups if g != board.loc[0, "group"]]
-    fig, shown = figs.learning_curves_figure(table, board, highlight=baseline)
+    fig, drawn = figs.learning_curves_figure(table, board, highlight=baseline, ids=ids)
     if fig is None:
-        return Section("Learning curves", ["no per-epoch history or intermediate values stored on the trials"]), shown
-    paras = [f"Every config's validation accuracy per epoch (#rank in the legend). Drawn: {', '.join(shown['visible'])}."]
-    if shown["hidden"]:
-        paras.append(f"{len(shown['hidden'])} more config(s) start hidden to keep the figure readable; click their legend "
-                     f"entries to show them: {', '.join(shown['hidden'])}.")
-    if shown["left_out"]:
-        paras.append(f"Left out (more than {figs.MAX_CURVE_CONFIGS} configs): {', '.join(shown['left_out'])}.")
-    if shown["no_curve"]:
-        paras.append(f"No per-epoch values stored: {', '.join(shown['no_curve'])}.")
-    return Section("Learning curves", paras, [], [fig]), shown
+        return Section("Learning curves", ["no per-epoch history or intermediate values stored on the trials"]), drawn
+    ids = ids or {}
+
+    def names(labels: list[str]) -> str:
+        return ", ".join(shown_label(label, ids) for label in labels)
+
+    paras = [f"Every config's validation accuracy per epoch ({'config ID' if ids else '#rank'} in the legend). "
+             f"Drawn: {names(drawn['visible'])}."]
+    if drawn["hidden"]:
+        paras.append(f"{len(drawn['hidden'])} more config(s) start hidden to keep the figure readable; click their "
+                     f"legend entries to show them: {names(drawn['hidden'])}.")
+    if drawn["left_out"]:
+        paras.append(f"Left out (more than {figs.MAX_CURVE_CONFIGS} configs): {names(drawn['left_out'])}.")
+    if drawn["no_curve"]:
+        paras.append(f"No per-epoch values stored: {names(drawn['no_curve'])}.")
+    return Section("Learning curves", paras, [], [fig]), drawn
 
 
-def confusion_section(table: StudyTable, board: pd.DataFrame, ablation, figs) -> tuple[Section, dict[str, Any]]:
+def confusion_section(table: StudyTable, board: pd.DataFrame, ablation, figs,
+                      ids: dict[str, str] | None = None) -> tuple[Section, dict[str, Any]]:
     """The best config's confusion matrix, the baseline's when it is another config, and a
     dropdown over every config that has one."""
     best = str(board.loc[0, "group"])
@@ -213,33 +245,39 @@ def confusion_section(table: StudyTable, board: pd.DataFrame, ablation, figs) ->
     baseline = others[0] if others and best not in ablation.baseline_groups else None
     paras, figures = [], []
     shown: dict[str, Any] = {"best": table.label_of(best), "baseline": None}
-    fig = figs.confusion_figure(table, best, "best config")
+    fig = figs.confusion_figure(table, best, "best config", ids=ids)
     if fig is None:
         paras.append("no confusion matrix stored on the best config's trials")
     else:
         figures.append(fig)
     if baseline is not None:
-        fig = figs.confusion_figure(table, baseline, "ablation baseline")
+        fig = figs.confusion_figure(table, baseline, "ablation baseline", ids=ids)
         if fig is None:
-            paras.append(f"no confusion matrix stored on the baseline's trials ({table.label_of(baseline)})")
+            which = shown_label(table.label_of(baseline), ids or {})
+            paras.append(f"no confusion matrix stored on the baseline's trials ({which})")
         else:
             figures.append(fig)
             shown["baseline"] = table.label_of(baseline)
     elif best in ablation.baseline_groups or not ablation.baseline_groups:
         paras.append("The best config is the ablation baseline (or one of its configs).")
-    browser, listed = figs.confusion_browser_figure(table, list(board["group"]))
+    browser, listed = figs.confusion_browser_figure(table, list(board["group"]), ids=ids)
     shown.update(listed)
     if browser is not None:
+        left = ", ".join(shown_label(label, ids or {}) for label in listed["left_out"])
         paras.append("Every config's confusion matrix (choose in the dropdown, configs in leaderboard order)"
-                     + (f"; left out to keep the page small: {', '.join(listed['left_out'])}" if listed["left_out"] else "") + ".")
+                     + (f"; left out to keep the page small: {left}" if left else "") + ".")
         figures.append(browser)
     return Section("Confusion matrices (test set, summed over repeats; rows: true class)", paras, [], figures), shown
 
 
-def ablation_section(ablation, fig) -> Section:
+def ablation_section(ablation, fig, ids: dict[str, str] | None = None) -> Section:
+    ids = ids or {}
     base = ", ".join(f"{k}={v}" for k, v in ablation.baseline.items())
+    if ids and all(label in ids for label in ablation.baseline_labels):
+        base = ", ".join(ids[label] for label in ablation.baseline_labels)
+    configs = ", ".join(shown_label(label, ids) for label in ablation.baseline_labels)
     paras = [
-        f"Baseline: {base} ({ablation.baseline_source}); configs: {', '.join(ablation.baseline_labels)}. "
+        f"Baseline: {base} ({ablation.baseline_source}); configs: {configs}. "
         f"delta = variant minus baseline on the objective, paired by seed where repeats share seeds "
         f"({'Wilcoxon signed-rank test' if ablation.test == 'wilcoxon' else 'paired t-test'}; "
         f"Welch's t-test when unpaired), with the seed noise pooled over every config of the study (a randomized "
@@ -252,51 +290,14 @@ def ablation_section(ablation, fig) -> Section:
         "per config to detect a difference of the row's size ('—': no number of seeds would, e.g. the difference is within "
         "one image of the evaluation set). "
         "Test deltas are reported beside and not tested.",
-        *ablation.notes,
+        *(with_ids(note, ids) for note in ablation.notes),
     ]
-    tables = [] if ablation.rows.empty else [ablation.rows]
+    tables = []
+    if not ablation.rows.empty:
+        methods = ablation.rows["correction"] if "correction" in ablation.rows else [ablation.correction]
+        tables.append(table_options(ablation.rows, ["verdict", "variant", *DECIDE[1:]], DECIDE, ids,
+                               {"p_adj": p_header(methods)}))
     return Section("Ablation against the baseline", paras, tables, [fig] if fig is not None else [])
-
-
-def importance_section(importance: dict[str, Any], fig) -> Section:
-    if not importance["available"]:
-        return Section("Parameter importance", [f"No importance: {importance['reason']}."])
-    boot = importance["bootstrap"]
-    paras = [
-        "Evaluators: " + "; ".join(importance["evaluators"].values()) + ". Optuna's evaluators are normalised to sum to 1; "
-        "the ANOVA's value is partial omega-squared (share of variance net of the other parameters and the seed), "
-        "its CI by noncentral-F inversion and p_f its F-test.",
-        f"Optuna evaluators' CI: {boot['interval']} over {boot['replicates']} bootstrap replicates ({boot['resampling']})."
-        if boot["available"] else f"No bootstrap CI: {boot['reason']}.",
-        *([f"Permutation null ({', '.join(importance['permutation']['evaluators'])}): {importance['permutation']['method']}. "
-           "above_noise marks a parameter that matters beyond seed noise; the others are not distinguishable from noise."]
-          if importance.get("permutation", {}).get("evaluators") else []),
-        "Evaluated: " + (", ".join(importance["evaluated"]) or "none") + ".",
-    ]
-    for name, reason in importance["left_out"].items():
-        paras.append(f"Left out of fANOVA/MDI: {name} ({reason}).")
-    paras.extend(f"Note: {n}." for n in importance["notes"])
-    for name, entry in importance["conditional"].items():
-        ped = entry.get("ped_anova")
-        within = entry.get("fanova_within_active")
-        text = f"Conditional {name}: {entry['presence']}"
-        if ped:
-            text += f"; PED-ANOVA importance {ped['value']:.3f}"
-        if within:
-            text += f"; fANOVA within the trials where it is active: {within.get(name, 0.0):.3f}"
-        paras.append(text + ".")
-    rows = [
-        {"evaluator": ev, "parameter": p, "importance": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-         "p_value": r.get("p_value"), "p_holm": r.get("p_holm"), "above_noise": r.get("above_noise")}
-        for ev, res in importance["by_evaluator"].items() for p, r in res.items()
-    ]
-    tables = [pd.DataFrame(rows)]
-    if importance.get("anova", {}).get("terms"):
-        anova = importance["anova"]
-        paras.append(f"ANOVA ({anova['formula']}; {'full grid' if anova['grid'] else 'not a full grid'}, "
-                     f"residual df {anova['residual_df']:g}): main effects" + (" and two-way interactions" if anova["interactions"] else "") + ".")
-        tables.append(pd.DataFrame([{k: v for k, v in t.items() if k != "params"} for t in anova["terms"]]))
-    return Section("Parameter importance", paras, tables, [fig] if fig is not None else [])
 
 
 def transfer_section(result: dict[str, Any], fig) -> Section:

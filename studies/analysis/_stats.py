@@ -492,5 +492,8 @@ def value_resolution(table: StudyTable, metric: str = "value") -> float:
 
     if table_bounds(table, metric) != UNIT:
         return 0.0
-    column = "value" if metric == "value" else "test"
-    return float32_step(table.frame[column].to_numpy(dtype=float).tolist())
+    key = f"value_resolution:{metric}"  # once per table: it was a pass over every trial per comparison
+    if key not in table._cache:
+        column = "value" if metric == "value" else "test"
+        table._cache[key] = float32_step(table.frame[column].to_numpy(dtype=float).tolist())
+    return table._cache[key]

@@ -102,6 +102,9 @@ def summary_sentences(facts: dict[str, Any]) -> list[str]:
                           ("undecided", "undecided"), ("no_difference", "without detectable difference")):
             if ab[key]:
                 parts.append(f"{len(ab[key])} {word}")
+        untested = ab["rows"] - sum(len(ab[k]) for k in ("better", "worse", "equivalent", "undecided", "no_difference"))
+        if untested:
+            parts.append(f"{untested} not tested (too few runs)")
         out.append(f"Ablation against the baseline ({ab['baseline_source']}): {ab['rows']} variant(s): " + ", ".join(parts) + ".")
         if ab["mde_range"] is not None:
             lo, hi = ab["mde_range"]

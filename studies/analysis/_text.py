@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from studies.analysis._headline import method_name
+from studies.analysis._headline import headline_count, method_name
 
 if TYPE_CHECKING:
     from studies.analysis._report import Report
@@ -89,8 +89,13 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
     significant digits and no line wider than 100 columns (studies._terminal)."""
     data = report.data
     lines = [f"study {data['study']['name']!r}: {data['study']['completed_configs']} configs, {data['study']['completed_trials']} completed trials"]
+    choices = data.get("choices")  # a sampled study: which choices mattered comes first
+    if choices is not None:
+        lines.extend(f"choices: {line}" for line in choices["lines"])
     verdict = data.get("verdict")
-    if verdict:
+    if verdict and choices is not None:  # each sampled config against the best: the count; the report has the rows
+        lines.append(f"configs against the best: {headline_count(verdict).split('. ')[0]} (the report lists them)")
+    elif verdict:
         lines.extend(f"verdict: {line}" for line in verdict["lines"])
     board = data["leaderboard"]
     for _, row in board.head(limit).iterrows():
@@ -107,11 +112,9 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
             method = method_name(r.get("correction") or ab["correction"]).lower()
             p = f" p_{method}={r['p_adj']:.3g}" if _number(r.get("p_adj")) else ""
             lines.append(f"  {r['variant']}: {r['delta']:+.4f}{ci}{p} -> {r['verdict']}")
-    if data["importance"]:
-        lines.append(f"importance ({data['importance_evaluator']}): " + ", ".join(
-            f"{p} {v['value']:.3f}" + ("" if v["ci_low"] is None else f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]")
-            + ("" if "above_noise" not in v else " (above noise)" if v["above_noise"] else " (noise)")
-            for p, v in data["importance"].items()))
+    answer = data.get("importance_answer")  # one evaluator and its noise verdict: no share the verdict calls noise
+    if answer and answer["available"]:
+        lines.extend(f"importance: {line}" for line in answer["lines"])
     lines.extend(data["summary"]["sentences"])
     variance = data.get("variance_sources")  # a --vary study (studies.analysis._variance)
     if variance is not None:

@@ -39,6 +39,45 @@ def test_simultaneous_probability_matches_the_multivariate_t(df):
     assert design.dunnett_p(c, lam, df) == pytest.approx(1 - ref, abs=3e-3)
 
 
+def test_many_degrees_of_freedom_give_finite_critical_values_that_approach_the_normal_limit(monkeypatch):
+    # a 1,680-config study pools thousands of df: scipy's Gauss-Laguerre weights overflowed to NaN
+    # from about 500 df and the report stopped with "function value is NaN"
+    lam = [0.5] * 6
+    crit = [design.dunnett_critical(lam, df, 0.05) for df in (150.0, 600.0, 3000.0, 9000.0)]
+    assert all(math.isfinite(c) for c in crit) and crit == sorted(crit, reverse=True)
+    assert crit[-1] == pytest.approx(design.dunnett_critical(lam, 1e6, 0.05), abs=2e-3)
+    near = design.simultaneous_probability(2.5, lam, 300.0)
+    design._chi_nodes.cache_clear()
+    monkeypatch.setattr(design, "LAGUERRE_MAX_DF", 1e9)  # the exact quadrature still works at 300 df
+    assert design.simultaneous_probability(2.5, lam, 300.0) == pytest.approx(near, abs=1e-6)
+    design._chi_nodes.cache_clear()
+
+
+@pytest.mark.parametrize("k,df", [(3, 30), (20, 60), (420, 1257), (1680, 3358)])
+def test_the_studentized_range_quadrature_matches_scipy(k, df):
+    for p in (0.5, 0.05, 1e-3, 1e-5):
+        q = stats.studentized_range.isf(p, k, df)
+        assert design.tukey_p(q / math.sqrt(2), k, df) == pytest.approx(p, rel=1e-3)
+
+
+def test_shuklas_closed_form_is_the_pairwise_least_squares_and_equal_correlations_a_power():
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=(9, 4)) * rng.uniform(0.5, 2, size=(9, 1)) + rng.normal(size=(1, 4))
+    values = _values(y)
+    closed = design._shukla(list(values), values, list(range(4)))
+    pairwise = design._pairwise_variances(list(values), values)
+    assert [closed[c] for c in values] == pytest.approx([pairwise[c] for c in values], abs=1e-12)
+    from scipy import special
+
+    z, wz = design._hermite()
+    s, ws = design._chi_nodes(12.0)
+    lam = np.array([0.4, 0.4, 0.4, 0.7])
+    inside = special.ndtr((2.3 * s[:, None, None] - lam * z[None, :, None]) / np.sqrt(1 - lam**2)) \
+        - special.ndtr((-2.3 * s[:, None, None] - lam * z[None, :, None]) / np.sqrt(1 - lam**2))
+    full = float(ws @ np.prod(inside, axis=2) @ wz)  # the product over every comparison, as before
+    assert design.simultaneous_probability(2.3, lam, 12.0) == pytest.approx(full, abs=1e-12)
+
+
 def test_the_pool_of_a_complete_block_is_the_two_way_residual_mean_square():
     rng = np.random.default_rng(2)
     y = rng.normal(size=(6, 4)) + rng.normal(size=4)[None, :]

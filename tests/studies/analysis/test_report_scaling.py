@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-from studies.analysis import _figures
+from studies.analysis import _plots as _figures  # optuna_figures lives in _plots
 from studies.analysis._collect import collect, matching_groups, same_value
 from studies.analysis._transfer import _flips, compare_studies, rank_transfer_matrix
 from tests.studies.analysis._synthetic import grid_study
