@@ -637,6 +637,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_ranges(args: argparse.Namespace) -> None:
+    """Every numeric option in its valid range before a command runs (studies._options, the one
+    table of ranges); skipped, with its import, by commands that take no number."""
+    values = vars(args)
+    if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()):
+        from studies._options import check_options
+
+        check_options(**values)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["study"] and len(argv) == 1:
@@ -645,6 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        _check_ranges(args)
         return args.func(args)
     except LayerlabError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -26,6 +26,7 @@ from studies._artifacts import default_checkpoint_dir as checkpoints_beside
 from studies._claims import ensure_claim_index
 from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
 from studies._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
+from studies._options import check_options
 from studies._race import RACE_ATTR, RaceSettings
 from studies._race_storage import race_spec, start_race
 from studies._processes import release, start_processes, stop_processes, wait_processes, worker_argv
@@ -171,6 +172,7 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
     check_batch_mode(batch_repeats)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
+    check_options(workers=workers, gpus=gpus, max_cells=max_cells)  # before a worker process is started
     if gpus is not None:
         gpus = [str(g).strip() for g in gpus]
         if not gpus or any(not g for g in gpus):

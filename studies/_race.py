@@ -102,6 +102,10 @@ class RaceSettings:
     futility: float = 0.05  # ablation: stop a config whose conditional power (current trend) is below this; 0: never
 
     def __post_init__(self) -> None:
+        from studies._options import check_options
+
+        check_options(min_repeats=self.min_repeats, max_repeats=self.max_repeats, alpha=self.alpha, margin=self.margin,
+                      futility=self.futility)
         for name in ("min_repeats", "max_repeats"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 2:

@@ -51,6 +51,9 @@ class StorageOptions:
     max_retry: int = 3  # how many times one cell is re-queued after its worker died
 
     def __post_init__(self) -> None:
+        from studies._options import check_options
+
+        check_options(heartbeat_interval=self.heartbeat_interval, grace_period=self.grace_period)
         for name in ("heartbeat_interval", "grace_period", "max_retry"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "max_retry" else 1):

@@ -45,6 +45,7 @@ from studies._cells import fill_slot, record_params, requeue
 from studies._faults import as_fault, exit_with_parent, first_line, hand_back, handing_back
 from studies._race_storage import advance_race
 from studies._claims import ensure_claim_index, has_running, note_claimed, waiting_trial_ids
+from studies._options import check_options
 from studies._prune import ConfigPruner, skip_pruned_config
 from studies._spec import StudyError, StudySpec, load_spec
 from studies._storage import StorageOptions, close_storage, fail_stale_trials, has_heartbeat, is_lock_error, open_storage, study_lock
@@ -54,7 +55,7 @@ log = logging.getLogger("layerlab")
 
 def make_sampler(spec: StudySpec, worker_index: int = 0) -> optuna.samplers.BaseSampler:
     """The sampler that fills a sampled study's slots (grid cells arrive with their parameters)."""
-    seed = spec.seed + 1000 * worker_index  # workers must not all propose the same first points
+    seed = (spec.seed + 1000 * worker_index) % 2**32  # workers must not all propose the same first points
     if spec.sampler == "tpe":
         # multivariate + group model joint and conditional spaces; constant_liar keeps parallel
         # workers from proposing the same point while their trials run. (Optuna calls these
@@ -194,6 +195,7 @@ def run_worker(
     pause_collection()  # the start-up imports a lot: no full collections over it (objectives._warm)
     try:
         check_batch_mode(batch_repeats)
+        check_options(worker_index=worker_index)
         options = options or StorageOptions()
         exit_with_parent()  # a worker process of `study launch` dies with it (studies._faults)
         storage = open_storage(storage_url, options=options)

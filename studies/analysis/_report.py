@@ -103,8 +103,10 @@ def build_report(
 
     ``datasets``: which of the study's datasets to load for their entropies: ``embedded`` (the
     default: only those shipped in installed packages, never a download), ``all`` or ``none``."""
+    from studies._options import check_options
     from studies.analysis import _figures as figs
 
+    check_options(alpha=alpha, margin=margin, bootstrap=n_bootstrap, seed=seed, top_k=top_k)
     table = collect(study)
     board = leaderboard_table(table, alpha=alpha, test=test)
     ablation = ablation_table(table, baseline, alpha=alpha, test=test, margin=margin)
