@@ -272,7 +272,9 @@ def cmd_study_report(args: argparse.Namespace) -> int:
     report = build_report(study, baseline=args.baseline, compare_with=other, alpha=args.alpha, test=args.test, n_bootstrap=args.bootstrap,
                           seed=args.seed, data_dir=args.data_dir, datasets=args.datasets,
                           progress=not args.no_progress and sys.stderr.isatty(), margin=args.margin)
-    out = args.out or (None if args.json else f"{args.study_name}-report.html")
+    from studies._names import study_slug
+
+    out = args.out or (None if args.json else f"{study_slug(args.study_name)}-report.html")  # a name is never a path
     if out is not None:
         save_report(report, out, study, storage=args.storage, artifact_dir=args.artifact_dir, upload=not args.no_upload,
                     plotly=args.plotly, warn=lambda message: sys.stderr.write(f"warning: {message}\n"))

@@ -25,6 +25,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 
+from studies._names import study_slug
 from studies._storage import storage_file
 from objectives._names import SCALAR_METRICS
 
@@ -49,15 +50,25 @@ def artifact_dir_of(study: optuna.Study) -> Path | None:
 
 
 def default_checkpoint_dir(artifact_dir: str | Path, study_name: str) -> Path:
-    """Checkpoints live beside the artifacts, on the path every worker of the study reaches."""
-    return Path(artifact_dir).resolve().parent / "checkpoints" / study_name
+    """Checkpoints live beside the artifacts, on the path every worker of the study reaches, in a
+    folder named by the study's slug (studies._names: a name is never a path)."""
+    return Path(artifact_dir).resolve().parent / "checkpoints" / study_slug(study_name)
 
 
 def checkpoint_dir_of(study: optuna.Study) -> Path | None:
-    """The checkpoint directory recorded on a layerlab study (older studies: beside the artifacts)."""
+    """The checkpoint directory recorded on a layerlab study (older studies: beside the artifacts).
+
+    A study created before names were slugged recorded ``checkpoints/<name>``; for a name that is
+    not a plain name (``../../x``, an absolute path) that folder may lie anywhere, so such a
+    study gets the slugged folder instead (a folder given with --checkpoint-dir is kept)."""
     attrs = study.user_attrs.get(SPEC_ATTR) or {}
-    if attrs.get("checkpoint_dir"):
-        return Path(attrs["checkpoint_dir"])
+    recorded = attrs.get("checkpoint_dir")
+    if recorded and attrs.get("artifact_dir") and study_slug(study.study_name) != study.study_name:
+        legacy = Path(attrs["artifact_dir"]).resolve().parent / "checkpoints" / study.study_name
+        if recorded == str(legacy):
+            recorded = None
+    if recorded:
+        return Path(recorded)
     return default_checkpoint_dir(attrs["artifact_dir"], study.study_name) if attrs.get("artifact_dir") else None
 
 

@@ -26,6 +26,7 @@ from studies._artifacts import default_checkpoint_dir as checkpoints_beside
 from studies._claims import ensure_claim_index
 from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
 from studies._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
+from studies._names import check_study_name, name_problem, study_slug
 from studies._options import check_options
 from studies._race import RACE_ATTR, RaceSettings
 from studies._race_storage import race_spec, start_race
@@ -41,7 +42,23 @@ ROOT = Path(__file__).resolve().parent.parent  # a source checkout: `python -m c
 def default_checkpoint_dir(storage_url: str, study_name: str) -> Path:
     path = storage_file(storage_url)
     root = path.parent if path is not None else Path("runs")
-    return root / "checkpoints" / study_name
+    return root / "checkpoints" / study_slug(study_name)  # a name is never a path (studies._names)
+
+
+def check_new_name(storage_url: str, study_name: str) -> None:
+    """Refuse ``study_name`` unless it is a plain name or names a study that exists already
+    (studies made before the rules keep working); before anything is written."""
+    if name_problem(study_name) is None:
+        return
+    path = storage_file(storage_url)
+    if path is None or path.exists():  # look without creating anything
+        storage = open_storage(storage_url)
+        try:
+            if study_name in {s.study_name for s in storage.get_all_studies()}:
+                return
+        finally:
+            close_storage(storage)
+    check_study_name(study_name)
 
 
 def create_or_resume(
@@ -79,6 +96,7 @@ def create_or_resume(
         race: race the grid's seed repeats (:mod:`studies._race`); ``spec`` must be
             ``race_spec(spec, race)``. A raced study resumes as a race without it.
     """
+    check_new_name(storage_url, study_name)
     spec.validate(check_data=check_data, data_dir=data_dir, check_models=True, progress=progress)  # models even when only queueing
     check_cell_limit(spec.total_cells(), max_cells)
     storage = open_storage(storage_url, create=True, options=options)
@@ -112,6 +130,7 @@ def create_or_resume(
             if checkpoint_dir is not None and str(Path(checkpoint_dir).resolve()) != stored.get("checkpoint_dir"):
                 study.set_user_attr(SPEC_ATTR, {**stored, "checkpoint_dir": str(Path(checkpoint_dir).resolve())})
         else:
+            check_study_name(study_name)
             study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
             where = Path(artifact_dir).resolve() if artifact_dir is not None else default_artifact_dir(storage_url)
             resume = Path(checkpoint_dir).resolve() if checkpoint_dir is not None else checkpoints_beside(where, study_name)
@@ -185,6 +204,7 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
     if race is not None:
         spec = race_spec(spec, race)
     study_name = study_name or spec.name
+    check_new_name(storage, study_name)  # before a worker process starts
     # Worker processes start now, gated, and import while this process validates and queues;
     # they open nothing until released, and are killed if anything fails before (studies._processes).
     # On CPU this process is worker 0 itself: one process fewer to start and import.
