@@ -25,6 +25,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 
+from searchspace._atomic import atomic_write
 from studies._names import study_slug
 from studies._storage import storage_file
 from objectives._names import SCALAR_METRICS
@@ -94,20 +95,9 @@ class AtomicArtifactStore(FileSystemArtifactStore):
     full disk or a kill leaves no half-written artifact."""
 
     def write(self, artifact_id: str, content_body) -> None:
-        import os
         import shutil
 
-        final = Path(self._base_path) / artifact_id
-        tmp = final.with_name(f".{final.name}.tmp")
-        try:
-            with open(tmp, "wb") as handle:
-                shutil.copyfileobj(content_body, handle)
-            os.replace(tmp, final)
-        except BaseException as exc:
-            tmp.unlink(missing_ok=True)
-            if isinstance(exc, OSError) and exc.filename is None:  # a failed write() names no file
-                raise OSError(exc.errno, exc.strerror, str(final)) from exc
-            raise
+        atomic_write(Path(self._base_path) / artifact_id, lambda handle: shutil.copyfileobj(content_body, handle))
 
 
 def artifact_store(path: str | Path) -> FileSystemArtifactStore:

@@ -24,12 +24,13 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from searchspace._atomic import atomic_write
 
 log = logging.getLogger("layerlab")
 
@@ -91,20 +92,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     path = Path(path)
     blob = encode(state)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.replace(path, previous_path(path))  # a crash here leaves .prev, which load falls back to
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)  # ENOSPC or a kill mid-write: no half-written file remains
-        if isinstance(exc, OSError) and exc.filename is None:  # a failed write() names no file: say which
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
-        raise
+    atomic_write(path, blob, previous=previous_path(path))  # a crash mid-way leaves .prev, which load falls back to
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import optuna
 
-from studies._artifacts import artifact_dir_of, default_artifact_dir
+from studies._artifacts import artifact_dir_of, artifact_store, default_artifact_dir
 from studies.analysis._report import Report, write_report
 
 
@@ -31,14 +31,12 @@ def upload_report(study: optuna.Study, path: str | Path, artifact_dir: str | Pat
     ``artifact_dir`` defaults to the directory recorded on the study. optuna-dashboard lists it on
     the study page when started with the same directory
     (``optuna-dashboard <storage> --artifact-dir <dir>``)."""
-    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+    from optuna.artifacts import upload_artifact
 
     artifact_dir = artifact_dir if artifact_dir is not None else artifact_dir_of(study)
     if artifact_dir is None:
         raise ValueError(f"study {study.study_name!r} records no artifact directory; pass one")
-    directory = Path(artifact_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    store = FileSystemArtifactStore(base_path=str(directory))
+    store = artifact_store(artifact_dir)  # written atomically, as every artifact (searchspace._atomic)
     return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study, mimetype="text/html")
 
 

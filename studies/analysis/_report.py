@@ -8,7 +8,6 @@ to the study (an Optuna artifact the dashboard links) in :mod:`studies.analysis.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ import optuna
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from searchspace._atomic import atomic_write
 from studies._paper import paper_report
 from studies.analysis import _sections as sections_of
 from studies.analysis._collect import collect
@@ -206,15 +206,14 @@ def write_report(report: Report, path: str | Path, *, plotly: str = "inline") ->
     html_text = report.to_html(plotly=plotly)  # before touching the disk: a bad option writes nothing
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(html_text, encoding="utf-8")
+        atomic_write(path, html_text)  # a kill or a full disk mid-write leaves the previous report intact
     except OSError as exc:  # one line, not a traceback: a full disk is the machine's fault (exit 4)
         from studies._faults import DiskFullError, disk_full_path
         from studies.analysis._collect import AnalysisError
 
         reason = f"cannot write the report to {path}: {exc.strerror or exc}"
         if disk_full_path(exc) is not None:
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)  # no half-written report
-            raise DiskFullError(reason) from None
+            kept = "; the previous report there is unchanged" if path.exists() else ""
+            raise DiskFullError(f"{reason}{kept}; free space and run the same command again") from None
         raise AnalysisError(f"{reason}; pass --out with a path in a writable folder") from None
     return path
