@@ -9,6 +9,7 @@ process per GPU with ``CUDA_VISIBLE_DEVICES`` set. Workers on other machines joi
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from objectives import resolve_device
 from objectives._warm import end_start_up, pause_collection, resume_collection
 from objectives.train._batched import check_batch_mode
 from searchspace.errors import ConfigError
-from studies._artifacts import SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
+from studies._artifacts import CHECKPOINT_KEY, SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
 from studies._artifacts import default_checkpoint_dir as checkpoints_beside
 from studies._claims import ensure_claim_index
 from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
@@ -128,14 +129,18 @@ def create_or_resume(
                 stored = {**stored, "artifact_dir": str(Path(artifact_dir).resolve())}
                 study.set_user_attr(SPEC_ATTR, stored)
             if checkpoint_dir is not None and str(Path(checkpoint_dir).resolve()) != stored.get("checkpoint_dir"):
-                study.set_user_attr(SPEC_ATTR, {**stored, "checkpoint_dir": str(Path(checkpoint_dir).resolve())})
+                stored = {**stored, "checkpoint_dir": str(Path(checkpoint_dir).resolve())}
+                study.set_user_attr(SPEC_ATTR, stored)
+            if not stored.get(CHECKPOINT_KEY):  # a study made before checkpoints were bound to it
+                study.set_user_attr(SPEC_ATTR, {**stored, CHECKPOINT_KEY: secrets.token_hex(16)})
         else:
             check_study_name(study_name)
             study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
             where = Path(artifact_dir).resolve() if artifact_dir is not None else default_artifact_dir(storage_url)
             resume = Path(checkpoint_dir).resolve() if checkpoint_dir is not None else checkpoints_beside(where, study_name)
             study.set_user_attr(SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(),
-                                            "artifact_dir": str(where), "checkpoint_dir": str(resume)})
+                                            "artifact_dir": str(where), "checkpoint_dir": str(resume),
+                                            CHECKPOINT_KEY: secrets.token_hex(16)})
         if race is not None or RACE_ATTR in study.user_attrs:
             start_race(study, spec, race)  # queues only the rounds the race has reached
         elif spec.sampler == "grid":

@@ -37,10 +37,12 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from objectives import make_objective, resolve_device
+from objectives.train import checkpoint_owner
 from objectives._warm import end_start_up, pause_collection, resume_collection
 from searchspace.errors import LayerlabError
 from studies._attrs import BatchedTrial
-from studies._artifacts import artifact_dir_of, artifact_store, checkpoint_dir_of, upload_trial_artifacts, usable_checkpoint_dir
+from studies._artifacts import (CHECKPOINT_KEY, SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of,
+                                upload_trial_artifacts, usable_checkpoint_dir)
 from studies._cells import fill_slot, record_params, requeue
 from studies._faults import as_fault, exit_with_parent, first_line, hand_back, handing_back
 from studies._race_storage import advance_race
@@ -216,6 +218,7 @@ def run_worker(
     finally:
         resume_collection()  # also when the start-up failed
     try:
+        key = (study.user_attrs.get(SPEC_ATTR) or {}).get(CHECKPOINT_KEY)  # checkpoints record it (studies._launch)
         store = _artifact_store(study, artifact_dir)
         report = WorkerReport()
         heartbeat = has_heartbeat(storage)
@@ -261,7 +264,8 @@ def run_worker(
                         batch_repeats = "off"  # its cells were handed back: run them one by one from now on
                     if outcome != "declined":
                         continue
-                frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url)
+                with checkpoint_owner(study_name, key):  # its checkpoints record the study, its key and the cell
+                    frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url)
                 report.record(trial.number, frozen)
                 if frozen is not None and on_trial is not None:
                     on_trial(frozen)
