@@ -201,7 +201,8 @@ def _next_steps(storage: str, study_name: str, *, queue_only: bool = False) -> s
 def _storage_options(args: argparse.Namespace):
     from studies import StorageOptions
 
-    return StorageOptions(heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period)
+    limit = {} if args.outage_limit is None else {"outage_limit": args.outage_limit}
+    return StorageOptions(heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period, **limit)
 
 
 def _env_seconds(name: str, default: int) -> int:
@@ -486,6 +487,9 @@ def _add_heartbeat_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grace-period", type=_positive_int, metavar="S",
                    default=_env_seconds("LAYERLAB_GRACE_PERIOD", GRACE_PERIOD),
                    help=f"seconds without a heartbeat before a trial counts as dead and is re-queued (default: $LAYERLAB_GRACE_PERIOD or {GRACE_PERIOD})")
+    p.add_argument("--outage-limit", type=_positive_int, metavar="S",
+                   help="seconds a storage may stay locked, unreachable or read-only before the workers stop (exit 4; "
+                        "rerun to resume) (default: $LAYERLAB_STORAGE_WAIT or 600)")
 
 
 def build_parser() -> argparse.ArgumentParser:

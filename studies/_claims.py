@@ -26,6 +26,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.trial import TrialState
 
 from studies._attrs import _backend
+from studies._outage import storage_call
 
 log = logging.getLogger("layerlab")
 
@@ -42,7 +43,7 @@ def ensure_claim_index(storage: optuna.storages.BaseStorage) -> None:
         return  # MySQL has no CREATE INDEX IF NOT EXISTS; its claims scan the study's trials
     from sqlalchemy import inspect, text
 
-    try:
+    def create() -> None:
         # Look before writing: a schema change (even CREATE INDEX IF NOT EXISTS) while another
         # process opens the same SQLite file can make that process's table check miss and fail
         # with "table ... already exists". `study launch` creates the index before its workers start.
@@ -50,6 +51,9 @@ def ensure_claim_index(storage: optuna.storages.BaseStorage) -> None:
             return
         with backend.engine.begin() as conn:
             conn.execute(text(f"CREATE INDEX IF NOT EXISTS {CLAIM_INDEX} ON trials (study_id, state, trial_id)"))
+
+    try:
+        storage_call(storage, "creating the claim index", create)
     except Exception as exc:  # e.g. a read-only role: claims still work
         log.warning("could not create the claim index (%s); claims will scan the study's trials", exc)
 
@@ -57,6 +61,10 @@ def ensure_claim_index(storage: optuna.storages.BaseStorage) -> None:
 def waiting_trial_ids(study: optuna.Study, limit: int = _CANDIDATES) -> list[int]:
     """Up to ``limit`` ids of WAITING trials of ``study``, oldest first (cells run in queue order;
     a worker that loses the race for the first one tries the next)."""
+    return storage_call(study._storage, "looking for waiting cells", lambda: _waiting_trial_ids(study, limit))
+
+
+def _waiting_trial_ids(study: optuna.Study, limit: int) -> list[int]:
     backend = _backend(study._storage)
     if isinstance(backend, RDBStorage):
         from optuna.storages._rdb import models
@@ -131,6 +139,10 @@ def cell_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     backend = _backend(study._storage)
     if not isinstance(backend, RDBStorage):
         return study.get_trials(deepcopy=False)
+    return storage_call(study._storage, "reading the cells", lambda: _cell_trials(study, backend))
+
+
+def _cell_trials(study: optuna.Study, backend: RDBStorage) -> list[Any]:
     import json
 
     import sqlalchemy
@@ -179,6 +191,10 @@ class _CellTrial:
 
 def has_running(study: optuna.Study) -> bool:
     """Whether any trial of ``study`` is RUNNING (one indexed ``EXISTS`` on an RDB storage)."""
+    return storage_call(study._storage, "looking for running cells", lambda: _has_running(study))
+
+
+def _has_running(study: optuna.Study) -> bool:
     backend = _backend(study._storage)
     if isinstance(backend, RDBStorage):
         import sqlalchemy

@@ -29,6 +29,7 @@ from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
 from studies._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
 from studies._names import check_study_name, name_problem, study_slug
 from studies._options import check_options
+from studies._outage import CLOCK
 from studies._race import RACE_ATTR, RaceSettings
 from studies._race_storage import race_spec, start_race
 from studies._processes import release, start_processes, stop_processes, wait_processes, worker_argv
@@ -184,6 +185,7 @@ def launch(
     over seed repeats (``study launch --race``; see :mod:`studies._race`).
     """
     pause_collection()  # until the worker's start-up ends (objectives._warm); resumed below whatever happens
+    CLOCK.start_over()  # an earlier run of this process that gave up on an outage does not stop this one
     try:
         return _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir, artifact_dir,
                        progress, options, retry_failed, queue_only, max_cells, batch_repeats, race)
@@ -339,6 +341,7 @@ def worker_commands(
             "--storage", storage, "--study-name", study_name,
             "--device", "cuda" if gpus else device, "--worker-index", str(index), "--quiet",
             "--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period),
+            "--outage-limit", str(options.outage_limit),
         ])
         if batch_repeats != "off":
             cmd += ["--batch-repeats", batch_repeats]

@@ -44,7 +44,8 @@ from studies._attrs import BatchedTrial
 from studies._artifacts import (CHECKPOINT_KEY, SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of,
                                 upload_trial_artifacts, usable_checkpoint_dir)
 from studies._cells import fill_slot, record_params, requeue
-from studies._faults import as_fault, exit_with_parent, first_line, hand_back, handing_back
+from studies._faults import FaultError, as_fault, exit_with_parent, first_line, hand_back, handing_back, is_transient
+from studies._outage import CLOCK, StorageUnanswered, outage_fault, single_attempt
 from studies._race_storage import advance_race
 from studies._claims import ensure_claim_index, has_running, note_claimed, waiting_trial_ids
 from studies._options import check_options
@@ -89,7 +90,12 @@ def worker_name() -> str:
 
 
 class _Heartbeat:
-    """Records a trial's heartbeat every ``interval`` seconds from a daemon thread."""
+    """Records a trial's heartbeat every ``interval`` seconds from a daemon thread.
+
+    Each beat is tried once (``studies._outage.single_attempt``): while the storage is away the
+    thread tries again at the next beat, so it beats as soon as the storage answers, and
+    ``stop`` never waits on a long retry. Past the outage limit it stops beating; the worker
+    stops at its next storage call."""
 
     def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int, interval: float) -> None:
         self._stop = threading.Event()
@@ -100,8 +106,13 @@ class _Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self._storage.record_heartbeat(self._trial_id)
-            except Exception as exc:  # a transient database error must not kill the trial
+                with single_attempt():
+                    self._storage.record_heartbeat(self._trial_id)
+            except StorageUnanswered:
+                continue  # announced by studies._outage; the next beat tries again
+            except FaultError:
+                return  # past the outage limit, a full disk, a lost storage: the worker's next call says so
+            except Exception as exc:  # anything else must not kill the trial
                 log.warning("heartbeat for trial %s failed: %s", self._trial_id, first_line(exc))
 
     def stop(self) -> None:
@@ -198,9 +209,10 @@ def run_worker(
     try:
         check_batch_mode(batch_repeats)
         check_options(worker_index=worker_index)
+        CLOCK.start_over()  # an earlier run of this process that gave up on an outage does not stop this one
         options = options or StorageOptions()
         exit_with_parent()  # a worker process of `study launch` dies with it (studies._faults)
-        storage = open_storage(storage_url, options=options)
+        storage = open_storage(storage_url, options=options, wait=True)  # joins a study that exists: waits out an outage
         spec = load_spec(_open_study(storage, study_name))
         study = optuna.load_study(
             study_name=study_name, storage=storage, sampler=make_sampler(spec, worker_index), pruner=make_pruner(spec)
@@ -270,7 +282,10 @@ def run_worker(
                 if frozen is not None and on_trial is not None:
                     on_trial(frozen)
             except KeyboardInterrupt:
-                _hand_back_claimed(study, trial_id, storage_url)  # nothing when already handed back
+                try:
+                    _hand_back_claimed(study, trial_id, storage_url)  # nothing when already handed back
+                except FaultError as fault:  # the storage is away: the heartbeat, standing still, re-queues it
+                    log.warning("trial %d not handed back: %s", trial_id, fault)
                 raise
         return report
     finally:
@@ -320,6 +335,10 @@ def _run_trial(
             value = objective(trial)
         except optuna.TrialPruned:
             return finish(state=TrialState.PRUNED)
+        except FaultError:
+            raise  # the machine's fault (an outage past its limit, a full disk), not the cell's: handed back below
+        except UpdateFinishedTrialError:
+            raise  # declared dead meanwhile (e.g. this process was stopped past the grace period): below
         except LayerlabError as exc:
             trial.set_user_attr("fail_reason", str(exc))
             log.error("trial %d failed: %s", trial.number, exc)
@@ -328,10 +347,13 @@ def _run_trial(
             with handing_back():  # a second stop signal must not cut the hand-back short
                 if beat is not None:
                     beat.stop()
-                _hand_back(study, trial, storage_url)
+                try:
+                    _hand_back(study, trial, storage_url)
+                except FaultError as fault:  # the storage is away: the heartbeat, standing still, re-queues it
+                    log.warning("trial %d not handed back: %s", trial.number, fault)
             raise
         except Exception as exc:  # a bug or a resource error: record it, keep the study going
-            if as_fault(exc, storage_url) is not None:
+            if as_fault(exc, storage_url) is not None or is_transient(exc, storage_url):
                 raise  # the machine's fault, not the cell's: handed back below
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             log.error("trial %d failed:\n%s", trial.number, traceback.format_exc())
@@ -341,7 +363,7 @@ def _run_trial(
         log.warning("trial %d was declared dead and re-queued meanwhile; its result is discarded", trial.number)
         return None
     except Exception as exc:  # a full disk, a lost storage: hand the cell back and stop this worker
-        fault = as_fault(exc, storage_url)
+        fault = as_fault(exc, storage_url) or outage_fault(exc, storage_url)
         if fault is None:
             raise
         if beat is not None:

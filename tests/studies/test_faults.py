@@ -443,7 +443,7 @@ def test_a_storage_locked_past_its_timeout_is_waited_for_with_a_clear_line(tmp_p
     assert "Traceback" not in err
     if wait == "long-enough":
         assert code == 0, err
-        assert "is locked or unreachable" in err and "retrying in" in err
+        assert "is locked, unreachable or read-only" in err and "retrying in" in err
         _complete_once(url, "l", 1)
     else:
         assert code == EXIT_FAULT, err
