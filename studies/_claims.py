@@ -107,6 +107,45 @@ def _journal_waiting(backend: JournalStorage, study_id: int, limit: int) -> list
     return out
 
 
+CLAIM_ATTR = "layerlab:claim"  # trial system attribute: who claimed it (host:pid:nonce), written with the claim
+
+
+def claim(study: optuna.Study, trial_id: int, token: str) -> bool:
+    """Move WAITING trial ``trial_id`` to RUNNING for the worker holding ``token``; False when
+    another worker took it first.
+
+    On an RDB storage the claim and ``token`` are written in one transaction, so a claim whose
+    commit went through but whose answer was cut (a database restarting) is recognised as this
+    worker's when it is retried, instead of being left RUNNING with nobody to run it. Otherwise
+    it is Optuna's ``set_trial_state_values`` (the journal's appends are whole or nothing)."""
+    backend = _backend(study._storage)
+    if not isinstance(backend, RDBStorage):
+        return study._storage.set_trial_state_values(trial_id, TrialState.RUNNING)
+    return storage_call(study._storage, "claiming a cell", lambda: _claim_rdb(backend, trial_id, token))
+
+
+def _claim_rdb(backend: RDBStorage, trial_id: int, token: str) -> bool:
+    """Optuna's WAITING -> RUNNING transition (row locked, datetime_start set), plus the token."""
+    import json
+    from datetime import datetime
+
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session) as session:
+        trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+        if trial.state != TrialState.WAITING:
+            if trial.state != TrialState.RUNNING:
+                return False  # finished meanwhile
+            attrs = models.TrialSystemAttributeModel
+            held = session.query(attrs.value_json).filter(attrs.trial_id == trial_id, attrs.key == CLAIM_ATTR).scalar()
+            return held == json.dumps(token)  # ours: this is the retry of a claim whose answer was cut
+        trial.state = TrialState.RUNNING
+        trial.datetime_start = datetime.now()
+        backend._set_trial_attr_without_commit(session, models.TrialSystemAttributeModel, trial_id, CLAIM_ATTR, token)
+    return True
+
+
 def note_claimed(study: optuna.Study, trial_id: int) -> None:
     """Tell Optuna's ``_CachedStorage`` (the wrapper ``load_study`` puts around an RDB storage)
     about a trial claimed without reading the study through it: it maps trial ids to studies only

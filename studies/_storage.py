@@ -267,22 +267,31 @@ def _schema_lock(url: str, engine_kwargs: dict, wait: float | None = None) -> It
     from sqlalchemy import create_engine, text
 
     engine = create_engine(engine_url(url), **engine_kwargs)
+
+    def lock():
+        conn = engine.connect()
+        try:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     try:
         try:
-            conn = (engine.connect() if wait is None else
-                    call_with_retry(engine.connect, url=url, what="connecting", max_wait=wait))
+            conn = lock() if wait is None else call_with_retry(lock, url=url, what="connecting", max_wait=wait)
         except LayerlabError:
             raise
         except Exception as exc:
             raise StorageError(_open_failure(url, exc)) from None
         with conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-            conn.commit()
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
-                conn.commit()
+                with contextlib.suppress(Exception):  # a server gone meanwhile took the session's lock with it
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                    conn.commit()
     finally:
         engine.dispose()
 

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import math
 import os
+import secrets
 import socket
 import threading
 import time
@@ -47,7 +48,7 @@ from studies._cells import fill_slot, record_params, requeue
 from studies._faults import FaultError, as_fault, exit_with_parent, first_line, hand_back, handing_back, is_transient
 from studies._outage import CLOCK, StorageUnanswered, outage_fault, single_attempt
 from studies._race_storage import advance_race
-from studies._claims import ensure_claim_index, has_running, note_claimed, waiting_trial_ids
+from studies._claims import claim, ensure_claim_index, has_running, note_claimed, waiting_trial_ids
 from studies._options import check_options
 from studies._prune import ConfigPruner, skip_pruned_config
 from studies._spec import StudyError, StudySpec, load_spec
@@ -149,6 +150,7 @@ def claim_waiting(study: optuna.Study, *, heartbeat: bool | None = None) -> int 
     """
     storage = study._storage
     heartbeat = has_heartbeat(storage) if heartbeat is None else heartbeat
+    token = f"{worker_name()}:{secrets.token_hex(4)}"  # recognises this worker's claim when it is retried
     while True:
         candidates = waiting_trial_ids(study)  # a few ids from an indexed query, not every waiting trial
         if not candidates:
@@ -157,7 +159,7 @@ def claim_waiting(study: optuna.Study, *, heartbeat: bool | None = None) -> int 
             try:
                 if heartbeat:
                     storage.record_heartbeat(trial_id)
-                if storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+                if claim(study, trial_id, token):
                     note_claimed(study, trial_id)
                     return trial_id
             except UpdateFinishedTrialError:
@@ -360,6 +362,9 @@ def _run_trial(
             return finish(state=TrialState.FAIL)
         return finish(value)
     except UpdateFinishedTrialError:
+        frozen = study._storage.get_trial(trial._trial_id)
+        if frozen.state.is_finished() and frozen.state != TrialState.FAIL and frozen.user_attrs.get("worker") == worker_name():
+            return frozen  # told by this worker: the answer to the tell was cut (a database restarting), the tell was not
         log.warning("trial %d was declared dead and re-queued meanwhile; its result is discarded", trial.number)
         return None
     except Exception as exc:  # a full disk, a lost storage: hand the cell back and stop this worker
