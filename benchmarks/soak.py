@@ -281,6 +281,9 @@ def report(url, cells, killed, exits, restarts, outages, wall, args) -> int:
             killed_failed += 1
         else:
             live_failed += 1  # its worker was alive when the trial was declared lost
+            print(f"soak: live trial failed: trial {t.number}, claimed by {'pid ' + str(pid) if pid else 'nobody known'}"
+                  f" at {t.datetime_start}, failed at {t.datetime_complete}"
+                  + (f", that worker killed at {time.strftime('%H:%M:%S', time.localtime(killed[pid]))}" if pid in killed else ""))
     print(f"soak: complete {len(complete)} of {cells}", flush=True)
     print(f"soak: lost {lost}")
     print(f"soak: duplicated {duplicated}")

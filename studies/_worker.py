@@ -259,7 +259,11 @@ def run_worker(
                     continue
                 break
             idle = 0.05
+            beat = None
             try:  # an interrupt anywhere from the claim on hands the cell back (_run_trial does it inside)
+                # It beats from the claim until it is told: setting the trial up or telling it may wait out
+                # an outage, and a trial that did not beat for the grace period after one would be lost.
+                beat = _Heartbeat(study._storage, trial_id, options.heartbeat_interval) if heartbeat else None
                 try:
                     trial = BatchedTrial(study, trial_id)  # samplers prepare relative params here
                 except Exception as exc:
@@ -279,16 +283,21 @@ def run_worker(
                     if outcome != "declined":
                         continue
                 with checkpoint_owner(study_name, key):  # its checkpoints record the study, its key and the cell
-                    frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url)
+                    frozen = _run_trial(study, trial, spec, objective, beat, store, storage_url)
                 report.record(trial.number, frozen)
                 if frozen is not None and on_trial is not None:
                     on_trial(frozen)
             except KeyboardInterrupt:
+                if beat is not None:
+                    beat.stop()
                 try:
                     _hand_back_claimed(study, trial_id, storage_url)  # nothing when already handed back
                 except FaultError as fault:  # the storage is away: the heartbeat, standing still, re-queues it
                     log.warning("trial %d not handed back: %s", trial_id, fault)
                 raise
+            finally:
+                if beat is not None:
+                    beat.stop()
         return report
     finally:
         close_storage(storage)  # its connections now, not at a collection that may never come (objectives._warm)
@@ -310,16 +319,14 @@ def _run_trial(
     trial: optuna.trial.Trial,
     spec: StudySpec,
     objective: Callable[[optuna.trial.Trial], float],
-    heartbeat: bool,
-    options: StorageOptions,
+    beat: _Heartbeat | None,
     store: Any,
     storage_url: str | None = None,
 ) -> optuna.trial.FrozenTrial | None:
-    beat = _Heartbeat(study._storage, trial._trial_id, options.heartbeat_interval) if heartbeat else None
+    """Run a claimed trial and tell its outcome; ``beat`` (the trial's heartbeat, started at the
+    claim) beats until the tell is written."""
 
     def finish(value: float | None = None, state: TrialState | None = None) -> optuna.trial.FrozenTrial:
-        if beat is not None:
-            beat.stop()
         if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
             raise UpdateFinishedTrialError(f"trial {trial.number} is no longer running")
         trial.flush()  # every attribute the trial set, in one transaction
