@@ -147,10 +147,11 @@ def single_attempt() -> Iterator[None]:
 
 
 def call_with_retry(call: Callable[[], T], *, url: str, what: str, max_wait: float | None = None,
-                    identity: tuple[int, int] | None = None) -> T:
-    """``call()``, retried with backoff while the storage at ``url`` is locked, unreachable or
-    read-only, for up to ``max_wait`` seconds of outage (default :func:`outage_limit`); a lost
-    storage or a full disk becomes its one-line :class:`FaultError` at once."""
+                    identity: tuple[int, int] | None = None, max_delay: float = MAX_DELAY) -> T:
+    """``call()``, retried with backoff (0.5 s doubling to ``max_delay``) while the storage at
+    ``url`` is locked, unreachable or read-only, for up to ``max_wait`` seconds of outage (default
+    :func:`outage_limit`); a lost storage or a full disk becomes its one-line :class:`FaultError`
+    at once."""
     if getattr(_mode, "active", False):
         return call()  # nested in a retried call: the outermost one retries the whole
     from studies._storage import redact
@@ -195,7 +196,7 @@ def call_with_retry(call: Callable[[], T], *, url: str, what: str, max_wait: flo
                 if single:
                     raise StorageUnanswered(cause_line(exc)) from None
                 time.sleep(delay)
-                delay = min(MAX_DELAY, delay * 2)
+                delay = min(max_delay, delay * 2)
             else:
                 lasted = CLOCK.end(token, answered=True)
                 if lasted is not None and CLOCK.announced:
@@ -246,20 +247,20 @@ def _storage_methods(storage: Any) -> list[str]:
     return [n for n in names if n not in ("remove_session", "check_trial_is_updatable") and hasattr(storage, n)]
 
 
-def install_retries(storage: Any, url: str, max_wait: float | None = None) -> Any:
+def install_retries(storage: Any, url: str, max_wait: float | None = None, max_delay: float = MAX_DELAY) -> Any:
     """Wrap every storage method of ``storage`` (on the instance, so ``isinstance`` checks and
     Optuna's heartbeat machinery see the same object) in :func:`call_with_retry`, and record
-    how, for :func:`storage_call`."""
-    identity = file_identity(url)
+    how, for :func:`storage_call`. ``max_delay``: the longest pause between two tries (the
+    storage's heartbeat interval: a call goes on within one beat of the storage's return)."""
+    how = {"url": url, "identity": file_identity(url), "max_wait": max_wait, "max_delay": max_delay}
     for name in _storage_methods(storage):
         method = getattr(storage, name)
 
         def wrapped(*args: Any, _method=method, _name=name, **kwargs: Any) -> Any:
-            return call_with_retry(lambda: _method(*args, **kwargs), url=url, what=_name, max_wait=max_wait,
-                                   identity=identity)
+            return call_with_retry(lambda: _method(*args, **kwargs), what=_name, **how)
 
         setattr(storage, name, wrapped)
-    storage._layerlab_retry = (url, identity, max_wait)
+    storage._layerlab_retry = how
     return storage
 
 
@@ -272,8 +273,7 @@ def storage_call(storage: Any, what: str, call: Callable[[], T]) -> T:
     how = getattr(_backend(storage), "_layerlab_retry", None)
     if how is None:
         return call()
-    url, identity, max_wait = how
-    return call_with_retry(call, url=url, what=what, max_wait=max_wait, identity=identity)
+    return call_with_retry(call, what=what, **how)
 
 
 # -- staleness ----------------------------------------------------------------------------------

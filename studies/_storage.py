@@ -30,7 +30,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from searchspace.errors import LayerlabError, valid_list
-from studies._outage import call_with_retry, fail_stale_with_reason, install_retries, outage_limit
+from studies._outage import MAX_DELAY, call_with_retry, fail_stale_with_reason, install_retries, outage_limit
 
 DEFAULT_STORAGE = "sqlite:///runs/layerlab.db"
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
@@ -146,7 +146,8 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
         from studies._journal import open_journal
 
         try:
-            return install_retries(open_journal(path, options=options, callback=retry), url, options.outage_limit)
+            return install_retries(open_journal(path, options=options, callback=retry), url, options.outage_limit,
+                                   min(MAX_DELAY, options.heartbeat_interval))
         except OSError as exc:
             raise StorageError(f"cannot open journal {path}: {exc}") from None
     if scheme == "sqlite":
@@ -184,7 +185,7 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
         _serialise_sqlite(storage.engine)
         _fast_commits(storage.engine, url)
     _ENGINES.add(storage.engine)
-    return install_retries(storage, url, options.outage_limit)
+    return install_retries(storage, url, options.outage_limit, min(MAX_DELAY, options.heartbeat_interval))
 
 
 # Every engine open_storage made that is still alive. The collector no longer walks what lives as

@@ -147,6 +147,7 @@ def claim_waiting(study: optuna.Study, *, heartbeat: bool | None = None) -> int 
 
     With ``heartbeat`` (default: when the storage has one) the trial's heartbeat is recorded just
     before the claim, so a worker killed right after claiming still leaves a beat that goes stale.
+    The caller starts the trial's heartbeat, then calls ``note_claimed`` before building a trial.
     """
     storage = study._storage
     heartbeat = has_heartbeat(storage) if heartbeat is None else heartbeat
@@ -160,8 +161,7 @@ def claim_waiting(study: optuna.Study, *, heartbeat: bool | None = None) -> int 
                 if heartbeat:
                     storage.record_heartbeat(trial_id)
                 if claim(study, trial_id, token):
-                    note_claimed(study, trial_id)
-                    return trial_id
+                    return trial_id  # the caller starts its heartbeat, then notes it (note_claimed)
             except UpdateFinishedTrialError:
                 continue
             except Exception as exc:  # SQLite past its busy timeout: try the next one
@@ -264,6 +264,7 @@ def run_worker(
                 # It beats from the claim until it is told: setting the trial up or telling it may wait out
                 # an outage, and a trial that did not beat for the grace period after one would be lost.
                 beat = _Heartbeat(study._storage, trial_id, options.heartbeat_interval) if heartbeat else None
+                note_claimed(study, trial_id)  # Optuna's cache learns of the trial (studies._claims)
                 try:
                     trial = BatchedTrial(study, trial_id)  # samplers prepare relative params here
                 except Exception as exc:
