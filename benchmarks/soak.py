@@ -176,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
     url = args.storage or server.url
     options = StorageOptions(heartbeat_interval=args.heartbeat, grace_period=args.grace)
     spec = make_spec(args.trials, args.repeats)
-    create_or_resume(spec, url, STUDY, options=options, check_data=False, artifact_dir=Path(args.log).parent / "soak-artifacts")
+    create_or_resume(spec, url, STUDY, options=options, check_data=False,
+                     artifact_dir=Path(args.log).parent / "soak-artifacts")
     cells = spec.total_cells()
     print(f"soak: {cells} cells, {args.workers} workers, kill every ~{args.kill_every} s, restart every "
           f"~{args.restart_every} s (down 1-{args.max_outage} s), grace {args.grace} s; load average {loadavg()}",
@@ -281,9 +282,9 @@ def report(url, cells, killed, exits, restarts, outages, wall, args) -> int:
             killed_failed += 1
         else:
             live_failed += 1  # its worker was alive when the trial was declared lost
+            later = f", that worker killed at {time.strftime('%H:%M:%S', time.localtime(killed[pid]))}" if pid in killed else ""
             print(f"soak: live trial failed: trial {t.number}, claimed by {'pid ' + str(pid) if pid else 'nobody known'}"
-                  f" at {t.datetime_start}, failed at {t.datetime_complete}"
-                  + (f", that worker killed at {time.strftime('%H:%M:%S', time.localtime(killed[pid]))}" if pid in killed else ""))
+                  f" at {t.datetime_start}, failed at {t.datetime_complete}{later}")
     print(f"soak: complete {len(complete)} of {cells}", flush=True)
     print(f"soak: lost {lost}")
     print(f"soak: duplicated {duplicated}")

@@ -31,7 +31,8 @@ from studies._storage import storage_file
 from objectives._names import SCALAR_METRICS
 
 log = logging.getLogger("layerlab")
-SPEC_ATTR = "layerlab"  # study user attribute: {"spec", "fingerprint", "artifact_dir", "checkpoint_dir", CHECKPOINT_KEY}
+# study user attribute: {"spec", "fingerprint", "artifact_dir", "checkpoint_dir", CHECKPOINT_KEY}
+SPEC_ATTR = "layerlab"
 CHECKPOINT_KEY = "checkpoint_key"  # random, per study: its checkpoints record it (objectives.train.checkpoint_owner)
 # Scalars copied into trial.json beside the config (whichever the objective recorded).
 SUMMARY_ATTRS = (

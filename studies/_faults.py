@@ -99,6 +99,7 @@ _CONNECTION_TEXTS = (
     "connection failed", "ssl connection has been closed", "server conn crashed", "lost connection",
     "gone away", "broken pipe", "connection was closed", "cannot connect",
 )
+_CONNECTION_ERRORS = ("OperationalError", "InterfaceError", "DisconnectionError", "PendingRollbackError")
 # Optuna's answers about a trial's state: the storage answered; whatever failed before is history.
 _ANSWERS = ("UpdateFinishedTrialError", "KeyError", "ValueError", "RuntimeError", "TypeError", "AssertionError")
 
@@ -117,8 +118,7 @@ def is_lock_or_connection_error(exc: BaseException) -> bool:
             return True
         if getattr(e, "connection_invalidated", False):  # SQLAlchemy: the connection died under the call
             return True
-        if type(e).__name__ in ("OperationalError", "InterfaceError", "DisconnectionError", "PendingRollbackError") and any(
-                s in text for s in _CONNECTION_TEXTS):
+        if type(e).__name__ in _CONNECTION_ERRORS and any(s in text for s in _CONNECTION_TEXTS):
             return True
     return False
 
@@ -187,7 +187,8 @@ def storage_lost_reason(exc: BaseException, url: str, identity: tuple[int, int] 
             return f"the {kind} {path} was deleted while the study ran"
         if identity is not None and file_identity(url) != identity:
             return f"the {kind} {path} was deleted and recreated (or replaced) while the study ran"
-    if scheme == "sqlite":  # "attempt to write a readonly database" with the file in place: read-only for now (is_transient)
+    # "attempt to write a readonly database" with the file in place: read-only for now (is_transient)
+    if scheme == "sqlite":
         if any("no such table" in t for t in texts):
             return f"the SQLite file {path} was replaced by an empty database while the study ran"
     if scheme == "journal" and path is not None:

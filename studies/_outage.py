@@ -228,8 +228,8 @@ def _announce(url: str, exc: BaseException, limit: float, delay: float, what: st
         if due:
             CLOCK.warned, CLOCK.announced = now, True
     if due:
-        _say(f"storage {redact(url)} is locked, unreachable or read-only ({cause_line(exc)}); {what}: retrying in {delay:g} s "
-             f"(waited {CLOCK.outage():.0f} s of at most {limit:g} s; --outage-limit)")
+        _say(f"storage {redact(url)} is locked, unreachable or read-only ({cause_line(exc)}); {what}: retrying in "
+             f"{delay:g} s (waited {CLOCK.outage():.0f} s of at most {limit:g} s; --outage-limit)")
 
 
 def _say(line: str) -> None:

@@ -214,7 +214,7 @@ def run_worker(
         CLOCK.start_over()  # an earlier run of this process that gave up on an outage does not stop this one
         options = options or StorageOptions()
         exit_with_parent()  # a worker process of `study launch` dies with it (studies._faults)
-        storage = open_storage(storage_url, options=options, wait=True)  # joins a study that exists: waits out an outage
+        storage = open_storage(storage_url, options=options, wait=True)  # joins a study that exists: waits outages out
         spec = load_spec(_open_study(storage, study_name))
         study = optuna.load_study(
             study_name=study_name, storage=storage, sampler=make_sampler(spec, worker_index), pruner=make_pruner(spec)
@@ -371,8 +371,9 @@ def _run_trial(
         return finish(value)
     except UpdateFinishedTrialError:
         frozen = study._storage.get_trial(trial._trial_id)
-        if frozen.state.is_finished() and frozen.state != TrialState.FAIL and frozen.user_attrs.get("worker") == worker_name():
-            return frozen  # told by this worker: the answer to the tell was cut (a database restarting), the tell was not
+        told = frozen.state in (TrialState.COMPLETE, TrialState.PRUNED) and frozen.user_attrs.get("worker") == worker_name()
+        if told:  # told by this worker: the answer to the tell was cut (a database restarting), not the tell
+            return frozen
         log.warning("trial %d was declared dead and re-queued meanwhile; its result is discarded", trial.number)
         return None
     except Exception as exc:  # a full disk, a lost storage: hand the cell back and stop this worker

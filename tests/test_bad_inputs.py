@@ -107,7 +107,7 @@ CASES = [
     (["study", "launch", "--race", "--alpha", "nan"], "--alpha nan is not valid"),
     (["study", "launch", "--race", "--futility=-inf"], "--futility -inf is not valid"),
     (["study", "launch", "--epochs", "1000000"], "--epochs 1000000 is out of range"),
-    (["study", "launch", "--grace-period", "99999999999999999999"], "--grace-period 99999999999999999999 is out of range"),
+    (["study", "launch", "--grace-period", "99999999999999999999"], "--grace-period 99999999999999999999 is out of"),
     (["study", "launch", "--preset", "{root}/tiny.yaml", "--storage", DB, "--study-name", "s", "--repeats", "2"],
      "exists with a different spec"),
     # study worker
@@ -124,7 +124,8 @@ CASES = [
     (["study", "report", "--storage", DB, "--study-name", "s", "--test", "anova"], "--test"),
     (["study", "compare", "--storage", DB, "--study-name", "s"], "exactly two --study-name"),
     (["study", "compare", "--storage", DB, "--study-name", "s", "--study-name", "s", "--top-k", "0"], "--top-k"),
-    (["study", "compare", "--storage", DB, "--study-name", "s", "--study-name", "s", "--bootstrap", "-5"], "--bootstrap -5"),
+    (["study", "compare", "--storage", DB, "--study-name", "s", "--study-name", "s", "--bootstrap", "-5"],
+     "--bootstrap -5"),
     (["study", "report", "--storage", DB, "--study-name", "s", "--margin", "inf"], "--margin inf is not valid"),
     (["study", "report", "--storage", DB, "--study-name", "s", "--alpha", "0"], "--alpha 0 is out of range"),
     (["study", "report", "--storage", DB, "--study-name", "s", "--seed", "-3"], "--seed -3 is out of range"),

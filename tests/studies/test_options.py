@@ -23,7 +23,8 @@ def test_every_rule_refuses_nan_infinities_and_out_of_range_values(name):
             check_options(**{name: value})
         message = str(caught.value)
         assert "\n" not in message and message.startswith(found.flag) and "valid:" in message, message
-    good = low if low is not None and not found.low_open else (high if high is not None and not found.high_open else 0.5)
+    edges = [b for b, is_open in ((low, found.low_open), (high, found.high_open)) if b is not None and not is_open]
+    good = edges[0] if edges else 0.5
     check_options(**{name: found.kind(good)})  # the edge itself is valid
 
 
@@ -38,7 +39,7 @@ def test_the_seeds_of_every_repeat_must_fit_in_32_bits():
 def test_workers_are_limited_by_the_cores_or_the_gpus(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     check_options(workers=8)
-    with pytest.raises(OptionError, match=r"--workers 9 is out of range on 2 CPU core\(s\), 4 per core; valid: an integer from 1 to 8"):
+    with pytest.raises(OptionError, match=r"--workers 9 is out of range on 2 CPU core\(s\), 4 per core; valid: .* 1 to 8"):
         check_options(workers=9)
     with pytest.raises(OptionError, match=r"--workers 99999999999999999999 is out of range"):
         check_options(workers=99999999999999999999)

@@ -17,6 +17,8 @@ from studies._faults import StorageLockedError, StorageLostError, as_fault, hand
 from studies._outage import CLOCK, SLOW_CALL, StorageUnanswered, call_with_retry, single_attempt
 from studies._storage import fail_stale_trials, open_storage
 
+pytestmark = pytest.mark.faults
+
 GRACE = 4
 OPTIONS = StorageOptions(heartbeat_interval=1, grace_period=GRACE)
 
@@ -68,7 +70,8 @@ def test_a_heartbeat_is_stale_after_the_grace_period_of_watching_it_not_before(r
     now[0] += 1
     fail_stale_trials(study)
     assert _state(study, trial) == TrialState.FAIL
-    assert study._storage.get_trial(trial._trial_id).user_attrs["fail_reason"] == f"worker lost (no heartbeat for {GRACE} s)"
+    reason = study._storage.get_trial(trial._trial_id).user_attrs["fail_reason"]
+    assert reason == f"worker lost (no heartbeat for {GRACE} s)"
 
 
 def test_staleness_counts_only_time_in_which_the_storage_answered(running, now):
