@@ -220,7 +220,8 @@ def _next_steps(storage: str, study_name: str, *, queue_only: bool = False) -> s
 def _storage_options(args: argparse.Namespace):
     from studies import StorageOptions
 
-    return StorageOptions(heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period)
+    limit = {} if args.outage_limit is None else {"outage_limit": args.outage_limit}
+    return StorageOptions(heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period, **limit)
 
 
 def _env_seconds(name: str, default: int) -> int:
@@ -297,7 +298,9 @@ def cmd_study_report(args: argparse.Namespace) -> int:
     report = build_report(study, baseline=args.baseline, compare_with=other, alpha=args.alpha, test=args.test, n_bootstrap=args.bootstrap,
                           seed=args.seed, data_dir=args.data_dir, datasets=args.datasets,
                           progress=not args.no_progress and sys.stderr.isatty(), margin=args.margin)
-    out = args.out or (None if args.json else f"{args.study_name}-report.html")
+    from studies._names import study_slug
+
+    out = args.out or (None if args.json else f"{study_slug(args.study_name)}-report.html")  # a name is never a path
     if out is not None:
         save_report(report, out, study, storage=args.storage, artifact_dir=args.artifact_dir, upload=not args.no_upload,
                     plotly=args.plotly, warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
@@ -549,6 +552,9 @@ def _add_heartbeat_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grace-period", type=_positive_int, metavar="S",
                    default=_env_seconds("LAYERLAB_GRACE_PERIOD", GRACE_PERIOD),
                    help=f"seconds without a heartbeat before a trial counts as dead and is re-queued (default: $LAYERLAB_GRACE_PERIOD or {GRACE_PERIOD})")
+    p.add_argument("--outage-limit", type=_positive_int, metavar="S",
+                   help="seconds a storage may stay locked, unreachable or read-only before the workers stop (exit 4; "
+                        "rerun to resume) (default: $LAYERLAB_STORAGE_WAIT or 600)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -746,6 +752,16 @@ def _describe(parser: argparse.ArgumentParser, description: str | None = None) -
             action.help = (text + f" (default: {action.default})").strip().replace("%", "%%")
 
 
+def _check_ranges(args: argparse.Namespace) -> None:
+    """Every numeric option in its valid range before a command runs (studies._options, the one
+    table of ranges); skipped, with its import, by commands that take no number."""
+    values = vars(args)
+    if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()):
+        from studies._options import check_options
+
+        check_options(**values)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["study"] and len(argv) == 1:
@@ -754,6 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        _check_ranges(args)
         return args.func(args)
     except LayerlabError as exc:
         sys.stderr.write(f"error: {exc}\n")

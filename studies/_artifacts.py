@@ -25,11 +25,15 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 
+from searchspace._atomic import atomic_write
+from studies._names import study_slug
 from studies._storage import storage_file
 from objectives._names import SCALAR_METRICS
 
 log = logging.getLogger("layerlab")
-SPEC_ATTR = "layerlab"  # study user attribute: {"spec", "fingerprint", "artifact_dir"}
+# study user attribute: {"spec", "fingerprint", "artifact_dir", "checkpoint_dir", CHECKPOINT_KEY}
+SPEC_ATTR = "layerlab"
+CHECKPOINT_KEY = "checkpoint_key"  # random, per study: its checkpoints record it (objectives.train.checkpoint_owner)
 # Scalars copied into trial.json beside the config (whichever the objective recorded).
 SUMMARY_ATTRS = (
     "config_id", "seed", "repeat", *SCALAR_METRICS,  # the objectives' one list of scalar metrics
@@ -49,15 +53,25 @@ def artifact_dir_of(study: optuna.Study) -> Path | None:
 
 
 def default_checkpoint_dir(artifact_dir: str | Path, study_name: str) -> Path:
-    """Checkpoints live beside the artifacts, on the path every worker of the study reaches."""
-    return Path(artifact_dir).resolve().parent / "checkpoints" / study_name
+    """Checkpoints live beside the artifacts, on the path every worker of the study reaches, in a
+    folder named by the study's slug (studies._names: a name is never a path)."""
+    return Path(artifact_dir).resolve().parent / "checkpoints" / study_slug(study_name)
 
 
 def checkpoint_dir_of(study: optuna.Study) -> Path | None:
-    """The checkpoint directory recorded on a layerlab study (older studies: beside the artifacts)."""
+    """The checkpoint directory recorded on a layerlab study (older studies: beside the artifacts).
+
+    A study created before names were slugged recorded ``checkpoints/<name>``; for a name that is
+    not a plain name (``../../x``, an absolute path) that folder may lie anywhere, so such a
+    study gets the slugged folder instead (a folder given with --checkpoint-dir is kept)."""
     attrs = study.user_attrs.get(SPEC_ATTR) or {}
-    if attrs.get("checkpoint_dir"):
-        return Path(attrs["checkpoint_dir"])
+    recorded = attrs.get("checkpoint_dir")
+    if recorded and attrs.get("artifact_dir") and study_slug(study.study_name) != study.study_name:
+        legacy = Path(attrs["artifact_dir"]).resolve().parent / "checkpoints" / study.study_name
+        if recorded == str(legacy):
+            recorded = None
+    if recorded:
+        return Path(recorded)
     return default_checkpoint_dir(attrs["artifact_dir"], study.study_name) if attrs.get("artifact_dir") else None
 
 
@@ -83,20 +97,9 @@ class AtomicArtifactStore(FileSystemArtifactStore):
     full disk or a kill leaves no half-written artifact."""
 
     def write(self, artifact_id: str, content_body) -> None:
-        import os
         import shutil
 
-        final = Path(self._base_path) / artifact_id
-        tmp = final.with_name(f".{final.name}.tmp")
-        try:
-            with open(tmp, "wb") as handle:
-                shutil.copyfileobj(content_body, handle)
-            os.replace(tmp, final)
-        except BaseException as exc:
-            tmp.unlink(missing_ok=True)
-            if isinstance(exc, OSError) and exc.filename is None:  # a failed write() names no file
-                raise OSError(exc.errno, exc.strerror, str(final)) from exc
-            raise
+        atomic_write(Path(self._base_path) / artifact_id, lambda handle: shutil.copyfileobj(content_body, handle))
 
 
 def artifact_store(path: str | Path) -> FileSystemArtifactStore:

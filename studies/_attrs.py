@@ -43,6 +43,13 @@ def set_trial_attrs(
     user, system = dict(user or {}), dict(system or {})
     if not user and not system:
         return
+    from studies._outage import storage_call
+
+    # one transaction (or one append), so retried whole while the storage is away (studies._outage)
+    storage_call(storage, "writing trial attributes", lambda: _set_trial_attrs(storage, trial_id, user, system))
+
+
+def _set_trial_attrs(storage: optuna.storages.BaseStorage, trial_id: int, user: dict, system: dict) -> None:
     backend = _backend(storage)
     if isinstance(backend, RDBStorage):
         from optuna.storages._rdb import models
@@ -154,6 +161,13 @@ def add_trials(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> N
     if not isinstance(backend, RDBStorage) or not plain:
         study.add_trials(trials)
         return
+    from studies._outage import storage_call
+
+    storage_call(study._storage, "queueing trials", lambda: _insert_trials(study, backend, trials))
+
+
+def _insert_trials(study: optuna.Study, backend: RDBStorage, trials: list[optuna.trial.FrozenTrial]) -> None:
+    """The one transaction of :func:`add_trials` on an RDB storage."""
     import json
 
     import sqlalchemy

@@ -120,9 +120,7 @@ def _run(study, trials, objective, heartbeat, options, store, report, on_trial) 
         for t in trials:
             t.set_user_attr("worker", worker_name())
         values = run_repeats(objective, trials)
-        for beat in beats:
-            beat.stop()
-        for t, value in zip(trials, values):
+        for t, value in zip(trials, values):  # they beat until told: a tell may wait out an outage
             frozen = _finish(study, t, value, store)
             finished.add(t._trial_id)
             report.record(t.number, frozen)

@@ -26,6 +26,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.trial import TrialState
 
 from studies._attrs import _backend
+from studies._outage import storage_call
 
 log = logging.getLogger("layerlab")
 
@@ -42,7 +43,7 @@ def ensure_claim_index(storage: optuna.storages.BaseStorage) -> None:
         return  # MySQL has no CREATE INDEX IF NOT EXISTS; its claims scan the study's trials
     from sqlalchemy import inspect, text
 
-    try:
+    def create() -> None:
         # Look before writing: a schema change (even CREATE INDEX IF NOT EXISTS) while another
         # process opens the same SQLite file can make that process's table check miss and fail
         # with "table ... already exists". `study launch` creates the index before its workers start.
@@ -50,6 +51,9 @@ def ensure_claim_index(storage: optuna.storages.BaseStorage) -> None:
             return
         with backend.engine.begin() as conn:
             conn.execute(text(f"CREATE INDEX IF NOT EXISTS {CLAIM_INDEX} ON trials (study_id, state, trial_id)"))
+
+    try:
+        storage_call(storage, "creating the claim index", create)
     except Exception as exc:  # e.g. a read-only role: claims still work
         log.warning("could not create the claim index (%s); claims will scan the study's trials", exc)
 
@@ -57,6 +61,10 @@ def ensure_claim_index(storage: optuna.storages.BaseStorage) -> None:
 def waiting_trial_ids(study: optuna.Study, limit: int = _CANDIDATES) -> list[int]:
     """Up to ``limit`` ids of WAITING trials of ``study``, oldest first (cells run in queue order;
     a worker that loses the race for the first one tries the next)."""
+    return storage_call(study._storage, "looking for waiting cells", lambda: _waiting_trial_ids(study, limit))
+
+
+def _waiting_trial_ids(study: optuna.Study, limit: int) -> list[int]:
     backend = _backend(study._storage)
     if isinstance(backend, RDBStorage):
         from optuna.storages._rdb import models
@@ -99,6 +107,45 @@ def _journal_waiting(backend: JournalStorage, study_id: int, limit: int) -> list
     return out
 
 
+CLAIM_ATTR = "layerlab:claim"  # trial system attribute: who claimed it (host:pid:nonce), written with the claim
+
+
+def claim(study: optuna.Study, trial_id: int, token: str) -> bool:
+    """Move WAITING trial ``trial_id`` to RUNNING for the worker holding ``token``; False when
+    another worker took it first.
+
+    On an RDB storage the claim and ``token`` are written in one transaction, so a claim whose
+    commit went through but whose answer was cut (a database restarting) is recognised as this
+    worker's when it is retried, instead of being left RUNNING with nobody to run it. Otherwise
+    it is Optuna's ``set_trial_state_values`` (the journal's appends are whole or nothing)."""
+    backend = _backend(study._storage)
+    if not isinstance(backend, RDBStorage):
+        return study._storage.set_trial_state_values(trial_id, TrialState.RUNNING)
+    return storage_call(study._storage, "claiming a cell", lambda: _claim_rdb(backend, trial_id, token))
+
+
+def _claim_rdb(backend: RDBStorage, trial_id: int, token: str) -> bool:
+    """Optuna's WAITING -> RUNNING transition (row locked, datetime_start set), plus the token."""
+    import json
+    from datetime import datetime
+
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session) as session:
+        trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+        if trial.state != TrialState.WAITING:
+            if trial.state != TrialState.RUNNING:
+                return False  # finished meanwhile
+            attrs = models.TrialSystemAttributeModel
+            held = session.query(attrs.value_json).filter(attrs.trial_id == trial_id, attrs.key == CLAIM_ATTR).scalar()
+            return held == json.dumps(token)  # ours: this is the retry of a claim whose answer was cut
+        trial.state = TrialState.RUNNING
+        trial.datetime_start = datetime.now()
+        backend._set_trial_attr_without_commit(session, models.TrialSystemAttributeModel, trial_id, CLAIM_ATTR, token)
+    return True
+
+
 def note_claimed(study: optuna.Study, trial_id: int) -> None:
     """Tell Optuna's ``_CachedStorage`` (the wrapper ``load_study`` puts around an RDB storage)
     about a trial claimed without reading the study through it: it maps trial ids to studies only
@@ -131,6 +178,10 @@ def cell_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     backend = _backend(study._storage)
     if not isinstance(backend, RDBStorage):
         return study.get_trials(deepcopy=False)
+    return storage_call(study._storage, "reading the cells", lambda: _cell_trials(study, backend))
+
+
+def _cell_trials(study: optuna.Study, backend: RDBStorage) -> list[Any]:
     import json
 
     import sqlalchemy
@@ -179,6 +230,10 @@ class _CellTrial:
 
 def has_running(study: optuna.Study) -> bool:
     """Whether any trial of ``study`` is RUNNING (one indexed ``EXISTS`` on an RDB storage)."""
+    return storage_call(study._storage, "looking for running cells", lambda: _has_running(study))
+
+
+def _has_running(study: optuna.Study) -> bool:
     backend = _backend(study._storage)
     if isinstance(backend, RDBStorage):
         import sqlalchemy

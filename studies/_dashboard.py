@@ -37,6 +37,9 @@ def run_dashboard(
     """
     import optuna_dashboard
 
+    from studies._options import check_options
+
+    check_options(port=port)
     with socket.socket() as probe:  # a clear one-line error, before anything is opened or created
         try:
             probe.bind((host, port))

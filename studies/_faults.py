@@ -8,12 +8,12 @@ must run again:
   path; the worker hands its running cell back to the queue, claims nothing more and exits with
   :data:`EXIT_FAULT`. Checkpoints and artifacts are written to a temporary file and moved into place,
   so no half-written file remains. After space is freed the same launch completes the study.
-- **Storage locked or unreachable for a while** (another process holding SQLite's write lock past
-  the busy timeout, a dropped PostgreSQL connection): every storage call is retried with
-  exponential backoff, with one line on stderr while waiting, for up to ``$LAYERLAB_STORAGE_WAIT``
-  seconds (default 600); then :class:`StorageLockedError`.
-- **Storage gone** (the SQLite file deleted or made read-only, the journal file deleted):
-  :class:`StorageLostError` names the storage and what happened.
+- **Storage locked, unreachable or read-only for a while** (a backup holding SQLite's write lock,
+  a database server restarting, a file made read-only): waited out (:mod:`studies._outage`); past
+  the outage limit (``--outage-limit``, default ``$LAYERLAB_STORAGE_WAIT`` or 600 s) the worker
+  stops with :class:`StorageLockedError`.
+- **Storage gone** (the SQLite or journal file deleted or replaced): :class:`StorageLostError`
+  names the storage and what happened.
 - **Orphans**: a worker process started by ``study launch`` gets ``$LAYERLAB_PARENT_PID`` and exits
   (SIGTERM, so it hands its cell back) when that parent dies, through Linux's
   ``prctl(PR_SET_PDEATHSIG)`` or, elsewhere, a thread watching the parent pid.
@@ -32,19 +32,17 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from searchspace.errors import LayerlabError
 
 log = logging.getLogger("layerlab")
-T = TypeVar("T")
 
 EXIT_FAILED_CELLS = 3
 EXIT_FAULT = 4
 MAX_CELLS = 100_000  # a launch queueing more cells is refused unless --max-cells raises the limit
-STORAGE_WAIT_ENV = "LAYERLAB_STORAGE_WAIT"  # seconds to keep retrying a locked/unreachable storage
-STORAGE_WAIT = 600.0
+STORAGE_WAIT_ENV = "LAYERLAB_STORAGE_WAIT"  # the default outage limit, in seconds (studies._outage)
+STORAGE_WAIT = 600
 PARENT_ENV = "LAYERLAB_PARENT_PID"
 
 
@@ -59,11 +57,11 @@ class DiskFullError(FaultError):
 
 
 class StorageLostError(FaultError):
-    """The storage was deleted or became read-only while the study ran."""
+    """The storage was deleted or replaced while the study ran."""
 
 
 class StorageLockedError(FaultError):
-    """The storage stayed locked or unreachable past the retry budget."""
+    """The storage stayed locked, unreachable or read-only past the outage limit."""
 
 
 # -- classification ---------------------------------------------------------------------------
@@ -91,19 +89,74 @@ def disk_full_path(exc: BaseException) -> str | None:
     return None
 
 
+# What a database connection says when the server went away, restarts or cannot be reached
+# (PostgreSQL through psycopg, MySQL), lower case.
+_CONNECTION_TEXTS = (
+    "server closed the connection", "connection refused", "could not connect", "connection timed out",
+    "terminating connection", "connection is closed", "connection reset", "the database system is starting up",
+    "the database system is shutting down", "the database system is in recovery mode", "is the server running",
+    "could not receive data", "could not send data", "no connection to the server", "consuming input failed",
+    "connection failed", "ssl connection has been closed", "server conn crashed", "lost connection",
+    "gone away", "broken pipe", "connection was closed", "cannot connect",
+)
+_CONNECTION_ERRORS = ("OperationalError", "InterfaceError", "DisconnectionError", "PendingRollbackError")
+# Optuna's answers about a trial's state: the storage answered; whatever failed before is history.
+_ANSWERS = ("UpdateFinishedTrialError", "KeyError", "ValueError", "RuntimeError", "TypeError", "AssertionError")
+
+
 def is_lock_or_connection_error(exc: BaseException) -> bool:
-    """SQLite's "database is locked" / "busy", or a database connection that dropped or failed."""
+    """SQLite's "database is locked" / "busy", or a database connection that dropped or failed.
+
+    Optuna's own answers ("Cannot tell a FAIL trial", a finished trial) are never one, even when
+    they were raised while handling a connection error (their ``__context__``): retrying them
+    cannot succeed."""
+    if type(exc).__name__ in _ANSWERS:
+        return False
     for e in _chain(exc):
         text = str(e).lower()
         if "database is locked" in text or "database is busy" in text:
             return True
-        if type(e).__name__ in ("OperationalError", "InterfaceError") and any(
-            s in text for s in ("server closed the connection", "connection refused", "could not connect",
-                                "connection timed out", "terminating connection", "connection is closed",
-                                "connection reset", "the database system is starting up")
-        ):
+        if getattr(e, "connection_invalidated", False):  # SQLAlchemy: the connection died under the call
+            return True
+        if type(e).__name__ in _CONNECTION_ERRORS and any(s in text for s in _CONNECTION_TEXTS):
             return True
     return False
+
+
+# errno values of a file that is there but cannot be written for now (read-only, a server away)
+_UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.ENOTCONN,
+               errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.EAGAIN}
+
+
+def is_transient(exc: BaseException, url: str | None = None) -> bool:
+    """A storage that should answer again: locked, unreachable, or a file that is still there
+    but cannot be written for now (made read-only, on a file server that is away). A file that was
+    deleted or replaced is not transient (:func:`storage_lost_reason` says so first)."""
+    if is_lock_or_connection_error(exc):
+        return True
+    if type(exc).__name__ in _ANSWERS:
+        return False
+    texts = [str(e).lower() for e in _chain(exc)]
+    if any("readonly database" in t or "disk i/o error" in t or "unable to open database file" in t for t in texts):
+        return True
+    from studies._storage import scheme_of
+
+    try:
+        journal = url is not None and scheme_of(url) == "journal"
+    except LayerlabError:
+        journal = False
+    return journal and any(isinstance(e, OSError) and e.errno in _UNWRITABLE for e in _chain(exc))
+
+
+def cause_line(exc: BaseException) -> str:
+    """The innermost error's first line: 'database is locked', not Optuna's generic
+    'An exception is raised during the commit'."""
+    last = exc
+    for e in _chain(exc):
+        if str(e).strip() not in ("", "()"):
+            last = e
+    line = first_line(last)
+    return line.split(": ", 1)[1] if ": " in line and type(last).__name__ in line.split(": ", 1)[0] else line
 
 
 def file_identity(url: str) -> tuple[int, int] | None:
@@ -134,9 +187,8 @@ def storage_lost_reason(exc: BaseException, url: str, identity: tuple[int, int] 
             return f"the {kind} {path} was deleted while the study ran"
         if identity is not None and file_identity(url) != identity:
             return f"the {kind} {path} was deleted and recreated (or replaced) while the study ran"
+    # "attempt to write a readonly database" with the file in place: read-only for now (is_transient)
     if scheme == "sqlite":
-        if any("readonly database" in t for t in texts):
-            return f"the SQLite file {path} was deleted, replaced or made read-only while the study ran (attempt to write a readonly database)"
         if any("no such table" in t for t in texts):
             return f"the SQLite file {path} was replaced by an empty database while the study ran"
     if scheme == "journal" and path is not None:
@@ -177,80 +229,6 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
-# -- retries ----------------------------------------------------------------------------------
-
-
-def storage_wait() -> float:
-    text = os.environ.get(STORAGE_WAIT_ENV)
-    try:
-        return float(text) if text is not None else STORAGE_WAIT
-    except ValueError:
-        from searchspace.errors import ConfigError
-
-        raise ConfigError(f"${STORAGE_WAIT_ENV} must be a number of seconds, got {text!r}") from None
-
-
-_retrying = threading.local()  # nested storage calls retry once, at the outermost call
-
-
-def call_with_retry(call: Callable[[], T], *, url: str, what: str, max_wait: float | None = None,
-                    identity: tuple[int, int] | None = None) -> T:
-    """``call()``, retried with exponential backoff (0.5 s doubling to 10 s) while it fails with a
-    lock or connection error, for up to ``max_wait`` seconds; faults become one-line errors."""
-    if getattr(_retrying, "active", False):
-        return call()
-    from studies._storage import redact
-
-    max_wait = storage_wait() if max_wait is None else max_wait
-    start, delay = time.monotonic(), 0.5
-    _retrying.active = True
-    try:
-        while True:
-            try:
-                return call()
-            except Exception as exc:
-                fault = as_fault(exc, url, identity)
-                if fault is not None:
-                    raise fault from None
-                if not is_lock_or_connection_error(exc):
-                    raise
-                waited = time.monotonic() - start
-                if waited + delay > max_wait:
-                    raise StorageLockedError(
-                        f"storage {redact(url)} stayed locked or unreachable for {waited:.0f} s ({first_line(exc)}); "
-                        f"giving up (${STORAGE_WAIT_ENV}={max_wait:g})"
-                    ) from None
-                sys.stderr.write(f"warning: storage {redact(url)} is locked or unreachable ({first_line(exc)}); "
-                                 f"{what}: retrying in {delay:g} s (waited {waited:.0f} s of at most {max_wait:g})\n")
-                sys.stderr.flush()
-                time.sleep(delay)
-                delay = min(10.0, delay * 2)
-    finally:
-        _retrying.active = False
-
-
-def _storage_methods(storage: Any) -> list[str]:
-    from optuna.storages import BaseStorage
-
-    names = [n for n in vars(BaseStorage) if not n.startswith("_") and callable(getattr(BaseStorage, n))]
-    names += ["record_heartbeat", "_get_stale_trial_ids"]
-    return [n for n in names if n not in ("remove_session", "check_trial_is_updatable") and hasattr(storage, n)]
-
-
-def install_retries(storage: Any, url: str) -> Any:
-    """Wrap every storage method of ``storage`` (on the instance, so ``isinstance`` checks and
-    Optuna's heartbeat machinery see the same object) in :func:`call_with_retry`."""
-    identity = file_identity(url)
-    for name in _storage_methods(storage):
-        method = getattr(storage, name)
-
-        def wrapped(*args: Any, _method=method, _name=name, **kwargs: Any) -> Any:
-            return call_with_retry(lambda: _method(*args, **kwargs), url=url, what=_name, identity=identity)
-
-        setattr(storage, name, wrapped)
-    return storage
-
-
 # -- cells --------------------------------------------------------------------------------------
 
 
@@ -283,32 +261,6 @@ def hand_back(study: Any, trial: Any, reason: str) -> bool:
         return True
     except Exception:
         return False
-
-
-def fail_stale_with_reason(study: Any, grace_period: int) -> None:
-    """Optuna's ``fail_stale_trials``, recording ``fail_reason`` 'worker lost (no heartbeat for N s)'
-    on each trial before failing it (a finished trial takes no more attributes)."""
-    import copy
-
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
-    from optuna.trial import TrialState
-
-    storage = study._storage
-    if not isinstance(storage, BaseHeartbeat) or not is_heartbeat_enabled(storage):
-        return
-    failed = []
-    for trial_id in storage._get_stale_trial_ids(study._study_id):
-        try:
-            storage.set_trial_user_attr(trial_id, "fail_reason", f"worker lost (no heartbeat for {grace_period} s)")
-            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-                failed.append(trial_id)
-        except UpdateFinishedTrialError:
-            pass  # another worker failed it first, or it finished after all
-    callback = storage.get_heartbeat_stale_trial_callback()
-    if callback is not None:
-        for trial_id in failed:
-            callback(study, copy.deepcopy(storage.get_trial(trial_id)))
 
 
 # -- stop signals -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ process per GPU with ``CUDA_VISIBLE_DEVICES`` set. Workers on other machines joi
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 from collections.abc import Sequence
@@ -21,13 +22,16 @@ from objectives import resolve_device
 from objectives._warm import end_start_up, pause_collection, resume_collection
 from objectives.train._batched import check_batch_mode
 from searchspace.errors import ConfigError
-from studies._artifacts import SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
+from studies._artifacts import CHECKPOINT_KEY, SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
 from studies._artifacts import default_checkpoint_dir as checkpoints_beside
 from studies._claims import ensure_claim_index
 from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
 from studies._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
 from studies._gpu_options import AUTO, check_gpu_options
 from studies._gpu_share import Share, note, resolve_trials_per_gpu
+from studies._names import check_study_name, name_problem, study_slug
+from studies._options import check_options
+from studies._outage import CLOCK
 from studies._race import RACE_ATTR, RaceSettings
 from studies._race_storage import race_spec, start_race
 from studies._processes import release, start_processes, stop_processes, wait_processes, worker_argv
@@ -43,7 +47,23 @@ ROOT = Path(__file__).resolve().parent.parent  # a source checkout: `python -m c
 def default_checkpoint_dir(storage_url: str, study_name: str) -> Path:
     path = storage_file(storage_url)
     root = path.parent if path is not None else Path("runs")
-    return root / "checkpoints" / study_name
+    return root / "checkpoints" / study_slug(study_name)  # a name is never a path (studies._names)
+
+
+def check_new_name(storage_url: str, study_name: str) -> None:
+    """Refuse ``study_name`` unless it is a plain name or names a study that exists already
+    (studies made before the rules keep working); before anything is written."""
+    if name_problem(study_name) is None:
+        return
+    path = storage_file(storage_url)
+    if path is None or path.exists():  # look without creating anything
+        storage = open_storage(storage_url)
+        try:
+            if study_name in {s.study_name for s in storage.get_all_studies()}:
+                return
+        finally:
+            close_storage(storage)
+    check_study_name(study_name)
 
 
 def create_or_resume(
@@ -81,6 +101,7 @@ def create_or_resume(
         race: race the grid's seed repeats (:mod:`studies._race`); ``spec`` must be
             ``race_spec(spec, race)``. A raced study resumes as a race without it.
     """
+    check_new_name(storage_url, study_name)
     spec.validate(check_data=check_data, data_dir=data_dir, check_models=True, progress=progress)  # models even when only queueing
     check_cell_limit(spec.total_cells(), max_cells)
     storage = open_storage(storage_url, create=True, options=options)
@@ -112,13 +133,18 @@ def create_or_resume(
                 stored = {**stored, "artifact_dir": str(Path(artifact_dir).resolve())}
                 study.set_user_attr(SPEC_ATTR, stored)
             if checkpoint_dir is not None and str(Path(checkpoint_dir).resolve()) != stored.get("checkpoint_dir"):
-                study.set_user_attr(SPEC_ATTR, {**stored, "checkpoint_dir": str(Path(checkpoint_dir).resolve())})
+                stored = {**stored, "checkpoint_dir": str(Path(checkpoint_dir).resolve())}
+                study.set_user_attr(SPEC_ATTR, stored)
+            if not stored.get(CHECKPOINT_KEY):  # a study made before checkpoints were bound to it
+                study.set_user_attr(SPEC_ATTR, {**stored, CHECKPOINT_KEY: secrets.token_hex(16)})
         else:
+            check_study_name(study_name)
             study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
             where = Path(artifact_dir).resolve() if artifact_dir is not None else default_artifact_dir(storage_url)
             resume = Path(checkpoint_dir).resolve() if checkpoint_dir is not None else checkpoints_beside(where, study_name)
             study.set_user_attr(SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(),
-                                            "artifact_dir": str(where), "checkpoint_dir": str(resume)})
+                                            "artifact_dir": str(where), "checkpoint_dir": str(resume),
+                                            CHECKPOINT_KEY: secrets.token_hex(16)})
         describe_study(study, spec)  # the objective's name and the spec as readable attributes (dashboard)
         if race is not None or RACE_ATTR in study.user_attrs:
             start_race(study, spec, race)  # queues only the rounds the race has reached
@@ -166,6 +192,7 @@ def launch(
     CPU it is 1.
     """
     pause_collection()  # until the worker's start-up ends (objectives._warm); resumed below whatever happens
+    CLOCK.start_over()  # an earlier run of this process that gave up on an outage does not stop this one
     try:
         return _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir, artifact_dir,
                        progress, options, retry_failed, queue_only, max_cells, batch_repeats, race, trials_per_gpu)
@@ -178,6 +205,9 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
     check_batch_mode(batch_repeats)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
+    # the option table first (ranges), then what needs the devices: both before a worker process is started
+    check_options(workers=workers, gpus=gpus, max_cells=max_cells,
+                  trials_per_gpu=None if trials_per_gpu in (None, AUTO) else trials_per_gpu)
     # --gpus, --device, --trials-per-gpu and the configs' precision: one line each, before anything is written
     per_gpu = check_gpu_options(trials_per_gpu=trials_per_gpu, gpus=gpus, device=device, workers=workers,
                                 space=spec.space)
@@ -189,6 +219,7 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
     if race is not None:
         spec = race_spec(spec, race)
     study_name = study_name or spec.name
+    check_new_name(storage, study_name)  # before a worker process starts
     # Worker processes start now, gated, and import while this process validates and queues;
     # they open nothing until released, and are killed if anything fails before (studies._processes).
     # On CPU this process is worker 0 itself: one process fewer to start and import.
@@ -325,6 +356,7 @@ def worker_commands(
             "--storage", storage, "--study-name", study_name,
             "--device", "cuda" if gpus else device, "--worker-index", str(index), "--quiet",
             "--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period),
+            "--outage-limit", str(options.outage_limit),
         ])
         if per_gpu > 1:
             cmd += ["--gpu-slot", f"{slot}/{per_gpu}"]

@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--worker-index", type=int, default=0)
     p.add_argument("--heartbeat-interval", type=int, required=True)
     p.add_argument("--grace-period", type=int, required=True)
+    p.add_argument("--outage-limit", type=int)
     p.add_argument("--data-dir")
     p.add_argument("--checkpoint-dir")
     p.add_argument("--artifact-dir")
@@ -94,7 +95,8 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
     slot, per_gpu = (int(v) for v in args.gpu_slot.split("/"))
     per_gpu = int(go.get("trials_per_gpu", per_gpu))  # auto decides it after the launch measured a trial
     try:
-        options = StorageOptions(heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period)
+        limit = {} if args.outage_limit is None else {"outage_limit": args.outage_limit}
+        options = StorageOptions(heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period, **limit)
         report = run_worker(
             args.storage, args.study_name, device=args.device, data_dir=args.data_dir,
             checkpoint_dir=checkpoint_dir, artifact_dir=args.artifact_dir,

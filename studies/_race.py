@@ -112,6 +112,8 @@ class RaceSettings:
     futility: float = 0.02  # ablation: stop a config whose predictive power is below this; 0: never
 
     def __post_init__(self) -> None:
+        from studies._options import check_options
+
         for name in ("min_repeats", "max_repeats"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 2:
@@ -128,6 +130,9 @@ class RaceSettings:
             raise RaceError(f"--futility must lie in [0, 1), got {self.futility!r}")
         if self.margin is not None and (not isinstance(self.margin, (int, float)) or not self.margin > 0):
             raise RaceError(f"--margin must be a number > 0, got {self.margin!r}")
+        # and the ranges of studies._options (NaN, infinities, seeds beyond 32 bits)
+        check_options(min_repeats=self.min_repeats, max_repeats=self.max_repeats, alpha=self.alpha, margin=self.margin,
+                      futility=self.futility)
 
     @property
     def looks(self) -> list[int]:

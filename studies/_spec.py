@@ -20,6 +20,7 @@ from objectives._seeding import SeedDesign, parse_vary
 from searchspace import Space, apply_overrides, grid_points, grid_size, random_configs
 from searchspace.errors import ConfigError, LayerlabError, valid_list
 from studies._artifacts import SPEC_ATTR
+from studies._options import check_options
 from studies._paper import parse_report
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class StudySpec:
             raise ConfigError(f"repeats must be an integer >= 1, got {self.repeats!r}")
         if self.n_trials is not None and (not isinstance(self.n_trials, int) or self.n_trials < 1):
             raise ConfigError(f"n_trials must be an integer >= 1, got {self.n_trials!r}")
+        check_options(seed=self.seed, repeats=self.repeats, n_trials=self.n_trials)  # and seed + repeats - 1
         if self.sampler != "grid" and self.n_trials is None:
             raise ConfigError(f"sampler {self.sampler!r} needs n_trials (how many configs to sample)")
         parse_report(self.report)  # a malformed layout fails here, not when the report is built
@@ -274,6 +276,7 @@ class Overrides:
         return ", ".join(f"{key}={value}" for key, value in [*items, *self.values.items()])
 
     def apply(self, spec: StudySpec) -> StudySpec:
+        check_options(epochs=self.epochs, repeats=self.repeats, n_trials=self.n_trials, seed=self.seed)
         pins = dict(self.values)
         if self.dataset is not None:
             pins["dataset"] = self.dataset

@@ -22,7 +22,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from searchspace.errors import LayerlabError, valid_list
-from studies._faults import call_with_retry, fail_stale_with_reason, install_retries
+from studies._outage import MAX_DELAY, call_with_retry, fail_stale_with_reason, install_retries, outage_limit
 
 DEFAULT_STORAGE = "sqlite:///runs/layerlab.db"
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
@@ -47,10 +47,15 @@ class StorageError(LayerlabError):
 @dataclass(frozen=True)
 class StorageOptions:
     heartbeat_interval: int = HEARTBEAT_INTERVAL  # seconds between heartbeats of a running trial
-    grace_period: int = GRACE_PERIOD  # seconds without a heartbeat before a trial counts as dead
+    grace_period: int = GRACE_PERIOD  # seconds of answered time without a heartbeat before a trial counts as dead
     max_retry: int = 3  # how many times one cell is re-queued after its worker died
+    # seconds a storage may stay locked, unreachable or read-only before the worker stops (exit 4);
+    # default $LAYERLAB_STORAGE_WAIT or 600 (studies._outage)
+    outage_limit: int = field(default_factory=outage_limit)
 
     def __post_init__(self) -> None:
+        from studies._options import check_options
+
         for name in ("heartbeat_interval", "grace_period", "max_retry"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "max_retry" else 1):
@@ -60,6 +65,8 @@ class StorageOptions:
                 f"grace_period ({self.grace_period}s) must exceed heartbeat_interval "
                 f"({self.heartbeat_interval}s), or live workers are declared dead"
             )
+        check_options(heartbeat_interval=self.heartbeat_interval, grace_period=self.grace_period,
+                      outage_limit=self.outage_limit)
 
 
 def scheme_of(url: str) -> str:
@@ -119,8 +126,10 @@ def check_url(url: str, *, create: bool = False) -> None:
         raise StorageError(f"no {kind} at {path} (from {url!r})")
 
 
-def open_storage(url: str, *, create: bool = False, options: StorageOptions | None = None) -> optuna.storages.BaseStorage:
-    """Open (and with ``create``, initialise) the storage at ``url``; unreachable -> StorageError."""
+def open_storage(url: str, *, create: bool = False, options: StorageOptions | None = None,
+                 wait: bool = False) -> optuna.storages.BaseStorage:
+    """Open (and with ``create``, initialise) the storage at ``url``; unreachable -> StorageError
+    at once, or with ``wait`` (a worker joining a study that exists) after the outage limit."""
     options = options or StorageOptions()
     check_url(url, create=create)
     scheme = scheme_of(url)
@@ -137,7 +146,8 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
         from studies._journal import open_journal
 
         try:
-            return install_retries(open_journal(path, options=options, callback=retry), url)
+            return install_retries(open_journal(path, options=options, callback=retry), url, options.outage_limit,
+                                   min(MAX_DELAY, options.heartbeat_interval))
         except OSError as exc:
             raise StorageError(f"cannot open journal {path}: {exc}") from None
     if scheme == "sqlite":
@@ -160,10 +170,11 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
 
     try:
         if scheme == "postgresql":
-            with _schema_lock(url, engine_kwargs):  # N launches on a fresh database: one creates the tables
-                storage = call_with_retry(create, url=url, what="opening the storage")
+            with _schema_lock(url, engine_kwargs, options.outage_limit if wait else None):  # one creates the tables
+                storage = call_with_retry(create, url=url, what="opening the storage", max_wait=options.outage_limit)
         else:
-            storage = call_with_retry(_retry_schema_race(create), url=url, what="opening the storage")
+            storage = call_with_retry(_retry_schema_race(create), url=url, what="opening the storage",
+                                      max_wait=options.outage_limit)
     except ImportError as exc:
         raise StorageError(f"storage {redact(url)!r} needs a database driver: {exc} (pip install 'layerlab[postgres]')") from None
     except LayerlabError:
@@ -174,7 +185,7 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
         _serialise_sqlite(storage.engine)
         _fast_commits(storage.engine, url)
     _ENGINES.add(storage.engine)
-    return install_retries(storage, url)
+    return install_retries(storage, url, options.outage_limit, min(MAX_DELAY, options.heartbeat_interval))
 
 
 # Every engine open_storage made that is still alive. The collector no longer walks what lives as
@@ -249,26 +260,39 @@ def _open_failure(url: str, exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _schema_lock(url: str, engine_kwargs: dict) -> Iterator[None]:
+def _schema_lock(url: str, engine_kwargs: dict, wait: float | None = None) -> Iterator[None]:
     """A PostgreSQL advisory lock held while Optuna creates (or checks) its tables, so concurrent
     first launches on a fresh database do not race in ``CREATE TABLE`` (UniqueViolation on
-    ``pg_type_typname_nsp_index``)."""
+    ``pg_type_typname_nsp_index``). ``wait``: seconds to wait for a server that does not answer
+    (a worker joining mid-study while the server restarts); None: refuse at once."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(engine_url(url), **engine_kwargs)
+
+    def lock():
+        conn = engine.connect()
+        try:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     try:
         try:
-            conn = engine.connect()
+            conn = lock() if wait is None else call_with_retry(lock, url=url, what="connecting", max_wait=wait)
+        except LayerlabError:
+            raise
         except Exception as exc:
             raise StorageError(_open_failure(url, exc)) from None
         with conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-            conn.commit()
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
-                conn.commit()
+                with contextlib.suppress(Exception):  # a server gone meanwhile took the session's lock with it
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                    conn.commit()
     finally:
         engine.dispose()
 
@@ -335,6 +359,15 @@ def _fast_commits(engine, url: str) -> None:
 
     event.listen(engine, "begin", _same_file, insert=True)  # before BEGIN IMMEDIATE takes the lock
 
+    @event.listens_for(engine, "handle_error")
+    def _reopen_after(context) -> None:
+        # A connection opened while the file was read-only stays read-only for good, and one that
+        # met an I/O error may be unusable: drop it from the pool, so the retry (studies._outage)
+        # opens a fresh one once the file can be written again.
+        text = str(context.original_exception).lower()
+        if "readonly database" in text or "disk i/o error" in text:
+            context.is_disconnect = True
+
     engine.dispose()
 
 
@@ -361,11 +394,14 @@ def has_heartbeat(storage: optuna.storages.BaseStorage) -> bool:
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
-    """Fail trials whose worker stopped beating, with fail_reason 'worker lost (no heartbeat for N s)';
-    the storage's callback re-queues each cell once."""
+    """Fail trials whose heartbeat stood still for the grace period of answered time, with
+    fail_reason 'worker lost (no heartbeat for N s)'; the storage's callback re-queues each cell
+    once (studies._outage)."""
+    from studies._attrs import _backend
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        backend = getattr(study._storage, "_backend", study._storage)  # Optuna wraps RDB storages in a cache
+        backend = _backend(study._storage)  # Optuna wraps RDB storages in a cache (a journal's _backend is its file)
         fail_stale_with_reason(study, getattr(backend, "grace_period", None) or GRACE_PERIOD)
 
 
@@ -396,15 +432,31 @@ def study_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str) 
     if scheme == "postgresql":
         from sqlalchemy import text
 
+        from studies._outage import storage_call
+
         key = int.from_bytes(hashlib.sha1(f"layerlab:{study_name}".encode()).digest()[:8], "big", signed=True)
-        with storage.engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            conn.commit()  # the lock belongs to the session; do not sit idle in a transaction
+
+        def lock():
+            conn = storage.engine.connect()
             try:
-                yield
-            finally:
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                conn.commit()  # the lock belongs to the session; do not sit idle in a transaction
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        conn = storage_call(storage, "taking the study lock", lock)  # waits out a restarting server
+        try:
+            yield
+        finally:
+            try:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                 conn.commit()
+            except Exception:  # the server went away: its session, and the lock with it, are gone
+                pass
+            finally:
+                conn.close()
         return
     path = storage_file(url)
     if path is None or not path.exists():

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import math
 import os
+import secrets
 import socket
 import threading
 import time
@@ -38,14 +39,18 @@ from optuna.trial import TrialState
 
 from objectives import make_objective, resolve_device
 from objectives.train._gpu import is_out_of_memory
+from objectives.train import checkpoint_owner
 from objectives._warm import end_start_up, pause_collection, resume_collection
 from searchspace.errors import LayerlabError
 from studies._attrs import BatchedTrial
-from studies._artifacts import artifact_dir_of, artifact_store, checkpoint_dir_of, upload_trial_artifacts, usable_checkpoint_dir
+from studies._artifacts import (CHECKPOINT_KEY, SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of,
+                                upload_trial_artifacts, usable_checkpoint_dir)
 from studies._cells import fill_slot, record_params, requeue
-from studies._faults import as_fault, exit_with_parent, first_line, hand_back, handing_back
+from studies._faults import FaultError, as_fault, exit_with_parent, first_line, hand_back, handing_back, is_transient
+from studies._outage import CLOCK, StorageUnanswered, outage_fault, single_attempt
 from studies._race_storage import advance_race
-from studies._claims import ensure_claim_index, has_running, note_claimed, waiting_trial_ids
+from studies._claims import claim, ensure_claim_index, has_running, note_claimed, waiting_trial_ids
+from studies._options import check_options
 from studies._prune import ConfigPruner, skip_pruned_config
 from studies._spec import StudyError, StudySpec, load_spec
 from studies._storage import StorageOptions, close_storage, fail_stale_trials, has_heartbeat, is_lock_error, open_storage, study_lock
@@ -55,7 +60,7 @@ log = logging.getLogger("layerlab")
 
 def make_sampler(spec: StudySpec, worker_index: int = 0) -> optuna.samplers.BaseSampler:
     """The sampler that fills a sampled study's slots (grid cells arrive with their parameters)."""
-    seed = spec.seed + 1000 * worker_index  # workers must not all propose the same first points
+    seed = (spec.seed + 1000 * worker_index) % 2**32  # workers must not all propose the same first points
     if spec.sampler == "tpe":
         # multivariate + group model joint and conditional spaces; constant_liar keeps parallel
         # workers from proposing the same point while their trials run. (Optuna calls these
@@ -125,7 +130,12 @@ def worker_name() -> str:
 
 
 class _Heartbeat:
-    """Records a trial's heartbeat every ``interval`` seconds from a daemon thread."""
+    """Records a trial's heartbeat every ``interval`` seconds from a daemon thread.
+
+    Each beat is tried once (``studies._outage.single_attempt``): while the storage is away the
+    thread tries again at the next beat, so it beats as soon as the storage answers, and
+    ``stop`` never waits on a long retry. Past the outage limit it stops beating; the worker
+    stops at its next storage call."""
 
     def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int, interval: float) -> None:
         self._stop = threading.Event()
@@ -136,8 +146,13 @@ class _Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self._storage.record_heartbeat(self._trial_id)
-            except Exception as exc:  # a transient database error must not kill the trial
+                with single_attempt():
+                    self._storage.record_heartbeat(self._trial_id)
+            except StorageUnanswered:
+                continue  # announced by studies._outage; the next beat tries again
+            except FaultError:
+                return  # past the outage limit, a full disk, a lost storage: the worker's next call says so
+            except Exception as exc:  # anything else must not kill the trial
                 log.warning("heartbeat for trial %s failed: %s", self._trial_id, first_line(exc))
 
     def stop(self) -> None:
@@ -172,9 +187,11 @@ def claim_waiting(study: optuna.Study, *, heartbeat: bool | None = None) -> int 
 
     With ``heartbeat`` (default: when the storage has one) the trial's heartbeat is recorded just
     before the claim, so a worker killed right after claiming still leaves a beat that goes stale.
+    The caller starts the trial's heartbeat, then calls ``note_claimed`` before building a trial.
     """
     storage = study._storage
     heartbeat = has_heartbeat(storage) if heartbeat is None else heartbeat
+    token = f"{worker_name()}:{secrets.token_hex(4)}"  # recognises this worker's claim when it is retried
     while True:
         candidates = waiting_trial_ids(study)  # a few ids from an indexed query, not every waiting trial
         if not candidates:
@@ -183,9 +200,8 @@ def claim_waiting(study: optuna.Study, *, heartbeat: bool | None = None) -> int 
             try:
                 if heartbeat:
                     storage.record_heartbeat(trial_id)
-                if storage.set_trial_state_values(trial_id, TrialState.RUNNING):
-                    note_claimed(study, trial_id)
-                    return trial_id
+                if claim(study, trial_id, token):
+                    return trial_id  # the caller starts its heartbeat, then notes it (note_claimed)
             except UpdateFinishedTrialError:
                 continue
             except Exception as exc:  # SQLite past its busy timeout: try the next one
@@ -249,9 +265,11 @@ def run_worker(
     pause_collection()  # the start-up imports a lot: no full collections over it (objectives._warm)
     try:
         check_batch_mode(batch_repeats)
+        check_options(worker_index=worker_index)
+        CLOCK.start_over()  # an earlier run of this process that gave up on an outage does not stop this one
         options = options or StorageOptions()
         exit_with_parent()  # a worker process of `study launch` dies with it (studies._faults)
-        storage = open_storage(storage_url, options=options)
+        storage = open_storage(storage_url, options=options, wait=True)  # joins a study that exists: waits outages out
         spec = load_spec(_open_study(storage, study_name))
         study = optuna.load_study(
             study_name=study_name, storage=storage, sampler=make_sampler(spec, worker_index), pruner=make_pruner(spec)
@@ -272,6 +290,7 @@ def run_worker(
     finally:
         resume_collection()  # also when the start-up failed
     try:
+        key = (study.user_attrs.get(SPEC_ATTR) or {}).get(CHECKPOINT_KEY)  # checkpoints record it (studies._launch)
         store = _artifact_store(study, artifact_dir)
         report = WorkerReport()
         heartbeat = has_heartbeat(storage)
@@ -298,7 +317,12 @@ def run_worker(
                     continue
                 break
             idle = 0.05
+            beat = None
             try:  # an interrupt anywhere from the claim on hands the cell back (_run_trial does it inside)
+                # It beats from the claim until it is told: setting the trial up or telling it may wait out
+                # an outage, and a trial that did not beat for the grace period after one would be lost.
+                beat = _Heartbeat(study._storage, trial_id, options.heartbeat_interval) if heartbeat else None
+                note_claimed(study, trial_id)  # Optuna's cache learns of the trial (studies._claims)
                 try:
                     trial = BatchedTrial(study, trial_id)  # samplers prepare relative params here
                 except Exception as exc:
@@ -318,7 +342,8 @@ def run_worker(
                     if outcome != "declined":
                         continue
                 try:
-                    frozen = _run_trial(study, trial, spec, objective, heartbeat, options, store, storage_url, gpu_slot)
+                    with checkpoint_owner(study_name, key):  # its checkpoints record the study, its key and the cell
+                        frozen = _run_trial(study, trial, spec, objective, beat, store, storage_url, gpu_slot)
                 except _Retire as retire:
                     report.record(trial.number, retire.frozen)
                     report.retired = retire.reason
@@ -329,8 +354,16 @@ def run_worker(
                 if frozen is not None and on_trial is not None:
                     on_trial(frozen)
             except KeyboardInterrupt:
-                _hand_back_claimed(study, trial_id, storage_url)  # nothing when already handed back
+                if beat is not None:
+                    beat.stop()
+                try:
+                    _hand_back_claimed(study, trial_id, storage_url)  # nothing when already handed back
+                except FaultError as fault:  # the storage is away: the heartbeat, standing still, re-queues it
+                    log.warning("trial %d not handed back: %s", trial_id, fault)
                 raise
+            finally:
+                if beat is not None:
+                    beat.stop()
         if report.completed:
             _mark_best(study)
         return report
@@ -373,17 +406,15 @@ def _run_trial(
     trial: optuna.trial.Trial,
     spec: StudySpec,
     objective: Callable[[optuna.trial.Trial], float],
-    heartbeat: bool,
-    options: StorageOptions,
+    beat: _Heartbeat | None,
     store: Any,
     storage_url: str | None = None,
     gpu_slot: tuple[int, int] = (0, 1),
 ) -> optuna.trial.FrozenTrial | None:
-    beat = _Heartbeat(study._storage, trial._trial_id, options.heartbeat_interval) if heartbeat else None
+    """Run a claimed trial and tell its outcome; ``beat`` (the trial's heartbeat, started at the
+    claim) beats until the tell is written."""
 
     def finish(value: float | None = None, state: TrialState | None = None) -> optuna.trial.FrozenTrial:
-        if beat is not None:
-            beat.stop()
         if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
             raise UpdateFinishedTrialError(f"trial {trial.number} is no longer running")
         trial.flush()  # every attribute the trial set, in one transaction
@@ -401,6 +432,10 @@ def _run_trial(
             value = objective(trial)
         except optuna.TrialPruned:
             return finish(state=TrialState.PRUNED)
+        except FaultError:
+            raise  # the machine's fault (an outage past its limit, a full disk), not the cell's: handed back below
+        except UpdateFinishedTrialError:
+            raise  # declared dead meanwhile (e.g. this process was stopped past the grace period): below
         except LayerlabError as exc:
             trial.set_user_attr("fail_reason", str(exc))
             log.error("trial %d failed: %s", trial.number, exc)
@@ -409,10 +444,13 @@ def _run_trial(
             with handing_back():  # a second stop signal must not cut the hand-back short
                 if beat is not None:
                     beat.stop()
-                _hand_back(study, trial, storage_url)
+                try:
+                    _hand_back(study, trial, storage_url)
+                except FaultError as fault:  # the storage is away: the heartbeat, standing still, re-queues it
+                    log.warning("trial %d not handed back: %s", trial.number, fault)
             raise
         except Exception as exc:  # a bug or a resource error: record it, keep the study going
-            if as_fault(exc, storage_url) is not None:
+            if as_fault(exc, storage_url) is not None or is_transient(exc, storage_url):
                 raise  # the machine's fault, not the cell's: handed back below
             if is_out_of_memory(exc):  # this trial fails alone; the others on the GPU run on
                 return _out_of_memory(study, trial, exc, finish, storage_url, gpu_slot)
@@ -421,10 +459,14 @@ def _run_trial(
             return finish(state=TrialState.FAIL)
         return finish(value)
     except UpdateFinishedTrialError:
+        frozen = study._storage.get_trial(trial._trial_id)
+        told = frozen.state in (TrialState.COMPLETE, TrialState.PRUNED) and frozen.user_attrs.get("worker") == worker_name()
+        if told:  # told by this worker: the answer to the tell was cut (a database restarting), not the tell
+            return frozen
         log.warning("trial %d was declared dead and re-queued meanwhile; its result is discarded", trial.number)
         return None
     except Exception as exc:  # a full disk, a lost storage: hand the cell back and stop this worker
-        fault = as_fault(exc, storage_url)
+        fault = as_fault(exc, storage_url) or outage_fault(exc, storage_url)
         if fault is None:
             raise
         if beat is not None:

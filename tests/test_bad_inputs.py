@@ -97,6 +97,17 @@ CASES = [
     (["study", "launch", "--device", "tpu"], "unknown device 'tpu'"),
     (["study", "launch", "--gpus", "0,1", "--device", "cpu"], "--gpus runs each worker on its own GPU"),
     (["study", "launch", "--heartbeat-interval", "30", "--grace-period", "10"], "grace_period (10s) must exceed"),
+    # out of range (studies._options): refused before the preset is even read
+    (["study", "launch", "--seed", "-1"], "--seed -1 is out of range; valid: an integer from 0 to 4294967295"),
+    (["study", "launch", "--preset", "demo", "--seed", "4294967294", "--storage", "sqlite:///{root}/new.db"],
+     "with 3 repeats needs seeds up to"),  # the preset's repeats, checked by the spec
+    (["study", "launch", "--seed", "4294967294", "--repeats", "3"], "seed + repeats - 1 <= 4294967295"),
+    (["study", "launch", "--workers", "99999999999999999999"], "--workers 99999999999999999999 is out of range on"),
+    (["study", "launch", "--race", "--margin", "inf"], "--margin inf is not valid; valid: a finite number > 0"),
+    (["study", "launch", "--race", "--alpha", "nan"], "--alpha nan is not valid"),
+    (["study", "launch", "--race", "--futility=-inf"], "--futility -inf is not valid"),
+    (["study", "launch", "--epochs", "1000000"], "--epochs 1000000 is out of range"),
+    (["study", "launch", "--grace-period", "99999999999999999999"], "--grace-period 99999999999999999999 is out of"),
     (["study", "launch", "--preset", "{root}/tiny.yaml", "--storage", DB, "--study-name", "s", "--repeats", "2"],
      "exists with a different spec"),
     # study worker
@@ -113,6 +124,12 @@ CASES = [
     (["study", "report", "--storage", DB, "--study-name", "s", "--test", "anova"], "--test"),
     (["study", "compare", "--storage", DB, "--study-name", "s"], "exactly two --study-name"),
     (["study", "compare", "--storage", DB, "--study-name", "s", "--study-name", "s", "--top-k", "0"], "--top-k"),
+    (["study", "compare", "--storage", DB, "--study-name", "s", "--study-name", "s", "--bootstrap", "-5"],
+     "--bootstrap -5"),
+    (["study", "report", "--storage", DB, "--study-name", "s", "--margin", "inf"], "--margin inf is not valid"),
+    (["study", "report", "--storage", DB, "--study-name", "s", "--alpha", "0"], "--alpha 0 is out of range"),
+    (["study", "report", "--storage", DB, "--study-name", "s", "--seed", "-3"], "--seed -3 is out of range"),
+    (["study", "worker", "--storage", DB, "--study-name", "s", "--worker-index", "-1"], "--worker-index -1"),
     (["study", "datasets", "imagenet"], "unknown dataset 'imagenet'"),
     # study aggregate
     (["study", "aggregate", "--storage", DB, "--study-name", "nope"], "no study named 'nope'"),
@@ -127,6 +144,7 @@ CASES = [
     (["model", "describe", "resnett"], "unknown family 'resnett'"),
     (["model", "describe", "seq", "--set", "depthh=3"], "depthh"),
     (["model", "describe", "seq", "--input-size", "0"], "--input-size"),
+    (["model", "describe", "seq", "--input-size", "99999999"], "--input-size 99999999 is out of range"),
     (["space", "grid", "--preset", "nope"], "unknown preset"),
     (["space", "grid", "--preset", "{root}/binary.yaml"], "not a text (UTF-8) file"),
     (["space", "grid", "--preset", "{root}/tiny.yaml", "--limit", "0"], "--limit"),

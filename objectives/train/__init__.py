@@ -2,7 +2,7 @@
 
 from objectives.train._augment import Augment, build_augment, list_augmentations, register_augmentation
 from objectives.train._batched import BATCH_MODES, batch_fallback_reason, choose_batched, fit_batched, fit_repeats
-from objectives.train._checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from objectives.train._checkpoint import checkpoint_owner, load_checkpoint, remove_checkpoint, save_checkpoint
 from objectives.train._config import TrainConfig
 from objectives.train._device import autocast_for, cpu_threads, resolve_device, training_threads
 from objectives.train._loss import classification_loss, kernel_penalty, kernel_weights
@@ -34,6 +34,7 @@ __all__ = [
     "build_for_data",
     "build_optimizer",
     "build_schedule",
+    "checkpoint_owner",
     "classification_loss",
     "count_flops",
     "cpu_threads",

@@ -16,20 +16,31 @@ ENOSPC the temporary file is removed before the error propagates: no half-writte
 plain containers; nothing is unpickled) after its checksum matches. A damaged file (truncated,
 overwritten, random bytes, wrong checksum) is named in one warning line, moved aside to
 ``<name>.damaged``, and the previous checkpoint is tried; with none left the fit restarts at epoch 0.
+
+**Whose.** A checksum shows integrity, not origin: a valid checkpoint of another cell or study
+copied over this one's would resume the wrong training. Inside :func:`checkpoint_owner` (the worker
+runs every trial in it) a checkpoint records its owner: the study, a random key stored with the
+study (two studies of one name in two storages differ) and the cell (the file's name, which the
+objective builds from the config id and the repeat). One recording another owner, or none, is named
+in one warning line, moved aside to ``<name>.foreign`` and never loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import os
-import tempfile
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from searchspace._atomic import atomic_write
 
 log = logging.getLogger("layerlab")
 
@@ -38,8 +49,29 @@ CHECKPOINT_INTERVAL = 30.0  # seconds between checkpoints of a running fit (at e
 INTERVAL_ENV = "LAYERLAB_CHECKPOINT_INTERVAL"
 
 
+OWNER_FIELD = "owner"  # the checkpoint state's entry naming study, key and cell (see "Whose" above)
+_OWNER: ContextVar[dict[str, Any] | None] = ContextVar("layerlab_checkpoint_owner", default=None)
+
+
 class CheckpointDamaged(ValueError):
     """A checkpoint file failed its checksum or could not be decoded."""
+
+
+@contextlib.contextmanager
+def checkpoint_owner(study: str, key: str | None) -> Iterator[None]:
+    """Checkpoints saved meanwhile (in this thread) record ``study``, ``key`` and their cell;
+    a checkpoint loaded meanwhile that records another owner, or none, is set aside."""
+    token = _OWNER.set({"study": study, "key": key})
+    try:
+        yield
+    finally:
+        _OWNER.reset(token)
+
+
+def owner_of(path: Path) -> dict[str, Any] | None:
+    """The owner a checkpoint at ``path`` must record here (None outside :func:`checkpoint_owner`)."""
+    owner = _OWNER.get()
+    return None if owner is None else {**owner, "cell": Path(path).name.removesuffix(".pt")}
 
 
 def checkpoint_interval(value: float | None = None) -> float:
@@ -91,38 +123,38 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     path = Path(path)
     blob = encode(state)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.replace(path, previous_path(path))  # a crash here leaves .prev, which load falls back to
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)  # ENOSPC or a kill mid-write: no half-written file remains
-        if isinstance(exc, OSError) and exc.filename is None:  # a failed write() names no file: say which
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
-        raise
+    atomic_write(path, blob, previous=previous_path(path))  # a crash mid-way leaves .prev, which load falls back to
 
 
-def load_checkpoint(path: Path) -> dict[str, Any] | None:
+def load_checkpoint(path: Path, *, owner: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The newest good checkpoint at ``path`` (or its ``.prev``); None when there is none.
 
-    A damaged file is named in one warning line and moved aside to ``<name>.damaged``."""
+    A damaged file is named in one warning line and moved aside to ``<name>.damaged``; with
+    ``owner``, one that records another owner (or none) likewise to ``<name>.foreign``."""
     path = Path(path)
     for candidate in (path, previous_path(path)):
         if not candidate.exists():
             continue
+        fallback = "the previous checkpoint" if candidate == path and previous_path(path).exists() else "epoch 0"
         try:
-            return decode(candidate.read_bytes())
+            state = decode(candidate.read_bytes())
         except CheckpointDamaged as exc:
             aside = candidate.with_name(candidate.name + ".damaged")
             os.replace(candidate, aside)
-            fallback = candidate == path and previous_path(path).exists()
             log.warning("checkpoint %s is damaged (%s); moved aside to %s, resuming from %s", candidate, exc,
-                        aside.name, "the previous checkpoint" if fallback else "epoch 0")
+                        aside.name, fallback)
+            continue
+        recorded = state.pop(OWNER_FIELD, None)
+        if owner is not None and recorded != owner:
+            aside = candidate.with_name(candidate.name + ".foreign")
+            os.replace(candidate, aside)
+            whose = (f"study {recorded.get('study')!r}, cell {recorded.get('cell')!r}" if isinstance(recorded, dict)
+                     else "no owner")
+            log.warning("checkpoint %s belongs to another cell or study (it records %s; this is study %r, cell %r); "
+                        "moved aside to %s, not loaded; resuming from %s", candidate, whose, owner["study"],
+                        owner["cell"], aside.name, fallback)
+            continue
+        return state
     return None
 
 
@@ -140,9 +172,10 @@ class Checkpointer:
         self.path = Path(path)
         self.interval = checkpoint_interval(interval)
         self.last = time.monotonic()
+        self.owner = owner_of(self.path)  # inside checkpoint_owner: the study, key and cell it belongs to
 
     def load(self) -> dict[str, Any] | None:
-        state = load_checkpoint(self.path)
+        state = load_checkpoint(self.path, owner=self.owner)
         self.last = time.monotonic()  # the clock starts when training (re)starts
         return state
 
@@ -150,5 +183,5 @@ class Checkpointer:
         return time.monotonic() - self.last >= self.interval
 
     def save(self, state: dict[str, Any]) -> None:
-        save_checkpoint(self.path, state)
+        save_checkpoint(self.path, {**state, OWNER_FIELD: self.owner} if self.owner is not None else state)
         self.last = time.monotonic()

@@ -7,9 +7,6 @@ study report (same tables, hover help, figures sized by the page).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -255,21 +252,10 @@ def summary_lines(data: dict[str, Any], *, top: int = 3) -> list[str]:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """``text`` to ``path`` through a temporary file in the same folder and ``os.replace``: a reader sees
-    the old file or the new one, never half a page. One small function on purpose: a shared
-    atomic-write helper is planned, and this is the one place to swap for it."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # as open() would create it (mkstemp makes it private)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    """``text`` to ``path`` atomically, through the project's one atomic write."""
+    from searchspace._atomic import atomic_write
+
+    atomic_write(path, text)
 
 
 def write_aggregate(result: dict[str, Any], path: str | Path, *, plotly: str = "inline") -> Path:

@@ -114,8 +114,10 @@ def build_report(
     PED-ANOVA, MDI: behind a fold, no verdict rests on them) and of Spearman's rho between
     datasets. Default 0: every verdict, interval and the importance answer are analytic or
     simultaneous, and the bootstrap changed none of them while it took 45% of a 5,040-trial report."""
+    from studies._options import check_options
     from studies.analysis import _figures as figs
 
+    check_options(alpha=alpha, margin=margin, bootstrap=n_bootstrap, seed=seed, top_k=top_k)
     table = collect(study)
     board = leaderboard_table(table, alpha=alpha, test=test)
     ablation = ablation_table(table, baseline, alpha=alpha, test=test, margin=margin)

@@ -103,6 +103,9 @@ def compare_studies(
     """Kendall tau, Spearman rho (with bootstrap CIs), top-k agreement and order flips of the
     configs two studies share. ``metric``: ``value`` (the objective, validation accuracy) or
     ``test`` (test accuracy)."""
+    from studies._options import check_options
+
+    check_options(top_k=top_k, bootstrap=n_bootstrap, seed=seed)
     return _compare(study_a, study_b, metric=metric, top_k=top_k, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
                     ignore=ignore, where_a=where_a, where_b=where_b, detail=True)
 

@@ -45,3 +45,16 @@ def test_an_interrupt_mid_write_leaves_the_previous_file(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         atomic_write(target, interrupted, previous=tmp_path / "a.pt.prev")
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["a.pt"]
+
+
+def test_a_written_file_gets_the_mode_open_would_give_it(tmp_path):
+    import os
+
+    from searchspace._atomic import atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "report.html", "<html></html>")
+    finally:
+        os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == 0o644  # not mkstemp's private 0600

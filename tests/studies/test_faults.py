@@ -301,6 +301,57 @@ def test_a_damaged_checkpoint_is_named_moved_aside_and_the_cell_restarts(tmp_pat
     assert study.best_trial.user_attrs["history"][-1]["train_loss"] == reference.user_attrs["history"][-1]["train_loss"]
 
 
+TWO_REPEATS = ONE_CELL.replace("repeats: 1", "repeats: 2").replace("choices: [2]", "choices: [3]")
+
+
+@pytest.mark.parametrize("origin", ["another cell", "another study"])
+def test_a_valid_checkpoint_from_elsewhere_is_set_aside_and_never_loaded(tmp_path, origin, caplog, monkeypatch):
+    """Mid-study, after repeat 1 saved its first checkpoint, its file is replaced by a valid one of
+    repeat 0 (another cell) or of the same cell in a study of the same name in another storage.
+    The resumed cell names it in one warning line, moves it aside and trains from epoch 0: its
+    result equals an uninterrupted run's exactly."""
+    spec = load_preset(str(write_preset(tmp_path, TWO_REPEATS, "two")))
+    reference_url, url, other_url = (f"sqlite:///{tmp_path / n}" for n in ("ref.db", "s.db", "other.db"))
+    create_or_resume(spec, reference_url, "c", options=OPTIONS)
+    run_worker(reference_url, "c", device="cpu", options=OPTIONS)
+    reference = {t.user_attrs["repeat"]: t for t in _complete_once(reference_url, "c", 2).trials}
+
+    ckpt, stash = tmp_path / "ckpt", tmp_path / "stash.pt"
+    if origin == "another study":  # same name, same cells, its own key: stash its repeat 1 at epoch 1
+        create_or_resume(spec, other_url, "c", options=OPTIONS, checkpoint_dir=tmp_path / "other-ckpt")
+
+        def keep(stats) -> None:
+            if stats.epoch == 1 and not stash.exists():
+                (found,) = (tmp_path / "other-ckpt").glob("*-r1.pt")
+                stash.write_bytes(found.read_bytes())
+
+        run_worker(other_url, "c", device="cpu", options=OPTIONS, on_epoch=keep)
+    create_or_resume(spec, url, "c", options=OPTIONS, checkpoint_dir=ckpt)
+
+    def swap(stats) -> None:
+        files = {p.name.split("-r")[1][0]: p for p in ckpt.glob("*.pt")}
+        if origin == "another cell" and stats.epoch == 1 and "0" in files and not stash.exists():
+            stash.write_bytes(files["0"].read_bytes())  # repeat 0's valid checkpoint, for later
+        if stats.epoch == 1 and "1" in files:
+            files["1"].write_bytes(stash.read_bytes())  # swapped in while the worker runs repeat 1
+            raise KeyboardInterrupt  # stopped as a SIGTERM would: the cell is handed back
+
+    with pytest.raises(KeyboardInterrupt):
+        run_worker(url, "c", device="cpu", options=OPTIONS, on_epoch=swap)
+    (target,) = ckpt.glob("*-r1.pt")
+    with caplog.at_level(logging.WARNING, logger="layerlab"):
+        run_worker(url, "c", device="cpu", options=OPTIONS)
+    warnings = [r.getMessage() for r in caplog.records if "belongs to another cell or study" in r.getMessage()]
+    assert len(warnings) == 1 and str(target) in warnings[0] and "not loaded" in warnings[0], warnings
+    assert (ckpt / f"{target.name}.foreign").exists()
+    study = _complete_once(url, "c", 2)
+    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+        expected = reference[trial.user_attrs["repeat"]]
+        assert trial.value == expected.value
+        assert [h["train_loss"] for h in trial.user_attrs["history"]] == [
+            h["train_loss"] for h in expected.user_attrs["history"]]
+
+
 # -- full disk -----------------------------------------------------------------------------------
 
 
@@ -392,7 +443,7 @@ def test_a_storage_locked_past_its_timeout_is_waited_for_with_a_clear_line(tmp_p
     assert "Traceback" not in err
     if wait == "long-enough":
         assert code == 0, err
-        assert "is locked or unreachable" in err and "retrying in" in err
+        assert "is locked, unreachable or read-only" in err and "retrying in" in err
         _complete_once(url, "l", 1)
     else:
         assert code == EXIT_FAULT, err

@@ -33,9 +33,10 @@ def test_trials_per_gpu_must_be_a_positive_integer_or_auto(value):
 @pytest.mark.parametrize(
     "extra, fragment",
     [
-        (["--trials-per-gpu", "0"], "--trials-per-gpu must be a positive integer or auto, got '0'"),
-        (["--trials-per-gpu", "-2"], "got '-2'"),
-        (["--trials-per-gpu", "2.5"], "got '2.5'"),
+        # the one table of option ranges (studies._options) answers first
+        (["--trials-per-gpu", "0"], "--trials-per-gpu 0 is out of range; valid: 'auto' or an integer from 1 to 64"),
+        (["--trials-per-gpu", "-2"], "--trials-per-gpu -2 is out of range"),
+        (["--trials-per-gpu", "2.5"], "--trials-per-gpu 2.5 is not valid"),
         (["--trials-per-gpu", "3", "--device", "cpu"], "--trials-per-gpu 3 shares a GPU between trial processes"),
         (["--set", "precision=fp16", "--device", "cpu"], "precision 'fp16' needs a CUDA GPU"),
         (["--set", "precision=fp8"], "unknown precision 'fp8'; valid: auto, fp32, bf16, fp16"),
@@ -59,7 +60,7 @@ def test_a_worker_refuses_fp16_on_a_cpu_and_a_bad_trials_per_gpu(tiny_preset, sq
     before = [(t.number, t.state) for t in load_study(sqlite_url, "w").trials]
     base = ["study", "worker", "--storage", sqlite_url, "--study-name", "w", "--device", "cpu"]
     assert cli.main([*base, "--trials-per-gpu", "0"]) == 2
-    assert "got '0'" in capsys.readouterr().err
+    assert "--trials-per-gpu 0 is out of range" in capsys.readouterr().err
     fp16 = f"sqlite:///{sqlite_url.removeprefix('sqlite:///')}.fp16"
     from studies import Overrides
 

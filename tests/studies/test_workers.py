@@ -121,9 +121,13 @@ def test_an_interrupt_right_after_a_claim_hands_the_cell_back(tiny_preset, sqlit
     assert study_status(study)["cells_waiting"] == 6
 
 
-def test_journal_lease_fails_a_silent_trial_once(tmp_path):
-    """The journal's heartbeat lease: a RUNNING trial whose beat is older than the grace period is
-    failed, and its cell re-queued exactly once even when two workers notice it."""
+def test_journal_lease_fails_a_silent_trial_once(tmp_path, monkeypatch):
+    """The journal's heartbeat lease: a RUNNING trial whose beat two workers watched stand still
+    for the grace period is failed, and its cell re-queued exactly once."""
+    from studies import _outage
+
+    now = [time.monotonic() + 1e6]  # a clock of our own, past anything this process saw
+    monkeypatch.setattr(_outage, "monotonic", lambda: now[0])
     url = f"journal:///{tmp_path / 'lease.log'}"
     storage = open_storage(url, create=True, options=OPTIONS)
     study = optuna.create_study(study_name="lease", storage=storage)
@@ -136,8 +140,13 @@ def test_journal_lease_fails_a_silent_trial_once(tmp_path):
     other = open_storage(url, options=OPTIONS)  # a second worker's view of the same file
     from studies._storage import fail_stale_trials
 
-    fail_stale_trials(study)
-    fail_stale_trials(optuna.load_study(study_name="lease", storage=other))
+    watchers = [study, optuna.load_study(study_name="lease", storage=other)]
+    for watcher in watchers:  # each starts watching the beat
+        fail_stale_trials(watcher)
+    assert [t.state for t in optuna.load_study(study_name="lease", storage=other).trials] == [TrialState.RUNNING]
+    now[0] += OPTIONS.grace_period + 1  # the beat stood still for the grace period, the storage answering
+    for watcher in watchers:
+        fail_stale_trials(watcher)
     trials = optuna.load_study(study_name="lease", storage=other).trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
     assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].system_attrs["fixed_params"] == {"x": 1}
