@@ -82,12 +82,15 @@ var tables=all(document,'table').map(function(t){
           width:t.getBoundingClientRect().width,boxWidth:wb.width,folded:!!t.closest('details:not([open])')}});
 var split=[], re=/\\d(?:\\.\\d+)?e[-+]\\d+/g, walker=document.createTreeWalker(document.body,NodeFilter.SHOW_TEXT);
 while(walker.nextNode()){var n=walker.currentNode,m;
-  if(!n.parentElement||n.parentElement.closest('details:not([open]),svg,script,pre'))continue;
+  // the report's own text: plotly's figures (ticks checked above), styles and scripts are not prose
+  if(!n.parentElement||n.parentElement.closest('details:not([open]),svg,script,style,noscript,pre,.js-plotly-plot'))continue;
   re.lastIndex=0;
   while((m=re.exec(n.textContent))){
     var rg=document.createRange();rg.setStart(n,m.index);rg.setEnd(n,m.index+m[0].length);
     var rects=[].slice.call(rg.getClientRects()).filter(function(r){return r.width>0});
-    if(rects.length>1&&rects[0].top!==rects[rects.length-1].top)split.push(m[0])}}
+    if(rects.length>1&&rects[0].top!==rects[rects.length-1].top)
+      split.push(m[0]+' in <'+n.parentElement.tagName.toLowerCase()+' class='+n.parentElement.className+'>: '
+                 +n.textContent.slice(Math.max(0,m.index-40),m.index+m[0].length+20))}}
 var out={errors:window.__layerlabErrors,plots:plots,tables:tables,splitNumbers:split,innerWidth:window.innerWidth,
          scrollWidth:document.documentElement.scrollWidth,plotlyLoaded:typeof Plotly!=='undefined'};
 var pre=document.createElement('pre');pre.id='layerlab-check';pre.textContent=JSON.stringify(out);

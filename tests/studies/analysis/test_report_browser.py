@@ -90,3 +90,17 @@ def test_a_tpe_study_with_long_float_labels_reads_at_800_and_1400_px(tmp_path):
         shot = screenshot(page, _artifacts(tmp_path) / f"report-tpe-{width}px.png", width=width)
         assert shot.stat().st_size > 10_000
     _assert_tables_fit(page)
+
+
+def test_the_split_number_check_sees_a_wrapped_number_and_not_a_kept_one(tmp_path):
+    """The checker itself: a number in scientific notation broken after its hyphen in a narrow
+    paragraph is reported; the same number in the report's no-wrap span is not."""
+    words = "a value of 1.78e-06 " * 12
+    kept = words.replace("1.78e-06", "<span class='nw'>1.78e-06</span>")
+    page = tmp_path / "split.html"
+    page.write_text(f"<html><head></head><body><p style='width:4em;font:16px monospace'>{words}</p>"
+                    f"<p style='width:4em;font:16px monospace'>{kept}</p>"
+                    "<style>.nw{white-space:nowrap}</style></body></html>", encoding="utf-8")
+    result = check_page(page, width=800)
+    assert result["splitNumbers"], "a number broken over two lines went unseen"
+    assert all(" in <p class=>" in entry for entry in result["splitNumbers"]), result["splitNumbers"]
