@@ -375,7 +375,8 @@ def rank_transfer_matrix(
         except AnalysisError as exc:
             pairs.append({"a": va, "b": vb, "tau": None, "reason": str(exc)})
             continue
-        pairs.append({"a": va, "b": vb, "tau": res["kendall_tau"], "ci_low": res["kendall_ci_low"], "ci_high": res["kendall_ci_high"],
+        pairs.append({"a": va, "b": vb, "tau": res["kendall_tau"], "tau_ci_low": res["kendall_ci_low"],
+                      "tau_ci_high": res["kendall_ci_high"],
                       "rho": res["spearman_rho"], "n_shared": res["n_shared"], "flips": res["n_flips"], "same_best": res["same_best"],
                       "settled": res["settled"], "agree": res["agree"], "concordance_low": res["concordance_low"]})
     return {"by": by, "values": values, "pairs": pairs}

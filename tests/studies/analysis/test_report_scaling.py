@@ -28,7 +28,8 @@ def test_rank_transfer_matrix_summary_matches_compare_studies():
     for pair in matrix["pairs"]:
         full = compare_studies(table, table, where_a={"dataset": pair["a"]}, where_b={"dataset": pair["b"]}, n_bootstrap=0)
         assert pair["tau"] == full["kendall_tau"]
-        assert (pair["ci_low"], pair["ci_high"]) == (full["kendall_ci_low"], full["kendall_ci_high"])
+        assert (pair["tau_ci_low"], pair["tau_ci_high"]) == (full["kendall_ci_low"], full["kendall_ci_high"])
+        assert (pair["settled"], pair["agree"]) == (full["concordance"]["settled"], full["concordance"]["agree"])
         assert pair["rho"] == full["spearman_rho"]
         assert pair["n_shared"] == full["n_shared"] == len(MODELS)
         assert pair["flips"] == len(full["flips"])
