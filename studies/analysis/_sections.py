@@ -297,6 +297,12 @@ def transfer_section(result: dict[str, Any], fig) -> Section:
         f"Top-{result['top_k']} agreement: {result['top_k_overlap']}/{result['top_k']}; same best config: {result['same_best']}; "
         f"{len(result['flips'])} of {result['n_pairs']} pairs flip order (gap: |difference in A| + |difference in B|).",
     ]
+    if result.get("race"):
+        from studies._race_transfer import answer_lines
+
+        paras.append("This study raced the other (study launch --race-mode transfer; docs/racing.md), and the race's "
+                     "verdicts are sequential (alpha spent over its looks): " + " ".join(
+                         line.strip() for line in answer_lines(result["race"], result["study_a"], result["study_b"])))
     if result.get("kendall_ci", {}).get("method", "none") != "none":
         paras.append(f"The Kendall CI: {result['kendall_ci']['method']} (docs/importance.md); same_order_probability: "
                      "the chance that both studies order a pair the same way, most doubtful first.")

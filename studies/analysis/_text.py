@@ -110,7 +110,17 @@ def _transfer_lines(result: dict[str, Any]) -> list[str]:
         f"  {result['cost_sentence']}",
         f"  top-{result['top_k']} agreement {result['top_k_overlap']}/{result['top_k']}; same best config: "
         f"{result['same_best']}; {len(result['flips'])} of {result['n_pairs']} pairs flip order",
+        *race_lines(result),
     ]
+
+
+def race_lines(result: Mapping[str, Any]) -> list[str]:
+    """The transfer race's verdict (``result["race"]``, set by the report), indented."""
+    if not result.get("race"):
+        return []
+    from studies._race_transfer import answer_lines
+
+    return [f"  {line.strip()}" for line in answer_lines(result["race"], result["study_a"], result["study_b"])]
 
 
 def format_summary(report: Report, *, limit: int = 10) -> str:
