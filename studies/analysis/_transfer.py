@@ -53,6 +53,7 @@ from studies.analysis._transfer_stats import (
 )
 
 MIN_SHARED = 3  # configs both studies must share: with 2 there is one pair and no ranking to transfer
+MATRIX_DRAWS = 250  # posterior draws per dataset pair in the rank-transfer matrix (210 pairs in liu-subsets)
 
 METRICS = {"value": "value", "val": "value", "test": "test", "test_accuracy": "test"}
 
@@ -96,18 +97,20 @@ def compare_studies(
     ignore: Sequence[str] = (),
     where_a: str | Mapping[str, Any] | None = None,
     where_b: str | Mapping[str, Any] | None = None,
+    draws: int = TAU_DRAWS,
 ) -> dict[str, Any]:
-    """Kendall tau, Spearman rho (with bootstrap CIs), top-k agreement and order flips of the
+    """The settled pairs and their concordance, Kendall tau with an interval for the true means,
+    the cost to decide, Spearman rho (bootstrap CI), top-k agreement and order flips of the
     configs two studies share. ``metric``: ``value`` (the objective, validation accuracy) or
-    ``test`` (test accuracy)."""
+    ``test`` (test accuracy); ``draws``: posterior draws behind the tau interval's lower end."""
     return _compare(study_a, study_b, metric=metric, top_k=top_k, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
-                    ignore=ignore, where_a=where_a, where_b=where_b, detail=True)
+                    ignore=ignore, where_a=where_a, where_b=where_b, detail=True, draws=draws)
 
 
 def _compare(
     study_a: optuna.Study | StudyTable, study_b: optuna.Study | StudyTable, *, metric: str, top_k: int, n_bootstrap: int,
     confidence: float, seed: int, ignore: Sequence[str], where_a: str | Mapping[str, Any] | None,
-    where_b: str | Mapping[str, Any] | None, detail: bool,
+    where_b: str | Mapping[str, Any] | None, detail: bool, draws: int = TAU_DRAWS,
 ) -> dict[str, Any]:
     """:func:`compare_studies`; ``detail=False`` (the rank-transfer matrix, 210 dataset pairs in
     liu-subsets) leaves out the per-config CIs and the per-pair lists, quadratic in the configs,
@@ -163,7 +166,7 @@ def _compare(
     # the bootstrap serves the Spearman CI only, which the summary leaves out
     boot, schemes = _bootstrap(a, groups_a, b, groups_b, column, n_bootstrap if detail else 0, seed)
     noise_a, noise_b = study_noise(a, groups_a, column), study_noise(b, groups_b, column)
-    answers = transfer_answers(noise_a, noise_b, confidence, seed=seed, cost=detail)  # the matrix shows no cost
+    answers = transfer_answers(noise_a, noise_b, confidence, seed=seed, draws=draws, cost=detail)  # the matrix shows no cost
     interval = answers["kendall_ci"]
     if not detail:
         return {"kendall_tau": tau, "kendall_ci_low": interval["low"], "kendall_ci_high": interval["high"], "spearman_rho": rho,
@@ -381,7 +384,7 @@ def rank_transfer_matrix(
     for va, vb in itertools.combinations(values, 2):
         try:
             res = _compare(table, table, metric=metric, top_k=3, n_bootstrap=n_bootstrap, confidence=0.95, seed=seed, ignore=(),
-                           where_a={by: va}, where_b={by: vb}, detail=False)
+                           where_a={by: va}, where_b={by: vb}, detail=False, draws=MATRIX_DRAWS)
         except AnalysisError as exc:
             pairs.append({"a": va, "b": vb, "tau": None, "reason": str(exc)})
             continue
