@@ -364,7 +364,8 @@ def cost_sentence(cost: dict[str, Any], name_a: str, name_b: str) -> str:
             return f"no number of repeats of {name!r} up to {cost['max_asked']} settles {pct} of the {settled} pairs {other!r} settles"
         if need <= now:
             return f"{name!r} already settles {pct} of the {settled} pairs {other!r} settles (expected)"
-        return f"{need - now} more repeats of {name!r} ({need} per config) settle {pct} of the {settled} pairs {other!r} settles"
+        more = f"{need - now} more repeat{'s' if need - now > 1 else ''}"
+        return f"{more} of {name!r} ({need} per config) settle {pct} of the {settled} pairs {other!r} settles"
 
     return "cost to decide: " + "; ".join([
         one(name_a, name_b, cost["repeats_a"], cost["now_a"], cost["pairs_settled_b"]),
