@@ -537,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, help="race, ablation: |difference| below this is 'equivalent' (TOST); default none")
     p.add_argument("--futility", type=float, help="race, ablation: stop a config below this conditional power (default 0.05; 0: never)")
     p.add_argument("--compare-with", metavar="STUDY",
-                   help="race, transfer: the other study (same storage) whose ranking this one should match: docs/racing.md")
+                   help="race, transfer: the other study (same storage) to race this one against: docs/racing.md")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_batch_repeats_arg(p)
     _add_heartbeat_args(p)

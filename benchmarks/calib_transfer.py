@@ -215,7 +215,8 @@ def run(*, quick: bool, seed: int = 0) -> list[dict]:
     for c, (order, gap, repeats, noise) in enumerate(cells):
         res = tau_cell(order, gap, repeats, n, seed + 101 * c, noise)
         stress = order in STRESS  # near-tied pairs ordered oppositely: the posterior's blind spot (docs say so)
-        name = f"transfer_tau_ci_coverage_{order}_tau{res['truth']:.2f}_gap{gap:g}sd_n{repeats}_{noise}" + "_stress" * stress
+        name = f"transfer_tau_ci_coverage_{order}_tau{res['truth']:.2f}_gap{gap:g}sd_n{repeats}_{noise}"
+        name += "_stress" * stress
         target = 0.97 if order == "same" else 0.90 if stress else 0.95
         checks.append(_check(name, res["coverage"], ">=", target - (0.03 if quick else 0.0)))
         if gap == 1.0 and repeats == 5 and noise == "normal":
@@ -236,7 +237,8 @@ def run(*, quick: bool, seed: int = 0) -> list[dict]:
         checks.append(_check(f"{name}_median_stated_over_true_repeats_low", res["median_ratio"], ">=", 0.8))
         checks.append(_check(f"{name}_median_stated_over_true_repeats_high", res["median_ratio"], "<=", 1.2))
         checks.append(_check(f"{name}_share_settled_at_stated_repeats", res["realized"], ">=", 0.85))
-    checks.append(_check("transfer_compare_studies_gives_the_same_answers", wiring(5 if quick else 20, seed + 3), ">=", 1.0))
+    same = wiring(5 if quick else 20, seed + 3)
+    checks.append(_check("transfer_compare_studies_gives_the_same_answers", same, ">=", 1.0))
     return checks
 
 

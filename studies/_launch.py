@@ -161,8 +161,9 @@ def launch(
     this study against the study ``compare_with`` (:mod:`studies._race_transfer`).
     """
     if race is not None and race.mode == "transfer" or compare_with is not None:
-        return _launch_transfer(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir, artifact_dir,
-                                progress, options, retry_failed, queue_only, max_cells, batch_repeats, race, compare_with)
+        return _launch_transfer(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir,
+                                artifact_dir, progress, options, retry_failed, queue_only, max_cells, batch_repeats,
+                                race, compare_with)
     pause_collection()  # until the worker's start-up ends (objectives._warm); resumed below whatever happens
     try:
         return _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir, artifact_dir,
@@ -243,13 +244,14 @@ def _launch_transfer(spec, storage, study_name, workers, gpus, device, data_dir,
     if race is None or race.mode != "transfer":
         raise RaceError("--compare-with at launch starts a transfer race: add --race --race-mode transfer")
     if queue_only or workers != 1 or gpus:
-        raise RaceError("a transfer race runs its rounds and worker in the launch process: drop --queue-only, --workers "
-                        "and --gpus (more workers can join with `study worker`)")
+        raise RaceError("a transfer race runs its rounds and worker in the launch process: drop --queue-only, "
+                        "--workers and --gpus (more workers can join with `study worker`)")
     check_batch_mode(batch_repeats)
     resolve_device(device)  # an unknown or missing device fails before anything is written
-    return launch_transfer(spec, storage=storage, study_name=study_name, compare_with=compare_with, race=race, device=device,
-                           data_dir=data_dir, checkpoint_dir=checkpoint_dir, artifact_dir=artifact_dir, options=options,
-                           retry_failed=retry_failed, max_cells=max_cells, batch_repeats=batch_repeats, progress=progress)
+    return launch_transfer(spec, storage=storage, study_name=study_name, compare_with=compare_with, race=race,
+                           device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, artifact_dir=artifact_dir,
+                           options=options, retry_failed=retry_failed, max_cells=max_cells,
+                           batch_repeats=batch_repeats, progress=progress)
 
 
 def _check_gpus(gpus: Sequence[str]) -> None:

@@ -151,14 +151,15 @@ def replay_transfer(
             for x, noise in noises.items():
                 unsettled = signs[x] == 0
                 contrast = noise.effects[i] - noise.effects[j]
-                chance = np.where(unsettled, chance * settle_probability(contrast, noise, settings.max_repeats, final), chance)
+                at_max = settle_probability(contrast, noise, settings.max_repeats, final)
+                chance = np.where(unsettled, chance * at_max, chance)
             futile |= open_ & (chance < settings.futility)
             open_ &= ~futile
         looks.append({"round": round_, "seeds": n, "settled_both": int(((signs["a"] != 0) & (signs["b"] != 0)).sum()),
                       "open": int(open_.sum()), "near_ties": int(futile.sum())})
         if not open_.any() or n == settings.max_repeats:
-            return TransferState(settings, n, round_, True, signs["a"], signs["b"], futile, repeats["a"], repeats["b"], [], [],
-                                 looks)
+            return TransferState(settings, n, round_, True, signs["a"], signs["b"], futile, repeats["a"], repeats["b"],
+                                 [], [], looks)
         n += 1
         for x in cells:
             need = open_ & (signs[x] == 0)
@@ -243,18 +244,19 @@ def _queue(study: optuna.Study, params: Sequence[dict], cells: Sequence[tuple[in
 def check_transfer(settings: RaceSettings, spec: StudySpec, study_name: str, compare_with: str | None) -> None:
     """What can be refused before the storage is opened."""
     if not compare_with:
-        raise RaceError("--race-mode transfer needs --compare-with STUDY (the study to compare with, in the same storage)")
+        raise RaceError("--race-mode transfer needs --compare-with STUDY (the study to compare with, same storage)")
     if compare_with == study_name:
         raise RaceError(f"--compare-with {compare_with!r} names the launched study itself; name the other study")
     if settings.margin is not None:
-        raise RaceError("--margin applies to an ablation race (equivalence with the baseline), not to --race-mode transfer")
+        raise RaceError("--margin applies to an ablation race (equivalence with the baseline), not to a transfer race")
     if spec.sampler != "grid":
         raise RaceError(f"--race-mode transfer needs a grid study, not sampler {spec.sampler!r}")
 
 
-def launch_transfer(spec: StudySpec, *, storage: str, study_name: str | None, compare_with: str | None, race: RaceSettings,
-                    device: str = "auto", data_dir: str | Path | None = None, checkpoint_dir: str | Path | None = None,
-                    artifact_dir: str | Path | None = None, options=None, retry_failed: bool = False,
+def launch_transfer(spec: StudySpec, *, storage: str, study_name: str | None, compare_with: str | None,
+                    race: RaceSettings, device: str = "auto", data_dir: str | Path | None = None,
+                    checkpoint_dir: str | Path | None = None, artifact_dir: str | Path | None = None, options=None,
+                    retry_failed: bool = False,
                     max_cells: int | None = None, batch_repeats: str = "off", progress: bool = True) -> optuna.Study:
     """Create or resume study ``study_name`` (``spec`` with ``min_repeats`` repeats) and race it
     against ``compare_with`` until the transfer question is decided (module docstring). Bad
@@ -277,7 +279,8 @@ def launch_transfer(spec: StudySpec, *, storage: str, study_name: str | None, co
         raise RaceError(f"study {compare_with!r} was not made by layerlab; a transfer race queues its cells")
     spec_b = StudySpec.from_dict(other.user_attrs[SPEC_ATTR]["spec"])
     if spec_b.sampler != "grid":
-        raise RaceError(f"study {compare_with!r} samples its configs ({spec_b.sampler}); a transfer race needs two grid studies")
+        raise RaceError(f"study {compare_with!r} samples its configs ({spec_b.sampler}); a transfer race needs two "
+                        "grid studies")
     matched_configs(spec, spec_b, study_name, compare_with)
     record = {"settings": race.to_dict(), "compare_with": compare_with}
     if study_name in names:
@@ -285,8 +288,9 @@ def launch_transfer(spec: StudySpec, *, storage: str, study_name: str | None, co
         if stored is not None and stored != record:
             raise RaceError(f"study {study_name!r} is a transfer race with {stored}; refusing to change it to {record} "
                             "(relaunch with the same options)")
-    study = create_or_resume(spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed,
-                             data_dir=data_dir, checkpoint_dir=checkpoint_dir, max_cells=max_cells, progress=progress)
+    study = create_or_resume(spec, storage, study_name, options=options, artifact_dir=artifact_dir,
+                             retry_failed=retry_failed, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
+                             max_cells=max_cells, progress=progress)
     with study_lock(getattr(study._storage, "_backend", study._storage), storage, study_name):
         study.set_user_attr(TRANSFER_ATTR, record)
     run_transfer(study, other, race, storage, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
@@ -312,16 +316,17 @@ def run_transfer(study_a: optuna.Study, study_b: optuna.Study, race: RaceSetting
         if not quiet and state.looks and state.looks[-1] != last:
             look = state.looks[-1]
             last = look
-            sys.stderr.write(f"transfer race, look {look['round'] + 1} ({look['seeds']} seeds): {look['settled_both']} of "
-                             f"{len(state.signs_a)} pairs settled in both, {look['near_ties']} near-ties, {look['open']} open\n")
+            sys.stderr.write(f"transfer race, look {look['round'] + 1} ({look['seeds']} seeds): {look['settled_both']} "
+                             f"of {len(state.signs_a)} pairs settled in both, {look['near_ties']} near-ties, "
+                             f"{look['open']} open\n")
         if state.finished:
             return state
         ran = 0
         for study in (study_a, study_b):
             if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
                 ran += len(worker(storage, study.study_name, **worker_options).trials)
-        if not ran and not queued and not any(study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
-                                              for study in (study_a, study_b)):
+        busy = (TrialState.WAITING, TrialState.RUNNING)
+        if not ran and not queued and not any(s.get_trials(deepcopy=False, states=busy) for s in (study_a, study_b)):
             raise RaceError("the transfer race cannot go on: its round's cells are neither done nor waiting "
                             "(relaunch with --retry-failed to run failed cells again)")
 
@@ -351,9 +356,10 @@ def answer_lines(answer: Mapping[str, Any], name_a: str, name_b: str) -> list[st
         else f"running, round {answer['round']}")
     bound = "" if answer["concordance_low"] is None else f"; concordance >= {answer['concordance_low']:.2f}"
     return [
-        f"transfer race {name_a!r} vs {name_b!r} ({s['min_repeats']}..{s['max_repeats']} seeds, alpha {s['alpha']}): {where}",
-        f"  of the {answer['settled_both']} pairs it settled in both (of {answer['pairs']}), {answer['agree']} agree{bound}; "
-        f"{answer['near_ties']} near-ties (not settled by {s['max_repeats']} seeds at their contrasts)",
+        f"transfer race {name_a!r} vs {name_b!r} ({s['min_repeats']}..{s['max_repeats']} seeds, alpha {s['alpha']}): "
+        f"{where}",
+        f"  of the {answer['settled_both']} pairs it settled in both (of {answer['pairs']}), {answer['agree']} "
+        f"agree{bound}; {answer['near_ties']} near-ties (not settled by {s['max_repeats']} seeds at their contrasts)",
         f"  {answer['trials']} trials of the shared configs against {answer['trials_at_max_repeats']} with both at "
         f"{s['max_repeats']} seeds ({100 * answer['saved_fraction']:.0f}% saved)",
     ]

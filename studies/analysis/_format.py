@@ -98,7 +98,8 @@ COLUMNS: dict[str, Column] = {
     "gap": Column("Gap", "how far apart the pair is: |difference in A| + |difference in B|"),
     "status": Column("Settled", "agree / disagree: both studies order the pair beyond noise (Tukey-Kramer), alike or "
                      "oppositely; unsettled: at least one cannot"),
-    "settled_a": Column("Settled A", "+1 / -1: study A orders config 1 above / below config 2 beyond noise; 0: it cannot"),
+    "settled_a": Column("Settled A", "+1 / -1: study A orders config 1 above / below config 2 beyond noise; "
+                        "0: it cannot"),
     "settled_b": Column("Settled B", "the same in study B"),
     "settled": Column("Settled pairs", "pairs both slices order beyond noise (Tukey-Kramer simultaneous intervals)"),
     "agree": Column("Agree", "settled pairs ordered alike by both"),

@@ -29,8 +29,8 @@ def concordance_line(result: Mapping[str, Any]) -> str:
     if not c["settled"]:
         return (f"settled pairs: none of the {c['pairs']} pairs is settled in both studies "
                 f"({c['settled_a']} in A, {c['settled_b']} in B): no concordance to state")
-    return (f"of the {c['settled']} pairs settled in both studies (of {c['pairs']}), {c['agree']}/{c['settled']} agree; "
-            f"concordance >= {c['low']:.2f} ({100 * c['confidence']:g}% one-sided exact bound)")
+    return (f"of the {c['settled']} pairs settled in both studies (of {c['pairs']}), {c['agree']}/{c['settled']} "
+            f"agree; concordance >= {c['low']:.2f} ({100 * c['confidence']:g}% one-sided exact bound)")
 
 
 def format_comparison(result: Mapping[str, Any]) -> str:
@@ -38,13 +38,14 @@ def format_comparison(result: Mapping[str, Any]) -> str:
     and their concordance, rank correlations with their CIs, the cost to decide, top-k agreement,
     the ranks side by side, the pairs that flip order and the pairs least sure to keep it."""
     tau, rho = result["kendall_tau"], result["spearman_rho"]
+    tau_ci, rho_ci = _ci(result["kendall_ci_low"], result["kendall_ci_high"]), _ci(result["spearman_ci_low"],
+                                                                                     result["spearman_ci_high"])
     lines = [
-        f"{result['n_shared']} shared configs (matched on {', '.join(result['matched_on'])}); metric: mean {result['metric']}",
+        f"{result['n_shared']} shared configs (matched on {', '.join(result['matched_on'])}); "
+        f"metric: mean {result['metric']}",
         concordance_line(result),
-        f"Kendall tau  {'n/a' if tau is None else f'{tau:+.3f}'} ({_ci(result['kendall_ci_low'], result['kendall_ci_high'])} "
-        "for the true config means)",
-        f"Spearman rho {'n/a' if rho is None else f'{rho:+.3f}'} ({_ci(result['spearman_ci_low'], result['spearman_ci_high'])}, "
-        "bootstrap of the observed rho)",
+        f"Kendall tau  {'n/a' if tau is None else f'{tau:+.3f}'} ({tau_ci} for the true config means)",
+        f"Spearman rho {'n/a' if rho is None else f'{rho:+.3f}'} ({rho_ci}, bootstrap of the observed rho)",
     ]
     if result["kendall_ci"].get("method", "none") != "none":
         lines.append(f"  (tau CI {result['kendall_ci']['method']})")
@@ -57,8 +58,8 @@ def format_comparison(result: Mapping[str, Any]) -> str:
     lines.append(f"{len(flips)} of {result['n_pairs']} pairs flip order" + (":" if flips else ""))
     for f in flips[:20]:
         settled = _settled_note(result, f["config_1"], f["config_2"])
-        lines.append(f"  {f['config_1']} vs {f['config_2']}: A {f['a'][0]:.4f}/{f['a'][1]:.4f}, B {f['b'][0]:.4f}/{f['b'][1]:.4f}"
-                     f"{settled}")
+        lines.append(f"  {f['config_1']} vs {f['config_2']}: A {f['a'][0]:.4f}/{f['a'][1]:.4f}, "
+                     f"B {f['b'][0]:.4f}/{f['b'][1]:.4f}{settled}")
     doubtful = [p for p in result["pairs"] if p["same_order_probability"] is not None][:5]
     if doubtful:
         lines.append("least sure to keep their order (probability both studies order the pair the same way):")
@@ -104,7 +105,8 @@ def _transfer_lines(result: dict[str, Any]) -> list[str]:
 
     return [
         f"rank transfer {result['study_a']!r} -> {result['study_b']!r}: {result['n_shared']} shared configs, "
-        + corr("Kendall tau", result["kendall_tau"], result["kendall_ci_low"], result["kendall_ci_high"]) + " (true means), "
+        + corr("Kendall tau", result["kendall_tau"], result["kendall_ci_low"], result["kendall_ci_high"])
+        + " (true means), "
         + corr("Spearman rho", result["spearman_rho"], result["spearman_ci_low"], result["spearman_ci_high"]),
         f"  {concordance_line(result)}",
         f"  {result['cost_sentence']}",

@@ -49,7 +49,8 @@ from searchspace.errors import valid_list
 from studies.analysis._collect import AnalysisError, StudyTable, collect, parse_assignments, resample_rows, restrict
 from studies.analysis._stats import mean_ci, table_bounds
 from studies.analysis._transfer_stats import (
-    TAU_DRAWS, Noise, concordance, cost_sentence, cost_to_decide, fit_noise, pair_rows, settled_signs, tau_b, tau_interval,
+    NO_NOISE, TAU_DRAWS, Noise, concordance, cost_sentence, cost_to_decide, fit_noise, pair_rows, settled_signs, tau_b,
+    tau_interval,
 )
 
 MIN_SHARED = 3  # configs both studies must share: with 2 there is one pair and no ranking to transfer
@@ -145,7 +146,8 @@ def _compare(
     keyed_b = _keyed(b, shared, [n for n in names_b if n not in shared and n not in dropped])
     common = [k for k in keyed_a if k in keyed_b]
     if len(common) < MIN_SHARED:
-        found = {0: "no shared configs", 1: "only one shared config"}.get(len(common), f"only {len(common)} shared configs")
+        found = {0: "no shared configs", 1: "only one shared config"}.get(len(common),
+                                                                           f"only {len(common)} shared configs")
         raise AnalysisError(
             f"studies {a.study_name!r} and {b.study_name!r} have {found} (matched on {valid_list(shared)}); "
             f"rank transfer needs {MIN_SHARED} or more"
@@ -166,7 +168,8 @@ def _compare(
     # the bootstrap serves the Spearman CI only, which the summary leaves out
     boot, schemes = _bootstrap(a, groups_a, b, groups_b, column, n_bootstrap if detail else 0, seed)
     noise_a, noise_b = study_noise(a, groups_a, column), study_noise(b, groups_b, column)
-    answers = transfer_answers(noise_a, noise_b, confidence, seed=seed, draws=draws, cost=detail)  # the matrix shows no cost
+    # the matrix (detail=False) shows no cost statement
+    answers = transfer_answers(noise_a, noise_b, confidence, seed=seed, draws=draws, cost=detail)
     interval = answers["kendall_ci"]
     if not detail:
         return {"kendall_tau": tau, "kendall_ci_low": interval["low"], "kendall_ci_high": interval["high"], "spearman_rho": rho,
@@ -251,7 +254,7 @@ def transfer_answers(noise_a: Noise | None, noise_b: Noise | None, confidence: f
     signs_b = settled_signs(noise_b, level) if noise_b is not None else None
     if signs_a is None or signs_b is None:
         agreement = {"settled": 0, "agree": 0, "disagree": 0, "low": None, "observed": None, "confidence": confidence,
-                "method": "none", "reason": "a study has no repeats to estimate its noise from"}
+                     "method": "none", "reason": NO_NOISE}
     else:
         agreement = concordance(signs_a, signs_b, confidence)
     interval = tau_interval(noise_a, noise_b, signs_a, signs_b, confidence, draws=draws, seed=seed)
@@ -390,6 +393,7 @@ def rank_transfer_matrix(
             continue
         pairs.append({"a": va, "b": vb, "tau": res["kendall_tau"], "tau_ci_low": res["kendall_ci_low"],
                       "tau_ci_high": res["kendall_ci_high"],
-                      "rho": res["spearman_rho"], "n_shared": res["n_shared"], "flips": res["n_flips"], "same_best": res["same_best"],
+                      "rho": res["spearman_rho"], "n_shared": res["n_shared"], "flips": res["n_flips"],
+                      "same_best": res["same_best"],
                       "settled": res["settled"], "agree": res["agree"], "concordance_low": res["concordance_low"]})
     return {"by": by, "values": values, "pairs": pairs}

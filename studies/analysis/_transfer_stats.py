@@ -70,6 +70,7 @@ MAX_REPEATS_ASKED = 100  # the cost statement looks no further than this many re
 COST_TARGET = 0.9  # the cost statement: repeats to settle this share of the pairs the other study settles
 COST_REPLICATES = 20  # parametric bootstrap replicates behind the cost statement's bias correction
 TAU_DRAWS = 1000  # posterior draws behind the tau interval's lower end
+NO_NOISE = "a study has no repeats to estimate its noise from"
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,8 @@ def concordance(signs_a: np.ndarray, signs_b: np.ndarray, confidence: float) -> 
     agree = int(((signs_a * signs_b) > 0).sum())
     low = None
     if settled:
-        low = float(stats.binomtest(agree, settled, alternative="greater").proportion_ci(confidence_level=confidence).low)
+        test = stats.binomtest(agree, settled, alternative="greater")
+        low = float(test.proportion_ci(confidence_level=confidence).low)
     return {"settled": settled, "agree": agree, "disagree": settled - agree, "pairs": len(signs_a),
             "settled_a": int((signs_a != 0).sum()), "settled_b": int((signs_b != 0).sum()),
             "observed": agree / settled if settled else None, "low": low, "confidence": confidence,
@@ -228,7 +230,7 @@ def tau_interval(noise_a: Noise | None, noise_b: Noise | None, signs_a: np.ndarr
     """Interval for Kendall's tau between the two studies' true config means (module docstring):
     ``{"low", "high", "method", "settled_pairs", "concordant", "discordant", ...}``."""
     if noise_a is None or noise_b is None or signs_a is None or signs_b is None:
-        return {"low": None, "high": None, "method": "none", "reason": "a study has no repeats to estimate its noise from"}
+        return {"low": None, "high": None, "method": "none", "reason": NO_NOISE}
     m = len(signs_a)
     product = signs_a * signs_b
     concordant, discordant = int((product > 0).sum()), int((product < 0).sum())
@@ -305,8 +307,8 @@ def _fewest(gap, start: int) -> int | None:
     return low
 
 
-def repeats_to_settle(noise: Noise, pairs: np.ndarray, level: float, target: float, *, replicates: int = COST_REPLICATES,
-                      seed: int = 0) -> int | None:
+def repeats_to_settle(noise: Noise, pairs: np.ndarray, level: float, target: float, *,
+                      replicates: int = COST_REPLICATES, seed: int = 0) -> int | None:
     """The fewest repeats per config (from the current ones up to MAX_REPEATS_ASKED) at which the
     expected share of ``pairs`` (a boolean mask over i < j) settled reaches ``target``; None when
     it is not reached (or no pair is asked for).
@@ -338,7 +340,7 @@ def cost_to_decide(noise_a: Noise | None, noise_b: Noise | None, signs_a: np.nda
     of the pairs B settles (the pairs the reference can order), and ``repeats_b`` the other way;
     None where no such number up to MAX_REPEATS_ASKED exists or nothing is settled to match."""
     if noise_a is None or noise_b is None or signs_a is None or signs_b is None:
-        return {"target": target, "repeats_a": None, "repeats_b": None, "reason": "a study has no repeats to estimate its noise from"}
+        return {"target": target, "repeats_a": None, "repeats_b": None, "reason": NO_NOISE}
     level = 1 - (1 - confidence) / 2
     return {
         "target": target, "now_a": current_repeats(noise_a), "now_b": current_repeats(noise_b),
@@ -361,7 +363,8 @@ def cost_sentence(cost: dict[str, Any], name_a: str, name_b: str) -> str:
         if not settled:
             return f"{other!r} settles no pair for {name!r} to match"
         if need is None:
-            return f"no number of repeats of {name!r} up to {cost['max_asked']} settles {pct} of the {settled} pairs {other!r} settles"
+            return (f"no number of repeats of {name!r} up to {cost['max_asked']} settles {pct} of the {settled} pairs "
+                    f"{other!r} settles")
         if need <= now:
             return f"{name!r} already settles {pct} of the {settled} pairs {other!r} settles (expected)"
         more = f"{need - now} more repeat{'s' if need - now > 1 else ''}"

@@ -26,7 +26,8 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     grid_study({"layers": ("full", "no-BN", "no-PL")}, lambda p: {"full": 0.95, "no-BN": 0.7, "no-PL": 0.8}[p["layers"]],
                storage=url, name="full", rng_seed=1)
     grid_study({"model": ("VGG11", "VGG16")}, lambda p: 0.5, storage=url, name="vgg")
-    grid_study({"layers": ("full", "no-BN", "no-Conv")}, lambda p: 0.5, storage=url, name="two")  # shares 2 configs with small
+    # shares 2 configs with small
+    grid_study({"layers": ("full", "no-BN", "no-Conv")}, lambda p: 0.5, storage=url, name="two")
     empty = optuna.create_study(study_name="empty", storage=url)
     empty.add_trial(optuna.trial.create_trial(params={"layers": "full"}, distributions={"layers": CategoricalDistribution(["full"])},
                                               state=optuna.trial.TrialState.FAIL))

@@ -26,8 +26,8 @@ def test_rank_transfer_matrix_summary_matches_compare_studies():
     matrix = rank_transfer_matrix(table, by="dataset", n_bootstrap=0)
     assert len(matrix["pairs"]) == 3
     for pair in matrix["pairs"]:
-        full = compare_studies(table, table, where_a={"dataset": pair["a"]}, where_b={"dataset": pair["b"]}, n_bootstrap=0,
-                               draws=MATRIX_DRAWS)
+        full = compare_studies(table, table, where_a={"dataset": pair["a"]}, where_b={"dataset": pair["b"]},
+                               n_bootstrap=0, draws=MATRIX_DRAWS)
         assert pair["tau"] == full["kendall_tau"]
         assert (pair["tau_ci_low"], pair["tau_ci_high"]) == (full["kendall_ci_low"], full["kendall_ci_high"])
         assert (pair["settled"], pair["agree"]) == (full["concordance"]["settled"], full["concordance"]["agree"])
