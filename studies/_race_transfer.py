@@ -9,8 +9,8 @@ config x seed least-squares model of :mod:`studies.analysis._transfer_stats`, th
 disagrees), or *undecidable* once even ``max_repeats`` seeds would settle it in both with
 probability below ``futility`` at the current contrasts (a near-tie: the noncentral t power of
 :func:`studies.analysis._transfer_stats.settle_probability`). The race is decided when no pair
-is open. Its answer is the settled-pair concordance ("of the 31 pairs settled in both, 31
-agree; concordance >= 0.91") and the pairs left as near-ties.
+is open. Its answer is the settled-pair concordance ("of the 20 pairs it settled in both (of
+190), 20 agree; concordance >= 0.86") and the pairs left as near-ties.
 
 **Rounds.** Both studies start with ``min_repeats`` seeds per shared config (a study that ran
 them already, e.g. with fixed repeats, starts from its trials). After each round (a *look*) the

@@ -367,8 +367,8 @@ def cost_sentence(cost: dict[str, Any], name_a: str, name_b: str) -> str:
                     f"{other!r} settles")
         if need <= now:
             return f"{name!r} already settles {pct} of the {settled} pairs {other!r} settles (expected)"
-        more = f"{need - now} more repeat{'s' if need - now > 1 else ''}"
-        return f"{more} of {name!r} ({need} per config) settle {pct} of the {settled} pairs {other!r} settles"
+        more, verb = (f"{need - now} more repeats", "settle") if need - now > 1 else ("1 more repeat", "settles")
+        return f"{more} of {name!r} ({need} per config) {verb} {pct} of the {settled} pairs {other!r} settles"
 
     return "cost to decide: " + "; ".join([
         one(name_a, name_b, cost["repeats_a"], cost["now_a"], cost["pairs_settled_b"]),
