@@ -322,9 +322,12 @@ def run_transfer(study_a: optuna.Study, study_b: optuna.Study, race: RaceSetting
         if state.finished:
             return state
         ran = 0
-        for study in (study_a, study_b):
+        # the other study's worker keeps that study's own checkpoint and artifact folders (recorded on it):
+        # trial numbers restart in each study, so sharing a checkpoint folder could mix two studies' cells
+        other_options = {**worker_options, "checkpoint_dir": None, "artifact_dir": None}
+        for study, options in ((study_a, worker_options), (study_b, other_options)):
             if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                ran += len(worker(storage, study.study_name, **worker_options).trials)
+                ran += len(worker(storage, study.study_name, **options).trials)
         busy = (TrialState.WAITING, TrialState.RUNNING)
         if not ran and not queued and not any(s.get_trials(deepcopy=False, states=busy) for s in (study_a, study_b)):
             raise RaceError("the transfer race cannot go on: its round's cells are neither done nor waiting "
