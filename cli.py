@@ -112,7 +112,8 @@ def _race_from_args(args: argparse.Namespace):
     from studies._race import RaceError, RaceSettings
 
     racing = args.race or args.repeats == "auto"
-    given = [f for f in ("min_repeats", "max_repeats", "race_mode", "margin", "futility") if getattr(args, f) is not None]
+    given = [f for f in ("min_repeats", "max_repeats", "race_mode", "margin", "futility", "compare_with")
+             if getattr(args, f) is not None]
     if not racing:
         if given:
             raise RaceError(f"--{given[0].replace('_', '-')} only applies to a race; add --race (or --repeats auto)")
@@ -153,7 +154,10 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         batch_repeats=args.batch_repeats,
         race=race,
         trials_per_gpu=args.trials_per_gpu,
+        compare_with=args.compare_with,
     )
+    if race and race.mode == "transfer":
+        return _transfer_done(args, study)
     if args.queue_only:
         from studies import format_status, study_status
 
@@ -196,6 +200,21 @@ def _repeats_text(spec) -> str:
     if not spec.vary:
         return f"{spec.repeats} repeats"
     return f"{spec.repeats} repeats ({spec.seed_design().per_source} per source: {', '.join(spec.vary)})"
+
+
+def _transfer_done(args: argparse.Namespace, study) -> int:
+    """What a finished transfer race prints: its answer and the commands that read it next."""
+    import shlex
+
+    from studies import load_study
+    from studies._race_transfer import answer_lines, race_answer
+    from studies._storage import redact
+
+    other = load_study(args.storage, args.compare_with)
+    print("\n".join(answer_lines(race_answer(study, other), study.study_name, other.study_name)))
+    where = f"--storage {shlex.quote(redact(args.storage))} --study-name {shlex.quote(study.study_name)}"
+    print(f"next steps:\n  python cli.py study report {where} --compare-with {shlex.quote(other.study_name)}")
+    return 0
 
 
 def _next_steps(storage: str, study_name: str, *, queue_only: bool = False) -> str:
@@ -584,9 +603,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-repeats", type=int, help="race: seeds every config gets first (default 3)")
     p.add_argument("--max-repeats", type=int, help="race: seeds no config goes beyond (default 10)")
     p.add_argument("--alpha", type=float, default=0.05, help="race: family-wise error rate of its verdicts (default 0.05)")
-    p.add_argument("--race-mode", choices=["ablation", "selection"], help="race: vs the baseline (default with one) or find the top set")
+    p.add_argument("--race-mode", choices=["ablation", "selection", "transfer"],
+                   help="race: vs the baseline (default with one), find the top set, or transfer (with --compare-with)")
     p.add_argument("--margin", type=float, help="race, ablation: |difference| below this is 'equivalent' (TOST); default none")
     p.add_argument("--futility", type=float, help="race, ablation: stop a config below this predictive power (default 0.02; 0: never)")
+    p.add_argument("--compare-with", metavar="STUDY",
+                   help="race, transfer: the other study (same storage) to race this one against: docs/racing.md")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_batch_repeats_arg(p)
     _add_trials_per_gpu_arg(p)

@@ -177,6 +177,7 @@ def launch(
     batch_repeats: str = "off",
     race: RaceSettings | None = None,
     trials_per_gpu: int | str | None = None,
+    compare_with: str | None = None,
 ) -> optuna.Study:
     """Create (or resume) the study and run it to completion; returns the Optuna study.
 
@@ -189,8 +190,13 @@ def launch(
     off) lets workers train a config's repeats together (see :mod:`studies._batch`). ``race`` runs a grid as a race
     over seed repeats (``study launch --race``; see :mod:`studies._race`). ``trials_per_gpu`` (an
     int, or ``auto``/None: measured) trial processes share each GPU (:mod:`studies._gpu_share`); on a
-    CPU it is 1.
+    CPU it is 1. With ``race.mode == "transfer"`` it races this study against the study
+    ``compare_with`` (:mod:`studies._race_transfer`).
     """
+    if race is not None and race.mode == "transfer" or compare_with is not None:
+        return _launch_transfer(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir,
+                                artifact_dir, progress, options, retry_failed, queue_only, max_cells, batch_repeats,
+                                race, compare_with, trials_per_gpu)
     pause_collection()  # until the worker's start-up ends (objectives._warm); resumed below whatever happens
     CLOCK.start_over()  # an earlier run of this process that gave up on an outage does not stop this one
     try:
@@ -275,6 +281,28 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
         if study is not None and not queue_only:
             close_storage(study._storage)  # its connections now, also on an error (objectives._warm)
     return optuna.load_study(study_name=study_name, storage=open_storage(storage, options=options))
+
+
+def _launch_transfer(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir, artifact_dir, progress,
+                     options, retry_failed, queue_only, max_cells, batch_repeats, race, compare_with,
+                     trials_per_gpu) -> optuna.Study:
+    """The transfer race's own launch (:func:`studies._race_transfer.launch_transfer`), after the
+    options it cannot take are refused."""
+    from studies._race import RaceError
+    from studies._race_transfer import launch_transfer
+
+    if race is None or race.mode != "transfer":
+        raise RaceError("--compare-with at launch starts a transfer race: add --race --race-mode transfer")
+    if queue_only or workers != 1 or gpus or trials_per_gpu not in (None, "auto", 1, "1"):
+        raise RaceError("a transfer race runs its rounds and worker in the launch process: drop --queue-only, "
+                        "--workers, --gpus and --trials-per-gpu (more workers can join with `study worker`)")
+    check_batch_mode(batch_repeats)
+    resolve_device(device)  # an unknown or missing device fails before anything is written
+    return launch_transfer(spec, storage=storage, study_name=study_name, compare_with=compare_with, race=race,
+                           device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, artifact_dir=artifact_dir,
+                           options=options, retry_failed=retry_failed, max_cells=max_cells,
+                           batch_repeats=batch_repeats, progress=progress)
+
 
 
 def _progress_bar(spec: StudySpec, study: optuna.Study, enabled: bool) -> tqdm:

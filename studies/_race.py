@@ -92,7 +92,7 @@ import numpy as np
 from studies._design import beyond_resolution
 from studies._spec import StudyError
 
-MODES = ("ablation", "selection")
+MODES = ("ablation", "selection", "transfer")  # transfer: two studies, studies._race_transfer (not replayed here)
 RACE_ATTR = "layerlab_race"  # study user attribute holding the race's settings
 
 
@@ -107,7 +107,7 @@ class RaceSettings:
     min_repeats: int = 3  # seeds every config gets before the first look
     max_repeats: int = 10  # seeds no config goes beyond (the last look)
     alpha: float = 0.05  # family-wise error rate of the race's verdicts
-    mode: str | None = None  # ablation | selection (None: ablation with a baseline, else selection)
+    mode: str | None = None  # ablation | selection | transfer (None: ablation with a baseline, else selection)
     margin: float | None = None  # ablation: |delta| < margin is "equivalent" (TOST); None: no equivalence
     futility: float = 0.02  # ablation: stop a config whose predictive power is below this; 0: never
 

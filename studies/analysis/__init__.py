@@ -9,7 +9,7 @@ with graceful fallbacks when absent (see :func:`collect`)::
     metrics = objective_metrics(study)                   # the objective's report_attrs, paired pairs
     ablation = ablation_table(study, "layers=full")      # deltas vs baseline, paired, Holm
     importance = importance_with_ci(study)               # ANOVA / fANOVA / PED-ANOVA / MDI: CIs, permutation null
-    transfer = compare_studies(small_study, full_study)  # Kendall tau, Spearman rho, flips
+    transfer = compare_studies(small_study, full_study)  # settled pairs, concordance, tau of the true means
     sources = variance_sources(study)                    # a --vary study: init 45% [..], data order 30% [..]
     across = aggregate_studies([study], over="dataset")  # IQM, P(X > Y), profiles over datasets
     write_report(build_report(study), "report.html")     # one self-contained HTML file

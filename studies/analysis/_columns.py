@@ -114,11 +114,21 @@ COLUMNS: dict[str, Column] = {
     "rank_a": Column("Rank A", "rank in the first study"), "rank_b": Column("Rank B", "rank in the second study"),
     "mean_a": Column("Mean A", "mean metric in the first study"), "mean_b": Column("Mean B", "mean metric in the second study"),
     "ci_a": Column("95% CI A", CI_HELP), "ci_b": Column("95% CI B", CI_HELP),
-    "config_1": Column("Config 1", "first config of a pair whose order flips"),
+    "config_1": Column("Config 1", "first config of a pair"),
     "config_2": Column("Config 2", "second config of the pair"),
     "a": Column("A", "value in the first study"), "b": Column("B", "value in the second study"),
+    "gap": Column("Gap", "how far apart the pair is: |difference in A| + |difference in B|"),
+    "status": Column("Settled", "agree / disagree: both studies order the pair beyond noise (Tukey-Kramer), alike or "
+                     "oppositely; unsettled: at least one cannot"),
+    "settled_a": Column("Settled A", "+1 / -1: study A orders config 1 above / below config 2 beyond noise; "
+                        "0: it cannot"),
+    "settled_b": Column("Settled B", "the same in study B"),
+    "settled": Column("Settled pairs", "pairs both slices order beyond noise (Tukey-Kramer simultaneous intervals)"),
+    "agree": Column("Agree", "settled pairs ordered alike by both"),
+    "concordance_low": Column("Concordance ≥", "95% one-sided exact (Clopper-Pearson) bound of the concordance of the "
+                              "settled pairs"),
     "tau": Column("Kendall τ", "rank correlation of the configs' mean objective: 1 same order, 0 unrelated, -1 reversed"),
-    "tau_ci": Column("τ 95% CI", "bootstrap 95% confidence interval of Kendall tau over resampled repeats"),
+    "tau_ci": Column("τ 95% CI", "95% interval of Kendall tau between the true config means (docs/importance.md)"),
     "rho": Column("Spearman ρ", "Spearman rank correlation of the configs' mean objective"),
     "n_shared": Column("Shared configs", "configs present in both slices"),
     # objective metrics, datasets

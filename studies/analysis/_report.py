@@ -40,7 +40,7 @@ from studies.analysis._metrics import objective_metrics
 from studies.analysis._race import race_section
 from studies.analysis._sections import Section
 from studies.analysis._summary import summary_facts, summary_sentences
-from studies.analysis._transfer import compare_studies, rank_transfer_matrix
+from studies.analysis._transfer import compare_studies, rank_transfer_matrix, transfer_race_answer
 from studies.analysis._variance import variance_section
 
 PRIMARY_EVALUATOR = "anova"  # the default headline evaluator (importance_with_ci's "headline" decides)
@@ -122,6 +122,8 @@ def build_report(
     board = leaderboard_table(table, alpha=alpha, test=test)
     ablation = ablation_table(table, baseline, alpha=alpha, test=test, margin=margin)
     transfer = compare_studies(table, collect(compare_with), top_k=top_k, seed=seed) if compare_with is not None else None
+    if transfer is not None:  # the transfer race's own verdict, when this study raced compare_with
+        transfer["race"] = transfer_race_answer(study, compare_with)
     importance = importance_with_ci(table, evaluators=evaluators, n_bootstrap=n_bootstrap, seed=seed, progress=progress,
                                     permute=[e for e in REPORT_PERMUTE if e in evaluators])
     split = variance_split(table, alpha=alpha, test=test)

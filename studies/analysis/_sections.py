@@ -130,10 +130,11 @@ def leaderboard_section(board: pd.DataFrame, pruned: list[str], fig, ids: dict[s
 
 def dataset_transfer_section(by_dataset: dict[str, Any], fig) -> Section:
     return Section("Rank transfer between datasets", [
-        "Kendall tau between the config rankings (mean objective) on every pair of dataset values of this study, "
-        "matched on the other parameters; CI for the tau of the true config means (Tukey-Kramer simultaneous intervals, "
-        "projected onto the pairs both datasets can order; see docs/importance.md). High tau: the cheaper dataset "
-        "ranks the configs as the other does.",
+        "Kendall tau between the config rankings (mean objective) on every pair of dataset values of this "
+        "study, matched on the other parameters; CI for the tau of the true config means (lower end from each "
+        "slice's posterior, upper end from the Tukey-Kramer simultaneous intervals; see docs/importance.md). "
+        "Settled: pairs both slices order beyond noise; agree: those ordered alike; concordance low: its 95% "
+        "one-sided exact bound. High tau: the cheaper dataset ranks the configs as the other does.",
     ], [pd.DataFrame(by_dataset["pairs"])], [fig])
 
 
@@ -301,25 +302,49 @@ def ablation_section(ablation, fig, ids: dict[str, str] | None = None) -> Sectio
 
 
 def transfer_section(result: dict[str, Any], fig) -> Section:
+    from studies.analysis._text import concordance_line
+
     def ci(low, high):
         return "no CI" if low is None else f"95% CI {low:.2f} to {high:.2f}"
 
+    def sentence(text: str) -> str:
+        return text[:1].upper() + text[1:]
+
     tau, rho = result["kendall_tau"], result["spearman_rho"]
+    tau_ci, rho_ci = ci(result["kendall_ci_low"], result["kendall_ci_high"]), ci(result["spearman_ci_low"],
+                                                                                   result["spearman_ci_high"])
     paras = [
-        f"{result['n_shared']} configs shared by {result['study_a']!r} and {result['study_b']!r}, matched on the searched "
-        f"parameters {', '.join(result['matched_on'])} (metric: mean {result['metric']}).",
-        f"Kendall tau = {tau if tau is None else f'{tau:.3f}'} ({ci(result['kendall_ci_low'], result['kendall_ci_high'])}, p = {result['kendall_p']}); "
-        f"Spearman rho = {rho if rho is None else f'{rho:.3f}'} ({ci(result['spearman_ci_low'], result['spearman_ci_high'])}).",
-        f"Top-{result['top_k']} agreement: {result['top_k_overlap']}/{result['top_k']}; same best config: {result['same_best']}; "
-        f"{len(result['flips'])} of {result['n_pairs']} pairs flip order.",
+        f"{result['n_shared']} configs shared by {result['study_a']!r} (A) and {result['study_b']!r} (B), matched on "
+        f"the searched parameters {', '.join(result['matched_on'])} (metric: mean {result['metric']}).",
+        sentence(concordance_line(result)) + ". A pair is settled in a study when its Tukey-Kramer simultaneous "
+        "interval (config x seed model, 97.5% per study) excludes 0; the bound is the chance that a pair both "
+        "studies settle is ordered alike.",
+        f"Kendall tau = {tau if tau is None else f'{tau:.3f}'} ({tau_ci} for the tau of the true config means, "
+        f"p = {result['kendall_p']}); Spearman rho = {rho if rho is None else f'{rho:.3f}'} ({rho_ci}, bootstrap of "
+        "the observed rho).",
+        sentence(result["cost_sentence"]) + ".",
+        f"Top-{result['top_k']} agreement: {result['top_k_overlap']}/{result['top_k']}; same best config: "
+        f"{result['same_best']}; {len(result['flips'])} of {result['n_pairs']} pairs flip order (gap: |difference "
+        "in A| + |difference in B|).",
     ]
+    if result.get("race"):
+        from studies._race_transfer import answer_lines
+
+        lines = answer_lines(result["race"], result["study_a"], result["study_b"])
+        paras.append("This study raced the other (study launch --race-mode transfer; docs/racing.md), and the "
+                     "race's verdicts are sequential (alpha spent over its looks): "
+                     + " ".join(line.strip() for line in lines))
     if result.get("kendall_ci", {}).get("method", "none") != "none":
-        paras.append(f"The Kendall CI is for tau between the true config means ({result['kendall_ci']['method']}; "
-                     f"{result['kendall_ci']['settled_pairs']} of {result['n_pairs']} pairs ordered beyond noise in both studies); "
-                     "same_order_probability: the chance that both studies order a pair the same way, most doubtful first.")
+        paras.append(f"The Kendall CI: {result['kendall_ci']['method']} (docs/importance.md); "
+                     "same_order_probability: the chance that both studies order a pair the same way, most doubtful "
+                     "first.")
     tables = [pd.DataFrame(result["configs"])]
     if result["flips"]:
-        tables.append(pd.DataFrame(result["flips"]))
+        flips = pd.DataFrame(result["flips"])
+        settled = {frozenset((p["config_1"], p["config_2"])): p["status"] for p in result.get("settled_pairs", ())}
+        flips["status"] = [settled.get(frozenset(pair), "unsettled") for pair in zip(flips["config_1"],
+                                                                                      flips["config_2"])]
+        tables.append(flips)
     if result.get("pairs") and result["pairs"][0]["same_order_probability"] is not None:
         tables.append(pd.DataFrame(result["pairs"][:20]))
     return Section("Rank transfer", paras, tables, [fig])

@@ -22,19 +22,36 @@ def _ci(low: float | None, high: float | None) -> str:
     return "no CI" if low is None else f"95% CI {low:.2f} to {high:.2f}"
 
 
+def concordance_line(result: Mapping[str, Any]) -> str:
+    """"of the pairs settled in both studies, 26/26 agree; concordance >= 0.89" for a
+    :func:`compare_studies` result."""
+    c = result["concordance"]
+    if c.get("method", "none") == "none":
+        return f"settled pairs: none ({c.get('reason', 'no noise estimate')})"
+    if not c["settled"]:
+        return (f"settled pairs: none of the {c['pairs']} pairs is settled in both studies "
+                f"({c['settled_a']} in A, {c['settled_b']} in B): no concordance to state")
+    return (f"of the {c['settled']} pairs settled in both studies (of {c['pairs']}), {c['agree']}/{c['settled']} "
+            f"agree; concordance >= {c['low']:.2f} ({100 * c['confidence']:g}% one-sided exact bound)")
+
+
 def format_comparison(result: Mapping[str, Any]) -> str:
-    """The text ``study compare`` prints for a :func:`compare_studies` result: rank correlations
-    with their CIs, top-k agreement, the ranks side by side, the pairs that flip order and the
-    pairs least sure to keep it."""
+    """The text ``study compare`` prints for a :func:`compare_studies` result: the settled pairs
+    and their concordance, rank correlations with their CIs, the cost to decide, top-k agreement,
+    the ranks side by side, the pairs that flip order and the pairs least sure to keep it."""
     tau, rho = result["kendall_tau"], result["spearman_rho"]
+    tau_ci, rho_ci = _ci(result["kendall_ci_low"], result["kendall_ci_high"]), _ci(result["spearman_ci_low"],
+                                                                                     result["spearman_ci_high"])
     lines = [
-        f"{result['n_shared']} shared configs (matched on {', '.join(result['matched_on'])}); metric: mean {result['metric']}",
-        f"Kendall tau  {'n/a' if tau is None else f'{tau:+.3f}'} ({_ci(result['kendall_ci_low'], result['kendall_ci_high'])})",
-        f"Spearman rho {'n/a' if rho is None else f'{rho:+.3f}'} ({_ci(result['spearman_ci_low'], result['spearman_ci_high'])})",
+        f"{result['n_shared']} shared configs (matched on {', '.join(result['matched_on'])}); "
+        f"metric: mean {result['metric']}",
+        concordance_line(result),
+        f"Kendall tau  {'n/a' if tau is None else f'{tau:+.3f}'} ({tau_ci} for the true config means)",
+        f"Spearman rho {'n/a' if rho is None else f'{rho:+.3f}'} ({rho_ci}, bootstrap of the observed rho)",
     ]
     if result["kendall_ci"].get("method", "none") != "none":
-        lines.append(f"  (tau CI for the true config means: {result['kendall_ci']['method']}; "
-                     f"{result['kendall_ci']['settled_pairs']} of {result['n_pairs']} pairs ordered beyond noise in both studies)")
+        lines.append(f"  (tau CI {result['kendall_ci']['method']})")
+    lines.append(result["cost_sentence"])
     lines.append(f"top-{result['top_k']} agreement {result['top_k_overlap']}/{result['top_k']}; same best: {result['same_best']}")
     lines.append(f"{'rank A':>6} {'rank B':>6} {'mean A':>8} {'mean B':>8}  config")
     for c in result["configs"]:
@@ -42,13 +59,26 @@ def format_comparison(result: Mapping[str, Any]) -> str:
     flips = result["flips"]
     lines.append(f"{len(flips)} of {result['n_pairs']} pairs flip order" + (":" if flips else ""))
     for f in flips[:20]:
-        lines.append(f"  {f['config_1']} vs {f['config_2']}: A {f['a'][0]:.4f}/{f['a'][1]:.4f}, B {f['b'][0]:.4f}/{f['b'][1]:.4f}")
+        settled = _settled_note(result, f["config_1"], f["config_2"])
+        lines.append(f"  {f['config_1']} vs {f['config_2']}: A {f['a'][0]:.4f}/{f['a'][1]:.4f}, "
+                     f"B {f['b'][0]:.4f}/{f['b'][1]:.4f}{settled}")
     doubtful = [p for p in result["pairs"] if p["same_order_probability"] is not None][:5]
     if doubtful:
         lines.append("least sure to keep their order (probability both studies order the pair the same way):")
         for p in doubtful:
             lines.append(f"  {p['same_order_probability']:.2f}  {p['config_1']} vs {p['config_2']}")
     return "\n".join(lines)
+
+
+def _settled_note(result: Mapping[str, Any], first: str, second: str) -> str:
+    """" (settled in both: a real disagreement)" or who settles a flipped pair."""
+    for p in result.get("settled_pairs", ()):
+        if {p["config_1"], p["config_2"]} == {first, second}:
+            if p["status"] == "disagree":
+                return "  (settled in both: a real disagreement)"
+            where = [n for n, v in (("A", p["settled_a"]), ("B", p["settled_b"])) if v]
+            return f"  (settled in {' and '.join(where)} only)" if where else "  (settled in neither: noise)"
+    return ""
 
 
 def format_datasets(info: Mapping[str, Mapping[str, Any]]) -> str:
@@ -77,11 +107,24 @@ def _transfer_lines(result: dict[str, Any]) -> list[str]:
 
     return [
         f"rank transfer {result['study_a']!r} -> {result['study_b']!r}: {result['n_shared']} shared configs, "
-        + corr("Kendall tau", result["kendall_tau"], result["kendall_ci_low"], result["kendall_ci_high"]) + ", "
+        + corr("Kendall tau", result["kendall_tau"], result["kendall_ci_low"], result["kendall_ci_high"])
+        + " (true means), "
         + corr("Spearman rho", result["spearman_rho"], result["spearman_ci_low"], result["spearman_ci_high"]),
+        f"  {concordance_line(result)}",
+        f"  {result['cost_sentence']}",
         f"  top-{result['top_k']} agreement {result['top_k_overlap']}/{result['top_k']}; same best config: "
         f"{result['same_best']}; {len(result['flips'])} of {result['n_pairs']} pairs flip order",
+        *race_lines(result),
     ]
+
+
+def race_lines(result: Mapping[str, Any]) -> list[str]:
+    """The transfer race's verdict (``result["race"]``, set by the report), indented."""
+    if not result.get("race"):
+        return []
+    from studies._race_transfer import answer_lines
+
+    return [f"  {line.strip()}" for line in answer_lines(result["race"], result["study_a"], result["study_b"])]
 
 
 def format_summary(report: Report, *, limit: int = 10) -> str:

@@ -1,7 +1,8 @@
 """Rank transfer: does a cheap study (e.g. a 128-sample subset) predict an expensive one's ranking?
 
 Seed 000 (Liu et al., §5-6) asks whether trends on small subsets match the full dataset. Here two
-studies are compared on the configs they share.
+studies are compared on the configs they share (at least 3: with 2 there is one pair, and no
+ranking to transfer).
 
 **Matching rule.** A config is identified by its Optuna parameter values restricted to the
 parameter names *both* studies search (minus ``ignore`` and minus the keys a ``where`` filter
@@ -15,20 +16,13 @@ hint to pin it with ``where_a``/``where_b`` (``--where-a dataset=cifar10``).
 Rank correlations are Kendall's tau-b (``scipy.stats.kendalltau``) and Spearman's rho
 (``scipy.stats.spearmanr``) of the per-config mean scores.
 
-**The Kendall CI targets the true ranking.** The observed tau is attenuated by measurement noise
-in both studies (configs 0.5 noise SD apart at 3 repeats swap often), and a bootstrap of it
-brackets the noisy tau, not the truth: it covered a true tau of 1 in 2.5% of simulated studies.
-Here each study gets simultaneous confidence intervals for all pairwise differences of config
-means (Tukey-Kramer, studentized range, ``scipy.stats.studentized_range``; noise from the residual
-of the config x seed two-way layout when every config ran the same seeds, else the pooled
-within-config variance), each at level ``1 - (1 - confidence) / 2`` so both hold jointly with
-probability ``confidence``. A pair whose order both intervals settle counts as concordant or
-discordant; an unsettled pair may be either. The CI is the range of tau over those
-possibilities: ``(C - D - U) / M`` to ``(C - D + U) / M`` (M pairs, U unsettled). It covers the
-true tau (of distinct true means) whenever the simultaneous intervals hold, so its coverage is at
-least ``confidence``; it is conservative (transitivity is ignored) and honestly wide when the data
-cannot order the configs. Projection of a simultaneous confidence set onto a derived quantity is
-written here because scipy has the studentized range but no such projection.
+**The answers that decide** (:mod:`studies.analysis._transfer_stats` has the methods): the pairs
+each study *settles* (Tukey-Kramer simultaneous intervals of the config x seed model), the
+concordance of the pairs settled in both with a one-sided exact binomial bound ("26/26 agree;
+concordance >= 0.89"), an interval for Kendall's tau between the studies' TRUE config means (its
+lower end from each study's posterior of the means, its upper end the projection of the
+simultaneous intervals) and what more repeats would settle ("1 more repeat of 'sub128' (4 per
+config) settles 90% of the 19 pairs 'hardall' settles").
 
 Each pair of configs also gets the probability that the two studies order it the same way:
 ``pA pB + (1 - pA)(1 - pB)``, where ``pA`` is the posterior probability (flat prior, Student t)
@@ -41,12 +35,10 @@ the observed rho and, like any such bootstrap, runs narrow when configs are clos
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,8 +46,15 @@ import optuna
 from scipy import stats
 
 from searchspace.errors import valid_list
-from studies.analysis._collect import AnalysisError, StudyTable, collect, parse_assignments, resample_rows, restrict, seed_blocks
+from studies.analysis._collect import AnalysisError, StudyTable, collect, parse_assignments, resample_rows, restrict
 from studies.analysis._stats import mean_ci, table_bounds
+from studies.analysis._transfer_stats import (
+    NO_NOISE, TAU_DRAWS, Noise, concordance, cost_sentence, cost_to_decide, fit_noise, pair_rows, settled_signs, tau_b,
+    tau_interval,
+)
+
+MIN_SHARED = 3  # configs both studies must share: with 2 there is one pair and no ranking to transfer
+MATRIX_DRAWS = 250  # posterior draws per dataset pair in the rank-transfer matrix (210 pairs in liu-subsets)
 
 METRICS = {"value": "value", "val": "value", "test": "test", "test_accuracy": "test"}
 
@@ -99,21 +98,23 @@ def compare_studies(
     ignore: Sequence[str] = (),
     where_a: str | Mapping[str, Any] | None = None,
     where_b: str | Mapping[str, Any] | None = None,
+    draws: int = TAU_DRAWS,
 ) -> dict[str, Any]:
-    """Kendall tau, Spearman rho (with bootstrap CIs), top-k agreement and order flips of the
+    """The settled pairs and their concordance, Kendall tau with an interval for the true means,
+    the cost to decide, Spearman rho (bootstrap CI), top-k agreement and order flips of the
     configs two studies share. ``metric``: ``value`` (the objective, validation accuracy) or
-    ``test`` (test accuracy)."""
+    ``test`` (test accuracy); ``draws``: posterior draws behind the tau interval's lower end."""
     from studies._options import check_options
 
     check_options(top_k=top_k, bootstrap=n_bootstrap, seed=seed)
     return _compare(study_a, study_b, metric=metric, top_k=top_k, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
-                    ignore=ignore, where_a=where_a, where_b=where_b, detail=True)
+                    ignore=ignore, where_a=where_a, where_b=where_b, detail=True, draws=draws)
 
 
 def _compare(
     study_a: optuna.Study | StudyTable, study_b: optuna.Study | StudyTable, *, metric: str, top_k: int, n_bootstrap: int,
     confidence: float, seed: int, ignore: Sequence[str], where_a: str | Mapping[str, Any] | None,
-    where_b: str | Mapping[str, Any] | None, detail: bool,
+    where_b: str | Mapping[str, Any] | None, detail: bool, draws: int = TAU_DRAWS,
 ) -> dict[str, Any]:
     """:func:`compare_studies`; ``detail=False`` (the rank-transfer matrix, 210 dataset pairs in
     liu-subsets) leaves out the per-config CIs and the per-pair lists, quadratic in the configs,
@@ -147,11 +148,12 @@ def _compare(
     keyed_a = _keyed(a, shared, [n for n in names_a if n not in shared and n not in dropped])
     keyed_b = _keyed(b, shared, [n for n in names_b if n not in shared and n not in dropped])
     common = [k for k in keyed_a if k in keyed_b]
-    if len(common) < 2:
-        found = "no shared configs" if not common else "only one shared config"
+    if len(common) < MIN_SHARED:
+        found = {0: "no shared configs", 1: "only one shared config"}.get(len(common),
+                                                                           f"only {len(common)} shared configs")
         raise AnalysisError(
             f"studies {a.study_name!r} and {b.study_name!r} have {found} (matched on {valid_list(shared)}); "
-            "rank transfer needs 2 or more"
+            f"rank transfer needs {MIN_SHARED} or more"
         )
     vals_a = [_finite(a.values(keyed_a[k], column)) for k in common]
     vals_b = [_finite(b.values(keyed_b[k], column)) for k in common]
@@ -168,12 +170,16 @@ def _compare(
     groups_a, groups_b = [keyed_a[k] for k in common], [keyed_b[k] for k in common]
     # the bootstrap serves the Spearman CI only, which the summary leaves out
     boot, schemes = _bootstrap(a, groups_a, b, groups_b, column, n_bootstrap if detail else 0, seed)
-    noise_a, noise_b = pair_noise(a, groups_a, column), pair_noise(b, groups_b, column)
-    interval = kendall_projection_ci(mean_a, mean_b, noise_a, noise_b, confidence)
+    noise_a, noise_b = study_noise(a, groups_a, column), study_noise(b, groups_b, column)
+    # the matrix (detail=False) shows no cost statement
+    answers = transfer_answers(noise_a, noise_b, confidence, seed=seed, draws=draws, cost=detail)
+    interval = answers["kendall_ci"]
     if not detail:
         return {"kendall_tau": tau, "kendall_ci_low": interval["low"], "kendall_ci_high": interval["high"], "spearman_rho": rho,
                 "n_shared": len(common), "n_flips": int(_flip_mask(mean_a, mean_b)[0].sum()),
-                "same_best": bool(int(np.argmin(sign * mean_a)) == int(np.argmin(sign * mean_b)))}
+                "same_best": bool(int(np.argmin(sign * mean_a)) == int(np.argmin(sign * mean_b))),
+                "settled": answers["concordance"]["settled"], "agree": answers["concordance"]["agree"],
+                "concordance_low": answers["concordance"]["low"]}
     labels = [", ".join(f"{n}={v}" for n, v in _display(a.params_of(keyed_a[k]), shared)) for k in common]
     k = min(top_k, len(common))
     top_a = set(np.argsort(sign * mean_a, kind="stable")[:k])
@@ -199,6 +205,9 @@ def _compare(
         "only_in_b": len(keyed_b) - len(common),
         "kendall_tau": tau, "kendall_p": tau_p,
         "kendall_ci_low": interval["low"], "kendall_ci_high": interval["high"], "kendall_ci": interval,
+        "concordance": answers["concordance"], "cost": answers["cost"],
+        "cost_sentence": cost_sentence(answers["cost"], a.study_name, b.study_name),
+        "settled_pairs": pair_rows(labels, answers["signs_a"], answers["signs_b"]),
         "spearman_rho": rho, "spearman_p": rho_p,
         "spearman_ci_low": _pct(boot[:, 1], tail), "spearman_ci_high": _pct(boot[:, 1], 100 - tail),
         "bootstrap": {"replicates": len(boot), "resampling": {a.study_name: schemes[0], b.study_name: schemes[1]} if len(boot) else None,
@@ -215,91 +224,65 @@ def _compare(
     }
 
 
-@dataclass(frozen=True)
-class PairNoise:
-    """What a study knows about the noise of its config means: residual SD, its degrees of
-    freedom, the runs behind each config mean, and how the SD was estimated."""
-
-    sd: float
-    df: int
-    n: np.ndarray
-    method: str
-
-
-def pair_noise(table: StudyTable, groups: list[str], column: str) -> PairNoise | None:
-    """The noise SD for differences of config means: the residual of the config x seed two-way
-    layout when every config ran the same seeds once (shared seed luck cancels in a difference),
-    else the pooled within-config SD. None when no config has 2 or more runs."""
-    blocks = seed_blocks(table, groups) if column == "value" else None
-    values = table.frame[column].to_numpy(float)
-    if blocks is not None:
-        matrix = np.array([values[rows] for rows in blocks])
-        if np.isfinite(matrix).all():
-            k, s = matrix.shape
-            resid = matrix - matrix.mean(axis=1, keepdims=True) - matrix.mean(axis=0, keepdims=True) + matrix.mean()
-            df = (k - 1) * (s - 1)
-            return PairNoise(float(np.sqrt((resid**2).sum() / df)), df, np.full(k, s), "residual of configs x seeds (paired)")
-    per = [_finite(table.values(g, column)) for g in groups]
-    df = sum(len(v) - 1 for v in per if len(v) > 1)
-    if df == 0:
+def transfer_race_answer(study_a: Any, study_b: Any) -> dict[str, Any] | None:
+    """The answer of the transfer race ``study_a`` ran against ``study_b``
+    (``study launch --race-mode transfer``; :func:`studies._race_transfer.race_answer`), or None."""
+    if not isinstance(study_a, optuna.Study) or not isinstance(study_b, optuna.Study):
         return None
-    pooled = sum(((v - v.mean()) ** 2).sum() for v in per if len(v) > 1) / df
-    return PairNoise(float(np.sqrt(pooled)), int(df), np.array([len(v) for v in per]), "pooled within-config SD (unpaired)")
+    from studies._race_transfer import race_answer  # the race reads both studies' trials and specs
+
+    return race_answer(study_a, study_b)
 
 
-@functools.lru_cache(maxsize=256)
-def _studentized_range(level: float, k: int, df: int) -> float:
-    return float(stats.studentized_range.ppf(level, k, df))
+def study_noise(table: StudyTable, groups: list[str], column: str) -> Noise | None:
+    """The noise model of ``groups``' finite values of ``column`` (config x seed when the runs are
+    paired by seed or repeat, else one-way; :func:`studies.analysis._transfer_stats.fit_noise`)."""
+    values = table.frame[column].to_numpy(float)
+    pairs = table.frame["pair"].to_numpy(object)
+    per, blocks = [], []
+    for g in groups:
+        rows = table.row_numbers(g)
+        rows = rows[np.isfinite(values[rows])]
+        per.append(values[rows])
+        blocks.append(list(pairs[rows]))
+    return fit_noise(per, None if table.pairing == "none" else blocks)
 
 
-def _settled_signs(means: np.ndarray, noise: PairNoise, level: float) -> np.ndarray:
-    """Per pair (i < j): +1 / -1 when the Tukey-Kramer simultaneous interval of mean_i - mean_j
-    at ``level`` lies above / below 0, else 0."""
-    k = len(means)
-    iu = np.triu_indices(k, k=1)
-    d = (means[:, None] - means[None, :])[iu]
-    half = _studentized_range(level, k, noise.df) / np.sqrt(2) * noise.sd * np.sqrt(1 / noise.n[iu[0]] + 1 / noise.n[iu[1]])
-    return np.where(d - half > 0, 1, np.where(d + half < 0, -1, 0))
+def transfer_answers(noise_a: Noise | None, noise_b: Noise | None, confidence: float, *, seed: int = 0,
+                     draws: int = TAU_DRAWS, cost: bool = True) -> dict[str, Any]:
+    """The settled pairs of each study, their concordance, the tau interval and (``cost``) the
+    cost to decide (module docstring of :mod:`studies.analysis._transfer_stats`)."""
+    level = 1 - (1 - confidence) / 2  # each study's simultaneous level: both hold with probability >= confidence
+    signs_a = settled_signs(noise_a, level) if noise_a is not None else None
+    signs_b = settled_signs(noise_b, level) if noise_b is not None else None
+    if signs_a is None or signs_b is None:
+        agreement = {"settled": 0, "agree": 0, "disagree": 0, "low": None, "observed": None, "confidence": confidence,
+                     "method": "none", "reason": NO_NOISE}
+    else:
+        agreement = concordance(signs_a, signs_b, confidence)
+    interval = tau_interval(noise_a, noise_b, signs_a, signs_b, confidence, draws=draws, seed=seed)
+    if interval["method"] != "none":
+        interval["method"] += f" (each study's Tukey-Kramer intervals at {100 * level:g}%)"
+    return {"signs_a": signs_a, "signs_b": signs_b, "concordance": agreement, "kendall_ci": interval,
+            "cost": cost_to_decide(noise_a, noise_b, signs_a, signs_b, confidence, seed=seed) if cost else None}
 
 
-def kendall_projection_ci(mean_a: np.ndarray, mean_b: np.ndarray, noise_a: PairNoise | None, noise_b: PairNoise | None,
-                          confidence: float) -> dict[str, Any]:
-    """CI for Kendall's tau between the two studies' TRUE config means (see the module
-    docstring): ``{"low", "high", "method", "settled_pairs", "concordant", "discordant", ...}``."""
-    if noise_a is None or noise_b is None:
-        return {"low": None, "high": None, "method": "none", "reason": "a study has no repeats to estimate its noise from"}
-    level = 1 - (1 - confidence) / 2
-    sa, sb = _settled_signs(mean_a, noise_a, level), _settled_signs(mean_b, noise_b, level)
-    settled = (sa != 0) & (sb != 0)
-    m = len(sa)
-    agree = int((sa * sb)[settled].sum())
-    unsettled = int((~settled).sum())
-    return {
-        "low": (agree - unsettled) / m, "high": (agree + unsettled) / m,
-        "method": f"projection of Tukey-Kramer simultaneous {100 * level:g}% intervals per study",
-        "settled_pairs": int(settled.sum()), "pairs": m,
-        "concordant": int(((sa * sb) > 0).sum()), "discordant": int(((sa * sb) < 0).sum()),
-        "noise": {"a": {"sd": noise_a.sd, "df": noise_a.df, "method": noise_a.method},
-                  "b": {"sd": noise_b.sd, "df": noise_b.df, "method": noise_b.method}},
-    }
-
-
-def _beats(means: np.ndarray, noise: PairNoise | None) -> np.ndarray | None:
+def _beats(noise: Noise | None) -> np.ndarray | None:
     """Posterior probability (flat prior, Student t) that config i's true mean beats j's."""
     if noise is None:
         return None
-    se = noise.sd * np.sqrt(1 / noise.n[:, None] + 1 / noise.n[None, :])
-    d = means[:, None] - means[None, :]
+    se = noise.pair_se()
+    d = noise.effects[:, None] - noise.effects[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, d / np.where(se > 0, se, 1), np.sign(d) * np.inf)
     return np.where(d == 0, 0.5, stats.t.cdf(z, noise.df))
 
 
-def same_order_probabilities(labels: list[str], mean_a: np.ndarray, mean_b: np.ndarray, noise_a: PairNoise | None,
-                             noise_b: PairNoise | None) -> list[dict[str, Any]]:
+def same_order_probabilities(labels: list[str], mean_a: np.ndarray, mean_b: np.ndarray, noise_a: Noise | None,
+                             noise_b: Noise | None) -> list[dict[str, Any]]:
     """For each pair of configs, the probability that the two studies order it the same way
     (None without repeats), most doubtful first."""
-    pa, pb = _beats(mean_a, noise_a), _beats(mean_b, noise_b)
+    pa, pb = _beats(noise_a), _beats(noise_b)
     out = []
     for i, j in itertools.combinations(range(len(labels)), 2):
         prob = None if pa is None or pb is None else float(pa[i, j] * pb[i, j] + (1 - pa[i, j]) * (1 - pb[i, j]))
@@ -357,21 +340,6 @@ def _replicate_means(table: StudyTable, groups: list[str], column: str, rng: np.
     return means.reshape(n, len(groups)), scheme
 
 
-def tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b of each row pair of (replicates, configs) arrays.
-
-    The same statistic as ``scipy.stats.kendalltau`` (tests check it), vectorised over bootstrap
-    replicates: scipy also computes a p-value on every call, which made 1,000 replicates take
-    seconds. tau_b = sum_{i<j} sign(dx) sign(dy) / sqrt(untied pairs in x * untied pairs in y).
-    """
-    iu = np.triu_indices(x.shape[1], k=1)
-    sx = np.sign(x[:, :, None] - x[:, None, :])[:, iu[0], iu[1]]
-    sy = np.sign(y[:, :, None] - y[:, None, :])[:, iu[0], iu[1]]
-    denom = np.sqrt(np.abs(sx).sum(axis=1) * np.abs(sy).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, (sx * sy).sum(axis=1) / denom, np.nan)
-
-
 def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman's rho of each row pair: Pearson correlation of average ranks (as scipy)."""
     rx = stats.rankdata(x, axis=1) - (x.shape[1] + 1) / 2
@@ -398,13 +366,13 @@ def _flips(labels: list[str], mean_a: np.ndarray, mean_b: np.ndarray) -> list[di
     """Pairs ordered one way in A and the other way in B (ties in either are not flips)."""
     flipped, ij, da, db = _flip_mask(mean_a, mean_b)
     out = []
-    for (i, j), size in zip(ij[flipped].tolist(), (np.abs(da) + np.abs(db))[flipped].tolist()):
+    for (i, j), gap in zip(ij[flipped].tolist(), (np.abs(da) + np.abs(db))[flipped].tolist()):
         out.append({
             "config_1": labels[i], "config_2": labels[j],
             "a": [float(mean_a[i]), float(mean_a[j])], "b": [float(mean_b[i]), float(mean_b[j])],
-            "size": float(size),
+            "gap": float(gap),
         })
-    return sorted(out, key=lambda f: -f["size"])
+    return sorted(out, key=lambda f: -f["gap"])
 
 
 def rank_transfer_matrix(
@@ -412,7 +380,7 @@ def rank_transfer_matrix(
 ) -> dict[str, Any]:
     """Kendall tau between the config rankings at every pair of values of parameter ``by`` within
     one study: which subset (``mnist:hard2:128``, ``mnist:hard2:all``, ...) ranks the configs as
-    the full dataset does. ``pairs`` lists each comparison; a pair with fewer than 2 shared configs
+    the full dataset does. ``pairs`` lists each comparison; a pair with fewer than 3 shared configs
     has ``tau`` None and the reason."""
     table = collect(study)
     if by not in table.param_names():
@@ -422,10 +390,13 @@ def rank_transfer_matrix(
     for va, vb in itertools.combinations(values, 2):
         try:
             res = _compare(table, table, metric=metric, top_k=3, n_bootstrap=n_bootstrap, confidence=0.95, seed=seed, ignore=(),
-                           where_a={by: va}, where_b={by: vb}, detail=False)
+                           where_a={by: va}, where_b={by: vb}, detail=False, draws=MATRIX_DRAWS)
         except AnalysisError as exc:
             pairs.append({"a": va, "b": vb, "tau": None, "reason": str(exc)})
             continue
-        pairs.append({"a": va, "b": vb, "tau": res["kendall_tau"], "ci_low": res["kendall_ci_low"], "ci_high": res["kendall_ci_high"],
-                      "rho": res["spearman_rho"], "n_shared": res["n_shared"], "flips": res["n_flips"], "same_best": res["same_best"]})
+        pairs.append({"a": va, "b": vb, "tau": res["kendall_tau"], "tau_ci_low": res["kendall_ci_low"],
+                      "tau_ci_high": res["kendall_ci_high"],
+                      "rho": res["spearman_rho"], "n_shared": res["n_shared"], "flips": res["n_flips"],
+                      "same_best": res["same_best"],
+                      "settled": res["settled"], "agree": res["agree"], "concordance_low": res["concordance_low"]})
     return {"by": by, "values": values, "pairs": pairs}

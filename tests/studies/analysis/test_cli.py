@@ -26,6 +26,8 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     grid_study({"layers": ("full", "no-BN", "no-PL")}, lambda p: {"full": 0.95, "no-BN": 0.7, "no-PL": 0.8}[p["layers"]],
                storage=url, name="full", rng_seed=1)
     grid_study({"model": ("VGG11", "VGG16")}, lambda p: 0.5, storage=url, name="vgg")
+    # shares 2 configs with small
+    grid_study({"layers": ("full", "no-BN", "no-Conv")}, lambda p: 0.5, storage=url, name="two")
     empty = optuna.create_study(study_name="empty", storage=url)
     empty.add_trial(optuna.trial.create_trial(params={"layers": "full"}, distributions={"layers": CategoricalDistribution(["full"])},
                                               state=optuna.trial.TrialState.FAIL))
@@ -38,10 +40,14 @@ BAD = [
      "error: baseline layers=fulll matches no completed config of study 'small'; configs: layers=full, layers=no-BN, layers=no-PL"),
     (["--study-name", "small", "--baseline", "depth=3"], "error: baseline key(s) depth are not parameters of study 'small'"),
     (["--study-name", "empty"], "error: study 'empty' has no completed trials (1 fail); nothing to analyse"),
+    (["--study-name", "small", "--compare-with", "two"],
+     "error: studies 'small' and 'two' have only 2 shared configs (matched on layers); rank transfer needs 3 or more"),
 ]
 BAD_COMPARE = [
     (["--study-name", "small", "--study-name", "vgg"], "error: studies 'small' and 'vgg' share no searched parameter to match configs on"),
     (["--study-name", "small", "--study-name", "nope"], "error: no study named 'nope' in"),
+    (["--study-name", "small", "--study-name", "two"],
+     "error: studies 'small' and 'two' have only 2 shared configs (matched on layers); rank transfer needs 3 or more"),
     (["--study-name", "small"], "error: study compare needs exactly two --study-name, got 1"),
     (["--study-name", "small", "--study-name", "full", "--where-a", "layers=full"],
      "error: studies 'small' and 'full' search only layers in common, and layers (--where-a/--where-b) takes it out"),
@@ -92,6 +98,9 @@ def test_compare_prints_tau_and_flips(storage, capsys):
     assert "3 shared configs (matched on layers)" in text
     assert "Kendall tau  +0.333" in text  # one of three pairs (no-BN vs no-PL) flips
     assert "1 of 3 pairs flip order" in text and "layers=no-BN vs layers=no-PL" in text
+    # noise 0.01, gaps 0.1: every pair is settled in both studies, and the flip is a real disagreement
+    assert "of the 3 pairs settled in both studies (of 3), 2/3 agree; concordance >= 0.14" in text
+    assert "(settled in both: a real disagreement)" in text and "cost to decide: " in text
     assert "top-1 agreement 1/1; same best: True" in text
     assert cli.main(["study", "compare", "--storage", storage, "--study-name", "small", "--study-name", "full", "--json",
                      "--bootstrap", "50"]) == 0

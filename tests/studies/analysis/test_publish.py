@@ -63,7 +63,9 @@ def test_format_comparison_and_format_datasets_render_the_cli_text():
     text = format_comparison(compare_studies(a, b, n_bootstrap=0))
     lines = text.splitlines()
     assert lines[0].startswith("3 shared configs (matched on layers); metric: mean ")
-    assert lines[1].startswith("Kendall tau  +1.000") and "top-3 agreement 3/3; same best: True" in text
+    assert lines[1].startswith("of the ") and " pairs settled in both studies (of 3), " in lines[1]
+    assert lines[2].startswith("Kendall tau  +1.000") and "top-3 agreement 3/3; same best: True" in text
+    assert any(line.startswith("cost to decide: ") for line in lines)
     assert "0 of 3 pairs flip order" in text
     info = {"toy": {"height": 8, "width": 8, "channels": 1, "images": 100, "num_classes": 10, "imbalance_ratio": 1.5,
                     "label_entropy_bits": 3.2, "intensity_entropy_bits_mean": 4.25}}

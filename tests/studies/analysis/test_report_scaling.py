@@ -8,7 +8,7 @@ import numpy as np
 
 from studies.analysis import _plots as _figures  # optuna_figures lives in _plots
 from studies.analysis._collect import collect, matching_groups, same_value
-from studies.analysis._transfer import _flips, compare_studies, rank_transfer_matrix
+from studies.analysis._transfer import MATRIX_DRAWS, _flips, compare_studies, rank_transfer_matrix
 from tests.studies.analysis._synthetic import grid_study
 
 DATASETS = ("d0", "d1", "d2")
@@ -26,9 +26,11 @@ def test_rank_transfer_matrix_summary_matches_compare_studies():
     matrix = rank_transfer_matrix(table, by="dataset", n_bootstrap=0)
     assert len(matrix["pairs"]) == 3
     for pair in matrix["pairs"]:
-        full = compare_studies(table, table, where_a={"dataset": pair["a"]}, where_b={"dataset": pair["b"]}, n_bootstrap=0)
+        full = compare_studies(table, table, where_a={"dataset": pair["a"]}, where_b={"dataset": pair["b"]},
+                               n_bootstrap=0, draws=MATRIX_DRAWS)
         assert pair["tau"] == full["kendall_tau"]
-        assert (pair["ci_low"], pair["ci_high"]) == (full["kendall_ci_low"], full["kendall_ci_high"])
+        assert (pair["tau_ci_low"], pair["tau_ci_high"]) == (full["kendall_ci_low"], full["kendall_ci_high"])
+        assert (pair["settled"], pair["agree"]) == (full["concordance"]["settled"], full["concordance"]["agree"])
         assert pair["rho"] == full["spearman_rho"]
         assert pair["n_shared"] == full["n_shared"] == len(MODELS)
         assert pair["flips"] == len(full["flips"])
@@ -44,8 +46,8 @@ def test_flips_match_the_pairwise_loop_with_ties():
         da, db = a[i] - a[j], b[i] - b[j]
         if da * db < 0:
             expected.append({"config_1": labels[i], "config_2": labels[j], "a": [a[i], a[j]], "b": [b[i], b[j]],
-                             "size": abs(da) + abs(db)})
-    expected.sort(key=lambda f: -f["size"])
+                             "gap": abs(da) + abs(db)})
+    expected.sort(key=lambda f: -f["gap"])
     got = _flips(labels, a, b)
     assert expected and got == expected
 

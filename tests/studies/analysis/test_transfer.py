@@ -137,8 +137,8 @@ def test_seeds_are_resampled_jointly_so_shared_seed_luck_does_not_blur_the_ranki
 
 
 def test_the_kendall_ci_targets_the_true_ranking_not_the_noisy_one():
-    # configs 0.5 noise SD apart at 3 repeats: the observed tau is far below the true 1; the old
-    # bootstrap CI bracketed the noisy tau and missed 1; the projection CI must keep 1 inside
+    # configs 0.5 noise SD apart at 3 repeats: the observed tau is far below the true 1; a
+    # bootstrap CI brackets the noisy tau and misses 1; the projection's upper end keeps 1 inside
     means = {m: 0.5 * i for i, m in enumerate(MODELS)}
     hits = 0
     for s in range(5):
@@ -146,22 +146,110 @@ def test_the_kendall_ci_targets_the_true_ranking_not_the_noisy_one():
         b = grid_study({"model": MODELS}, lambda p: means[p["model"]], name="b", rng_seed=50 + s, noise=1.0, seed_effect=0.5)
         res = compare_studies(a, b, n_bootstrap=0)
         assert res["kendall_ci_low"] <= res["kendall_tau"] <= res["kendall_ci_high"]
-        assert res["kendall_ci"]["noise"]["a"]["method"].startswith("residual of configs x seeds")
+        assert res["kendall_ci"]["noise"]["a"]["method"].startswith("two-way layout configs + seeds")
         hits += res["kendall_ci_high"] == pytest.approx(1.0)
     assert hits == 5
 
 
-def test_the_projection_interval_counts_settled_and_unsettled_pairs():
-    from studies.analysis._transfer import PairNoise, kendall_projection_ci
+def _noise(effects, sd=0.01, n=5):
+    from studies.analysis._transfer_stats import Noise
 
-    noise = PairNoise(sd=0.01, df=20, n=np.full(4, 5), method="test")
-    a, b = np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 1.0, 3.0, 2.0])  # one clear discordant pair of 6
-    res = kendall_projection_ci(a, b, noise, noise, 0.95)
-    assert res["low"] == res["high"] == pytest.approx(4 / 6) and res["settled_pairs"] == 6
-    close = np.array([0.0, 0.001, 2.0, 3.0])  # pair (0, 1) unsettled in A: it may be either way
-    res = kendall_projection_ci(close, b, noise, noise, 0.95)
-    assert (res["low"], res["high"]) == pytest.approx((2 / 6, 4 / 6)) and res["settled_pairs"] == 5
-    assert kendall_projection_ci(a, b, None, noise, 0.95)["low"] is None
+    k = len(effects)
+    return Noise(np.asarray(effects, float), np.eye(k) / n, sd, (k - 1) * (n - 1), np.full(k, n), "two-way test")
+
+
+def test_the_tau_interval_projects_settled_pairs_above_and_uses_the_posterior_below():
+    from studies.analysis._transfer_stats import settled_signs, tau_interval
+
+    a, b = _noise([0.0, 1.0, 2.0, 3.0]), _noise([0.0, 1.0, 3.0, 2.0])  # one clear discordant pair of 6
+    sa, sb = settled_signs(a, 0.975), settled_signs(b, 0.975)
+    res = tau_interval(a, b, sa, sb, 0.95)
+    assert res["settled_pairs"] == 6 and res["discordant"] == 1
+    assert res["low"] == pytest.approx(4 / 6) and res["high"] == pytest.approx(4 / 6)  # no noise left to draw
+    close = _noise([0.0, 0.001, 2.0, 3.0])  # pair (0, 1) unsettled in A: it may be either way
+    res = tau_interval(close, b, settled_signs(close, 0.975), sb, 0.95)
+    assert res["high"] == pytest.approx(4 / 6) and res["low"] == pytest.approx(2 / 6) and res["settled_pairs"] == 5
+    # nothing settled concordant in both: nothing excludes a reversed ranking, the lower end is -1
+    flat = _noise([0.0, 0.001, 0.002, 0.003], sd=1.0)
+    res = tau_interval(flat, flat, settled_signs(flat, 0.975), settled_signs(flat, 0.975), 0.95)
+    assert (res["low"], res["high"]) == (-1.0, 1.0) and res["method"].startswith("low: projection")
+    assert tau_interval(None, b, None, sb, 0.95)["low"] is None
+
+
+def test_the_noise_model_is_statsmodels_ols_of_config_plus_seed_also_with_incomplete_blocks():
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    from studies.analysis._transfer_stats import fit_noise
+
+    rng = np.random.default_rng(0)
+    values = [rng.normal(i, 1.0, size=n) for i, n in enumerate((5, 3, 4, 5))]  # a race's unequal repeats
+    blocks = [list(range(len(v))) for v in values]
+    noise = fit_noise(values, blocks)
+    frame = pd.DataFrame({"y": np.concatenate(values), "config": np.repeat(np.arange(4), [len(v) for v in values]),
+                          "seed": np.concatenate(blocks)})
+    ols = smf.ols("y ~ 0 + C(config) + C(seed)", frame).fit()
+    assert noise.df == int(ols.df_resid) and noise.sd == pytest.approx(np.sqrt(ols.scale))
+    names = [f"C(config)[{c}]" for c in range(4)]
+    assert noise.effects == pytest.approx(ols.params[names].to_numpy())
+    assert noise.unscaled * noise.sd**2 == pytest.approx(ols.cov_params().loc[names, names].to_numpy())
+    unpaired = fit_noise(values, None)  # no common seeds: the one-way layout, its SE the pooled SD over sqrt(n)
+    assert unpaired.effects == pytest.approx([v.mean() for v in values])
+    assert unpaired.df == sum(len(v) - 1 for v in values)
+    assert fit_noise([np.array([1.0]), np.array([2.0]), np.array([3.0])], None) is None  # no df for the error
+
+
+def test_settled_pair_concordance_is_the_exact_one_sided_binomial_bound():
+    from studies.analysis._transfer_stats import concordance
+
+    agree = np.ones(26, dtype=int)
+    res = concordance(np.concatenate([agree, [0, 1]]), np.concatenate([agree, [1, 0]]), 0.95)
+    assert (res["settled"], res["agree"], res["disagree"]) == (26, 26, 0)
+    assert res["low"] == pytest.approx(0.05 ** (1 / 26))
+    assert round(res["low"], 2) == 0.89  # the "26/26 agree; concordance >= 0.89"
+    res = concordance(np.array([1, 1, -1, 1]), np.array([1, 1, 1, 1]), 0.95)
+    assert res["agree"] == 3 and res["low"] == pytest.approx(stats.beta.ppf(0.05, 3, 2))
+    assert concordance(np.zeros(3), np.ones(3), 0.95)["low"] is None
+
+
+def test_settle_probability_is_the_noncentral_t_and_the_cost_grows_with_noise():
+    from studies.analysis._transfer_stats import (
+        cost_sentence, cost_to_decide, settle_probability, settled_signs, tukey_critical,
+    )
+
+    noise = _noise(np.arange(6) * 0.5, sd=1.0, n=3)
+    contrast = np.array([0.0, 0.5, 1.0, 3.0, 30.0])
+    for n in (3, 10, 40):
+        crit, df, delta = tukey_critical(0.975, 6, 5 * (n - 1)), 5 * (n - 1), contrast / np.sqrt(2 / n)
+        expected = stats.nct.sf(crit, df, delta) + stats.nct.cdf(-crit, df, delta)
+        expected = np.where(np.isnan(expected), 1.0, expected)  # scipy's nct gives nan 30+ SE out, where it is 1
+        assert settle_probability(contrast, noise, n, 0.975) == pytest.approx(expected, abs=1e-9)
+    quiet, loud = _noise(np.arange(6) * 0.5, sd=0.2, n=3), _noise(np.arange(6) * 0.5, sd=0.4, n=3)
+    sure = settled_signs(_noise(np.arange(6) * 0.5, sd=0.01), 0.975)
+    cheap, dear = (cost_to_decide(x, x, sure, sure, 0.95)["repeats_a"] for x in (quiet, loud))
+    assert 3 < cheap < dear  # twice the noise SD: about four times the repeats
+    text = cost_sentence(cost_to_decide(quiet, loud, sure, sure, 0.95), "sub", "full")
+    assert text.startswith(f"cost to decide: {cheap - 3} more repeats of 'sub' ({cheap} per config) settle 90% of "
+                           "the 15 pairs")
+
+
+def test_fewer_than_three_shared_configs_are_refused_and_flips_have_a_gap_not_an_image_size():
+    from studies.analysis import build_report
+    from studies.analysis._format import header_of
+
+    small, full = _pair()
+    two = grid_study({"model": MODELS[:2] + ("VGG",)}, lambda p: 0.5, name="two")
+    with pytest.raises(AnalysisError, match="only 2 shared configs \\(matched on model\\); rank transfer needs 3 or"):
+        compare_studies(small, two)
+    result = compare_studies(small, full, n_bootstrap=0)
+    assert result["flips"] and all(set(f) == {"config_1", "config_2", "a", "b", "gap"} for f in result["flips"])
+    section = next(s for s in build_report(small, compare_with=full, n_bootstrap=0, datasets="none",
+                                           evaluators=("ped_anova",)).sections if s.title == "Rank transfer")
+    flips = next(t for t in section.tables if "gap" in t.columns)
+    assert header_of("gap") == "Gap" and "size" not in flips.columns
+    assert set(flips["status"]) <= {"agree", "disagree", "unsettled"}
+    assert any(p.startswith("Of the ") and "agree; concordance >= " in p for p in section.paragraphs)
+    assert any(p.startswith("Cost to decide: ") for p in section.paragraphs)
 
 
 def test_each_pair_gets_the_probability_that_both_studies_order_it_the_same_way():
