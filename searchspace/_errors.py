@@ -34,6 +34,65 @@ class RegistryError(LayerlabError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+# The error types of the packages above (objectives, studies) live here too, at the bottom layer:
+# every package raises and catches them without importing up a layer, and searchspace.errors
+# lists every type a user can meet in one place.
+
+
+class DatasetError(LayerlabError, RuntimeError):
+    """A dataset's files are missing, truncated or corrupt, or a download failed."""
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class StudyError(LayerlabError):
+    """A study cannot be launched, joined or read as asked."""
+
+
+class PresetError(LayerlabError):
+    """A preset is unknown or malformed."""
+
+
+class StorageError(LayerlabError):
+    """A storage URL is malformed, uses an unknown scheme, or cannot be reached."""
+
+
+class RaceError(StudyError):
+    """A race cannot be run as asked (bad settings, a sampled study, no baseline...)."""
+
+
+class OptionError(ConfigError):
+    """An option's value is out of its valid range (or not a number of the right kind)."""
+
+
+class DashboardError(LayerlabError):
+    """The dashboard cannot start as asked (e.g. the port is taken)."""
+
+
+class FaultError(LayerlabError):
+    """The machine, not the study, stopped the work: a full disk, a lost or locked storage."""
+
+    exit_code = 4  # the CLI's exit status for a fault (studies._faults.EXIT_FAULT)
+
+
+class DiskFullError(FaultError):
+    """No space left on a device the study writes to."""
+
+
+class StorageLostError(FaultError):
+    """The storage was deleted or replaced while the study ran."""
+
+
+class StorageLockedError(FaultError):
+    """The storage stayed locked, unreachable or read-only past the outage limit."""
+
+
+class AnalysisError(LayerlabError):
+    """A study cannot be analysed as asked (no completed trials, unknown baseline, ...)."""
+
+
 def close_matches(name: object, choices: Iterable[object], aliases: Mapping[str, str] | None = None) -> list[str]:
     """The choices a mistyped ``name`` most likely meant, best first (at most 3): an alias, also
     misspelt (``learning_rate``, ``lerning_rate`` -> ``lr``), then difflib's close matches (a

@@ -8,13 +8,9 @@ from pathlib import Path
 
 import optuna
 
-from searchspace.errors import LayerlabError
+from searchspace.errors import DashboardError, LayerlabError
 from studies._artifacts import SPEC_ATTR, UnionArtifactStore, artifact_store, default_artifact_dir
 from studies._storage import open_storage, redact
-
-
-class DashboardError(LayerlabError):
-    """The dashboard cannot start as asked (e.g. the port is taken)."""
 
 
 def artifact_dirs(storage: optuna.storages.BaseStorage, storage_url: str) -> list[Path]:

@@ -34,7 +34,7 @@ import threading
 import time
 from typing import Any
 
-from searchspace.errors import LayerlabError
+from searchspace.errors import DiskFullError, FaultError, LayerlabError, StorageLockedError, StorageLostError
 
 log = logging.getLogger("layerlab")
 
@@ -44,24 +44,7 @@ MAX_CELLS = 100_000  # a launch queueing more cells is refused unless --max-cell
 STORAGE_WAIT_ENV = "LAYERLAB_STORAGE_WAIT"  # the default outage limit, in seconds (studies._outage)
 STORAGE_WAIT = 600
 PARENT_ENV = "LAYERLAB_PARENT_PID"
-
-
-class FaultError(LayerlabError):
-    """The machine, not the study, stopped the work: a full disk, a lost or locked storage."""
-
-    exit_code = EXIT_FAULT
-
-
-class DiskFullError(FaultError):
-    """No space left on a device the study writes to."""
-
-
-class StorageLostError(FaultError):
-    """The storage was deleted or replaced while the study ran."""
-
-
-class StorageLockedError(FaultError):
-    """The storage stayed locked, unreachable or read-only past the outage limit."""
+assert FaultError.exit_code == EXIT_FAULT  # the class lives in searchspace._errors, below this layer
 
 
 # -- classification ---------------------------------------------------------------------------

@@ -23,14 +23,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from searchspace.errors import ConfigError
+from searchspace.errors import ConfigError, OptionError
 
 SEED_MAX = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit integers
 WORKERS_PER_CPU = 4  # more local workers than this per core only thrash (and each is a process)
-
-
-class OptionError(ConfigError):
-    """An option's value is out of its valid range (or not a number of the right kind)."""
 
 
 Bound = float | Callable[[], float] | None

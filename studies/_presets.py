@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from searchspace import Space, build_space
-from searchspace.errors import LayerlabError, did_you_mean, valid_list
+from searchspace.errors import LayerlabError, PresetError, did_you_mean, valid_list
 from studies._spec import StudySpec, design_spec
 from studies._yaml import safe_load
 
@@ -53,10 +53,6 @@ PRESET_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 REQUIRED = ("name", "defaults", "space")
 DEFAULT_PRESET = "demo"
-
-
-class PresetError(LayerlabError):
-    """A preset is unknown or malformed."""
 
 
 def _preset_dir() -> Path:

@@ -89,15 +89,12 @@ from typing import Any
 
 import numpy as np
 
+from searchspace.errors import RaceError
 from studies._design import beyond_resolution
 from studies._spec import StudyError
 
 MODES = ("ablation", "selection", "transfer")  # transfer: two studies, studies._race_transfer (not replayed here)
 RACE_ATTR = "layerlab_race"  # study user attribute holding the race's settings
-
-
-class RaceError(StudyError):
-    """A race cannot be run as asked (bad settings, a sampled study, no baseline...)."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from objectives._names import BUILTIN_OBJECTIVES
 from objectives._seeding import SeedDesign, parse_vary
 from searchspace import Space, apply_overrides, grid_points, grid_size, random_configs
-from searchspace.errors import ConfigError, LayerlabError, valid_list
+from searchspace.errors import ConfigError, LayerlabError, StudyError, valid_list
 from studies._artifacts import SPEC_ATTR
 from studies._options import check_options
 from studies._paper import parse_report
@@ -29,10 +29,6 @@ if TYPE_CHECKING:
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "halving", "hyperband")
 MAX_GRID_CELLS = 50_000  # larger grids need --n-trials (a seeded random subset of cells)
-
-
-class StudyError(LayerlabError):
-    """A study cannot be launched, joined or read as asked."""
 
 
 @dataclass(frozen=True)

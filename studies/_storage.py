@@ -29,7 +29,7 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-from searchspace.errors import LayerlabError, valid_list
+from searchspace.errors import LayerlabError, StorageError, valid_list
 from studies._outage import MAX_DELAY, call_with_retry, fail_stale_with_reason, install_retries, outage_limit
 
 DEFAULT_STORAGE = "sqlite:///runs/layerlab.db"
@@ -38,10 +38,6 @@ GRACE_PERIOD = 40  # seconds without a heartbeat before a trial counts as dead
 SCHEMES = ("sqlite", "postgresql", "mysql", "journal")
 SQLITE_BUSY_TIMEOUT = 60  # seconds a SQLite writer waits for the lock before "database is locked"
 # ($LAYERLAB_SQLITE_BUSY_TIMEOUT overrides it; past it, studies._faults retries with backoff)
-
-
-class StorageError(LayerlabError):
-    """A storage URL is malformed, uses an unknown scheme, or cannot be reached."""
 
 
 @dataclass(frozen=True)

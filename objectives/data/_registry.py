@@ -22,11 +22,7 @@ from typing import Any
 
 import torch
 
-from searchspace.errors import ConfigError, LayerlabError, RegistryError, did_you_mean, valid_list
-
-
-class DatasetError(LayerlabError, RuntimeError):
-    """A dataset's files are missing, truncated or corrupt, or a download failed."""
+from searchspace.errors import ConfigError, DatasetError, LayerlabError, RegistryError, did_you_mean, valid_list
 
 
 @dataclass(frozen=True, eq=False)

@@ -44,13 +44,11 @@ from objectives.train._precision import Precision, resolve_precision
 from objectives.train._registered import check_registered
 from objectives._seeding import RunSeeds, as_seeds, dropout_stream
 from searchspace import build_model
+from searchspace.errors import Diverged
 
 if TYPE_CHECKING:  # objectives._config imports this package's config module
     from objectives._config import RunConfig
 
-
-class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
 
     def __init__(self, epoch: int, value: float) -> None:
         super().__init__(f"non-finite training loss ({value}) at epoch {epoch}")

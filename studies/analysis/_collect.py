@@ -25,14 +25,10 @@ import pandas as pd
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from searchspace.errors import LayerlabError, valid_list
+from searchspace.errors import AnalysisError, LayerlabError, valid_list
 from studies._artifacts import SPEC_ATTR
 from studies._results import config_label
 from studies._spec import StudySpec, load_spec
-
-
-class AnalysisError(LayerlabError):
-    """A study cannot be analysed as asked (no completed trials, unknown baseline, ...)."""
 
 
 @dataclass(frozen=True)
