@@ -46,6 +46,10 @@ class DatasetError(LayerlabError, RuntimeError):
 class Diverged(RuntimeError):
     """The training loss became NaN or infinite."""
 
+    def __init__(self, epoch: int, value: float) -> None:
+        super().__init__(f"non-finite training loss ({value}) at epoch {epoch}")
+        self.epoch = epoch
+
 
 class StudyError(LayerlabError):
     """A study cannot be launched, joined or read as asked."""

@@ -50,11 +50,6 @@ if TYPE_CHECKING:  # objectives._config imports this package's config module
     from objectives._config import RunConfig
 
 
-    def __init__(self, epoch: int, value: float) -> None:
-        super().__init__(f"non-finite training loss ({value}) at epoch {epoch}")
-        self.epoch = epoch
-
-
 @dataclass
 class EpochStats:
     epoch: int  # 1-based
