@@ -30,7 +30,9 @@ def check_run(run: RunConfig, *, data_dir: str | Path | None = None, model: bool
     return shape
 
 
-def check_run_shapes(run: RunConfig, *, data_dir: str | Path | None = None, built: set[str] | None = None) -> DataShape | None:
+def check_run_shapes(
+    run: RunConfig, *, data_dir: str | Path | None = None, built: set[str] | None = None
+) -> DataShape | None:
     """What a launch that only queues can check: the data's shape (from the files when they are
     here, else from the dataset's published shape, see ``objectives/data/_shapes.py``), the input
     keys against it, and the model built at it on the meta device. None when no shape is known.

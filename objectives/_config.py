@@ -81,7 +81,9 @@ def _part_keys() -> dict[str, str]:
 
 
 def valid_keys() -> list[str]:
-    return sorted({*MODEL_KEYS, *INPUT_KEYS, *_fields(DataConfig), *_fields(TrainConfig), *family_keys(), *_part_keys()})
+    return sorted(
+        {*MODEL_KEYS, *INPUT_KEYS, *_fields(DataConfig), *_fields(TrainConfig), *family_keys(), *_part_keys()}
+    )
 
 
 def _coerce(cls: type, name: str, value: Any) -> Any:

@@ -2,8 +2,9 @@
 
 The path through a trial is :func:`objectives.trial_config` (``searchspace.sample``, the only
 caller of ``trial.suggest_*``, then :meth:`RunConfig.from_flat`) -> ``build_model`` ->
-:func:`objectives.train.fit` -> metrics. The objective value is **validation** accuracy; test metrics are stored beside it as user attributes
-and never optimised. Pruning reports happen here and nowhere else.
+:func:`objectives.train.fit` -> metrics. The objective value is **validation** accuracy; test
+metrics are stored beside it as user attributes and never optimised. Pruning reports happen here
+and nowhere else.
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ class ClassifyObjective:
         ckpt = self.checkpoint_dir / f"{cid}-r{repeat}.pt" if self.checkpoint_dir else None
         try:
             result = fit(
-                run, data, seed=self.cell_seeds(repeat).train, on_epoch=_reporter(trial, self.on_epoch, divergence_limit(run)), checkpoint=ckpt
+                run, data, seed=self.cell_seeds(repeat).train,
+                on_epoch=_reporter(trial, self.on_epoch, divergence_limit(run)), checkpoint=ckpt
             )
         except Diverged as exc:
             trial.set_user_attr("fail_reason", str(exc))

@@ -49,9 +49,11 @@ class SyntheticObjective(ClassifyObjective):
     def __call__(self, trial: optuna.trial.Trial) -> float:
         run, repeat, seed = self.resolve(trial)
         truth = run.part("synthetic")
-        value = truth.synth_mean + truth.synth_seed_sd * _normal("seed", seed) + truth.synth_noise * _normal(run.config_id, seed)
+        value = (truth.synth_mean + truth.synth_seed_sd * _normal("seed", seed)
+                 + truth.synth_noise * _normal(run.config_id, seed))
         for key, attr in {"config": run.to_flat(), "config_id": run.config_id, "seed": seed, "repeat": repeat,
-                          "val_accuracy": value, "test_accuracy": value + truth.synth_noise * _normal("test", run.config_id, seed),
+                          "val_accuracy": value,
+                          "test_accuracy": value + truth.synth_noise * _normal("test", run.config_id, seed),
                           **provenance()}.items():
             trial.set_user_attr(key, attr)
         return float(value)

@@ -453,7 +453,10 @@ _FIELD_TYPES: dict[str, tuple[Any, str]] = {
     "high": (_is_number, "a number"),
     "step": (lambda v: v is None or _is_number(v), "a number"),
     "log": (lambda v: isinstance(v, bool), "true or false"),
-    "grid": (lambda v: v is None or (isinstance(v, (list, tuple)) and all(_is_number(x) for x in v)), "a list of numbers"),
+    "grid": (
+        lambda v: v is None or (isinstance(v, (list, tuple)) and all(_is_number(x) for x in v)),
+        "a list of numbers",
+    ),
     "choices": (lambda v: isinstance(v, (list, tuple, Mapping)), "a list of values or a mapping {label: value}"),
     "options": (lambda v: isinstance(v, Mapping), "a mapping {label: {config key: value}}"),
     "tokens": (_is_tokens, "a list of layer tokens or a layer string"),

@@ -182,7 +182,10 @@ def _strip_option_key(
                 kept
                 for kept, kept_option in kept_options.items()
                 if _plain_eq(stripped, kept_option)
-                and all((label in c.when.values) == (kept in c.when.values) for c in children)  # type: ignore[union-attr]
+                and all(
+                    (label in c.when.values) == (kept in c.when.values)  # type: ignore[union-attr]
+                    for c in children
+                )
             ),
             None,
         )

@@ -76,7 +76,8 @@ class SeedNoise:
         return math.isfinite(self.pooled_var) and self.pooled_var > 0 and self.pooled_df > 0
 
     def uses_pool(self, a: Hashable, b: Hashable) -> bool:
-        return self.pooled and a not in self.flagged and b not in self.flagged and a in self.own_var and b in self.own_var
+        return (self.pooled and a not in self.flagged and b not in self.flagged
+                and a in self.own_var and b in self.own_var)
 
 
 def _finite_values(values: Values) -> dict[Hashable, dict[Hashable, float]]:

@@ -4,8 +4,8 @@ on one CPU core, so that nobody launches 100-epoch CIFAR-10 on a laptop by surpr
 cost (images) = sum over cells of max epochs x training images per epoch. It is an upper bound:
 early stopping (on by default) usually ends a run sooner. Hours = images / measured training
 images per second of the config's family (:data:`IMAGES_PER_SECOND`, from
-``benchmarks/bench_throughput.py``), scaled by the image area (:data:`PIXELS`), plus nothing for data loading or evaluation, so read it as
-the order of magnitude.
+``benchmarks/bench_throughput.py``), scaled by the image area (:data:`PIXELS`), plus nothing for
+data loading or evaluation, so read it as the order of magnitude.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ TRAIN_IMAGES = {
 PIXELS = {"digits": 64, "cifar10": 1024, "cifar100": 1024}
 DEFAULT_PIXELS = 784  # 28x28: MNIST, Fashion-MNIST, mnist5k, MedMNIST at its default size
 MEASURED_PIXELS = {"skip_cnn": 784}  # else 1024
-CLASS_IMAGES = {"mnist": 7_000, "fashion_mnist": 7_000, "cifar10": 6_000, "mnist5k": 500}  # images per class, train + test
+# images per class, train + test
+CLASS_IMAGES = {"mnist": 7_000, "fashion_mnist": 7_000, "cifar10": 6_000, "mnist5k": 500}
 
 # Training images per second of one representative config per family, batch 64, float32, measured
 # with benchmarks/bench_throughput.py. "cpu": one core (LAYERLAB_THREADS=1, the default), measured
@@ -104,15 +105,18 @@ class Estimate:
         return sorted({d.partition(":")[0] for d in self.datasets})
 
     def lines(self) -> list[str]:
-        gpu = "not measured yet (benchmarks/bench_throughput.py --device cuda)" if self.gpu_hours is None else _hours(self.gpu_hours)
+        gpu = ("not measured yet (benchmarks/bench_throughput.py --device cuda)" if self.gpu_hours is None
+               else _hours(self.gpu_hours))
         gpu_note = (f"  GPU hours from {GPU_MEASURED_ON}: one trial at a time, {GPU_TRIAL_OVERHEAD_SECONDS:g} s "
                     "a trial besides training; several trials per GPU (--trials-per-gpu) cut it for small models "
                     "(docs/gpu.md)")
         out = [
             f"estimated cost: {self.cells:,} cells ({self.configs:,} configs x {self.repeats} repeats) x "
-            f"{'/'.join(map(str, self.epochs))} epochs x training images = {self.images:,} images (upper bound: early stopping ends runs sooner)",
+            f"{'/'.join(map(str, self.epochs))} epochs x training images = {self.images:,} images "
+            "(upper bound: early stopping ends runs sooner)",
             f"  datasets needed: {', '.join(self.base_datasets())}"
-            + (f" ({len(self.datasets)} variants incl. subsets)" if len(self.datasets) > len(self.base_datasets()) else ""),
+            + (f" ({len(self.datasets)} variants incl. subsets)"
+               if len(self.datasets) > len(self.base_datasets()) else ""),
             f"  one CPU core: {_hours(self.cpu_hours)}; one GPU: {gpu}",
         ]
         if self.gpu_hours is not None:
@@ -191,7 +195,8 @@ def estimate_cost(spec: Any, *, sample: int = 16) -> Estimate:
     return Estimate(
         preset=spec.name, cells=total, configs=total // max(spec.repeats, 1), repeats=spec.repeats,
         datasets=sorted(datasets), families=sorted(families), epochs=sorted(epochs), images=int(round(images)),
-        cpu_hours=cpu if not any(u.startswith("family") for u in unknown) else None, gpu_hours=gpu, unknown=sorted(unknown),
+        cpu_hours=cpu if not any(u.startswith("family") for u in unknown) else None, gpu_hours=gpu,
+        unknown=sorted(unknown),
         sampled=0 if spec.sampler == "grid" else len(configs),
     )
 

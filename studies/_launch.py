@@ -102,7 +102,8 @@ def create_or_resume(
             ``race_spec(spec, race)``. A raced study resumes as a race without it.
     """
     check_new_name(storage_url, study_name)
-    spec.validate(check_data=check_data, data_dir=data_dir, check_models=True, progress=progress)  # models even when only queueing
+    # models even when only queueing
+    spec.validate(check_data=check_data, data_dir=data_dir, check_models=True, progress=progress)
     check_cell_limit(spec.total_cells(), max_cells)
     storage = open_storage(storage_url, create=True, options=options)
     ensure_claim_index(storage)  # here, before any worker opens the storage (studies._claims)
@@ -141,7 +142,8 @@ def create_or_resume(
             check_study_name(study_name)
             study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
             where = Path(artifact_dir).resolve() if artifact_dir is not None else default_artifact_dir(storage_url)
-            resume = Path(checkpoint_dir).resolve() if checkpoint_dir is not None else checkpoints_beside(where, study_name)
+            resume = (Path(checkpoint_dir).resolve() if checkpoint_dir is not None
+                      else checkpoints_beside(where, study_name))
             study.set_user_attr(SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(),
                                             "artifact_dir": str(where), "checkpoint_dir": str(resume),
                                             CHECKPOINT_KEY: secrets.token_hex(16)})
@@ -376,7 +378,8 @@ def worker_commands(
         start = max(start, first_slot)
     else:
         # N CPU workers would each start one thread per core; oversubscribed, torch crawls.
-        threads = {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
+        threads = ({} if "OMP_NUM_THREADS" in os.environ
+                   else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))})
         places, per_gpu = [(0, dict(threads)) for _ in range(start, workers)], 1
     out = []
     for index, (slot, env) in enumerate(places, start=start):
@@ -392,7 +395,8 @@ def worker_commands(
             cmd += ["--batch-repeats", batch_repeats]
         if gated:
             cmd.append("--gated")
-        for flag, value in (("--data-dir", data_dir), ("--checkpoint-dir", checkpoint_dir), ("--artifact-dir", artifact_dir)):
+        for flag, value in (("--data-dir", data_dir), ("--checkpoint-dir", checkpoint_dir),
+                            ("--artifact-dir", artifact_dir)):
             if value is not None:
                 cmd += [flag, str(value)]
         out.append((cmd, env))
@@ -410,6 +414,7 @@ def _wait_helpers(helpers, study: optuna.Study, spec: StudySpec, bar: tqdm, *, i
         raise FaultError(f"{len(failed)} of {len(codes)} worker processes stopped on an infrastructure fault (their "
                          "one-line reasons are above); relaunch the same command once it is fixed")
     if failed and len(failed) == len(codes) and not inline:
-        raise StudyError(f"all {len(codes)} worker processes exited with errors (exit codes {failed}); see their output above")
+        raise StudyError(f"all {len(codes)} worker processes exited with errors (exit codes {failed}); "
+                         "see their output above")
     if failed:
         sys.stderr.write(f"warning: {len(failed)} of {len(codes)} worker processes exited with errors {failed}\n")

@@ -109,7 +109,8 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
     except KeyboardInterrupt:
         return 130
     if not args.quiet:
-        print(f"worker {args.worker_index}: {report.completed} complete, {report.pruned} pruned, {report.failed} failed")
+        print(f"worker {args.worker_index}: {report.completed} complete, {report.pruned} pruned, "
+              f"{report.failed} failed")
     return 0
 
 

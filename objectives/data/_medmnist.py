@@ -123,7 +123,9 @@ def _load(flag: str, request: LoadRequest) -> RawDataset:
         fetch(
             flag,
             path.parent,
-            lambda: download_url(info[f"url{suffix}"], root=str(path.parent), filename=path.name, md5=info[f"MD5{suffix}"]),
+            lambda: download_url(
+                info[f"url{suffix}"], root=str(path.parent), filename=path.name, md5=info[f"MD5{suffix}"]
+            ),
         )
     if not path.is_file():
         raise missing_error(flag, path.parent, [path.name], request.root, "" if size == 28 else f" --size {size}")

@@ -85,7 +85,9 @@ def _load_idx(name: str, request: LoadRequest, classes: tuple[str, ...]) -> RawD
         ds = cls(str(request.root), train=part == "train", download=False)
         y = ds.targets.to(torch.int64)
         if len(y) and int(y.max()) >= len(classes):
-            raise DatasetError(f"{raw / labels} holds labels outside 0..{len(classes) - 1} (corrupt); delete it and download again")
+            raise DatasetError(
+                f"{raw / labels} holds labels outside 0..{len(classes) - 1} (corrupt); delete it and download again"
+            )
         parts[part] = (ds.data.unsqueeze(1).contiguous(), y)
     return _from_parts(name, parts, classes, cls, raw)
 
@@ -143,7 +145,8 @@ def _cifar_files(cls) -> list[tuple[str, str]]:
 # (~1.5 s of CPU). tests/objectives/test_data_torchvision_names.py checks them against torchvision's.
 CIFAR_NAMES = {
     "cifar10": ("cifar-10-batches-py", "cifar-10-python.tar.gz",
-                ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta")),
+                ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
+                 "batches.meta")),
     "cifar100": ("cifar-100-python", "cifar-100-python.tar.gz", ("train", "test", "meta")),
 }
 
@@ -166,7 +169,8 @@ def _load_cifar(name: str, request: LoadRequest) -> RawDataset:
         if check_integrity(str(archive), cls.tgz_md5):  # downloaded earlier but not unpacked
             extract_archive(str(archive), str(root))
         elif request.download:  # torchvision re-fetches an archive whose MD5 is wrong
-            fetch(name, root, lambda: download_and_extract_archive(cls.url, str(root), filename=cls.filename, md5=cls.tgz_md5))
+            fetch(name, root,
+                  lambda: download_and_extract_archive(cls.url, str(root), filename=cls.filename, md5=cls.tgz_md5))
         elif archive.is_file():
             check_md5(archive, cls.tgz_md5, name)  # raises, naming the damaged archive
     missing = [f for f, _ in files if not (folder / f).is_file()]
@@ -184,7 +188,9 @@ def _load_cifar(name: str, request: LoadRequest) -> RawDataset:
         try:
             ds = cls(str(root), train=part == "train", download=False)
         except (KeyError, ValueError, EOFError, RuntimeError) as exc:  # defensive: bad keys or shapes
-            raise DatasetError(f"{folder} holds malformed {name} batches ({exc}); delete it and download again") from None
+            raise DatasetError(
+                f"{folder} holds malformed {name} batches ({exc}); delete it and download again"
+            ) from None
         x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # HWC -> CHW, uint8
         y = torch.as_tensor(ds.targets, dtype=torch.int64)
         if x.dtype != torch.uint8 or len(y) != len(x):

@@ -69,7 +69,8 @@ class SkipConfig:
         widths = resolve_widths(run.model["conv_layers"], run.model["widths"])
         if self.skip_maps > min(widths):
             raise ConfigError(
-                f"skip_maps {self.skip_maps} exceeds the narrowest conv layer ({min(widths)} maps, widths {list(widths)})"
+                f"skip_maps {self.skip_maps} exceeds the narrowest conv layer "
+                f"({min(widths)} maps, widths {list(widths)})"
             )
         router_run(run, self.router)
 

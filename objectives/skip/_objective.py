@@ -81,7 +81,9 @@ class SkipObjective(ClassifyObjective):
         metrics = result.cnn3.metrics()
         for key in STANDARD_ATTRS:
             trial.set_user_attr(key, metrics[key])
-        trial.set_user_attr("train_seconds", result.cnn1.train_seconds + result.router.train_seconds + result.cnn3.train_seconds)
+        trial.set_user_attr(
+            "train_seconds", result.cnn1.train_seconds + result.router.train_seconds + result.cnn3.train_seconds
+        )
         for key, value in result.metrics.items():
             trial.set_user_attr(key, value)
         return result.cnn3.val_accuracy

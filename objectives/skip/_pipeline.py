@@ -124,7 +124,10 @@ def run_pipeline(
 
     # 4. CNN-3: the trainer, with each image's route passed to the model (routed_forward)
     routes = {
-        split: predicted[split] if skip.skip_routing == "router" else torch.where(labels[split] >= 0, labels[split], deepest)
+        split: (
+            predicted[split] if skip.skip_routing == "router"
+            else torch.where(labels[split] >= 0, labels[split], deepest)
+        )
         for split in ("val", "test")
     }
     cnn3_data, train_route = data, labels["train"]

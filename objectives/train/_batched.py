@@ -321,7 +321,9 @@ def _fit_batched(
             selected = best[i].epoch
         else:
             model.load_state_dict(finals[i] if finals[i] is not None else fused.state_of(i))
-        results.append(_result(model, seed.init, selected, histories[i], stopped[i], k, data, n_params, flops, precision))
+        results.append(
+            _result(model, seed.init, selected, histories[i], stopped[i], k, data, n_params, flops, precision)
+        )
     return results
 
 
@@ -331,8 +333,9 @@ def _result(model, seed, selected, history, stopped_early, k, data, n_params, fl
     channels_last = data.x_train.ndim == 4
     val_loss, val_acc, _, val_ok = evaluate(model, data.inputs("val"), data.labels("val"), data.num_classes,
                                             channels_last=channels_last, per_image=True, precision=precision)
-    test_loss, test_acc, confusion, test_ok = evaluate(model, data.inputs("test"), data.labels("test"), data.num_classes,
-                                                       channels_last=channels_last, per_image=True, precision=precision)
+    test_loss, test_acc, confusion, test_ok = evaluate(model, data.inputs("test"), data.labels("test"),
+                                                       data.num_classes, channels_last=channels_last, per_image=True,
+                                                       precision=precision)
     # per-image correctness, as fit stores it (objectives._per_image): the analysis counts the
     # evaluation set's noise for batched repeats too
     per_image = {"val_correct": pack_correct(val_ok.cpu().numpy(), data.labels("val").cpu().numpy()),

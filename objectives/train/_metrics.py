@@ -95,7 +95,10 @@ def _architecture(model: nn.Module) -> str:
     flag that changes ``forward`` but not the ``repr`` still changes the key)."""
     plain = (bool, int, float, str, tuple, type(None))
     settings = [
-        (type(m).__qualname__, sorted((k, v) for k, v in vars(m).items() if not k.startswith("_") and isinstance(v, plain)))
+        (
+            type(m).__qualname__,
+            sorted((k, v) for k, v in vars(m).items() if not k.startswith("_") and isinstance(v, plain)),
+        )
         for m in model.modules()
     ]
     return repr(model) + repr(settings)

@@ -40,7 +40,9 @@ def canonical_augment(augment: Any) -> Any:
 def check_registered(cfg: TrainConfig) -> None:
     """Raise ConfigError (one line: the bad name and the valid ones) when ``cfg`` names an
     optimizer, schedule or augmentation that is not registered."""
-    for kind, value, valid in (("optimizer", cfg.optimizer, list_optimizers()), ("schedule", cfg.schedule, list_schedules())):
+    for kind, value, valid in (
+        ("optimizer", cfg.optimizer, list_optimizers()), ("schedule", cfg.schedule, list_schedules())
+    ):
         if value not in valid:
             raise ConfigError(f"unknown {kind} {value!r}; valid: {valid_list(sorted(valid))}")
     if not isinstance(cfg.augment, str):

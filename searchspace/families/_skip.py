@@ -50,7 +50,9 @@ EXIT_ADAPTERS = ("pad", "project")
 HEADS = ("flatten", "avgpool")
 
 
-def resolve_widths(conv_layers: int, widths: int | Sequence[int] | None, *, family: str = "skip_cnn") -> tuple[int, ...]:
+def resolve_widths(
+    conv_layers: int, widths: int | Sequence[int] | None, *, family: str = "skip_cnn"
+) -> tuple[int, ...]:
     """One width per conv layer: ``None`` -> 32 then 64s, an int -> every layer, else as given."""
     check_int(family, "conv_layers", conv_layers)
     if widths is None:
@@ -161,7 +163,9 @@ class SkipCNN(nn.Module):
         return self.head(self.dropout(feats))
 
     def _check_route(self, route: torch.Tensor, n: int) -> torch.Tensor:
-        if not isinstance(route, torch.Tensor) or route.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        if not isinstance(route, torch.Tensor) or route.dtype not in (
+            torch.int64, torch.int32, torch.int16, torch.uint8
+        ):
             raise ValueError(f"route must be an integer tensor of shape ({n},), got {route!r}")
         if route.shape != (n,):
             raise ValueError(f"route must have shape ({n},), got {tuple(route.shape)}")
@@ -193,7 +197,9 @@ def skip_cnn(
     resolved = resolve_widths(conv_layers, widths, family=family)
     check_int(family, "kernel_size", kernel_size)
     if kernel_size % 2 == 0:
-        raise FamilyError(f"{family} kernel_size {kernel_size} is even; 'same' padding needs an odd size (1, 3, 5, ...)")
+        raise FamilyError(
+            f"{family} kernel_size {kernel_size} is even; 'same' padding needs an odd size (1, 3, 5, ...)"
+        )
     get_act_layer(activation, family=family)
     check_choice(family, "exit_adapter", exit_adapter, EXIT_ADAPTERS)
     check_choice(family, "head", head, HEADS)

@@ -146,13 +146,15 @@ def factorial_anova(design: Design, *, confidence: float = 0.95) -> dict[str, An
         ss, df, f, p = float(row["sum_sq"]), float(row["df"]), float(row["F"]), float(row["PR(>F)"])
         low, high = partial_eta_sq_ci(f, df, resid_df, confidence)
         terms.append({
-            "term": " x ".join(names[term]), "params": list(names[term]), "df": df, "F": _clean(f), "p_value": _clean(p),
+            "term": " x ".join(names[term]), "params": list(names[term]), "df": df, "F": _clean(f),
+            "p_value": _clean(p),
             "eta_sq": ss / (ss + ms_res * resid_df) if ss + ms_res * resid_df > 0 else 0.0,
             "omega_sq": partial_omega_sq(ss, df, ms_res, n), "ci_low": low, "ci_high": high,
         })
     return {
         "terms": terms, "residual_df": resid_df, "n": n,
-        "formula": re.sub(r"\bx(\d+)\b", lambda m: design.params[int(m.group(1))], formula.replace("C(block)", "C(seed)")),
+        "formula": re.sub(r"\bx(\d+)\b", lambda m: design.params[int(m.group(1))],
+                          formula.replace("C(block)", "C(seed)")),
         "blocked": design.blocked, "grid": design.grid, "interactions": [f"{a} x {b}" for a, b in interactions],
         "kinds": dict(design.kinds),  # parameter -> "factor" | "spline"
     }

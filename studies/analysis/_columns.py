@@ -85,8 +85,8 @@ COLUMNS: dict[str, Column] = {
                             "the other evaluators (when run)",
                             "not computed (no bootstrap, or not shown: see the verdict)"),
     "id": Column("Config", "short config ID (c01 is rank 1); the legend lists each ID's parameters"),
-    "delta_ci_unadjusted": Column("Δ 95% CI (unadjusted)", "the plain 95% interval of this row alone: it can exclude 0 "
-                                  "without a verdict, because a verdict is simultaneous over all rows"),
+    "delta_ci_unadjusted": Column("Δ 95% CI (unadjusted)", "the plain 95% interval of this row alone: it can "
+                                  "exclude 0 without a verdict, because a verdict is simultaneous over all rows"),
     "correction": Column("Adjustment", "how this row's p-value was adjusted"),
     "noise_source": Column("Noise", "pooled: the seed noise of the whole study; paired: this pair's own differences "
                            "(a config noisier than the pool)"),
@@ -112,7 +112,8 @@ COLUMNS: dict[str, Column] = {
     # rank transfer
     "config": Column("Config", "the config matched between the two studies (hover for the full value)"),
     "rank_a": Column("Rank A", "rank in the first study"), "rank_b": Column("Rank B", "rank in the second study"),
-    "mean_a": Column("Mean A", "mean metric in the first study"), "mean_b": Column("Mean B", "mean metric in the second study"),
+    "mean_a": Column("Mean A", "mean metric in the first study"),
+    "mean_b": Column("Mean B", "mean metric in the second study"),
     "ci_a": Column("95% CI A", CI_HELP), "ci_b": Column("95% CI B", CI_HELP),
     "config_1": Column("Config 1", "first config of a pair"),
     "config_2": Column("Config 2", "second config of the pair"),
@@ -125,9 +126,10 @@ COLUMNS: dict[str, Column] = {
     "settled_b": Column("Settled B", "the same in study B"),
     "settled": Column("Settled pairs", "pairs both slices order beyond noise (Tukey-Kramer simultaneous intervals)"),
     "agree": Column("Agree", "settled pairs ordered alike by both"),
-    "concordance_low": Column("Concordance ≥", "95% one-sided exact (Clopper-Pearson) bound of the concordance of the "
-                              "settled pairs"),
-    "tau": Column("Kendall τ", "rank correlation of the configs' mean objective: 1 same order, 0 unrelated, -1 reversed"),
+    "concordance_low": Column("Concordance ≥", "95% one-sided exact (Clopper-Pearson) bound of the concordance of "
+                              "the settled pairs"),
+    "tau": Column("Kendall τ", "rank correlation of the configs' mean objective: 1 same order, 0 unrelated, "
+                  "-1 reversed"),
     "tau_ci": Column("τ 95% CI", "95% interval of Kendall tau between the true config means (docs/importance.md)"),
     "rho": Column("Spearman ρ", "Spearman rank correlation of the configs' mean objective"),
     "n_shared": Column("Shared configs", "configs present in both slices"),

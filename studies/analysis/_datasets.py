@@ -121,7 +121,8 @@ def describe_datasets(
     for name in names if load != "none" else ():
         try:
             if load == "embedded" and not get_dataset(name).embedded:
-                out[name] = {"dataset": name, "error": "not loaded: not embedded (use --datasets all to load it; that may download it)"}
+                out[name] = {"dataset": name,
+                             "error": "not loaded: not embedded (use --datasets all to load it; that may download it)"}
                 continue
             out[name] = describe_dataset(name, data_dir)
         except (LayerlabError, OSError, RuntimeError, ValueError, ImportError) as exc:
@@ -180,8 +181,8 @@ def best_per_dataset(
     table = collect(study)
     layout = paper_report(table.spec).get("best_per_dataset")
     if groups is None and layout is None:
-        raise AnalysisError("no groups for a best-per-dataset table: pass groups=, or use a preset whose report key has a "
-                            "best_per_dataset layout (e.g. liu-medmnist)")
+        raise AnalysisError("no groups for a best-per-dataset table: pass groups=, or use a preset whose report key "
+                            "has a best_per_dataset layout (e.g. liu-medmnist)")
     groups = groups if groups is not None else layout.groups
     group_key = group_key or (layout.group_key if layout else "family")
     label_param = label_param or (layout.label_param if layout else "model")
@@ -209,8 +210,12 @@ def best_per_dataset(
         return frame
     info = datasets or {}
     frame["label entropy (bits)"] = [info.get(d, {}).get("label_entropy_bits") for d in frame["dataset"]]
-    frame["mean intensity entropy (bits)"] = [info.get(d, {}).get("intensity_entropy_bits_mean") for d in frame["dataset"]]
-    frame["dataset note"] = [info.get(d, {}).get("error", "") if d in info else "not characterised" for d in frame["dataset"]]
+    frame["mean intensity entropy (bits)"] = [
+        info.get(d, {}).get("intensity_entropy_bits_mean") for d in frame["dataset"]
+    ]
+    frame["dataset note"] = [
+        info.get(d, {}).get("error", "") if d in info else "not characterised" for d in frame["dataset"]
+    ]
     return frame
 
 

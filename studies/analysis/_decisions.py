@@ -61,7 +61,8 @@ def choices_section(choices: dict[str, Any], answer: dict[str, Any], fig, notes:
 def _verdict_how(verdict: dict[str, Any], ablation) -> list[str]:
     if verdict["source"] == "ablation":
         base = ", ".join(f"{k}={v}" for k, v in ablation.baseline.items())
-        return [f"Each variant against the baseline {base} ({ablation.baseline_source}); details in the ablation section."]
+        return [f"Each variant against the baseline {base} ({ablation.baseline_source}); "
+                "details in the ablation section."]
     if verdict["source"] == "leaderboard":
         return ["No ablation baseline to compare with: each config against the best one (leaderboard's verdict)."]
     return []

@@ -57,7 +57,8 @@ def per_epoch_test_section(table: StudyTable, board: pd.DataFrame, figs: Any, se
     paras = [
         "Test accuracy after every epoch (eval_test_every_epoch), as seed 001 plots and seed 004 tabulates it. "
         "This is reporting only: the objective, early stopping, the restored weights and every ranking above use "
-        f"validation accuracy. 'Best test accuracy over epochs' picks an epoch by its test score, so it is {NOT_SELECTION} "
-        "and is optimistic; compare it with the papers' 'highest test accuracy', not between configs to choose one.",
+        "validation accuracy. 'Best test accuracy over epochs' picks an epoch by its test score, "
+        f"so it is {NOT_SELECTION} and is optimistic; compare it with the papers' 'highest test accuracy', "
+        "not between configs to choose one.",
     ]
     return section(f"Test accuracy per epoch ({NOT_SELECTION})", paras, [best], [fig] if fig is not None else [])

@@ -168,7 +168,8 @@ def _rank_family(table: StudyTable, comparisons: Sequence[tuple[str, str, Compar
         adjusted, method = holm(raw), "Holm (Wilcoxon)"
     else:
         pairs = max(len(table.groups) * (len(table.groups) - 1) // 2, 1)
-        adjusted, method = [None if p is None else min(1.0, p * pairs) for p in raw], "Bonferroni over all pairs (Wilcoxon)"
+        adjusted, method = ([None if p is None else min(1.0, p * pairs) for p in raw],
+                            "Bonferroni over all pairs (Wilcoxon)")
     out: list[Judged | None] = []
     for (_, _, cmp), p_adj in zip(comparisons, adjusted):
         if p_adj is None:

@@ -37,7 +37,8 @@ def _nan_to_none(values: Any) -> list[Any]:
 def _errors(mid: pd.Series, low: pd.Series, high: pd.Series) -> dict[str, Any]:
     # an explicit colour: error bars otherwise inherit the marker's, and plotly.js warns in the
     # console when that is a per-point array (the ablation's verdict colours)
-    return dict(type="data", symmetric=False, array=_nan_to_none(high - mid), arrayminus=_nan_to_none(mid - low), color="#555")
+    return dict(type="data", symmetric=False, array=_nan_to_none(high - mid), arrayminus=_nan_to_none(mid - low),
+                color="#555")
 
 
 def _axis_labels(labels: Sequence[Any], ids: dict[str, str] | None, width: int = 36) -> list[str]:
@@ -70,7 +71,8 @@ def leaderboard_figure(board: pd.DataFrame, ids: dict[str, str] | None = None) -
         fig.add_trace(go.Scatter(
             x=top["test_mean"], y=ys, mode="markers", name="test (reported)", customdata=custom,
             hovertemplate=hover,
-            error_x=_errors(top["test_mean"], top["test_ci_low"], top["test_ci_high"]), marker=dict(symbol="diamond", size=8),
+            error_x=_errors(top["test_mean"], top["test_ci_low"], top["test_ci_high"]),
+            marker=dict(symbol="diamond", size=8),
         ))
     fig.update_layout(title="Mean over seed repeats with 95% CI", xaxis_title="score", height=_rows_height(len(top)),
                       margin=dict(l=20, r=20), legend=dict(orientation="h"))
@@ -143,7 +145,8 @@ def importance_figure(answer: dict[str, Any]) -> go.Figure | None:
 def _curves(trial: optuna.trial.FrozenTrial, metric: str = "val_accuracy") -> dict[int, float]:
     history = trial.user_attrs.get("history")
     if isinstance(history, list) and history and isinstance(history[0], dict) and history[0].get(metric) is not None:
-        return {int(h.get("epoch", i + 1)): float(h[metric]) for i, h in enumerate(history) if h.get(metric) is not None}
+        return {int(h.get("epoch", i + 1)): float(h[metric]) for i, h in enumerate(history)
+                if h.get(metric) is not None}
     if metric != "val_accuracy":  # Optuna's intermediate values are the validation accuracy
         return {}
     return {int(k): float(v) for k, v in trial.intermediate_values.items()}
@@ -181,21 +184,24 @@ def learning_curves_figure(table: StudyTable, board: pd.DataFrame, highlight: Se
         shown_as = ids[label] if ids and label in ids else f"#{i + 1} {short_label(label, width=48, max_lines=1)}"
         name = f"{shown_as} (n={len(runs)})" + (" [baseline]" if group in highlight else "")
         if len(runs) > 1:
-            fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=_round(list(mean + sd) + list((mean - sd)[::-1])), fill="toself",
-                                     fillcolor=color, opacity=0.15, line=dict(width=0), hoverinfo="skip", showlegend=False,
-                                     legendgroup=group, visible=visible))
+            fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=_round(list(mean + sd) + list((mean - sd)[::-1])),
+                                     fill="toself", fillcolor=color, opacity=0.15, line=dict(width=0), hoverinfo="skip",
+                                     showlegend=False, legendgroup=group, visible=visible))
         fig.add_trace(go.Scatter(x=epochs, y=_round(mean), mode="lines+markers", name=name, line=dict(color=color),
                                  legendgroup=group, visible=visible, meta=[label],
                                  hovertemplate="%{meta[0]}<br>epoch %{x}: %{y:.4f}<extra></extra>"))
     if not shown["visible"] and not shown["hidden"]:
         return None, shown
     hidden = len(shown["hidden"])
-    what = "Validation accuracy" if metric == "val_accuracy" else "Test accuracy (eval_test_every_epoch; never used for selection)"
+    what = ("Validation accuracy" if metric == "val_accuracy"
+            else "Test accuracy (eval_test_every_epoch; never used for selection)")
     title = f"{what} per epoch: mean over repeats, band = ±1 SD"
     if hidden:
-        title += f"<br><sup>best {MAX_CURVES} configs and the baseline shown; click a legend entry to show any of the other {hidden}</sup>"
+        title += (f"<br><sup>best {MAX_CURVES} configs and the baseline shown; "
+                  f"click a legend entry to show any of the other {hidden}</sup>")
     many = len(shown["visible"]) + hidden > MAX_CURVES
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="validation accuracy" if metric == "val_accuracy" else "test accuracy",
+    fig.update_layout(title=title, xaxis_title="epoch",
+                      yaxis_title="validation accuracy" if metric == "val_accuracy" else "test accuracy",
                       legend=dict(orientation="v") if many else dict(orientation="h", y=-0.25),
                       height=560 if many else 450)
     return fig, shown
@@ -208,7 +214,8 @@ def _round(values: Any, digits: int = 5) -> list[float]:
 
 def _confusion_share(table: StudyTable, group: str) -> tuple[np.ndarray, np.ndarray, int] | None:
     rows = np.flatnonzero(table.frame["group"].to_numpy() == group)
-    mats = [np.asarray(table.trials[r].user_attrs["confusion"]) for r in rows if table.trials[r].user_attrs.get("confusion")]
+    mats = [np.asarray(table.trials[r].user_attrs["confusion"]) for r in rows
+            if table.trials[r].user_attrs.get("confusion")]
     mats = [m for m in mats if m.ndim == 2 and m.shape == mats[0].shape]
     if not mats:
         return None
@@ -221,7 +228,8 @@ def _heatmap(total: np.ndarray, share: np.ndarray, visible: bool = True) -> go.H
     classes = [str(i) for i in range(total.shape[0])]
     return go.Heatmap(z=share, x=classes, y=classes, colorscale="Blues", zmin=0, zmax=1, visible=visible,
                       text=total, texttemplate="%{text}" if total.shape[0] <= 30 else None,
-                      hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>", colorbar=dict(title="row share"))
+                      hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+                      colorbar=dict(title="row share"))
 
 
 def confusion_figure(table: StudyTable, group: str, role: str = "best config",
@@ -273,7 +281,8 @@ def confusion_browser_figure(table: StudyTable, groups: Sequence[str],
                     args=[{"visible": [j == i for j in range(n)]}, {"title.text": _confusion_title(label)}])
                for i, label in enumerate(names)]
     size = max(len(t.z) for t in fig.data)
-    fig.update_layout(title=dict(text=_confusion_title(names[0]), y=1.0, yref="container", yanchor="top", pad=dict(t=12)),
+    fig.update_layout(title=dict(text=_confusion_title(names[0]), y=1.0, yref="container", yanchor="top",
+                                 pad=dict(t=12)),
                       updatemenus=[dict(buttons=buttons, x=0, xanchor="left", y=1.0, yanchor="bottom",
                                         pad=dict(b=8), direction="down", showactive=True)],
                       xaxis_title="predicted class", yaxis_title="true class", yaxis_autorange="reversed",
@@ -292,13 +301,17 @@ def transfer_figure(result: dict[str, Any]) -> go.Figure:
         text=[short_label(c, width=24, max_lines=1) for c in configs["config"]], customdata=list(configs["config"]),
         hovertemplate="%{customdata}<br>A %{x:.4f}, B %{y:.4f}<extra></extra>",
         error_x=_errors(configs["mean_a"], configs["ci_low_a"], configs["ci_high_a"]),
-        error_y=_errors(configs["mean_b"], configs["ci_low_b"], configs["ci_high_b"]), marker=dict(size=9), showlegend=False,
+        error_y=_errors(configs["mean_b"], configs["ci_low_b"], configs["ci_high_b"]), marker=dict(size=9),
+        showlegend=False,
     ))
     tau = result["kendall_tau"]
-    ci = "" if result["kendall_ci_low"] is None else f" (95% CI {result['kendall_ci_low']:.2f} to {result['kendall_ci_high']:.2f})"
+    ci = ("" if result["kendall_ci_low"] is None
+          else f" (95% CI {result['kendall_ci_low']:.2f} to {result['kendall_ci_high']:.2f})")
     fig.update_layout(
-        title=f"Rank transfer {result['study_a']} -> {result['study_b']}: Kendall tau {tau if tau is None else f'{tau:.2f}'}{ci}",
-        xaxis_title=f"{result['study_a']}: mean {result['metric']}", yaxis_title=f"{result['study_b']}: mean {result['metric']}",
+        title=f"Rank transfer {result['study_a']} -> {result['study_b']}: "
+              f"Kendall tau {tau if tau is None else f'{tau:.2f}'}{ci}",
+        xaxis_title=f"{result['study_a']}: mean {result['metric']}",
+        yaxis_title=f"{result['study_b']}: mean {result['metric']}",
         height=560,
     )
     return fig
@@ -311,8 +324,9 @@ def transfer_matrix_figure(matrix: dict[str, Any]) -> go.Figure:
     for p in matrix["pairs"]:
         i, j = index[str(p["a"])], index[str(p["b"])]
         z[i, j] = z[j, i] = np.nan if p["tau"] is None else p["tau"]
-    fig = px.imshow(z, x=values, y=values, zmin=-1, zmax=1, color_continuous_scale="RdBu", text_auto=".2f", aspect="auto",
-                    labels={"color": "Kendall tau"}, title=f"Rank agreement of configs between {matrix['by']} values")
+    fig = px.imshow(z, x=values, y=values, zmin=-1, zmax=1, color_continuous_scale="RdBu", text_auto=".2f",
+                    aspect="auto", labels={"color": "Kendall tau"},
+                    title=f"Rank agreement of configs between {matrix['by']} values")
     fig.update_layout(height=max(400, 45 * len(values) + 200))  # imshow's y axis runs top-down, as a matrix reads
     return fig
 

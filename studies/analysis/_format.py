@@ -115,7 +115,8 @@ def fmt_cell(value: Any) -> str:
     """Any table cell: numbers, pairs of numbers as intervals, mappings as key=value."""
     if isinstance(value, Mapping):
         return ", ".join(f"{k}={fmt_value(v)}" for k, v in value.items()) or MISSING
-    if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 2 and all(is_number(v) or _missing(v) for v in value):
+    if (isinstance(value, (list, tuple, np.ndarray)) and len(value) == 2
+            and all(is_number(v) or _missing(v) for v in value)):
         return fmt_interval(*value)
     if isinstance(value, (list, tuple)):
         return ", ".join(fmt_cell(v) for v in value) or MISSING

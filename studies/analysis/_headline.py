@@ -101,7 +101,8 @@ def headline(ablation_rows: pd.DataFrame, board: pd.DataFrame, *, alpha: float =
         entry = {
             "variant": row.get("variant"), "baseline": row.get("baseline"), "verdict": row.get("verdict"),
             "delta": row.get("delta"), "ci_low": row.get("delta_ci_low"), "ci_high": row.get("delta_ci_high"),
-            "p_adj": row.get("p_adj", row.get("vs_best_p")), "method": row.get("correction"), "n": None if n is None or not np.isfinite(float(n)) else int(n),
+            "p_adj": row.get("p_adj", row.get("vs_best_p")), "method": row.get("correction"),
+            "n": None if n is None or not np.isfinite(float(n)) else int(n),
             "repeats_needed": None, "more_repeats": None,
         }
         if kind == "undecided":

@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 
 CSS = """
 :root{--muted:#666;--line:#e3e3e3}
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem auto;max-width:1320px;color:#222;padding:0 1rem}
-h1{font-size:1.6rem;margin-bottom:.3rem}h2{font-size:1.25rem;border-bottom:1px solid var(--line);padding-bottom:.2rem;margin-top:2.2rem}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem auto;\
+max-width:1320px;color:#222;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.3rem}\
+h2{font-size:1.25rem;border-bottom:1px solid var(--line);padding-bottom:.2rem;margin-top:2.2rem}
 p{line-height:1.45;max-width:80rem}nav.toc{font-size:.85rem;color:var(--muted);line-height:1.7}
 nav.toc a{color:#1f5fa8;text-decoration:none;margin-right:.9rem;white-space:nowrap}
 section.verdict{background:#f6f8fb;border:1px solid #d8e0ea;border-radius:6px;padding:.2rem 1rem .6rem}
@@ -33,7 +35,8 @@ details.more>summary{font-size:.85rem}details.fold{border-left:3px solid var(--l
 td.verdict{text-align:left;min-width:5.5rem;max-width:14rem;font-weight:600}td.text{text-align:left}
 td.good{color:#1a7f37}td.bad{color:#c62828}
 td.same{color:#555}td.undecided{color:#8a6d00;font-weight:400}
-details.columns{font-size:.8rem;color:var(--muted);margin:.2rem 0 1rem}details.columns dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;margin:.4rem 0}
+details.columns{font-size:.8rem;color:var(--muted);margin:.2rem 0 1rem}\
+details.columns dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;margin:.4rem 0}
 details.columns dt{font-weight:600}details.columns dd{margin:0}
 .figure{width:100%;margin:.8rem 0}
 @media (max-width:900px){body{padding:0 .5rem}section.verdict{padding:.2rem .5rem .5rem}th,td{padding:.2rem .35rem}}
@@ -58,7 +61,8 @@ def render_html(report: Report, *, plotly: str = "inline") -> str:
         from plotly.io._utils import plotly_cdn_url
 
         script = f"<script src='{plotly_cdn_url()}' charset='utf-8'></script>"
-        where = "plotly.js is loaded from its CDN: the figures need the network (write it with --plotly inline to open offline)."
+        where = ("plotly.js is loaded from its CDN: the figures need the network "
+                 "(write it with --plotly inline to open offline).")
     else:
         raise AnalysisError(f"plotly must be 'inline' or 'cdn', got {plotly!r}")
     titles = [s.title for s in report.sections]

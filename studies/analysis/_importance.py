@@ -205,12 +205,15 @@ def _config_trials(inputs: _Inputs, params: Sequence[str], means: np.ndarray, co
         if moved is not None and moved[0] in p:
             p[moved[0]] = inputs.config_params[int(moved[1][c])][moved[0]]
         out.append(FrozenTrial(number=i, state=TrialState.COMPLETE, value=float(means[c]), datetime_start=_STAMP,
-                               datetime_complete=_STAMP, params=p, distributions={n: inputs.distributions[n] for n in p},
+                               datetime_complete=_STAMP, params=p,
+                               distributions={n: inputs.distributions[n] for n in p},
                                user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=i))
     return out
 
 
-def _raw(evaluator: BaseImportanceEvaluator, trials: list[FrozenTrial], direction: str, params: list[str]) -> dict[str, float]:
+def _raw(
+    evaluator: BaseImportanceEvaluator, trials: list[FrozenTrial], direction: str, params: list[str]
+) -> dict[str, float]:
     # Names go in sorted: Optuna 5.0's MeanDecreaseImpurityImportanceEvaluator sorts the
     # distributions by name but labels its result in the order of ``params``, so an unsorted list
     # swaps the importances between parameters.
@@ -231,7 +234,9 @@ def _normalised(raw: dict[str, float]) -> dict[str, float]:
     return {k: v / total for k, v in raw.items()} if total > 0 else {k: 1.0 / len(raw) for k in raw}
 
 
-def _importances(trials: Sequence[FrozenTrial], direction: str, name: str, params: list[str], seed: int, n_trees: int) -> dict[str, float]:
+def _importances(
+    trials: Sequence[FrozenTrial], direction: str, name: str, params: list[str], seed: int, n_trees: int
+) -> dict[str, float]:
     """Normalised importances of ``params`` by evaluator ``name`` over ``trials`` as given."""
     return _normalised(_raw(_evaluator(name, seed, n_trees), list(harmonise(trials)), direction, params))
 
@@ -341,7 +346,8 @@ def importance_with_ci(
         "notes": [],
     }
     if inputs.n_configs < 2:
-        return {**out, "available": False, "reason": f"importance needs 2 or more distinct configs; the study has {inputs.n_configs}"}
+        return {**out, "available": False,
+                "reason": f"importance needs 2 or more distinct configs; the study has {inputs.n_configs}"}
     if not evaluated and not conditional:
         return {**out, "available": False, "reason": "no parameter varies across the completed trials"}
     resamplable = bool(np.any(np.bincount(inputs.row_config) > 1))
@@ -361,7 +367,8 @@ def importance_with_ci(
     out["permutation"] = {
         "permutations": n_perm, "alpha": alpha, "available": n_perm > 0 and inputs.n_configs > 2,
         "method": (f"each parameter's values shuffled across configs (repeats kept together), up to {n_perm} times, "
-                   f"stopping after {EARLY_STOP} shuffles beat the observed value; above noise: Holm-adjusted p <= {alpha:g}"),
+                   f"stopping after {EARLY_STOP} shuffles beat the observed value; "
+                   f"above noise: Holm-adjusted p <= {alpha:g}"),
     }
     if inputs.n_configs <= 2 and n_perm:
         out["permutation"]["reason"] = "2 configs: a shuffle can only swap them, so no permutation null"
@@ -370,11 +377,13 @@ def importance_with_ci(
         # every shuffle scores the same and the null could never flag it
         out["permutation"]["available"] = False
         out["permutation"]["reason"] = ("a single varying parameter: shuffling its values across configs only relabels "
-                                        "the same groups, so no permutation null (the ablation and the variance split test it)")
+                                        "the same groups, so no permutation null "
+                                        "(the ablation and the variance split test it)")
     names = [n for n, _ in resolved]
     permuted = set(names if permute is None else permute)
     if unknown := sorted(permuted - set(names)):
-        raise AnalysisError(f"permute names evaluator(s) {valid_list(unknown)} not among the evaluators {valid_list(names)}")
+        raise AnalysisError(f"permute names evaluator(s) {valid_list(unknown)} "
+                            f"not among the evaluators {valid_list(names)}")
     out["permutation"]["evaluators"] = [n for n in names if n in permuted]
     rng = np.random.default_rng(seed + 7919)
     per_perm = max(1, len(evaluated))
@@ -387,8 +396,10 @@ def importance_with_ci(
             if name == "anova":
                 result = _anova(inputs, confidence, out, shuffles, alpha, rng, bar)
             else:
-                result = _optuna(inputs, name, instance, plan, confidence, shuffles, alpha, seed, n_trees, rng, bar, out["notes"])
-        except (ValueError, RuntimeError, np.linalg.LinAlgError, PatsyError) as exc:  # an evaluator that cannot handle this study: say so
+                result = _optuna(inputs, name, instance, plan, confidence, shuffles, alpha, seed, n_trees, rng, bar,
+                                 out["notes"])
+        except (ValueError, RuntimeError, np.linalg.LinAlgError, PatsyError) as exc:
+            # an evaluator that cannot handle this study: say so
             out["notes"].append(f"{name}: not evaluated ({type(exc).__name__}: {exc})")
             continue
         if result is not None:
@@ -431,7 +442,8 @@ def _anova(inputs: _Inputs, confidence: float, out: dict[str, Any], n_perm: int,
     for p in params:
         t = mains.get(p, {})
         omega = t.get("omega_sq", 0.0)
-        res[p] = {"value": omega if omega is not None and math.isfinite(omega) else 0.0, "ci_low": t.get("ci_low"), "ci_high": t.get("ci_high"),
+        res[p] = {"value": omega if omega is not None and math.isfinite(omega) else 0.0,
+                  "ci_low": t.get("ci_low"), "ci_high": t.get("ci_high"),
                   "eta_sq": t.get("eta_sq"), "F": t.get("F"), "df": t.get("df"), "p_f": t.get("p_value")}
     if n_perm:
         model = MainEffects(design)
@@ -452,7 +464,8 @@ def _optuna(inputs: _Inputs, name: str, instance: BaseImportanceEvaluator | None
         return None
     if name == "fanova" and (wide := _too_many_choices(inputs.distributions, params)):
         notes.append(f"fanova: not evaluated: {wide} (more than {FANOVA_MAX_CHOICES}; Optuna's fANOVA cost grows "
-                     f"exponentially with a categorical's choices); see the ANOVA, PED-ANOVA and mean decrease impurity")
+                     f"exponentially with a categorical's choices); see the ANOVA, PED-ANOVA and "
+                     "mean decrease impurity")
         return None
     direction = inputs.table.direction
     means = inputs.means()
@@ -486,7 +499,9 @@ def _too_many_choices(distributions: dict[str, BaseDistribution], params: Sequen
     return ", ".join(f"{p} has {n} choices" for p, n in sorted(wide.items()))
 
 
-def _with_ci(params: list[str], point: dict[str, float], boots: np.ndarray, confidence: float) -> dict[str, dict[str, Any]]:
+def _with_ci(
+    params: list[str], point: dict[str, float], boots: np.ndarray, confidence: float
+) -> dict[str, dict[str, Any]]:
     tail = 100 * (1 - confidence) / 2
     res = {}
     for j, p in enumerate(params):
@@ -515,7 +530,9 @@ def _conditional(inputs: _Inputs, name: str, ped: dict, seed: int, n_trees: int)
         entry["reason"] = f"fANOVA not evaluated: {wide} (more than {FANOVA_MAX_CHOICES})"
         return entry
     trials = _config_trials(inputs, shared, inputs.means(), configs=subset)
-    entry["fanova_within_active"] = _normalised(_raw(_evaluator("fanova", seed, n_trees), trials, inputs.table.direction, shared))
+    entry["fanova_within_active"] = _normalised(
+        _raw(_evaluator("fanova", seed, n_trees), trials, inputs.table.direction, shared)
+    )
     entry["active_trials"] = int(np.isin(inputs.row_config, subset).sum())
     return entry
 
@@ -562,18 +579,22 @@ def _summary(split: dict[str, Any], confidence: float) -> str:
     share = split["config_share"]
     text = (
         f"configs explain {100 * share:.0f}% of the objective's variance "
-        f"({100 * confidence:g}% CI {100 * split['config_share_ci_low']:.0f}-{100 * split['config_share_ci_high']:.0f}%); "
-        f"seed-to-seed noise SD {split['seed_noise_sd']:.4g}, spread of config means SD {split['between_config_sd']:.4g}"
+        f"({100 * confidence:g}% CI {100 * split['config_share_ci_low']:.0f}-"
+        f"{100 * split['config_share_ci_high']:.0f}%); "
+        f"seed-to-seed noise SD {split['seed_noise_sd']:.4g}, "
+        f"spread of config means SD {split['between_config_sd']:.4g}"
     )
     duel = split.get("best_vs_runner_up")
     blocked = split.get("seed_blocked") or {}
     if blocked.get("available") and blocked["shared_seed_share"] > 0.05:
         text += (f". {100 * blocked['shared_seed_share']:.0f}% of the variance is seed noise shared by all configs "
-                 f"(same seed, same luck), which paired comparisons cancel; paired noise SD {blocked['paired_noise_sd']:.4g}")
+                 "(same seed, same luck), which paired comparisons cancel; "
+                 f"paired noise SD {blocked['paired_noise_sd']:.4g}")
     if duel:
         if duel["within_noise"]:
-            text += (f". The best config ({duel['best']}) leads the runner-up ({duel['runner_up']}) by {duel['gap']:.4g}, "
-                     f"which is within seed noise ({duel['verdict']})")
+            text += (f". The best config ({duel['best']}) leads the runner-up ({duel['runner_up']}) "
+                     f"by {duel['gap']:.4g}, which is within seed noise ({duel['verdict']})")
         else:
-            text += f". The best config ({duel['best']}) beats the runner-up ({duel['runner_up']}) by {duel['gap']:.4g} beyond seed noise"
+            text += (f". The best config ({duel['best']}) beats the runner-up ({duel['runner_up']}) "
+                     f"by {duel['gap']:.4g} beyond seed noise")
     return text

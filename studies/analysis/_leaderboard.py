@@ -44,10 +44,11 @@ LEADERBOARD_COLUMNS = [
     "test_mean", "test_std", "test_ci_low", "test_ci_high", "ci_clipped", "vs_best", "vs_best_p", "noise",
     "model_params", "params", "extra",
 ]
-NOISE_NOTE_IMAGES = ("verdicts and CIs count both seed-to-seed noise and the finite evaluation set (per-image correctness "
-                     "stored on the trials; crossed seeds x images model, see docs/statistics.md)")
-NOISE_NOTE_SEEDS = ("the trials store no per-image correctness (or not on shared images): verdicts and CIs count seed-to-seed "
-                    "noise only, not the sampling noise of the finite evaluation set")
+NOISE_NOTE_IMAGES = ("verdicts and CIs count both seed-to-seed noise and the finite evaluation set "
+                     "(per-image correctness stored on the trials; crossed seeds x images model, "
+                     "see docs/statistics.md)")
+NOISE_NOTE_SEEDS = ("the trials store no per-image correctness (or not on shared images): verdicts and CIs count "
+                    "seed-to-seed noise only, not the sampling noise of the finite evaluation set")
 
 
 def _std(x: np.ndarray) -> float:
@@ -75,7 +76,8 @@ def leaderboard_table(
     user attributes ``attrs`` (default: those the study's objective declares in ``report_attrs``,
     e.g. ``cnn1_test_accuracy`` for ``skip_layers``; only those some trial recorded)."""
     table = collect(study)
-    extra = summarise_attrs(table, recorded_attrs(table, objective_attrs(table) if attrs is None else attrs), confidence)
+    extra = summarise_attrs(table, recorded_attrs(table, objective_attrs(table) if attrs is None else attrs),
+                            confidence)
     rows = []
     for group in table.groups:
         val, tst = table.values(group), table.values(group, "test")
@@ -102,7 +104,8 @@ def leaderboard_table(
     best = board.loc[0, "group"]
     others = list(board["group"][1:])
     bounds = delta_bounds(table_bounds(table, "value"), table_bounds(table, "value"))
-    judged = dict(zip(others, judge(table, [(g, best, _compare_groups(table, g, best, test, confidence)) for g in others],
+    judged = dict(zip(others, judge(table,
+                                    [(g, best, _compare_groups(table, g, best, test, confidence)) for g in others],
                                     kind="best", alpha=alpha, maximize=table.maximize, bounds=bounds)))
     board["vs_best"] = ["best" if g == best else _verdict(judged[g], alpha, table.maximize) for g in board["group"]]
     board["vs_best_p"] = [None if g == best or judged[g] is None else judged[g].p_adj for g in board["group"]]
@@ -133,7 +136,9 @@ def noise_note(table: StudyTable) -> str:
     return NOISE_NOTE_IMAGES if None not in keys and len(keys) == 1 else NOISE_NOTE_SEEDS
 
 
-def _compare_groups(table: StudyTable, a: str, b: str, test: str, confidence: float, metric: str = "value") -> Comparison:
+def _compare_groups(
+    table: StudyTable, a: str, b: str, test: str, confidence: float, metric: str = "value"
+) -> Comparison:
     """``a`` minus ``b`` on ``metric``, paired by seed; with per-image data on the same images
     (same alignment key) the comparison also counts the evaluation set (:func:`compare_paired`)."""
     va, vb = table.values(a, metric), table.values(b, metric)  # arrays: a DataFrame per call cost more than the test
@@ -180,7 +185,9 @@ class Ablation:
         }
 
 
-def resolve_baseline(table: StudyTable, baseline: str | Mapping[str, Any] | None) -> tuple[dict[str, Any], str, list[str]]:
+def resolve_baseline(
+    table: StudyTable, baseline: str | Mapping[str, Any] | None
+) -> tuple[dict[str, Any], str, list[str]]:
     """The baseline assignment, where it came from, and the config groups it matches."""
     if baseline is not None and (not isinstance(baseline, str) or baseline.strip()):
         assignment, source = parse_assignments(baseline), "--baseline"
@@ -283,7 +290,8 @@ def ablation_table(
         })
     fallback = source.startswith("best config")
     judged = judge(table, comparisons, kind="best" if fallback else "baseline", alpha=alpha, maximize=table.maximize,
-                   effect=effect, margin=margin, bounds=delta_bounds(table_bounds(table, "value"), table_bounds(table, "value")))
+                   effect=effect, margin=margin,
+                   bounds=delta_bounds(table_bounds(table, "value"), table_bounds(table, "value")))
     methods = set()
     for row, j in zip(rows, judged):
         row.update(as_row(j))

@@ -71,7 +71,9 @@ def _sd(values: np.ndarray) -> float:
     return 0.0 if np.ptp(values) == 0 else float(values.std(ddof=1))  # no 1e-16 from rounding the mean
 
 
-def summarise_attrs(table: StudyTable, attrs: Sequence[str], confidence: float = 0.95) -> dict[str, dict[str, dict[str, Any]]]:
+def summarise_attrs(
+    table: StudyTable, attrs: Sequence[str], confidence: float = 0.95
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Per config group: ``{attr: {mean, std, ci_low, ci_high, n, ci_clipped}}`` over its trials
     (CI as for the leaderboard, clipped to the attribute's known range)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -167,7 +169,8 @@ def objective_metrics(
         "objective": objective_name(table),
         "attrs": shown,
         "by_config": summarise_attrs(table, shown, confidence),
-        "pairs": paired_metrics(table, usable, order, confidence=confidence, alpha=alpha, test=test) if usable else pd.DataFrame(),
+        "pairs": (paired_metrics(table, usable, order, confidence=confidence, alpha=alpha, test=test) if usable
+                  else pd.DataFrame()),
         "alpha": alpha,
         "notes": notes,
         "description": objective_report_description(objective_name(table) or ""),

@@ -14,14 +14,14 @@ at once). d[s, i] = mu + a_s + b_i + e_si gives
 
 estimated as var(per-seed means) / S (the paired t's variance, unbiased for the first and last
 terms) plus sigma_image^2 / N from the two-way ANOVA mean squares (method of moments, truncated
-at 0), with the seed part's S - 1 degrees of freedom (conservative; see crossed_variance). The statistic is t = mean / SE with those df. We chose the
-analytic form over a two-way bootstrap because (a) the bootstrap of 3 seeds has only 10 distinct
-resamples and is too narrow (the same failure as the BCa interval at small n), while the t form
-keeps the seed part exact under normal seed noise; (b) it is cheap enough for every row of every
-report and for the calibration suite. A pooled McNemar test over images would ignore seed
-variation altogether; the paired t over seeds ignores the images; this form reduces to the paired
-t when the image component is 0 and to a (seed-averaged) McNemar-like per-image test when the
-seed component is 0.
+at 0), with the seed part's S - 1 degrees of freedom (conservative; see crossed_variance). The
+statistic is t = mean / SE with those df. We chose the analytic form over a two-way bootstrap
+because (a) the bootstrap of 3 seeds has only 10 distinct resamples and is too narrow (the same
+failure as the BCa interval at small n), while the t form keeps the seed part exact under normal
+seed noise; (b) it is cheap enough for every row of every report and for the calibration suite. A
+pooled McNemar test over images would ignore seed variation altogether; the paired t over seeds
+ignores the images; this form reduces to the paired t when the image component is 0 and to a
+(seed-averaged) McNemar-like per-image test when the seed component is 0.
 
 **Resolution.** A difference no larger than one image of the evaluation set (|delta| <= 1/N)
 cannot be a finding, whatever its seed-to-seed spread. p-values therefore test the interval null
@@ -176,20 +176,25 @@ def compare_paired(
     return _finish(delta, summary, diffs, noise, resolution, confidence)
 
 
-def _finish(delta: float, s: Crossed, diffs: np.ndarray, noise: str, resolution: float, confidence: float) -> PairedResult:
+def _finish(
+    delta: float, s: Crossed, diffs: np.ndarray, noise: str, resolution: float, confidence: float
+) -> PairedResult:
     n = len(diffs)
     excess = beyond_resolution(delta, resolution)  # accuracies are k/N in floating point (float32 too)
     if delta == 0 and s.se == 0:
-        return PairedResult(delta, delta, delta, 1.0, 0.0, s.df, n, s.images, noise, s.seed_var, s.image_var, resolution)
+        return PairedResult(delta, delta, delta, 1.0, 0.0, s.df, n, s.images, noise, s.seed_var, s.image_var,
+                            resolution)
     if s.se <= 1e-9 * abs(delta) or not math.isfinite(s.se):
         # every seed moved by the same amount and nothing else varies (up to rounding of floats):
         # the exact sign-flip test
         p = min(1.0, 2.0 / 2**n) if excess > 0 else 1.0
-        return PairedResult(delta, delta, delta, p, 0.0, s.df, n, s.images, noise.split(" (")[0] + " (sign-flip test: no spread)",
+        return PairedResult(delta, delta, delta, p, 0.0, s.df, n, s.images,
+                            noise.split(" (")[0] + " (sign-flip test: no spread)",
                             s.seed_var, s.image_var, resolution)
     half = stats.t.ppf(0.5 + confidence / 2, s.df) * s.se
     p = min(1.0, 2 * float(stats.t.sf(excess / s.se, s.df)))
-    return PairedResult(delta, delta - half, delta + half, p, s.se, s.df, n, s.images, noise, s.seed_var, s.image_var, resolution)
+    return PairedResult(delta, delta - half, delta + half, p, s.se, s.df, n, s.images, noise, s.seed_var, s.image_var,
+                        resolution)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -230,7 +235,9 @@ def _repeats_needed(effect: float, r: PairedResult, alpha: float, power: float) 
     return None
 
 
-def power_summary(r: PairedResult, *, alpha: float = 0.05, power: float = POWER, effect: float | None = None) -> dict[str, Any]:
+def power_summary(
+    r: PairedResult, *, alpha: float = 0.05, power: float = POWER, effect: float | None = None
+) -> dict[str, Any]:
     """Minimum detectable effect (two-sided, ``alpha`` before multiplicity correction, ``power``)
     at this comparison's number of seeds and observed noise, and the seeds needed to detect
     ``effect`` (default: the observed |delta|). With an image term, more seeds cannot push the
@@ -250,7 +257,8 @@ def power_summary(r: PairedResult, *, alpha: float = 0.05, power: float = POWER,
         out["mde"] = detectable_d(r.n_pairs, alpha, power) * math.sqrt(r.seed_var) + r.resolution
     else:
         out["mde"] = (stats.t.ppf(1 - alpha / 2, r.df) + stats.t.ppf(power, r.df)) * r.se + r.resolution
-        out["mde_floor_images"] = (stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * math.sqrt(r.image_var) + r.resolution
+        out["mde_floor_images"] = ((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * math.sqrt(r.image_var)
+                                   + r.resolution)
     target = abs(r.delta) if effect is None else float(effect)
     out["effect"] = target
     out["repeats_needed"] = _repeats_needed(target - r.resolution, r, alpha, power)

@@ -12,11 +12,12 @@ Parameters that plainly do not matter stop early: once ``early_stop`` shuffles b
 value, the p-value is ``early_stop / shuffles so far`` (Besag & Clifford 1991, sequential Monte
 Carlo p-values), so most of the cost goes to the parameters that do matter.
 
-"Above noise" is Holm's step-down correction (layerlab's ``holm``: statsmodels'
-``multipletests`` runs a full ``gc.collect()`` on every call, half a second in a big process) over an evaluator's parameters at ``alpha``: the chance that any parameter of a study where
-nothing matters is flagged stays at or below ``alpha``. Holm can only flag a parameter whose
-p-value can reach ``alpha / k``, so the default number of shuffles grows with the number ``k`` of
-parameters (:func:`default_permutations`).
+"Above noise" is Holm's step-down correction (layerlab's ``holm``: statsmodels' ``multipletests``
+runs a full ``gc.collect()`` on every call, half a second in a big process) over an evaluator's
+parameters at ``alpha``: the chance that any parameter of a study where nothing matters is flagged
+stays at or below ``alpha``. Holm can only flag a parameter whose p-value can reach ``alpha / k``,
+so the default number of shuffles grows with the number ``k`` of parameters
+(:func:`default_permutations`).
 
 Shuffling one parameter is exact when the parameters vary independently of each other, as in a
 full grid or random sampling; under an adaptive sampler (TPE) they are correlated, and the

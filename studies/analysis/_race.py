@@ -47,12 +47,14 @@ def race_section(study: optuna.Study):
         return None
     s = summary["settings"]
     text = [
-        f"This study was a race ({summary['mode']} mode): every config ran {s['min_repeats']} seeds, then after each round "
-        f"only configs whose question was still open got one more seed, up to {s['max_repeats']}. Verdicts are paired t-tests "
-        f"by seed with alpha spending over the looks (Kim-DeMets power family, rho 3), Holm across configs and non-binding futility (family-wise error <= {s['alpha']}; "
-        "see docs/racing.md).",
+        f"This study was a race ({summary['mode']} mode): every config ran {s['min_repeats']} seeds, "
+        "then after each round only configs whose question was still open got one more seed, "
+        f"up to {s['max_repeats']}. Verdicts are paired t-tests by seed with alpha spending over the looks "
+        "(Kim-DeMets power family, rho 3), Holm across configs and non-binding futility "
+        f"(family-wise error <= {s['alpha']}; see docs/racing.md).",
         f"{'Finished' if summary['finished'] else 'Still running, at round ' + str(summary['round'])}: "
-        f"{summary['trials']} trials against {summary['trials_at_max_repeats']} with every config at {s['max_repeats']} seeds "
+        f"{summary['trials']} trials against {summary['trials_at_max_repeats']} "
+        f"with every config at {s['max_repeats']} seeds "
         f"({100 * summary['saved_fraction']:.0f}% saved).",
     ]
     return summary, Section("Race", text, [pd.DataFrame(summary["configs"])])

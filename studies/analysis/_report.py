@@ -121,7 +121,8 @@ def build_report(
     table = collect(study)
     board = leaderboard_table(table, alpha=alpha, test=test)
     ablation = ablation_table(table, baseline, alpha=alpha, test=test, margin=margin)
-    transfer = compare_studies(table, collect(compare_with), top_k=top_k, seed=seed) if compare_with is not None else None
+    transfer = (compare_studies(table, collect(compare_with), top_k=top_k, seed=seed) if compare_with is not None
+                else None)
     if transfer is not None:  # the transfer race's own verdict, when this study raced compare_with
         transfer["race"] = transfer_race_answer(study, compare_with)
     importance = importance_with_ci(table, evaluators=evaluators, n_bootstrap=n_bootstrap, seed=seed, progress=progress,
@@ -170,7 +171,8 @@ def build_report(
     facts = summary_facts(table, board, ablation, split)
     data["summary"] = {"facts": facts, "sentences": summary_sentences(facts)}
     if extra["attrs"]:
-        data["objective_metrics"] = {k: v for k, v in extra.items() if k != "by_config"}  # per config: leaderboard "extra"
+        # per config: leaderboard "extra"
+        data["objective_metrics"] = {k: v for k, v in extra.items() if k != "by_config"}
     if choices is not None:
         data["choices"] = choices
     if ids:

@@ -58,7 +58,9 @@ NONNEGATIVE = (0.0, math.inf)
 # Metric names (trial user attributes) whose values are known to be bounded; anything else is
 # treated as unbounded. The patterns match whole-name endings, e.g. cnn3_test_accuracy.
 _UNIT_NAME = re.compile(r"(accuracy|error|fraction|share|rate)$")
-_NONNEGATIVE_NAME = re.compile(r"(seconds|per_image|per_second|params|flops|images|dropped|epochs|epoch|epochs_run|loss)$")
+_NONNEGATIVE_NAME = re.compile(
+    r"(seconds|per_image|per_second|params|flops|images|dropped|epochs|epoch|epochs_run|loss)$"
+)
 
 Bounds = tuple[float, float] | None
 
@@ -109,7 +111,8 @@ class Interval:
 
 
 def mean_ci(
-    values: Sequence[float], confidence: float = 0.95, *, seed: int = 0, bounds: Bounds = None, images: np.ndarray | None = None,
+    values: Sequence[float], confidence: float = 0.95, *, seed: int = 0, bounds: Bounds = None,
+    images: np.ndarray | None = None,
 ) -> Interval:
     """Mean of ``values`` with a ``confidence`` interval (guarded Student t; the crossed seeds x
     images interval when ``images``, an S x N 0/1 table aligned with ``values``, is given),
@@ -359,7 +362,8 @@ def variance_components(groups: Sequence[Sequence[float]], confidence: float = 0
     if k < 2:
         return {**out, "available": False, "reason": f"needs 2 or more configs (the study has {k})"}
     if n_total - k < 1:
-        return {**out, "available": False, "reason": "every config has a single run: seed noise cannot be separated from config effects"}
+        return {**out, "available": False,
+                "reason": "every config has a single run: seed noise cannot be separated from config effects"}
     grand = np.concatenate(arrays).mean()
     means = np.array([g.mean() for g in arrays])
     ss_between = float((sizes * (means - grand) ** 2).sum())
@@ -450,7 +454,8 @@ def eval_images(table: StudyTable, group: str, metric: str = "value") -> tuple[d
     rows = table.row_numbers(group)
     out: dict[Any, np.ndarray] = {}
     keys = set()
-    for idx, pair, value in zip(rows.tolist(), table.column("pair")[rows].tolist(), table.values(group, metric).tolist()):
+    for idx, pair, value in zip(rows.tolist(), table.column("pair")[rows].tolist(),
+                                table.values(group, metric).tolist()):
         got = unpack_correct(table.trials[idx].user_attrs.get(attr))
         if got is None or pair in out or not math.isfinite(value) or abs(float(got[0].mean()) - value) > 1e-6:
             return None

@@ -98,18 +98,21 @@ def summary_sentences(facts: dict[str, Any]) -> list[str]:
     ab = facts.get("ablation")
     if ab:
         parts = []
-        for key, word in (("better", "better"), ("worse", "worse"), ("equivalent", f"equivalent within +-{ab['margin']}"),
+        for key, word in (("better", "better"), ("worse", "worse"),
+                          ("equivalent", f"equivalent within +-{ab['margin']}"),
                           ("undecided", "undecided"), ("no_difference", "without detectable difference")):
             if ab[key]:
                 parts.append(f"{len(ab[key])} {word}")
         untested = ab["rows"] - sum(len(ab[k]) for k in ("better", "worse", "equivalent", "undecided", "no_difference"))
         if untested:
             parts.append(f"{untested} not tested (too few runs)")
-        out.append(f"Ablation against the baseline ({ab['baseline_source']}): {ab['rows']} variant(s): " + ", ".join(parts) + ".")
+        out.append(f"Ablation against the baseline ({ab['baseline_source']}): {ab['rows']} variant(s): "
+                   + ", ".join(parts) + ".")
         if ab["mde_range"] is not None:
             lo, hi = ab["mde_range"]
             span = f"{lo:.3g}" if math.isclose(lo, hi, rel_tol=0.05) else f"{lo:.3g} to {hi:.3g}"
             out.append(f"Those without a detectable difference could have missed effects up to {span} (the minimum "
                        f"detectable effect at 80% power with {ab['n_pairs']} paired run(s)): 'no detectable "
-                       "difference' is not evidence of no effect" + (" (give --margin for equivalence tests)." if not ab["margin"] else "."))
+                       "difference' is not evidence of no effect"
+                       + (" (give --margin for equivalence tests)." if not ab["margin"] else "."))
     return out  # which noise the verdicts count is the report's first note (facts["noise"])

@@ -13,7 +13,8 @@ score has when only ``s`` changes, pooled over configs (statsmodels'
 agree). The share of source ``s`` is ``sigma_s^2 / sum_t sigma_t^2``.
 
 Intervals: the SD's is the chi-square interval. The shares' are generalized confidence
-intervals (Weerahandi 1993, *Generalized confidence intervals*, JASA 88): under normal runs ``df_s MS_s / sigma_s^2 ~ chi2(df_s)``, independently across
+intervals (Weerahandi 1993, *Generalized confidence intervals*, JASA 88): under normal runs
+``df_s MS_s / sigma_s^2 ~ chi2(df_s)``, independently across
 blocks, so ``R_s = df_s MS_s / U_s`` with ``U_s ~ chi2(df_s)`` is a generalized pivotal quantity for
 ``sigma_s^2``, and the quantiles of ``R_s / sum_t R_t`` over draws of ``U`` bound the share. For two
 sources this is exactly the F interval of the variance ratio. Neither scipy nor statsmodels has
@@ -237,8 +238,8 @@ def variance_sources(study: optuna.Study | StudyTable, *, alpha: float = 0.05, n
     frame = pd.DataFrame(rows)
     for _, row in frame.iterrows():
         if row["identical"]:
-            notes.append(f"{SOURCE_NAMES[row['source']]}: every run of a config scored the same, so this source changes "
-                         "nothing here (no such randomness in these configs, or a seed it does not read)")
+            notes.append(f"{SOURCE_NAMES[row['source']]}: every run of a config scored the same, so this source "
+                         "changes nothing here (no such randomness in these configs, or a seed it does not read)")
     per_source = max((len(r["value"]) for s in blocks.values() for r in s.values()), default=0)
     design = {"vary": [*sources, *([JOINT] if joint else [])], "per_source": per_source}
     return VarianceSources(table.study_name, design, frame, joint, alpha, notes)
@@ -271,19 +272,19 @@ def variance_section(study: optuna.Study | StudyTable, *, alpha: float = 0.05, s
     pct = 100 * (1 - alpha)
     paras = [
         f"Each source of randomness varied alone, the others held at a reference seed (Bouthillier et al. 2021), "
-        f"{result.design['per_source']} runs per source and config. SD: the spread of one config's score when only that "
-        f"source changes, pooled over configs (one-way ANOVA residual, {pct:.0f}% chi-square CI). Share: that variance as a "
-        f"part of the sum over the sources, with a {pct:.0f}% generalized CI (exact for two sources). Both assume normal "
-        "runs and that a source moves every config alike; benchmarks/calib_variance.py measures the coverage, also when "
-        "they do not hold (docs/statistics.md).",
+        f"{result.design['per_source']} runs per source and config. SD: the spread of one config's score "
+        f"when only that source changes, pooled over configs (one-way ANOVA residual, {pct:.0f}% chi-square CI). "
+        f"Share: that variance as a part of the sum over the sources, with a {pct:.0f}% generalized CI "
+        "(exact for two sources). Both assume normal runs and that a source moves every config alike; "
+        "benchmarks/calib_variance.py measures the coverage, also when they do not hold (docs/statistics.md).",
         f"Validation accuracy: {result.text('value')}.",
         f"Test accuracy: {result.text('test')}.",
     ]
     if result.joint is not None:
         j = result.joint
         paras.append(
-            f"All sources together (joint block, {j['runs']} runs): validation SD {fmt_number(j['val_sd'])}; the single "
-            f"sources' variances sum to {fmt_number(j['val_sum_over_joint'])} "
+            f"All sources together (joint block, {j['runs']} runs): validation SD {fmt_number(j['val_sd'])}; "
+            f"the single sources' variances sum to {fmt_number(j['val_sum_over_joint'])} "
             f"{fmt_interval(j['val_sum_over_joint_ci_low'], j['val_sum_over_joint_ci_high'])} times the joint variance "
             "(1: they add up; below 1: they overlap, each source alone makes much of the spread).")
     paras.append("The leaderboard and verdicts above pool the runs of every block. Each holds all sources but one at "
