@@ -119,7 +119,8 @@ def _race_from_args(args: argparse.Namespace):
             raise RaceError(f"--{given[0].replace('_', '-')} only applies to a race; add --race (or --repeats auto)")
         return None
     if args.repeats not in (None, "auto"):
-        raise RaceError(f"--repeats {args.repeats} contradicts --race: a race sets repeats per config (use --min-repeats/--max-repeats)")
+        raise RaceError(f"--repeats {args.repeats} contradicts --race: a race sets repeats per config "
+                        "(use --min-repeats/--max-repeats)")
     args.repeats = None
     return RaceSettings(
         min_repeats=3 if args.min_repeats is None else args.min_repeats,
@@ -176,7 +177,8 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     else:
         print(fit_lines([f"study {study.study_name!r} in {redact(args.storage)}: {spec.description or spec.name}"]))
     if race:
-        print(f"{cells // spec.repeats} configs raced over {race.min_repeats}..{race.max_repeats} seeds (see study status / report)")
+        print(f"{cells // spec.repeats} configs raced over {race.min_repeats}..{race.max_repeats} seeds "
+              "(see study status / report)")
     else:
         print(f"{cells // spec.repeats if cells else '?'} configs x {_repeats_text(spec)} ({spec.sampler})")
     print(format_leaderboard(leaderboard(study)))
@@ -187,7 +189,8 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
 
     failed = count_cells(study, spec).failed
     if failed:
-        sys.stderr.write(f"error: {failed} of {cells or '?'} cells ended FAIL ({failures.removeprefix('not in the leaderboard: ')}); "
+        sys.stderr.write(f"error: {failed} of {cells or '?'} cells ended FAIL "
+                         f"({failures.removeprefix('not in the leaderboard: ')}); "
                          "`study launch --retry-failed` with the same options runs them again\n")
         print(_next_steps(args.storage, study.study_name))
         return 3
@@ -230,7 +233,8 @@ def _next_steps(storage: str, study_name: str, *, queue_only: bool = False) -> s
         lines.append(f"  {prog} study worker {where}      # on each machine or GPU that should train")
         lines.append(f"  {prog} study status {where}")
     lines.append(f"  {prog} study report {where}      # HTML report: verdicts, leaderboard, ablation, importance")
-    lines.append(f"  {prog} study dashboard --storage {shlex.quote(redact(storage))}      # optuna-dashboard with the artifacts")
+    lines.append(f"  {prog} study dashboard --storage {shlex.quote(redact(storage))}"
+                 "      # optuna-dashboard with the artifacts")
     if redact(storage) != storage:
         lines.append("  (the storage URL's password is hidden: put it back in, or use a ~/.pgpass file)")
     return "\n".join(lines)
@@ -258,7 +262,8 @@ def _env_seconds(name: str, default: int) -> int:
 def _add_batch_repeats_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--batch-repeats", choices=("auto", "on", "off"), default="off",
-        help="train a config's repeats together as one fused model (docs/gpu.md); auto: only where a probe measures it faster",
+        help="train a config's repeats together as one fused model (docs/gpu.md); "
+             "auto: only where a probe measures it faster",
     )
 
 
@@ -286,7 +291,8 @@ def cmd_study_worker(args: argparse.Namespace) -> int:
         trials_per_gpu=args.trials_per_gpu,
     )
     if not args.quiet:
-        print(f"worker {args.worker_index}: {report.completed} complete, {report.pruned} pruned, {report.failed} failed")
+        print(f"worker {args.worker_index}: {report.completed} complete, {report.pruned} pruned, "
+              f"{report.failed} failed")
     return 0
 
 
@@ -314,8 +320,8 @@ def cmd_study_report(args: argparse.Namespace) -> int:
 
     study = load_study(args.storage, args.study_name)
     other = load_study(args.storage, args.compare_with) if args.compare_with else None
-    report = build_report(study, baseline=args.baseline, compare_with=other, alpha=args.alpha, test=args.test, n_bootstrap=args.bootstrap,
-                          seed=args.seed, data_dir=args.data_dir, datasets=args.datasets,
+    report = build_report(study, baseline=args.baseline, compare_with=other, alpha=args.alpha, test=args.test,
+                          n_bootstrap=args.bootstrap, seed=args.seed, data_dir=args.data_dir, datasets=args.datasets,
                           progress=not args.no_progress and sys.stderr.isatty(), margin=args.margin)
     from studies._names import study_slug
 
@@ -408,7 +414,8 @@ def cmd_model_describe(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.family}: {info['params']:,} parameters, output {tuple(info['output_shape'])}")
     for layer in info["layers"]:
-        print(f"  {layer['name']:<40} {layer['type']:<20} {str(tuple(layer['output_shape'])):<22} {layer['params']:>10,}")
+        print(f"  {layer['name']:<40} {layer['type']:<20} {str(tuple(layer['output_shape'])):<22} "
+              f"{layer['params']:>10,}")
     return 0
 
 
@@ -567,10 +574,12 @@ def _add_heartbeat_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--heartbeat-interval", type=_positive_int, metavar="S",
                    default=_env_seconds("LAYERLAB_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL),
-                   help=f"seconds between a running trial's heartbeats (default: $LAYERLAB_HEARTBEAT_INTERVAL or {HEARTBEAT_INTERVAL})")
+                   help="seconds between a running trial's heartbeats "
+                        f"(default: $LAYERLAB_HEARTBEAT_INTERVAL or {HEARTBEAT_INTERVAL})")
     p.add_argument("--grace-period", type=_positive_int, metavar="S",
                    default=_env_seconds("LAYERLAB_GRACE_PERIOD", GRACE_PERIOD),
-                   help=f"seconds without a heartbeat before a trial counts as dead and is re-queued (default: $LAYERLAB_GRACE_PERIOD or {GRACE_PERIOD})")
+                   help="seconds without a heartbeat before a trial counts as dead and is re-queued "
+                        f"(default: $LAYERLAB_GRACE_PERIOD or {GRACE_PERIOD})")
     p.add_argument("--outage-limit", type=_positive_int, metavar="S",
                    help="seconds a storage may stay locked, unreachable or read-only before the workers stop (exit 4; "
                         "rerun to resume) (default: $LAYERLAB_STORAGE_WAIT or 600)")
@@ -583,30 +592,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="layerlab", description="Architecture-ablation search on Optuna.")
     groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
 
-    study = groups.add_parser("study", help="launch, join and inspect studies").add_subparsers(dest="command", required=True, parser_class=_Parser)
+    study = groups.add_parser("study", help="launch, join and inspect studies").add_subparsers(
+        dest="command", required=True, parser_class=_Parser)
     p = study.add_parser("launch", help="create or resume a study and run it")
     _add_spec_args(p)
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"storage URL (default: {DEFAULT_STORAGE})")
     p.add_argument("--study-name", help="default: the preset name")
-    p.add_argument("--workers", type=_positive_int, default=1, help="local workers: this process and N-1 worker processes")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="local workers: this process and N-1 worker processes")
     p.add_argument("--gpus", type=_csv, help="workers on these GPUs, e.g. 0,1,2,3 (--trials-per-gpu each)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
     p.add_argument("--data-dir", help="dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)")
-    p.add_argument("--artifact-dir", help="trial artifacts (default: artifacts/ next to a SQLite or journal file, else runs/artifacts)")
-    p.add_argument("--retry-failed", action="store_true", help="queue one more try of every cell whose trials all failed")
+    p.add_argument("--artifact-dir",
+                   help="trial artifacts (default: artifacts/ next to a SQLite or journal file, else runs/artifacts)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="queue one more try of every cell whose trials all failed")
     p.add_argument("--checkpoint-dir", help="where running cells checkpoint (default: checkpoints/<study> beside the "
                    "artifact directory); recorded on the study")
     p.add_argument("--max-cells", type=_positive_int, default=MAX_CELLS, metavar="N",
                    help=f"refuse a study of more than N cells before writing anything (default {MAX_CELLS:,})")
-    p.add_argument("--queue-only", action="store_true", help="create/resume the study and queue its cells; start no worker")
+    p.add_argument("--queue-only", action="store_true",
+                   help="create/resume the study and queue its cells; start no worker")
     p.add_argument("--race", action="store_true", help="race the seed repeats (same as --repeats auto): docs/racing.md")
     p.add_argument("--min-repeats", type=int, help="race: seeds every config gets first (default 3)")
     p.add_argument("--max-repeats", type=int, help="race: seeds no config goes beyond (default 10)")
-    p.add_argument("--alpha", type=float, default=0.05, help="race: family-wise error rate of its verdicts (default 0.05)")
+    p.add_argument("--alpha", type=float, default=0.05,
+                   help="race: family-wise error rate of its verdicts (default 0.05)")
     p.add_argument("--race-mode", choices=["ablation", "selection", "transfer"],
                    help="race: vs the baseline (default with one), find the top set, or transfer (with --compare-with)")
-    p.add_argument("--margin", type=float, help="race, ablation: |difference| below this is 'equivalent' (TOST); default none")
-    p.add_argument("--futility", type=float, help="race, ablation: stop a config below this predictive power (default 0.02; 0: never)")
+    p.add_argument("--margin", type=float,
+                   help="race, ablation: |difference| below this is 'equivalent' (TOST); default none")
+    p.add_argument("--futility", type=float,
+                   help="race, ablation: stop a config below this predictive power (default 0.02; 0: never)")
     p.add_argument("--compare-with", metavar="STUDY",
                    help="race, transfer: the other study (same storage) to race this one against: docs/racing.md")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -620,7 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study-name", required=True, help="the study to join")
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
     p.add_argument("--data-dir", help="dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)")
-    p.add_argument("--checkpoint-dir", help="checkpoints of running cells (default: the directory recorded on the study)")
+    p.add_argument("--checkpoint-dir",
+                   help="checkpoints of running cells (default: the directory recorded on the study)")
     p.add_argument("--artifact-dir", help="trial artifacts (default: the directory recorded on the study)")
     p.add_argument("--worker-index", type=int, default=0, help="seeds this worker's sampler")
     p.add_argument("--no-wait", action="store_true", help="exit when nothing is waiting, even while other trials run")
@@ -636,26 +654,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable; keys documented in studies.study_status")
     p.set_defaults(func=cmd_study_status)
 
-    p = study.add_parser("report", help="self-contained HTML report (leaderboard, ablation, importance with CIs, plots)")
+    p = study.add_parser("report",
+                         help="self-contained HTML report (leaderboard, ablation, importance with CIs, plots)")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--study-name", required=True, help="the study to report on")
     p.add_argument("--out", help="HTML file to write (default: <study>-report.html; with --json alone: none)")
     p.add_argument("--json", action="store_true", help="print the report's numbers as JSON")
-    p.add_argument("--baseline", help="reference config for the ablation, key=value[,key=value] (default: the preset's)")
+    p.add_argument("--baseline",
+                   help="reference config for the ablation, key=value[,key=value] (default: the preset's)")
     p.add_argument("--compare-with", metavar="STUDY", help="add the rank transfer to this study (same storage)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdicts (default 0.05)")
-    p.add_argument("--test", choices=["t", "wilcoxon"], default="t", help="paired test (wilcoxon needs 6+ seeds to reject at 0.05)")
+    p.add_argument("--test", choices=["t", "wilcoxon"], default="t",
+                   help="paired test (wilcoxon needs 6+ seeds to reject at 0.05)")
     p.add_argument("--margin", type=float, metavar="DELTA",
                    help="equivalence margin: rows without a detectable difference get a TOST verdict "
                         "(equivalent within +-DELTA, or undecided)")
     p.add_argument("--bootstrap", type=int, default=0, help="bootstrap replicates for the CIs of the secondary "
                    "importance evaluators (fANOVA, PED-ANOVA, MDI; no verdict rests on them); 0: none")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the forests")
-    p.add_argument("--artifact-dir", help="Optuna artifact directory (default: the one recorded on the study, as the dashboard uses)")
+    p.add_argument("--artifact-dir",
+                   help="Optuna artifact directory (default: the one recorded on the study, as the dashboard uses)")
     p.add_argument("--no-upload", action="store_true", help="do not attach the report to the study")
     p.add_argument("--plotly", choices=["inline", "cdn"], default="inline",
-                   help="inline: plotly.js inside the page, opens offline (default, ~4.6 MB); cdn: loaded from cdn.plot.ly (small file, needs the network)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar of the importance bootstrap (shown on a terminal's stderr)")
+                   help="inline: plotly.js inside the page, opens offline (default, ~4.6 MB); "
+                        "cdn: loaded from cdn.plot.ly (small file, needs the network)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide the progress bar of the importance bootstrap (shown on a terminal's stderr)")
     p.add_argument("--datasets", choices=["embedded", "all", "none"], default="embedded",
                    help="datasets to load for their entropies: embedded (default; never downloads), all, none")
     p.add_argument("--data-dir", help="dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)")
@@ -664,7 +688,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = study.add_parser("compare", help="rank transfer between two studies (Kendall tau, Spearman rho, flips)")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--storage-b", help="storage of the second study (default: --storage)")
-    p.add_argument("--study-name", action="append", required=True, help="give twice: the cheap study, then the reference")
+    p.add_argument("--study-name", action="append", required=True,
+                   help="give twice: the cheap study, then the reference")
     p.add_argument("--top-k", type=_positive_int, default=3)
     p.add_argument("--metric", choices=["value", "test"], default="value", help="value: the objective (validation)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for the CIs (0: none)")
@@ -708,7 +733,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifact-dir", help="default: the directories recorded on the storage's studies")
     p.set_defaults(func=cmd_study_dashboard)
 
-    model = groups.add_parser("model", help="inspect architecture families").add_subparsers(dest="command", required=True, parser_class=_Parser)
+    model = groups.add_parser("model", help="inspect architecture families").add_subparsers(
+        dest="command", required=True, parser_class=_Parser)
     p = model.add_parser("describe", help="parameter count, output shape and layers of a family")
     p.add_argument("family", help="a family name: seq, resnet, cifar_resnet, vgg, baseline_cnn, fcl, skip_cnn")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a model key's value (repeatable)")
@@ -718,14 +744,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the description as JSON")
     p.set_defaults(func=cmd_model_describe)
 
-    space = groups.add_parser("space", help="inspect search spaces").add_subparsers(dest="command", required=True, parser_class=_Parser)
+    space = groups.add_parser("space", help="inspect search spaces").add_subparsers(
+        dest="command", required=True, parser_class=_Parser)
     p = space.add_parser("grid", help="grid size and configs of a preset")
     _add_spec_args(p)
     p.add_argument("--limit", type=_positive_int, help="show at most this many configs")
     p.add_argument("--json", action="store_true", help="print the size, the estimate and the configs as JSON")
     p.set_defaults(func=cmd_space_grid)
 
-    data = groups.add_parser("data", help="list, describe and download datasets").add_subparsers(dest="command", required=True, parser_class=_Parser)
+    data = groups.add_parser("data", help="list, describe and download datasets").add_subparsers(
+        dest="command", required=True, parser_class=_Parser)
     data_dir_help = "dataset directory (default: $LAYERLAB_DATA or ~/.cache/layerlab)"
     p = data.add_parser("list", help="registered datasets and whether their files are present")
     p.add_argument("--data-dir", help=data_dir_help)
@@ -744,7 +772,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_positive_int, help="MedMNIST image size: 28, 64, 128 or 224")
     p.set_defaults(func=cmd_data_download)
 
-    presets = groups.add_parser("presets", help="list and show presets").add_subparsers(dest="command", required=True, parser_class=_Parser)
+    presets = groups.add_parser("presets", help="list and show presets").add_subparsers(
+        dest="command", required=True, parser_class=_Parser)
     presets.add_parser("list", help="every preset with its one-line description").set_defaults(func=cmd_presets_list)
     p = presets.add_parser("show", help="a preset's YAML and, for a grid, its size")
     p.add_argument("name", help="a preset name (see `presets list`) or a path to a preset YAML")

@@ -44,7 +44,8 @@ from searchspace._tokens import LAYER_TOKENS, format_layers, parse_layers
 # that only read a study (``study status``, the error classes the CLI catches) never need. These
 # names are imported on first use (PEP 562); ``import searchspace.families`` registers them all.
 _LAZY = dict.fromkeys(
-    ("INIT_SCHEMES", "build_model", "describe_model", "family_params", "get_family", "list_families", "register_family"),
+    ("INIT_SCHEMES", "build_model", "describe_model", "family_params", "get_family", "list_families",
+     "register_family"),
     "searchspace.families",
 )
 

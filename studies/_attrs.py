@@ -103,8 +103,11 @@ def _upsert_many(backend: RDBStorage, session: Any, model: Any, trial_id: int, a
         return False
     trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
     backend.check_trial_is_updatable(trial_id, trial.state)
-    stmt = insert(model).values([{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()])
-    session.execute(stmt.on_conflict_do_update(index_elements=[model.trial_id, model.key], set_={"value_json": stmt.excluded.value_json}))
+    stmt = insert(model).values(
+        [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
+    )
+    session.execute(stmt.on_conflict_do_update(index_elements=[model.trial_id, model.key],
+                                               set_={"value_json": stmt.excluded.value_json}))
     return True
 
 
@@ -189,7 +192,8 @@ def _insert_trials(study: optuna.Study, backend: RDBStorage, trials: list[optuna
             sqlalchemy.select(table.c.number, table.c.trial_id)
             .where(table.c.study_id == study._study_id, table.c.number >= first)
         ).all())
-        for model, which in ((models.TrialUserAttributeModel, "user_attrs"), (models.TrialSystemAttributeModel, "system_attrs")):
+        for model, which in ((models.TrialUserAttributeModel, "user_attrs"),
+                             (models.TrialSystemAttributeModel, "system_attrs")):
             rows = [
                 {"trial_id": ids[first + i], "key": key, "value_json": json.dumps(value)}
                 for i, t in enumerate(trials)

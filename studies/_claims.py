@@ -201,7 +201,8 @@ def _cell_trials(study: optuna.Study, backend: RDBStorage) -> list[Any]:
         params: dict[int, dict] = {}
         dists: dict[str, Any] = {}
         for trial_id, name, value, dist_json in conn.execute(
-            sqlalchemy.select(params_t.c.trial_id, params_t.c.param_name, params_t.c.param_value, params_t.c.distribution_json)
+            sqlalchemy.select(params_t.c.trial_id, params_t.c.param_name, params_t.c.param_value,
+                              params_t.c.distribution_json)
             .where(params_t.c.trial_id.in_(mine))
         ):
             dist = dists.get(dist_json) or dists.setdefault(dist_json, json_to_distribution(dist_json))

@@ -203,7 +203,8 @@ def as_fault(exc: BaseException, url: str | None = None, identity: tuple[int, in
         if reason is not None:
             from studies._storage import redact
 
-            return StorageLostError(f"storage {redact(url)} lost: {reason}; restore it (or start a new study) and relaunch")
+            return StorageLostError(f"storage {redact(url)} lost: {reason}; "
+                                    "restore it (or start a new study) and relaunch")
     return None
 
 

@@ -73,8 +73,8 @@ def parse_report(report: Mapping[str, Any] | None) -> dict[str, BestPerDataset]:
         groups = settings["groups"]
         if not groups or not all(isinstance(v, (list, tuple)) and v and all(isinstance(x, str) for x in v)
                                  for v in groups.values()):
-            raise ConfigError(f"report.{name}.groups must map each group name to a list of {settings.get('group_key', 'family')} "
-                              f"values, got {groups!r}")
+            raise ConfigError(f"report.{name}.groups must map each group name to a list of "
+                              f"{settings.get('group_key', 'family')} values, got {groups!r}")
         out[name] = LAYOUTS[name](**{**settings, "groups": {str(k): tuple(v) for k, v in groups.items()},
                                      "paragraphs": tuple(str(p) for p in settings.get("paragraphs", ()))})
     return out

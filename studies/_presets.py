@@ -188,8 +188,8 @@ def _check_family_keys(defaults: Mapping[str, Any], space: Space) -> None:
 
     for key in defaults:
         if key in family_keys() and key not in used:
-            raise PresetError(f"default {key!r} is not a parameter of family {valid_list(sorted(families))}, which this "
-                              f"preset builds; valid model keys: {valid_list(sorted(used))}")
+            raise PresetError(f"default {key!r} is not a parameter of family {valid_list(sorted(families))}, "
+                              f"which this preset builds; valid model keys: {valid_list(sorted(used))}")
 
 
 def _check_baseline(baseline: Mapping[str, Any] | None, space: Space) -> None:
@@ -197,12 +197,14 @@ def _check_baseline(baseline: Mapping[str, Any] | None, space: Space) -> None:
     params = [d.name for d in space if d.is_param]
     for name, value in (baseline or {}).items():
         if name not in params:
-            raise PresetError(f"baseline names {name!r}, which is not a searched dimension; valid: {valid_list(params)}")
+            raise PresetError(f"baseline names {name!r}, which is not a searched dimension; "
+                              f"valid: {valid_list(params)}")
         try:
             values = space[name].param_values()
         except LayerlabError:
             continue  # continuous: any value in range is a cell a sampler may visit
         if value not in values:
             raise PresetError(
-                f"baseline {name}={value!r} is not a value of dimension {name!r}; valid: {valid_list(map(repr, values))}"
+                f"baseline {name}={value!r} is not a value of dimension {name!r}; "
+                f"valid: {valid_list(map(repr, values))}"
             )

@@ -71,7 +71,8 @@ def trials_frame(study: optuna.Study, *, states: tuple[TrialState, ...] | None =
     return pd.DataFrame(rows)
 
 
-LEADERBOARD_COLUMNS = ["config_id", "label", "n", "val_mean", "val_std", "val_ci_low", "val_ci_high", "test_mean", "test_std", "params"]
+LEADERBOARD_COLUMNS = ["config_id", "label", "n", "val_mean", "val_std", "val_ci_low", "val_ci_high", "test_mean",
+                       "test_std", "params"]
 
 
 def leaderboard(study: optuna.Study) -> pd.DataFrame:
@@ -103,7 +104,8 @@ def _with_pruned(board: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:
     if not pruned:
         return board
     rows = pd.DataFrame([{"config_id": p["config_id"], "label": config_label(p["params"]), "n": 0, "val_mean": np.nan,
-                          "val_std": np.nan, "test_mean": np.nan, "pruned_at_epoch": p["pruned_at_epoch"]} for p in pruned])
+                          "val_std": np.nan, "test_mean": np.nan, "pruned_at_epoch": p["pruned_at_epoch"]}
+                         for p in pruned])
     return pd.concat([board, rows], ignore_index=True) if len(board) else rows.reindex(columns=board.columns)
 
 
@@ -114,11 +116,13 @@ def format_leaderboard(board: pd.DataFrame, *, limit: int | None = 30) -> str:
     lines = [f"{'#':>3}  {'val acc (mean ± std)':>21}  {'n':>2}  {'test acc':>8}  {'params':>9}  config"]
     for i, row in board.head(limit).iterrows():
         if not pd.isna(row.get("pruned_at_epoch")):  # a config pruned as a whole: listed, not ranked
-            lines.append(f"{'-':>3}  {'pruned at epoch ' + str(int(row.pruned_at_epoch)):>21}  {'':>2}  {'':>8}  {'':>9}  {row.label}")
+            lines.append(f"{'-':>3}  {'pruned at epoch ' + str(int(row.pruned_at_epoch)):>21}  "
+                         f"{'':>2}  {'':>8}  {'':>9}  {row.label}")
             continue
         std = "" if np.isnan(row.val_std) else f" ± {row.val_std:.4f}"
         params = "" if row.params is None or pd.isna(row.params) else f"{int(row.params):,}"
-        lines.append(f"{i + 1:>3}  {row.val_mean:>12.4f}{std:<9}  {row.n:>2}  {row.test_mean:>8.4f}  {params:>9}  {row.label}")
+        lines.append(f"{i + 1:>3}  {row.val_mean:>12.4f}{std:<9}  {row.n:>2}  {row.test_mean:>8.4f}  "
+                     f"{params:>9}  {row.label}")
     if limit is not None and len(board) > limit:
         lines.append(f"... {len(board) - limit} more configs")
     from studies._terminal import fit_lines

@@ -77,7 +77,8 @@ def scheme_of(url: str) -> str:
     if scheme == "postgres":  # the libpq spelling; SQLAlchemy only knows "postgresql"
         scheme = "postgresql"
     if scheme not in SCHEMES:
-        raise StorageError(f"unknown storage scheme {scheme!r} in {redact(url)!r}; valid schemes: {valid_list(SCHEMES)}")
+        raise StorageError(f"unknown storage scheme {scheme!r} in {redact(url)!r}; "
+                           f"valid schemes: {valid_list(SCHEMES)}")
     return scheme
 
 
@@ -137,7 +138,8 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create the folder of storage {url!r}: {exc.strerror or exc} ({path.parent})") from None
+            raise StorageError(f"cannot create the folder of storage {url!r}: "
+                               f"{exc.strerror or exc} ({path.parent})") from None
     if scheme == "journal":
         from studies._journal import open_journal
 
@@ -172,7 +174,8 @@ def open_storage(url: str, *, create: bool = False, options: StorageOptions | No
             storage = call_with_retry(_retry_schema_race(create), url=url, what="opening the storage",
                                       max_wait=options.outage_limit)
     except ImportError as exc:
-        raise StorageError(f"storage {redact(url)!r} needs a database driver: {exc} (pip install 'layerlab[postgres]')") from None
+        raise StorageError(f"storage {redact(url)!r} needs a database driver: {exc} "
+                           "(pip install 'layerlab[postgres]')") from None
     except LayerlabError:
         raise
     except Exception as exc:  # sqlalchemy's OperationalError and friends: one line, no traceback
@@ -326,7 +329,8 @@ def _fast_commits(engine, url: str) -> None:
     as running again and its heartbeat re-queues it. WAL shares an index through memory, so every
     process using the file must run on one machine: that was already the rule for SQLite here
     (docs/storage.md; several machines use PostgreSQL or a journal file). A connection that may
-    only read (a read-only file or folder) keeps the file's mode. Readers (optuna-dashboard, the ``optuna`` CLI) read a WAL database unchanged.
+    only read (a read-only file or folder) keeps the file's mode. Readers (optuna-dashboard, the
+    ``optuna`` CLI) read a WAL database unchanged.
     The connections opened before this (table creation) are closed, so every later one is set.
 
     A rollback journal notices its file being deleted at the next write ("attempt to write a

@@ -165,7 +165,8 @@ def collect(study: optuna.Study | StudyTable) -> StudyTable:
     if isinstance(study, StudyTable):
         return study
     if len(study.directions) != 1:
-        raise AnalysisError(f"study {study.study_name!r} has {len(study.directions)} objectives; only single-objective studies can be analysed")
+        raise AnalysisError(f"study {study.study_name!r} has {len(study.directions)} objectives; "
+                            "only single-objective studies can be analysed")
     all_trials = study.get_trials(deepcopy=False)
     counts = {s.name: 0 for s in TrialState}
     for t in all_trials:
@@ -201,7 +202,8 @@ def collect(study: optuna.Study | StudyTable) -> StudyTable:
         notes.append("trials carry no common seed/repeat attribute: configs are compared unpaired (Welch)")
     failed = {s: n for s, n in counts.items() if s in ("FAIL", "PRUNED", "RUNNING", "WAITING") and n}
     if failed:
-        notes.append("left out of every statistic: " + ", ".join(f"{n} {s.lower()}" for s, n in failed.items()) + " trial(s)")
+        notes.append("left out of every statistic: " + ", ".join(f"{n} {s.lower()}" for s, n in failed.items())
+                     + " trial(s)")
     direction = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
     spec = load_spec(study) if study.user_attrs.get(SPEC_ATTR) else None
     # A layerlab objective returns validation accuracy (and records it as val_accuracy): a CI of
@@ -230,7 +232,8 @@ def _unique_labels(frame: pd.DataFrame) -> list[str]:
     """Config labels, with a short id appended where two configs would read the same."""
     first = frame.drop_duplicates("group").set_index("group")["label"]
     clash = set(first[first.duplicated(keep=False)])
-    return [f"{lab} [{grp.split(':')[-1][:6]}]" if lab in clash else lab for lab, grp in zip(frame["label"], frame["group"])]
+    return [f"{lab} [{grp.split(':')[-1][:6]}]" if lab in clash else lab
+            for lab, grp in zip(frame["label"], frame["group"])]
 
 
 # -- parameter matching ------------------------------------------------------------------------
@@ -245,7 +248,8 @@ def same_value(a: Any, b: Any) -> bool:
         seq_a = list(a) if isinstance(a, (list, tuple)) else str(a).strip("[]()").split(",")
         seq_b = list(b) if isinstance(b, (list, tuple)) else str(b).strip("[]()").split(",")
         return len(seq_a) == len(seq_b) and all(same_value(x, y) for x, y in zip(seq_a, seq_b))
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+    if (isinstance(a, (int, float)) and isinstance(b, (int, float))
+            and not isinstance(a, bool) and not isinstance(b, bool)):
         return float(a) == float(b)
     try:
         return float(a) == float(b)
@@ -315,7 +319,8 @@ def restrict(table: StudyTable, where: Mapping[str, Any] | None, *, what: str = 
     check_keys(table, where, what)
     keep = set(matching_groups(table, where))
     if not keep:
-        raise AnalysisError(f"{what} {format_assignment(where)} matches no completed config of study {table.study_name!r}")
+        raise AnalysisError(f"{what} {format_assignment(where)} matches no completed config "
+                            f"of study {table.study_name!r}")
     mask = table.frame["group"].isin(keep).to_numpy()
     frame = table.frame[mask].reset_index(drop=True)
     trials = tuple(t for t, m in zip(table.trials, mask) if m)
@@ -345,7 +350,9 @@ def seed_blocks(table: StudyTable, groups: list[str] | None = None) -> list[np.n
     return out if reference and len(reference) > 1 else None
 
 
-def resample_rows(table: StudyTable, rng: np.random.Generator, n: int, groups: list[str] | None = None) -> tuple[list[list[np.ndarray]], str]:
+def resample_rows(
+    table: StudyTable, rng: np.random.Generator, n: int, groups: list[str] | None = None
+) -> tuple[list[list[np.ndarray]], str]:
     """``n`` bootstrap replicates of the trial rows of ``groups``: per replicate, one index array per
     group. Seeds are drawn jointly across configs when they form a complete block (so a shared
     lucky seed stays shared, as in the paired tests); otherwise each config's repeats are drawn
@@ -355,7 +362,8 @@ def resample_rows(table: StudyTable, rng: np.random.Generator, n: int, groups: l
     if blocks is not None:
         s = len(blocks[0])
         picks = rng.integers(0, s, size=(n, s))
-        return [[b[p] for b in blocks] for p in picks], "seeds drawn with replacement, jointly across configs (paired design)"
+        return ([[b[p] for b in blocks] for p in picks],
+                "seeds drawn with replacement, jointly across configs (paired design)")
     pair = table.frame["group"].to_numpy()
     rows = [np.flatnonzero(pair == g) for g in groups]
     return ([[rng.choice(r, size=len(r), replace=True) for r in rows] for _ in range(n)],

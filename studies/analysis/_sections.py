@@ -65,10 +65,12 @@ def report_notes(table: StudyTable, board: pd.DataFrame, ablation, importance: d
                      "(CIs and tests need 2 or more seed repeats per config)")
     elif (board["n"] == 1).any():
         notes.append(f"{int((board['n'] == 1).sum())} config(s) have a single run: no CI for them")
-    clipped = int(board["ci_clipped"].sum()) + (int(ablation.rows["ci_clipped"].sum()) if not ablation.rows.empty else 0)
+    clipped = (int(board["ci_clipped"].sum())
+               + (int(ablation.rows["ci_clipped"].sum()) if not ablation.rows.empty else 0))
     if clipped:
-        notes.append(f"{clipped} row(s) have a confidence interval clipped to its metric's range (ci_clipped): accuracies "
-                     "and fractions to [0, 1], differences of them to [-1, 1]; a t interval over few runs ignores the bound")
+        notes.append(f"{clipped} row(s) have a confidence interval clipped to its metric's range (ci_clipped): "
+                     "accuracies and fractions to [0, 1], differences of them to [-1, 1]; a t interval over few runs "
+                     "ignores the bound")
     if not importance["available"]:
         notes.append(f"no importance: {importance['reason']}")
     else:
@@ -91,10 +93,10 @@ def questions_note(board: pd.DataFrame, ablation) -> list[str]:
               and (vs_best[r["variant"]] == "worse") != (r["verdict"] == "worse")]
     if not differ:
         return []
-    return [f"the leaderboard's 'vs best' and the ablation differ for {', '.join(differ)}: the leaderboard compares each "
-            "config with the best one (Tukey over all pairs, since the best is picked by the same data), the ablation "
-            f"with the baseline {', '.join(ablation.baseline_labels)} (Dunnett over its rows): a config can be behind the "
-            "best without differing detectably from the baseline, or the reverse"]
+    return [f"the leaderboard's 'vs best' and the ablation differ for {', '.join(differ)}: the leaderboard compares "
+            "each config with the best one (Tukey over all pairs, since the best is picked by the same data), the "
+            f"ablation with the baseline {', '.join(ablation.baseline_labels)} (Dunnett over its rows): "
+            "a config can be behind the best without differing detectably from the baseline, or the reverse"]
 
 
 LEGEND_OPEN = 20  # a config legend up to this many rows is drawn open
@@ -116,12 +118,12 @@ def leaderboard_section(board: pd.DataFrame, pruned: list[str], fig, ids: dict[s
         legend = ["Configs are named by short IDs (c01 is rank 1) in every table and figure of this report; the legend "
                   "under the figure lists each ID's parameters, and hovering an ID shows them."]
     return Section("Leaderboard", [
-        "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection metric); "
-        "test accuracy is reported beside it and never used to rank. 95% CI: Student t at every n (computed at 96.5% to stay "
-        "honest under skewed seed noise; over seeds and evaluation images when the trials store per-image results, see "
-        "noise); intervals of accuracies are clipped to [0, 1] (ci_clipped). Verdict vs best: paired comparison with "
-        "the best config on the study's pooled seed noise, Tukey's adjustment over all pairs of configs because the "
-        "best is picked by the same data (p vs best).",
+        "Configs grouped across seed repeats, ranked by the mean objective (validation accuracy: the selection "
+        "metric); test accuracy is reported beside it and never used to rank. 95% CI: Student t at every n (computed "
+        "at 96.5% to stay honest under skewed seed noise; over seeds and evaluation images when the trials store "
+        "per-image results, see noise); intervals of accuracies are clipped to [0, 1] (ci_clipped). Verdict vs best: "
+        "paired comparison with the best config on the study's pooled seed noise, Tukey's adjustment over all pairs of "
+        "configs because the best is picked by the same data (p vs best).",
         *(["No CI: every config has a single run."] if single else []),
         *legend,
         *pruned,
@@ -156,7 +158,8 @@ def pruned_paragraphs(data: dict[str, Any], study: Any) -> list[str]:
         return []
     data["pruned_configs"] = pruned
     return ["Pruned configs (not ranked; the pruner stopped every repeat of them): "
-            + "; ".join(f"{p['label']} pruned at epoch {p['pruned_at_epoch']} ({p['n_pruned']} trial(s))" for p in pruned) + "."]
+            + "; ".join(f"{p['label']} pruned at epoch {p['pruned_at_epoch']} ({p['n_pruned']} trial(s))"
+                        for p in pruned) + "."]
 
 
 def summary_section(table: StudyTable, sentences: list[str], notes: list[str]) -> Section:
@@ -187,18 +190,20 @@ def objective_metrics_section(extra: dict[str, Any], board: pd.DataFrame, ids: d
     pairs = extra["pairs"]
     if not pairs.empty:
         paras.append(
-            f"Per config, metric minus versus, both measured in the same trial (same seed and split): mean delta with 95% CI, "
-            f"paired t-test over the config's runs, p-values Holm-corrected over the configs of each pair, verdict at "
-            f"alpha = {extra['alpha']}. Configs in leaderboard order; fewer than 2 runs: not tested."
+            f"Per config, metric minus versus, both measured in the same trial (same seed and split): mean delta with "
+            f"95% CI, paired t-test over the config's runs, p-values Holm-corrected over the configs of each pair, "
+            f"verdict at alpha = {extra['alpha']}. Configs in leaderboard order; fewer than 2 runs: not tested."
         )
         tables.append(pd.DataFrame({
             "rank": pairs["rank"], "config": pairs["config"], "comparison": pairs["metric"] + " vs " + pairs["versus"],
-            "n": pairs["n_pairs"], "metric": pairs["metric_mean"].map(fmt_cell), "versus": pairs["versus_mean"].map(fmt_cell),
-            "delta [95% CI]": [_ci_text(d, lo, hi) for d, lo, hi in zip(pairs["delta"], pairs["delta_ci_low"], pairs["delta_ci_high"])],
+            "n": pairs["n_pairs"], "metric": pairs["metric_mean"].map(fmt_cell),
+            "versus": pairs["versus_mean"].map(fmt_cell),
+            "delta [95% CI]": [_ci_text(d, lo, hi)
+                               for d, lo, hi in zip(pairs["delta"], pairs["delta_ci_low"], pairs["delta_ci_high"])],
             "p": pairs["p_value"].map(fmt_cell), "p (Holm)": pairs["p_holm"].map(fmt_cell), "verdict": pairs["verdict"],
         }))
-    paras.append(f"Every scalar metric {name} records, per config: mean ± SD [95% CI] over its runs (CIs of accuracies and "
-                 "fractions clipped to [0, 1]); JSON: the extra mapping of each leaderboard row.")
+    paras.append(f"Every scalar metric {name} records, per config: mean ± SD [95% CI] over its runs (CIs of accuracies "
+                 "and fractions clipped to [0, 1]); JSON: the extra mapping of each leaderboard row.")
     wide = []
     for _, row in board.iterrows():
         cells = {"rank": row["rank"], "config": row["label"], "n": row["n"]}
@@ -288,8 +293,8 @@ def ablation_section(ablation, fig, ids: dict[str, str] | None = None) -> Sectio
         f"(widened by one image of the evaluation set), the unadjusted 95% interval is in the columns marked "
         f"'unadjusted'. Verdict at alpha = {ablation.alpha}. "
         "mde: the smallest difference this family detects with 80% power at its seeds and noise; repeats_needed: seeds "
-        "per config to detect a difference of the row's size ('—': no number of seeds would, e.g. the difference is within "
-        "one image of the evaluation set). "
+        "per config to detect a difference of the row's size ('—': no number of seeds would, e.g. the difference is "
+        "within one image of the evaluation set). "
         "Test deltas are reported beside and not tested.",
         *(with_ids(note, ids) for note in ablation.notes),
     ]
@@ -360,11 +365,13 @@ def datasets_section(info: dict[str, Any]) -> Section:
             "dataset": name, "images": d["images"], "size": f"{d['height']}x{d['width']}x{d['channels']}",
             "classes": d["num_classes"], "imbalance (max/min)": d["imbalance_ratio"],
             "label entropy (bits)": d["label_entropy_bits"], "label entropy / log2 K": d["label_entropy_normalized"],
-            "mean intensity entropy (bits)": d["intensity_entropy_bits_mean"], "intensity entropy SD": d["intensity_entropy_bits_std"],
+            "mean intensity entropy (bits)": d["intensity_entropy_bits_mean"],
+            "intensity entropy SD": d["intensity_entropy_bits_std"],
         })
     return Section("Datasets", [
-        "Label entropy: Shannon entropy (bits) of the class distribution, log2 K when balanced. Mean intensity entropy: "
-        "Shannon entropy (bits, 0-8) of each image's 256-bin grey-level histogram, averaged over images; RGB is converted "
-        "to grey with ITU-R 601-2 luma (0.2989 R + 0.587 G + 0.114 B, torchvision's rgb_to_grayscale). Both over the official train + test images.",
+        "Label entropy: Shannon entropy (bits) of the class distribution, log2 K when balanced. Mean intensity "
+        "entropy: Shannon entropy (bits, 0-8) of each image's 256-bin grey-level histogram, averaged over images; RGB "
+        "is converted to grey with ITU-R 601-2 luma (0.2989 R + 0.587 G + 0.114 B, torchvision's rgb_to_grayscale). "
+        "Both over the official train + test images.",
     ], [pd.DataFrame(rows)])
 

@@ -52,7 +52,8 @@ def format_comparison(result: Mapping[str, Any]) -> str:
     if result["kendall_ci"].get("method", "none") != "none":
         lines.append(f"  (tau CI {result['kendall_ci']['method']})")
     lines.append(result["cost_sentence"])
-    lines.append(f"top-{result['top_k']} agreement {result['top_k_overlap']}/{result['top_k']}; same best: {result['same_best']}")
+    lines.append(f"top-{result['top_k']} agreement {result['top_k_overlap']}/{result['top_k']}; "
+                 f"same best: {result['same_best']}")
     lines.append(f"{'rank A':>6} {'rank B':>6} {'mean A':>8} {'mean B':>8}  config")
     for c in result["configs"]:
         lines.append(f"{c['rank_a']:>6} {c['rank_b']:>6} {c['mean_a']:>8.4f} {c['mean_b']:>8.4f}  {c['config']}")
@@ -89,8 +90,8 @@ def format_datasets(info: Mapping[str, Mapping[str, Any]]) -> str:
         size = f"{d['height']}x{d['width']}x{d['channels']}"
         lines.append(f"{name:<16} {d['images']:>7} {size:>10} {d['num_classes']:>3} {d['imbalance_ratio']:>6.2f} "
                      f"{d['label_entropy_bits']:>8.3f} {d['intensity_entropy_bits_mean']:>9.3f}")
-    lines.append("H(label): Shannon entropy of the class distribution (bits); H(pixels): mean over images of the entropy of "
-                 "the 256-bin grey-level histogram (bits, BT.601 luma for RGB)")
+    lines.append("H(label): Shannon entropy of the class distribution (bits); H(pixels): mean over images of the "
+                 "entropy of the 256-bin grey-level histogram (bits, BT.601 luma for RGB)")
     return "\n".join(lines)
 
 
@@ -131,7 +132,8 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
     """A few lines for the terminal: top configs, ablation verdicts, importance, noise; floats at 4
     significant digits and no line wider than 100 columns (studies._terminal)."""
     data = report.data
-    lines = [f"study {data['study']['name']!r}: {data['study']['completed_configs']} configs, {data['study']['completed_trials']} completed trials"]
+    lines = [f"study {data['study']['name']!r}: {data['study']['completed_configs']} configs, "
+             f"{data['study']['completed_trials']} completed trials"]
     choices = data.get("choices")  # a sampled study: which choices mattered comes first
     if choices is not None:
         lines.extend(f"choices: {line}" for line in choices["lines"])
@@ -149,7 +151,8 @@ def format_summary(report: Report, *, limit: int = 10) -> str:
         lines.append(f"     ... {len(board) - limit} more configs")
     ab = data["ablation"]
     if ab["rows"]:
-        lines.append(f"ablation vs {', '.join(f'{k}={v}' for k, v in ab['baseline'].items())} ({ab['baseline_source']}):")
+        lines.append(f"ablation vs {', '.join(f'{k}={v}' for k, v in ab['baseline'].items())} "
+                     f"({ab['baseline_source']}):")
         for r in ab["rows"]:
             ci = f" [{r['delta_ci_low']:+.4f}, {r['delta_ci_high']:+.4f}]" if _number(r["delta_ci_low"]) else ""
             method = method_name(r.get("correction") or ab["correction"]).lower()

@@ -76,8 +76,8 @@ def _keyed(table: StudyTable, names: list[str], other_only: list[str]) -> dict[t
     for group in table.groups:
         key = _key(table.params_of(group), names)
         if key in out:
-            hint = (f"; parameters only this study searches: {valid_list(other_only)} - pin them with --where-a/--where-b "
-                    f"(e.g. {other_only[0]}=...)") if other_only else ""
+            hint = (f"; parameters only this study searches: {valid_list(other_only)} - pin them with "
+                    f"--where-a/--where-b (e.g. {other_only[0]}=...)") if other_only else ""
             raise AnalysisError(
                 f"study {table.study_name!r} has several configs with the same shared parameters "
                 f"({table.label_of(out[key])} and {table.label_of(group)}){hint}"
@@ -107,13 +107,13 @@ def compare_studies(
     from studies._options import check_options
 
     check_options(top_k=top_k, bootstrap=n_bootstrap, seed=seed)
-    return _compare(study_a, study_b, metric=metric, top_k=top_k, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
-                    ignore=ignore, where_a=where_a, where_b=where_b, detail=True, draws=draws)
+    return _compare(study_a, study_b, metric=metric, top_k=top_k, n_bootstrap=n_bootstrap, confidence=confidence,
+                    seed=seed, ignore=ignore, where_a=where_a, where_b=where_b, detail=True, draws=draws)
 
 
 def _compare(
-    study_a: optuna.Study | StudyTable, study_b: optuna.Study | StudyTable, *, metric: str, top_k: int, n_bootstrap: int,
-    confidence: float, seed: int, ignore: Sequence[str], where_a: str | Mapping[str, Any] | None,
+    study_a: optuna.Study | StudyTable, study_b: optuna.Study | StudyTable, *, metric: str, top_k: int,
+    n_bootstrap: int, confidence: float, seed: int, ignore: Sequence[str], where_a: str | Mapping[str, Any] | None,
     where_b: str | Mapping[str, Any] | None, detail: bool, draws: int = TAU_DRAWS,
 ) -> dict[str, Any]:
     """:func:`compare_studies`; ``detail=False`` (the rank-transfer matrix, 210 dataset pairs in
@@ -128,7 +128,8 @@ def _compare(
     a = restrict(collect(study_a), pins_a, what="--where-a")
     b = restrict(collect(study_b), pins_b, what="--where-b")
     if a.direction != b.direction:
-        raise AnalysisError(f"studies {a.study_name!r} ({a.direction}) and {b.study_name!r} ({b.direction}) optimise in opposite directions")
+        raise AnalysisError(f"studies {a.study_name!r} ({a.direction}) and {b.study_name!r} ({b.direction}) "
+                            "optimise in opposite directions")
     names_a, names_b = a.param_names(), b.param_names()
     dropped = set(ignore) | set(pins_a) | set(pins_b)
     shared = [n for n in names_a if n in names_b and n not in dropped]
@@ -175,8 +176,8 @@ def _compare(
     answers = transfer_answers(noise_a, noise_b, confidence, seed=seed, draws=draws, cost=detail)
     interval = answers["kendall_ci"]
     if not detail:
-        return {"kendall_tau": tau, "kendall_ci_low": interval["low"], "kendall_ci_high": interval["high"], "spearman_rho": rho,
-                "n_shared": len(common), "n_flips": int(_flip_mask(mean_a, mean_b)[0].sum()),
+        return {"kendall_tau": tau, "kendall_ci_low": interval["low"], "kendall_ci_high": interval["high"],
+                "spearman_rho": rho, "n_shared": len(common), "n_flips": int(_flip_mask(mean_a, mean_b)[0].sum()),
                 "same_best": bool(int(np.argmin(sign * mean_a)) == int(np.argmin(sign * mean_b))),
                 "settled": answers["concordance"]["settled"], "agree": answers["concordance"]["agree"],
                 "concordance_low": answers["concordance"]["low"]}
@@ -210,9 +211,11 @@ def _compare(
         "settled_pairs": pair_rows(labels, answers["signs_a"], answers["signs_b"]),
         "spearman_rho": rho, "spearman_p": rho_p,
         "spearman_ci_low": _pct(boot[:, 1], tail), "spearman_ci_high": _pct(boot[:, 1], 100 - tail),
-        "bootstrap": {"replicates": len(boot), "resampling": {a.study_name: schemes[0], b.study_name: schemes[1]} if len(boot) else None,
+        "bootstrap": {"replicates": len(boot),
+                      "resampling": {a.study_name: schemes[0], b.study_name: schemes[1]} if len(boot) else None,
                       "used_for": "the Spearman rho CI",
-                      "note": "" if len(boot) else "no config has 2 or more repeats in either study, or bootstrap disabled: no CI"},
+                      "note": "" if len(boot) else
+                              "no config has 2 or more repeats in either study, or bootstrap disabled: no CI"},
         "pairs": same_order_probabilities(labels, mean_a, mean_b, noise_a, noise_b),
         "top_k": k,
         "top_k_overlap": len(top_a & top_b),
@@ -323,7 +326,8 @@ def _bootstrap(
 ) -> tuple[np.ndarray, tuple[str, str]]:
     """(n, 2) array of Kendall tau-b and Spearman rho over bootstrap replicates of the two
     studies' config means (each study resampled on its own, seeds jointly when paired)."""
-    if n <= 0 or not any(len(a.values(g, column)) > 1 for g in groups_a) and not any(len(b.values(g, column)) > 1 for g in groups_b):
+    if n <= 0 or (not any(len(a.values(g, column)) > 1 for g in groups_a)
+                  and not any(len(b.values(g, column)) > 1 for g in groups_b)):
         return np.empty((0, 2)), ("", "")
     rng = np.random.default_rng(seed)
     ma, scheme_a = _replicate_means(a, groups_a, column, rng, n)
@@ -331,7 +335,9 @@ def _bootstrap(
     return np.column_stack([tau_b(ma, mb), spearman_rows(ma, mb)]), (scheme_a, scheme_b)
 
 
-def _replicate_means(table: StudyTable, groups: list[str], column: str, rng: np.random.Generator, n: int) -> tuple[np.ndarray, str]:
+def _replicate_means(
+    table: StudyTable, groups: list[str], column: str, rng: np.random.Generator, n: int
+) -> tuple[np.ndarray, str]:
     values = table.frame[column].to_numpy(float)
     plan, scheme = resample_rows(table, rng, n, groups)
     with warnings.catch_warnings():
@@ -376,7 +382,8 @@ def _flips(labels: list[str], mean_a: np.ndarray, mean_b: np.ndarray) -> list[di
 
 
 def rank_transfer_matrix(
-    study: optuna.Study | StudyTable, *, by: str = "dataset", metric: str = "value", n_bootstrap: int = 200, seed: int = 0
+    study: optuna.Study | StudyTable, *, by: str = "dataset", metric: str = "value", n_bootstrap: int = 200,
+    seed: int = 0
 ) -> dict[str, Any]:
     """Kendall tau between the config rankings at every pair of values of parameter ``by`` within
     one study: which subset (``mnist:hard2:128``, ``mnist:hard2:all``, ...) ranks the configs as
@@ -384,13 +391,14 @@ def rank_transfer_matrix(
     has ``tau`` None and the reason."""
     table = collect(study)
     if by not in table.param_names():
-        raise AnalysisError(f"{by!r} is not a parameter of study {table.study_name!r}; its parameters: {valid_list(table.param_names())}")
+        raise AnalysisError(f"{by!r} is not a parameter of study {table.study_name!r}; "
+                            f"its parameters: {valid_list(table.param_names())}")
     values = list(dict.fromkeys(table.params_of(g)[by] for g in table.groups if by in table.params_of(g)))
     pairs = []
     for va, vb in itertools.combinations(values, 2):
         try:
-            res = _compare(table, table, metric=metric, top_k=3, n_bootstrap=n_bootstrap, confidence=0.95, seed=seed, ignore=(),
-                           where_a={by: va}, where_b={by: vb}, detail=False, draws=MATRIX_DRAWS)
+            res = _compare(table, table, metric=metric, top_k=3, n_bootstrap=n_bootstrap, confidence=0.95, seed=seed,
+                           ignore=(), where_a={by: va}, where_b={by: vb}, detail=False, draws=MATRIX_DRAWS)
         except AnalysisError as exc:
             pairs.append({"a": va, "b": vb, "tau": None, "reason": str(exc)})
             continue
