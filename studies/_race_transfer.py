@@ -20,9 +20,12 @@ config trains with seed ``seed + r``, as everywhere in layerlab, so the studies 
 seed within themselves.
 
 **Error control.** A pair once settled stays settled (its sign is the race's verdict). Looks
-spend alpha as the other races do (``RaceSettings.level``: the power family ``alpha t^3``, Kim &
-DeMets 1987), half to each study: at the look with n seeds each study's Tukey-Kramer intervals
-are at level ``1 - level(n) / 2``. By Bonferroni over looks and studies, the chance that any
+spend alpha by the power family ``alpha t^3`` (Kim & DeMets 1987; :data:`TRANSFER_SPENDING_RHO`:
+its own exponent, not the ablation race's 10: these looks are Bonferroni increments, so any
+exponent keeps the error bound, and at 10 the first looks get almost no alpha, so that pairs 10
+SDs apart stayed unsettled at 3 seeds and cost a seed per config),
+half to each study: at the look with n seeds each study's Tukey-Kramer intervals are at level
+``1 - level(n) / 2``. By Bonferroni over looks and studies, the chance that any
 verdict of the race has a sign that is wrong in either study is at most ``alpha`` (under the
 model: normal errors, one SD per study). Futility is non-binding (it only stops chances to
 settle).
@@ -104,6 +107,18 @@ class TransferState:
         }
 
 
+TRANSFER_SPENDING_RHO = 3
+
+
+def _level(n: int, settings: RaceSettings) -> float:
+    """The alpha the transfer race spends at the look with ``n`` seeds: ``alpha * t**rho`` at
+    ``t = n / max_repeats``, less what the looks before spent."""
+    def spent(m: int) -> float:
+        return settings.alpha * (m / settings.max_repeats) ** TRANSFER_SPENDING_RHO
+
+    return spent(n) - (spent(n - 1) if n > settings.min_repeats else 0.0)
+
+
 def replay_transfer(
     k: int,
     cells_a: Mapping[tuple[int, int], tuple[str, float | None]],
@@ -131,7 +146,7 @@ def replay_transfer(
         if any(missing.values()) or any(cells[x][cell][0] != DONE for x in cells for cell in needed[x]):
             return TransferState(settings, n, round_, False, signs["a"], signs["b"], futile, repeats["a"], repeats["b"],
                                  missing["a"], missing["b"], looks)
-        level = 1 - settings.level(n) / 2  # half of this look's alpha to each study
+        level = 1 - _level(n, settings) / 2  # half of this look's alpha to each study
         noises = {}
         for x in cells:
             values, blocks = [], []
@@ -146,7 +161,7 @@ def replay_transfer(
                 signs[x] = np.where(signs[x] != 0, signs[x], new)  # a verdict stands once given
         open_ = ~(((signs["a"] != 0) & (signs["b"] != 0)) | futile)
         if settings.futility > 0 and n < settings.max_repeats and all(noises.values()):
-            final = 1 - settings.level(settings.max_repeats) / 2
+            final = 1 - _level(settings.max_repeats, settings) / 2
             chance = np.ones(m)
             for x, noise in noises.items():
                 unsettled = signs[x] == 0
