@@ -79,7 +79,7 @@ def simulate(means: np.ndarray, repeats: int, rng: np.random.Generator, noise: s
 
 
 def fitted(values: np.ndarray):
-    from studies.analysis._transfer_stats import fit_noise
+    from studies._transfer_stats import fit_noise
 
     seeds = list(range(values.shape[1]))
     return fit_noise(list(values), [seeds] * len(values))
@@ -105,7 +105,7 @@ def tau_cell(order: str, gap: float, repeats: int, n: int, seed: int, noise: str
 
 
 def _settled(ya: np.ndarray, yb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from studies.analysis._transfer_stats import settled_signs
+    from studies._transfer_stats import settled_signs
 
     level = 1 - 0.05 / 2
     return settled_signs(fitted(ya), level), settled_signs(fitted(yb), level)
@@ -113,7 +113,7 @@ def _settled(ya: np.ndarray, yb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def concordance_cell(order: str, gap: float, repeats: int, n: int, seed: int, truth_reps: int) -> dict[str, float]:
     """Coverage of the concordance bound; the truth is E[agree] / E[settled] over ``truth_reps``."""
-    from studies.analysis._transfer_stats import concordance, pair_index
+    from studies._transfer_stats import concordance, pair_index
 
     rng = np.random.default_rng(seed)
     mean_a, mean_b = true_means(order, gap)
@@ -139,7 +139,7 @@ def cost_cell(order: str, gap: float, repeats: int, n: int, seed: int) -> dict[s
     pairs B settles; B at 5 repeats) against the truth: the fewest repeats at which A's TRUE
     contrasts give an expected 90% of those pairs settled. ``realized``: the mean share of those
     pairs that a simulated A at the stated repeats settles."""
-    from studies.analysis._transfer_stats import Noise, pair_index, repeats_to_settle, settle_probability, settled_signs
+    from studies._transfer_stats import Noise, pair_index, repeats_to_settle, settle_probability, settled_signs
 
     rng = np.random.default_rng(seed)
     mean_a, mean_b = true_means(order, gap)

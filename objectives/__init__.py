@@ -10,7 +10,9 @@ trains, and returns validation accuracy.
 # below is imported on first use (PEP 562), and the first use imports them all, which also
 # registers the built-in config parts and objectives (``objectives.skip``, ``objectives._synthetic``)
 # exactly as an eager import did.
-from objectives._known import check_names  # noqa: E402  (torch-free: the names a CLI checks first)
+import sys
+
+from objectives._known import check_names, serve_config_keys  # torch-free: the names a CLI checks first
 
 _LAZY = {
     **dict.fromkeys(
@@ -56,6 +58,18 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+def _live_config_keys() -> list[str] | None:
+    """Every config key from the live registry once it is imported (a user's registered parts too;
+    reading it through this package registers the built-in ones); None before, when the built-in
+    names are all there is."""
+    if "objectives._config" not in sys.modules:
+        return None
+    return sys.modules[__name__].valid_keys()
+
+
+serve_config_keys(_live_config_keys)
 
 
 __all__ = [

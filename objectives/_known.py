@@ -12,7 +12,7 @@ registry, so then the built-in names are all there is. Dataset names with a ``:`
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from objectives._names import (
@@ -25,13 +25,20 @@ from objectives._names import (
 from searchspace.errors import ConfigError, FamilyError, did_you_mean, valid_list
 
 
+# The live config keys, served by the objectives package (whose first use registers the built-in
+# parts such as skip_*): a provider set from above, so that this module imports nothing above it.
+_LIVE_KEYS: list[Callable[[], list[str] | None]] = []
+
+
+def serve_config_keys(provider: Callable[[], list[str] | None]) -> None:
+    """Let ``provider`` answer :func:`known_config_keys` (None: the live registry is not loaded)."""
+    _LIVE_KEYS[:] = [provider]
+
+
 def known_config_keys() -> list[str]:
     """Every config key a ``--set`` or a preset may name."""
-    if "objectives._config" in sys.modules:
-        import objectives  # the package's name: its first use registers the built-in parts (skip_*)
-
-        return objectives.valid_keys()
-    return list(BUILTIN_CONFIG_KEYS)
+    live = _LIVE_KEYS[0]() if _LIVE_KEYS else None
+    return list(BUILTIN_CONFIG_KEYS) if live is None else live
 
 
 def known_datasets() -> list[str]:

@@ -27,12 +27,11 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 
 from searchspace._atomic import atomic_write
 from studies._names import study_slug
+from studies._spec import SPEC_ATTR  # the study attribute that also records where its artifacts are
 from studies._storage import storage_file
 from objectives._names import SCALAR_METRICS
 
 log = logging.getLogger("layerlab")
-# study user attribute: {"spec", "fingerprint", "artifact_dir", "checkpoint_dir", CHECKPOINT_KEY}
-SPEC_ATTR = "layerlab"
 CHECKPOINT_KEY = "checkpoint_key"  # random, per study: its checkpoints record it (objectives.train.checkpoint_owner)
 # Scalars copied into trial.json beside the config (whichever the objective recorded).
 SUMMARY_ATTRS = (

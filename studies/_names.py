@@ -37,7 +37,7 @@ def check_study_name(name: object) -> None:
     """Refuse a new study's name in one line (StudyError) unless it is a plain name."""
     problem = name_problem(name)
     if problem is not None:
-        from studies._spec import StudyError
+        from searchspace.errors import StudyError
 
         shown = repr(name) if not isinstance(name, str) or len(name) <= 60 else repr(name[:60] + "...")
         raise StudyError(f"study name {shown} is not valid: {problem}; use letters, digits, '.', '_' and '-' "

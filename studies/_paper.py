@@ -78,16 +78,3 @@ def parse_report(report: Mapping[str, Any] | None) -> dict[str, BestPerDataset]:
         out[name] = LAYOUTS[name](**{**settings, "groups": {str(k): tuple(v) for k, v in groups.items()},
                                      "paragraphs": tuple(str(p) for p in settings.get("paragraphs", ()))})
     return out
-
-
-def paper_report(spec: Any) -> dict[str, BestPerDataset]:
-    """The report layouts of a study's spec (``None`` for a study made by hand: none). A spec stored
-    before specs carried ``report`` reads it from the built-in preset of the same name."""
-    if spec is None:
-        return {}
-    report = getattr(spec, "report", None)
-    if report is None:
-        from studies._presets import list_presets, read_preset
-
-        report = read_preset(spec.name).get("report") if spec.name in list_presets() else None
-    return parse_report(report)

@@ -31,6 +31,7 @@ import yaml
 
 from searchspace import Space, build_space
 from searchspace.errors import LayerlabError, PresetError, did_you_mean, valid_list
+from studies._paper import BestPerDataset, parse_report
 from studies._spec import StudySpec, design_spec
 from studies._yaml import safe_load
 
@@ -56,7 +57,7 @@ DEFAULT_PRESET = "demo"
 
 
 def _preset_dir() -> Path:
-    return Path(str(resources.files("studies") / "presets"))
+    return Path(str(resources.files(__package__) / "presets"))  # __package__: studies
 
 
 def list_presets() -> list[str]:
@@ -108,8 +109,6 @@ def read_preset(name: str) -> dict[str, Any]:
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is int):
             names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
             raise PresetError(f"{path}: key {key!r} must be {names}, got {type(value).__name__} {value!r}")
-    from studies._paper import parse_report
-
     try:
         parse_report(data.get("report"))
     except LayerlabError as exc:
@@ -208,3 +207,14 @@ def _check_baseline(baseline: Mapping[str, Any] | None, space: Space) -> None:
                 f"baseline {name}={value!r} is not a value of dimension {name!r}; "
                 f"valid: {valid_list(map(repr, values))}"
             )
+
+
+def paper_report(spec: Any) -> dict[str, BestPerDataset]:
+    """The report layouts of a study's spec (``None`` for a study made by hand: none). A spec stored
+    before specs carried ``report`` reads it from the built-in preset of the same name."""
+    if spec is None:
+        return {}
+    report = getattr(spec, "report", None)
+    if report is None:
+        report = read_preset(spec.name).get("report") if spec.name in list_presets() else None
+    return parse_report(report)

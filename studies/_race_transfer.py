@@ -4,11 +4,11 @@ transfer question is decided.
 
 **The question.** Do the two studies order their shared configs alike? A pair of configs is
 *settled* in a study when a Tukey-Kramer simultaneous interval of its contrast excludes 0 (the
-config x seed least-squares model of :mod:`studies.analysis._transfer_stats`, the same as
+config x seed least-squares model of :mod:`studies._transfer_stats`, the same as
 ``study compare``). A pair is *decided* once it is settled in both studies (it agrees or it
 disagrees), or *undecidable* once even ``max_repeats`` seeds would settle it in both with
 probability below ``futility`` at the current contrasts (a near-tie: the noncentral t power of
-:func:`studies.analysis._transfer_stats.settle_probability`). The race is decided when no pair
+:func:`studies._transfer_stats.settle_probability`). The race is decided when no pair
 is open. Its answer is the settled-pair concordance ("of the 20 pairs it settled in both (of
 190), 20 agree; concordance >= 0.86") and the pairs left as near-ties.
 
@@ -94,7 +94,7 @@ class TransferState:
 
     def answer(self) -> dict[str, Any]:
         """The race's verdict: concordance of the pairs it settled in both, near-ties, cost."""
-        from studies.analysis._transfer_stats import concordance
+        from studies._transfer_stats import concordance
 
         both = concordance(self.signs_a, self.signs_b, 1 - self.settings.alpha)
         return {
@@ -129,7 +129,7 @@ def replay_transfer(
     ``(PENDING, None)`` for the k shared configs (indices 0..k-1, the same config in both);
     a missing key is a cell not queued yet. Looks happen in order while their cells are all done;
     the state stops at the first round still running or not queued (``to_queue_*``)."""
-    from studies.analysis._transfer_stats import fit_noise, pair_index, settle_probability, settled_signs
+    from studies._transfer_stats import fit_noise, pair_index, settle_probability, settled_signs
 
     m = k * (k - 1) // 2
     i, j = pair_index(k)

@@ -13,7 +13,7 @@ from studies._artifacts import SPEC_ATTR, artifact_dir_of
 from studies._cells import count_cells, root_number
 from studies._race_storage import format_race, race_status
 from studies._claims import cell_trials
-from studies._spec import StudyError, StudySpec, load_spec
+from studies._spec import StudyError, StudySpec, config_label, load_spec
 from studies._storage import open_storage, redact
 
 if TYPE_CHECKING:
@@ -30,13 +30,6 @@ def load_study(storage_url: str, study_name: str) -> optuna.Study:
         listed = ", ".join(sorted(names)) or "none"
         raise StudyError(f"no study named {study_name!r} in {redact(storage_url)}; studies there: {listed}")
     return optuna.load_study(study_name=study_name, storage=storage)
-
-
-def config_label(params: dict[str, Any]) -> str:
-    """Short human label of a config from its searched parameters."""
-    if not params:
-        return "(fixed)"
-    return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
 def trials_frame(study: optuna.Study, *, states: tuple[TrialState, ...] | None = None) -> pd.DataFrame:

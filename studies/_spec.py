@@ -19,13 +19,14 @@ from objectives._names import BUILTIN_OBJECTIVES
 from objectives._seeding import SeedDesign, parse_vary
 from searchspace import Space, apply_overrides, grid_points, grid_size, random_configs
 from searchspace.errors import ConfigError, LayerlabError, StudyError, valid_list
-from studies._artifacts import SPEC_ATTR
 from studies._options import check_options
 from studies._paper import parse_report
 
 if TYPE_CHECKING:
     import optuna
 
+# study user attribute: {"spec", "fingerprint", "artifact_dir", "checkpoint_dir", "checkpoint_key"}
+SPEC_ATTR = "layerlab"
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "halving", "hyperband")
 MAX_GRID_CELLS = 50_000  # larger grids need --n-trials (a seeded random subset of cells)
@@ -358,3 +359,10 @@ def _check_pins_take_effect(spec: StudySpec, pins: Mapping[str, Any]) -> None:
             f"--set {', '.join(unused)} has no effect: no config of this study uses it "
             f"(families here: {valid_list(sorted(families))})"
         )
+
+
+def config_label(params: dict[str, Any]) -> str:
+    """Short human label of a config from its searched parameters."""
+    if not params:
+        return "(fixed)"
+    return ", ".join(f"{k}={v}" for k, v in params.items())

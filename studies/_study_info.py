@@ -22,7 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from studies._prune import config_key
-from studies._spec import StudySpec
+from studies._spec import StudySpec, config_label
 
 METRIC_NAME = "val_accuracy"  # the value every built-in objective returns: validation accuracy
 BEST_ATTR = "best_config"
@@ -102,7 +102,6 @@ def best_config(study: optuna.Study) -> dict[str, Any] | None:
     order = list(groups)
     best = max(order, key=lambda k: (float(np.mean([t.value for t in groups[k]])), len(groups[k]), -order.index(k)))
     trials = groups[best]
-    from studies._results import config_label
 
     return {
         "label": config_label(dict(trials[0].params)),

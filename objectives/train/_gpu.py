@@ -57,7 +57,7 @@ def trial_footprint(run: RunConfig, device: torch.device, *, data_dir: str | Pat
     from objectives.train._loss import classification_loss
     from objectives.train._metrics import EVAL_BATCH
     from objectives.train._optim import build_optimizer
-    from objectives.train._trainer import build_for_data
+    from objectives.train._build import build_for_data
 
     torch.cuda.synchronize(device)
     release_cached_memory()

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from objectives.train._build import build_for_data
 from objectives.train._config import PRECISIONS  # the values of the ``precision`` key
 from searchspace.errors import ConfigError, valid_list
 
@@ -123,8 +124,6 @@ def resolve_precision(run: RunConfig, data: PreparedData, *, build: Any = None) 
         return Precision(name, "asked for")
     if device.type != "cuda":
         return Precision("fp32", f"auto on {device.type}: fp32")
-    from objectives.train._trainer import build_for_data
-
     return probe_precision(run, data, build=build or build_for_data)
 
 

@@ -34,6 +34,7 @@ from torch import nn
 
 from objectives.data import PreparedData
 from objectives.train._augment import build_augment
+from objectives.train._build import ModelBuilder, build_for_data
 from objectives.train._checkpoint import Checkpointer
 from objectives.train._device import training_threads
 from objectives.train._loss import classification_loss, kernel_penalty, kernel_weights
@@ -43,7 +44,6 @@ from objectives.train._optim import build_optimizer, build_schedule, schedule_in
 from objectives.train._precision import Precision, resolve_precision
 from objectives.train._registered import check_registered
 from objectives._seeding import RunSeeds, as_seeds, dropout_stream
-from searchspace import build_model
 from searchspace.errors import Diverged
 
 if TYPE_CHECKING:  # objectives._config imports this package's config module
@@ -102,22 +102,8 @@ class FitResult:
 
 
 EpochCallback = Callable[[EpochStats], None]
-# Makes the model of a config for the data (in_channels, num_classes, input_size come from it).
-ModelBuilder = Callable[["RunConfig", PreparedData], nn.Module]
 # (model, images, split, which images of that split: index tensor or slice) -> logits.
 Forward = Callable[[nn.Module, torch.Tensor, str, torch.Tensor | slice], torch.Tensor]
-
-
-def build_for_data(run: RunConfig, data: PreparedData) -> nn.Module:
-    """The default :data:`ModelBuilder`: the config's family, built for the data's shapes."""
-    return build_model(
-        run.family,
-        in_channels=data.in_channels,
-        num_classes=data.num_classes,
-        input_size=data.input_size,
-        init=run.init,
-        **run.model,
-    )
 
 
 def fit(

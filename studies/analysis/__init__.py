@@ -16,13 +16,13 @@ with graceful fallbacks when absent (see :func:`collect`)::
 """
 
 from studies.analysis._aggregate import aggregate_scores, aggregate_studies
-from studies.analysis._aggregate_report import format_aggregate, write_aggregate
+from studies.analysis._aggregate_report import format_aggregate
 from studies.analysis._collect import collect
 from studies.analysis._datasets import describe_dataset
 from studies.analysis._importance import EVALUATORS, AnovaImportanceEvaluator, importance_with_ci, variance_split
 from studies.analysis._leaderboard import ablation_table, leaderboard_table
 from studies.analysis._metrics import objective_metrics
-from studies.analysis._publish import save_report, upload_report
+from studies.analysis._publish import save_report, upload_report, write_aggregate
 from studies.analysis._report import Report, build_report, write_report
 from studies.analysis._stats import compare_paired, holm, mean_ci
 from studies.analysis._text import format_comparison, format_datasets, format_summary

@@ -61,7 +61,7 @@ import pandas as pd
 from scipy import stats
 
 from searchspace.errors import valid_list
-from studies._results import config_label
+from studies._spec import config_label
 from studies.analysis._collect import AnalysisError, StudyTable, collect, parse_assignments, same_value, seed_blocks
 
 TRIM = 0.25  # IQM: the 25% trimmed mean (rliable)

@@ -249,31 +249,3 @@ def summary_lines(data: dict[str, Any], *, top: int = 3) -> list[str]:
         lines.append(f"  P(X > {data['reference']}): " + "; ".join(
             f"{v}: {', '.join(c) if len(c) <= 4 else f'{len(c)} configs'}" for v, c in said.items()))
     return lines
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """``text`` to ``path`` atomically, through the project's one atomic write."""
-    from searchspace._atomic import atomic_write
-
-    atomic_write(path, text)
-
-
-def write_aggregate(result: dict[str, Any], path: str | Path, *, plotly: str = "inline") -> Path:
-    """The aggregate as one self-contained HTML page (plotly.js inlined with ``plotly="inline"``)."""
-    from studies.analysis._report import Report  # here: the report module imports this one
-
-    path = Path(path)
-    title = f"aggregate of {', '.join(result['studies'])}" + (f" over {result['over']}" if result["over"] else "")
-    page = Report(title, {"study": {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds")}},
-                  aggregate_sections(result)).to_html(plotly=plotly)  # before touching the disk
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, page)
-    except OSError as exc:  # one line, as write_report: a full disk is the machine's fault (exit 4)
-        from studies._faults import DiskFullError, disk_full_path
-
-        reason = f"cannot write the aggregate to {path}: {exc.strerror or exc}"
-        if disk_full_path(exc) is not None:
-            raise DiskFullError(reason) from None
-        raise AnalysisError(f"{reason}; pass --out with a path in a writable folder") from None
-    return path

@@ -27,8 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from searchspace.errors import AnalysisError, LayerlabError, valid_list
 from studies._artifacts import SPEC_ATTR
-from studies._results import config_label
-from studies._spec import StudySpec, load_spec
+from studies._spec import StudySpec, config_label, load_spec
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,7 @@ def best_per_dataset(
     :func:`describe_datasets`) when given. ``groups``, ``group_key`` and ``label_param`` default to
     the ``best_per_dataset`` layout of the study's preset (:mod:`studies._paper`), e.g. seed 000's
     Table 3 for liu-medmnist."""
-    from studies._paper import paper_report
+    from studies._presets import paper_report
 
     table = collect(study)
     layout = paper_report(table.spec).get("best_per_dataset")

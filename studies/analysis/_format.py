@@ -342,3 +342,16 @@ def _cell_class(column: str, text: str) -> str:
     if column in TEXT_COLUMNS:
         return "text"
     return ""
+
+
+def concordance_line(result: Mapping[str, Any]) -> str:
+    """"of the pairs settled in both studies, 26/26 agree; concordance >= 0.89" for a
+    :func:`compare_studies` result."""
+    c = result["concordance"]
+    if c.get("method", "none") == "none":
+        return f"settled pairs: none ({c.get('reason', 'no noise estimate')})"
+    if not c["settled"]:
+        return (f"settled pairs: none of the {c['pairs']} pairs is settled in both studies "
+                f"({c['settled_a']} in A, {c['settled_b']} in B): no concordance to state")
+    return (f"of the {c['settled']} pairs settled in both studies (of {c['pairs']}), {c['agree']}/{c['settled']} "
+            f"agree; concordance >= {c['low']:.2f} ({100 * c['confidence']:g}% one-sided exact bound)")

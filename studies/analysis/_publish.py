@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import optuna
 
+from searchspace._atomic import atomic_write
+from searchspace.errors import AnalysisError
 from studies._artifacts import artifact_dir_of, artifact_store, default_artifact_dir
+from studies.analysis._aggregate_report import aggregate_sections
 from studies.analysis._report import Report, write_report
 
 
@@ -75,4 +80,23 @@ def save_report(
             except Exception as exc:  # the report exists on disk; a failed upload is only a warning
                 warn(f"report not attached to the study ({type(exc).__name__}: {exc})")
     report.data["report_path"] = str(path)
+    return path
+
+
+def write_aggregate(result: dict[str, Any], path: str | Path, *, plotly: str = "inline") -> Path:
+    """The aggregate as one self-contained HTML page (plotly.js inlined with ``plotly="inline"``)."""
+    path = Path(path)
+    title = f"aggregate of {', '.join(result['studies'])}" + (f" over {result['over']}" if result["over"] else "")
+    page = Report(title, {"study": {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds")}},
+                  aggregate_sections(result)).to_html(plotly=plotly)  # before touching the disk
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, page)
+    except OSError as exc:  # one line, as write_report: a full disk is the machine's fault (exit 4)
+        from studies._faults import DiskFullError, disk_full_path
+
+        reason = f"cannot write the aggregate to {path}: {exc.strerror or exc}"
+        if disk_full_path(exc) is not None:
+            raise DiskFullError(reason) from None
+        raise AnalysisError(f"{reason}; pass --out with a path in a writable folder") from None
     return path

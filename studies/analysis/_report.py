@@ -22,7 +22,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from searchspace._atomic import atomic_write
-from studies._paper import paper_report
+from studies._presets import paper_report
 from studies.analysis import _decisions as decisions
 from studies.analysis import _sections as sections_of
 from studies.analysis._aggregate_report import dataset_aggregate

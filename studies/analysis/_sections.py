@@ -17,8 +17,9 @@ import pandas as pd
 
 from studies.analysis._collect import StudyTable
 from studies._paper import BestPerDataset
+from studies._spec import config_label
 from studies.analysis._datasets import selection_labels
-from studies.analysis._format import DECIDE, fmt_cell, fmt_interval, fmt_number, table_options
+from studies.analysis._format import DECIDE, concordance_line, fmt_cell, fmt_interval, fmt_number, table_options
 from studies.analysis._headline import p_header
 from studies.analysis._labels import legend_table
 from studies.analysis._labels import shown as shown_label
@@ -149,7 +150,6 @@ def pruned_paragraphs(data: dict[str, Any], study: Any) -> list[str]:
     """Configs pruned as a whole (studies._prune), which the ranked leaderboard cannot hold: one
     line each, also stored as ``data["pruned_configs"]``."""
     from studies._prune import pruned_configs
-    from studies._results import config_label
 
     if not isinstance(study, optuna.Study):
         return []
@@ -307,8 +307,6 @@ def ablation_section(ablation, fig, ids: dict[str, str] | None = None) -> Sectio
 
 
 def transfer_section(result: dict[str, Any], fig) -> Section:
-    from studies.analysis._text import concordance_line
-
     def ci(low, high):
         return "no CI" if low is None else f"95% CI {low:.2f} to {high:.2f}"
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from studies.analysis._format import concordance_line
 from studies.analysis._headline import headline_count, method_name
 
 if TYPE_CHECKING:
@@ -20,19 +21,6 @@ if TYPE_CHECKING:
 
 def _ci(low: float | None, high: float | None) -> str:
     return "no CI" if low is None else f"95% CI {low:.2f} to {high:.2f}"
-
-
-def concordance_line(result: Mapping[str, Any]) -> str:
-    """"of the pairs settled in both studies, 26/26 agree; concordance >= 0.89" for a
-    :func:`compare_studies` result."""
-    c = result["concordance"]
-    if c.get("method", "none") == "none":
-        return f"settled pairs: none ({c.get('reason', 'no noise estimate')})"
-    if not c["settled"]:
-        return (f"settled pairs: none of the {c['pairs']} pairs is settled in both studies "
-                f"({c['settled_a']} in A, {c['settled_b']} in B): no concordance to state")
-    return (f"of the {c['settled']} pairs settled in both studies (of {c['pairs']}), {c['agree']}/{c['settled']} "
-            f"agree; concordance >= {c['low']:.2f} ({100 * c['confidence']:g}% one-sided exact bound)")
 
 
 def format_comparison(result: Mapping[str, Any]) -> str:

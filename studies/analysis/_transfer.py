@@ -16,7 +16,7 @@ hint to pin it with ``where_a``/``where_b`` (``--where-a dataset=cifar10``).
 Rank correlations are Kendall's tau-b (``scipy.stats.kendalltau``) and Spearman's rho
 (``scipy.stats.spearmanr``) of the per-config mean scores.
 
-**The answers that decide** (:mod:`studies.analysis._transfer_stats` has the methods): the pairs
+**The answers that decide** (:mod:`studies._transfer_stats` has the methods): the pairs
 each study *settles* (Tukey-Kramer simultaneous intervals of the config x seed model), the
 concordance of the pairs settled in both with a one-sided exact binomial bound ("26/26 agree;
 concordance >= 0.89"), an interval for Kendall's tau between the studies' TRUE config means (its
@@ -48,7 +48,7 @@ from scipy import stats
 from searchspace.errors import valid_list
 from studies.analysis._collect import AnalysisError, StudyTable, collect, parse_assignments, resample_rows, restrict
 from studies.analysis._stats import mean_ci, table_bounds
-from studies.analysis._transfer_stats import (
+from studies._transfer_stats import (
     NO_NOISE, TAU_DRAWS, Noise, concordance, cost_sentence, cost_to_decide, fit_noise, pair_rows, settled_signs, tau_b,
     tau_interval,
 )
@@ -239,7 +239,7 @@ def transfer_race_answer(study_a: Any, study_b: Any) -> dict[str, Any] | None:
 
 def study_noise(table: StudyTable, groups: list[str], column: str) -> Noise | None:
     """The noise model of ``groups``' finite values of ``column`` (config x seed when the runs are
-    paired by seed or repeat, else one-way; :func:`studies.analysis._transfer_stats.fit_noise`)."""
+    paired by seed or repeat, else one-way; :func:`studies._transfer_stats.fit_noise`)."""
     values = table.frame[column].to_numpy(float)
     pairs = table.frame["pair"].to_numpy(object)
     per, blocks = [], []
@@ -254,7 +254,7 @@ def study_noise(table: StudyTable, groups: list[str], column: str) -> Noise | No
 def transfer_answers(noise_a: Noise | None, noise_b: Noise | None, confidence: float, *, seed: int = 0,
                      draws: int = TAU_DRAWS, cost: bool = True) -> dict[str, Any]:
     """The settled pairs of each study, their concordance, the tau interval and (``cost``) the
-    cost to decide (module docstring of :mod:`studies.analysis._transfer_stats`)."""
+    cost to decide (module docstring of :mod:`studies._transfer_stats`)."""
     level = 1 - (1 - confidence) / 2  # each study's simultaneous level: both hold with probability >= confidence
     signs_a = settled_signs(noise_a, level) if noise_a is not None else None
     signs_b = settled_signs(noise_b, level) if noise_b is not None else None

@@ -8,7 +8,7 @@ import pytest
 from searchspace import Categorical, Space, Variants
 from searchspace.errors import ConfigError
 from studies import StudySpec
-from studies._paper import paper_report
+from studies._presets import paper_report
 from studies._presets import load_preset
 from tests.studies._util import assert_preset_refused
 from tests.studies.analysis._synthetic import grid_study

@@ -10,7 +10,7 @@ import torch
 
 from searchspace import Categorical, Fixed, Space, Variants
 from studies import StudySpec
-from studies._paper import paper_report
+from studies._presets import paper_report
 from studies._presets import load_preset
 from studies.analysis import describe_dataset
 from studies.analysis._datasets import best_per_dataset, describe_datasets

@@ -152,14 +152,14 @@ def test_the_kendall_ci_targets_the_true_ranking_not_the_noisy_one():
 
 
 def _noise(effects, sd=0.01, n=5):
-    from studies.analysis._transfer_stats import Noise
+    from studies._transfer_stats import Noise
 
     k = len(effects)
     return Noise(np.asarray(effects, float), np.eye(k) / n, sd, (k - 1) * (n - 1), np.full(k, n), "two-way test")
 
 
 def test_the_tau_interval_projects_settled_pairs_above_and_uses_the_posterior_below():
-    from studies.analysis._transfer_stats import settled_signs, tau_interval
+    from studies._transfer_stats import settled_signs, tau_interval
 
     a, b = _noise([0.0, 1.0, 2.0, 3.0]), _noise([0.0, 1.0, 3.0, 2.0])  # one clear discordant pair of 6
     sa, sb = settled_signs(a, 0.975), settled_signs(b, 0.975)
@@ -180,7 +180,7 @@ def test_the_noise_model_is_statsmodels_ols_of_config_plus_seed_also_with_incomp
     import pandas as pd
     import statsmodels.formula.api as smf
 
-    from studies.analysis._transfer_stats import fit_noise
+    from studies._transfer_stats import fit_noise
 
     rng = np.random.default_rng(0)
     values = [rng.normal(i, 1.0, size=n) for i, n in enumerate((5, 3, 4, 5))]  # a race's unequal repeats
@@ -200,7 +200,7 @@ def test_the_noise_model_is_statsmodels_ols_of_config_plus_seed_also_with_incomp
 
 
 def test_settled_pair_concordance_is_the_exact_one_sided_binomial_bound():
-    from studies.analysis._transfer_stats import concordance
+    from studies._transfer_stats import concordance
 
     agree = np.ones(26, dtype=int)
     res = concordance(np.concatenate([agree, [0, 1]]), np.concatenate([agree, [1, 0]]), 0.95)
@@ -213,7 +213,7 @@ def test_settled_pair_concordance_is_the_exact_one_sided_binomial_bound():
 
 
 def test_settle_probability_is_the_noncentral_t_and_the_cost_grows_with_noise():
-    from studies.analysis._transfer_stats import (
+    from studies._transfer_stats import (
         cost_sentence, cost_to_decide, settle_probability, settled_signs, tukey_critical,
     )
 
