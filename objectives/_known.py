@@ -2,7 +2,7 @@
 is refused in about a second, with a "did you mean", instead of after the seconds of importing
 torch that the registries need.
 
-Datasets are read from their torch-free catalogue (``objectives._catalog``), which is the registry
+Datasets are read from their torch-free catalogue (``objectives.catalog``), which is the registry
 itself. Families and config keys: each check reads the live registry when its module is already
 imported (a Python user may have registered a family or config part; registering one imports the
 registry), and otherwise the built-in names in ``objectives._names``: nothing can be registered
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from objectives._catalog import dataset_names
+from objectives.catalog import dataset_names
 from objectives._names import (
     BUILTIN_CONFIG_KEYS,
     BUILTIN_FAMILIES,

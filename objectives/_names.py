@@ -20,7 +20,7 @@ BUILTIN_OBJECTIVES = ("classify", "skip_layers", "synthetic")
 # The names the built-in registries hold once imported, as plain data, so that a typo in a preset,
 # family or ``--set`` key is refused before torch is imported (objectives._known; a test checks each
 # list against its registry, so adding a family or key there fails the test until it is listed here
-# too). Datasets need no list here: their registry, objectives._catalog, is itself torch-free.
+# too). Datasets need no list here: their registry, objectives.catalog, is itself torch-free.
 BUILTIN_FAMILIES = ("baseline_cnn", "cifar_resnet", "fcl", "resnet", "seq", "skip_cnn", "vgg")
 BUILTIN_CONFIG_KEYS = (
     "activation", "alpha", "augment", "base_width", "batch_size", "beta1", "beta2", "bn", "bn_eps", "bn_momentum",

@@ -6,7 +6,7 @@ early stopping (on by default) usually ends a run sooner. Hours = images / measu
 images per second of the config's family (:data:`IMAGES_PER_SECOND`, from
 ``benchmarks/bench_throughput.py``), scaled by the image area (:func:`image_pixels`), plus nothing
 for data loading or evaluation, so read it as the order of magnitude. Training-set sizes and image
-sizes are the datasets' entries in the torch-free catalogue (``objectives._catalog``).
+sizes are the datasets' entries in the torch-free catalogue (``objectives.catalog``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from objectives._catalog import find_dataset
+from objectives.catalog import find_dataset
 
 # Pixels per image (height x width) come from each dataset's entry (image_size, 28x28 for MedMNIST
 # at its default size): throughput is measured at 32x32 (28x28 for skip_cnn) and scaled by the

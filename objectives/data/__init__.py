@@ -15,7 +15,7 @@ from objectives.data._registry import (
     register_resolver,
     resolve_data_dir,
 )
-# The built-in loaders, imported here as before (their entries, in objectives._catalog, name them by
+# The built-in loaders, imported here as before (their entries, in objectives.catalog, name them by
 # "module:function" and would otherwise import them on the first load).
 from objectives.data import _embedded  # noqa: F401  (digits, mnist5k)
 from objectives.data import _medmnist  # noqa: F401  (the 12 MedMNIST 2D flags)

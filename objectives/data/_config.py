@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from objectives._catalog._medmnist import MEDMNIST_SIZES
+from objectives.catalog._medmnist import MEDMNIST_SIZES
 from searchspace.errors import ConfigError, valid_list
 
 

@@ -1,5 +1,5 @@
 """The loaders of the datasets that ship inside installed packages and so work offline (their
-entries: ``objectives._catalog._embedded``).
+entries: ``objectives.catalog._embedded``).
 
 - ``digits``: scikit-learn's 1,797 real 8x8 handwritten digits (UCI), pixel values 0..16 rescaled
   to 0..255.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from objectives.data._registry import LoadRequest, RawDataset
+from objectives.data._raw import LoadRequest, RawDataset
 
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 

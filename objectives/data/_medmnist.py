@@ -1,5 +1,5 @@
 """The twelve MedMNIST 2D datasets through the ``medmnist`` package (v3 files); their entries
-(what each shows, channels, classes, part sizes, which is refused) are ``objectives._catalog._medmnist``.
+(what each shows, channels, classes, part sizes, which is refused) are ``objectives.catalog._medmnist``.
 
 Files: ``<data>/medmnist/<flag>.npz`` for 28x28 and ``<flag>_<size>.npz`` for 64, 128 and 224
 (``DataConfig.medmnist_size``), exactly as medmnist 3.x names and downloads them. Class names,
@@ -28,10 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# MEDMNIST_FLAGS is re-exported for the tests that name it here; all three are stated in the catalogue.
-from objectives._catalog._medmnist import MEDMNIST_FLAGS, MEDMNIST_SIZES, REFUSED  # noqa: F401
 from objectives.data._files import fetch, missing_error
-from objectives.data._registry import DatasetError, LoadRequest, RawDataset
+from objectives.data._raw import LoadRequest, RawDataset
+from searchspace.errors import DatasetError
 
 PARTS = ("train", "val", "test")
 
@@ -41,8 +40,8 @@ def medmnist_file(root: Path, flag: str, size: int) -> Path:
 
 
 def medmnist_present(flag: str, root: Path) -> bool:
-    """The entry's file check: the default-size file is here."""
-    return medmnist_file(root, flag, MEDMNIST_SIZES[0]).is_file()
+    """The entry's file check: the default-size (28) file is here."""
+    return medmnist_file(root, flag, 28).is_file()
 
 
 def _info(flag: str) -> dict:
@@ -96,9 +95,8 @@ def _decode(path: Path, flag: str, size: int, arrays: dict[str, np.ndarray]):
 
 def load_medmnist(flag: str, request: LoadRequest) -> RawDataset:
     """Any of the twelve flags (the entries' loader)."""
-    if flag in REFUSED:
-        raise DatasetError(f"dataset {flag!r} is refused: {REFUSED[flag]}")
-    size = request.size or MEDMNIST_SIZES[0]
+    # A refused flag (chestmnist) never gets here: the registry refuses it from its entry first.
+    size = request.size or 28  # load_dataset passes the entry's first size, 28
     path = medmnist_file(request.root, flag, size)
     info = _info(flag)
     if not path.is_file() and request.download:

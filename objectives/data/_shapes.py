@@ -3,7 +3,7 @@
 A queue-only launch runs where the data may not be (the workers read it later), yet every cell it
 writes must build. When the files are here the real check runs (:func:`check_data`); otherwise
 the shape comes from what each dataset publishes (channels, size, classes: its entry in
-``objectives._catalog``) and the same image operations (to_rgb, pad_to, resize, upsample) are
+``objectives.catalog``) and the same image operations (to_rgb, pad_to, resize, upsample) are
 applied to one blank image of that shape, so the arithmetic is the loader's, not a copy of it.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from objectives._catalog import find_dataset
+from objectives.catalog import find_dataset
 from objectives.data._config import DataConfig
 from objectives.data._prepare import DataShape, check_data, prepare_pixels
 from objectives.data._registry import get_dataset, resolve_data_dir

@@ -1,5 +1,5 @@
 """MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 through ``torchvision.datasets`` (their entries:
-``objectives._catalog._torchvision``, which names ``load_idx``, ``load_cifar`` and the ``*_present``
+``objectives.catalog._torchvision``, which names ``load_idx``, ``load_cifar`` and the ``*_present``
 checks below).
 
 Files live where torchvision keeps them under the data directory:
@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 from objectives.data._files import check_md5, fetch, gunzip, missing_error, read_idx_header
-from objectives.data._registry import DatasetError, LoadRequest, RawDataset
+from objectives.data._raw import LoadRequest, RawDataset
+from searchspace.errors import DatasetError
 
 # -- MNIST and Fashion-MNIST (IDX files) ---------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The dataset catalogue (objectives._catalog): one torch-free entry per dataset, read by the name
+"""The dataset catalogue (objectives.catalog): one torch-free entry per dataset, read by the name
 check, the shape check and the cost estimate; a new dataset is one file plus one registration."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from objectives._catalog import DatasetInfo, _entry, add_dataset, dataset_names, find_dataset
+from objectives.catalog import DatasetInfo, _registry, add_dataset, dataset_names, find_dataset
 from searchspace.errors import ConfigError, RegistryError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # A whole dataset in one file: its entry and its loader (torch imported inside it, so the module
 # stays torch-free like the built-in entries).
 FAKE_MODULE = '''
-from objectives._catalog import DatasetInfo
+from objectives.catalog import DatasetInfo
 
 
 def load(name, request):
@@ -43,7 +43,7 @@ def fake_dataset(tmp_path, monkeypatch):
     (tmp_path / "fake_catalog_dataset.py").write_text(textwrap.dedent(FAKE_MODULE))
     monkeypatch.syspath_prepend(str(tmp_path))
     dataset_names()  # the built-in entries first, then a registry the test may change
-    monkeypatch.setattr(_entry, "_DATASETS", dict(_entry._DATASETS))
+    monkeypatch.setattr(_registry, "_DATASETS", dict(_registry._DATASETS))
     module = importlib.import_module("fake_catalog_dataset")
     add_dataset(module.ENTRY)  # the one registration line
     yield module.ENTRY
@@ -87,7 +87,7 @@ def test_every_builtin_entry_states_its_facts(name):
 
 def test_the_catalogue_and_the_estimate_import_no_torch():
     code = ("import json, sys\n"
-            "from objectives._catalog import dataset_names\n"
+            "from objectives.catalog import dataset_names\n"
             "from objectives._known import check_names\n"
             "from studies._estimate import train_images\n"
             "check_names(dataset='mnist:hard2:128')\n"

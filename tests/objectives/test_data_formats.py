@@ -366,8 +366,9 @@ def test_corrupt_idx_labels_name_the_file(tmp_path):
 def test_medmnist_listing_agrees_with_the_package():
     from medmnist import INFO
 
-    from objectives._catalog import find_dataset
-    from objectives.data._medmnist import MEDMNIST_FLAGS, PARTS
+    from objectives.catalog import find_dataset
+    from objectives.catalog._medmnist import MEDMNIST_FLAGS
+    from objectives.data._medmnist import PARTS
 
     flags_2d = {flag for flag, info in INFO.items() if not flag.endswith("3d") and "url_224" in info}
     assert set(MEDMNIST_FLAGS) == flags_2d

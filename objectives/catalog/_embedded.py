@@ -1,7 +1,7 @@
 """Datasets that ship inside installed packages and so work offline (loaders:
 ``objectives.data._embedded``). Neither has an official test set: the ``official`` split carves one."""
 
-from objectives._catalog._entry import dataset_entry
+from objectives.catalog._entry import dataset_entry
 
 DATASETS = (
     dataset_entry(

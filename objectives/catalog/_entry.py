@@ -1,4 +1,4 @@
-"""One registry entry per dataset, and the registry that holds them, without torch.
+"""One registry entry per dataset, without torch (the registry that holds them: ``_registry``).
 
 An entry (:class:`DatasetInfo`) holds every fact layerlab states about a dataset: its description,
 its loader, whether it ships offline, the image sizes it is published at, why it is refused, and
@@ -15,7 +15,7 @@ loader as a ``"module:function"`` string that is imported on the first load.
 
 Adding a built-in dataset: one module here that defines ``DATASETS`` (its entries) and, when it is
 new code, its loader too (importing torch inside the function keeps the module torch-free), plus
-its module's name in :data:`BUILTIN_MODULES`. The older families keep their loaders in
+its module's name in ``BUILTIN_MODULES`` (``objectives.catalog._registry``). The older families keep their loaders in
 ``objectives.data`` (``_embedded``, ``_torchvision``, ``_medmnist``, which import torch at module
 level) and reference them by string. A Python user adds one with :func:`add_dataset` or
 ``objectives.data.register_dataset``.
@@ -29,24 +29,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from searchspace.errors import RegistryError
-
-if TYPE_CHECKING:  # annotations only: importing the registry would import torch
-    from objectives.data._registry import LoadRequest, RawDataset
-
-# The modules whose ``DATASETS`` are the built-in entries, registered on the first look-up. The
-# order is the registration order; every listing sorts by name.
-BUILTIN_MODULES = (
-    "objectives._catalog._embedded",  # digits, mnist5k
-    "objectives._catalog._torchvision",  # mnist, fashion_mnist, cifar10, cifar100
-    "objectives._catalog._medmnist",  # the 12 MedMNIST 2D flags
-)
+# LoadRequest and RawDataset (objectives.data._raw) appear in annotations only: importing them
+# would import torch.
 
 
 @dataclass(frozen=True)
@@ -109,45 +98,3 @@ def dataset_entry(*, description: str, **fields: Any) -> DatasetInfo:
     info = DatasetInfo(description="", **fields)
     facts = {f.name: getattr(info, f.name) for f in dataclasses.fields(info)}
     return dataclasses.replace(info, description=description.format(**facts, per_class=info.class_images()))
-
-
-_DATASETS: dict[str, DatasetInfo] = {}
-_LOCK = threading.RLock()
-_BUILTIN_DONE = False
-
-
-def _register_builtins() -> None:
-    global _BUILTIN_DONE
-    with _LOCK:
-        if _BUILTIN_DONE:
-            return
-        for module in BUILTIN_MODULES:
-            for info in importlib.import_module(module).DATASETS:
-                _add(info)
-        _BUILTIN_DONE = True
-
-
-def _add(info: DatasetInfo) -> None:
-    if info.name in _DATASETS:
-        raise RegistryError(f"dataset {info.name!r} is already registered")
-    _DATASETS[info.name] = info
-
-
-def add_dataset(info: DatasetInfo) -> DatasetInfo:
-    """Register ``info``; a name already registered (a built-in one too) is a RegistryError."""
-    with _LOCK:
-        _register_builtins()
-        _add(info)
-    return info
-
-
-def dataset_names() -> list[str]:
-    """Every registered dataset name, sorted (parametrised names such as subsets are not listed)."""
-    _register_builtins()
-    return sorted(_DATASETS)
-
-
-def find_dataset(name: str) -> DatasetInfo | None:
-    """The entry registered as ``name``, or None."""
-    _register_builtins()
-    return _DATASETS.get(name)

@@ -7,7 +7,7 @@ class names from ``medmnist.INFO`` and checks each part's count against it, and
 tests/objectives/test_data_formats.py checks this table against it.
 """
 
-from objectives._catalog._entry import dataset_entry
+from objectives.catalog._entry import dataset_entry
 
 MEDMNIST_SIZES = (28, 64, 128, 224)  # the published image sizes; the first is the default
 # flag -> (what it shows, channels, classes, official train / val / test images)

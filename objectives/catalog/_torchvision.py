@@ -1,7 +1,7 @@
 """MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 as torchvision publishes them (loaders and file
 checks: ``objectives.data._torchvision``)."""
 
-from objectives._catalog._entry import dataset_entry
+from objectives.catalog._entry import dataset_entry
 
 _LOADERS = "objectives.data._torchvision"
 _SHAPE = "{train_size:,} + {test_size:,} {image_size}x{image_size}"
