@@ -2,11 +2,13 @@
 is refused in about a second, with a "did you mean", instead of after the seconds of importing
 torch that the registries need.
 
-Each check reads the live registry when its module is already imported (a Python user may have
-registered a family, dataset or config part; registering one imports the registry), and otherwise
-the built-in names in ``objectives._names``: nothing can be registered without importing the
-registry, so then the built-in names are all there is. Dataset names with a ``:`` (subsets such as
-``mnist:hard2:128``) are checked on their base name here and in full by the registry.
+Datasets are read from their torch-free catalogue (``objectives.catalog``), which is the registry
+itself. Families and config keys: each check reads the live registry when its module is already
+imported (a Python user may have registered a family or config part; registering one imports the
+registry), and otherwise the built-in names in ``objectives._names``: nothing can be registered
+without importing the registry, so then the built-in names are all there is. Dataset names with a
+``:`` (subsets such as ``mnist:hard2:128``) are checked on their base name here and in full by the
+registry.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from objectives.catalog import dataset_names
 from objectives._names import (
     BUILTIN_CONFIG_KEYS,
-    BUILTIN_DATASETS,
     BUILTIN_FAMILIES,
     FLAG_KEYS,
     KEY_ALIASES,
@@ -42,9 +44,7 @@ def known_config_keys() -> list[str]:
 
 
 def known_datasets() -> list[str]:
-    if "objectives.data._registry" in sys.modules:
-        return sys.modules["objectives.data._registry"].list_datasets()
-    return list(BUILTIN_DATASETS)
+    return dataset_names()
 
 
 def known_families() -> list[str]:

@@ -4,8 +4,9 @@ on one CPU core, so that nobody launches 100-epoch CIFAR-10 on a laptop by surpr
 cost (images) = sum over cells of max epochs x training images per epoch. It is an upper bound:
 early stopping (on by default) usually ends a run sooner. Hours = images / measured training
 images per second of the config's family (:data:`IMAGES_PER_SECOND`, from
-``benchmarks/bench_throughput.py``), scaled by the image area (:data:`PIXELS`), plus nothing for
-data loading or evaluation, so read it as the order of magnitude.
+``benchmarks/bench_throughput.py``), scaled by the image area (:func:`image_pixels`), plus nothing
+for data loading or evaluation, so read it as the order of magnitude. Training-set sizes and image
+sizes are the datasets' entries in the torch-free catalogue (``objectives.catalog``).
 """
 
 from __future__ import annotations
@@ -14,21 +15,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-# Official training-set sizes (images): what one epoch trains on, before the validation carve-out
-# (upper bound). Subsets (``mnist:hard2:128``) are 2 classes x n images; ``all`` is the pooled class size.
-TRAIN_IMAGES = {
-    "digits": 1_797, "mnist5k": 5_000, "mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000,
-    "pathmnist": 89_996, "chestmnist": 78_468, "dermamnist": 7_007, "octmnist": 97_477, "pneumoniamnist": 4_708,
-    "retinamnist": 1_080, "breastmnist": 546, "bloodmnist": 11_959, "tissuemnist": 165_466, "organamnist": 34_561,
-    "organcmnist": 12_975, "organsmnist": 13_932,
-}
-# Pixels per image (height x width): throughput is measured at 32x32 (28x28 for skip_cnn) and scaled
-# by the pixel ratio, since a conv net's arithmetic grows with the image area.
-PIXELS = {"digits": 64, "cifar10": 1024, "cifar100": 1024}
-DEFAULT_PIXELS = 784  # 28x28: MNIST, Fashion-MNIST, mnist5k, MedMNIST at its default size
+from objectives.catalog import find_dataset
+
+# Pixels per image (height x width) come from each dataset's entry (image_size, 28x28 for MedMNIST
+# at its default size): throughput is measured at 32x32 (28x28 for skip_cnn) and scaled by the
+# pixel ratio, since a conv net's arithmetic grows with the image area.
+DEFAULT_PIXELS = 784  # 28x28: a dataset whose entry states no image size
 MEASURED_PIXELS = {"skip_cnn": 784}  # else 1024
-# images per class, train + test
-CLASS_IMAGES = {"mnist": 7_000, "fashion_mnist": 7_000, "cifar10": 6_000, "mnist5k": 500}
 
 # Training images per second of one representative config per family, batch 64, float32, measured
 # with benchmarks/bench_throughput.py. "cpu": one core (LAYERLAB_THREADS=1, the default), measured
@@ -70,16 +63,25 @@ def gpu_images_per_second(family: str, batch_size: int, pixels: int) -> float | 
 
 
 def train_images(dataset: str) -> int | None:
-    """Images one epoch trains on (upper bound), or None for an unknown dataset."""
+    """Images one epoch trains on (upper bound): the official training set, before the validation
+    carve-out; a subset (``mnist:hard2:128``) is 2 classes x n images, and ``all`` the pooled class
+    size (official parts together). None for an unknown dataset."""
     name, _, rest = str(dataset).partition(":")
+    info = find_dataset(name)
     if not rest:
-        return TRAIN_IMAGES.get(name)
+        return None if info is None else info.train_size
     match = re.fullmatch(r"(hard2|easy2):(\d+|all)(?::\d+)?", rest)
     if not match:
         return None
     n = match.group(2)
-    per_class = CLASS_IMAGES.get(name) if n == "all" else int(n)
+    per_class = (None if info is None else info.class_images()) if n == "all" else int(n)
     return None if per_class is None else 2 * per_class
+
+
+def image_pixels(dataset: str) -> int:
+    """Pixels per image of ``dataset`` (a subset's are its base's) as published."""
+    info = find_dataset(str(dataset).partition(":")[0])
+    return info.image_size**2 if info is not None and info.image_size else DEFAULT_PIXELS
 
 
 @dataclass
@@ -181,7 +183,7 @@ def estimate_cost(spec: Any, *, sample: int = 16) -> Estimate:
         n = per_epoch * epoch * spec.repeats * weight
         images += n
         speed = IMAGES_PER_SECOND.get(family, {})
-        pixels = PIXELS.get(dataset.partition(":")[0], DEFAULT_PIXELS) * int(config.get("upsample", 1) or 1) ** 2
+        pixels = image_pixels(dataset) * int(config.get("upsample", 1) or 1) ** 2
         scale = MEASURED_PIXELS.get(family, 1024) / pixels  # smaller images train faster
         if speed.get("cpu"):
             cpu += n / (speed["cpu"] * scale) / 3600

@@ -15,10 +15,12 @@ from objectives.data._registry import (
     register_resolver,
     resolve_data_dir,
 )
-from objectives.data import _embedded  # noqa: F401  (registers digits, mnist5k)
-from objectives.data import _medmnist  # noqa: F401  (registers the 12 MedMNIST 2D flags)
+# The built-in loaders, imported here as before (their entries, in objectives.catalog, name them by
+# "module:function" and would otherwise import them on the first load).
+from objectives.data import _embedded  # noqa: F401  (digits, mnist5k)
+from objectives.data import _medmnist  # noqa: F401  (the 12 MedMNIST 2D flags)
 from objectives.data import _subsets  # noqa: F401  (resolves <dataset>:hard2|easy2:<n>)
-from objectives.data import _torchvision  # noqa: F401  (registers mnist, fashion_mnist, cifar10/100)
+from objectives.data import _torchvision  # noqa: F401  (mnist, fashion_mnist, cifar10/100)
 from objectives.data._config import DataConfig
 from objectives.data._describe import dataset_table, describe_dataset
 from objectives.data._prepare import DataShape, PreparedData, check_data, prepare_data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from objectives.catalog._medmnist import MEDMNIST_SIZES
 from searchspace.errors import ConfigError, valid_list
 
 
@@ -79,4 +80,3 @@ SUBSET_SAMPLING = ("fixed", "per_repeat")
 NORMALIZE_MODES = ("none", "unit", "standard", "caffe")
 FILTERS = ("none", "sharpen", "blur")
 FILTER_ORDERS = ("before", "after")
-MEDMNIST_SIZES = (28, 64, 128, 224)

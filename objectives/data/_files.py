@@ -15,7 +15,7 @@ import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from objectives.data._registry import DatasetError
+from searchspace.errors import DatasetError
 
 
 def how_to_get(name: str, root: Path, options: str = "") -> str:

@@ -1,4 +1,5 @@
-"""The twelve MedMNIST 2D datasets through the ``medmnist`` package (v3 files).
+"""The twelve MedMNIST 2D datasets through the ``medmnist`` package (v3 files); their entries
+(what each shows, channels, classes, part sizes, which is refused) are ``objectives.catalog._medmnist``.
 
 Files: ``<data>/medmnist/<flag>.npz`` for 28x28 and ``<flag>_<size>.npz`` for 64, 128 and 224
 (``DataConfig.medmnist_size``), exactly as medmnist 3.x names and downloads them. Class names,
@@ -28,37 +29,19 @@ import numpy as np
 import torch
 
 from objectives.data._files import fetch, missing_error
-from objectives.data._registry import DatasetError, LoadRequest, RawDataset, register_dataset
+from objectives.data._raw import LoadRequest, RawDataset
+from searchspace.errors import DatasetError
 
-MEDMNIST_SIZES = (28, 64, 128, 224)  # the first is the default
-# flag -> what `data list` shows. Written out so that listing and registering datasets does not
-# import medmnist (whose package import pulls in its evaluator, scikit-learn metrics and PIL);
-# everything a load needs is read from medmnist.INFO at load time.
-MEDMNIST_FLAGS = {
-    "pathmnist": "colon pathology, 9 classes, RGB",
-    "chestmnist": "chest X-ray, 14 labels (multi-label), gray",
-    "dermamnist": "dermatoscopy, 7 classes, RGB",
-    "octmnist": "retinal OCT, 4 classes, gray",
-    "pneumoniamnist": "chest X-ray pneumonia, 2 classes, gray",
-    "retinamnist": "fundus, 5 ordinal grades, RGB",
-    "breastmnist": "breast ultrasound, 2 classes, gray",
-    "bloodmnist": "blood cell microscopy, 8 classes, RGB",
-    "tissuemnist": "kidney cortex microscopy, 8 classes, gray",
-    "organamnist": "abdominal CT (axial), 11 classes, gray",
-    "organcmnist": "abdominal CT (coronal), 11 classes, gray",
-    "organsmnist": "abdominal CT (sagittal), 11 classes, gray",
-}
-REFUSED = {
-    "chestmnist": (
-        "it is multi-label (14 findings, several per image) and layerlab trains single-label softmax "
-        "classifiers scored by accuracy, which would misrepresent it; use another MedMNIST flag"
-    ),
-}
 PARTS = ("train", "val", "test")
 
 
 def medmnist_file(root: Path, flag: str, size: int) -> Path:
     return root / "medmnist" / (f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz")
+
+
+def medmnist_present(flag: str, root: Path) -> bool:
+    """The entry's file check: the default-size (28) file is here."""
+    return medmnist_file(root, flag, 28).is_file()
 
 
 def _info(flag: str) -> dict:
@@ -110,10 +93,10 @@ def _decode(path: Path, flag: str, size: int, arrays: dict[str, np.ndarray]):
     return out
 
 
-def _load(flag: str, request: LoadRequest) -> RawDataset:
-    if flag in REFUSED:
-        raise DatasetError(f"dataset {flag!r} is refused: {REFUSED[flag]}")
-    size = request.size or MEDMNIST_SIZES[0]
+def load_medmnist(flag: str, request: LoadRequest) -> RawDataset:
+    """Any of the twelve flags (the entries' loader)."""
+    # A refused flag (chestmnist) never gets here: the registry refuses it from its entry first.
+    size = request.size or 28  # load_dataset passes the entry's first size, 28
     path = medmnist_file(request.root, flag, size)
     info = _info(flag)
     if not path.is_file() and request.download:
@@ -147,17 +130,3 @@ def _load(flag: str, request: LoadRequest) -> RawDataset:
             "files": str(path),
         },
     )
-
-
-def _register(flag: str, blurb: str) -> None:
-    register_dataset(
-        flag,
-        description=f"MedMNIST {flag}: {blurb} (medmnist_size 28|64|128|224)",
-        sizes=MEDMNIST_SIZES,
-        present=lambda root: medmnist_file(root, flag, 28).is_file(),
-        refused=REFUSED.get(flag, ""),
-    )(lambda request: _load(flag, request))
-
-
-for _flag, _blurb in MEDMNIST_FLAGS.items():
-    _register(_flag, _blurb)

@@ -1,5 +1,9 @@
 """The dataset registry: name -> loader returning decoded uint8 tensors.
 
+Every dataset's entry (:class:`DatasetInfo`: loader, description, shape, sizes) lives in the
+torch-free catalogue ``objectives.catalog``; this module adds loading, caching and the resolvers of
+parametrised names (subsets) on top of it.
+
 A loader takes a :class:`LoadRequest` (data directory, image size, whether it may download) and
 returns a :class:`RawDataset`: every image decoded once into a ``uint8`` tensor of shape
 ``(N, C, H, W)`` with ``int64`` labels, plus the official validation and test sets when the dataset
@@ -16,72 +20,18 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from searchspace.errors import ConfigError, DatasetError, LayerlabError, RegistryError, did_you_mean, valid_list
+# DatasetInfo is the catalogue's entry (torch-free, read before torch by the name check and the
+# cost estimate); re-exported here as the registry's public entry type.
+from objectives.catalog import DatasetInfo, add_dataset, dataset_names, find_dataset
+from objectives.data._raw import LoadRequest, RawDataset  # defined apart so loaders need not import the registry
+from searchspace.errors import ConfigError, DatasetError, LayerlabError, did_you_mean, valid_list
 
 
-@dataclass(frozen=True, eq=False)
-class RawDataset:
-    """Decoded images and labels. ``x_val``/``x_test`` are None when there is no official split."""
-
-    name: str
-    x: torch.Tensor  # uint8 (N, C, H, W): the official training set, or everything
-    y: torch.Tensor  # int64 (N,)
-    classes: tuple[str, ...]
-    x_test: torch.Tensor | None = None  # the official test set
-    y_test: torch.Tensor | None = None
-    meta: dict[str, Any] = field(default_factory=dict)  # source, citation, license, notes
-    x_val: torch.Tensor | None = None  # the official validation set (MedMNIST has one)
-    y_val: torch.Tensor | None = None
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def in_channels(self) -> int:
-        return int(self.x.shape[1])
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return int(self.x.shape[2]), int(self.x.shape[3])
-
-    def parts(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """The official parts present: ``train`` always, ``val`` and ``test`` when shipped."""
-        out = {"train": (self.x, self.y)}
-        if self.x_val is not None:
-            out["val"] = (self.x_val, self.y_val)
-        if self.x_test is not None:
-            out["test"] = (self.x_test, self.y_test)
-        return out
-
-
-@dataclass(frozen=True)
-class LoadRequest:
-    """What a loader is asked for."""
-
-    root: Path  # the data directory; each dataset keeps its files in its own subfolder of it
-    size: int | None = None  # image size for datasets published at several (MedMNIST); None = default
-    download: bool = False  # may the loader fetch missing files from the internet?
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    loader: Callable[[LoadRequest], RawDataset]
-    description: str
-    embedded: bool  # True when it ships with an installed package (works offline)
-    sizes: tuple[int, ...] = ()  # image sizes a LoadRequest may ask for (empty: only the native one)
-    present: Callable[[Path], bool] | None = None  # are its files in this data dir (without decoding)?
-    refused: str = ""  # when set, the dataset is listed but cannot be used; this says why
-
-
-_DATASETS: dict[str, DatasetInfo] = {}
 # Parametrised names such as ``mnist:hard2:128`` are resolved by these.
 _RESOLVERS: list[Callable[[str], DatasetInfo | None]] = []
 _RESOLVER_HELP: list[str] = []  # how each resolver's names are spelled, for error messages
@@ -95,11 +45,15 @@ def register_dataset(
     sizes: tuple[int, ...] = (),
     present: Callable[[Path], bool] | None = None,
     refused: str = "",
+    **facts: Any,
 ) -> Callable[[Callable[[LoadRequest], RawDataset]], Callable[[LoadRequest], RawDataset]]:
+    """Register the decorated loader as dataset ``name``. ``facts`` are the published facts of
+    :class:`DatasetInfo` (``channels``, ``image_size``, ``num_classes``, ``train_size``, ...): with
+    them a queue-only launch checks its shape without the files and the cost estimate prices it.
+    The built-in datasets are entries in ``objectives.catalog`` instead (read before torch)."""
+
     def decorator(loader: Callable[[LoadRequest], RawDataset]) -> Callable[[LoadRequest], RawDataset]:
-        if name in _DATASETS:
-            raise RegistryError(f"dataset {name!r} is already registered")
-        _DATASETS[name] = DatasetInfo(name, loader, description, embedded, tuple(sizes), present, refused)
+        add_dataset(DatasetInfo(name, loader, description, embedded, tuple(sizes), present, refused, **facts))
         return loader
 
     return decorator
@@ -116,20 +70,21 @@ def register_resolver(resolver: Callable[[str], DatasetInfo | None], *, spelling
 
 
 def list_datasets() -> list[str]:
-    return sorted(_DATASETS)
+    return dataset_names()
 
 
 def dataset_info(name: str) -> DatasetInfo:
     """The registry entry of ``name`` (a refused dataset too; see :func:`get_dataset`)."""
-    if name in _DATASETS:
-        return _DATASETS[name]
+    info = find_dataset(name)
+    if info is not None:
+        return info
     for resolver in _RESOLVERS:
         info = resolver(name)
         if info is not None:
             return info
     also = "".join(f", or {spelling}" for spelling in _RESOLVER_HELP)
     base = name.partition(":")[0]
-    hint = did_you_mean(base, list_datasets()) if base not in _DATASETS else ""
+    hint = did_you_mean(base, list_datasets()) if find_dataset(base) is None else ""
     raise ConfigError(f"unknown dataset {name!r}{hint}; valid: {valid_list(list_datasets())}{also}")
 
 

@@ -1,4 +1,6 @@
-"""MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 through ``torchvision.datasets``.
+"""MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 through ``torchvision.datasets`` (their entries:
+``objectives.catalog._torchvision``, which names ``load_idx``, ``load_cifar`` and the ``*_present``
+checks below).
 
 Files live where torchvision keeps them under the data directory:
 
@@ -21,7 +23,8 @@ from pathlib import Path
 import torch
 
 from objectives.data._files import check_md5, fetch, gunzip, missing_error, read_idx_header
-from objectives.data._registry import DatasetError, LoadRequest, RawDataset, register_dataset
+from objectives.data._raw import LoadRequest, RawDataset
+from searchspace.errors import DatasetError
 
 # -- MNIST and Fashion-MNIST (IDX files) ---------------------------------------------------------
 
@@ -105,24 +108,13 @@ def _from_parts(name: str, parts: dict, classes: tuple, cls: type, files: Path) 
     )
 
 
-@register_dataset(
-    "mnist",
-    description="MNIST: 60,000 + 10,000 28x28 grayscale handwritten digits, 10 classes (torchvision)",
-    present=lambda root: _idx_present("mnist", root),
-)
-def load_mnist(request: LoadRequest) -> RawDataset:
-    return _load_idx("mnist", request, DIGIT_CLASSES)
-
-
-@register_dataset(
-    "fashion_mnist",
-    description="Fashion-MNIST: 60,000 + 10,000 28x28 grayscale clothing images, 10 classes (torchvision)",
-    present=lambda root: _idx_present("fashion_mnist", root),
-)
-def load_fashion_mnist(request: LoadRequest) -> RawDataset:
+def load_idx(name: str, request: LoadRequest) -> RawDataset:
+    """``mnist`` or ``fashion_mnist`` (the entry's loader)."""
+    if name == "mnist":
+        return _load_idx(name, request, DIGIT_CLASSES)
     from torchvision.datasets import FashionMNIST
 
-    return _load_idx("fashion_mnist", request, tuple(FashionMNIST.classes))
+    return _load_idx(name, request, tuple(FashionMNIST.classes))
 
 
 # -- CIFAR-10 and CIFAR-100 (python batches) -----------------------------------------------------
@@ -156,7 +148,8 @@ def _cifar_present(name: str, root: Path) -> bool:
     return all((root / folder / f).is_file() for f in files) or (root / archive).is_file()
 
 
-def _load_cifar(name: str, request: LoadRequest) -> RawDataset:
+def load_cifar(name: str, request: LoadRequest) -> RawDataset:
+    """``cifar10`` or ``cifar100`` (the entry's loader)."""
     cls = _cifar_class(name)
     root = request.root
     folder = root / cls.base_folder
@@ -198,21 +191,3 @@ def _load_cifar(name: str, request: LoadRequest) -> RawDataset:
         parts[part] = (x, y)
         classes = tuple(ds.classes)
     return _from_parts(name, parts, classes, cls, folder)
-
-
-@register_dataset(
-    "cifar10",
-    description="CIFAR-10: 50,000 + 10,000 32x32 colour images, 10 classes (torchvision)",
-    present=lambda root: _cifar_present("cifar10", root),
-)
-def load_cifar10(request: LoadRequest) -> RawDataset:
-    return _load_cifar("cifar10", request)
-
-
-@register_dataset(
-    "cifar100",
-    description="CIFAR-100: 50,000 + 10,000 32x32 colour images, 100 fine classes (torchvision)",
-    present=lambda root: _cifar_present("cifar100", root),
-)
-def load_cifar100(request: LoadRequest) -> RawDataset:
-    return _load_cifar("cifar100", request)

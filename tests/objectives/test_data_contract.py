@@ -19,7 +19,7 @@ import torch
 
 from objectives.data import describe_dataset, list_datasets, load_dataset
 from objectives.data._describe import dataset_table
-from objectives.data._medmnist import MEDMNIST_FLAGS
+from objectives.catalog._medmnist import MEDMNIST_FLAGS
 from objectives.data._registry import dataset_info
 from searchspace import ConfigError
 from tests.objectives.test_data_formats import (

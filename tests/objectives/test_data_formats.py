@@ -366,10 +366,15 @@ def test_corrupt_idx_labels_name_the_file(tmp_path):
 def test_medmnist_listing_agrees_with_the_package():
     from medmnist import INFO
 
-    from objectives.data._medmnist import MEDMNIST_FLAGS
+    from objectives.catalog import find_dataset
+    from objectives.catalog._medmnist import MEDMNIST_FLAGS
+    from objectives.data._medmnist import PARTS
 
     flags_2d = {flag for flag, info in INFO.items() if not flag.endswith("3d") and "url_224" in info}
     assert set(MEDMNIST_FLAGS) == flags_2d
     for flag, blurb in MEDMNIST_FLAGS.items():  # the hand-written listing matches medmnist.INFO
         info = INFO[flag]
         assert f"{len(info['label'])} " in blurb and ("RGB" if info["n_channels"] == 3 else "gray") in blurb
+        entry = find_dataset(flag)  # and so do the catalogue's facts
+        assert (entry.channels, entry.num_classes) == (info["n_channels"], len(info["label"]))
+        assert (entry.train_size, entry.val_size, entry.test_size) == tuple(info["n_samples"][p] for p in PARTS)
