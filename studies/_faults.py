@@ -33,12 +33,10 @@ import threading
 import time
 from typing import Any
 
-from searchspace.errors import DiskFullError, FaultError, LayerlabError, StorageLockedError, StorageLostError
+from searchspace.errors import DiskFullError, FaultError, StorageLockedError, StorageLostError
 # What a storage failure is lives with the storages (studies.storage); named here too, where the
 # engine and the CLI have always found it.
-from studies.storage import (STORAGE_WAIT, STORAGE_WAIT_ENV, as_fault, backend_of, cause_line, disk_full_path,
-                             file_identity, first_line, is_lock_or_connection_error, is_transient, storage_lost_reason,
-                             trial_id_of)
+from studies.storage import as_fault, backend_of, disk_full_path, first_line, is_transient, trial_id_of
 from studies.storage import stopping as _STOPPING
 
 log = logging.getLogger("layerlab")

@@ -22,27 +22,15 @@ from studies.storage._backend import (
     open_storage,
     trial_id_of,
 )
-from studies.storage._faults import (
-    _STOPPING as stopping,
-    STORAGE_WAIT,
-    STORAGE_WAIT_ENV,
-    as_fault,
-    cause_line,
-    disk_full_path,
-    file_identity,
-    first_line,
-    is_lock_error,
-    is_lock_or_connection_error,
-    is_transient,
-    storage_lost_reason,
-)
+from studies.storage._faults import _STOPPING as stopping
+from studies.storage._faults import as_fault, disk_full_path, first_line, is_lock_error, is_transient
 from studies.storage._journal import JournalBackend
 from studies.storage._memory import MemoryBackend
 from studies.storage._outage import CLOCK as outage_clock
 from studies.storage._outage import StorageUnanswered, outage_fault, single_attempt
 from studies.storage._postgres import PostgresBackend
 from studies.storage._rdb import RdbBackend
-from studies.storage._registry import check_url, list_schemes, redact, register, scheme_of, storage_file
+from studies.storage._registry import list_schemes, redact, register, scheme_of, storage_file
 from studies.storage._sqlite import SqliteBackend
 from studies.storage._trial import BatchedTrial
 
@@ -56,10 +44,9 @@ __all__ = [
     # the interface, and opening a storage
     "Backend", "BatchedTrial", "StorageOptions", "backend_of", "close_storage", "close_storages", "open_storage",
     "trial_id_of", "DEFAULT_STORAGE", "GRACE_PERIOD", "HEARTBEAT_INTERVAL",
-    # URLs
-    "check_url", "list_schemes", "redact", "register", "scheme_of", "storage_file",
-    # outages and faults (the engine hands a cell back on them)
-    "StorageUnanswered", "outage_clock", "outage_fault", "single_attempt", "stopping", "STORAGE_WAIT",
-    "STORAGE_WAIT_ENV", "as_fault", "cause_line", "disk_full_path", "file_identity", "first_line", "is_lock_error",
-    "is_lock_or_connection_error", "is_transient", "storage_lost_reason",
+    # the registry and URLs
+    "list_schemes", "redact", "register", "scheme_of", "storage_file",
+    # outages and faults, on which the engine hands a running cell back (studies._faults)
+    "StorageUnanswered", "outage_clock", "outage_fault", "single_attempt", "stopping", "as_fault", "disk_full_path",
+    "first_line", "is_lock_error", "is_transient",
 ]

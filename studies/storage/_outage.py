@@ -28,7 +28,6 @@ What counts as an outage, as a lost storage and as a full disk is in :mod:`studi
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import os
 import sys
