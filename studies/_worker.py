@@ -206,7 +206,7 @@ def claim_waiting(study: optuna.Study, *, heartbeat: bool | None = None) -> int 
     token = f"{worker_name()}:{secrets.token_hex(4)}"  # recognises this worker's claim when it is retried
     while True:
         # a few ids from an indexed query, not every waiting trial
-        candidates = backend.waiting_trial_ids(study, CLAIM_CANDIDATES)
+        candidates = backend.waiting_ids(study, CLAIM_CANDIDATES)
         if not candidates:
             return None
         for trial_id in candidates:

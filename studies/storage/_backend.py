@@ -153,10 +153,10 @@ class Backend(ABC):
     # -- claims -----------------------------------------------------------------------------------
 
     def ensure_claim_index(self) -> None:
-        """Make :meth:`waiting_trial_ids` cheap on large studies (an index; nothing elsewhere)."""
+        """Make :meth:`waiting_ids` cheap on large studies (an index; nothing elsewhere)."""
 
     @abstractmethod
-    def waiting_trial_ids(self, study: optuna.Study, limit: int) -> list[int]:
+    def waiting_ids(self, study: optuna.Study, limit: int) -> list[int]:
         """Up to ``limit`` ids of WAITING trials of ``study``, oldest first, without reading every trial."""
 
     @abstractmethod

@@ -162,7 +162,7 @@ class JournalBackend(Backend):
         if trials:
             study.add_trials(trials)
 
-    def waiting_trial_ids(self, study: optuna.Study, limit: int) -> list[int]:
+    def waiting_ids(self, study: optuna.Study, limit: int) -> list[int]:
         """The journal is replayed in memory anyway; a per-process cursor skips trials already
         seen finished or running (a trial never goes back to WAITING: a retry is a new trial at
         the end), so each claim looks at O(1) trials amortised."""

@@ -53,7 +53,7 @@ class MemoryBackend(Backend):
         if trials:
             study.add_trials(trials)
 
-    def waiting_trial_ids(self, study: optuna.Study, limit: int) -> list[int]:
+    def waiting_ids(self, study: optuna.Study, limit: int) -> list[int]:
         return self.call("looking for waiting cells", lambda: [
             t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))][:limit])
 

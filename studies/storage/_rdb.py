@@ -229,7 +229,7 @@ class RdbBackend(Backend):
         except Exception as exc:  # e.g. a read-only role: claims still work
             log.warning("could not create the claim index (%s); claims will scan the study's trials", exc)
 
-    def waiting_trial_ids(self, study: optuna.Study, limit: int) -> list[int]:
+    def waiting_ids(self, study: optuna.Study, limit: int) -> list[int]:
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session
 

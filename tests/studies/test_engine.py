@@ -28,8 +28,8 @@ def ensure_claim_index(storage):
     backend_of(storage).ensure_claim_index()
 
 
-def waiting_trial_ids(study, limit=8):
-    return backend_of(study).waiting_trial_ids(study, limit)
+def waiting_ids(study, limit=8):
+    return backend_of(study).waiting_ids(study, limit)
 
 
 def has_running(study):
@@ -132,7 +132,7 @@ def test_claims_take_waiting_trials_in_order_exactly_once(url):
     ensure_claim_index(study._storage)  # idempotent
     for i in range(12):
         study.enqueue_trial({"x": i}, user_attrs={"repeat": 0})
-    assert waiting_trial_ids(study, limit=3) == [t._trial_id for t in study.get_trials()[:3]]
+    assert waiting_ids(study, limit=3) == [t._trial_id for t in study.get_trials()[:3]]
     assert not has_running(study)
     claimed = [claim_waiting(study) for _ in range(5)]
     assert has_running(study)

@@ -62,7 +62,7 @@ def _queue(study: optuna.Study, n: int) -> None:
 def _claim_one(study: optuna.Study, token: str) -> int | None:
     backend = backend_of(study)
     while True:
-        candidates = backend.waiting_trial_ids(study, 8)
+        candidates = backend.waiting_ids(study, 8)
         if not candidates:
             return None
         for candidate in candidates:
@@ -96,7 +96,7 @@ def test_bulk_added_trials_are_waiting_with_their_params_and_attributes(url):
     assert [t.number for t in trials] == [0, 1, 2]
     assert [t.system_attrs.get("cell") for t in trials[:2]] == [0, 1]
     assert trials[2].params == {"lr": 0.01, "layers": "b"} and trials[2].user_attrs == {"repeat": 1}
-    assert backend_of(study).waiting_trial_ids(study, 2) == [trial_id_of(t) for t in trials[:2]]  # oldest first
+    assert backend_of(study).waiting_ids(study, 2) == [trial_id_of(t) for t in trials[:2]]  # oldest first
 
 
 def test_a_claimed_trial_is_running_and_cannot_be_claimed_again(url):
@@ -109,7 +109,7 @@ def test_a_claimed_trial_is_running_and_cannot_be_claimed_again(url):
     first = _claim_one(study, "me")
     assert backend.get_trial(first).state == TrialState.RUNNING and backend.has_running(study)
     assert not backend_of(_study(url, create=False)).claim(study, first, "someone else")
-    assert backend.waiting_trial_ids(study, 8) == [trial_id_of(_study(url, create=False).trials[1])]
+    assert backend.waiting_ids(study, 8) == [trial_id_of(_study(url, create=False).trials[1])]
 
 
 def test_claims_are_exclusive_among_concurrent_claimers(url):
