@@ -165,7 +165,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         print(format_status(study_status(study)))
         print(_next_steps(args.storage, study.study_name, queue_only=True))
         return 0
-    from studies._storage import redact
+    from studies.storage import redact
 
     from studies._terminal import fit_lines
 
@@ -211,7 +211,7 @@ def _transfer_done(args: argparse.Namespace, study) -> int:
 
     from studies import load_study
     from studies._race_transfer import answer_lines, race_answer
-    from studies._storage import redact
+    from studies.storage import redact
 
     other = load_study(args.storage, args.compare_with)
     print("\n".join(answer_lines(race_answer(study, other), study.study_name, other.study_name)))
@@ -224,7 +224,7 @@ def _next_steps(storage: str, study_name: str, *, queue_only: bool = False) -> s
     """The commands that read this study next, ready to paste (a password in the URL is hidden)."""
     import shlex
 
-    from studies._storage import redact
+    from studies.storage import redact
 
     where = f"--storage {shlex.quote(redact(storage))} --study-name {shlex.quote(study_name)}"
     prog = "python cli.py" if os.path.basename(sys.argv[0]) == "cli.py" else "layerlab"
@@ -570,7 +570,7 @@ def _add_spec_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_heartbeat_args(p: argparse.ArgumentParser) -> None:
-    from studies._storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
+    from studies.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 
     p.add_argument("--heartbeat-interval", type=_positive_int, metavar="S",
                    default=_env_seconds("LAYERLAB_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL),
@@ -586,7 +586,7 @@ def _add_heartbeat_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from studies._storage import DEFAULT_STORAGE
+    from studies.storage import DEFAULT_STORAGE
     from studies._faults import MAX_CELLS
 
     parser = _Parser(prog="layerlab", description="Architecture-ablation search on Optuna.")
@@ -846,7 +846,7 @@ def run() -> None:
         # Exit without the interpreter's collections over every object (1-2 s with torch loaded;
         # objectives._warm), also when main raised. A command that opened storages closes them
         # first, as a worker process does (studies._processes.before_exit); the others only freeze.
-        if "studies._storage" in sys.modules:
+        if "studies.storage" in sys.modules:
             from studies._processes import before_exit
 
             before_exit()

@@ -154,7 +154,7 @@ def progress(url: str) -> tuple[int, int] | None:
     """(cells done, trials waiting or running), or None while the server is away."""
     import sqlalchemy
 
-    from studies._storage import engine_url
+    from studies.storage._postgres import engine_url
 
     try:
         engine = sqlalchemy.create_engine(engine_url(url), connect_args={"connect_timeout": 3})
@@ -258,7 +258,7 @@ def report(url, cells, killed, exits, restarts, outages, wall, args) -> int:
     from optuna.trial import TrialState
 
     from studies import StorageOptions, open_storage
-    from studies._claims import CLAIM_ATTR
+    from studies.storage._rdb import CLAIM_ATTR
 
     study = optuna.load_study(study_name=STUDY, storage=open_storage(url, options=StorageOptions(
         heartbeat_interval=args.heartbeat, grace_period=args.grace)))

@@ -25,7 +25,7 @@ from studies._dashboard import run_dashboard
 from studies._presets import list_presets, load_preset, read_preset
 from studies._race import RaceSettings
 from studies._spec import Overrides, StudySpec
-from studies._storage import StorageOptions, open_storage
+from studies.storage import StorageOptions, open_storage
 
 # This is the whole user surface: what a Python user calls to run a study and read it back. The
 # analysis entry points live in ``studies.analysis`` and every error class in ``searchspace.errors``;

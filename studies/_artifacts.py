@@ -28,7 +28,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from searchspace._atomic import atomic_write
 from studies._names import study_slug
 from studies._spec import SPEC_ATTR  # the study attribute that also records where its artifacts are
-from studies._storage import storage_file
+from studies.storage import storage_file
 from objectives._names import SCALAR_METRICS
 
 log = logging.getLogger("layerlab")

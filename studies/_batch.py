@@ -32,7 +32,7 @@ from searchspace.errors import LayerlabError
 from studies._artifacts import upload_trial_artifacts
 from studies._cells import fill_slot, repeat_of, trial_params
 from studies._spec import StudySpec
-from studies._storage import StorageOptions, is_lock_error
+from studies.storage import StorageOptions, backend_of, is_lock_error, trial_id_of
 from studies._worker import WorkerReport, _hand_back, _Heartbeat, worker_name
 
 log = logging.getLogger("layerlab")
@@ -44,8 +44,8 @@ def claim_siblings(study: optuna.Study, first: int, *, heartbeat: bool, limit: i
     """Claim the WAITING cells of the same config as (running) trial ``first``: one per repeat
     index other than ``first``'s, oldest trial first. Each claim is the worker's atomic
     WAITING -> RUNNING transition (a cell another worker took meanwhile is skipped)."""
-    storage = study._storage
-    frozen = storage.get_trial(first)
+    backend = backend_of(study)
+    frozen = backend.get_trial(first)
     params, taken = trial_params(frozen), {repeat_of(frozen)}
     claimed: list[int] = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
@@ -55,9 +55,9 @@ def claim_siblings(study: optuna.Study, first: int, *, heartbeat: bool, limit: i
             continue
         try:
             if heartbeat:
-                storage.record_heartbeat(t._trial_id)
-            if storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
-                claimed.append(t._trial_id)
+                backend.record_heartbeat(trial_id_of(t))
+            if backend.set_state(trial_id_of(t), TrialState.RUNNING):
+                claimed.append(trial_id_of(t))
                 taken.add(repeat_of(t))
         except UpdateFinishedTrialError:
             continue
@@ -99,14 +99,14 @@ def run_config_batch(
     log.info("trial %d: repeats %s (%s)", trial.number, "batched" if batched else "sequential", why)
     if not batched or has_resume_point(objective, [trial]):
         return DECLINED
-    ids = claim_siblings(study, trial._trial_id, heartbeat=heartbeat, limit=limit)
+    ids = claim_siblings(study, trial_id_of(trial), heartbeat=heartbeat, limit=limit)
     trials = [trial]
-    for trial_id in ids:
+    for sibling in ids:
         try:
-            trials.append(optuna.trial.Trial(study, trial_id))
+            trials.append(optuna.trial.Trial(study, sibling))
         except Exception as exc:
-            study._storage.set_trial_user_attr(trial_id, "fail_reason", f"{type(exc).__name__}: {exc}")
-            study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            backend_of(study).set_user_attr(sibling, "fail_reason", f"{type(exc).__name__}: {exc}")
+            backend_of(study).set_state(sibling, TrialState.FAIL)
             report.failed += 1
     if len(trials) < 2:
         return DECLINED
@@ -114,7 +114,8 @@ def run_config_batch(
 
 
 def _run(study, trials, objective, heartbeat, options, store, report, on_trial) -> str:
-    beats = [_Heartbeat(study._storage, t._trial_id, options.heartbeat_interval) for t in trials] if heartbeat else []
+    beats = ([_Heartbeat(backend_of(study), trial_id_of(t), options.heartbeat_interval) for t in trials]
+             if heartbeat else [])
     finished: set[int] = set()
     try:
         for t in trials:
@@ -122,7 +123,7 @@ def _run(study, trials, objective, heartbeat, options, store, report, on_trial) 
         values = run_repeats(objective, trials)
         for t, value in zip(trials, values):  # they beat until told: a tell may wait out an outage
             frozen = _finish(study, t, value, store)
-            finished.add(t._trial_id)
+            finished.add(trial_id_of(t))
             report.record(t.number, frozen)
             if frozen is not None and on_trial is not None:
                 on_trial(frozen)
@@ -143,7 +144,7 @@ def _hand_back_all(study, trials, finished, beats) -> None:
     for beat in beats:
         beat.stop()
     for t in trials:
-        if t._trial_id not in finished:
+        if trial_id_of(t) not in finished:
             _hand_back(study, t)
 
 
@@ -162,7 +163,7 @@ def _finish(study: optuna.Study, trial: optuna.trial.Trial, value: Any, store: A
     elif value is not None and math.isnan(value):  # diverged: its fail_reason is set
         value, state = None, TrialState.FAIL
     try:
-        if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+        if backend_of(study).get_trial(trial_id_of(trial)).state != TrialState.RUNNING:
             raise UpdateFinishedTrialError(f"trial {trial.number} is no longer running")
         getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes, in one transaction
         if store is not None:

@@ -21,8 +21,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from studies._attrs import add_trials
 from studies._spec import StudySpec
+from studies.storage import backend_of, trial_id_of
 
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -57,7 +57,7 @@ def cell_of(trial: FrozenTrial, sampler: str) -> str:
 
 def queue_grid(study: optuna.Study, spec: StudySpec, *, progress: bool = False) -> int:
     """Queue every grid cell that has no trial yet; returns how many were queued (one storage
-    transaction for all of them, see :func:`studies._attrs.add_trials`). ``progress``: a bar on a
+    transaction for all of them, see :meth:`studies.storage.Backend.add_trials`). ``progress``: a bar on a
     terminal's stderr (queueing thousands of cells takes a while on a remote database)."""
     from studies._progress import terminal_bar
 
@@ -73,7 +73,7 @@ def queue_grid(study: optuna.Study, spec: StudySpec, *, progress: bool = False) 
             state=TrialState.WAITING, system_attrs={"fixed_params": params}, user_attrs={"repeat": repeat}
         ))
         present.add(key)
-    add_trials(study, waiting)
+    backend_of(study).add_trials(study, waiting)
     return len(waiting)
 
 
@@ -94,7 +94,7 @@ def fill_slot(study: optuna.Study, trial: optuna.trial.Trial, spec: StudySpec) -
     config that fails its check fails in every repeat. A grid cell, or a slot's repeat, arrives
     with its parameters: nothing to do.
     """
-    if spec.sampler == "grid" or repeat_of(study._storage.get_trial(trial._trial_id)) != 0:
+    if spec.sampler == "grid" or repeat_of(backend_of(study).get_trial(trial_id_of(trial))) != 0:
         return
     from objectives import objective_config_parts, trial_config  # here: `study status` never imports torch
 
@@ -112,7 +112,7 @@ def record_params(trial: optuna.trial.Trial, spec: StudySpec) -> None:
 
 def queue_repeats(study: optuna.Study, trial: optuna.trial.Trial, repeats: int) -> int:
     """Queue repeats 1..K-1 of a slot whose parameters were just sampled (those not queued yet)."""
-    frozen = study._storage.get_trial(trial._trial_id)
+    frozen = backend_of(study).get_trial(trial_id_of(trial))
     root = root_number(frozen)
     have = {
         repeat_of(t)
@@ -196,14 +196,18 @@ class CellCounts:
         return None if self.total is None else max(0, self.total - self.done - self.failed)
 
 
+def cell_trials(study: optuna.Study) -> list[Any]:
+    """Every trial with its number, state, parameters and the attributes naming its cell, and
+    nothing else (no values, metrics or histories): cheap on a database, whatever the study's size."""
+    return backend_of(study).cell_trials(study)
+
+
 def count_cells(study: optuna.Study, spec: StudySpec, trials: list[FrozenTrial] | None = None) -> CellCounts:
     """Progress through the cells; ``trials`` (default: read from the study, cell attributes only)
     lets a caller that already read them pass them in."""
     by_cell: dict[str, list[FrozenTrial]] = defaultdict(list)
     counts = CellCounts(total=spec.total_cells())
     if trials is None:
-        from studies._claims import cell_trials
-
         trials = cell_trials(study)
     for t in trials:
         by_cell[cell_of(t, spec.sampler)].append(t)

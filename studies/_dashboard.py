@@ -10,7 +10,7 @@ import optuna
 
 from searchspace.errors import DashboardError, LayerlabError
 from studies._artifacts import SPEC_ATTR, UnionArtifactStore, artifact_store, default_artifact_dir
-from studies._storage import open_storage, redact
+from studies.storage import open_storage, redact
 
 
 def artifact_dirs(storage: optuna.storages.BaseStorage, storage_url: str) -> list[Path]:

@@ -24,20 +24,19 @@ from objectives.train._batched import check_batch_mode
 from searchspace.errors import ConfigError
 from studies._artifacts import CHECKPOINT_KEY, SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
 from studies._artifacts import default_checkpoint_dir as checkpoints_beside
-from studies._claims import ensure_claim_index
 from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
 from studies._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
 from studies._gpu_options import AUTO, check_gpu_options
 from studies._gpu_share import Share, note, resolve_trials_per_gpu
 from studies._names import check_study_name, name_problem, study_slug
 from studies._options import check_options
-from studies._outage import CLOCK
 from studies._race import RACE_ATTR, RaceSettings
 from studies._race_storage import race_spec, start_race
 from studies._processes import release, start_processes, stop_processes, wait_processes, worker_argv
 from studies._spec import StudyError, StudySpec, spec_differences
 from studies._study_info import describe_study
-from studies._storage import DEFAULT_STORAGE, StorageOptions, close_storage, open_storage, storage_file, study_lock
+from studies.storage import (DEFAULT_STORAGE, StorageOptions, backend_of, close_storage, open_storage, outage_clock,
+                             storage_file)
 from studies._worker import run_worker
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -106,8 +105,8 @@ def create_or_resume(
     spec.validate(check_data=check_data, data_dir=data_dir, check_models=True, progress=progress)
     check_cell_limit(spec.total_cells(), max_cells)
     storage = open_storage(storage_url, create=True, options=options)
-    ensure_claim_index(storage)  # here, before any worker opens the storage (studies._claims)
-    with study_lock(storage, storage_url, study_name):
+    backend_of(storage).ensure_claim_index()  # here, before any worker opens the storage
+    with backend_of(storage).study_lock(study_name, storage_url):
         names = {s.study_name for s in storage.get_all_studies()}  # names only: summaries read every trial
         if study_name in names:
             study = optuna.load_study(study_name=study_name, storage=storage)
@@ -200,7 +199,7 @@ def launch(
                                 artifact_dir, progress, options, retry_failed, queue_only, max_cells, batch_repeats,
                                 race, compare_with, trials_per_gpu)
     pause_collection()  # until the worker's start-up ends (objectives._warm); resumed below whatever happens
-    CLOCK.start_over()  # an earlier run of this process that gave up on an outage does not stop this one
+    outage_clock.start_over()  # an earlier run of this process that gave up on an outage does not stop this one
     try:
         return _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir, artifact_dir,
                        progress, options, retry_failed, queue_only, max_cells, batch_repeats, race, trials_per_gpu)
@@ -281,7 +280,7 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
         raise
     finally:
         if study is not None and not queue_only:
-            close_storage(study._storage)  # its connections now, also on an error (objectives._warm)
+            close_storage(study)  # its connections now, also on an error (objectives._warm)
     return optuna.load_study(study_name=study_name, storage=open_storage(storage, options=options))
 
 

@@ -78,7 +78,7 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
     try:
         from searchspace.errors import LayerlabError
         from studies._faults import exit_with_parent, stop_on_signals
-        from studies._storage import StorageOptions
+        from studies.storage import StorageOptions
 
         exit_with_parent()  # armed before the imports: a gated worker of a killed launch never waits on
         from studies._worker import run_worker
@@ -124,7 +124,7 @@ def run_workers(storage: str, study_name: str, *, trials_per_gpu: int | str | No
     from studies._gpu_options import check_gpu_options
     from studies._gpu_share import Share, note, resolve_trials_per_gpu
     from studies._spec import load_spec
-    from studies._storage import StorageOptions, open_storage
+    from studies.storage import StorageOptions, open_storage
     from studies._worker import _open_study, run_worker
 
     options = options or StorageOptions()
@@ -172,7 +172,7 @@ def before_exit() -> None:
     collections at exit skip them (objectives._warm)."""
     import gc
 
-    from studies._storage import close_storages
+    from studies.storage import close_storages
 
     for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:  # the work is over: a second stop (the launch's SIGTERM after a Ctrl-C)

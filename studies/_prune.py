@@ -52,6 +52,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from studies._cells import trial_params
+from studies.storage import backend_of, trial_id_of
 
 PRUNED_ATTR = "pruned_config"  # user attr: the epoch (step) at which the trial's config was pruned
 _PREFIX = "config_pruner:"  # system attrs the wrapped pruner set on a config's view trial
@@ -110,7 +111,7 @@ class ConfigPruner(optuna.pruners.BasePruner):
         key = config_key(trial)
         by_config: dict[str, list[FrozenTrial]] = {}
         for t in study.get_trials(deepcopy=False):
-            if t._trial_id != trial._trial_id:
+            if trial_id_of(t) != trial_id_of(trial):
                 by_config.setdefault(config_key(t), []).append(t)
         siblings = by_config.get(key, [])
         by_config[key] = [*siblings, trial]  # the current trial's fresh values, not the storage copy's
@@ -126,10 +127,10 @@ class ConfigPruner(optuna.pruners.BasePruner):
         view, view_trial = _config_view(study, by_config, key)
         before = dict(view_trial.system_attrs)
         prune = self._pruner.prune(view, view_trial)
-        after = view._storage.get_trial(view_trial._trial_id).system_attrs
+        after = backend_of(view).get_trial(trial_id_of(view_trial)).system_attrs
         for name, value in after.items():
             if before.get(name) != value:  # e.g. successive halving's completed rungs: kept for all workers
-                study._storage.set_trial_system_attr(trial._trial_id, _PREFIX + name, value)
+                backend_of(study).set_system_attr(trial_id_of(trial), _PREFIX + name, value)
         if prune and self._alpha is not None:
             prune = worse_than_best(by_config, key, step, alpha=self._alpha, keep=self._keep)
         return self._mark(study, trial, step) if prune else False
@@ -138,7 +139,7 @@ class ConfigPruner(optuna.pruners.BasePruner):
     def _mark(study: optuna.Study, trial: FrozenTrial, step: int) -> bool:
         # Written at once (not buffered with the trial's other attributes): running repeats of the
         # config read it at their next report.
-        study._storage.set_trial_user_attr(trial._trial_id, PRUNED_ATTR, int(step))
+        backend_of(study).set_user_attr(trial_id_of(trial), PRUNED_ATTR, int(step))
         return True
 
 
@@ -284,8 +285,9 @@ def skip_pruned_config(study: optuna.Study, trial: optuna.trial.Trial, record_pa
     ``pruned_at_epoch`` = 0."""
     if not isinstance(study.pruner, ConfigPruner):
         return
-    key = config_key(study._storage.get_trial(trial._trial_id))
-    siblings = [t for t in study.get_trials(deepcopy=False) if t._trial_id != trial._trial_id and config_key(t) == key]
+    key = config_key(backend_of(study).get_trial(trial_id_of(trial)))
+    siblings = [t for t in study.get_trials(deepcopy=False)
+                if trial_id_of(t) != trial_id_of(trial) and config_key(t) == key]
     at = config_pruned_at(siblings)
     if at is None:
         return

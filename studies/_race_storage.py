@@ -4,7 +4,7 @@ The race's settings are stored on the study (user attribute ``layerlab_race``) a
 recomputed from the trials by :func:`studies._race.replay` whenever it is needed, so a killed
 worker, a second machine or a relaunch all see the same race and carry it on where it stopped.
 
-Queueing a round happens in :func:`advance_race` under :func:`studies._storage.study_lock` (an
+Queueing a round happens in :func:`advance_race` under :meth:`studies.storage.Backend.study_lock` (an
 advisory lock on PostgreSQL, ``flock`` on the SQLite or journal file): the worker that finds
 nothing to claim takes the lock, recomputes the state from the storage and queues the cells the
 race asks for that have no trial yet. Several workers finishing a round's last cells at the same
@@ -24,7 +24,7 @@ from studies._artifacts import SPEC_ATTR
 from studies._cells import cell_key, repeat_of, trial_params
 from studies._race import DONE, PENDING, RACE_ATTR, RaceError, RaceSettings, RaceState, replay, resolve_mode
 from studies._spec import StudySpec
-from studies._storage import study_lock
+from studies.storage import backend_of
 
 
 def config_key(params: dict[str, Any]) -> str:
@@ -129,8 +129,7 @@ def advance_race(study: optuna.Study, storage_url: str) -> bool:
     a study that is not a race, or a race with nothing waiting."""
     if RACE_ATTR not in study.user_attrs:
         return False
-    storage = getattr(study._storage, "_backend", study._storage)  # Optuna wraps an RDBStorage in a cache
-    with study_lock(storage, storage_url, study.study_name):
+    with backend_of(study).study_lock(study.study_name, storage_url):
         state = race_state(study)
         _queue(study, StudySpec.from_dict(study.user_attrs[SPEC_ATTR]["spec"]), state)
     return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))

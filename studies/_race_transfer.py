@@ -278,7 +278,7 @@ def launch_transfer(spec: StudySpec, *, storage: str, study_name: str | None, co
     input -- a missing or non-grid other study, fewer than 3 shared configs, other race options
     than the stored ones -- is refused before anything is written."""
     from studies._launch import create_or_resume
-    from studies._storage import open_storage, study_lock
+    from studies.storage import backend_of, open_storage
     from studies._worker import run_worker
 
     study_name = study_name or spec.name
@@ -306,7 +306,7 @@ def launch_transfer(spec: StudySpec, *, storage: str, study_name: str | None, co
     study = create_or_resume(spec, storage, study_name, options=options, artifact_dir=artifact_dir,
                              retry_failed=retry_failed, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
                              max_cells=max_cells, progress=progress)
-    with study_lock(getattr(study._storage, "_backend", study._storage), storage, study_name):
+    with backend_of(study).study_lock(study_name, storage):
         study.set_user_attr(TRANSFER_ATTR, record)
     run_transfer(study, other, race, storage, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
                  artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats, quiet=not progress,
@@ -318,7 +318,7 @@ def run_transfer(study_a: optuna.Study, study_b: optuna.Study, race: RaceSetting
                  quiet: bool = False, **worker_options: Any) -> TransferState:
     """Look, queue the round's cells in both studies, run ``worker`` (``run_worker``'s signature)
     on each until nothing waits; until the race is decided."""
-    from studies._storage import study_lock
+    from studies.storage import backend_of
 
     last = None
     while True:
@@ -326,7 +326,7 @@ def run_transfer(study_a: optuna.Study, study_b: optuna.Study, race: RaceSetting
         queued = 0
         for study, cells, side in ((study_a, state.to_queue_a, 0), (study_b, state.to_queue_b, 1)):
             if cells:
-                with study_lock(getattr(study._storage, "_backend", study._storage), storage, study.study_name):
+                with backend_of(study).study_lock(study.study_name, storage):
                     queued += _queue(study, [m[side] for m in matched], cells)
         if not quiet and state.looks and state.looks[-1] != last:
             look = state.looks[-1]

@@ -10,11 +10,10 @@ from optuna.trial import TrialState
 
 from objectives._names import SCALAR_METRICS
 from studies._artifacts import SPEC_ATTR, artifact_dir_of
-from studies._cells import count_cells, root_number
+from studies._cells import cell_trials, count_cells, root_number
 from studies._race_storage import format_race, race_status
-from studies._claims import cell_trials
 from studies._spec import StudyError, StudySpec, config_label, load_spec
-from studies._storage import open_storage, redact
+from studies.storage import open_storage, redact
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -42,28 +42,32 @@ from objectives.train._gpu import is_out_of_memory
 from objectives.train import checkpoint_owner
 from objectives._warm import end_start_up, pause_collection, resume_collection
 from searchspace.errors import LayerlabError
-from studies._attrs import BatchedTrial
 from studies._artifacts import (CHECKPOINT_KEY, SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of,
                                 upload_trial_artifacts, usable_checkpoint_dir)
 from studies._cells import fill_slot, record_params, requeue
 from studies._faults import FaultError, as_fault, exit_with_parent, first_line, hand_back, handing_back, is_transient
-from studies._outage import CLOCK, StorageUnanswered, outage_fault, single_attempt
 from studies._race_storage import advance_race
-from studies._claims import claim, ensure_claim_index, has_running, note_claimed, waiting_trial_ids
 from studies._options import check_options
 from studies._prune import ConfigPruner, skip_pruned_config
 from studies._spec import StudyError, StudySpec, load_spec
-from studies._storage import (
+from studies.storage import (
+    Backend,
+    BatchedTrial,
     StorageOptions,
+    StorageUnanswered,
+    backend_of,
     close_storage,
-    fail_stale_trials,
-    has_heartbeat,
     is_lock_error,
     open_storage,
-    study_lock,
+    outage_clock,
+    outage_fault,
+    single_attempt,
+    trial_id_of,
 )
 
 log = logging.getLogger("layerlab")
+
+CLAIM_CANDIDATES = 8  # waiting ids read per claim: enough for a few workers racing for the same one
 
 
 def make_sampler(spec: StudySpec, worker_index: int = 0) -> optuna.samplers.BaseSampler:
@@ -140,28 +144,28 @@ def worker_name() -> str:
 class _Heartbeat:
     """Records a trial's heartbeat every ``interval`` seconds from a daemon thread.
 
-    Each beat is tried once (``studies._outage.single_attempt``): while the storage is away the
+    Each beat is tried once (``studies.storage.single_attempt``): while the storage is away the
     thread tries again at the next beat, so it beats as soon as the storage answers, and
     ``stop`` never waits on a long retry. Past the outage limit it stops beating; the worker
     stops at its next storage call."""
 
-    def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int, interval: float) -> None:
+    def __init__(self, backend: Backend, beating: int, interval: float) -> None:
         self._stop = threading.Event()
-        self._storage, self._trial_id, self._interval = storage, trial_id, interval
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"heartbeat-{trial_id}")
+        self._store, self._beating, self._interval = backend, beating, interval
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"heartbeat-{beating}")
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
                 with single_attempt():
-                    self._storage.record_heartbeat(self._trial_id)
+                    self._store.record_heartbeat(self._beating)
             except StorageUnanswered:
-                continue  # announced by studies._outage; the next beat tries again
+                continue  # announced by studies.storage; the next beat tries again
             except FaultError:
                 return  # past the outage limit, a full disk, a lost storage: the worker's next call says so
             except Exception as exc:  # anything else must not kill the trial
-                log.warning("heartbeat for trial %s failed: %s", self._trial_id, first_line(exc))
+                log.warning("heartbeat for trial %s failed: %s", self._beating, first_line(exc))
 
     def stop(self) -> None:
         self._stop.set()
@@ -197,18 +201,19 @@ def claim_waiting(study: optuna.Study, *, heartbeat: bool | None = None) -> int 
     before the claim, so a worker killed right after claiming still leaves a beat that goes stale.
     The caller starts the trial's heartbeat, then calls ``note_claimed`` before building a trial.
     """
-    storage = study._storage
-    heartbeat = has_heartbeat(storage) if heartbeat is None else heartbeat
+    backend = backend_of(study)
+    heartbeat = backend.has_heartbeat() if heartbeat is None else heartbeat
     token = f"{worker_name()}:{secrets.token_hex(4)}"  # recognises this worker's claim when it is retried
     while True:
-        candidates = waiting_trial_ids(study)  # a few ids from an indexed query, not every waiting trial
+        # a few ids from an indexed query, not every waiting trial
+        candidates = backend.waiting_ids(study, CLAIM_CANDIDATES)
         if not candidates:
             return None
         for trial_id in candidates:
             try:
                 if heartbeat:
-                    storage.record_heartbeat(trial_id)
-                if claim(study, trial_id, token):
+                    backend.record_heartbeat(trial_id)
+                if backend.claim(study, trial_id, token):
                     return trial_id  # the caller starts its heartbeat, then notes it (note_claimed)
             except UpdateFinishedTrialError:
                 continue
@@ -274,7 +279,7 @@ def run_worker(
     try:
         check_batch_mode(batch_repeats)
         check_options(worker_index=worker_index)
-        CLOCK.start_over()  # an earlier run of this process that gave up on an outage does not stop this one
+        outage_clock.start_over()  # an earlier run of this process that gave up on an outage does not stop this one
         options = options or StorageOptions()
         exit_with_parent()  # a worker process of `study launch` dies with it (studies._faults)
         storage = open_storage(storage_url, options=options, wait=True)  # joins a study that exists: waits outages out
@@ -287,7 +292,7 @@ def run_worker(
         from studies._gpu_options import check_precision_on_device
 
         check_precision_on_device(spec.space, resolve_device(device))  # fp16 on a CPU: one line, nothing written
-        ensure_claim_index(storage)  # once the study and device are known good: a bad input writes nothing
+        backend_of(storage).ensure_claim_index()  # once the study and device are known good: a bad input writes nothing
         checkpoint_dir = usable_checkpoint_dir(
             checkpoint_dir if checkpoint_dir is not None else checkpoint_dir_of(study)
         )
@@ -303,7 +308,8 @@ def run_worker(
         key = (study.user_attrs.get(SPEC_ATTR) or {}).get(CHECKPOINT_KEY)  # checkpoints record it (studies._launch)
         store = _artifact_store(study, artifact_dir)
         report = WorkerReport()
-        heartbeat = has_heartbeat(storage)
+        backend = backend_of(study)
+        heartbeat = backend.has_heartbeat()
         # An idle worker looks again after 0.05 s, doubling up to 0.5 s (three indexed queries a look):
         # it takes a cell re-queued or added (a sampled slot's repeats) within moments, and exits at
         # most 0.5 s after the last running trial ends.
@@ -312,7 +318,7 @@ def run_worker(
         while max_trials is None or len(report.trials) < max_trials:
             if heartbeat:
                 try:
-                    fail_stale_trials(study)
+                    backend.fail_stale_trials(study)
                 except Exception as exc:  # SQLite past its busy timeout: look again next round
                     if not is_lock_error(exc):
                         raise
@@ -321,7 +327,7 @@ def run_worker(
                 continue
             if trial_id is None:
                 # Without a heartbeat a dead worker's trial would stay RUNNING forever: do not wait on it.
-                if wait and heartbeat and has_running(study):
+                if wait and heartbeat and backend.has_running(study):
                     time.sleep(idle)  # others are running: they may still die and need a taker
                     idle = min(poll, 2 * idle)
                     continue
@@ -331,14 +337,14 @@ def run_worker(
             try:  # an interrupt anywhere from the claim on hands the cell back (_run_trial does it inside)
                 # It beats from the claim until it is told: setting the trial up or telling it may wait out
                 # an outage, and a trial that did not beat for the grace period after one would be lost.
-                beat = _Heartbeat(study._storage, trial_id, options.heartbeat_interval) if heartbeat else None
-                note_claimed(study, trial_id)  # Optuna's cache learns of the trial (studies._claims)
+                beat = _Heartbeat(backend, trial_id, options.heartbeat_interval) if heartbeat else None
+                backend.note_claimed(study, trial_id)  # a cache in front of the storage learns of the trial
                 try:
                     trial = BatchedTrial(study, trial_id)  # samplers prepare relative params here
                 except Exception as exc:
                     log.error("trial %d could not start:\n%s", trial_id, traceback.format_exc())
-                    study._storage.set_trial_user_attr(trial_id, "fail_reason", f"{type(exc).__name__}: {exc}")
-                    study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                    backend.set_user_attr(trial_id, "fail_reason", f"{type(exc).__name__}: {exc}")
+                    backend.set_state(trial_id, TrialState.FAIL)
                     report.failed += 1
                     continue
                 if batch_repeats != "off":
@@ -426,7 +432,7 @@ def _run_trial(
     claim) beats until the tell is written."""
 
     def finish(value: float | None = None, state: TrialState | None = None) -> optuna.trial.FrozenTrial:
-        if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+        if backend_of(study).get_trial(trial_id_of(trial)).state != TrialState.RUNNING:
             raise UpdateFinishedTrialError(f"trial {trial.number} is no longer running")
         trial.flush()  # every attribute the trial set, in one transaction
         if store is not None:
@@ -470,7 +476,7 @@ def _run_trial(
             return finish(state=TrialState.FAIL)
         return finish(value)
     except UpdateFinishedTrialError:
-        frozen = study._storage.get_trial(trial._trial_id)
+        frozen = backend_of(study).get_trial(trial_id_of(trial))
         told = (frozen.state in (TrialState.COMPLETE, TrialState.PRUNED)
                 and frozen.user_attrs.get("worker") == worker_name())
         if told:  # told by this worker: the answer to the tell was cut (a database restarting), not the tell
@@ -517,32 +523,32 @@ def _study_lock(study: optuna.Study, storage_url: str | None):
     """The study lock when the storage URL is known (a hand-back runs under it, see _hand_back)."""
     if not storage_url:
         return contextlib.nullcontext()
-    return study_lock(getattr(study._storage, "_backend", study._storage), storage_url, study.study_name)
+    return backend_of(study).study_lock(study.study_name, storage_url)
 
 
-def _hand_back_claimed(study: optuna.Study, trial_id: int, storage_url: str | None = None) -> None:
+def _hand_back_claimed(study: optuna.Study, claimed: int, storage_url: str | None = None) -> None:
     """A claimed trial interrupted before its run could hand it back (e.g. while it was being set
     up): FAIL it and queue its cell again. Nothing when it is no longer RUNNING (handed back or
     finished). Without this the cell waited for its heartbeat to go stale (the grace period)."""
     with handing_back():
-        if study._storage.get_trial(trial_id).state != TrialState.RUNNING:
+        if backend_of(study).get_trial(claimed).state != TrialState.RUNNING:
             return  # handed back by the trial's own handler (or finished): no lock needed
         with _study_lock(study, storage_url):
-            _fail_and_requeue(study, trial_id)
+            _fail_and_requeue(study, claimed)
 
 
-def _fail_and_requeue(study: optuna.Study, trial_id: int) -> None:
+def _fail_and_requeue(study: optuna.Study, claimed: int) -> None:
     """FAIL a RUNNING trial as interrupted and queue its cell again (under the study lock)."""
-    storage = study._storage
+    backend = backend_of(study)
     try:
-        if storage.get_trial(trial_id).state != TrialState.RUNNING:
+        if backend.get_trial(claimed).state != TrialState.RUNNING:
             return
-        storage.set_trial_user_attr(trial_id, "fail_reason", "interrupted")
-        if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+        backend.set_user_attr(claimed, "fail_reason", "interrupted")
+        if not backend.set_state(claimed, TrialState.FAIL):
             return
     except (UpdateFinishedTrialError, ValueError):
         return
-    study.add_trial(requeue(storage.get_trial(trial_id)))
+    study.add_trial(requeue(backend.get_trial(claimed)))
 
 
 def _hand_back(study: optuna.Study, trial: optuna.trial.Trial, storage_url: str | None = None) -> None:
@@ -558,4 +564,4 @@ def _hand_back(study: optuna.Study, trial: optuna.trial.Trial, storage_url: str 
             study.tell(trial, state=TrialState.FAIL)
         except (UpdateFinishedTrialError, ValueError):
             return  # already declared dead, and re-queued by the worker that noticed
-        study.add_trial(requeue(study._storage.get_trial(trial._trial_id)))
+        study.add_trial(requeue(backend_of(study).get_trial(trial_id_of(trial))))

@@ -47,7 +47,7 @@ def workdir(tmp_path_factory) -> Path:
 
 def _snapshot(root: Path) -> dict[str, str]:
     """Every file's bytes, except SQLite databases, compared by their content (an SQL dump): a
-    SQLite storage runs in WAL mode (studies._storage._fast_commits), where merely opening it
+    SQLite storage runs in WAL mode (studies.storage._sqlite._fast_commits), where merely opening it
     rewrites the shared-memory index (``-shm``, which holds no data) and a checkpoint moves
     committed pages from ``-wal`` into the file without changing what it holds."""
     import sqlite3

@@ -74,7 +74,7 @@ def workers_race(url: str, name: str, tmp_path: Path, n: int = 3) -> optuna.Stud
 
 
 def _advance_together(url: str, name: str, start, queue) -> None:
-    from studies._storage import open_storage
+    from studies.storage import open_storage
 
     study = optuna.load_study(study_name=name, storage=open_storage(url, options=OPTIONS))
     start.wait()  # every process finished "its" last cell of the round at this moment

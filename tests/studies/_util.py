@@ -72,7 +72,7 @@ def postgres_database(tmp_path: Path | None = None) -> Iterator[str]:
     psycopg = pytest.importorskip("psycopg")
     from sqlalchemy.engine import make_url
 
-    from studies._storage import redact
+    from studies.storage import redact
 
     try:
         admin = psycopg.connect(base, autocommit=True, connect_timeout=10)

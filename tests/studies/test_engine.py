@@ -8,12 +8,33 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies._attrs import BatchedTrial, add_trials, set_trial_attrs
-from studies._cells import count_cells
-from studies._claims import cell_trials, ensure_claim_index, has_running, waiting_trial_ids
-from studies._storage import open_storage
+from studies._cells import cell_trials, count_cells
+from studies.storage import BatchedTrial, backend_of, open_storage
 from studies._worker import claim_waiting
 from tests.studies._util import OPTIONS
+
+
+
+# The backend's operations under the names these tests were written with.
+def set_trial_attrs(storage, trial_id, user=None, system=None):
+    backend_of(storage).set_trial_attrs(trial_id, user=user, system=system)
+
+
+def add_trials(study, trials):
+    backend_of(study).add_trials(study, trials)
+
+
+def ensure_claim_index(storage):
+    backend_of(storage).ensure_claim_index()
+
+
+def waiting_ids(study, limit=8):
+    return backend_of(study).waiting_ids(study, limit)
+
+
+def has_running(study):
+    return backend_of(study).has_running(study)
+
 
 ATTRS = {"config": {"lr": 0.1, "layers": "Conv-BN"}, "history": [{"epoch": 1, "val": 0.5}], "seed": 3, "flag": True}
 
@@ -111,7 +132,7 @@ def test_claims_take_waiting_trials_in_order_exactly_once(url):
     ensure_claim_index(study._storage)  # idempotent
     for i in range(12):
         study.enqueue_trial({"x": i}, user_attrs={"repeat": 0})
-    assert waiting_trial_ids(study, limit=3) == [t._trial_id for t in study.get_trials()[:3]]
+    assert waiting_ids(study, limit=3) == [t._trial_id for t in study.get_trials()[:3]]
     assert not has_running(study)
     claimed = [claim_waiting(study) for _ in range(5)]
     assert has_running(study)

@@ -30,7 +30,7 @@ import cli
 from studies import StorageOptions, create_or_resume, load_preset, run_worker, study_status
 from studies._artifacts import checkpoint_dir_of
 from studies._faults import EXIT_FAULT, DiskFullError, StorageLostError
-from studies._storage import open_storage
+from studies.storage import open_storage
 from tests.studies._util import ROOT, assert_exactly_once, launch_in_threads, wait_for, write_preset
 
 pytestmark = pytest.mark.faults

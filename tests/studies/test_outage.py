@@ -1,4 +1,4 @@
-"""The rules of studies._outage, one at a time, on a clock of the test's own: staleness counts
+"""The rules of studies.storage._outage, one at a time, on a clock of the test's own: staleness counts
 only answered time, calls retry until the outage limit and then every call of the process stops,
 heartbeats try once, Optuna's answers are never retried. (The outages themselves, mid-study with
 worker processes, are in test_outages.py.)"""
@@ -12,10 +12,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies import StorageOptions, _outage
+from studies import StorageOptions
 from studies._faults import StorageLockedError, StorageLostError, as_fault, handing_back, is_transient
-from studies._outage import CLOCK, SLOW_CALL, StorageUnanswered, call_with_retry, single_attempt
-from studies._storage import fail_stale_trials, open_storage
+from studies.storage import _outage, backend_of, open_storage
+from studies.storage._outage import CLOCK, SLOW_CALL, StorageUnanswered, call_with_retry, single_attempt
 
 pytestmark = pytest.mark.faults
 
@@ -25,7 +25,7 @@ OPTIONS = StorageOptions(heartbeat_interval=1, grace_period=GRACE)
 
 @pytest.fixture
 def now(monkeypatch):
-    """The clock of every decision in studies._outage, moved by the test (past anything real)."""
+    """The clock of every decision in studies.storage._outage, moved by the test (past anything real)."""
     clock = [time.monotonic() + 1e6]
     monkeypatch.setattr(_outage, "monotonic", lambda: clock[0])
     CLOCK.start_over()
@@ -48,6 +48,10 @@ def running(tmp_path):
         conn.execute("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-60 seconds')")
     assert storage._get_stale_trial_ids(study._study_id) == [trial._trial_id]  # Optuna: stale already
     return study, trial
+
+
+def fail_stale_trials(study):
+    backend_of(study).fail_stale_trials(study)
 
 
 def _state(study, trial):

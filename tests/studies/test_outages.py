@@ -1,4 +1,4 @@
-"""Storage outages injected mid-study, while two workers train (docs/robustness.md, studies._outage).
+"""Storage outages injected mid-study, while two workers train (docs/robustness.md, studies.storage._outage).
 
 Each case runs ``study launch --workers 2`` (the launch and one worker process) on six cells,
 waits until both workers are training, then makes the storage lock, stop, turn read-only or fill
@@ -30,7 +30,7 @@ from optuna.trial import TrialState
 
 import cli
 from studies import StorageOptions
-from studies._storage import open_storage
+from studies.storage import open_storage
 from tests.studies._util import ROOT, assert_exactly_once, wait_for, write_preset
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

@@ -6,7 +6,9 @@ import pytest
 
 from searchspace.errors import StorageError
 from studies import StorageOptions
-from studies._storage import engine_url, open_storage, redact, scheme_of, sqlite_path
+from studies.storage import backend_of, open_storage, redact, scheme_of
+from studies.storage import storage_file as sqlite_path
+from studies.storage._postgres import engine_url
 from tests.studies._util import run_together
 
 
@@ -67,7 +69,7 @@ def test_a_failed_journal_append_leaves_no_half_written_line(tmp_path, monkeypat
 
     import optuna
 
-    from studies._journal import WholeLinesJournalBackend
+    from studies.storage._journal import WholeLinesJournalBackend
 
     path = tmp_path / "study.log"
     storage = optuna.storages.JournalStorage(WholeLinesJournalBackend(str(path)))
@@ -102,14 +104,13 @@ def test_the_study_lock_never_drops_sqlites_own_locks(tmp_path):
 
     import optuna
 
-    from studies._storage import study_lock
 
     db = tmp_path / "s.db"
     url = f"sqlite:///{db}"
     storage = open_storage(url, create=True)
     study = optuna.create_study(study_name="s", storage=storage)
     study.enqueue_trial({})  # a write: the WAL now holds a frame, and this process a connection
-    with study_lock(storage, url, "s"):
+    with backend_of(storage).study_lock("s", url):
         pass
     child = f"import sqlite3; c = sqlite3.connect({str(db)!r}); c.execute('select count(*) from trials').fetchall(); c.close()"
     subprocess.run([sys.executable, "-c", child], check=True)
@@ -128,7 +129,7 @@ def _open_at_once(url: str, name: str, start, queue) -> None:
 
 def test_processes_opening_a_new_sqlite_file_together_all_succeed(tmp_path):
     """A launch creating a study while workers (or a status) open the same new file: each writes
-    Optuna's schema and version stamp; the losers of that race retry (studies._storage). Without
+    Optuna's schema and version stamp; the losers of that race retry (studies.storage._rdb). Without
     the retry, 2 of 15 rounds of 4 processes failed with 'UNIQUE constraint failed: alembic_version'."""
     for round_ in range(10):
         url = f"sqlite:///{tmp_path / f'{round_}.db'}"

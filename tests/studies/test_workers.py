@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from studies import create_or_resume, launch, load_preset, run_worker, study_status
-from studies._storage import open_storage
+from studies.storage import open_storage
 from tests.studies._util import OPTIONS, assert_exactly_once, load
 
 
@@ -124,7 +124,7 @@ def test_an_interrupt_right_after_a_claim_hands_the_cell_back(tiny_preset, sqlit
 def test_journal_lease_fails_a_silent_trial_once(tmp_path, monkeypatch):
     """The journal's heartbeat lease: a RUNNING trial whose beat two workers watched stand still
     for the grace period is failed, and its cell re-queued exactly once."""
-    from studies import _outage
+    from studies.storage import _outage
 
     now = [time.monotonic() + 1e6]  # a clock of our own, past anything this process saw
     monkeypatch.setattr(_outage, "monotonic", lambda: now[0])
@@ -138,15 +138,15 @@ def test_journal_lease_fails_a_silent_trial_once(tmp_path, monkeypatch):
     assert storage._get_stale_trial_ids(study._study_id) == []  # fresh beat: alive
     storage.set_trial_system_attr(trial._trial_id, "layerlab:heartbeat", time.time() - OPTIONS.grace_period - 1)
     other = open_storage(url, options=OPTIONS)  # a second worker's view of the same file
-    from studies._storage import fail_stale_trials
+    from studies.storage import backend_of
 
     watchers = [study, optuna.load_study(study_name="lease", storage=other)]
     for watcher in watchers:  # each starts watching the beat
-        fail_stale_trials(watcher)
+        backend_of(watcher).fail_stale_trials(watcher)
     assert [t.state for t in optuna.load_study(study_name="lease", storage=other).trials] == [TrialState.RUNNING]
     now[0] += OPTIONS.grace_period + 1  # the beat stood still for the grace period, the storage answering
     for watcher in watchers:
-        fail_stale_trials(watcher)
+        backend_of(watcher).fail_stale_trials(watcher)
     trials = optuna.load_study(study_name="lease", storage=other).trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
     assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].system_attrs["fixed_params"] == {"x": 1}

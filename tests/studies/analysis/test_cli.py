@@ -137,7 +137,7 @@ def test_a_failed_upload_is_a_warning_and_the_report_still_exists(storage, tmp_p
 def test_a_journal_storage_attaches_next_to_its_file_as_the_dashboard_looks(tmp_path, capsys):
     # behaviour change (issue 10 item 7): one default artifact directory (studies._artifacts), the
     # one workers and the dashboard use; a journal file gets <its dir>/artifacts like SQLite
-    from studies._storage import open_storage
+    from studies.storage import open_storage
 
     url = f"journal:///{tmp_path / 'study.log'}"
     grid_study({"layers": ("a", "b")}, lambda p: 0.5, storage=open_storage(url, create=True), name="j")
@@ -172,7 +172,7 @@ def test_margin_turns_quiet_rows_into_equivalence_verdicts(tmp_path, capsys):
 
 def test_a_journal_study_attaches_its_report_to_the_artifact_dir_recorded_at_launch(tmp_path, capsys):
     from studies._artifacts import SPEC_ATTR
-    from studies._storage import open_storage
+    from studies.storage import open_storage
 
     url = f"journal:///{tmp_path / 'study.log'}"
     study = grid_study({"layers": ("a", "b")}, lambda p: 0.5, storage=open_storage(url, create=True), name="j")

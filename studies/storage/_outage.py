@@ -6,7 +6,7 @@ database server restarts, a file is made read-only, a file server goes away. Thr
 1. **Every storage call waits.** Each method of a storage :func:`install_retries` wraps, and each
    query layerlab runs on the storage's engine itself (:func:`storage_call`), is retried with
    exponential backoff (0.5 s doubling to 10 s) while the storage is locked, unreachable or
-   read-only (``studies._faults.is_transient``). One line says so when an outage begins (again
+   read-only (``studies.storage._faults.is_transient``). One line says so when an outage begins (again
    every minute), and one when the storage answers again.
 2. **Staleness counts only answered time.** A trial is declared lost when this process has watched
    its heartbeat stand still for the grace period *while the storage answered this process*
@@ -22,13 +22,12 @@ database server restarts, a file is made read-only, a file server goes away. Thr
    that gave up never continues its trial when the storage comes back (others may have re-queued
    it meanwhile).
 
-What counts as an outage, as a lost storage and as a full disk is in :mod:`studies._faults`.
+What counts as an outage, as a lost storage and as a full disk is in :mod:`studies.storage._faults`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import os
 import sys
@@ -38,18 +37,17 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from studies._faults import (
+from searchspace.errors import DiskFullError, StorageLockedError, StorageLostError
+from studies.storage._faults import (
     _STOPPING,
     STORAGE_WAIT,
     STORAGE_WAIT_ENV,
-    DiskFullError,
-    StorageLockedError,
-    StorageLostError,
     as_fault,
     cause_line,
     file_identity,
     is_transient,
 )
+from studies.storage._registry import redact
 
 T = TypeVar("T")
 
@@ -154,8 +152,6 @@ def call_with_retry(call: Callable[[], T], *, url: str, what: str, max_wait: flo
     at once."""
     if getattr(_mode, "active", False):
         return call()  # nested in a retried call: the outermost one retries the whole
-    from studies._storage import redact
-
     limit = outage_limit() if max_wait is None else max_wait
     stopping = _STOPPING.is_set()  # a hand-back: short waits, and it may still run after giving up
     if stopping:
@@ -212,16 +208,12 @@ def outage_fault(exc: BaseException, url: str | None) -> StorageLockedError | No
     the one-line fault it is; None for anything else."""
     if url is None or not is_transient(exc, url):
         return None
-    from studies._storage import redact
-
     return StorageLockedError(f"storage {redact(url)} is locked or unreachable ({cause_line(exc)}); once it answers "
                               "again, run the same command: the study resumes")
 
 
 def _announce(url: str, exc: BaseException, limit: float, delay: float, what: str) -> None:
     """One line when an outage begins and at most one a minute after (all threads together)."""
-    from studies._storage import redact
-
     now = monotonic()
     with CLOCK._lock:
         due = CLOCK.warned is None or now - CLOCK.warned >= WARN_EVERY
@@ -264,13 +256,21 @@ def install_retries(storage: Any, url: str, max_wait: float | None = None, max_d
     return storage
 
 
+def unwrap(storage: Any) -> Any:
+    """The storage behind Optuna's ``_CachedStorage`` wrapper (which ``load_study`` puts around an
+    RDB storage, and which caches nothing of attributes); any other storage as is (a
+    JournalStorage's own ``_backend`` is its log file). Here, below every backend, because the
+    retries are recorded on the storage behind the wrapper."""
+    from optuna.storages._cached_storage import _CachedStorage
+
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
+
+
 def storage_call(storage: Any, what: str, call: Callable[[], T]) -> T:
     """``call()`` (a query layerlab runs on ``storage``'s engine or log itself, not through a
     storage method) retried as the storage's methods are; as is for a storage not from
     ``open_storage``."""
-    from studies._attrs import _backend
-
-    how = getattr(_backend(storage), "_layerlab_retry", None)
+    how = getattr(unwrap(storage), "_layerlab_retry", None)
     if how is None:
         return call()
     return call_with_retry(call, what=what, **how)
@@ -302,63 +302,3 @@ class StaleJudge:
 
 
 _JUDGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # storage backend -> {study id: StaleJudge}
-
-
-def running_heartbeats(backend: Any, study_id: int) -> dict[int, Any] | None:
-    """Trial id -> last heartbeat of every RUNNING trial of the study that has one (one query on
-    an RDB storage); None for a storage whose heartbeats cannot be read here."""
-    from optuna.storages import RDBStorage
-    from optuna.trial import TrialState
-
-    from studies._journal import HEARTBEAT_ATTR, LeasedJournalStorage
-
-    if isinstance(backend, RDBStorage):
-        import sqlalchemy
-        from optuna.storages._rdb import models
-
-        trials, beats = models.TrialModel.__table__, models.TrialHeartbeatModel.__table__
-        query = (sqlalchemy.select(beats.c.trial_id, beats.c.heartbeat)
-                 .join(trials, trials.c.trial_id == beats.c.trial_id)
-                 .where(trials.c.study_id == study_id, trials.c.state == TrialState.RUNNING))
-        with backend.engine.connect() as conn:
-            return dict(conn.execute(query).all())
-    if isinstance(backend, LeasedJournalStorage):
-        running = backend.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-        return {t._trial_id: t.system_attrs[HEARTBEAT_ATTR] for t in running if HEARTBEAT_ATTR in t.system_attrs}
-    return None
-
-
-def fail_stale_with_reason(study: Any, grace_period: int) -> None:
-    """Fail the trials whose heartbeat stood still for ``grace_period`` seconds of answered time
-    (:class:`StaleJudge`), recording ``fail_reason`` 'worker lost (no heartbeat for N s)' on each
-    first; the storage's callback (Optuna's ``RetryHeartbeatStaleTrialCallback``) queues each
-    cell again, once: only the worker whose FAIL transition succeeded does so."""
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
-    from optuna.trial import TrialState
-
-    from studies._attrs import _backend
-
-    storage = study._storage
-    if not isinstance(storage, BaseHeartbeat) or not is_heartbeat_enabled(storage):
-        return
-    backend = _backend(storage)
-    read_start = monotonic()
-    beats = storage_call(storage, "reading heartbeats", lambda: running_heartbeats(backend, study._study_id))
-    if beats is None:  # a heartbeat storage of another kind: Optuna's own rule
-        stale = storage._get_stale_trial_ids(study._study_id)
-    else:
-        judges = _JUDGES.setdefault(backend, {})
-        stale = judges.setdefault(study._study_id, StaleJudge()).stale(beats, read_start, monotonic(), grace_period)
-    failed = []
-    for trial_id in stale:
-        try:
-            storage.set_trial_user_attr(trial_id, "fail_reason", f"worker lost (no heartbeat for {grace_period} s)")
-            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-                failed.append(trial_id)
-        except UpdateFinishedTrialError:
-            pass  # another worker failed it first, or it finished after all
-    callback = storage.get_heartbeat_stale_trial_callback()
-    if callback is not None:
-        for trial_id in failed:
-            callback(study, copy.deepcopy(storage.get_trial(trial_id)))
