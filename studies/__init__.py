@@ -38,7 +38,7 @@ from studies.storage import StorageOptions, open_storage
 # imported on first use (PEP 562).
 _LAZY = {
     **dict.fromkeys(("create_or_resume", "launch"), "studies._launch"),
-    "run_worker": "studies._worker",
+    "run_worker": "studies._processes",
     **dict.fromkeys(
         (
             "failure_summary", "format_leaderboard", "format_status", "leaderboard", "load_study", "study_status",

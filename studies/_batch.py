@@ -10,7 +10,7 @@ hold per cell.
 
 On a failure of the batch as a whole (an exception outside any one seed, e.g. out of memory, or
 Ctrl-C / SIGTERM) every trial of the batch that is not finished yet is handed back: failed and its
-cell queued again at once, as :func:`studies._worker._hand_back` does for one trial. The worker
+cell queued again at once, as :func:`studies._claimed.hand_back_trial` does for one trial. The worker
 then turns batching off for the rest of its life, so the re-queued cells run one by one.
 """
 
@@ -33,7 +33,7 @@ from studies._artifacts import upload_trial_artifacts
 from studies._cells import fill_slot, repeat_of, trial_params
 from studies._spec import StudySpec
 from studies.storage import StorageOptions, backend_of, is_lock_error, trial_id_of
-from studies._worker import WorkerReport, _hand_back, _Heartbeat, worker_name
+from studies._claimed import Heartbeat, WorkerReport, hand_back_trial, worker_name
 
 log = logging.getLogger("layerlab")
 
@@ -114,7 +114,7 @@ def run_config_batch(
 
 
 def _run(study, trials, objective, heartbeat, options, store, report, on_trial) -> str:
-    beats = ([_Heartbeat(backend_of(study), trial_id_of(t), options.heartbeat_interval) for t in trials]
+    beats = ([Heartbeat(backend_of(study), trial_id_of(t), options.heartbeat_interval) for t in trials]
              if heartbeat else [])
     finished: set[int] = set()
     try:
@@ -145,7 +145,7 @@ def _hand_back_all(study, trials, finished, beats) -> None:
         beat.stop()
     for t in trials:
         if trial_id_of(t) not in finished:
-            _hand_back(study, t)
+            hand_back_trial(study, t)
 
 
 def _finish(study: optuna.Study, trial: optuna.trial.Trial, value: Any, store: Any) -> optuna.trial.FrozenTrial | None:

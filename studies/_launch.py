@@ -32,15 +32,21 @@ from studies._names import check_study_name, name_problem, study_slug
 from studies._options import check_options
 from studies._race import RACE_ATTR, RaceSettings
 from studies._race_storage import race_spec, start_race
-from studies._processes import release, start_processes, stop_processes, wait_processes, worker_argv
+from studies._processes import (
+    ROOT,
+    release,
+    start_processes,
+    stop_processes,
+    wait_processes,
+    worker_commands,
+)
 from studies._spec import StudyError, StudySpec, spec_differences
 from studies._study_info import describe_study
 from studies.storage import (DEFAULT_STORAGE, StorageOptions, backend_of, close_storage, open_storage, outage_clock,
                              storage_file)
-from studies._worker import run_worker
+from studies._worker import work
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-ROOT = Path(__file__).resolve().parent.parent  # a source checkout: `python -m cli` resolves from here
 
 
 def default_checkpoint_dir(storage_url: str, study_name: str) -> Path:
@@ -302,7 +308,7 @@ def _launch_transfer(spec, storage, study_name, workers, gpus, device, data_dir,
     return launch_transfer(spec, storage=storage, study_name=study_name, compare_with=compare_with, race=race,
                            device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir, artifact_dir=artifact_dir,
                            options=options, retry_failed=retry_failed, max_cells=max_cells,
-                           batch_repeats=batch_repeats, progress=progress)
+                           batch_repeats=batch_repeats, progress=progress, create=create_or_resume, worker=work)
 
 
 
@@ -331,75 +337,14 @@ def _run_inline(storage, study_name, device, data_dir, checkpoint_dir, artifact_
     def on_epoch(stats) -> None:
         bar.set_postfix_str(f"epoch {stats.epoch} val {stats.val_accuracy:.4f}")
 
-    run_worker(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
-               artifact_dir=artifact_dir, options=options, on_trial=on_trial if not bar.disable else None,
-               on_epoch=on_epoch if not bar.disable else None, batch_repeats=batch_repeats, gpu_slot=gpu_slot)
+    work(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
+         artifact_dir=artifact_dir, options=options, on_trial=on_trial if not bar.disable else None,
+         on_epoch=on_epoch if not bar.disable else None, batch_repeats=batch_repeats, gpu_slot=gpu_slot)
 
 
 def _update_bar(bar: tqdm, study: optuna.Study, spec: StudySpec) -> None:
     counts = count_cells(study, spec)
     bar.update(max(0, counts.done + counts.failed - bar.n))
-
-
-def worker_commands(
-    storage: str,
-    study_name: str,
-    *,
-    workers: int = 1,
-    gpus: Sequence[str] | None = None,
-    device: str = "auto",
-    data_dir: str | Path | None = None,
-    checkpoint_dir: str | Path | None = None,
-    artifact_dir: str | Path | None = None,
-    options: StorageOptions | None = None,
-    batch_repeats: str = "off",
-    start: int = 0,
-    gated: bool = False,
-    trials_per_gpu: int = 1,
-    on_cuda: bool = False,
-    first_slot: int = 0,
-) -> list[tuple[list[str], dict[str, str]]]:
-    """(argv, extra environment) of each local worker process: ``workers`` CPU/auto workers (each
-    with its share of the cores unless ``OMP_NUM_THREADS`` is set), or ``trials_per_gpu`` per entry
-    of ``gpus`` with ``CUDA_VISIBLE_DEVICES`` set (each then sees its GPU as ``cuda``), or, on one
-    CUDA ``device`` (``on_cuda``), ``trials_per_gpu`` workers sharing it.
-
-    ``start``: the first worker index to start a process for (``launch`` runs worker 0 in its own
-    process; ignored with ``gpus``). ``first_slot``: the first GPU slot to start (auto adds slots
-    after measuring). ``gated``: each waits for ``studies._processes.release`` before it starts."""
-    options = options or StorageOptions()
-    per_gpu = max(1, trials_per_gpu)
-    if gpus:  # slot-major, so the first processes started are one per GPU
-        places = [(slot, {"CUDA_VISIBLE_DEVICES": str(g)}) for slot in range(first_slot, per_gpu) for g in gpus]
-        start = first_slot * len(gpus)
-    elif on_cuda and per_gpu > 1:
-        places = [(slot, {}) for slot in range(max(start, first_slot), per_gpu)]
-        start = max(start, first_slot)
-    else:
-        # N CPU workers would each start one thread per core; oversubscribed, torch crawls.
-        threads = ({} if "OMP_NUM_THREADS" in os.environ
-                   else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))})
-        places, per_gpu = [(0, dict(threads)) for _ in range(start, workers)], 1
-    out = []
-    for index, (slot, env) in enumerate(places, start=start):
-        cmd = worker_argv([  # python -c into studies._processes.worker_main, not through the CLI
-            "--storage", storage, "--study-name", study_name,
-            "--device", "cuda" if gpus else device, "--worker-index", str(index), "--quiet",
-            "--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period),
-            "--outage-limit", str(options.outage_limit),
-        ])
-        if per_gpu > 1:
-            cmd += ["--gpu-slot", f"{slot}/{per_gpu}"]
-        if batch_repeats != "off":
-            cmd += ["--batch-repeats", batch_repeats]
-        if gated:
-            cmd.append("--gated")
-        for flag, value in (("--data-dir", data_dir), ("--checkpoint-dir", checkpoint_dir),
-                            ("--artifact-dir", artifact_dir)):
-            if value is not None:
-                cmd += [flag, str(value)]
-        out.append((cmd, env))
-    return out
 
 
 def _wait_helpers(helpers, study: optuna.Study, spec: StudySpec, bar: tqdm, *, inline: bool) -> None:

@@ -28,7 +28,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: the worker's imports wait for the release (module docstring)
+    import optuna
+
+    from studies._claimed import WorkerReport
+    from studies.storage import StorageOptions
 
 # The Python code each worker process runs; its arguments follow (see worker_main).
 # Ctrl-C is ignored until the launch releases the worker (the launch stops an unreleased worker
@@ -36,6 +43,9 @@ from typing import Any
 WORKER_CODE = ("import signal; sigint = signal.signal(signal.SIGINT, signal.SIG_IGN); "
                "from objectives._warm import own_process; own_process(); "
                "import studies._processes as p; c = p.worker_main(sigint=sigint); p.before_exit(); raise SystemExit(c)")
+
+
+ROOT = Path(__file__).resolve().parent.parent  # a source checkout: `python -m cli` resolves from here
 
 
 def worker_argv(args: Sequence[str]) -> list[str]:
@@ -81,7 +91,7 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
         from studies.storage import StorageOptions
 
         exit_with_parent()  # armed before the imports: a gated worker of a killed launch never waits on
-        from studies._worker import run_worker
+        from studies._worker import work
 
         go = _wait_for_go(args.device) if args.gated else {}
     except KeyboardInterrupt:
@@ -97,7 +107,7 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
     try:
         limit = {} if args.outage_limit is None else {"outage_limit": args.outage_limit}
         options = StorageOptions(heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period, **limit)
-        report = run_worker(
+        report = work(
             args.storage, args.study_name, device=args.device, data_dir=args.data_dir,
             checkpoint_dir=checkpoint_dir, artifact_dir=args.artifact_dir,
             worker_index=args.worker_index, options=options, batch_repeats=args.batch_repeats,
@@ -114,10 +124,57 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
     return 0
 
 
+def run_worker(
+    storage_url: str,
+    study_name: str,
+    *,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    artifact_dir: str | Path | None = None,
+    worker_index: int = 0,
+    options: StorageOptions | None = None,
+    on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+    on_epoch: Callable[[Any], None] | None = None,
+    max_trials: int | None = None,
+    wait: bool = True,
+    batch_repeats: str = "off",
+    gpu_slot: tuple[int, int] = (0, 1),
+    trials_per_gpu: int | str | None = 1,
+) -> WorkerReport:
+    """Claim and run cells of study ``study_name`` until none is waiting or running.
+
+    Args:
+        artifact_dir: where trial artifacts go (default: the directory recorded on the study).
+        worker_index: seeds this worker's sampler (``seed + 1000 * index``).
+        max_trials: stop after this many trials.
+        wait: when nothing is waiting but other trials run, wait for them (they may die and be
+            re-queued) instead of exiting.
+        batch_repeats: ``auto`` | ``on`` | ``off``: train a config's waiting repeats together
+            (see :mod:`studies._batch`); ``auto`` only where a probe measures it faster.
+        gpu_slot: (this worker's slot, trial processes on its GPU): a trial that runs out of GPU
+            memory beside others is handed back, and a worker in slot > 0 then retires
+            (:mod:`studies._gpu_share`).
+        trials_per_gpu: an int or ``auto`` (None): this worker and ``K - 1`` worker processes share
+            its GPU (``auto``: as many as a measured trial fits; 1 on a CPU). ``study worker`` passes
+            ``auto`` by default; here the default is 1, this process alone.
+    """
+    from studies._worker import work
+
+    if trials_per_gpu != 1:
+        return run_workers(storage_url, study_name, trials_per_gpu=trials_per_gpu, device=device, data_dir=data_dir,
+                           checkpoint_dir=checkpoint_dir, artifact_dir=artifact_dir, worker_index=worker_index,
+                           options=options, on_trial=on_trial, on_epoch=on_epoch, max_trials=max_trials, wait=wait,
+                           batch_repeats=batch_repeats)
+    return work(storage_url, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
+                artifact_dir=artifact_dir, worker_index=worker_index, options=options, on_trial=on_trial,
+                on_epoch=on_epoch, max_trials=max_trials, wait=wait, batch_repeats=batch_repeats, gpu_slot=gpu_slot)
+
+
 def run_workers(storage: str, study_name: str, *, trials_per_gpu: int | str | None = None, device: str = "auto",
                 data_dir: Any = None, checkpoint_dir: Any = None, artifact_dir: Any = None,
                 worker_index: int = 0, options: Any = None, batch_repeats: str = "off", **worker: Any):
-    """``run_worker(..., trials_per_gpu=K)``: one worker in this process, plus ``K - 1`` worker
+    """:func:`run_worker` with ``trials_per_gpu=K``: one worker in this process, plus ``K - 1`` worker
     processes sharing its GPU (``auto``: as many as a measured trial fits, see
     :mod:`studies._gpu_share`; 1 on a CPU). Returns this process's WorkerReport; the others' exit
     codes, when not 0, are one warning line. ``worker``: the rest of run_worker's arguments."""
@@ -125,7 +182,7 @@ def run_workers(storage: str, study_name: str, *, trials_per_gpu: int | str | No
     from studies._gpu_share import Share, note, resolve_trials_per_gpu
     from studies._spec import load_spec
     from studies.storage import StorageOptions, open_storage
-    from studies._worker import _open_study, run_worker
+    from studies._worker import _open_study, work
 
     options = options or StorageOptions()
     per_gpu = check_gpu_options(trials_per_gpu=trials_per_gpu, device=device)
@@ -141,8 +198,6 @@ def run_workers(storage: str, study_name: str, *, trials_per_gpu: int | str | No
     helpers = []
     if share.per_gpu > 1:
         from studies._faults import PARENT_ENV
-        from studies._launch import ROOT, worker_commands
-
         commands = worker_commands(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
                                    artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats, start=1,
                                    trials_per_gpu=share.per_gpu, on_cuda=True)
@@ -151,9 +206,9 @@ def run_workers(storage: str, study_name: str, *, trials_per_gpu: int | str | No
             cmd[at] = str(worker_index + int(cmd[at]))
         helpers = start_processes(commands, pythonpath=str(ROOT), parent_env={PARENT_ENV: str(os.getpid())})
     try:
-        report = run_worker(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
-                            artifact_dir=artifact_dir, worker_index=worker_index, options=options,
-                            batch_repeats=batch_repeats, gpu_slot=(0, share.per_gpu), trials_per_gpu=1, **worker)
+        report = work(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
+                      artifact_dir=artifact_dir, worker_index=worker_index, options=options,
+                      batch_repeats=batch_repeats, gpu_slot=(0, share.per_gpu), **worker)
         codes = wait_processes(helpers)
     except BaseException:
         stop_processes(helpers)
@@ -268,3 +323,66 @@ def wait_processes(
         stop_processes(procs)
         raise
     return [p.returncode for p in procs]
+
+
+def worker_commands(
+    storage: str,
+    study_name: str,
+    *,
+    workers: int = 1,
+    gpus: Sequence[str] | None = None,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    artifact_dir: str | Path | None = None,
+    options: StorageOptions | None = None,
+    batch_repeats: str = "off",
+    start: int = 0,
+    gated: bool = False,
+    trials_per_gpu: int = 1,
+    on_cuda: bool = False,
+    first_slot: int = 0,
+) -> list[tuple[list[str], dict[str, str]]]:
+    """(argv, extra environment) of each local worker process: ``workers`` CPU/auto workers (each
+    with its share of the cores unless ``OMP_NUM_THREADS`` is set), or ``trials_per_gpu`` per entry
+    of ``gpus`` with ``CUDA_VISIBLE_DEVICES`` set (each then sees its GPU as ``cuda``), or, on one
+    CUDA ``device`` (``on_cuda``), ``trials_per_gpu`` workers sharing it.
+
+    ``start``: the first worker index to start a process for (``launch`` runs worker 0 in its own
+    process; ignored with ``gpus``). ``first_slot``: the first GPU slot to start (auto adds slots
+    after measuring). ``gated``: each waits for ``studies._processes.release`` before it starts."""
+    from studies.storage import StorageOptions
+
+    options = options or StorageOptions()
+    per_gpu = max(1, trials_per_gpu)
+    if gpus:  # slot-major, so the first processes started are one per GPU
+        places = [(slot, {"CUDA_VISIBLE_DEVICES": str(g)}) for slot in range(first_slot, per_gpu) for g in gpus]
+        start = first_slot * len(gpus)
+    elif on_cuda and per_gpu > 1:
+        places = [(slot, {}) for slot in range(max(start, first_slot), per_gpu)]
+        start = max(start, first_slot)
+    else:
+        # N CPU workers would each start one thread per core; oversubscribed, torch crawls.
+        threads = ({} if "OMP_NUM_THREADS" in os.environ
+                   else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))})
+        places, per_gpu = [(0, dict(threads)) for _ in range(start, workers)], 1
+    out = []
+    for index, (slot, env) in enumerate(places, start=start):
+        cmd = worker_argv([  # python -c into studies._processes.worker_main, not through the CLI
+            "--storage", storage, "--study-name", study_name,
+            "--device", "cuda" if gpus else device, "--worker-index", str(index), "--quiet",
+            "--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period),
+            "--outage-limit", str(options.outage_limit),
+        ])
+        if per_gpu > 1:
+            cmd += ["--gpu-slot", f"{slot}/{per_gpu}"]
+        if batch_repeats != "off":
+            cmd += ["--batch-repeats", batch_repeats]
+        if gated:
+            cmd.append("--gated")
+        for flag, value in (("--data-dir", data_dir), ("--checkpoint-dir", checkpoint_dir),
+                            ("--artifact-dir", artifact_dir)):
+            if value is not None:
+                cmd += [flag, str(value)]
+        out.append((cmd, env))
+    return out

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,14 +272,15 @@ def launch_transfer(spec: StudySpec, *, storage: str, study_name: str | None, co
                     race: RaceSettings, device: str = "auto", data_dir: str | Path | None = None,
                     checkpoint_dir: str | Path | None = None, artifact_dir: str | Path | None = None, options=None,
                     retry_failed: bool = False,
-                    max_cells: int | None = None, batch_repeats: str = "off", progress: bool = True) -> optuna.Study:
+                    max_cells: int | None = None, batch_repeats: str = "off", progress: bool = True,
+                    create: Callable[..., optuna.Study], worker: Callable[..., Any]) -> optuna.Study:
     """Create or resume study ``study_name`` (``spec`` with ``min_repeats`` repeats) and race it
     against ``compare_with`` until the transfer question is decided (module docstring). Bad
     input -- a missing or non-grid other study, fewer than 3 shared configs, other race options
-    than the stored ones -- is refused before anything is written."""
-    from studies._launch import create_or_resume
+    than the stored ones -- is refused before anything is written. ``create``: the launch's
+    ``create_or_resume``; ``worker``: :func:`studies._worker.work` (passed in by the launch, which
+    imports this module: the race itself stays below the launch and the worker)."""
     from studies.storage import backend_of, open_storage
-    from studies._worker import run_worker
 
     study_name = study_name or spec.name
     check_transfer(race, spec, study_name, compare_with)
@@ -303,21 +304,20 @@ def launch_transfer(spec: StudySpec, *, storage: str, study_name: str | None, co
         if stored is not None and stored != record:
             raise RaceError(f"study {study_name!r} is a transfer race with {stored}; refusing to change it to {record} "
                             "(relaunch with the same options)")
-    study = create_or_resume(spec, storage, study_name, options=options, artifact_dir=artifact_dir,
-                             retry_failed=retry_failed, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
-                             max_cells=max_cells, progress=progress)
+    study = create(spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed,
+                   data_dir=data_dir, checkpoint_dir=checkpoint_dir, max_cells=max_cells, progress=progress)
     with backend_of(study).study_lock(study_name, storage):
         study.set_user_attr(TRANSFER_ATTR, record)
     run_transfer(study, other, race, storage, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
                  artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats, quiet=not progress,
-                 worker=run_worker)
+                 worker=worker)
     return optuna.load_study(study_name=study_name, storage=open_storage(storage, options=options))
 
 
 def run_transfer(study_a: optuna.Study, study_b: optuna.Study, race: RaceSettings, storage: str, *, worker,
                  quiet: bool = False, **worker_options: Any) -> TransferState:
-    """Look, queue the round's cells in both studies, run ``worker`` (``run_worker``'s signature)
-    on each until nothing waits; until the race is decided."""
+    """Look, queue the round's cells in both studies, run ``worker`` (the signature of
+    :func:`studies._worker.work`) on each until nothing waits; until the race is decided."""
     from studies.storage import backend_of
 
     last = None

@@ -102,7 +102,8 @@ class StudySpec:
         there it counts."""
         import hashlib
 
-        core = {k: v for k, v in self.to_dict().items() if k not in ("description", "notes", "paper", "baseline", "report")}
+        prose = ("description", "notes", "paper", "baseline", "report")
+        core = {k: v for k, v in self.to_dict().items() if k not in prose}
         if self.sampler != "grid":
             core.pop("n_trials")
         return hashlib.sha1(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
@@ -138,7 +139,8 @@ class StudySpec:
         points = grid_points(self.space, limit=self.n_trials, seed=self.seed)
         return [(p.params, p.config, r) for p in points for r in range(self.repeats)]
 
-    def validate(self, *, check_data: bool = False, data_dir: str | Path | None = None, check_models: bool = False, progress: bool = False) -> None:
+    def validate(self, *, check_data: bool = False, data_dir: str | Path | None = None, check_models: bool = False,
+                 progress: bool = False) -> None:
         """Check everything that can be checked without training; raise one clear line.
 
         Every config must resolve. With ``check_data`` (what ``launch`` does, except with

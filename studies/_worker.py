@@ -17,19 +17,13 @@ exit when nothing is waiting or running.
 
 from __future__ import annotations
 
-import contextlib
-
 import logging
 import math
-import os
 import secrets
-import socket
-import threading
 import time
 import traceback
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,23 +39,28 @@ from searchspace.errors import LayerlabError
 from studies._artifacts import (CHECKPOINT_KEY, SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of,
                                 upload_trial_artifacts, usable_checkpoint_dir)
 from studies._cells import fill_slot, record_params, requeue
+from studies._claimed import (
+    Heartbeat,
+    WorkerReport,
+    hand_back_claimed,
+    hand_back_trial,
+    study_lock_of,
+    worker_name,
+)
 from studies._faults import FaultError, as_fault, exit_with_parent, first_line, hand_back, handing_back, is_transient
 from studies._race_storage import advance_race
 from studies._options import check_options
 from studies._prune import ConfigPruner, skip_pruned_config
 from studies._spec import StudyError, StudySpec, load_spec
 from studies.storage import (
-    Backend,
     BatchedTrial,
     StorageOptions,
-    StorageUnanswered,
     backend_of,
     close_storage,
     is_lock_error,
     open_storage,
     outage_clock,
     outage_fault,
-    single_attempt,
     trial_id_of,
 )
 
@@ -136,64 +135,6 @@ def study_size(spec: StudySpec) -> tuple[int, int]:
     return max(1, configs), max(epochs)
 
 
-def worker_name() -> str:
-    gpu = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return f"{socket.gethostname()}:{os.getpid()}" + (f":gpu{gpu}" if gpu else "")
-
-
-class _Heartbeat:
-    """Records a trial's heartbeat every ``interval`` seconds from a daemon thread.
-
-    Each beat is tried once (``studies.storage.single_attempt``): while the storage is away the
-    thread tries again at the next beat, so it beats as soon as the storage answers, and
-    ``stop`` never waits on a long retry. Past the outage limit it stops beating; the worker
-    stops at its next storage call."""
-
-    def __init__(self, backend: Backend, beating: int, interval: float) -> None:
-        self._stop = threading.Event()
-        self._store, self._beating, self._interval = backend, beating, interval
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"heartbeat-{beating}")
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                with single_attempt():
-                    self._store.record_heartbeat(self._beating)
-            except StorageUnanswered:
-                continue  # announced by studies.storage; the next beat tries again
-            except FaultError:
-                return  # past the outage limit, a full disk, a lost storage: the worker's next call says so
-            except Exception as exc:  # anything else must not kill the trial
-                log.warning("heartbeat for trial %s failed: %s", self._beating, first_line(exc))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-@dataclass
-class WorkerReport:
-    completed: int = 0
-    pruned: int = 0
-    failed: int = 0
-    discarded: int = 0  # trials declared dead while this worker still ran them
-    trials: list[int] = field(default_factory=list)
-    retired: str | None = None  # why this worker stopped before the study ended (out of GPU memory)
-
-    def record(self, number: int, frozen: optuna.trial.FrozenTrial | None) -> None:
-        """Count one trial this worker ran (``frozen`` None: declared dead meanwhile, discarded)."""
-        self.trials.append(number)
-        if frozen is None:
-            self.discarded += 1
-        elif frozen.state == TrialState.COMPLETE:
-            self.completed += 1
-        elif frozen.state == TrialState.PRUNED:
-            self.pruned += 1
-        else:
-            self.failed += 1
-
-
 def claim_waiting(study: optuna.Study, *, heartbeat: bool | None = None) -> int | None:
     """Atomically move one WAITING trial to RUNNING; its id, or None when none is waiting.
 
@@ -231,7 +172,7 @@ def _open_study(storage, study_name: str) -> optuna.Study:
         raise StudyError(f"no study named {study_name!r} in this storage") from None
 
 
-def run_worker(
+def work(
     storage_url: str,
     study_name: str,
     *,
@@ -247,32 +188,10 @@ def run_worker(
     wait: bool = True,
     batch_repeats: str = "off",
     gpu_slot: tuple[int, int] = (0, 1),
-    trials_per_gpu: int | str | None = 1,
 ) -> WorkerReport:
-    """Claim and run cells of study ``study_name`` until none is waiting or running.
-
-    Args:
-        artifact_dir: where trial artifacts go (default: the directory recorded on the study).
-        worker_index: seeds this worker's sampler (``seed + 1000 * index``).
-        max_trials: stop after this many trials.
-        wait: when nothing is waiting but other trials run, wait for them (they may die and be
-            re-queued) instead of exiting.
-        batch_repeats: ``auto`` | ``on`` | ``off``: train a config's waiting repeats together
-            (see :mod:`studies._batch`); ``auto`` only where a probe measures it faster.
-        gpu_slot: (this worker's slot, trial processes on its GPU): a trial that runs out of GPU
-            memory beside others is handed back, and a worker in slot > 0 then retires
-            (:mod:`studies._gpu_share`).
-        trials_per_gpu: an int or ``auto`` (None): this worker and ``K - 1`` worker processes share
-            its GPU (``auto``: as many as a measured trial fits; 1 on a CPU). ``study worker`` passes
-            ``auto`` by default; here the default is 1, this process alone.
-    """
-    if trials_per_gpu != 1:
-        from studies._processes import run_workers
-
-        return run_workers(storage_url, study_name, trials_per_gpu=trials_per_gpu, device=device, data_dir=data_dir,
-                           checkpoint_dir=checkpoint_dir, artifact_dir=artifact_dir, worker_index=worker_index,
-                           options=options, on_trial=on_trial, on_epoch=on_epoch, max_trials=max_trials, wait=wait,
-                           batch_repeats=batch_repeats)
+    """:func:`run_worker` in this process alone: claim and run cells of study ``study_name`` until
+    none is waiting or running (the arguments are run_worker's; ``trials_per_gpu`` is decided by
+    the caller, :mod:`studies._processes`)."""
     from objectives.train._batched import check_batch_mode
 
     pause_collection()  # the start-up imports a lot: no full collections over it (objectives._warm)
@@ -337,7 +256,7 @@ def run_worker(
             try:  # an interrupt anywhere from the claim on hands the cell back (_run_trial does it inside)
                 # It beats from the claim until it is told: setting the trial up or telling it may wait out
                 # an outage, and a trial that did not beat for the grace period after one would be lost.
-                beat = _Heartbeat(backend, trial_id, options.heartbeat_interval) if heartbeat else None
+                beat = Heartbeat(backend, trial_id, options.heartbeat_interval) if heartbeat else None
                 backend.note_claimed(study, trial_id)  # a cache in front of the storage learns of the trial
                 try:
                     trial = BatchedTrial(study, trial_id)  # samplers prepare relative params here
@@ -374,7 +293,7 @@ def run_worker(
                 if beat is not None:
                     beat.stop()
                 try:
-                    _hand_back_claimed(study, trial_id, storage_url)  # nothing when already handed back
+                    hand_back_claimed(study, trial_id, storage_url)  # nothing when already handed back
                 except FaultError as fault:  # the storage is away: the heartbeat, standing still, re-queues it
                     log.warning("trial %d not handed back: %s", trial_id, fault)
                 raise
@@ -423,7 +342,7 @@ def _run_trial(
     trial: optuna.trial.Trial,
     spec: StudySpec,
     objective: Callable[[optuna.trial.Trial], float],
-    beat: _Heartbeat | None,
+    beat: Heartbeat | None,
     store: Any,
     storage_url: str | None = None,
     gpu_slot: tuple[int, int] = (0, 1),
@@ -462,7 +381,7 @@ def _run_trial(
                 if beat is not None:
                     beat.stop()
                 try:
-                    _hand_back(study, trial, storage_url)
+                    hand_back_trial(study, trial, storage_url)
                 except FaultError as fault:  # the storage is away: the heartbeat, standing still, re-queues it
                     log.warning("trial %d not handed back: %s", trial.number, fault)
             raise
@@ -506,7 +425,7 @@ def _out_of_memory(study, trial, exc: BaseException, finish, storage_url: str | 
     release_cached_memory()
     reason, again, retire = oom_outcome(trial, slot=gpu_slot[0], per_gpu=gpu_slot[1])
     log.error("trial %d ran out of GPU memory: %s (%s)", trial.number, first_line(exc), reason)
-    with handing_back(), _study_lock(study, storage_url):
+    with handing_back(), study_lock_of(study, storage_url):
         trial.set_user_attr("fail_reason", reason)
         if again:
             trial.set_user_attr("oom_retries", int(trial.user_attrs.get("oom_retries", 0) or 0) + 1)
@@ -518,50 +437,3 @@ def _out_of_memory(study, trial, exc: BaseException, finish, storage_url: str | 
                               "again for a worker with fewer neighbours")
     return frozen
 
-
-def _study_lock(study: optuna.Study, storage_url: str | None):
-    """The study lock when the storage URL is known (a hand-back runs under it, see _hand_back)."""
-    if not storage_url:
-        return contextlib.nullcontext()
-    return backend_of(study).study_lock(study.study_name, storage_url)
-
-
-def _hand_back_claimed(study: optuna.Study, claimed: int, storage_url: str | None = None) -> None:
-    """A claimed trial interrupted before its run could hand it back (e.g. while it was being set
-    up): FAIL it and queue its cell again. Nothing when it is no longer RUNNING (handed back or
-    finished). Without this the cell waited for its heartbeat to go stale (the grace period)."""
-    with handing_back():
-        if backend_of(study).get_trial(claimed).state != TrialState.RUNNING:
-            return  # handed back by the trial's own handler (or finished): no lock needed
-        with _study_lock(study, storage_url):
-            _fail_and_requeue(study, claimed)
-
-
-def _fail_and_requeue(study: optuna.Study, claimed: int) -> None:
-    """FAIL a RUNNING trial as interrupted and queue its cell again (under the study lock)."""
-    backend = backend_of(study)
-    try:
-        if backend.get_trial(claimed).state != TrialState.RUNNING:
-            return
-        backend.set_user_attr(claimed, "fail_reason", "interrupted")
-        if not backend.set_state(claimed, TrialState.FAIL):
-            return
-    except (UpdateFinishedTrialError, ValueError):
-        return
-    study.add_trial(requeue(backend.get_trial(claimed)))
-
-
-def _hand_back(study: optuna.Study, trial: optuna.trial.Trial, storage_url: str | None = None) -> None:
-    """Fail an interrupted trial and queue its cell again at once (no wait for the grace period).
-
-    Under ``study_lock`` when the storage URL is known: a launch started meanwhile queues again a
-    handed-back cell whose copy is missing (``requeue_failed``), and must not see the moment
-    between the two writes here."""
-    with handing_back(), _study_lock(study, storage_url):
-        try:
-            trial.set_user_attr("fail_reason", "interrupted")
-            getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes
-            study.tell(trial, state=TrialState.FAIL)
-        except (UpdateFinishedTrialError, ValueError):
-            return  # already declared dead, and re-queued by the worker that noticed
-        study.add_trial(requeue(backend_of(study).get_trial(trial_id_of(trial))))

@@ -5,9 +5,9 @@ module names that lazy tables and ``sys.modules`` lookups hold as strings): no m
 layer above its own, no package imports another package's private module, and the import graph
 has no cycle. ``cli.py`` only parses and calls the public API, so it imports public names only.
 
-Imports under ``if TYPE_CHECKING:`` are left out: they never run. The code does not meet all of that yet (issue 25): the violations measured on 2026-12-05 are listed
-below as debt, and the tests fail on any new one and on any listed one that is gone (so the lists
-only shrink). Upward imports are already at zero and stay there.
+Imports under ``if TYPE_CHECKING:`` are left out: they never run. The code does not meet all of that yet (issue 25): the private cross-package imports measured on
+2026-12-05 are listed below as debt, and the test fails on any new one and on any listed one that
+is gone (so the list only shrinks). Upward imports and cycles are at zero and stay there.
 """
 
 from __future__ import annotations
@@ -66,16 +66,6 @@ KNOWN_PRIVATE_IMPORTS = (
     "studies.analysis._variance -> objectives._seeding",
 )
 
-# Modules still in an import cycle (issue 25; on 2026-12-05 there were 69 in 5 cycles: 19 modules of
-# objectives and 50 of studies): the engine's launch, worker, batch, processes and transfer race.
-# The list may only shrink, the same way.
-KNOWN_IN_CYCLES = (
-    "studies._batch",
-    "studies._launch",
-    "studies._processes",
-    "studies._race_transfer",
-    "studies._worker",
-)
 
 
 def _modules() -> dict[str, Path]:
@@ -205,27 +195,12 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_the_import_graph_has_no_new_cycle():
+def test_the_import_graph_has_no_cycle():
+    # 69 modules in 5 cycles on 2026-12-05 before issue 25's work; none since
     cycles = _cycles(GRAPH)
-    new = [c for c in cycles if not set(c) <= set(KNOWN_IN_CYCLES)]
     detail = "\n".join(f"{len(c)} modules: {', '.join(c)}\n  " + "\n  ".join(
-        f"{a} -> {b}" for a in c for b in sorted(GRAPH[a] & set(c))) for c in new)
-    assert new == [], "import cycles through modules that were in none:\n" + detail
-    gone = sorted(set(KNOWN_IN_CYCLES) - {m for c in cycles for m in c})
-    assert gone == [], "out of every cycle now: strike these from KNOWN_IN_CYCLES:\n" + "\n".join(gone)
-
-
-def test_storage_imports_no_engine_and_is_in_no_cycle():
-    # studies.storage is the bottom of studies (issue 25, item 3): the engine calls it, never the
-    # reverse. It may use searchspace and studies._options (the ranges of options, a leaf).
-    storage = [m for m in GRAPH if m == "studies.storage" or m.startswith("studies.storage.")]
-    assert len(storage) > 5, storage  # the walk sees the package
-    allowed = {"studies._options"}
-    upward = sorted(f"{a} -> {b}" for a in storage for b in GRAPH[a]
-                    if not (b.startswith(("studies.storage", "searchspace")) or b in allowed))
-    assert upward == [], "studies.storage imports the engine:\n" + "\n".join(upward)
-    cyclic = sorted(m for c in _cycles(GRAPH) for m in c if m in storage)
-    assert cyclic == [], "storage modules in an import cycle: " + ", ".join(cyclic)
+        f"{a} -> {b}" for a in c for b in sorted(GRAPH[a] & set(c))) for c in cycles)
+    assert cycles == [], "import cycles:\n" + detail
 
 
 def test_the_cycle_finder_sees_a_cycle():
@@ -252,3 +227,9 @@ def test_every_public_name_resolves(package):
     module = importlib.import_module(package)
     missing = [name for name in module.__all__ if not hasattr(module, name)]
     assert missing == []
+
+
+def test_product_lines_fit_120_characters():
+    long = [f"{path.relative_to(ROOT)}:{number}" for path in MODULES.values()
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if len(line) > 120]
+    assert long == [], "lines over 120 characters: " + ", ".join(long[:20])

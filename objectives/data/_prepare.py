@@ -194,7 +194,8 @@ def check_data(cfg: DataConfig, *, data_dir: str | Path | None = None) -> DataSh
     raw = _load_raw(cfg, data_dir)
     split_indices(raw, cfg)
     one = prepare_pixels(raw.x[:1], cfg)
-    return DataShape(int(one.shape[1]), (int(one.shape[2]) * cfg.upsample, int(one.shape[3]) * cfg.upsample), raw.num_classes)
+    size = (int(one.shape[2]) * cfg.upsample, int(one.shape[3]) * cfg.upsample)
+    return DataShape(int(one.shape[1]), size, raw.num_classes)
 
 
 def prepare_data(

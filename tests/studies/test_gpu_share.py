@@ -182,7 +182,7 @@ def test_out_of_memory_alone_on_the_gpu_or_too_often_fails_for_good(tiny_preset,
 
 
 def test_one_cuda_device_without_gpus_shares_it_with_this_process():
-    from studies._launch import worker_commands
+    from studies._processes import worker_commands
 
     commands = worker_commands("sqlite:///x.db", "s", device="cuda:1", start=1, trials_per_gpu=3, on_cuda=True)
     flags = [_flags(cmd) for cmd, _ in commands]

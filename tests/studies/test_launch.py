@@ -199,7 +199,7 @@ def test_gpus_are_checked_before_anything_is_written(tiny_preset, tmp_path, monk
 
 
 def test_cpu_workers_share_the_cores(monkeypatch):
-    from studies._launch import worker_commands
+    from studies._processes import worker_commands
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     commands = worker_commands("sqlite:///x.db", "s", workers=2, device="cpu")

@@ -98,7 +98,7 @@ def test_interrupted_trial_hands_its_cell_back(tiny_preset, sqlite_url):
     assert status["cells_waiting"] == 6 and status["cells_failed"] == 0
 
 
-@pytest.mark.parametrize("where", ["BatchedTrial", "_Heartbeat"])
+@pytest.mark.parametrize("where", ["BatchedTrial", "Heartbeat"])
 def test_an_interrupt_right_after_a_claim_hands_the_cell_back(tiny_preset, sqlite_url, monkeypatch, where):
     """Ctrl-C between the claim and the trial's own handler (setting the trial up, starting its
     heartbeat) still hands the cell back, instead of leaving it RUNNING until its grace period."""
