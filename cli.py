@@ -109,7 +109,7 @@ def _spec_from_args(args: argparse.Namespace):
 
 def _race_from_args(args: argparse.Namespace):
     """RaceSettings for ``--race`` / ``--repeats auto`` (None otherwise); checked before anything is written."""
-    from studies._race import RaceError, RaceSettings
+    from studies.engine._race import RaceError, RaceSettings
 
     racing = args.race or args.repeats == "auto"
     given = [f for f in ("min_repeats", "max_repeats", "race_mode", "margin", "futility", "compare_with")
@@ -134,7 +134,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     race = _race_from_args(args)
     spec, overrides = _spec_from_args(args)
     from studies import failure_summary, format_leaderboard, launch, leaderboard
-    from studies._faults import stop_on_signals
+    from studies.engine._faults import stop_on_signals
 
     stop_on_signals()  # Ctrl-C, SIGTERM, SIGHUP: running cells go back to the queue, workers stop
     study = launch(
@@ -185,7 +185,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     failures = failure_summary(study)
     if failures:
         print(failures)
-    from studies._cells import count_cells
+    from studies.engine._cells import count_cells
 
     failed = count_cells(study, spec).failed
     if failed:
@@ -210,7 +210,7 @@ def _transfer_done(args: argparse.Namespace, study) -> int:
     import shlex
 
     from studies import load_study
-    from studies._race_transfer import answer_lines, race_answer
+    from studies.engine._race_transfer import answer_lines, race_answer
     from studies.storage import redact
 
     other = load_study(args.storage, args.compare_with)
@@ -274,7 +274,7 @@ def _add_trials_per_gpu_arg(p: argparse.ArgumentParser) -> None:
 
 def cmd_study_worker(args: argparse.Namespace) -> int:
     from studies import run_worker
-    from studies._faults import stop_on_signals
+    from studies.engine._faults import stop_on_signals
 
     stop_on_signals()  # e.g. a cluster scheduler preempting the job (SIGTERM), Ctrl-C, SIGHUP
     report = run_worker(
@@ -587,7 +587,7 @@ def _add_heartbeat_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from studies.storage import DEFAULT_STORAGE
-    from studies._faults import MAX_CELLS
+    from studies.engine._faults import MAX_CELLS
 
     parser = _Parser(prog="layerlab", description="Architecture-ablation search on Optuna.")
     groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
@@ -825,7 +825,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except LayerlabError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return getattr(exc, "exit_code", EXIT_USAGE)  # 4 for infrastructure faults (studies._faults)
+        return getattr(exc, "exit_code", EXIT_USAGE)  # 4 for infrastructure faults (studies.engine._faults)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
@@ -845,9 +845,9 @@ def run() -> None:
     finally:
         # Exit without the interpreter's collections over every object (1-2 s with torch loaded;
         # objectives._warm), also when main raised. A command that opened storages closes them
-        # first, as a worker process does (studies._processes.before_exit); the others only freeze.
+        # first, as a worker process does (studies.engine._processes.before_exit); the others only freeze.
         if "studies.storage" in sys.modules:
-            from studies._processes import before_exit
+            from studies.engine._processes import before_exit
 
             before_exit()
         else:

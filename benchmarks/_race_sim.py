@@ -1,7 +1,7 @@
 """Simulated races with known truth, shared by calib_racing.py and bench_racing.py.
 
 A simulated study draws every (config, repeat) value up front -- config mean + a seed effect
-shared by all configs + independent noise -- and runs :func:`studies._race.replay` on it (the
+shared by all configs + independent noise -- and runs :func:`studies.engine._race.replay` on it (the
 same function the storage-backed race runs), so what is measured is the race's real logic. The
 fixed design is every config at ``max_repeats`` analysed as the report analyses a fixed grid:
 on the design's pooled seed noise, Dunnett's many-to-one test against the baseline
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from studies import _design as design
-from studies._race import DONE, RaceSettings, replay
+from studies.engine._race import DONE, RaceSettings, replay
 
 
 @dataclass

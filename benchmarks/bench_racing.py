@@ -3,7 +3,7 @@
 Run from the repository root:  python benchmarks/bench_racing.py [--studies N] [--quick] [--demo]
 
 1. Simulated suites with known truth (means in units of the per-trial noise SD, a seed effect of
-   1 SD shared by all configs), ``--studies`` studies each, raced by :func:`studies._race.replay`
+   1 SD shared by all configs), ``--studies`` studies each, raced by :func:`studies.engine._race.replay`
    (the function the storage-backed race runs) and analysed as a fixed 10-seed grid (paired
    t-tests at alpha 0.05, Holm across configs):
    - ablation (LOLO-like): baseline, drops of 8, 6, 4 and 2 SD, two no-op configs;
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _race_sim import run_many  # noqa: E402
 from calib_racing import ABLATION, SELECTION  # noqa: E402
 
-from studies._race import RaceSettings  # noqa: E402
+from studies.engine._race import RaceSettings  # noqa: E402
 
 SYNTH_PRESET = """\
 name: race-bench
@@ -75,7 +75,7 @@ def simulated(studies: int, seed: int) -> tuple[int, int]:
 
 def end_to_end(workdir: Path) -> None:
     from studies import launch, load_preset
-    from studies._race_storage import race_state
+    from studies.engine._race_storage import race_state
 
     arms = {"base": 0.0, **{f"arm{i}": m for i, m in enumerate(ABLATION[1:], 1)}}
     text = SYNTH_PRESET + "".join(f"      {k}: {{synth_mean: {v}}}\n" for k, v in arms.items())
@@ -99,7 +99,7 @@ def end_to_end(workdir: Path) -> None:
 
 def demo(workdir: Path, epochs: int) -> None:
     from studies import Overrides, launch, load_preset
-    from studies._race_storage import race_state
+    from studies.engine._race_storage import race_state
 
     spec = Overrides(epochs=epochs).apply(load_preset("demo"))
     t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Calibration checks of the race (``study launch --race``), for ``benchmarks/calibration.py``.
 
 Simulated studies with known truth (config mean + a seed effect shared by all configs + noise,
-noise SD 1, seed SD 1) are raced with :func:`studies._race.replay`, the function the
+noise SD 1, seed SD 1) are raced with :func:`studies.engine._race.replay`, the function the
 storage-backed race runs, and compared with every config at ``max_repeats`` analysed with the
 same paired t-tests at alpha, Holm across configs (see ``_race_sim.py``).
 
@@ -11,7 +11,7 @@ Checks:
   most alpha = 0.05.
 - ``racing_fwer_null_selection_unequal_sd``: the same for selection with unequal noise SDs (0.5 to
   4, a ratio of 8), where the block-design test's equal-SD model is wrong and only the per-pair
-  guard protects it (studies._race._look_selection).
+  guard protects it (studies.engine._race._look_selection).
 - ``racing_fwer_null_ablation_noisy_baseline`` / ``..._noisy_variant``: ablation nulls with the
   baseline (or one variant) 3 times noisier than the others, where the pooled noise the ablation
   tests use is wrong unless the heterogeneity check flags that config.
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _race_sim import run_many  # noqa: E402
 
-from studies._race import RaceSettings  # noqa: E402
+from studies.engine._race import RaceSettings  # noqa: E402
 
 # Known-truth suites, means in units of the per-trial noise SD (paired differences have SD sqrt(2)).
 NULL = [0.0] * 7

@@ -60,8 +60,8 @@ def main() -> int:
     args = parser.parse_args()
     import cli
     import objectives._objective as objective_mod
-    import studies._launch as launch_mod
-    import studies._worker as worker_mod
+    import studies.engine._launch as launch_mod
+    import studies.engine._worker as worker_mod
 
     startup = (time.perf_counter() - START_WALL, time.process_time() - START_CPU)
     launch_mod.create_or_resume = timed("create_or_resume", launch_mod.create_or_resume)

@@ -1,7 +1,7 @@
 """A worker process's start-up: imports made ahead of time, and the collector kept off them.
 
 A worker process started by ``study launch`` is gated: it waits while the launch validates the
-spec and queues the cells (``studies._processes``). Importing here, in that wait, moves seconds of
+spec and queues the cells (``studies.engine._processes``). Importing here, in that wait, moves seconds of
 CPU off the first trial's critical path, on a core the launch is not using.
 
 The collector: importing torch, torch._dynamo and scikit-learn creates millions of objects that

@@ -78,7 +78,7 @@ class DashboardError(LayerlabError):
 class FaultError(LayerlabError):
     """The machine, not the study, stopped the work: a full disk, a lost or locked storage."""
 
-    exit_code = 4  # the CLI's exit status for a fault (studies._faults.EXIT_FAULT)
+    exit_code = 4  # the CLI's exit status for a fault (studies.engine._faults.EXIT_FAULT)
 
 
 class DiskFullError(FaultError):

@@ -21,9 +21,9 @@ the results as pandas DataFrames::
 
 from searchspace import apply_overrides, build_space  # Space -> Space edits, defined in searchspace._pin
 from searchspace._lazy import lazy_attributes
-from studies._dashboard import run_dashboard
+from studies.engine._dashboard import run_dashboard
 from studies._presets import list_presets, load_preset, read_preset
-from studies._race import RaceSettings
+from studies.engine._race import RaceSettings
 from studies._spec import Overrides, StudySpec
 from studies.storage import StorageOptions, open_storage
 
@@ -37,8 +37,8 @@ from studies.storage import StorageOptions, open_storage
 # (~2 s), which a command that only reads a study (``study status``) never needs. These names are
 # imported on first use (PEP 562).
 _LAZY = {
-    **dict.fromkeys(("create_or_resume", "launch"), "studies._launch"),
-    "run_worker": "studies._processes",
+    **dict.fromkeys(("create_or_resume", "launch"), "studies.engine._launch"),
+    "run_worker": "studies.engine._processes",
     **dict.fromkeys(
         (
             "failure_summary", "format_leaderboard", "format_status", "leaderboard", "load_study", "study_status",

@@ -83,7 +83,7 @@ def usable_checkpoint_dir(path: str | Path | None) -> Path | None:
         Path(path).mkdir(parents=True, exist_ok=True)
         return Path(path)
     except OSError as exc:
-        from studies._faults import disk_full_path
+        from studies.storage import disk_full_path
 
         if disk_full_path(exc) is not None:
             raise
@@ -181,9 +181,9 @@ def upload_trial_artifacts(trial: optuna.trial.Trial, store: Any) -> list[str]:
                 ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial))
         return ids
     except Exception as exc:  # an artifact is a convenience; the trial's result must survive without it
-        from studies._faults import disk_full_path
+        from studies.storage import disk_full_path
 
         if disk_full_path(exc) is not None:
-            raise  # a full disk stops the worker (studies._faults), it is not a warning
+            raise  # a full disk stops the worker (studies.engine._faults), it is not a warning
         log.warning("could not upload the artifacts of trial %d", trial.number, exc_info=True)
         return []

@@ -126,7 +126,7 @@ rule("max_cells", int, 1, 2**63 - 1)
 rule("workers", int, 1)  # the upper limit depends on --gpus: _workers_fit
 rule("worker_index", int, 0, 1_000_000)
 # GPUs (issue 22): trials sharing one GPU; which GPUs exist and what precision a device runs are
-# checked by studies._gpu_options.check_gpu_options, which needs torch
+# checked by studies.engine._gpu_options.check_gpu_options, which needs torch
 rule("trials_per_gpu", int, 1, 64, words=("auto",))
 # races and verdicts
 rule("min_repeats", int, 2, SEED_MAX + 1)
@@ -171,7 +171,7 @@ def _workers_fit(values: dict) -> str | None:
     if gpus:
         per_gpu = values.get("trials_per_gpu")
         if not isinstance(per_gpu, numbers.Integral) or isinstance(per_gpu, bool):
-            return None  # auto: measured on the GPU, which caps the processes itself (studies._gpu_share)
+            return None  # auto: measured on the GPU, which caps the processes itself (studies.engine._gpu_share)
         most, where = len(gpus) * per_gpu, f"with {len(gpus)} GPU(s) x {per_gpu} trial(s) per GPU"
     else:
         most, where = max_workers(), f"on {os.cpu_count() or 1} CPU core(s), {WORKERS_PER_CPU} per core"

@@ -10,8 +10,8 @@ from optuna.trial import TrialState
 
 from objectives._names import SCALAR_METRICS
 from studies._artifacts import SPEC_ATTR, artifact_dir_of
-from studies._cells import cell_trials, count_cells, root_number
-from studies._race_storage import format_race, race_status
+from studies.engine._cells import cell_trials, count_cells, root_number
+from studies.engine._race_storage import format_race, race_status
 from studies._spec import StudyError, StudySpec, config_label, load_spec
 from studies.storage import open_storage, redact
 
@@ -87,9 +87,9 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
 
 def _with_pruned(board: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:
     """Configs pruned as a whole, appended below the ranked ones (``pruned_at_epoch`` set, no
-    validation mean) so that none silently drops out (studies._prune)."""
+    validation mean) so that none silently drops out (studies.engine._prune)."""
     import pandas as pd  # here: `study status` reads no frame and skips pandas' import
-    from studies._prune import pruned_configs
+    from studies.engine._prune import pruned_configs
 
     board = board.assign(pruned_at_epoch=None)
     pruned = pruned_configs(study)
@@ -135,7 +135,7 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
     cell), ``progress`` (cells_done / cells_total), ``finished`` (nothing waiting, running or
     remaining) and ``artifact_dir``. A race (``study launch --race``) adds ``race`` (its settings,
     ``round``, ``open_configs``, ``decided_configs``, ``trials_spent``, ``trials_at_max_repeats``...;
-    see :func:`studies._race_storage.race_status`), and its ``finished`` means the race is over.
+    see :func:`studies.engine._race_storage.race_status`), and its ``finished`` means the race is over.
     """
     counts = {s.name: 0 for s in TrialState}
     trials = cell_trials(study)  # states and cell attributes only: one cheap read, whatever the size

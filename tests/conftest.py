@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def _restore_stop_signals():
     """`study launch` and `study worker` run in-process install their stop-signal handlers
-    (studies._faults.stop_on_signals); each test gets the process's own back."""
+    (studies.engine._faults.stop_on_signals); each test gets the process's own back."""
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     yield
     for sig, handler in saved.items():

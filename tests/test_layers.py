@@ -27,43 +27,43 @@ KNOWN_PRIVATE_IMPORTS = (
     "cli -> objectives._warm",
     "cli -> objectives.data._describe",
     "cli -> studies._assign",
-    "cli -> studies._cells",
     "cli -> studies._estimate",
-    "cli -> studies._faults",
     "cli -> studies._names",
     "cli -> studies._options",
     "cli -> studies._presets",
-    "cli -> studies._processes",
-    "cli -> studies._race",
-    "cli -> studies._race_transfer",
     "cli -> studies._terminal",
     "cli -> studies.analysis._report",
+    "cli -> studies.engine._cells",
+    "cli -> studies.engine._faults",
+    "cli -> studies.engine._processes",
+    "cli -> studies.engine._race",
+    "cli -> studies.engine._race_transfer",
     "objectives._known -> searchspace.families._registry",
     "objectives.skip._config -> searchspace.families._skip",
     "objectives.train._checkpoint -> searchspace._atomic",
     "studies -> searchspace._lazy",
     "studies._artifacts -> objectives._names",
     "studies._artifacts -> searchspace._atomic",
-    "studies._batch -> objectives._repeats",
-    "studies._gpu_options -> objectives.train._precision",
-    "studies._gpu_share -> objectives.data._shapes",
-    "studies._gpu_share -> objectives.train._gpu",
-    "studies._launch -> objectives._warm",
-    "studies._launch -> objectives.train._batched",
     "studies._presets -> objectives._config",
-    "studies._processes -> objectives._warm",
     "studies._results -> objectives._names",
     "studies._spec -> objectives._check",
     "studies._spec -> objectives._names",
     "studies._spec -> objectives._seeding",
     "studies._spec -> objectives.data._shapes",
-    "studies._worker -> objectives._warm",
-    "studies._worker -> objectives.train._batched",
-    "studies._worker -> objectives.train._gpu",
     "studies.analysis._publish -> searchspace._atomic",
     "studies.analysis._report -> searchspace._atomic",
     "studies.analysis._stats -> objectives._per_image",
     "studies.analysis._variance -> objectives._seeding",
+    "studies.engine._batch -> objectives._repeats",
+    "studies.engine._gpu_options -> objectives.train._precision",
+    "studies.engine._gpu_share -> objectives.data._shapes",
+    "studies.engine._gpu_share -> objectives.train._gpu",
+    "studies.engine._launch -> objectives._warm",
+    "studies.engine._launch -> objectives.train._batched",
+    "studies.engine._processes -> objectives._warm",
+    "studies.engine._worker -> objectives._warm",
+    "studies.engine._worker -> objectives.train._batched",
+    "studies.engine._worker -> objectives.train._gpu",
 )
 
 
@@ -81,7 +81,7 @@ MODULES = _modules()
 
 
 def _owner(name: str) -> str | None:
-    """The product module an imported name lives in (``studies._race.RaceSettings`` -> ``studies._race``)."""
+    """The product module an imported name lives in (``studies.engine._race.RaceSettings`` -> ``studies.engine._race``)."""
     while name and name not in MODULES:
         name = name.rpartition(".")[0]
     return name or None
@@ -203,14 +203,40 @@ def test_the_import_graph_has_no_cycle():
     assert cycles == [], "import cycles:\n" + detail
 
 
+def test_storage_imports_no_engine():
+    # studies.storage is the bottom of studies (issue 25, item 3): the engine calls it, never the
+    # reverse. It may use searchspace and studies._options (the ranges of options, a leaf).
+    storage = [m for m in GRAPH if m == "studies.storage" or m.startswith("studies.storage.")]
+    assert len(storage) > 5, storage  # the walk sees the package
+    allowed = {"studies._options"}
+    upward = sorted(f"{a} -> {b}" for a in storage for b in GRAPH[a]
+                    if not (b.startswith(("studies.storage", "searchspace")) or b in allowed))
+    assert upward == [], "studies.storage imports the engine:\n" + "\n".join(upward)
+
+
+def test_the_engine_imports_no_analysis_and_nothing_below_imports_the_engine():
+    # inside studies: storage <- the spec and presets (studies/_*.py) <- engine <- analysis and the
+    # study readers (studies/_results.py); the package's __init__ re-exports from all of them
+    engine = [m for m in GRAPH if m.startswith("studies.engine")]
+    assert len(engine) > 10, engine
+    upward = sorted(f"{a} -> {b}" for a in engine for b in GRAPH[a]
+                    if b.startswith("studies.analysis") or b == "studies._results")
+    assert upward == [], "the engine imports the analysis:\n" + "\n".join(upward)
+    readers = {"studies", "studies._results"}
+    below = sorted(f"{a} -> {b}" for a in GRAPH if a.startswith("studies") and a not in readers
+                   and not a.startswith(("studies.engine", "studies.analysis")) for b in GRAPH[a]
+                   if b.startswith("studies.engine"))
+    assert below == [], "modules below the engine import it:\n" + "\n".join(below)
+
+
 def test_the_cycle_finder_sees_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
 def test_the_walk_sees_imports_inside_functions_and_lazy_tables():
-    # studies._launch imports the race inside a function; objectives' lazy table names its modules
-    assert "studies._race_transfer" in GRAPH["studies._launch"]
+    # studies.engine._launch imports the race inside a function; objectives' lazy table names its modules
+    assert "studies.engine._race_transfer" in GRAPH["studies.engine._launch"]
     assert "objectives._config" in GRAPH["objectives"]
 
 

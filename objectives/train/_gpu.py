@@ -2,7 +2,7 @@
 
 - :func:`warm_cuda`: a worker process creates its CUDA context and loads the cuBLAS / cuDNN
   kernels of a convolution, a matrix product and autocast once, while it waits for the launch
-  (``studies._processes``), so no trial pays them.
+  (``studies.engine._processes``), so no trial pays them.
 - :func:`trial_footprint`: the device memory one trial takes, measured by running it: its data
   resident on the device (pixels and the finished float inputs ``PreparedData.inputs`` caches),
   the model, the optimizer state, two training steps at the config's batch size in float32 (the

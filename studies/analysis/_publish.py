@@ -93,7 +93,8 @@ def write_aggregate(result: dict[str, Any], path: str | Path, *, plotly: str = "
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, page)
     except OSError as exc:  # one line, as write_report: a full disk is the machine's fault (exit 4)
-        from studies._faults import DiskFullError, disk_full_path
+        from searchspace.errors import DiskFullError
+        from studies.storage import disk_full_path
 
         reason = f"cannot write the aggregate to {path}: {exc.strerror or exc}"
         if disk_full_path(exc) is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from studies._race import RACE_ATTR
+from studies.engine._race import RACE_ATTR
 
 
 def race_summary(study: optuna.Study) -> dict[str, Any] | None:
@@ -16,7 +16,7 @@ def race_summary(study: optuna.Study) -> dict[str, Any] | None:
     saved against every config at max_repeats. None for a study that is not a race."""
     if RACE_ATTR not in study.user_attrs:
         return None
-    from studies._race_storage import race_state
+    from studies.engine._race_storage import race_state
 
     state = race_state(study)
     rows = []

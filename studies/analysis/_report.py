@@ -246,7 +246,8 @@ def write_report(report: Report, path: str | Path, *, plotly: str = "inline") ->
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, html_text)  # a kill or a full disk mid-write leaves the previous report intact
     except OSError as exc:  # one line, not a traceback: a full disk is the machine's fault (exit 4)
-        from studies._faults import DiskFullError, disk_full_path
+        from searchspace.errors import DiskFullError
+        from studies.storage import disk_full_path
         from studies.analysis._collect import AnalysisError
 
         reason = f"cannot write the report to {path}: {exc.strerror or exc}"

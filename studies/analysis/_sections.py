@@ -147,9 +147,9 @@ def best_per_dataset_section(frame: pd.DataFrame, layout: BestPerDataset) -> Sec
 
 
 def pruned_paragraphs(data: dict[str, Any], study: Any) -> list[str]:
-    """Configs pruned as a whole (studies._prune), which the ranked leaderboard cannot hold: one
+    """Configs pruned as a whole (studies.engine._prune), which the ranked leaderboard cannot hold: one
     line each, also stored as ``data["pruned_configs"]``."""
-    from studies._prune import pruned_configs
+    from studies.engine._prune import pruned_configs
 
     if not isinstance(study, optuna.Study):
         return []
@@ -331,7 +331,7 @@ def transfer_section(result: dict[str, Any], fig) -> Section:
         "in A| + |difference in B|).",
     ]
     if result.get("race"):
-        from studies._race_transfer import answer_lines
+        from studies.engine._race_transfer import answer_lines
 
         lines = answer_lines(result["race"], result["study_a"], result["study_b"])
         paras.append("This study raced the other (study launch --race-mode transfer; docs/racing.md), and the "

@@ -111,7 +111,7 @@ def race_lines(result: Mapping[str, Any]) -> list[str]:
     """The transfer race's verdict (``result["race"]``, set by the report), indented."""
     if not result.get("race"):
         return []
-    from studies._race_transfer import answer_lines
+    from studies.engine._race_transfer import answer_lines
 
     return [f"  {line.strip()}" for line in answer_lines(result["race"], result["study_a"], result["study_b"])]
 

@@ -229,10 +229,10 @@ def _compare(
 
 def transfer_race_answer(study_a: Any, study_b: Any) -> dict[str, Any] | None:
     """The answer of the transfer race ``study_a`` ran against ``study_b``
-    (``study launch --race-mode transfer``; :func:`studies._race_transfer.race_answer`), or None."""
+    (``study launch --race-mode transfer``; :func:`studies.engine._race_transfer.race_answer`), or None."""
     if not isinstance(study_a, optuna.Study) or not isinstance(study_b, optuna.Study):
         return None
-    from studies._race_transfer import race_answer  # the race reads both studies' trials and specs
+    from studies.engine._race_transfer import race_answer  # the race reads both studies' trials and specs
 
     return race_answer(study_a, study_b)
 

@@ -46,7 +46,7 @@ __all__ = [
     "trial_id_of", "DEFAULT_STORAGE", "GRACE_PERIOD", "HEARTBEAT_INTERVAL",
     # the registry and URLs
     "list_schemes", "redact", "register", "scheme_of", "storage_file",
-    # outages and faults, on which the engine hands a running cell back (studies._faults)
+    # outages and faults, on which the engine hands a running cell back (studies.engine._faults)
     "StorageUnanswered", "outage_clock", "outage_fault", "single_attempt", "stopping", "as_fault", "disk_full_path",
     "first_line", "is_lock_error", "is_transient",
 ]

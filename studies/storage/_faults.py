@@ -1,7 +1,7 @@
 """What a storage failure is: transient (locked, unreachable, read-only), lost, or a full disk.
 
 :mod:`studies.storage._outage` waits out what is transient and turns the rest into one-line
-faults (:class:`FaultError`); the engine (``studies._faults``) hands the running cell back. Kept
+faults (:class:`FaultError`); the engine (``studies.engine._faults``) hands the running cell back. Kept
 below every backend, so a backend can name its own failures without importing the engine.
 """
 
@@ -16,7 +16,7 @@ from studies.storage._registry import redact, scheme_of, storage_file
 STORAGE_WAIT_ENV = "LAYERLAB_STORAGE_WAIT"  # the default outage limit, in seconds (studies.storage._outage)
 STORAGE_WAIT = 600
 
-# Set while a worker hands its cells back (studies._faults.handing_back): a stop signal is then
+# Set while a worker hands its cells back (studies.engine._faults.handing_back): a stop signal is then
 # not raised, and storage calls wait only briefly (studies.storage._outage). Here, below both.
 _STOPPING = threading.Event()
 

@@ -39,7 +39,7 @@ log = logging.getLogger("layerlab")
 CLAIM_INDEX = "ix_layerlab_trials_claim"
 CLAIM_ATTR = "layerlab:claim"  # trial system attribute: who claimed it (host:pid:nonce), written with the claim
 
-# Attributes that say which cell a trial belongs to (see studies._cells.cell_of): all that
+# Attributes that say which cell a trial belongs to (see studies.engine._cells.cell_of): all that
 # progress counts need. Reading only these keeps `study status` fast on studies of many thousand
 # trials, whose metrics, histories and confusion matrices it never looks at.
 _CELL_USER_ATTRS = ("repeat", "repeat_of")
@@ -363,7 +363,7 @@ class RdbBackend(Backend):
 
 
 class _CellTrial:
-    """The part of a FrozenTrial that studies._cells reads (duck-typed; never handed to Optuna)."""
+    """The part of a FrozenTrial that studies.engine._cells reads (duck-typed; never handed to Optuna)."""
 
     __slots__ = ("_trial_id", "number", "state", "params", "user_attrs", "system_attrs")
 

@@ -10,9 +10,9 @@ import optuna
 from optuna.trial import TrialState
 
 from studies import create_or_resume, load_preset, run_worker, study_status
-from studies._cells import cell_key, repeat_of, trial_params
-from studies._race import RaceSettings
-from studies._race_storage import advance_race, race_spec, race_state
+from studies.engine._cells import cell_key, repeat_of, trial_params
+from studies.engine._race import RaceSettings
+from studies.engine._race_storage import advance_race, race_spec, race_state
 from tests.studies._util import OPTIONS, load, run_together, start_workers, wait_all, write_preset
 
 RACE_PRESET = """\

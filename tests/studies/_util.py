@@ -202,7 +202,7 @@ def sigkill_mid_trial(url: str, name: str, tmp_path: Path) -> optuna.Study:
 
 
 def _claim_all(url: str, name: str, start, queue) -> None:
-    from studies._worker import claim_waiting
+    from studies.engine._worker import claim_waiting
 
     study = optuna.load_study(study_name=name, storage=open_storage(url, options=OPTIONS))
     start.wait()  # all claimers begin together

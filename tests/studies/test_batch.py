@@ -13,8 +13,8 @@ from optuna.trial import TrialState
 from objectives import _repeats
 from objectives._objective import ClassifyObjective
 from studies import Overrides, create_or_resume, launch, load_preset, run_worker
-from studies._batch import claim_siblings
-from studies._cells import repeat_of, trial_params
+from studies.engine._batch import claim_siblings
+from studies.engine._cells import repeat_of, trial_params
 from tests.studies._util import OPTIONS, ROOT, assert_exactly_once, load
 
 BATCH_ATTRS = {"batched_repeats"}  # the one attribute a batched trial adds
@@ -71,7 +71,7 @@ def test_a_failed_batch_hands_its_cells_back_and_the_worker_goes_on_sequentially
         calls.append(len(trials))
         raise RuntimeError("CUDA out of memory (injected)")
 
-    monkeypatch.setattr("studies._batch.run_repeats", broken)
+    monkeypatch.setattr("studies.engine._batch.run_repeats", broken)
     report = run_worker(sqlite_url, "fail", device="cpu", options=OPTIONS, batch_repeats="on")
     study = load(sqlite_url, "fail")
     assert calls == [2]  # one batch tried, then batching off for this worker

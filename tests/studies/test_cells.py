@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 from searchspace import Categorical, Fixed, Space
 from searchspace.errors import ConfigError
-from studies._cells import fill_slot
+from studies.engine._cells import fill_slot
 from studies._spec import StudySpec
 
 BASE = {"family": "seq", "dataset": "digits", "channels": 4, "epochs": 1}

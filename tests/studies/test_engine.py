@@ -8,9 +8,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies._cells import cell_trials, count_cells
+from studies.engine._cells import cell_trials, count_cells
 from studies.storage import BatchedTrial, backend_of, open_storage
-from studies._worker import claim_waiting
+from studies.engine._worker import claim_waiting
 from tests.studies._util import OPTIONS
 
 
@@ -145,7 +145,7 @@ def test_claims_take_waiting_trials_in_order_exactly_once(url):
 
 def test_cell_trials_count_cells_as_full_trials_do(tiny_preset, tmp_path):
     from studies import create_or_resume, load_preset
-    from studies._cells import requeue
+    from studies.engine._cells import requeue
 
     url = f"sqlite:///{tmp_path / 'c.db'}"
     spec = load_preset(str(tiny_preset))
@@ -185,7 +185,7 @@ def test_the_study_table_index_matches_masks_over_the_frame():
 
 
 def test_a_worker_process_entry_refuses_a_missing_study_in_one_line(tmp_path, capsys):
-    from studies._processes import worker_main
+    from studies.engine._processes import worker_main
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
     _study(url, "present")

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from studies._race_storage import race_state
+from studies.engine._race_storage import race_state
 from tests.studies._race_util import concurrent_round_queued_once, stopped_and_resumed, workers_race
 from tests.studies._util import (
     claims_under_contention,

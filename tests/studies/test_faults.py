@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 import cli
 from studies import StorageOptions, create_or_resume, load_preset, run_worker, study_status
 from studies._artifacts import checkpoint_dir_of
-from studies._faults import EXIT_FAULT, DiskFullError, StorageLostError
+from studies.engine._faults import EXIT_FAULT, DiskFullError, StorageLostError
 from studies.storage import open_storage
 from tests.studies._util import ROOT, assert_exactly_once, launch_in_threads, wait_for, write_preset
 
@@ -506,7 +506,7 @@ def test_an_unreachable_postgres_server_says_cannot_reach():
 def test_a_disk_full_error_names_its_path():
     import errno
 
-    from studies._faults import as_fault
+    from studies.engine._faults import as_fault
 
     fault = as_fault(OSError(errno.ENOSPC, "No space left on device", "/x/y.pt"))
     assert isinstance(fault, DiskFullError) and "ENOSPC" in str(fault) and "/x/y.pt" in str(fault)

@@ -13,11 +13,11 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-import studies._gpu_share as gpu_share
-import studies._worker
+import studies.engine._gpu_share as gpu_share
+import studies.engine._worker
 from studies import create_or_resume, load_preset, load_study, run_worker
-from studies._cells import OOM_HANDED_BACK
-from studies._gpu_options import check_trials_per_gpu
+from studies.engine._cells import OOM_HANDED_BACK
+from studies.engine._gpu_options import check_trials_per_gpu
 from tests.studies.test_launch import _FakePopen
 
 GIB = 2**30
@@ -72,10 +72,10 @@ def test_a_worker_refuses_fp16_on_a_cpu_and_a_bad_trials_per_gpu(tiny_preset, sq
 
 
 def _fake_gpus(monkeypatch, count: int = 4) -> None:
-    import studies._processes
+    import studies.engine._processes
 
     _FakePopen.started, _FakePopen.instances, _FakePopen.collector = [], [], []
-    monkeypatch.setattr(studies._processes.subprocess, "Popen", _FakePopen)
+    monkeypatch.setattr(studies.engine._processes.subprocess, "Popen", _FakePopen)
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     monkeypatch.setattr("torch.cuda.device_count", lambda: count)
 
@@ -128,7 +128,7 @@ def oom_once(monkeypatch):
     """The objective raises torch.OutOfMemoryError in the first trial it runs (its number goes to
     ``oom_once['trials']``)."""
     state = {"remaining": 1, "trials": []}
-    real = studies._worker.make_objective
+    real = studies.engine._worker.make_objective
 
     def make(*args, **kwargs):
         objective = real(*args, **kwargs)
@@ -142,7 +142,7 @@ def oom_once(monkeypatch):
 
         return run
 
-    monkeypatch.setattr(studies._worker, "make_objective", make)
+    monkeypatch.setattr(studies.engine._worker, "make_objective", make)
     return state
 
 
@@ -182,7 +182,7 @@ def test_out_of_memory_alone_on_the_gpu_or_too_often_fails_for_good(tiny_preset,
 
 
 def test_one_cuda_device_without_gpus_shares_it_with_this_process():
-    from studies._processes import worker_commands
+    from studies.engine._processes import worker_commands
 
     commands = worker_commands("sqlite:///x.db", "s", device="cuda:1", start=1, trials_per_gpu=3, on_cuda=True)
     flags = [_flags(cmd) for cmd, _ in commands]

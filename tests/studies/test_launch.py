@@ -17,7 +17,7 @@ from searchspace import LayerlabError
 from searchspace.errors import StudyError
 from studies import Overrides, launch, leaderboard, load_preset, load_study, study_status
 from studies._artifacts import checkpoint_dir_of
-from studies._launch import create_or_resume
+from studies.engine._launch import create_or_resume
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,16 +138,16 @@ class _HeldPopen(_FakePopen):
 def test_a_launch_that_fails_after_validating_stops_its_workers(tiny_preset, sqlite_url, monkeypatch, where, how):
     """Before the workers are released they are killed (they opened nothing); after, terminated
     (each hands its running cell back). Nothing between the two escapes."""
-    import studies._launch
-    import studies._processes
+    import studies.engine._launch
+    import studies.engine._processes
 
     _FakePopen.started, _FakePopen.instances = [], []
-    monkeypatch.setattr(studies._processes.subprocess, "Popen", _HeldPopen)
+    monkeypatch.setattr(studies.engine._processes.subprocess, "Popen", _HeldPopen)
 
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(studies._launch, where, fail)
+    monkeypatch.setattr(studies.engine._launch, where, fail)
     with pytest.raises(KeyboardInterrupt):
         launch(load_preset(str(tiny_preset)), storage=sqlite_url, study_name="f", workers=3, device="cpu", progress=False)
     assert [p.stopped for p in _FakePopen.instances] == [how, how]
@@ -156,10 +156,10 @@ def test_a_launch_that_fails_after_validating_stops_its_workers(tiny_preset, sql
 
 def test_gpus_start_one_cuda_worker_per_device(tiny_preset, sqlite_url, monkeypatch, capsys):
     import cli
-    import studies._processes
+    import studies.engine._processes
 
     _FakePopen.started, _FakePopen.instances, _FakePopen.collector = [], [], []
-    monkeypatch.setattr(studies._processes.subprocess, "Popen", _FakePopen)  # launch starts workers there
+    monkeypatch.setattr(studies.engine._processes.subprocess, "Popen", _FakePopen)  # launch starts workers there
     # a machine with 4 GPUs, as far as the launcher can tell
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     monkeypatch.setattr("torch.cuda.device_count", lambda: 4)
@@ -170,7 +170,7 @@ def test_gpus_start_one_cuda_worker_per_device(tiny_preset, sqlite_url, monkeypa
     assert len(_FakePopen.started) == 3
     for index, ((cmd, env), gpu) in enumerate(zip(_FakePopen.started, ["0", "2", "3"])):
         assert env["CUDA_VISIBLE_DEVICES"] == gpu
-        assert cmd[1:3] == ["-c", studies._processes.WORKER_CODE]  # straight into the worker, not the CLI
+        assert cmd[1:3] == ["-c", studies.engine._processes.WORKER_CODE]  # straight into the worker, not the CLI
         flags = {flag: cmd[cmd.index(flag) + 1] for flag in cmd if flag.startswith("--") and flag not in ("--quiet", "--gated")}
         assert flags["--device"] == "cuda" and flags["--worker-index"] == str(index)
         assert flags["--storage"] == sqlite_url and flags["--study-name"] == "g"
@@ -199,7 +199,7 @@ def test_gpus_are_checked_before_anything_is_written(tiny_preset, tmp_path, monk
 
 
 def test_cpu_workers_share_the_cores(monkeypatch):
-    from studies._processes import worker_commands
+    from studies.engine._processes import worker_commands
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     commands = worker_commands("sqlite:///x.db", "s", workers=2, device="cpu")

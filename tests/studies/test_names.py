@@ -75,8 +75,8 @@ def test_a_study_made_before_the_rules_keeps_working_inside_its_folders(tmp_path
     name, url = "../../evil", f"sqlite:///{work / 's.db'}"
     spec = load_preset(str(write_preset(work, ONE_CELL, "one")))
     with monkeypatch.context() as old:  # the old rules: any name, used as a path
-        old.setattr("studies._launch.check_new_name", lambda *a: None)
-        old.setattr("studies._launch.check_study_name", lambda *a: None)
+        old.setattr("studies.engine._launch.check_new_name", lambda *a: None)
+        old.setattr("studies.engine._launch.check_study_name", lambda *a: None)
         old.setattr("studies._artifacts.study_slug", lambda n: n)
         create_or_resume(spec, url, name, options=OPTIONS)
     study = load(url, name)

@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from studies import StorageOptions
-from studies._faults import StorageLockedError, StorageLostError, as_fault, handing_back, is_transient
+from studies.engine._faults import StorageLockedError, StorageLostError, as_fault, handing_back, is_transient
 from studies.storage import _outage, backend_of, open_storage
 from studies.storage._outage import CLOCK, SLOW_CALL, StorageUnanswered, call_with_retry, single_attempt
 

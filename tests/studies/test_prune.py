@@ -1,4 +1,4 @@
-"""Pruning by config (studies._prune): all repeats of a config are pruned or kept together, and a
+"""Pruning by config (studies.engine._prune): all repeats of a config are pruned or kept together, and a
 pruned config is listed in the leaderboard and the report, never silently absent."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from optuna.trial import TrialState
 
 from searchspace import Categorical, Space
 from studies import StudySpec, build_space, format_leaderboard, launch, leaderboard
-from studies._prune import PRUNED_ATTR, ConfigPruner, pruned_configs
-from studies._worker import make_pruner
+from studies.engine._prune import PRUNED_ATTR, ConfigPruner, pruned_configs
+from studies.engine._worker import make_pruner
 
 TINY = {"family": "seq", "dataset": "digits", "layers": "Conv-BN-PL-FCL-AL", "channels": 4, "fc_units": 16,
         "epochs": 3, "batch_size": 64, "early_stopping": False}

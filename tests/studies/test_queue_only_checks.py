@@ -10,7 +10,7 @@ from objectives import DataConfig
 from objectives.data._shapes import data_shape, published_shape
 from searchspace import FamilyError, LayerlabError
 from studies import load_preset
-from studies._launch import create_or_resume
+from studies.engine._launch import create_or_resume
 
 
 def _preset(tmp_path, dataset: str, depth: int, pad: int = 0):

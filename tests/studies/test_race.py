@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 
 from studies import load_preset
-from studies._race import DONE, PENDING, RaceError, RaceSettings, block_variance, compare_paired, replay
-from studies._race_storage import race_spec
+from studies.engine._race import DONE, PENDING, RaceError, RaceSettings, block_variance, compare_paired, replay
+from studies.engine._race_storage import race_spec
 from tests.studies._race_util import (
     RACE_PRESET,
     SETTINGS,

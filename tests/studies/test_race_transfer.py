@@ -1,4 +1,4 @@
-"""The transfer race (studies/_race_transfer.py): its replay from cells, its launch over two
+"""The transfer race (studies/engine/_race_transfer.py): its replay from cells, its launch over two
 studies with the synthetic objective, and its bad input."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import numpy as np
 import optuna
 import pytest
 
-from studies._cells import cell_key, repeat_of, trial_params
-from studies._race import DONE, PENDING, RaceError, RaceSettings
-from studies._race_transfer import TRANSFER_ATTR, race_answer, replay_transfer
+from studies.engine._cells import cell_key, repeat_of, trial_params
+from studies.engine._race import DONE, PENDING, RaceError, RaceSettings
+from studies.engine._race_transfer import TRANSFER_ATTR, race_answer, replay_transfer
 from tests.studies._util import OPTIONS, load, worker_env, write_preset
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from searchspace import Categorical, Float, Space
 from studies import StudySpec, build_space, launch, leaderboard, study_status, trials_frame
-from studies._worker import make_pruner, make_sampler
+from studies.engine._worker import make_pruner, make_sampler
 
 TINY = {"family": "seq", "dataset": "digits", "layers": "Conv-BN-PL-FCL-AL", "channels": 4, "fc_units": 16,
         "epochs": 1, "batch_size": 64}
@@ -82,7 +82,7 @@ def test_pruners_and_samplers_are_optunas():
     space = build_space(TINY, Space([Float("lr", low=1e-4, high=1e-1, log=True)]))
     expected = {"none": optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
                 "halving": optuna.pruners.SuccessiveHalvingPruner, "hyperband": optuna.pruners.HyperbandPruner}
-    for name, cls in expected.items():  # applied per config (studies._prune.ConfigPruner wraps them)
+    for name, cls in expected.items():  # applied per config (studies.engine._prune.ConfigPruner wraps them)
         pruner = make_pruner(StudySpec(space=space, pruner=name, sampler="grid"))
         assert isinstance(getattr(pruner, "pruner", pruner), cls)
     tpe = make_sampler(StudySpec(space=space, sampler="tpe", n_trials=4, seed=3), worker_index=1)

@@ -1,4 +1,4 @@
-"""What optuna-dashboard shows on a layerlab study (studies._study_info): the objective's name, the
+"""What optuna-dashboard shows on a layerlab study (studies.engine._study_info): the objective's name, the
 spec as readable attributes, and the best config by its mean over seeds, not the luckiest seed."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import optuna
 
 from searchspace import Categorical, Float, Space
 from studies import StudySpec, build_space
-from studies._study_info import BEST_ATTR, best_config, describe_study, mark_best_config, spec_attributes
+from studies.engine._study_info import BEST_ATTR, best_config, describe_study, mark_best_config, spec_attributes
 
 
 def _spec() -> StudySpec:

@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 import cli
 from searchspace.errors import ConfigError, StudyError
 from studies import Overrides, launch, load_preset
-from studies._launch import create_or_resume
+from studies.engine._launch import create_or_resume
 from tests.test_bad_inputs import _snapshot
 
 

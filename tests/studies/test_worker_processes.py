@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from searchspace import LayerlabError
 from studies import apply_overrides, launch, load_preset
-from studies._processes import start_processes
+from studies.engine._processes import start_processes
 from tests.studies._util import OPTIONS, ROOT, assert_exactly_once, load
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ def test_launch_with_two_worker_processes(tiny_preset, sqlite_url, monkeypatch):
 def test_a_launch_that_fails_its_checks_stops_its_gated_workers_and_writes_nothing(tiny_preset, tmp_path, monkeypatch):
     """Worker processes start before the validation; when it fails they are killed before they
     open anything, and the collector the launch paused is back on."""
-    import studies._launch
+    import studies.engine._launch
 
     started = []
 
@@ -47,7 +47,7 @@ def test_a_launch_that_fails_its_checks_stops_its_gated_workers_and_writes_nothi
         started.extend(procs)
         return procs
 
-    monkeypatch.setattr(studies._launch, "start_processes", start)
+    monkeypatch.setattr(studies.engine._launch, "start_processes", start)
     preset = load_preset(str(tiny_preset))  # a bad key that only the launch's validation meets
     spec = preset.replace(space=apply_overrides(preset.space, {"lrr": 0.1}))  # (Overrides refuses it when built)
     url = f"sqlite:///{tmp_path / 'sub' / 'x.db'}"
@@ -59,7 +59,7 @@ def test_a_launch_that_fails_its_checks_stops_its_gated_workers_and_writes_nothi
 
 
 def test_a_gated_worker_released_by_nobody_exits_without_opening_the_storage(tmp_path, monkeypatch, capsys):
-    from studies._processes import worker_main
+    from studies.engine._processes import worker_main
 
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # the launch closed the pipe: it stopped
     url = f"sqlite:///{tmp_path / 'never.db'}"

@@ -102,7 +102,7 @@ def test_interrupted_trial_hands_its_cell_back(tiny_preset, sqlite_url):
 def test_an_interrupt_right_after_a_claim_hands_the_cell_back(tiny_preset, sqlite_url, monkeypatch, where):
     """Ctrl-C between the claim and the trial's own handler (setting the trial up, starting its
     heartbeat) still hands the cell back, instead of leaving it RUNNING until its grace period."""
-    import studies._worker
+    import studies.engine._worker
 
     spec = load_preset(str(tiny_preset))
     create_or_resume(spec, sqlite_url, "claimed", options=OPTIONS)
@@ -110,7 +110,7 @@ def test_an_interrupt_right_after_a_claim_hands_the_cell_back(tiny_preset, sqlit
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(studies._worker, where, interrupt)
+    monkeypatch.setattr(studies.engine._worker, where, interrupt)
     with pytest.raises(KeyboardInterrupt):
         run_worker(sqlite_url, "claimed", device="cpu", options=OPTIONS)
     study = load(sqlite_url, "claimed")
@@ -157,7 +157,7 @@ def test_a_stop_signal_during_a_hand_back_does_not_cut_it_short():
     launch's SIGTERM after a Ctrl-C reached every process) must not interrupt it mid-transaction."""
     import signal
 
-    from studies._faults import handing_back, interrupt
+    from studies.engine._faults import handing_back, interrupt
 
     with pytest.raises(KeyboardInterrupt):
         interrupt(signal.SIGTERM, None)

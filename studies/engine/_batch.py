@@ -3,14 +3,14 @@
 After a worker claims a cell, :func:`run_config_batch` decides (see
 :func:`objectives.train.choose_batched`) whether that config's repeats train batched. If so it
 claims the config's other WAITING cells through the same atomic WAITING -> RUNNING transition
-that :func:`studies._worker.claim_waiting` uses, trains them in one pass, and finishes each trial
+that :func:`studies.engine._worker.claim_waiting` uses, trains them in one pass, and finishes each trial
 on its own: its own heartbeat, user attributes, per-epoch pruning, artifacts and ``study.tell``.
 Each repeat therefore stays its own Optuna trial, and the exactly-once guarantees of the worker
 hold per cell.
 
 On a failure of the batch as a whole (an exception outside any one seed, e.g. out of memory, or
 Ctrl-C / SIGTERM) every trial of the batch that is not finished yet is handed back: failed and its
-cell queued again at once, as :func:`studies._claimed.hand_back_trial` does for one trial. The worker
+cell queued again at once, as :func:`studies.engine._claimed.hand_back_trial` does for one trial. The worker
 then turns batching off for the rest of its life, so the re-queued cells run one by one.
 """
 
@@ -30,10 +30,10 @@ from optuna.trial import TrialState
 from objectives._repeats import has_resume_point, plan_batch, run_repeats, supports_batch
 from searchspace.errors import LayerlabError
 from studies._artifacts import upload_trial_artifacts
-from studies._cells import fill_slot, repeat_of, trial_params
+from studies.engine._cells import fill_slot, repeat_of, trial_params
 from studies._spec import StudySpec
 from studies.storage import StorageOptions, backend_of, is_lock_error, trial_id_of
-from studies._claimed import Heartbeat, WorkerReport, hand_back_trial, worker_name
+from studies.engine._claimed import Heartbeat, WorkerReport, hand_back_trial, worker_name
 
 log = logging.getLogger("layerlab")
 

@@ -1,7 +1,7 @@
 """A race on a study's storage: its state read from the trials, its rounds queued exactly once.
 
 The race's settings are stored on the study (user attribute ``layerlab_race``) and its state is
-recomputed from the trials by :func:`studies._race.replay` whenever it is needed, so a killed
+recomputed from the trials by :func:`studies.engine._race.replay` whenever it is needed, so a killed
 worker, a second machine or a relaunch all see the same race and carry it on where it stopped.
 
 Queueing a round happens in :func:`advance_race` under :meth:`studies.storage.Backend.study_lock` (an
@@ -21,8 +21,8 @@ import optuna
 from optuna.trial import TrialState
 
 from studies._artifacts import SPEC_ATTR
-from studies._cells import cell_key, repeat_of, trial_params
-from studies._race import DONE, PENDING, RACE_ATTR, RaceError, RaceSettings, RaceState, replay, resolve_mode
+from studies.engine._cells import cell_key, repeat_of, trial_params
+from studies.engine._race import DONE, PENDING, RACE_ATTR, RaceError, RaceSettings, RaceState, replay, resolve_mode
 from studies._spec import StudySpec
 from studies.storage import backend_of
 

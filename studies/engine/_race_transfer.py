@@ -54,8 +54,8 @@ import optuna
 from optuna.trial import TrialState
 
 from studies._artifacts import SPEC_ATTR
-from studies._cells import cell_key, repeat_of, trial_params
-from studies._race import DONE, PENDING, RaceError, RaceSettings
+from studies.engine._cells import cell_key, repeat_of, trial_params
+from studies.engine._race import DONE, PENDING, RaceError, RaceSettings
 from studies._spec import StudySpec
 
 TRANSFER_ATTR = "layerlab_transfer_race"  # on the launched study: {"settings": ..., "compare_with": name}
@@ -278,7 +278,7 @@ def launch_transfer(spec: StudySpec, *, storage: str, study_name: str | None, co
     against ``compare_with`` until the transfer question is decided (module docstring). Bad
     input -- a missing or non-grid other study, fewer than 3 shared configs, other race options
     than the stored ones -- is refused before anything is written. ``create``: the launch's
-    ``create_or_resume``; ``worker``: :func:`studies._worker.work` (passed in by the launch, which
+    ``create_or_resume``; ``worker``: :func:`studies.engine._worker.work` (passed in by the launch, which
     imports this module: the race itself stays below the launch and the worker)."""
     from studies.storage import backend_of, open_storage
 
@@ -317,7 +317,7 @@ def launch_transfer(spec: StudySpec, *, storage: str, study_name: str | None, co
 def run_transfer(study_a: optuna.Study, study_b: optuna.Study, race: RaceSettings, storage: str, *, worker,
                  quiet: bool = False, **worker_options: Any) -> TransferState:
     """Look, queue the round's cells in both studies, run ``worker`` (the signature of
-    :func:`studies._worker.work`) on each until nothing waits; until the race is decided."""
+    :func:`studies.engine._worker.work`) on each until nothing waits; until the race is decided."""
     from studies.storage import backend_of
 
     last = None

@@ -2,8 +2,8 @@
 and the one way each kind of interrupted trial is handed back (FAIL, then its cell queued again
 at once, under the study lock).
 
-Apart from :mod:`studies._worker` so that the worker's one-trial path and the batched repeats
-(:mod:`studies._batch`) share them without importing each other.
+Apart from :mod:`studies.engine._worker` so that the worker's one-trial path and the batched repeats
+(:mod:`studies.engine._batch`) share them without importing each other.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from studies._cells import requeue
-from studies._faults import FaultError, first_line, handing_back
+from studies.engine._cells import requeue
+from studies.engine._faults import FaultError, first_line, handing_back
 from studies.storage import Backend, StorageUnanswered, backend_of, single_attempt, trial_id_of
 
 log = logging.getLogger("layerlab")

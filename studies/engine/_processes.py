@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # annotations only: the worker's imports wait for the release (module docstring)
     import optuna
 
-    from studies._claimed import WorkerReport
+    from studies.engine._claimed import WorkerReport
     from studies.storage import StorageOptions
 
 # The Python code each worker process runs; its arguments follow (see worker_main).
@@ -42,10 +42,11 @@ if TYPE_CHECKING:  # annotations only: the worker's imports wait for the release
 # itself), so a Ctrl-C during the imports prints no traceback; then it is what it was.
 WORKER_CODE = ("import signal; sigint = signal.signal(signal.SIGINT, signal.SIG_IGN); "
                "from objectives._warm import own_process; own_process(); "
-               "import studies._processes as p; c = p.worker_main(sigint=sigint); p.before_exit(); raise SystemExit(c)")
+               "import studies.engine._processes as p; c = p.worker_main(sigint=sigint); p.before_exit(); "
+               "raise SystemExit(c)")
 
 
-ROOT = Path(__file__).resolve().parent.parent  # a source checkout: `python -m cli` resolves from here
+ROOT = Path(__file__).resolve().parents[2]  # the checkout (studies/engine/../..): `python -m cli` resolves here
 
 
 def worker_argv(args: Sequence[str]) -> list[str]:
@@ -81,17 +82,17 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
     code 2, as in the CLI; once released, SIGTERM, SIGHUP and Ctrl-C hand the running cell back.
     ``sigint``: the SIGINT handler to restore once released (see ``WORKER_CODE``)."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGTERM, _stop_at_once)  # until released (then studies._faults.stop_on_signals)
+    signal.signal(signal.SIGTERM, _stop_at_once)  # until released (then studies.engine._faults.stop_on_signals)
     from objectives._warm import pause_collection
 
     pause_collection()  # until the warm-up below ends the start-up (objectives._warm)
     try:
         from searchspace.errors import LayerlabError
-        from studies._faults import exit_with_parent, stop_on_signals
+        from studies.engine._faults import exit_with_parent, stop_on_signals
         from studies.storage import StorageOptions
 
         exit_with_parent()  # armed before the imports: a gated worker of a killed launch never waits on
-        from studies._worker import work
+        from studies.engine._worker import work
 
         go = _wait_for_go(args.device) if args.gated else {}
     except KeyboardInterrupt:
@@ -115,7 +116,7 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
         )
     except LayerlabError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return getattr(exc, "exit_code", 2)  # 4: an infrastructure fault (studies._faults)
+        return getattr(exc, "exit_code", 2)  # 4: an infrastructure fault (studies.engine._faults)
     except KeyboardInterrupt:
         return 130
     if not args.quiet:
@@ -151,15 +152,15 @@ def run_worker(
         wait: when nothing is waiting but other trials run, wait for them (they may die and be
             re-queued) instead of exiting.
         batch_repeats: ``auto`` | ``on`` | ``off``: train a config's waiting repeats together
-            (see :mod:`studies._batch`); ``auto`` only where a probe measures it faster.
+            (see :mod:`studies.engine._batch`); ``auto`` only where a probe measures it faster.
         gpu_slot: (this worker's slot, trial processes on its GPU): a trial that runs out of GPU
             memory beside others is handed back, and a worker in slot > 0 then retires
-            (:mod:`studies._gpu_share`).
+            (:mod:`studies.engine._gpu_share`).
         trials_per_gpu: an int or ``auto`` (None): this worker and ``K - 1`` worker processes share
             its GPU (``auto``: as many as a measured trial fits; 1 on a CPU). ``study worker`` passes
             ``auto`` by default; here the default is 1, this process alone.
     """
-    from studies._worker import work
+    from studies.engine._worker import work
 
     if trials_per_gpu != 1:
         return run_workers(storage_url, study_name, trials_per_gpu=trials_per_gpu, device=device, data_dir=data_dir,
@@ -176,13 +177,13 @@ def run_workers(storage: str, study_name: str, *, trials_per_gpu: int | str | No
                 worker_index: int = 0, options: Any = None, batch_repeats: str = "off", **worker: Any):
     """:func:`run_worker` with ``trials_per_gpu=K``: one worker in this process, plus ``K - 1`` worker
     processes sharing its GPU (``auto``: as many as a measured trial fits, see
-    :mod:`studies._gpu_share`; 1 on a CPU). Returns this process's WorkerReport; the others' exit
+    :mod:`studies.engine._gpu_share`; 1 on a CPU). Returns this process's WorkerReport; the others' exit
     codes, when not 0, are one warning line. ``worker``: the rest of run_worker's arguments."""
-    from studies._gpu_options import check_gpu_options
-    from studies._gpu_share import Share, note, resolve_trials_per_gpu
+    from studies.engine._gpu_options import check_gpu_options
+    from studies.engine._gpu_share import Share, note, resolve_trials_per_gpu
     from studies._spec import load_spec
     from studies.storage import StorageOptions, open_storage
-    from studies._worker import _open_study, work
+    from studies.engine._worker import _open_study, work
 
     options = options or StorageOptions()
     per_gpu = check_gpu_options(trials_per_gpu=trials_per_gpu, device=device)
@@ -197,7 +198,7 @@ def run_workers(storage: str, study_name: str, *, trials_per_gpu: int | str | No
             note(share)
     helpers = []
     if share.per_gpu > 1:
-        from studies._faults import PARENT_ENV
+        from studies.engine._faults import PARENT_ENV
         commands = worker_commands(storage, study_name, device=device, data_dir=data_dir, checkpoint_dir=checkpoint_dir,
                                    artifact_dir=artifact_dir, options=options, batch_repeats=batch_repeats, start=1,
                                    trials_per_gpu=share.per_gpu, on_cuda=True)
@@ -350,7 +351,7 @@ def worker_commands(
 
     ``start``: the first worker index to start a process for (``launch`` runs worker 0 in its own
     process; ignored with ``gpus``). ``first_slot``: the first GPU slot to start (auto adds slots
-    after measuring). ``gated``: each waits for ``studies._processes.release`` before it starts."""
+    after measuring). ``gated``: each waits for ``studies.engine._processes.release`` before it starts."""
     from studies.storage import StorageOptions
 
     options = options or StorageOptions()
@@ -368,7 +369,7 @@ def worker_commands(
         places, per_gpu = [(0, dict(threads)) for _ in range(start, workers)], 1
     out = []
     for index, (slot, env) in enumerate(places, start=start):
-        cmd = worker_argv([  # python -c into studies._processes.worker_main, not through the CLI
+        cmd = worker_argv([  # python -c into studies.engine._processes.worker_main, not through the CLI
             "--storage", storage, "--study-name", study_name,
             "--device", "cuda" if gpus else device, "--worker-index", str(index), "--quiet",
             "--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period),

@@ -66,7 +66,7 @@ def hand_back(study: Any, trial: Any, reason: str) -> bool:
     the fault; a trial left RUNNING is re-queued by the heartbeat once its grace period passes)."""
     from optuna.trial import TrialState
 
-    from studies._cells import requeue
+    from studies.engine._cells import requeue
 
     try:
         with handing_back():

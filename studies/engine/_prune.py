@@ -51,7 +51,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from studies._cells import trial_params
+from studies.engine._cells import trial_params
 from studies.storage import backend_of, trial_id_of
 
 PRUNED_ATTR = "pruned_config"  # user attr: the epoch (step) at which the trial's config was pruned

@@ -3,7 +3,7 @@
 The models of an ablation study are small: one trial leaves most of a data-centre GPU idle (on
 the H200, 4 BaseSeq trial processes on one GPU trained 4.01x the images per second of one). So
 ``study launch`` and ``study worker`` run K trial *processes* per GPU, each a normal worker
-(``studies._worker``) with its own CUDA context; they share the GPU through the driver's time
+(``studies.engine._worker``) with its own CUDA context; they share the GPU through the driver's time
 slicing, and a crash or an out-of-memory error in one leaves the others running.
 
 ``auto`` (the default) measures what one trial takes (:func:`objectives.train._gpu.trial_footprint`
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studies._cells import OOM_HANDED_BACK  # fail_reason prefix of an out-of-memory hand-back
-from studies._gpu_options import AUTO
+from studies.engine._cells import OOM_HANDED_BACK  # fail_reason prefix of an out-of-memory hand-back
+from studies.engine._gpu_options import AUTO
 
 log = logging.getLogger("layerlab")
 
@@ -56,7 +56,7 @@ def resolve_trials_per_gpu(
     device: str = "auto",
     data_dir: str | Path | None = None,
 ) -> Share:
-    """``value`` (a checked int or "auto", see :func:`studies._gpu_options.check_gpu_options`) as a
+    """``value`` (a checked int or "auto", see :func:`studies.engine._gpu_options.check_gpu_options`) as a
     number of trial processes per GPU for ``spec`` on ``gpus`` (indices) or ``device``."""
     if value != AUTO:
         return Share(int(value), f"--trials-per-gpu {value}")

@@ -2,7 +2,7 @@
 
 ``launch`` validates everything first (nothing is written for bad input), creates the study or
 loads the one with the same name (refusing it when its spec differs), queues every missing cell
-(:mod:`studies._cells`), then runs workers: in this process (and N-1 local processes), or one
+(:mod:`studies.engine._cells`), then runs workers: in this process (and N-1 local processes), or one
 process per GPU with ``CUDA_VISIBLE_DEVICES`` set. Workers on other machines join with ``study worker``.
 """
 
@@ -24,15 +24,15 @@ from objectives.train._batched import check_batch_mode
 from searchspace.errors import ConfigError
 from studies._artifacts import CHECKPOINT_KEY, SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
 from studies._artifacts import default_checkpoint_dir as checkpoints_beside
-from studies._cells import count_cells, queue_grid, queue_slots, requeue_failed
-from studies._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
-from studies._gpu_options import AUTO, check_gpu_options
-from studies._gpu_share import Share, note, resolve_trials_per_gpu
+from studies.engine._cells import count_cells, queue_grid, queue_slots, requeue_failed
+from studies.engine._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
+from studies.engine._gpu_options import AUTO, check_gpu_options
+from studies.engine._gpu_share import Share, note, resolve_trials_per_gpu
 from studies._names import check_study_name, name_problem, study_slug
 from studies._options import check_options
-from studies._race import RACE_ATTR, RaceSettings
-from studies._race_storage import race_spec, start_race
-from studies._processes import (
+from studies.engine._race import RACE_ATTR, RaceSettings
+from studies.engine._race_storage import race_spec, start_race
+from studies.engine._processes import (
     ROOT,
     release,
     start_processes,
@@ -41,10 +41,10 @@ from studies._processes import (
     worker_commands,
 )
 from studies._spec import StudyError, StudySpec, spec_differences
-from studies._study_info import describe_study
+from studies.engine._study_info import describe_study
 from studies.storage import (DEFAULT_STORAGE, StorageOptions, backend_of, close_storage, open_storage, outage_clock,
                              storage_file)
-from studies._worker import work
+from studies.engine._worker import work
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -103,7 +103,7 @@ def create_or_resume(
             artifact directory); recorded on the study, so every worker resumes from there.
         max_cells: refuse a study of more cells than this before writing anything (None: no limit).
         progress: progress bars (terminal stderr only) over the data check and the queueing.
-        race: race the grid's seed repeats (:mod:`studies._race`); ``spec`` must be
+        race: race the grid's seed repeats (:mod:`studies.engine._race`); ``spec`` must be
             ``race_spec(spec, race)``. A raced study resumes as a race without it.
     """
     check_new_name(storage_url, study_name)
@@ -191,14 +191,14 @@ def launch(
     ``workers=1`` runs in this process; ``workers=N`` runs worker 0 in this process and starts
     N-1 local worker processes; ``gpus`` (e.g. ``["0", "1"]``) starts one worker process per GPU
     with ``CUDA_VISIBLE_DEVICES`` set. Worker processes start before the validation, gated, and
-    are released once the cells are queued (:mod:`studies._processes`). With
+    are released once the cells are queued (:mod:`studies.engine._processes`). With
     ``queue_only`` the study is created and its cells queued, and no worker starts (workers join
     later with ``study worker``, e.g. from a cluster job array). ``batch_repeats`` (auto | on |
-    off) lets workers train a config's repeats together (see :mod:`studies._batch`). ``race`` runs a grid as a race
-    over seed repeats (``study launch --race``; see :mod:`studies._race`). ``trials_per_gpu`` (an
-    int, or ``auto``/None: measured) trial processes share each GPU (:mod:`studies._gpu_share`); on a
-    CPU it is 1. With ``race.mode == "transfer"`` it races this study against the study
-    ``compare_with`` (:mod:`studies._race_transfer`).
+    off) lets workers train a config's repeats together (see :mod:`studies.engine._batch`). ``race`` runs a
+    grid as a race over seed repeats (``study launch --race``; see :mod:`studies.engine._race`).
+    ``trials_per_gpu`` (an int, or ``auto``/None: measured) trial processes share each GPU
+    (:mod:`studies.engine._gpu_share`); on a CPU it is 1. With ``race.mode == "transfer"`` it races
+    this study against the study ``compare_with`` (:mod:`studies.engine._race_transfer`).
     """
     if race is not None and race.mode == "transfer" or compare_with is not None:
         return _launch_transfer(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir,
@@ -234,7 +234,7 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
     study_name = study_name or spec.name
     check_new_name(storage, study_name)  # before a worker process starts
     # Worker processes start now, gated, and import while this process validates and queues;
-    # they open nothing until released, and are killed if anything fails before (studies._processes).
+    # they open nothing until released, and are killed if anything fails before (studies.engine._processes).
     # On CPU this process is worker 0 itself: one process fewer to start and import.
     helpers: list = []
     released = False
@@ -249,7 +249,7 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
             commands = worker_commands(storage, study_name, **slots, start=1, gated=True,
                                        trials_per_gpu=known, on_cuda=on_cuda)
             helpers = start_processes(commands, pythonpath=str(ROOT), parent_env={PARENT_ENV: str(os.getpid())},
-                                      gated=True)  # workers die with this process (studies._faults)
+                                      gated=True)  # workers die with this process (studies.engine._faults)
         study = create_or_resume(
             spec, storage, study_name, options=options, artifact_dir=artifact_dir, retry_failed=retry_failed,
             data_dir=data_dir, check_data=not queue_only, checkpoint_dir=checkpoint_dir, max_cells=max_cells,
@@ -293,10 +293,10 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
 def _launch_transfer(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir, artifact_dir, progress,
                      options, retry_failed, queue_only, max_cells, batch_repeats, race, compare_with,
                      trials_per_gpu) -> optuna.Study:
-    """The transfer race's own launch (:func:`studies._race_transfer.launch_transfer`), after the
+    """The transfer race's own launch (:func:`studies.engine._race_transfer.launch_transfer`), after the
     options it cannot take are refused."""
-    from studies._race import RaceError
-    from studies._race_transfer import launch_transfer
+    from studies.engine._race import RaceError
+    from studies.engine._race_transfer import launch_transfer
 
     if race is None or race.mode != "transfer":
         raise RaceError("--compare-with at launch starts a transfer race: add --race --race-mode transfer")

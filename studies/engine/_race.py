@@ -93,7 +93,8 @@ from searchspace.errors import RaceError
 from studies._design import beyond_resolution
 from studies._spec import StudyError
 
-MODES = ("ablation", "selection", "transfer")  # transfer: two studies, studies._race_transfer (not replayed here)
+# transfer: two studies, studies.engine._race_transfer (not replayed here)
+MODES = ("ablation", "selection", "transfer")
 RACE_ATTR = "layerlab_race"  # study user attribute holding the race's settings
 
 

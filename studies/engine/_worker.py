@@ -2,7 +2,7 @@
 
 Optuna's ``GridSampler`` can run a grid point twice when several workers share one storage. Here
 every cell is queued once, as a WAITING trial, when the study is launched (see
-:mod:`studies._cells`), and a worker only *claims* a WAITING trial through the storage's atomic
+:mod:`studies.engine._cells`), and a worker only *claims* a WAITING trial through the storage's atomic
 WAITING -> RUNNING transition (a row lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite, log order
 on a journal). A worker never asks the sampler for a new trial, so N workers on one storage finish
 with every cell COMPLETE exactly once.
@@ -38,8 +38,8 @@ from objectives._warm import end_start_up, pause_collection, resume_collection
 from searchspace.errors import LayerlabError
 from studies._artifacts import (CHECKPOINT_KEY, SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of,
                                 upload_trial_artifacts, usable_checkpoint_dir)
-from studies._cells import fill_slot, record_params, requeue
-from studies._claimed import (
+from studies.engine._cells import fill_slot, record_params, requeue
+from studies.engine._claimed import (
     Heartbeat,
     WorkerReport,
     hand_back_claimed,
@@ -47,10 +47,18 @@ from studies._claimed import (
     study_lock_of,
     worker_name,
 )
-from studies._faults import FaultError, as_fault, exit_with_parent, first_line, hand_back, handing_back, is_transient
-from studies._race_storage import advance_race
+from studies.engine._faults import (
+    FaultError,
+    as_fault,
+    exit_with_parent,
+    first_line,
+    hand_back,
+    handing_back,
+    is_transient,
+)
+from studies.engine._race_storage import advance_race
 from studies._options import check_options
-from studies._prune import ConfigPruner, skip_pruned_config
+from studies.engine._prune import ConfigPruner, skip_pruned_config
 from studies._spec import StudyError, StudySpec, load_spec
 from studies.storage import (
     BatchedTrial,
@@ -84,7 +92,7 @@ def make_sampler(spec: StudySpec, worker_index: int = 0) -> optuna.samplers.Base
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     """Optuna's pruners on the per-epoch validation accuracy the objective reports, applied to
-    configs as a whole (mean over repeats; all repeats pruned or kept together, studies._prune),
+    configs as a whole (mean over repeats; all repeats pruned or kept together, studies.engine._prune),
     warmed up in proportion to the study and stopping only configs whose repeats show them worse
     than the best (:data:`PRUNE_ALPHA`)."""
     if spec.pruner == "none":
@@ -104,7 +112,7 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
 # Pruning warms up in proportion to the study: a quarter of its epochs, and (median) a tenth of its
 # configs run in full before any is judged. Then a config stops only when its repeats show it worse
 # than each of the leaderboard's top 3 at this one-sided level per decision
-# (studies._prune.worse_than_best; measured in benchmarks/bench_engine.py --parts prune, see
+# (studies.engine._prune.worse_than_best; measured in benchmarks/bench_engine.py --parts prune, see
 # docs/speed.md#pruning-by-config).
 PRUNE_WARMUP_SHARE = 0.25
 PRUNE_STARTUP_SHARE = 0.1
@@ -191,7 +199,7 @@ def work(
 ) -> WorkerReport:
     """:func:`run_worker` in this process alone: claim and run cells of study ``study_name`` until
     none is waiting or running (the arguments are run_worker's; ``trials_per_gpu`` is decided by
-    the caller, :mod:`studies._processes`)."""
+    the caller, :mod:`studies.engine._processes`)."""
     from objectives.train._batched import check_batch_mode
 
     pause_collection()  # the start-up imports a lot: no full collections over it (objectives._warm)
@@ -200,7 +208,7 @@ def work(
         check_options(worker_index=worker_index)
         outage_clock.start_over()  # an earlier run of this process that gave up on an outage does not stop this one
         options = options or StorageOptions()
-        exit_with_parent()  # a worker process of `study launch` dies with it (studies._faults)
+        exit_with_parent()  # a worker process of `study launch` dies with it (studies.engine._faults)
         storage = open_storage(storage_url, options=options, wait=True)  # joins a study that exists: waits outages out
         spec = load_spec(_open_study(storage, study_name))
         study = optuna.load_study(
@@ -208,7 +216,7 @@ def work(
         )
         # every entry point resumes: by default from the directory recorded on the study (created only
         # once the device is known good, so a bad --device writes nothing)
-        from studies._gpu_options import check_precision_on_device
+        from studies.engine._gpu_options import check_precision_on_device
 
         check_precision_on_device(spec.space, resolve_device(device))  # fp16 on a CPU: one line, nothing written
         backend_of(storage).ensure_claim_index()  # once the study and device are known good: a bad input writes nothing
@@ -224,7 +232,8 @@ def work(
     finally:
         resume_collection()  # also when the start-up failed
     try:
-        key = (study.user_attrs.get(SPEC_ATTR) or {}).get(CHECKPOINT_KEY)  # checkpoints record it (studies._launch)
+        # checkpoints record it (studies.engine._launch)
+        key = (study.user_attrs.get(SPEC_ATTR) or {}).get(CHECKPOINT_KEY)
         store = _artifact_store(study, artifact_dir)
         report = WorkerReport()
         backend = backend_of(study)
@@ -267,7 +276,7 @@ def work(
                     report.failed += 1
                     continue
                 if batch_repeats != "off":
-                    from studies._batch import FAILED, run_config_batch
+                    from studies.engine._batch import FAILED, run_config_batch
 
                     limit = None if max_trials is None else max_trials - len(report.trials) - 1
                     outcome = run_config_batch(study, trial, spec, objective, mode=batch_repeats, heartbeat=heartbeat,
@@ -308,9 +317,9 @@ def work(
 
 
 def _mark_best(study: optuna.Study) -> None:
-    """The best config by its mean over seeds, on the study for the dashboard (studies._study_info);
+    """The best config by its mean over seeds, on the study for the dashboard (studies.engine._study_info);
     a storage error here costs the mark only, never the trials the worker ran."""
-    from studies._study_info import mark_best_config
+    from studies.engine._study_info import mark_best_config
 
     try:
         mark_best_config(study)
@@ -418,9 +427,9 @@ def _run_trial(
 def _out_of_memory(study, trial, exc: BaseException, finish, storage_url: str | None, gpu_slot: tuple[int, int]):
     """A trial that ran out of GPU memory: free what it held, fail it with the reason, and (beside
     other trials, fewer than OOM_RETRIES times) queue its cell again at once, under the study lock
-    as any hand-back; a worker in slot > 0 then retires (studies._gpu_share.oom_outcome)."""
+    as any hand-back; a worker in slot > 0 then retires (studies.engine._gpu_share.oom_outcome)."""
     from objectives.train._gpu import release_cached_memory
-    from studies._gpu_share import oom_outcome
+    from studies.engine._gpu_share import oom_outcome
 
     release_cached_memory()
     reason, again, retire = oom_outcome(trial, slot=gpu_slot[0], per_gpu=gpu_slot[1])

@@ -21,7 +21,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from studies._prune import config_key
+from studies.engine._prune import config_key
 from studies._spec import StudySpec, config_label
 
 METRIC_NAME = "val_accuracy"  # the value every built-in objective returns: validation accuracy

@@ -146,7 +146,7 @@ def requeue(frozen: FrozenTrial) -> optuna.trial.FrozenTrial:
 
 
 # fail reasons of a cell handed back by its worker (stopped, an infrastructure fault, or out of GPU
-# memory beside other trials, see studies._gpu_share): the cell was not at fault, and a relaunch
+# memory beside other trials, see studies.engine._gpu_share): the cell was not at fault, and a relaunch
 # runs it again without --retry-failed
 OOM_HANDED_BACK = "out of GPU memory; handed back"
 HANDED_BACK = ("interrupted", "infrastructure: ", OOM_HANDED_BACK)
