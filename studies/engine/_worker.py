@@ -313,7 +313,11 @@ def work(
             _mark_best(study)
         return report
     finally:
-        close_storage(storage)  # its connections now, not at a collection that may never come (objectives._warm)
+        # its connections now, not at a collection that may never come (objectives._warm); a stop
+        # signal (the launch's SIGTERM after a fault) must not cut a close short: SQLAlchemy would
+        # log the interrupted close with its traceback
+        with handing_back():
+            close_storage(storage)
 
 
 def _mark_best(study: optuna.Study) -> None:
