@@ -109,7 +109,8 @@ def _spec_from_args(args: argparse.Namespace):
 
 def _race_from_args(args: argparse.Namespace):
     """RaceSettings for ``--race`` / ``--repeats auto`` (None otherwise); checked before anything is written."""
-    from studies.engine._race import RaceError, RaceSettings
+    from searchspace.errors import RaceError
+    from studies import RaceSettings
 
     racing = args.race or args.repeats == "auto"
     given = [f for f in ("min_repeats", "max_repeats", "race_mode", "margin", "futility", "compare_with")
@@ -185,9 +186,9 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     failures = failure_summary(study)
     if failures:
         print(failures)
-    from studies.engine._cells import count_cells
+    from studies import study_status
 
-    failed = count_cells(study, spec).failed
+    failed = study_status(study)["cells_failed"]
     if failed:
         sys.stderr.write(f"error: {failed} of {cells or '?'} cells ended FAIL "
                          f"({failures.removeprefix('not in the leaderboard: ')}); "
