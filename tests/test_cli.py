@@ -30,6 +30,7 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.Comp
         (["study", "launch", "--storage", "ftp://x/y"], "unknown storage scheme 'ftp'"),
         (["study", "launch", "--storage", "postgresql://u:secret@127.0.0.1:1/db"], "cannot reach storage"),
         (["study", "status", "--storage", "sqlite:///does/not/exist.db", "--study-name", "x"], "no SQLite database"),
+        (["study", "status", "--study-name", "x"], "relative to the working directory"),  # the default storage
         (["study", "launch", "--repeats", "0"], "--repeats"),
         (["study", "launch", "--workers", "0"], "--workers"),
         (["space", "grid", "--preset", "nope"], "unknown preset"),

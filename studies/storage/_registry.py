@@ -66,7 +66,10 @@ def check_url(url: str, *, create: bool = False) -> None:
     cls = backend_class(url)
     path = cls.file_path(url)
     if path is not None and not create and not path.exists():
-        raise StorageError(f"no {cls.file_kind} at {path} (from {url!r})")
+        # a relative path (the default storage's is) is read from the working directory: say which
+        where = "" if path.is_absolute() else f", relative to the working directory {Path.cwd()}"
+        raise StorageError(f"no {cls.file_kind} at {path} (from {url!r}{where}); give --storage the URL the study "
+                           "was launched with")
 
 
 def redact(url: str) -> str:
