@@ -17,7 +17,6 @@ then turns batching off for the rest of its life, so the re-queued cells run one
 from __future__ import annotations
 
 import logging
-import math
 import time
 import traceback
 from collections.abc import Callable
@@ -29,11 +28,10 @@ from optuna.trial import TrialState
 
 from objectives._repeats import has_resume_point, plan_batch, run_repeats, supports_batch
 from searchspace.errors import LayerlabError
-from studies._artifacts import upload_trial_artifacts
 from studies.engine._cells import fill_slot, repeat_of, trial_params
 from studies._spec import StudySpec
 from studies.storage import StorageOptions, backend_of, is_lock_error, trial_id_of
-from studies.engine._claimed import Heartbeat, WorkerReport, hand_back_trial, worker_name
+from studies.engine._claimed import Heartbeat, WorkerReport, hand_back_trial, tell, worker_name
 
 log = logging.getLogger("layerlab")
 
@@ -149,7 +147,8 @@ def _hand_back_all(study, trials, finished, beats) -> None:
 
 
 def _finish(study: optuna.Study, trial: optuna.trial.Trial, value: Any, store: Any) -> optuna.trial.FrozenTrial | None:
-    """Tell one trial's outcome, as the worker's ``_run_trial`` does for a trial run alone."""
+    """Tell one trial's outcome (an exception the fused run caught for it becomes FAIL with its
+    reason) through the same :func:`studies.engine._claimed.tell` as a trial run alone."""
     state = None
     if isinstance(value, optuna.TrialPruned):
         value, state = None, TrialState.PRUNED
@@ -160,15 +159,8 @@ def _finish(study: optuna.Study, trial: optuna.trial.Trial, value: Any, store: A
         trial.set_user_attr("fail_reason", f"{type(value).__name__}: {value}")
         log.error("trial %d failed: %s", trial.number, value)
         value, state = None, TrialState.FAIL
-    elif value is not None and math.isnan(value):  # diverged: its fail_reason is set
-        value, state = None, TrialState.FAIL
     try:
-        if backend_of(study).get_trial(trial_id_of(trial)).state != TrialState.RUNNING:
-            raise UpdateFinishedTrialError(f"trial {trial.number} is no longer running")
-        getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes, in one transaction
-        if store is not None:
-            upload_trial_artifacts(trial, store)
-        return study.tell(trial, value, state=state)
+        return tell(study, trial, value, state, store)  # a NaN (diverged, fail_reason set) becomes FAIL there
     except UpdateFinishedTrialError:
         log.warning("trial %d was declared dead and re-queued meanwhile; its result is discarded", trial.number)
         return None

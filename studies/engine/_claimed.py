@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from studies._artifacts import upload_trial_artifacts
 from studies.engine._cells import requeue
 from studies.engine._faults import FaultError, first_line, handing_back
 from studies.storage import Backend, StorageUnanswered, backend_of, single_attempt, trial_id_of
@@ -130,3 +133,20 @@ def hand_back_trial(study: optuna.Study, trial: optuna.trial.Trial, storage_url:
         except (UpdateFinishedTrialError, ValueError):
             return  # already declared dead, and re-queued by the worker that noticed
         study.add_trial(requeue(backend_of(study).get_trial(trial_id_of(trial))))
+
+
+def tell(study: optuna.Study, trial: optuna.trial.Trial, value: float | None, state: TrialState | None,
+         store: Any) -> optuna.trial.FrozenTrial:
+    """The one way a run trial is finished, alone (the worker) or among fused repeats (the batch):
+    still RUNNING (else UpdateFinishedTrialError: it was declared dead and re-queued meanwhile),
+    its buffered attributes flushed in one transaction, its artifacts uploaded (they attach to
+    running trials only), then ``study.tell``. A NaN value is the objective's way of saying FAIL
+    (its reason is in fail_reason; Optuna would also warn twice)."""
+    if backend_of(study).get_trial(trial_id_of(trial)).state != TrialState.RUNNING:
+        raise UpdateFinishedTrialError(f"trial {trial.number} is no longer running")
+    getattr(trial, "flush", lambda: None)()  # a BatchedTrial's buffered attributes
+    if store is not None:
+        upload_trial_artifacts(trial, store)
+    if value is not None and math.isnan(value):
+        value, state = None, TrialState.FAIL
+    return study.tell(trial, value, state=state)

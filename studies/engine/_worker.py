@@ -37,7 +37,7 @@ from objectives.train import checkpoint_owner
 from objectives._warm import end_start_up, pause_collection, resume_collection
 from searchspace.errors import LayerlabError
 from studies._artifacts import (CHECKPOINT_KEY, SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of,
-                                upload_trial_artifacts, usable_checkpoint_dir)
+                                usable_checkpoint_dir)
 from studies.engine._cells import fill_slot, record_params, requeue
 from studies.engine._claimed import (
     Heartbeat,
@@ -45,6 +45,7 @@ from studies.engine._claimed import (
     hand_back_claimed,
     hand_back_trial,
     study_lock_of,
+    tell,
     worker_name,
 )
 from studies.engine._faults import (
@@ -364,14 +365,7 @@ def _run_trial(
     claim) beats until the tell is written."""
 
     def finish(value: float | None = None, state: TrialState | None = None) -> optuna.trial.FrozenTrial:
-        if backend_of(study).get_trial(trial_id_of(trial)).state != TrialState.RUNNING:
-            raise UpdateFinishedTrialError(f"trial {trial.number} is no longer running")
-        trial.flush()  # every attribute the trial set, in one transaction
-        if store is not None:
-            upload_trial_artifacts(trial, store)  # before tell: artifacts attach to running trials only
-        if value is not None and math.isnan(value):  # the objective's way of saying FAIL (its reason
-            value, state = None, TrialState.FAIL  # is in fail_reason); Optuna would also warn twice
-        return study.tell(trial, value, state=state)
+        return tell(study, trial, value, state, store)
 
     try:
         try:
