@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shlex
 import signal
 import subprocess
 import sys
@@ -71,38 +70,14 @@ def loadavg() -> str:
 # -- the database server ---------------------------------------------------------------------------
 
 
-class Server:
-    """A PostgreSQL server started by .ci/postgres.sh, which this script may stop and start."""
+def start_server():
+    """A PostgreSQL server of the soak's own (tests/_postgres.py), which it restarts at random."""
+    from tests._postgres import PostgresServer
 
-    def __init__(self) -> None:
-        done = subprocess.run(["bash", str(ROOT / ".ci" / "postgres.sh"), "start"], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"could not start PostgreSQL: {done.stderr[-2000:]}")
-        exports = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines()
-                       if line.startswith("export "))
-        self.dir, self.url = Path(exports["LAYERLAB_PG_DIR"]), exports["LAYERLAB_TEST_POSTGRES_URL"]
-        words = shlex.split((self.dir / "data" / "postmaster.opts").read_text())
-        self.bin, self.options = Path(words[0]).parent, shlex.join(words[3:])
-
-    def _ctl(self, *args: str) -> None:
-        cmd = [str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), *args]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, cwd="/", check=True, capture_output=True, timeout=120)
-
-    def stop(self) -> None:
-        self._ctl("-m", "immediate", "-w", "stop")
-
-    def start(self) -> None:
-        self._ctl("-l", str(self.dir / "server.log"), "-w", "-t", "60", "-o", self.options, "start")
-
-    def restart(self, down: float) -> None:
-        self.stop()
-        time.sleep(down)
-        self.start()
-
-    def remove(self) -> None:
-        subprocess.run(["bash", str(ROOT / ".ci" / "postgres.sh"), "stop", str(self.dir)], capture_output=True)
+    try:
+        return PostgresServer()
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 # -- workers -----------------------------------------------------------------------------------------
@@ -172,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     from studies import StorageOptions, create_or_resume
 
     rng = random.Random(args.seed)
-    server = None if args.storage else Server()
+    server = None if args.storage else start_server()
     url = args.storage or server.url
     options = StorageOptions(heartbeat_interval=args.heartbeat, grace_period=args.grace)
     spec = make_spec(args.trials, args.repeats)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shlex
 import signal
 import sqlite3
 import subprocess
@@ -31,6 +30,7 @@ from optuna.trial import TrialState
 import cli
 from studies import StorageOptions
 from studies.storage import open_storage
+from tests._postgres import PostgresServer
 from tests.studies._util import ROOT, assert_exactly_once, wait_for, write_preset
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -326,26 +326,6 @@ def test_hostile_names_and_out_of_range_values_while_a_study_runs_are_one_line_a
 # -- a PostgreSQL server of the test's own -------------------------------------------------------
 
 
-class _Server:
-    def __init__(self, exports: dict[str, str]) -> None:
-        self.dir = Path(exports["LAYERLAB_PG_DIR"])
-        self.url = exports["LAYERLAB_TEST_POSTGRES_URL"]
-        words = shlex.split((self.dir / "data" / "postmaster.opts").read_text())  # postgres -D DIR options...
-        self.bin, self.options = Path(words[0]).parent, shlex.join(words[3:])
-
-    def _ctl(self, *args: str) -> None:
-        cmd = [str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), *args]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, cwd="/", check=True, capture_output=True, timeout=120)
-
-    def stop(self) -> None:
-        self._ctl("-m", "immediate", "-w", "stop")
-
-    def start(self) -> None:
-        self._ctl("-l", str(self.dir / "server.log"), "-w", "-t", "60", "-o", self.options, "start")
-
-
 @contextlib.contextmanager
 def _private_postgres():
     """A throwaway PostgreSQL server of this test's own (the shared one serves other tests)."""
@@ -353,14 +333,11 @@ def _private_postgres():
         from tests.studies._util import _unavailable
 
         _unavailable("LAYERLAB_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server and sets it)")
-    done = subprocess.run(["bash", str(ROOT / ".ci" / "postgres.sh"), "start"], capture_output=True, text=True,
-                          timeout=300)
-    if done.returncode != 0:
-        pytest.fail(f"could not start a PostgreSQL server: {done.stderr[-2000:]}")
-    exports = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines()
-                   if line.startswith("export "))
     try:
-        yield _Server(exports)
+        server = PostgresServer()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
     finally:
-        subprocess.run(["bash", str(ROOT / ".ci" / "postgres.sh"), "stop", exports["LAYERLAB_PG_DIR"]],
-                       capture_output=True, timeout=300)
+        server.remove()
