@@ -42,10 +42,9 @@ from studies.storage import stopping as _STOPPING
 log = logging.getLogger("layerlab")
 
 EXIT_FAILED_CELLS = 3
-EXIT_FAULT = 4
+EXIT_FAULT = FaultError.exit_code  # 4, set where the error type is defined (searchspace._errors)
 MAX_CELLS = 100_000  # a launch queueing more cells is refused unless --max-cells raises the limit
 PARENT_ENV = "LAYERLAB_PARENT_PID"
-assert FaultError.exit_code == EXIT_FAULT  # the class lives in searchspace._errors, below this layer
 
 
 # -- cells --------------------------------------------------------------------------------------
