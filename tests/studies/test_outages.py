@@ -54,7 +54,7 @@ defaults:
 space:
   epochs:
     type: categorical
-    choices: [10, 12]
+    choices: [20, 24]
 """
 CELLS = 6
 
