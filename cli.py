@@ -21,7 +21,6 @@ Exit codes (docs/robustness.md): 0 done, 1 a bug, 2 bad input, 3 a launch left f
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
@@ -40,17 +39,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_value(text: str) -> Any:
-    """A ``--set`` value (the one grammar: ``studies._assign``)."""
-    from studies._assign import parse_value as parse
+    """A ``--set`` value (the one grammar: ``Overrides.parse_value``)."""
+    from studies import Overrides
 
-    return parse(text)
+    return Overrides.parse_value(text)
 
 
 def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
-    from searchspace import ConfigError
-    from studies._assign import parse_assignments
+    from studies import Overrides
 
-    return parse_assignments(items, what="--set", error=ConfigError)
+    return Overrides.parse_sets(items)
 
 
 def _positive_int(text: str) -> int:
@@ -109,7 +107,7 @@ def _spec_from_args(args: argparse.Namespace):
 
 def _race_from_args(args: argparse.Namespace):
     """RaceSettings for ``--race`` / ``--repeats auto`` (None otherwise); checked before anything is written."""
-    from searchspace.errors import RaceError
+    from searchspace import StudyError
     from studies import RaceSettings
 
     racing = args.race or args.repeats == "auto"
@@ -117,10 +115,10 @@ def _race_from_args(args: argparse.Namespace):
              if getattr(args, f) is not None]
     if not racing:
         if given:
-            raise RaceError(f"--{given[0].replace('_', '-')} only applies to a race; add --race (or --repeats auto)")
+            raise StudyError(f"--{given[0].replace('_', '-')} only applies to a race; add --race (or --repeats auto)")
         return None
     if args.repeats not in (None, "auto"):
-        raise RaceError(f"--repeats {args.repeats} contradicts --race: a race sets repeats per config "
+        raise StudyError(f"--repeats {args.repeats} contradicts --race: a race sets repeats per config "
                         "(use --min-repeats/--max-repeats)")
     args.repeats = None
     return RaceSettings(
@@ -134,10 +132,8 @@ def _race_from_args(args: argparse.Namespace):
 def cmd_study_launch(args: argparse.Namespace) -> int:
     race = _race_from_args(args)
     spec, overrides = _spec_from_args(args)
-    from studies import failure_summary, format_leaderboard, launch, leaderboard
-    from studies.engine._faults import stop_on_signals
+    from studies import format_launch, launch
 
-    stop_on_signals()  # Ctrl-C, SIGTERM, SIGHUP: running cells go back to the queue, workers stop
     study = launch(
         spec,
         storage=args.storage,
@@ -157,88 +153,15 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
         race=race,
         trials_per_gpu=args.trials_per_gpu,
         compare_with=args.compare_with,
+        handle_signals=True,  # Ctrl-C, SIGTERM, SIGHUP: running cells go back to the queue, workers stop
     )
-    if race and race.mode == "transfer":
-        return _transfer_done(args, study)
-    if args.queue_only:
-        from studies import format_status, study_status
-
-        print(format_status(study_status(study)))
-        print(_next_steps(args.storage, study.study_name, queue_only=True))
-        return 0
-    from studies.storage import redact
-
-    from studies._terminal import fit_lines
-
-    cells = spec.total_cells()
-    changed = overrides.describe()
-    if changed:  # the preset's description no longer tells the whole protocol
-        print(fit_lines([f"study {study.study_name!r} in {redact(args.storage)}: preset {spec.name} with {changed}",
-                         f"  (the preset: {spec.description or spec.name})"]))
-    else:
-        print(fit_lines([f"study {study.study_name!r} in {redact(args.storage)}: {spec.description or spec.name}"]))
-    if race:
-        print(f"{cells // spec.repeats} configs raced over {race.min_repeats}..{race.max_repeats} seeds "
-              "(see study status / report)")
-    else:
-        print(f"{cells // spec.repeats if cells else '?'} configs x {_repeats_text(spec)} ({spec.sampler})")
-    print(format_leaderboard(leaderboard(study)))
-    failures = failure_summary(study)
-    if failures:
-        print(failures)
-    from studies import study_status
-
-    failed = study_status(study)["cells_failed"]
-    if failed:
-        sys.stderr.write(f"error: {failed} of {cells or '?'} cells ended FAIL "
-                         f"({failures.removeprefix('not in the leaderboard: ')}); "
-                         "`study launch --retry-failed` with the same options runs them again\n")
-        print(_next_steps(args.storage, study.study_name))
-        return 3
-    print(_next_steps(args.storage, study.study_name))
-    return 0
-
-
-def _repeats_text(spec) -> str:
-    """``3 repeats``, or under a variance design ``15 repeats (3 per source: init, order, ...)``."""
-    if not spec.vary:
-        return f"{spec.repeats} repeats"
-    return f"{spec.repeats} repeats ({spec.seed_design().per_source} per source: {', '.join(spec.vary)})"
-
-
-def _transfer_done(args: argparse.Namespace, study) -> int:
-    """What a finished transfer race prints: its answer and the commands that read it next."""
-    import shlex
-
-    from studies import load_study
-    from studies.engine._race_transfer import answer_lines, race_answer
-    from studies.storage import redact
-
-    other = load_study(args.storage, args.compare_with)
-    print("\n".join(answer_lines(race_answer(study, other), study.study_name, other.study_name)))
-    where = f"--storage {shlex.quote(redact(args.storage))} --study-name {shlex.quote(study.study_name)}"
-    print(f"next steps:\n  python cli.py study report {where} --compare-with {shlex.quote(other.study_name)}")
-    return 0
-
-
-def _next_steps(storage: str, study_name: str, *, queue_only: bool = False) -> str:
-    """The commands that read this study next, ready to paste (a password in the URL is hidden)."""
-    import shlex
-
-    from studies.storage import redact
-
-    where = f"--storage {shlex.quote(redact(storage))} --study-name {shlex.quote(study_name)}"
-    prog = "python cli.py" if os.path.basename(sys.argv[0]) == "cli.py" else "layerlab"
-    lines = ["next steps:"]
-    if queue_only:
-        lines.append(f"  {prog} study worker {where}      # on each machine or GPU that should train")
-        lines.append(f"  {prog} study status {where}")
-    lines.append(f"  {prog} study report {where}      # HTML report: verdicts, leaderboard, ablation, importance")
-    lines.append(f"  {prog} study dashboard --storage {shlex.quote(redact(storage))}"
-                 "      # optuna-dashboard with the artifacts")
-    if redact(storage) != storage:
-        lines.append("  (the storage URL's password is hidden: put it back in, or use a ~/.pgpass file)")
-    return "\n".join(lines)
+    summary = format_launch(study, spec, storage=args.storage, overrides=overrides, race=race,
+                            queue_only=args.queue_only, compare_with=args.compare_with)
+    print(summary.text)
+    if summary.error:
+        sys.stderr.write(f"error: {summary.error}\n")
+    print(summary.next_steps)
+    return 3 if summary.error else 0
 
 
 def _storage_options(args: argparse.Namespace):
@@ -275,9 +198,7 @@ def _add_trials_per_gpu_arg(p: argparse.ArgumentParser) -> None:
 
 def cmd_study_worker(args: argparse.Namespace) -> int:
     from studies import run_worker
-    from studies.engine._faults import stop_on_signals
 
-    stop_on_signals()  # e.g. a cluster scheduler preempting the job (SIGTERM), Ctrl-C, SIGHUP
     report = run_worker(
         args.storage,
         args.study_name,
@@ -290,6 +211,7 @@ def cmd_study_worker(args: argparse.Namespace) -> int:
         wait=not args.no_wait,
         batch_repeats=args.batch_repeats,
         trials_per_gpu=args.trials_per_gpu,
+        handle_signals=True,  # e.g. a cluster scheduler preempting the job (SIGTERM), Ctrl-C, SIGHUP
     )
     if not args.quiet:
         print(f"worker {args.worker_index}: {report.completed} complete, {report.pruned} pruned, "
@@ -316,25 +238,22 @@ def cmd_study_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_study_report(args: argparse.Namespace) -> int:
-    from studies import load_study
-    from studies.analysis import build_report, format_summary, save_report
+    from studies import build_report, load_study, save_report
 
     study = load_study(args.storage, args.study_name)
     other = load_study(args.storage, args.compare_with) if args.compare_with else None
     report = build_report(study, baseline=args.baseline, compare_with=other, alpha=args.alpha, test=args.test,
                           n_bootstrap=args.bootstrap, seed=args.seed, data_dir=args.data_dir, datasets=args.datasets,
                           progress=not args.no_progress and sys.stderr.isatty(), margin=args.margin)
-    from studies._names import study_slug
-
-    out = args.out or (None if args.json else f"{study_slug(args.study_name)}-report.html")  # a name is never a path
-    if out is not None:
-        save_report(report, out, study, storage=args.storage, artifact_dir=args.artifact_dir, upload=not args.no_upload,
-                    plotly=args.plotly, warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
+    if args.out or not args.json:  # the default file is named after the study (a name is never a path)
+        save_report(report, args.out, study, storage=args.storage, artifact_dir=args.artifact_dir,
+                    upload=not args.no_upload, plotly=args.plotly,
+                    warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     if args.json:
         print(report.to_json(indent=2))
         return 0
-    print(format_summary(report))
-    if out is not None:
+    print(report.summary())
+    if "report_path" in report.data:
         print(f"report: {report.data['report_path']}")
         if "artifact" in report.data:
             print(f"attached to the study as artifact {report.data['artifact']['id']} "
@@ -343,12 +262,10 @@ def cmd_study_report(args: argparse.Namespace) -> int:
 
 
 def cmd_study_compare(args: argparse.Namespace) -> int:
-    from studies import load_study
-    from studies.analysis import compare_studies, format_comparison
-    from studies.analysis._report import jsonable
+    from studies import compare_studies, format_comparison, load_study, to_json
 
     if len(args.study_name) != 2:
-        from searchspace.errors import AnalysisError
+        from searchspace import AnalysisError
 
         raise AnalysisError(f"study compare needs exactly two --study-name, got {len(args.study_name)}")
     a = load_study(args.storage, args.study_name[0])
@@ -356,16 +273,14 @@ def cmd_study_compare(args: argparse.Namespace) -> int:
     result = compare_studies(a, b, metric=args.metric, top_k=args.top_k, n_bootstrap=args.bootstrap, seed=args.seed,
                              ignore=args.ignore or (), where_a=args.where_a, where_b=args.where_b)
     if args.json:
-        _print_json(jsonable(result))
+        print(to_json(result, indent=2))
         return 0
     print(format_comparison(result))
     return 0
 
 
 def cmd_study_aggregate(args: argparse.Namespace) -> int:
-    from studies import load_study
-    from studies.analysis import aggregate_studies, format_aggregate, write_aggregate
-    from studies.analysis._report import jsonable
+    from studies import aggregate_studies, format_aggregate, load_study, to_json, write_aggregate
 
     studies = [load_study(args.storage, name) for name in args.study_name]
     result = aggregate_studies(studies, over=args.over, metric=args.metric, normalize=args.normalize,
@@ -374,7 +289,7 @@ def cmd_study_aggregate(args: argparse.Namespace) -> int:
     if out is not None:
         write_aggregate(result, out, plotly=args.plotly)
     if args.json:
-        _print_json(jsonable(result))
+        print(to_json(result, indent=2))
         return 0
     print(format_aggregate(result))
     if out is not None:
@@ -383,12 +298,11 @@ def cmd_study_aggregate(args: argparse.Namespace) -> int:
 
 
 def cmd_study_datasets(args: argparse.Namespace) -> int:
-    from studies.analysis import describe_dataset, format_datasets
-    from studies.analysis._report import jsonable
+    from studies import dataset_statistics, format_datasets, to_json
 
-    info = {name: describe_dataset(name, args.data_dir) for name in args.names}
+    info = {name: dataset_statistics(name, args.data_dir) for name in args.names}
     if args.json:
-        _print_json(jsonable(info))
+        print(to_json(info, indent=2))
         return 0
     print(format_datasets(info))
     return 0
@@ -422,55 +336,14 @@ def cmd_model_describe(args: argparse.Namespace) -> int:
 
 def cmd_space_grid(args: argparse.Namespace) -> int:
     spec, _ = _spec_from_args(args)
-    from objectives import RunConfig, objective_config_parts
-    from searchspace import SpaceError, grid_points
-    from studies._estimate import estimate_cost, per_trial_lines
-    from studies._terminal import fit_lines
+    from studies import describe_grid
 
-    try:
-        size = spec.grid_size()
-    except SpaceError:
-        if spec.sampler == "grid":
-            raise
-        size = None  # continuous dimensions: a sampled study with no grid to list, priced per trial
-    spec.validate()  # every config resolves (unknown keys, bad values); data is not loaded here
-    points = [] if size is None else grid_points(spec.space)[: args.limit]  # the first cells, in grid order
+    listing = describe_grid(spec, limit=args.limit)
     if args.json:
-        parts = objective_config_parts(spec.objective)
-        _print_json({
-            "preset": spec.name,
-            "sampler": spec.sampler,
-            "n_trials": spec.n_trials,
-            "grid_size": size,
-            "repeats": spec.repeats,
-            "estimate": _estimate_dict(spec),
-            "configs": [{"params": p.params, "config": run.to_flat(), "config_id": run.config_id}
-                        for p, run in ((p, RunConfig.from_flat(p.config, parts=parts)) for p in points)],
-        })
+        _print_json(listing.to_dict())
         return 0
-    estimate = estimate_cost(spec)
-    if spec.sampler == "grid":
-        print(f"preset {spec.name!r}: {size} configs x {_repeats_text(spec)} = {size * spec.repeats} trials")
-    else:
-        print(f"preset {spec.name!r}: {spec.sampler}, {spec.n_trials} sampled configs x {_repeats_text(spec)} = "
-              f"{spec.total_cells()} trials")
-    print("\n".join(estimate.lines()))
-    if spec.sampler != "grid":
-        print("\n".join(per_trial_lines(estimate)))
-    if size is None:
-        print(f"no grid to list: the space has continuous dimensions (`presets show {args.preset}` shows them)")
-    elif spec.sampler != "grid":
-        print(f"the grid the sampler draws from: {size} configs")
-    for i, p in enumerate(points):
-        shown = ", ".join(f"{k}={v}" for k, v in p.params.items()) or "(fixed)"
-        print(fit_lines([f"{i + 1:>4}  {shown}"]))
+    print(listing.text(preset=args.preset))
     return 0
-
-
-def _estimate_dict(spec) -> dict[str, Any]:
-    from studies._estimate import estimate_cost
-
-    return estimate_cost(spec).to_dict()
 
 
 def cmd_presets_list(args: argparse.Namespace) -> int:
@@ -484,16 +357,12 @@ def cmd_presets_list(args: argparse.Namespace) -> int:
 
 
 def cmd_presets_show(args: argparse.Namespace) -> int:
-    from studies import load_preset
-    from studies._presets import preset_path
+    from studies import load_preset, show_preset
 
-    spec = load_preset(args.name)
     if args.json:
-        _print_json(spec.to_dict())
+        _print_json(load_preset(args.name).to_dict())
         return 0
-    print(preset_path(args.name).read_text().rstrip())
-    if spec.sampler == "grid":
-        print(f"# grid: {spec.grid_size()} configs x {spec.repeats} repeats = {spec.total_cells()} trials")
+    print(show_preset(args.name))
     return 0
 
 
@@ -501,18 +370,13 @@ def cmd_presets_show(args: argparse.Namespace) -> int:
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:
-    from objectives.data import dataset_table, resolve_data_dir
-    from objectives.data._describe import SUBSET_HELP
+    from objectives import dataset_table, format_dataset_table
 
     rows = dataset_table(args.data_dir)
     if args.json:
         _print_json(rows)
         return 0
-    print(f"data directory: {resolve_data_dir(args.data_dir)}")
-    for row in rows:
-        state = "refused" if row["refused"] else ("present" if row["present"] else "missing")
-        print(f"{row['name']:<15} {row['kind']:<9} {state:<8} {row['description']}")
-    print(SUBSET_HELP)
+    print(format_dataset_table(rows, args.data_dir))
     return 0
 
 
@@ -520,7 +384,7 @@ def cmd_data_describe(args: argparse.Namespace) -> int:
     from objectives import check_names
 
     check_names(dataset=args.name)  # before torch is imported
-    from objectives.data import describe_dataset
+    from objectives import describe_dataset
 
     info = describe_dataset(args.name, args.data_dir, split=args.split, size=args.size)
     if args.json:
@@ -543,7 +407,7 @@ def cmd_data_download(args: argparse.Namespace) -> int:
     from objectives import check_names
 
     check_names(dataset=args.name)  # before torch is imported
-    from objectives.data import load_dataset
+    from objectives import load_dataset
 
     raw = load_dataset(args.name, args.data_dir, size=args.size, download=True)
     sizes = ", ".join(f"{k} {len(y):,}" for k, (_, y) in raw.parts().items())
@@ -571,24 +435,28 @@ def _add_spec_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_heartbeat_args(p: argparse.ArgumentParser) -> None:
-    from studies.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
+    from studies import StorageOptions
+
+    # the dataclass's defaults, read from the class without building one (that would read the environment)
+    heartbeat, grace = StorageOptions.heartbeat_interval, StorageOptions.grace_period
 
     p.add_argument("--heartbeat-interval", type=_positive_int, metavar="S",
-                   default=_env_seconds("LAYERLAB_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL),
+                   default=_env_seconds("LAYERLAB_HEARTBEAT_INTERVAL", heartbeat),
                    help="seconds between a running trial's heartbeats "
-                        f"(default: $LAYERLAB_HEARTBEAT_INTERVAL or {HEARTBEAT_INTERVAL})")
+                        f"(default: $LAYERLAB_HEARTBEAT_INTERVAL or {heartbeat})")
     p.add_argument("--grace-period", type=_positive_int, metavar="S",
-                   default=_env_seconds("LAYERLAB_GRACE_PERIOD", GRACE_PERIOD),
+                   default=_env_seconds("LAYERLAB_GRACE_PERIOD", grace),
                    help="seconds without a heartbeat before a trial counts as dead and is re-queued "
-                        f"(default: $LAYERLAB_GRACE_PERIOD or {GRACE_PERIOD})")
+                        f"(default: $LAYERLAB_GRACE_PERIOD or {grace})")
     p.add_argument("--outage-limit", type=_positive_int, metavar="S",
                    help="seconds a storage may stay locked, unreachable or read-only before the workers stop (exit 4; "
                         "rerun to resume) (default: $LAYERLAB_STORAGE_WAIT or 600)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from studies.storage import DEFAULT_STORAGE
-    from studies.engine._faults import MAX_CELLS
+    from studies import StorageOptions, StudySpec
+
+    default_storage, max_cells = StorageOptions.DEFAULT_STORAGE, StudySpec.MAX_CELLS
 
     parser = _Parser(prog="layerlab", description="Architecture-ablation search on Optuna.")
     groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
@@ -597,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, parser_class=_Parser)
     p = study.add_parser("launch", help="create or resume a study and run it")
     _add_spec_args(p)
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"storage URL (default: {DEFAULT_STORAGE})")
+    p.add_argument("--storage", default=default_storage, help=f"storage URL (default: {default_storage})")
     p.add_argument("--study-name", help="default: the preset name")
     p.add_argument("--workers", type=_positive_int, default=1,
                    help="local workers: this process and N-1 worker processes")
@@ -610,8 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queue one more try of every cell whose trials all failed")
     p.add_argument("--checkpoint-dir", help="where running cells checkpoint (default: checkpoints/<study> beside the "
                    "artifact directory); recorded on the study")
-    p.add_argument("--max-cells", type=_positive_int, default=MAX_CELLS, metavar="N",
-                   help=f"refuse a study of more than N cells before writing anything (default {MAX_CELLS:,})")
+    p.add_argument("--max-cells", type=_positive_int, default=max_cells, metavar="N",
+                   help=f"refuse a study of more than N cells before writing anything (default {max_cells:,})")
     p.add_argument("--queue-only", action="store_true",
                    help="create/resume the study and queue its cells; start no worker")
     p.add_argument("--race", action="store_true", help="race the seed repeats (same as --repeats auto): docs/racing.md")
@@ -650,14 +518,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_study_worker)
 
     p = study.add_parser("status", help="counts by state and grid progress")
-    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--storage", default=default_storage)
     p.add_argument("--study-name", required=True, help="the study to read")
     p.add_argument("--json", action="store_true", help="machine-readable; keys documented in studies.study_status")
     p.set_defaults(func=cmd_study_status)
 
     p = study.add_parser("report",
                          help="self-contained HTML report (leaderboard, ablation, importance with CIs, plots)")
-    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--storage", default=default_storage)
     p.add_argument("--study-name", required=True, help="the study to report on")
     p.add_argument("--out", help="HTML file to write (default: <study>-report.html; with --json alone: none)")
     p.add_argument("--json", action="store_true", help="print the report's numbers as JSON")
@@ -687,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_study_report)
 
     p = study.add_parser("compare", help="rank transfer between two studies (Kendall tau, Spearman rho, flips)")
-    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--storage", default=default_storage)
     p.add_argument("--storage-b", help="storage of the second study (default: --storage)")
     p.add_argument("--study-name", action="append", required=True,
                    help="give twice: the cheap study, then the reference")
@@ -703,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = study.add_parser("aggregate",
                          help="IQM, probability of improvement and performance profiles over datasets or studies")
-    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--storage", default=default_storage)
     p.add_argument("--study-name", action="append", required=True,
                    help="a study (repeatable): each is a task, or with --over each of its values of that parameter")
     p.add_argument("--over", metavar="PARAM", help="split each study into tasks by this parameter (default with one "
@@ -728,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_study_datasets)
 
     p = study.add_parser("dashboard", help="optuna-dashboard over a storage, with trial artifacts")
-    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--storage", default=default_storage)
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=8080)
     p.add_argument("--artifact-dir", help="default: the directories recorded on the storage's studies")
@@ -809,7 +677,7 @@ def _check_ranges(args: argparse.Namespace) -> None:
     table of ranges); skipped, with its import, by commands that take no number."""
     values = vars(args)
     if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()):
-        from studies._options import check_options
+        from studies import check_options
 
         check_options(**values)
 
@@ -826,7 +694,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except LayerlabError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return getattr(exc, "exit_code", EXIT_USAGE)  # 4 for infrastructure faults (studies.engine._faults)
+        return getattr(exc, "exit_code", EXIT_USAGE)  # 4 for infrastructure faults (FaultError)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
@@ -838,21 +706,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> None:
     """The process entry point (``python cli.py`` and the ``layerlab`` command): :func:`main`, then
     exit with its code."""
-    from objectives._warm import own_process
+    from studies import command_process
 
-    own_process()  # this process is layerlab's: its start-up may be frozen for the collector
-    try:
+    # This process is layerlab's: its start-up may be frozen for the collector, and it exits without
+    # the interpreter's collections over every object (1-2 s with torch loaded), closing the
+    # storages a command opened first, also when main raised.
+    with command_process():
         code = main()
-    finally:
-        # Exit without the interpreter's collections over every object (1-2 s with torch loaded;
-        # objectives._warm), also when main raised. A command that opened storages closes them
-        # first, as a worker process does (studies.engine._processes.before_exit); the others only freeze.
-        if "studies.storage" in sys.modules:
-            from studies.engine._processes import before_exit
-
-            before_exit()
-        else:
-            gc.freeze()
     sys.exit(code)
 
 

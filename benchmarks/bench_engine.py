@@ -105,7 +105,9 @@ TRIVIAL = "bench-trivial"
 
 
 def _register_trivial() -> None:
-    from objectives import list_objectives, register_objective, trial_config
+    from objectives._objective import list_objectives
+    from objectives import register_objective
+    from objectives._trial import trial_config
 
     if TRIVIAL in list_objectives():
         return
@@ -128,7 +130,9 @@ def _grid_choices(cells: int) -> list[float]:
 
 def _layerlab_trivial(url: str, cells: int) -> float:
     from searchspace import Categorical, Space
-    from studies import StorageOptions, StudySpec, build_space, create_or_resume, run_worker
+    from studies import StorageOptions, StudySpec, run_worker
+    from searchspace._pin import build_space
+    from studies.engine._launch import create_or_resume
 
     space = build_space({"family": "fcl", "dataset": "digits", "epochs": 1},
                         Space([Categorical("lr", choices=_grid_choices(cells))]))
@@ -199,8 +203,9 @@ def synthesize(url: str, study_name: str, *, preset: str = "liu-subsets", lrs: i
     from optuna.trial import TrialState
     from sqlalchemy import insert
 
-    from objectives import trial_config
-    from studies import create_or_resume, load_preset
+    from objectives._trial import trial_config
+    from studies.engine._launch import create_or_resume
+    from studies import load_preset
     from studies._artifacts import SPEC_ATTR
 
     from searchspace import Categorical, Space
@@ -308,7 +313,7 @@ def part_status(quick: bool, tmp: Path) -> None:
 
 def part_report(quick: bool, tmp: Path) -> None:
     from studies import load_study
-    from studies.analysis import build_report, write_report
+    from studies.analysis._report import build_report, write_report
 
     sizes = (1,) if quick else (1, 4)
     per = {}
@@ -459,7 +464,8 @@ def _contrast_spec(epochs: int):
     3e-3, 1e-3, 3e-4: 0.96-0.98 validation accuracy at 10 epochs), nine clearly worse (without the
     convolution about 0.75 at best; at lr <= 1e-5 far from trained)."""
     from searchspace import Categorical, Space
-    from studies import StudySpec, build_space, load_preset
+    from studies import StudySpec, load_preset
+    from searchspace._pin import build_space
 
     demo = load_preset("demo")
     fixed = {d.config_key: d.value for d in demo.space if not d.is_param and d.config_key != "layers"}
@@ -482,7 +488,7 @@ def _prune_bounds(study: optuna.Study) -> tuple[set[str], int]:
     """Of the unpruned study: the configs it cannot tell apart from the best (the best's mean
     inside the config's 95% CI), and the epochs an oracle that knew the final
     top 3 would run (the top 3 in full; one epoch for every other config)."""
-    from studies.analysis import leaderboard_table
+    from studies.analysis._leaderboard import leaderboard_table
 
     board = leaderboard_table(study)
     ties = set(board.loc[board["val_ci_high"] >= board.loc[0, "val_mean"], "label"])

@@ -60,7 +60,9 @@ sys.path.insert(0, str(ROOT))  # run from a checkout, no install
 # run on a GPU machine that has only torch and numpy.
 from objectives._config import RunConfig  # noqa: E402
 from objectives.data._prepare import PreparedData, channel_stats  # noqa: E402
-from objectives.train import fit, fit_batched, resolve_device, training_threads  # noqa: E402
+from objectives.train import fit, resolve_device
+from objectives.train._batched import fit_batched
+from objectives.train._device import training_threads  # noqa: E402
 from objectives.train._precision import Precision, has_tf32, resolve_precision  # noqa: E402
 from objectives.train._trainer import batch_bounds, build_for_data  # noqa: E402
 

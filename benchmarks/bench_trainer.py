@@ -45,9 +45,11 @@ from torchvision.transforms import v2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
-from objectives import PreparedData, RunConfig, fit, prepare_data  # noqa: E402
+from objectives.data._prepare import PreparedData, prepare_data
+from objectives import RunConfig
+from objectives.train._trainer import fit  # noqa: E402
 from objectives.data._prepare import channel_stats  # noqa: E402
-from objectives.train import cpu_threads  # noqa: E402
+from objectives.train._device import cpu_threads  # noqa: E402
 from objectives.train._trainer import build_for_data  # noqa: E402
 
 SEED_001_AUGMENT = "flip+rotate+color+sharpness"

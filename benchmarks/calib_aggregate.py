@@ -34,7 +34,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studies.analysis import aggregate_scores  # noqa: E402
+from studies.analysis._aggregate import aggregate_scores  # noqa: E402
 
 TRUTH_DRAWS = 400_000
 REPS = 1000  # bootstrap resamples per simulated study (the standard error needs no more)
@@ -154,7 +154,7 @@ def study_path_matches(seed: int) -> float:
     import optuna
     from optuna.distributions import CategoricalDistribution
 
-    from studies.analysis import aggregate_studies
+    from studies.analysis._aggregate import aggregate_studies
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = np.random.default_rng(seed)

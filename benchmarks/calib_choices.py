@@ -180,7 +180,7 @@ def _answer_rate(signal: bool, n_studies: int, seed: int) -> dict[str, float]:
     """The importance answer on calib_importance's grid: any parameter above noise, act first."""
     from calib_importance import simulated_study as grid_study
 
-    from studies.analysis import importance_with_ci
+    from studies.analysis._importance import importance_with_ci
     from studies.analysis._answer import importance_answer
 
     rng = np.random.default_rng(seed)

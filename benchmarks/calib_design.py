@@ -24,7 +24,7 @@ import numpy as np
 import _simulate as sim
 from studies import _design as design
 from studies.engine._race import DONE, compare_paired as race_compare, resolution_of
-from studies.analysis import ablation_table
+from studies.analysis._leaderboard import ablation_table
 
 K = 9  # a baseline (c0) and 8 variants
 SD = 0.01  # per-run noise SD: one "SD" of effect sizes

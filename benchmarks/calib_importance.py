@@ -89,7 +89,7 @@ def _claimed(result: dict[str, Any]) -> set[str]:
 
 
 def _rates(design: str, signal: bool, evaluator: str, n_studies: int, seed: int, **kwargs: Any) -> dict[str, float]:
-    from studies.analysis import importance_with_ci
+    from studies.analysis._importance import importance_with_ci
 
     rng = np.random.default_rng(seed)
     any_claimed = first_and_claimed = 0
@@ -111,7 +111,7 @@ def _check(name: str, measured: float, op: str, bound: float) -> dict[str, Any]:
 
 def run(*, quick: bool, seed: int = 0) -> list[dict]:
     """The checks; ``quick``: fewer studies (a fast fixed-seed subset with looser bounds)."""
-    from studies.analysis import EVALUATORS
+    from studies.analysis._importance import EVALUATORS
 
     checks = []
     # the default (headline) method: the first of EVALUATORS, the factorial ANOVA

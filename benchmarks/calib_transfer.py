@@ -165,7 +165,7 @@ def cost_cell(order: str, gap: float, repeats: int, n: int, seed: int) -> dict[s
 def wiring(n: int, seed: int) -> float:
     """Share of study pairs where ``compare_studies`` on Optuna studies gives the fast path's
     answers (tau equal to scipy's on the means, same interval, same concordance)."""
-    from studies.analysis import compare_studies
+    from studies.analysis._transfer import compare_studies
 
     rng = np.random.default_rng(seed)
     mean_a, mean_b = true_means("swaps", 1.0)

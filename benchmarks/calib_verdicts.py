@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 import _simulate as sim
-from studies.analysis import ablation_table, collect, leaderboard_table, mean_ci
+from studies.analysis._leaderboard import ablation_table, leaderboard_table
+from studies.analysis._collect import collect
+from studies.analysis._stats import mean_ci
 
 K = 7  # configs in the null studies
 NOISE = 0.01  # per-run noise SD (one "SD" of effect sizes)

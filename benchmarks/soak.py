@@ -117,7 +117,8 @@ def start_worker(url: str, index: int, args: argparse.Namespace, log) -> subproc
 
 def make_spec(trials: int, repeats: int):
     from searchspace import Categorical, Space
-    from studies import StudySpec, build_space
+    from studies import StudySpec
+    from searchspace._pin import build_space
 
     configs = max(1, trials // repeats)
     space = build_space({"family": "seq", "dataset": "digits", "synth_noise": 0.01},
@@ -144,7 +145,8 @@ def progress(url: str) -> tuple[int, int] | None:
 
 def run(args: argparse.Namespace) -> int:
     register()
-    from studies import StorageOptions, create_or_resume
+    from studies import StorageOptions
+    from studies.engine._launch import create_or_resume
 
     rng = random.Random(args.seed)
     server = None if args.storage else start_server()
@@ -232,7 +234,8 @@ def report(url, cells, killed, exits, restarts, outages, wall, args) -> int:
     import optuna
     from optuna.trial import TrialState
 
-    from studies import StorageOptions, open_storage
+    from studies import StorageOptions
+    from studies.storage._backend import open_storage
     from studies.storage._rdb import CLAIM_ATTR
 
     study = optuna.load_study(study_name=STUDY, storage=open_storage(url, options=StorageOptions(

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from studies.analysis import build_report, write_report  # noqa: E402
+from studies.analysis._report import build_report, write_report  # noqa: E402
 from tests.studies.analysis._browser import check_page, sample_study, screenshot, tpe_study  # noqa: E402
 
 

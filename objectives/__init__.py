@@ -1,59 +1,51 @@
 """Objectives: datasets, preprocessing, the trainer and the Optuna objectives.
 
 Data flows one way: ``studies`` -> ``objectives`` -> ``searchspace``. An objective turns a trial into
-a config with :func:`trial_config` (:func:`searchspace.sample`, then :meth:`RunConfig.from_flat`),
-trains, and returns validation accuracy.
+a config (:class:`RunConfig`), trains, and returns validation accuracy. The names in ``__all__``
+are the public API; ``objectives.interface`` is what the layer above (``studies``) uses, and every
+other module is private.
 """
 
 # Importing the objectives imports torch (~2 s of CPU), which commands that only read a study
-# (``study status``) never need: they take plain names from ``objectives._names``. So every name
-# below is imported on first use (PEP 562), and the first use imports them all, which also
-# registers the built-in config parts and objectives (``objectives.skip``, ``objectives._synthetic``)
-# exactly as an eager import did.
+# (``study status``) never need, so every name below is imported on first use (PEP 562). A first
+# use also registers the built-in config parts and objectives (``objectives.skip``,
+# ``objectives._synthetic``), as an eager import did; the name check needs no torch at all.
+import importlib
 import sys
 
-from objectives._known import check_names, serve_config_keys  # torch-free: the names a CLI checks first
+from objectives._known import check_names
+from objectives._known import serve_config_keys as _serve_config_keys
 
 _LAZY = {
-    **dict.fromkeys(
-        ("DataConfig", "RunConfig", "TrainConfig", "list_config_parts", "register_config_part", "valid_keys"),
-        "objectives._config",
-    ),
-    "check_run": "objectives._check",
-    "trial_config": "objectives._trial",
-    **dict.fromkeys(
-        (
-            "ClassifyObjective", "list_objectives", "make_objective", "objective_config_parts",
-            "objective_report_attrs", "objective_report_description", "objective_report_pairs", "provenance",
-            "register_objective",
-        ),
-        "objectives._objective",
-    ),
-    **dict.fromkeys(("PreparedData", "list_datasets", "load_dataset", "prepare_data"), "objectives.data"),
-    **dict.fromkeys(("Diverged", "EpochStats", "FitResult", "fit", "resolve_device"), "objectives.train"),
+    "RunConfig": "objectives._config",
+    **dict.fromkeys(("make_objective", "register_objective"), "objectives._objective"),
+    "load_dataset": "objectives.data._registry",
+    **dict.fromkeys(("dataset_table", "describe_dataset", "format_dataset_table"), "objectives.data._describe"),
 }
 
-
-def _import_all() -> None:
-    import importlib
-
-    for module in dict.fromkeys(_LAZY.values()):
-        importlib.import_module(module)
-    importlib.import_module("objectives.skip")  # registers the skip_* config part and skip_layers
-    importlib.import_module("objectives._synthetic")  # registers the synthetic objective
-    for name, module in _LAZY.items():
-        globals()[name] = getattr(importlib.import_module(module), name)
+# What an eager ``import objectives`` imported: the registries and what registers into them.
+_BUILTINS = ("objectives._config", "objectives._objective", "objectives._check", "objectives._trial",
+             "objectives.data", "objectives.train", "objectives.skip", "objectives._synthetic")
 
 
-# The submodules an eager import bound as attributes (``objectives.data`` after ``import objectives``).
-_SUBMODULES = ("_check", "_config", "_objective", "_synthetic", "_trial", "data", "skip", "train")
+def _load_builtins() -> None:
+    """Import the modules that register the built-in config parts, objectives and datasets (once;
+    later calls find them in ``sys.modules``)."""
+    for module in _BUILTINS:
+        if module not in sys.modules:
+            importlib.import_module(module)
 
 
 def __getattr__(name: str):
-    if name not in _LAZY and name not in _SUBMODULES:
-        raise AttributeError(f"module 'objectives' has no attribute {name!r}")
-    _import_all()
-    return globals()[name]
+    if name in _LAZY:
+        _load_builtins()
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in ("data", "skip", "train", "catalog", "interface"):  # ``objectives.data`` after ``import objectives``
+        _load_builtins()
+        return importlib.import_module(f"objectives.{name}")
+    raise AttributeError(f"module 'objectives' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
@@ -61,43 +53,27 @@ def __dir__() -> list[str]:
 
 
 def _live_config_keys() -> list[str] | None:
-    """Every config key from the live registry once it is imported (a user's registered parts too;
-    reading it through this package registers the built-in ones); None before, when the built-in
-    names are all there is."""
+    """Every config key the registries know once the objectives are imported (a config part you
+    registered counts: reading it through this package registers the built-in ones); None before,
+    when the built-in names are all there is."""
     if "objectives._config" not in sys.modules:
         return None
-    return sys.modules[__name__].valid_keys()
+    _load_builtins()
+    return sys.modules["objectives._config"].valid_keys()
 
 
-serve_config_keys(_live_config_keys)
+_serve_config_keys(_live_config_keys)
 
 
 __all__ = [
-    "ClassifyObjective",
-    "DataConfig",
-    "Diverged",
-    "EpochStats",
-    "FitResult",
-    "PreparedData",
+    # a run's config and the objectives that train it
     "RunConfig",
-    "TrainConfig",
-    "check_names",
-    "check_run",
-    "fit",
-    "list_config_parts",
-    "list_datasets",
-    "list_objectives",
-    "load_dataset",
     "make_objective",
-    "objective_config_parts",
-    "objective_report_attrs",
-    "objective_report_description",
-    "objective_report_pairs",
-    "prepare_data",
-    "provenance",
-    "register_config_part",
     "register_objective",
-    "resolve_device",
-    "trial_config",
-    "valid_keys",
+    "check_names",
+    # datasets
+    "load_dataset",
+    "describe_dataset",
+    "dataset_table",
+    "format_dataset_table",
 ]

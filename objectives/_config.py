@@ -27,7 +27,8 @@ from objectives._known import unknown_key_message
 from objectives.data._config import DataConfig
 from objectives.train._config import TrainConfig
 from objectives.train._registered import canonical_augment, check_registered
-from searchspace import ConfigError, config_id, family_params, get_family, list_families, parse_layers
+from searchspace import ConfigError
+from searchspace.interface import config_id, family_params, get_family, list_families, parse_layers
 from searchspace.errors import RegistryError, valid_list
 
 # Keys whose value is a layer sequence: stored decoded (a token list) whatever the spelling.

@@ -13,7 +13,6 @@ registry.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +24,7 @@ from objectives._names import (
     KEY_ALIASES,
 )
 from searchspace.errors import ConfigError, FamilyError, did_you_mean, valid_list
+from searchspace.interface import loaded_families
 
 
 # The live config keys, served by the objectives package (whose first use registers the built-in
@@ -48,9 +48,8 @@ def known_datasets() -> list[str]:
 
 
 def known_families() -> list[str]:
-    if "searchspace.families._registry" in sys.modules:
-        return sys.modules["searchspace.families._registry"].list_families()
-    return list(BUILTIN_FAMILIES)
+    live = loaded_families()
+    return list(BUILTIN_FAMILIES) if live is None else live
 
 
 def unknown_key_message(key: str, valid: list[str], *, where: str = "") -> str:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 import optuna
 
 from objectives._config import RunConfig
-from searchspace import Space, sample
+from searchspace import Space
+from searchspace.interface import sample
 
 
 def trial_config(

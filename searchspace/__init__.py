@@ -1,93 +1,61 @@
-"""Declarative search spaces and the architecture families they build.
+"""Declarative search spaces, the architecture families they build, and every error a user catches.
 
-A space is plain data (:class:`Space` of dimensions); :func:`sample` turns an Optuna trial into a
-config and :func:`grid` enumerates the exact grid; :func:`build_space` adds fixed defaults to a
-space and :func:`apply_overrides` pins config keys in one (both Space -> Space). Families are pure
-builders from config values to an ``nn.Module`` and never see a trial.
+A space is plain data (:class:`Space` of dimensions: :class:`Categorical`, :class:`Int`,
+:class:`Float`, :class:`Ordering` of layers, :class:`Presence` of layers, :class:`Variants` of
+whole layer lists); :func:`grid_points` enumerates its exact grid; :func:`build_space` adds fixed
+defaults to a space and :func:`apply_overrides` pins config keys in one (both Space -> Space).
+Families are pure builders from config values to an ``nn.Module`` and never see a trial.
+
+The names in ``__all__`` are the public API. ``searchspace.interface`` is what the layers above
+use beyond it and ``searchspace.errors`` holds every error class (the ones a user catches are
+here too); every other module is private.
 """
 
-from searchspace._dims import (
-    Bool,
-    Categorical,
-    Dimension,
-    Fixed,
-    Float,
-    Int,
-    Ordering,
-    Presence,
-    Variants,
-    When,
-)
+from searchspace._dims import Categorical, Float, Int, Ordering, Presence, Variants
 from searchspace._errors import (
+    AnalysisError,
     ConfigError,
-    FamilyError,
+    DatasetError,
+    FaultError,
     LayerlabError,
-    RegistryError,
     SpaceError,
+    StorageError,
+    StudyError,
 )
-from searchspace._lazy import lazy_attributes
+from searchspace._lazy import lazy_attributes as _lazy_attributes
 from searchspace._pin import apply_overrides, build_space
-from searchspace._space import (
-    GridPoint,
-    Space,
-    config_id,
-    grid,
-    grid_points,
-    grid_size,
-    params_to_config,
-    random_configs,
-    sample,
-)
-from searchspace._tokens import LAYER_TOKENS, format_layers, parse_layers
+from searchspace._space import Space, grid_points
 
 # The families build torch modules: importing them imports torch (~2 s of CPU), which commands
 # that only read a study (``study status``, the error classes the CLI catches) never need. These
 # names are imported on first use (PEP 562); ``import searchspace.families`` registers them all.
-_LAZY = dict.fromkeys(
-    ("INIT_SCHEMES", "build_model", "describe_model", "family_params", "get_family", "list_families",
-     "register_family"),
-    "searchspace.families",
-)
-
-
-__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
+__getattr__, __dir__ = _lazy_attributes(__name__, dict.fromkeys(
+    ("build_model", "describe_model", "register_family"), "searchspace.families"))
 
 
 __all__ = [
-    "Bool",
+    # spaces
+    "Space",
     "Categorical",
-    "ConfigError",
-    "Dimension",
-    "FamilyError",
-    "Fixed",
-    "Float",
-    "GridPoint",
-    "INIT_SCHEMES",
     "Int",
-    "LAYER_TOKENS",
-    "LayerlabError",
+    "Float",
     "Ordering",
     "Presence",
-    "RegistryError",
-    "Space",
-    "SpaceError",
     "Variants",
-    "When",
-    "apply_overrides",
-    "build_model",
-    "config_id",
     "build_space",
-    "describe_model",
-    "family_params",
-    "format_layers",
-    "get_family",
-    "grid",
+    "apply_overrides",
     "grid_points",
-    "grid_size",
-    "list_families",
-    "params_to_config",
-    "parse_layers",
-    "random_configs",
+    # families
+    "build_model",
+    "describe_model",
     "register_family",
-    "sample",
+    # errors: LayerlabError is the base of every one-line mistake (more kinds in searchspace.errors)
+    "LayerlabError",
+    "ConfigError",
+    "SpaceError",
+    "DatasetError",
+    "StudyError",
+    "StorageError",
+    "FaultError",
+    "AnalysisError",
 ]

@@ -22,6 +22,6 @@ def lazy_attributes(module_name: str, table: dict[str, str]) -> tuple[Callable[[
 
     def __dir__() -> list[str]:
         module = sys.modules[module_name]
-        return sorted(set(vars(module)) | set(getattr(module, "__all__", ())))
+        return sorted(set(vars(module)) | set(table))
 
     return __getattr__, __dir__

@@ -1,10 +1,12 @@
-"""Every error a layerlab user can catch, from one public place.
+"""Every error class layerlab raises, in one place.
 
 Each user-facing mistake raises a subclass of :class:`LayerlabError` whose message is one line that
-names the bad value and what is valid; the CLI prints that line and exits with code 2. Catch them
-by name::
+names the bad value and what is valid; the CLI prints that line and exits with code 2. The kinds a
+user catches (``LayerlabError``, ``ConfigError``, ``StudyError``, ``FaultError``, ...) are in
+``searchspace.__all__``; this module also holds the finer kinds (``RaceError``, ``DiskFullError``,
+...) that the packages above raise::
 
-    from searchspace.errors import ConfigError, LayerlabError, StudyError
+    from searchspace import LayerlabError, StudyError
 
 Every class is defined in ``searchspace._errors``: searchspace is the bottom layer, so
 ``objectives`` and ``studies`` raise and catch them without importing up a layer, and importing
@@ -44,26 +46,3 @@ from searchspace._errors import (
     valid_list,
 )
 
-
-__all__ = [
-    "AnalysisError",
-    "ConfigError",
-    "DashboardError",
-    "DatasetError",
-    "DiskFullError",
-    "Diverged",
-    "FamilyError",
-    "FaultError",
-    "LayerlabError",
-    "OptionError",
-    "PresetError",
-    "RaceError",
-    "RegistryError",
-    "SpaceError",
-    "StorageError",
-    "StorageLockedError",
-    "StorageLostError",
-    "StudyError",
-    "did_you_mean",
-    "valid_list",
-]

@@ -1,80 +1,96 @@
-"""Studies: presets, launching/resuming/workers, storage, results, the dashboard and reports
-(studies.analysis).
+"""Studies: define a study (a preset or a space written in Python), launch or resume it, read it
+back, and analyse it. The names in ``__all__`` are the whole surface, and the command line
+(``cli.py``) uses nothing else; the error classes are in ``searchspace``::
 
-The command line only wraps these functions: the names in ``__all__`` are the whole surface (errors
-are in ``searchspace.errors``, the analysis entry points in ``studies.analysis``). A Python user
-builds a spec (from a preset or from a space written in Python), launches or resumes it, and reads
-the results as pandas DataFrames::
-
-    from searchspace import Categorical, Space
-    from studies import StudySpec, build_space, launch, leaderboard, trials_frame
+    from searchspace import Categorical, Space, build_space
+    from studies import StudySpec, build_report, launch, leaderboard, trials_frame
 
     space = build_space({"family": "seq", "dataset": "digits", "epochs": 1},
                         Space([Categorical("layers", choices=["Conv-BN-PL-FCL-AL", "Conv-PL-FCL-AL"])]))
     study = launch(StudySpec(space=space, name="mine", repeats=2), storage="sqlite:///runs/mine.db")
-    print(leaderboard(study))       # one row per config: mean/std/CI over repeats
-    frame = trials_frame(study)     # one row per trial
+    print(leaderboard(study))                 # one row per config: mean/std/CI over repeats
+    print(build_report(study).summary())      # verdicts, importance, noise (save_report: the HTML)
 
-``launch`` is ``create_or_resume`` (validate, create or resume, queue every cell once) followed by
-``run_worker`` (claim and run cells) in this process, and in N-1 worker processes with ``workers=N``.
+``launch`` creates or resumes the study, queues every cell once, and runs workers in this process
+and in ``workers - 1`` more; ``run_worker`` joins a study from another machine or GPU.
+
+Inside, ``studies.storage`` (one interface over every storage backend), ``studies.engine``
+(launch, workers, claims, racing, faults) and ``studies.analysis`` (statistics and the report)
+are private to this package, as is every ``_module`` (docs/map.md).
 """
 
-from searchspace import apply_overrides, build_space  # Space -> Space edits, defined in searchspace._pin
-from searchspace._lazy import lazy_attributes
-from studies.engine._dashboard import run_dashboard
-from studies._presets import list_presets, load_preset, read_preset
-from studies.engine._race import RaceSettings
-from studies._spec import Overrides, StudySpec
-from studies.storage import StorageOptions, open_storage
+from searchspace.interface import lazy_attributes as _lazy_attributes
 
-# This is the whole user surface: what a Python user calls to run a study and read it back. The
-# analysis entry points live in ``studies.analysis`` and every error class in ``searchspace.errors``;
-# everything else (cell queueing and claiming, artifact paths, worker plumbing) is private to the
-# modules that define it.
-
-# Reading results pulls in pandas, scipy.stats, plotly and scikit-learn: seconds of CPU that a
-# worker, which only trains, never needs; launching and running pull in the objectives and so torch
-# (~2 s), which a command that only reads a study (``study status``) never needs. These names are
-# imported on first use (PEP 562).
+# Every name is imported on first use (PEP 562): reading results pulls in pandas, scipy.stats,
+# plotly and scikit-learn (seconds of CPU a worker never needs), and running a study pulls in the
+# objectives and so torch (~2 s, which `study status` never needs); a mistyped preset is refused
+# before either is imported.
 _LAZY = {
-    **dict.fromkeys(("create_or_resume", "launch"), "studies.engine._launch"),
-    "run_worker": "studies.engine._processes",
+    # define a study
+    **dict.fromkeys(("Overrides", "StudySpec"), "studies._spec"),
+    **dict.fromkeys(("list_presets", "load_preset", "read_preset"), "studies._presets"),
+    **dict.fromkeys(("describe_grid", "show_preset"), "studies._listing"),
+    "check_options": "studies._options",
+    "RaceSettings": "studies.engine._race",
+    "StorageOptions": "studies.storage._backend",
+    # run it
+    "launch": "studies.engine._launch",
+    **dict.fromkeys(("command_process", "run_worker"), "studies.engine._processes"),
+    "format_launch": "studies._summary",
+    # read it back
     **dict.fromkeys(
-        (
-            "failure_summary", "format_leaderboard", "format_status", "leaderboard", "load_study", "study_status",
-            "trials_frame",
-        ),
+        ("format_leaderboard", "format_status", "leaderboard", "load_study", "study_status", "trials_frame"),
         "studies._results",
     ),
+    "run_dashboard": "studies.engine._dashboard",
+    # analyse it
+    **dict.fromkeys(("build_report", "to_json"), "studies.analysis._report"),
+    **dict.fromkeys(("save_report", "write_aggregate"), "studies.analysis._publish"),
+    "compare_studies": "studies.analysis._transfer",
+    **dict.fromkeys(("format_comparison", "format_datasets"), "studies.analysis._text"),
+    "aggregate_studies": "studies.analysis._aggregate",
+    "format_aggregate": "studies.analysis._aggregate_report",
+    "dataset_statistics": "studies.analysis._datasets",
 }
 
 
-__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [
     # define a study
-    "Overrides",
     "StudySpec",
-    "apply_overrides",
-    "build_space",
-    "list_presets",
-    "load_preset",
-    "read_preset",
+    "Overrides",
     "RaceSettings",
-    # run it
     "StorageOptions",
-    "create_or_resume",
+    "list_presets",
+    "read_preset",
+    "load_preset",
+    "show_preset",
+    "describe_grid",
+    "check_options",
+    # run it
     "launch",
-    "open_storage",
     "run_worker",
+    "format_launch",
+    "command_process",
     # read it back
-    "failure_summary",
-    "format_leaderboard",
+    "load_study",
+    "study_status",
     "format_status",
     "leaderboard",
-    "load_study",
-    "run_dashboard",
-    "study_status",
+    "format_leaderboard",
     "trials_frame",
+    "run_dashboard",
+    # analyse it
+    "build_report",
+    "save_report",
+    "compare_studies",
+    "format_comparison",
+    "aggregate_studies",
+    "format_aggregate",
+    "write_aggregate",
+    "dataset_statistics",
+    "format_datasets",
+    "to_json",
 ]

@@ -25,11 +25,11 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 
-from searchspace._atomic import atomic_write
+from searchspace.interface import atomic_write
 from studies._names import study_slug
 from studies._spec import SPEC_ATTR  # the study attribute that also records where its artifacts are
 from studies.storage import storage_file
-from objectives._names import SCALAR_METRICS
+from objectives.interface import SCALAR_METRICS
 
 log = logging.getLogger("layerlab")
 CHECKPOINT_KEY = "checkpoint_key"  # random, per study: its checkpoints record it (objectives.train.checkpoint_owner)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from objectives.catalog import find_dataset
+from objectives.interface import find_dataset
 
 # Pixels per image (height x width) come from each dataset's entry (image_size, 28x28 for MedMNIST
 # at its default size): throughput is measured at 32x32 (28x28 for skip_cnn) and scaled by the
@@ -164,7 +164,7 @@ def estimate_cost(spec: Any, *, sample: int = 16) -> Estimate:
         configs = [p.config for p in grid_points(spec.space, limit=spec.n_trials, seed=spec.seed)]
         weight = 1.0
     else:
-        from searchspace import random_configs
+        from searchspace.interface import random_configs
 
         configs = random_configs(spec.space, sample, seed=spec.seed)
         weight = (spec.n_trials or 0) / max(len(configs), 1)
@@ -206,7 +206,8 @@ def estimate_cost(spec: Any, *, sample: int = 16) -> Estimate:
 def _defaults(objective: str) -> dict[str, Any]:
     """The config defaults a preset does not state (dataset, family, epochs)."""
     try:
-        from objectives import RunConfig, objective_config_parts
+        from objectives import RunConfig
+        from objectives.interface import objective_config_parts
 
         return RunConfig.from_flat({}, parts=objective_config_parts(objective)).to_flat()
     except Exception:  # a default we cannot resolve is priced as unknown, not a crash

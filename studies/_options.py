@@ -123,6 +123,7 @@ rule("repeats", int, 1, SEED_MAX + 1, words=("auto",))  # --max-cells refuses la
 rule("epochs", int, 1, 100_000)
 rule("n_trials", int, 1, SEED_MAX + 1)
 rule("max_cells", int, 1, 2**63 - 1)
+MAX_CELLS = 100_000  # a launch queueing more cells is refused unless --max-cells raises the limit
 rule("workers", int, 1)  # the upper limit depends on --gpus: _workers_fit
 rule("worker_index", int, 0, 1_000_000)
 # GPUs (issue 22): trials sharing one GPU; which GPUs exist and what precision a device runs are

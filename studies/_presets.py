@@ -138,7 +138,7 @@ def load_preset(name: str) -> StudySpec:
 
 def _check_config_keys(defaults: Mapping[str, Any], space: Space) -> None:
     """Every key a preset sets must be a config key some part of a run reads."""
-    from objectives import valid_keys  # the package's name: its first use registers the built-in parts (skip_*)
+    from objectives.interface import valid_keys  # its first use registers the built-in parts (skip_*)
 
     valid = valid_keys()
     for key in defaults:
@@ -173,7 +173,7 @@ def _families(defaults: Mapping[str, Any], space: Space) -> set[str] | None:
 def _check_family_keys(defaults: Mapping[str, Any], space: Space) -> None:
     """A default that is a model key of no family this preset builds is a typo or dead weight
     (e.g. ``widths`` for ``seq``): refused, as an unknown key is."""
-    from searchspace import family_params
+    from searchspace.interface import family_params
     from searchspace.errors import LayerlabError as _Error
 
     families = _families(defaults, space)
@@ -183,7 +183,7 @@ def _check_family_keys(defaults: Mapping[str, Any], space: Space) -> None:
         used = set().union(*(family_params(f) for f in families))
     except _Error:
         return  # an unknown family is reported where the configs are built
-    from objectives._config import family_keys
+    from objectives.interface import family_keys
 
     for key in defaults:
         if key in family_keys() and key not in used:

@@ -8,7 +8,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from objectives._names import SCALAR_METRICS
+from objectives.interface import SCALAR_METRICS
 from studies._artifacts import SPEC_ATTR, artifact_dir_of
 from studies.engine._cells import cell_trials, count_cells, root_number
 from studies.engine._race_storage import format_race, race_status
@@ -38,7 +38,7 @@ def trials_frame(study: optuna.Study, *, states: tuple[TrialState, ...] | None =
     per searched parameter, the metrics of ``METRIC_ATTRS`` plus the scalar attributes the study's
     objective lists in ``report_attrs``, and ``fail_reason``."""
     import pandas as pd  # here: `study status` reads no frame and skips pandas' import
-    from objectives import objective_report_attrs  # here too: `study status` never imports torch
+    from objectives.interface import objective_report_attrs  # here too: `study status` never imports torch
 
     spec = spec_of(study)
     metric_attrs = (*METRIC_ATTRS, *(objective_report_attrs(spec.objective) if spec else ()))
@@ -73,7 +73,7 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     test accuracy beside; selection is on validation), cut to the columns ``study launch`` prints.
     ``params`` here is the model's parameter count."""
     import pandas as pd  # here: `study status` reads no frame and skips pandas' import
-    from studies.analysis import leaderboard_table  # lazy: the analysis imports this module
+    from studies.analysis._leaderboard import leaderboard_table  # lazy: the analysis imports this module
     from studies.analysis._collect import AnalysisError
 
     try:

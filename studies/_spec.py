@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from objectives._names import BUILTIN_OBJECTIVES
-from objectives._seeding import SeedDesign, parse_vary
-from searchspace import Space, apply_overrides, grid_points, grid_size, random_configs
+from objectives.interface import BUILTIN_OBJECTIVES
+from objectives.interface import SeedDesign, parse_vary
+from searchspace import Space, apply_overrides, grid_points
+from searchspace.interface import grid_size, random_configs
 from searchspace.errors import ConfigError, LayerlabError, StudyError, valid_list
-from studies._options import check_options
+from studies._assign import parse_assignments, parse_value
+from studies._options import MAX_CELLS, check_options
 from studies._paper import parse_report
 
 if TYPE_CHECKING:
@@ -34,7 +36,10 @@ MAX_GRID_CELLS = 50_000  # larger grids need --n-trials (a seeded random subset 
 
 @dataclass(frozen=True)
 class StudySpec:
-    """What to run. ``space`` holds the searched dimensions and the fixed values (defaults)."""
+    """What to run. ``space`` holds the searched dimensions and the fixed values (defaults).
+    A launch refuses a spec of more than ``StudySpec.MAX_CELLS`` cells unless told otherwise."""
+
+    MAX_CELLS: ClassVar[int] = MAX_CELLS
 
     space: Space
     name: str = "custom"  # preset name (also the default study name)
@@ -161,7 +166,8 @@ class StudySpec:
             configs = [p.config for p in grid_points(self.space, limit=self.n_trials, seed=self.seed)]
         else:
             configs = random_configs(self.space, 16, seed=self.seed)
-        from objectives import RunConfig, check_run, objective_config_parts  # here: reading a spec needs no torch
+        from objectives import RunConfig
+        from objectives.interface import check_run, objective_config_parts  # here: reading a spec needs no torch
 
         runs = [RunConfig.from_flat(config, parts=objective_config_parts(self.objective)) for config in configs]
         for run in runs:
@@ -187,8 +193,8 @@ class StudySpec:
                     seen.add(key)
                     check_run(run, data_dir=data_dir, model=models)
         elif check_models:
-            from objectives._check import check_run_shapes
-            from objectives.data._shapes import data_shape
+            from objectives.interface import check_run_shapes
+            from objectives.interface import data_shape
 
             seen, built = set(), set()  # built: one meta build per model and shape
             for run in runs:  # as above: a sampled study checks only its data's shape
@@ -204,7 +210,7 @@ class StudySpec:
 
 
 def _list_objectives() -> list[str]:
-    from objectives import list_objectives
+    from objectives.interface import list_objectives
 
     return list_objectives()
 
@@ -241,7 +247,7 @@ def spec_differences(stored: Mapping[str, Any], yours: Mapping[str, Any]) -> lis
 
 
 def _check_dataset(name: str) -> None:
-    from objectives.data import get_dataset
+    from objectives.interface import get_dataset
 
     get_dataset(name)
 
@@ -265,6 +271,18 @@ class Overrides:
         from objectives import check_names
 
         check_names(self.values, dataset=self.dataset)
+
+    @staticmethod
+    def parse_value(text: str) -> Any:
+        """One ``--set`` value as the command line reads it (``1e-4`` a float, ``5e-4,1e-3`` a
+        list, ``true`` a bool, ``Conv-BN`` a string): the one grammar, ``studies._assign``."""
+        return parse_value(text)
+
+    @staticmethod
+    def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
+        """``["lr=0.01", "layers=Conv-BN"]`` -> ``{"lr": 0.01, "layers": "Conv-BN"}``; a malformed
+        item raises ConfigError naming it."""
+        return parse_assignments(items, what="--set", error=ConfigError)
 
     def describe(self) -> str:
         """What these overrides change, as ``key=value`` pairs (``dataset=mnist5k, epochs=5,
@@ -322,7 +340,8 @@ def _study_configs(spec: StudySpec) -> list[dict[str, Any]]:
 
 def _any_augments(spec: StudySpec) -> bool:
     """Whether some config of ``spec`` augments its training images (unknown: assume it does)."""
-    from objectives import RunConfig, objective_config_parts  # here: reading a spec needs no torch
+    from objectives import RunConfig
+    from objectives.interface import objective_config_parts  # here: reading a spec needs no torch
 
     parts = objective_config_parts(spec.objective)
     try:
@@ -343,7 +362,8 @@ def _check_pins_take_effect(spec: StudySpec, pins: Mapping[str, Any]) -> None:
             configs = random_configs(spec.space, 32, seed=spec.seed)
     except SpaceError:
         return  # a space that cannot be enumerated; validate() reports it
-    from objectives import RunConfig, objective_config_parts  # here: reading a spec needs no torch
+    from objectives import RunConfig
+    from objectives.interface import objective_config_parts  # here: reading a spec needs no torch
 
     parts = objective_config_parts(spec.objective)
     used: set[str] = set()

@@ -32,7 +32,8 @@ BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """Presets good and bad, and a queued study in a SQLite file."""
-    from studies import create_or_resume, load_preset
+    from studies.engine._launch import create_or_resume
+    from studies import load_preset
 
     root = tmp_path_factory.mktemp("bad-inputs")
     (root / "tiny.yaml").write_text(TINY)

@@ -138,7 +138,8 @@ def test_more_bad_input_in_process(args, fragment, tmp_path, monkeypatch, capsys
 
 def test_a_study_with_a_different_spec_is_refused_by_the_cli(tiny_preset, tmp_path, capsys):
     import cli
-    from studies import create_or_resume, load_preset
+    from studies.engine._launch import create_or_resume
+    from studies import load_preset
 
     url = f"sqlite:///{tmp_path / 'x.db'}"
     create_or_resume(load_preset(str(tiny_preset)), url, "x")

@@ -3,11 +3,14 @@
 Every import of the product is walked from the source (module level and inside functions, and the
 module names that lazy tables and ``sys.modules`` lookups hold as strings): no module imports a
 layer above its own, no package imports another package's private module, and the import graph
-has no cycle. ``cli.py`` only parses and calls the public API, so it imports public names only.
+has no cycle. A package reaches a lower one only through its gateways: the package itself (the
+names in its ``__all__``, the public API), its ``interface`` module (what the layers above use
+beyond the API) and ``searchspace.errors``. ``cli.py`` only parses and calls the public API, so it
+imports names in ``__all__`` only, and the public API stays small (issue 25: at most 60 names).
 
-Imports under ``if TYPE_CHECKING:`` are left out: they never run. The code does not meet all of that yet (issue 25): the private cross-package imports measured on
-2026-12-05 are listed below as debt, and the test fails on any new one and on any listed one that
-is gone (so the list only shrinks). Upward imports and cycles are at zero and stay there.
+Imports under ``if TYPE_CHECKING:`` are left out: they never run. On 2026-12-05, before issue 25's
+work, 69 modules sat in 5 cycles and 38 imports reached into another package's private module
+(12 of them from ``cli.py``); all are at zero and stay there.
 """
 
 from __future__ import annotations
@@ -21,49 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {"searchspace": 0, "objectives": 1, "studies": 2, "cli": 3}
 
 
-# Debt measured on 2026-12-05 (issue 25), which may only shrink: a package reaching into another's
-# private module. A new one fails the test; one that is gone must be struck from the list.
-KNOWN_PRIVATE_IMPORTS = (
-    "cli -> objectives._warm",
-    "cli -> objectives.data._describe",
-    "cli -> studies._assign",
-    "cli -> studies._estimate",
-    "cli -> studies._names",
-    "cli -> studies._options",
-    "cli -> studies._presets",
-    "cli -> studies._terminal",
-    "cli -> studies.analysis._report",
-    "cli -> studies.engine._faults",
-    "cli -> studies.engine._processes",
-    "cli -> studies.engine._race_transfer",
-    "objectives._known -> searchspace.families._registry",
-    "objectives.skip._config -> searchspace.families._skip",
-    "objectives.train._checkpoint -> searchspace._atomic",
-    "studies -> searchspace._lazy",
-    "studies._artifacts -> objectives._names",
-    "studies._artifacts -> searchspace._atomic",
-    "studies._presets -> objectives._config",
-    "studies._results -> objectives._names",
-    "studies._spec -> objectives._check",
-    "studies._spec -> objectives._names",
-    "studies._spec -> objectives._seeding",
-    "studies._spec -> objectives.data._shapes",
-    "studies.analysis._publish -> searchspace._atomic",
-    "studies.analysis._report -> searchspace._atomic",
-    "studies.analysis._stats -> objectives._per_image",
-    "studies.analysis._variance -> objectives._seeding",
-    "studies.engine._batch -> objectives._repeats",
-    "studies.engine._gpu_options -> objectives.train._precision",
-    "studies.engine._gpu_share -> objectives.data._shapes",
-    "studies.engine._gpu_share -> objectives.train._gpu",
-    "studies.engine._launch -> objectives._warm",
-    "studies.engine._launch -> objectives.train._batched",
-    "studies.engine._processes -> objectives._warm",
-    "studies.engine._worker -> objectives._warm",
-    "studies.engine._worker -> objectives.train._batched",
-    "studies.engine._worker -> objectives.train._gpu",
-)
-
+PACKAGES = ("searchspace", "objectives", "studies")
+# How a package reaches the one below it (see the module docstring).
+GATEWAYS = {"searchspace": ("searchspace", "searchspace.interface", "searchspace.errors"),
+            "objectives": ("objectives", "objectives.interface"), "studies": ("studies",)}
+MAX_PUBLIC_NAMES = 60  # issue 25: what a researcher calls, across the three packages
 
 
 def _modules() -> dict[str, Path]:
@@ -145,10 +110,58 @@ def test_no_module_imports_a_layer_above_its_own():
 def test_no_package_imports_another_packages_private_module():
     crossing = sorted(f"{a} -> {b}" for a, targets in GRAPH.items() for b in targets
                       if a.split(".")[0] != b.split(".")[0] and _is_private(b))
-    new = sorted(set(crossing) - set(KNOWN_PRIVATE_IMPORTS))
-    assert new == [], "imports into another package's private module:\n" + "\n".join(new)
-    gone = sorted(set(KNOWN_PRIVATE_IMPORTS) - set(crossing))
-    assert gone == [], "fixed: strike these from KNOWN_PRIVATE_IMPORTS:\n" + "\n".join(gone)
+    assert crossing == [], "imports into another package's private module:\n" + "\n".join(crossing)
+
+
+def imported_names(module: str) -> list[tuple[str, str | None]]:
+    """``(module, name)`` for each ``from module import name`` of the product in ``module``'s source
+    (``(module, None)`` for ``import module``), with relative imports resolved."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out: list[tuple[str, str | None]] = []
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.extend((alias.name, None) for alias in node.names if alias.name.split(".")[0] in LAYERS)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            if base.split(".")[0] in LAYERS:
+                out.extend((base, alias.name) for alias in node.names)
+    return out
+
+
+def _public_api() -> dict[str, set[str]]:
+    import importlib
+
+    return {package: set(importlib.import_module(package).__all__) for package in PACKAGES}
+
+
+def test_a_package_reaches_a_lower_one_only_through_its_gateways():
+    api = _public_api()
+    wrong = []
+    for module in MODULES:
+        own = module.split(".")[0]
+        for target, name in imported_names(module):
+            other = target.split(".")[0]
+            if module == "cli" or other == own:
+                continue
+            if target not in GATEWAYS[other] or (target == other and name is not None and name not in api[other]):
+                wrong.append(f"{module}: {target}.{name}")
+    assert wrong == [], "imports past a package's gateways:\n" + "\n".join(sorted(wrong))
+
+
+def test_every_interface_name_is_used_by_a_layer_above():
+    # an interface name no package above imports is a private helper that should not be exported
+    import importlib
+
+    for package in ("searchspace", "objectives"):
+        interface = importlib.import_module(f"{package}.interface")
+        offered = {name for name in dir(interface) if not name.startswith("_")}
+        used = {name for module in MODULES if module.split(".")[0] != package
+                for target, name in imported_names(module) if target == f"{package}.interface"}
+        assert offered == used, f"{package}.interface: unused {sorted(offered - used)}, missing {sorted(used - offered)}"
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -214,13 +227,14 @@ def test_storage_imports_no_engine():
 
 def test_the_engine_imports_no_analysis_and_nothing_below_imports_the_engine():
     # inside studies: storage <- the spec and presets (studies/_*.py) <- engine <- analysis and the
-    # study readers (studies/_results.py); the package's __init__ re-exports from all of them
+    # study readers (studies/_results.py, and studies/_summary.py: what a finished launch prints);
+    # the package's __init__ re-exports from all of them
     engine = [m for m in GRAPH if m.startswith("studies.engine")]
     assert len(engine) > 10, engine
     upward = sorted(f"{a} -> {b}" for a in engine for b in GRAPH[a]
-                    if b.startswith("studies.analysis") or b == "studies._results")
+                    if b.startswith("studies.analysis") or b in ("studies._results", "studies._summary"))
     assert upward == [], "the engine imports the analysis:\n" + "\n".join(upward)
-    readers = {"studies", "studies._results"}
+    readers = {"studies", "studies._results", "studies._summary"}
     below = sorted(f"{a} -> {b}" for a in GRAPH if a.startswith("studies") and a not in readers
                    and not a.startswith(("studies.engine", "studies.analysis")) for b in GRAPH[a]
                    if b.startswith("studies.engine"))
@@ -239,18 +253,35 @@ def test_the_walk_sees_imports_inside_functions_and_lazy_tables():
 
 
 def test_cli_imports_only_public_names():
-    private = sorted(b for b in GRAPH["cli"] if _is_private(b))
-    known = sorted(e.split(" -> ")[1] for e in KNOWN_PRIVATE_IMPORTS if e.startswith("cli -> "))
-    assert private == known, "cli.py imports private modules beyond the known debt: " + ", ".join(private)
+    api = _public_api()
+    imported = imported_names("cli")
+    assert len(imported) > 20, imported  # the walk sees the CLI's imports
+    beyond = sorted(f"{target}.{name}" for target, name in imported if target not in api or name not in api[target])
+    assert beyond == [], "cli.py imports names outside the packages' __all__: " + ", ".join(beyond)
 
 
-@pytest.mark.parametrize("package", ["searchspace", "objectives", "studies", "studies.analysis"])
-def test_every_public_name_resolves(package):
+def test_only_the_packages_declare_a_public_api_and_it_is_small():
+    declared = sorted(module for module, path in MODULES.items()
+                      if any(isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets)
+                             for node in ast.parse(path.read_text(encoding="utf-8")).body))
+    assert declared == sorted(PACKAGES), "__all__ outside the three packages: " + ", ".join(declared)
+    api = _public_api()
+    names = [name for package in PACKAGES for name in api[package]]
+    assert len(names) <= MAX_PUBLIC_NAMES, f"{len(names)} public names"
+    assert len(set(names)) == len(names), "a name exported by two packages"
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_a_package_offers_exactly_its_public_names(package):
     import importlib
+    import types
 
     module = importlib.import_module(package)
     missing = [name for name in module.__all__ if not hasattr(module, name)]
     assert missing == []
+    extra = sorted(name for name, value in vars(module).items()
+                   if not name.startswith("_") and not isinstance(value, types.ModuleType) and name not in module.__all__)
+    assert extra == [], f"{package} binds names outside __all__: {extra}"
 
 
 def test_product_lines_fit_120_characters():

@@ -49,6 +49,17 @@ def dataset_table(data_dir: str | Path | None = None) -> list[dict[str, Any]]:
 SUBSET_HELP = f"seed 000 subsets of mnist, fashion_mnist, cifar10, mnist5k: {GRAMMAR}"
 
 
+def format_dataset_table(rows: list[dict[str, Any]], data_dir: str | Path | None = None) -> str:
+    """What ``data list`` prints for :func:`dataset_table`'s ``rows``: the data directory looked
+    in, one line per dataset (present, missing or refused), and the subset grammar."""
+    lines = [f"data directory: {resolve_data_dir(data_dir)}"]
+    for row in rows:
+        state = "refused" if row["refused"] else ("present" if row["present"] else "missing")
+        lines.append(f"{row['name']:<15} {row['kind']:<9} {state:<8} {row['description']}")
+    lines.append(SUBSET_HELP)
+    return "\n".join(lines)
+
+
 def _split_labels(raw, cfg: DataConfig) -> dict[str, torch.Tensor]:
     parts = raw.parts()
     split = split_indices(raw, cfg)

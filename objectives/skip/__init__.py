@@ -6,32 +6,10 @@ Importing this package registers the ``skip`` config part (keys ``skip_maps``, `
 ``skip_layers`` objective. The network is the ``skip_cnn`` family in ``searchspace``.
 """
 
-from objectives.skip._config import SkipConfig, router_run
-from objectives.skip._labels import (
-    assign_labels,
-    map_scores,
-    oversample,
-    score_thresholds,
-    threshold_selection,
-    top_selection,
-)
-from objectives.skip._objective import SkipObjective
-from objectives.skip._pipeline import SkipResult, run_pipeline
-from objectives.skip._routed import predict, routed_forward, seconds_per_image
-
-__all__ = [
-    "SkipConfig",
-    "SkipObjective",
-    "SkipResult",
-    "assign_labels",
-    "map_scores",
-    "oversample",
-    "predict",
-    "routed_forward",
-    "router_run",
-    "run_pipeline",
-    "score_thresholds",
-    "seconds_per_image",
-    "threshold_selection",
-    "top_selection",
-]
+# Every module of the package, imported as the package always did: importing them fills the
+# registries (loaders, optimizers, schedules, augmentations, the skip config part and objective).
+from objectives.skip import _config  # noqa: F401
+from objectives.skip import _labels  # noqa: F401
+from objectives.skip import _objective  # noqa: F401
+from objectives.skip import _pipeline  # noqa: F401
+from objectives.skip import _routed  # noqa: F401

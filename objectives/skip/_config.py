@@ -14,9 +14,9 @@ from typing import Any
 
 from objectives._checks import positive_int
 from objectives._config import LAYER_KEYS, RunConfig, register_config_part
-from searchspace import INIT_SCHEMES, ConfigError, get_family, parse_layers
+from searchspace import ConfigError
 from searchspace.errors import valid_list
-from searchspace.families._skip import resolve_widths
+from searchspace.interface import INIT_SCHEMES, get_family, parse_layers, resolve_widths
 
 FAMILY = "skip_cnn"  # CNN-1 and CNN-3 must route, so they are this family
 UNSELECTED = ("deepest", "drop")

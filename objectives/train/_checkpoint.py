@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from searchspace._atomic import atomic_write
+from searchspace.interface import atomic_write
 
 log = logging.getLogger("layerlab")
 

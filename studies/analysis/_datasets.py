@@ -69,10 +69,10 @@ def label_entropy(counts: Sequence[int]) -> float:
     return float(stats.entropy(counts, base=2)) if counts.sum() > 0 else float("nan")
 
 
-def describe_dataset(name: str, data_dir: str | Path | None = None) -> dict[str, Any]:
+def dataset_statistics(name: str, data_dir: str | Path | None = None) -> dict[str, Any]:
     """Size, channels, class balance, label entropy and mean image-intensity entropy of a dataset
     (loaded through ``objectives.data.load_dataset``; a missing dataset raises its own error)."""
-    from objectives.data import load_dataset
+    from objectives import load_dataset
 
     raw = load_dataset(name, data_dir)
     parts = [raw.x] + ([raw.x_test] if raw.x_test is not None else [])
@@ -108,14 +108,14 @@ LOAD_POLICIES = ("embedded", "all", "none")
 def describe_datasets(
     names: Sequence[str], data_dir: str | Path | None = None, *, load: str = "all"
 ) -> dict[str, dict[str, Any]]:
-    """:func:`describe_dataset` for each name; one that cannot be loaded gets ``{"error": why}``.
+    """:func:`dataset_statistics` for each name; one that cannot be loaded gets ``{"error": why}``.
 
     ``load="embedded"`` only loads datasets that ship inside installed packages (digits,
     mnist5k): a report should not start downloading CIFAR-10 or MedMNIST behind a user's back.
     """
     if load not in LOAD_POLICIES:
         raise AnalysisError(f"unknown dataset load policy {load!r}; valid: {', '.join(LOAD_POLICIES)}")
-    from objectives.data import get_dataset
+    from objectives.interface import get_dataset
 
     out: dict[str, dict[str, Any]] = {}
     for name in names if load != "none" else ():
@@ -124,7 +124,7 @@ def describe_datasets(
                 out[name] = {"dataset": name,
                              "error": "not loaded: not embedded (use --datasets all to load it; that may download it)"}
                 continue
-            out[name] = describe_dataset(name, data_dir)
+            out[name] = dataset_statistics(name, data_dir)
         except (LayerlabError, OSError, RuntimeError, ValueError, ImportError) as exc:
             out[name] = {"dataset": name, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
     return out

@@ -23,7 +23,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from objectives import objective_report_attrs, objective_report_description, objective_report_pairs
+from objectives.interface import objective_report_attrs, objective_report_description, objective_report_pairs
 from studies.analysis._collect import StudyTable, collect
 from studies.analysis._stats import Comparison, compare, delta_bounds, holm, mean_ci, metric_bounds
 

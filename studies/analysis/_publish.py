@@ -14,7 +14,7 @@ from typing import Any
 
 import optuna
 
-from searchspace._atomic import atomic_write
+from searchspace.interface import atomic_write
 from searchspace.errors import AnalysisError
 from studies._artifacts import artifact_dir_of, artifact_store, default_artifact_dir
 from studies.analysis._aggregate_report import aggregate_sections
@@ -51,7 +51,7 @@ def _warn(message: str) -> None:
 
 def save_report(
     report: Report,
-    out: str | Path,
+    out: str | Path | None,
     study: optuna.Study,
     *,
     storage: str | None = None,
@@ -60,7 +60,8 @@ def save_report(
     plotly: str = "inline",
     warn: Callable[[str], None] = _warn,
 ) -> Path:
-    """Write ``report`` as HTML to ``out`` and, unless ``upload=False``, attach the file to ``study``
+    """Write ``report`` as HTML to ``out`` (None: ``<study>-report.html`` in the working directory,
+    named by the study's slug: a study name is never a path) and, unless ``upload=False``, attach the file to ``study``
     as an Optuna artifact, so optuna-dashboard lists it on the study page.
 
     The artifact directory is ``artifact_dir``, else the one recorded on the study, else the
@@ -68,6 +69,10 @@ def save_report(
     attached, ``report.data["artifact"] = {"id", "dir"}``. A report that cannot be attached is
     still written: why goes to ``warn`` (a :class:`UserWarning` by default) and nothing is raised.
     """
+    if out is None:
+        from studies._names import study_slug
+
+        out = f"{study_slug(study.study_name)}-report.html"
     path = write_report(report, out, plotly=plotly)
     if upload:
         directory = artifact_dir or report_artifact_dir(study, storage)

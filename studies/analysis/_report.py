@@ -21,7 +21,7 @@ import optuna
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from searchspace._atomic import atomic_write
+from searchspace.interface import atomic_write
 from studies._presets import paper_report
 from studies.analysis import _decisions as decisions
 from studies.analysis import _sections as sections_of
@@ -58,10 +58,23 @@ class Report:
     sections: list[Section]
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(jsonable(self.data), **kwargs)
+        return to_json(self.data, **kwargs)
+
+    def summary(self, *, limit: int = 10) -> str:
+        """A few lines for the terminal (what ``study report`` prints): top configs, verdicts,
+        importance, noise."""
+        from studies.analysis._text import format_summary
+
+        return format_summary(self, limit=limit)
 
     def to_html(self, *, plotly: str = "inline") -> str:
         return render_html(self, plotly=plotly)
+
+
+def to_json(value: Any, **kwargs: Any) -> str:
+    """``value`` (a report's data, a comparison, an aggregate: dicts, frames, numpy numbers) as
+    plain JSON text; ``kwargs`` go to :func:`json.dumps` (``indent=2``)."""
+    return json.dumps(jsonable(value), **kwargs)
 
 
 def jsonable(value: Any) -> Any:

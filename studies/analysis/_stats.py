@@ -446,7 +446,7 @@ def eval_images(table: StudyTable, group: str, metric: str = "value") -> tuple[d
     ``metric`` (``value``: validation, ``test``: test), and the key that says which images they
     are; None when any trial lacks it or its accuracy does not match the stored metric (then
     the metric is not an accuracy over those images)."""
-    from objectives._per_image import PER_IMAGE_ATTRS, unpack_correct
+    from objectives.interface import PER_IMAGE_ATTRS, unpack_correct
 
     attr = PER_IMAGE_ATTRS.get(metric)
     if attr is None or table.pairing == "none" or not table.any_trial_has(attr):

@@ -71,7 +71,7 @@ def _settled_note(result: Mapping[str, Any], first: str, second: str) -> str:
 
 
 def format_datasets(info: Mapping[str, Mapping[str, Any]]) -> str:
-    """The table ``study datasets`` prints for ``{name: describe_dataset(name)}``: size, classes,
+    """The table ``study datasets`` prints for ``{name: dataset_statistics(name)}``: size, classes,
     imbalance and the two entropies, with a legend."""
     lines = [f"{'dataset':<16} {'images':>7} {'size':>10} {'K':>3} {'imbal.':>6} {'H(label)':>8} {'H(pixels)':>9}"]
     for name, d in info.items():

@@ -39,7 +39,7 @@ import optuna
 import pandas as pd
 from scipy import stats
 
-from objectives._seeding import JOINT, SOURCES
+from objectives.interface import JOINT, SOURCES
 from studies.analysis._collect import AnalysisError, StudyTable, collect
 
 # How a source reads in text ("init 45% [30, 60], data order 30% [..]").

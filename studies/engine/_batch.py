@@ -26,7 +26,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from objectives._repeats import has_resume_point, plan_batch, run_repeats, supports_batch
+from objectives.interface import has_resume_point, plan_batch, run_repeats, supports_batch
 from searchspace.errors import LayerlabError
 from studies.engine._cells import fill_slot, repeat_of, trial_params
 from studies._spec import StudySpec

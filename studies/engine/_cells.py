@@ -96,7 +96,7 @@ def fill_slot(study: optuna.Study, trial: optuna.trial.Trial, spec: StudySpec) -
     """
     if spec.sampler == "grid" or repeat_of(backend_of(study).get_trial(trial_id_of(trial))) != 0:
         return
-    from objectives import objective_config_parts, trial_config  # here: `study status` never imports torch
+    from objectives.interface import objective_config_parts, trial_config  # here: `study status` never imports torch
 
     trial_config(spec.space, trial, parts=objective_config_parts(spec.objective),
                  on_params=lambda: queue_repeats(study, trial, spec.repeats))
@@ -105,7 +105,7 @@ def fill_slot(study: optuna.Study, trial: optuna.trial.Trial, spec: StudySpec) -
 def record_params(trial: optuna.trial.Trial, spec: StudySpec) -> None:
     """Suggest ``trial``'s parameters (a pruned config's repeat that will not train records
     them, so it reads like its config's other trials)."""
-    from objectives import objective_config_parts, trial_config  # here: `study status` never imports torch
+    from objectives.interface import objective_config_parts, trial_config  # here: `study status` never imports torch
 
     trial_config(spec.space, trial, parts=objective_config_parts(spec.objective))
 

@@ -43,7 +43,6 @@ log = logging.getLogger("layerlab")
 
 EXIT_FAILED_CELLS = 3
 EXIT_FAULT = FaultError.exit_code  # 4, set where the error type is defined (searchspace._errors)
-MAX_CELLS = 100_000  # a launch queueing more cells is refused unless --max-cells raises the limit
 PARENT_ENV = "LAYERLAB_PARENT_PID"
 
 

@@ -57,7 +57,7 @@ def precision_values(space: Any) -> set[str]:
 
 def check_precision_on_device(space: Any, device: Any) -> None:
     """A precision the device cannot run (fp16 on a CPU) is refused before the study is written."""
-    from objectives.train._precision import check_precision
+    from objectives.interface import check_precision
 
     for value in sorted(precision_values(space), key=str):
         check_precision(value, device)
@@ -73,7 +73,7 @@ def check_gpu_options(
 ) -> int | str:
     """Check the GPU options of a launch or a worker together; returns ``trials_per_gpu`` as an int or
     "auto". ``space``: the study's space, whose ``precision`` values must suit the device."""
-    from objectives import resolve_device
+    from objectives.interface import resolve_device
 
     per_gpu = check_trials_per_gpu(trials_per_gpu)
     if gpus is not None:

@@ -62,7 +62,7 @@ def resolve_trials_per_gpu(
         return Share(int(value), f"--trials-per-gpu {value}")
     import torch
 
-    from objectives import resolve_device
+    from objectives.interface import resolve_device
 
     index = int(gpus[0]) if gpus else None
     if index is None:
@@ -89,10 +89,12 @@ def _largest_footprint(spec: Any, device: Any, data_dir: str | Path | None) -> t
     the :data:`MEASURED_CONFIGS` with the most parameters x batch size x input pixels."""
     import torch
 
-    from objectives import RunConfig, objective_config_parts
-    from objectives.data._shapes import data_shape
-    from objectives.train._gpu import trial_footprint
-    from searchspace import build_model, grid_points, random_configs
+    from objectives import RunConfig
+    from objectives.interface import objective_config_parts
+    from objectives.interface import data_shape
+    from objectives.interface import trial_footprint
+    from searchspace import build_model, grid_points
+    from searchspace.interface import random_configs
 
     if spec.sampler == "grid":
         configs = [p.config for p in grid_points(spec.space, limit=spec.n_trials, seed=spec.seed)]

@@ -18,14 +18,15 @@ from pathlib import Path
 import optuna
 from tqdm.auto import tqdm
 
-from objectives import resolve_device
-from objectives._warm import end_start_up, pause_collection, resume_collection
-from objectives.train._batched import check_batch_mode
+from objectives.interface import resolve_device
+from objectives.interface import end_start_up, pause_collection, resume_collection
+from objectives.interface import check_batch_mode
 from searchspace.errors import ConfigError
 from studies._artifacts import CHECKPOINT_KEY, SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
 from studies._artifacts import default_checkpoint_dir as checkpoints_beside
 from studies.engine._cells import count_cells, queue_grid, queue_slots, requeue_failed
-from studies.engine._faults import EXIT_FAULT, MAX_CELLS, PARENT_ENV, FaultError, check_cell_limit
+from studies._options import MAX_CELLS
+from studies.engine._faults import EXIT_FAULT, PARENT_ENV, FaultError, check_cell_limit, stop_on_signals
 from studies.engine._gpu_options import AUTO, check_gpu_options
 from studies.engine._gpu_share import Share, note, resolve_trials_per_gpu
 from studies._names import check_study_name, name_problem, study_slug
@@ -185,6 +186,7 @@ def launch(
     race: RaceSettings | None = None,
     trials_per_gpu: int | str | None = None,
     compare_with: str | None = None,
+    handle_signals: bool = False,
 ) -> optuna.Study:
     """Create (or resume) the study and run it to completion; returns the Optuna study.
 
@@ -199,7 +201,12 @@ def launch(
     ``trials_per_gpu`` (an int, or ``auto``/None: measured) trial processes share each GPU
     (:mod:`studies.engine._gpu_share`); on a CPU it is 1. With ``race.mode == "transfer"`` it races
     this study against the study ``compare_with`` (:mod:`studies.engine._race_transfer`).
+    ``handle_signals`` (what ``study launch`` does): Ctrl-C, SIGTERM and SIGHUP stop the launch
+    cleanly, the running cells handed back to the queue and the worker processes stopped
+    (:func:`studies.engine._faults.stop_on_signals`; main thread only).
     """
+    if handle_signals:
+        stop_on_signals()
     if race is not None and race.mode == "transfer" or compare_with is not None:
         return _launch_transfer(spec, storage, study_name, workers, gpus, device, data_dir, checkpoint_dir,
                                 artifact_dir, progress, options, retry_failed, queue_only, max_cells, batch_repeats,

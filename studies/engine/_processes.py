@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +83,7 @@ def worker_main(argv: Sequence[str] | None = None, *, sigint: Any = None) -> int
     ``sigint``: the SIGINT handler to restore once released (see ``WORKER_CODE``)."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _stop_at_once)  # until released (then studies.engine._faults.stop_on_signals)
-    from objectives._warm import pause_collection
+    from objectives.interface import pause_collection
 
     pause_collection()  # until the warm-up below ends the start-up (objectives._warm)
     try:
@@ -142,6 +142,7 @@ def run_worker(
     batch_repeats: str = "off",
     gpu_slot: tuple[int, int] = (0, 1),
     trials_per_gpu: int | str | None = 1,
+    handle_signals: bool = False,
 ) -> WorkerReport:
     """Claim and run cells of study ``study_name`` until none is waiting or running.
 
@@ -159,7 +160,13 @@ def run_worker(
         trials_per_gpu: an int or ``auto`` (None): this worker and ``K - 1`` worker processes share
             its GPU (``auto``: as many as a measured trial fits; 1 on a CPU). ``study worker`` passes
             ``auto`` by default; here the default is 1, this process alone.
+        handle_signals: what ``study worker`` does: a stop signal (a scheduler preempting the job,
+            Ctrl-C, SIGHUP) hands the running cell back and ends the worker (main thread only).
     """
+    if handle_signals:
+        from studies.engine._faults import stop_on_signals
+
+        stop_on_signals()
     from studies.engine._worker import work
 
     if trials_per_gpu != 1:
@@ -189,7 +196,7 @@ def run_workers(storage: str, study_name: str, *, trials_per_gpu: int | str | No
     per_gpu = check_gpu_options(trials_per_gpu=trials_per_gpu, device=device)
     share = Share(1, "")
     if per_gpu != 1:
-        from objectives import resolve_device
+        from objectives.interface import resolve_device
 
         if resolve_device(device).type == "cuda":
             spec = load_spec(_open_study(open_storage(storage, options=options), study_name))
@@ -221,6 +228,27 @@ def run_workers(storage: str, study_name: str, *, trials_per_gpu: int | str | No
     return report
 
 
+@contextlib.contextmanager
+def command_process() -> Iterator[None]:
+    """``with command_process():`` around a command that owns its process (``cli.run``): its
+    start-up may be frozen for the collector (objectives' warm-up), and at the end it exits as a
+    worker process does (:func:`before_exit`) after a command that opened storages, else it only
+    freezes, so the interpreter's collections over every object (1-2 s with torch loaded) are
+    skipped, also when the command raised."""
+    import gc
+
+    from objectives.interface import own_process
+
+    own_process()
+    try:
+        yield
+    finally:
+        if "studies.storage" in sys.modules:
+            before_exit()
+        else:
+            gc.freeze()
+
+
 def before_exit() -> None:
     """The last step of a layerlab process (a worker process, and ``cli.run`` after a command that
     opened storages): close the storages' connections (on SQLite the last close folds the
@@ -241,7 +269,7 @@ def _wait_for_go(device: str = "auto") -> dict[str, Any] | None:
     """A gated worker: import what a trial needs (and on a GPU create its CUDA context) while the
     launch validates, then block on stdin for the launch's go line; its options, or None at end of
     file (the launch stopped)."""
-    from objectives._warm import warm_up
+    from objectives.interface import warm_up
 
     warm_up(device)
     line = sys.stdin.readline()

@@ -31,10 +31,11 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from objectives import make_objective, resolve_device
-from objectives.train._gpu import is_out_of_memory
-from objectives.train import checkpoint_owner
-from objectives._warm import end_start_up, pause_collection, resume_collection
+from objectives import make_objective
+from objectives.interface import resolve_device
+from objectives.interface import is_out_of_memory
+from objectives.interface import checkpoint_owner
+from objectives.interface import end_start_up, pause_collection, resume_collection
 from searchspace.errors import LayerlabError
 from studies._artifacts import (CHECKPOINT_KEY, SPEC_ATTR, artifact_dir_of, artifact_store, checkpoint_dir_of,
                                 usable_checkpoint_dir)
@@ -138,7 +139,7 @@ def study_size(spec: StudySpec) -> tuple[int, int]:
                 continue  # a continuous epochs dimension: left to the default below
     epochs = [int(e) for e in epochs if isinstance(e, (int, float)) and not isinstance(e, bool)]
     if not epochs:
-        from objectives import TrainConfig
+        from objectives.interface import TrainConfig
 
         epochs = [TrainConfig().epochs]
     return max(1, configs), max(epochs)
@@ -201,7 +202,7 @@ def work(
     """:func:`run_worker` in this process alone: claim and run cells of study ``study_name`` until
     none is waiting or running (the arguments are run_worker's; ``trials_per_gpu`` is decided by
     the caller, :mod:`studies.engine._processes`)."""
-    from objectives.train._batched import check_batch_mode
+    from objectives.interface import check_batch_mode
 
     pause_collection()  # the start-up imports a lot: no full collections over it (objectives._warm)
     try:
@@ -426,7 +427,7 @@ def _out_of_memory(study, trial, exc: BaseException, finish, storage_url: str | 
     """A trial that ran out of GPU memory: free what it held, fail it with the reason, and (beside
     other trials, fewer than OOM_RETRIES times) queue its cell again at once, under the study lock
     as any hand-back; a worker in slot > 0 then retires (studies.engine._gpu_share.oom_outcome)."""
-    from objectives.train._gpu import release_cached_memory
+    from objectives.interface import release_cached_memory
     from studies.engine._gpu_share import oom_outcome
 
     release_cached_memory()

@@ -3,17 +3,18 @@
 ``open_storage(url)`` opens a storage for Optuna; ``backend_of(study)`` is the backend running a
 study's storage, with the operations Optuna's public API lacks (claims, batched writes,
 heartbeats judged on answered time, the study lock). The backends are registered by URL scheme
-(``list_schemes()``): ``sqlite`` (``_sqlite``), ``postgresql`` (``_postgres``), ``mysql`` (the
+(``_registry.list_schemes()``): ``sqlite`` (``_sqlite``), ``postgresql`` (``_postgres``), ``mysql`` (the
 plain RDB backend, ``_rdb``), ``journal`` (``_journal``) and ``memory`` (``_memory``, also the
 fallback for storages opened outside layerlab). Only the modules of this package touch Optuna's
 private attributes. Storage calls wait out outages (``_outage``); what a storage failure is lives
 in ``_faults``. Nothing here imports the engine.
+
+Private to ``studies``: the names below are what the engine uses (``StorageOptions`` is also
+``studies.StorageOptions``); ``tests/studies/storage/test_contract.py`` holds every backend to them.
 """
 
 from studies.storage._backend import (
     DEFAULT_STORAGE,
-    GRACE_PERIOD,
-    HEARTBEAT_INTERVAL,
     Backend,
     StorageOptions,
     backend_of,
@@ -30,7 +31,7 @@ from studies.storage._outage import CLOCK as outage_clock
 from studies.storage._outage import StorageUnanswered, outage_fault, single_attempt
 from studies.storage._postgres import PostgresBackend
 from studies.storage._rdb import RdbBackend
-from studies.storage._registry import list_schemes, redact, register, scheme_of, storage_file
+from studies.storage._registry import redact, register, storage_file
 from studies.storage._sqlite import SqliteBackend
 from studies.storage._trial import BatchedTrial
 
@@ -39,14 +40,3 @@ from studies.storage._trial import BatchedTrial
 for _cls in (SqliteBackend, PostgresBackend, RdbBackend, JournalBackend, MemoryBackend):
     register(_cls)
 del _cls
-
-__all__ = [
-    # the interface, and opening a storage
-    "Backend", "BatchedTrial", "StorageOptions", "backend_of", "close_storage", "close_storages", "open_storage",
-    "trial_id_of", "DEFAULT_STORAGE", "GRACE_PERIOD", "HEARTBEAT_INTERVAL",
-    # the registry and URLs
-    "list_schemes", "redact", "register", "scheme_of", "storage_file",
-    # outages and faults, on which the engine hands a running cell back (studies.engine._faults)
-    "StorageUnanswered", "outage_clock", "outage_fault", "single_attempt", "stopping", "as_fault", "disk_full_path",
-    "first_line", "is_lock_error", "is_transient",
-]

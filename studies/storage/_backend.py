@@ -50,6 +50,10 @@ GRACE_PERIOD = 40  # seconds without a heartbeat before a trial counts as dead
 
 @dataclass(frozen=True)
 class StorageOptions:
+    """How workers keep their claims alive and wait out an outage. The class also names the
+    storage a study goes to when none is given (``StorageOptions.DEFAULT_STORAGE``)."""
+
+    DEFAULT_STORAGE: ClassVar[str] = DEFAULT_STORAGE
     heartbeat_interval: int = HEARTBEAT_INTERVAL  # seconds between heartbeats of a running trial
     grace_period: int = GRACE_PERIOD  # seconds of answered time without a heartbeat before a trial counts as dead
     max_retry: int = 3  # how many times one cell is re-queued after its worker died

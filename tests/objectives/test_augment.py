@@ -7,7 +7,8 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from objectives.train import TrainConfig, build_augment, list_augmentations
+from objectives.train._config import TrainConfig
+from objectives.train._augment import build_augment, list_augmentations
 from objectives.train._augment import (
     adjust_brightness,
     adjust_contrast,

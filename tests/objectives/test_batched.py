@@ -13,8 +13,10 @@ import math
 import pytest
 import torch
 
-from objectives import RunConfig, fit, prepare_data
-from objectives.train import batch_fallback_reason, choose_batched, fit_batched, fit_repeats
+from objectives import RunConfig
+from objectives.train._trainer import fit
+from objectives.data._prepare import prepare_data
+from objectives.train._batched import batch_fallback_reason, choose_batched, fit_batched, fit_repeats
 from objectives.train import _batched
 from objectives.train._fuse import seed_view
 from searchspace import ConfigError

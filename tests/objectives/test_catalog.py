@@ -27,7 +27,7 @@ from objectives.catalog import DatasetInfo
 def load(name, request):
     import torch
 
-    from objectives.data import RawDataset
+    from objectives.data._raw import RawDataset
 
     return RawDataset(name=name, x=torch.zeros(6, 1, 12, 12, dtype=torch.uint8),
                       y=torch.tensor([0, 1, 2, 0, 1, 2]), classes=("a", "b", "c"))
@@ -52,7 +52,9 @@ def fake_dataset(tmp_path, monkeypatch):
 
 def test_a_new_dataset_is_seen_by_the_name_check_the_shape_and_the_estimate(fake_dataset, tmp_path):
     from objectives._known import check_names
-    from objectives.data import DataConfig, DataShape, list_datasets, load_dataset
+    from objectives.data._config import DataConfig
+    from objectives.data import DataShape
+    from objectives.data._registry import list_datasets, load_dataset
     from objectives.data._shapes import published_shape
     from studies._estimate import image_pixels, train_images
 

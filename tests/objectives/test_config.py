@@ -6,9 +6,11 @@ import dataclasses
 
 import pytest
 
-from objectives import RunConfig, register_config_part, valid_keys
+from objectives import RunConfig
+from objectives._config import register_config_part, valid_keys
 from objectives._config import _PARTS
-from searchspace import ConfigError, FamilyError, LayerlabError, RegistryError
+from searchspace import ConfigError, LayerlabError
+from searchspace._errors import FamilyError, RegistryError
 
 
 def test_flat_config_splits_into_model_data_train():

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from objectives.data import describe_dataset, list_datasets, load_dataset
+from objectives.data._describe import describe_dataset
+from objectives.data._registry import list_datasets, load_dataset
 from objectives.data._describe import dataset_table
 from objectives.catalog._medmnist import MEDMNIST_FLAGS
 from objectives.data._registry import dataset_info

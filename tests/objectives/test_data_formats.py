@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 import torch
 
-from objectives import DataConfig, prepare_data
-from objectives.data import DatasetError, load_dataset
+from objectives.data._config import DataConfig
+from objectives.data._prepare import prepare_data
+from searchspace._errors import DatasetError
+from objectives.data._registry import load_dataset
 from searchspace import ConfigError
 
 IDX = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from objectives import DataConfig, prepare_data
+from objectives.data._config import DataConfig
+from objectives.data._prepare import prepare_data
 from objectives.data import _images
 from objectives.data._prepare import CAFFE_BGR_MEAN, normalize
 from searchspace import ConfigError

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from objectives import DataConfig, load_dataset, prepare_data
-from objectives.data import get_dataset
+from objectives.data._config import DataConfig
+from objectives import load_dataset
+from objectives.data._prepare import prepare_data
+from objectives.data._registry import get_dataset
 from searchspace import ConfigError
 
 

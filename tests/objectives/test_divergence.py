@@ -6,7 +6,8 @@ import pytest
 from optuna.trial import TrialState
 
 from objectives import RunConfig
-from studies import StorageOptions, build_space, launch
+from studies import StorageOptions, launch
+from searchspace._pin import build_space
 from studies._spec import StudySpec
 from searchspace import Categorical, Space
 

@@ -18,9 +18,13 @@ import objectives._objective as objective_registry
 import objectives.train._augment as augment_registry
 import objectives.train._optim as optim_registry
 import searchspace.families._registry as family_registry
-from objectives import ClassifyObjective, RunConfig, list_objectives, register_objective
-from objectives.train import build_augment, list_augmentations, list_optimizers, register_augmentation, register_optimizer
-from searchspace import Fixed, Space, build_model, family_params, list_families, register_family
+from objectives._objective import ClassifyObjective, list_objectives
+from objectives import RunConfig, register_objective
+from objectives.train._augment import build_augment, list_augmentations, register_augmentation
+from objectives.train._optim import list_optimizers, register_optimizer
+from searchspace._dims import Fixed
+from searchspace import Space, build_model, register_family
+from searchspace.families._registry import family_params, list_families
 
 BASE = {"dataset": "digits", "epochs": 1, "early_stopping": False, "batch_size": 64}
 
@@ -98,7 +102,8 @@ def test_a_new_augmentation_is_an_op_and_a_registration(restore_registries):
 
 def test_a_new_objective_declares_its_report_metrics_and_pairs(restore_registries):
     from studies import StudySpec
-    from studies.analysis import build_report, objective_metrics
+    from studies.analysis._report import build_report
+    from studies.analysis._metrics import objective_metrics
 
     @register_objective("test_twin")
     class TwinObjective(ClassifyObjective):

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from objectives.train import count_flops
+from objectives.train._metrics import count_flops
 from objectives.train._metrics import _FLOP_CACHE, _hooked_flops
 from searchspace.families import build_model, list_families
 from tests.searchspace.test_families import SMALL_INPUT, TINY
@@ -63,7 +63,7 @@ def test_the_count_is_cached_per_architecture_and_shape():
 def test_counting_a_model_does_not_import_dynamo():
     code = (
         "import sys\n"
-        "from objectives.train import count_flops\n"
+        "from objectives.train._metrics import count_flops\n"
         "from searchspace.families import build_model\n"
         "m = build_model('seq', in_channels=1, num_classes=10, input_size=(8, 8))\n"
         "assert count_flops(m, (1, 8, 8)) > 0\n"

@@ -19,8 +19,11 @@ import torch
 from scipy import stats
 from torch import nn
 
-from objectives import RunConfig, fit, prepare_data
-from objectives.train import fit_batched, training_threads
+from objectives import RunConfig
+from objectives.train._trainer import fit
+from objectives.data._prepare import prepare_data
+from objectives.train._batched import fit_batched
+from objectives.train._device import training_threads
 from objectives.train._fuse import FusedModels, FusionError, fusion_problem
 from searchspace import build_model
 

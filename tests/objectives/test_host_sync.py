@@ -9,8 +9,10 @@ import collections
 import pytest
 import torch
 
-from objectives import RunConfig, fit, prepare_data
-from objectives.train import fit_batched
+from objectives import RunConfig
+from objectives.train._trainer import fit
+from objectives.data._prepare import prepare_data
+from objectives.train._batched import fit_batched
 
 READS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__")
 

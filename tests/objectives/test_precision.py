@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from objectives import RunConfig, fit, prepare_data
+from objectives import RunConfig
+from objectives.train._trainer import fit
+from objectives.data._prepare import prepare_data
 from objectives.train import _precision
 from objectives.train._precision import Precision, check_precision, choose_precision, resolve_precision
 from searchspace import ConfigError
@@ -46,7 +48,7 @@ def test_bf16_runs_under_cpu_autocast_only_when_asked():
     dtypes = {}
 
     def build(run, data_):
-        from objectives.train import build_for_data
+        from objectives.train._build import build_for_data
 
         model = build_for_data(run, data_)
         conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from objectives import ClassifyObjective, list_objectives, make_objective
-from searchspace import Fixed, Space
+from objectives._objective import ClassifyObjective, list_objectives
+from objectives import make_objective
+from searchspace._dims import Fixed
+from searchspace import Space
 from searchspace.errors import RegistryError
 
 SPACE = Space([Fixed("family", value="seq"), Fixed("dataset", value="digits")])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from objectives import RunConfig, fit, prepare_data
+from objectives import RunConfig
+from objectives.train._trainer import fit
+from objectives.data._prepare import prepare_data
 from objectives._seeding import CellSeeds, RunSeeds, SeedDesign, parse_vary
 from searchspace import ConfigError
 
@@ -44,7 +46,7 @@ def _initial_and_final(run, data, seeds):
     initial = {}
 
     def build(run_, data_):  # the default model, with a copy of its initial weights kept
-        from objectives.train import build_for_data
+        from objectives.train._build import build_for_data
 
         model = build_for_data(run_, data_)
         initial.update({k: v.clone() for k, v in model.state_dict().items()})
@@ -79,7 +81,7 @@ def test_the_dropout_seed_changes_nothing_without_dropout():
 
 
 def test_repeats_that_train_on_other_images_are_not_batched_together():
-    from objectives import ClassifyObjective
+    from objectives._objective import ClassifyObjective
     from objectives._repeats import supports_batch
     from searchspace import build_space
 
@@ -89,7 +91,7 @@ def test_repeats_that_train_on_other_images_are_not_batched_together():
 
 
 def test_batched_repeats_take_each_runs_seeds_as_a_sequential_run_does():
-    from objectives.train import fit_batched
+    from objectives.train._batched import fit_batched
 
     run = RunConfig.from_flat({**TINY, "layers": "Conv-PL-FCL-AL"})  # no dropout: batched runs are exact
     data = prepare_data(run.data)

@@ -8,21 +8,24 @@ import optuna
 import pytest
 import torch
 
-from objectives import RunConfig, fit, make_objective, prepare_data
-from objectives.skip import (
+from objectives import RunConfig, make_objective
+from objectives.train._trainer import fit
+from objectives.data._prepare import prepare_data
+from objectives.skip._labels import (
     assign_labels,
     map_scores,
     oversample,
-    routed_forward,
-    run_pipeline,
     score_thresholds,
     threshold_selection,
     top_selection,
 )
+from objectives.skip._routed import routed_forward
+from objectives.skip._pipeline import run_pipeline
 from objectives.skip import _pipeline
 from objectives._per_image import unpack_correct
 from objectives.skip._objective import REPORT_ATTRS
-from searchspace import Fixed, LayerlabError, Space, build_model
+from searchspace._dims import Fixed
+from searchspace import LayerlabError, Space, build_model
 
 # Small and fast: 12 maps so that F = 10 fits, a one-conv router.
 TINY = {

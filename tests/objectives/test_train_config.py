@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from objectives import RunConfig, fit, prepare_data
-from objectives.train import TrainConfig, list_augmentations
+from objectives import RunConfig
+from objectives.train._trainer import fit
+from objectives.data._prepare import prepare_data
+from objectives.train._config import TrainConfig
+from objectives.train._augment import list_augmentations
 from searchspace import ConfigError
 
 CONTRACT_KEYS = {

@@ -5,8 +5,9 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from objectives import ClassifyObjective
-from searchspace import Categorical, Fixed, Space
+from objectives._objective import ClassifyObjective
+from searchspace import Categorical, Space
+from searchspace._dims import Fixed
 
 BASE = {"family": "seq", "dataset": "digits", "layers": "Conv-BN-PL-FCL-AL", "channels": 4, "fc_units": 16,
         "epochs": 1, "early_stopping": False, "optimizer": "sgd"}

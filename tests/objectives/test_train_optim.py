@@ -6,20 +6,19 @@ import pytest
 import torch
 from torch import nn
 
-from objectives.train import (
-    TrainConfig,
+from objectives.train._config import TrainConfig
+from objectives.train._optim import (
     build_optimizer,
     build_schedule,
-    classification_loss,
-    kernel_penalty,
-    kernel_weights,
     list_optimizers,
     list_schedules,
     register_optimizer,
     register_schedule,
     schedule_interval,
 )
-from searchspace import ConfigError, RegistryError
+from objectives.train._loss import classification_loss, kernel_penalty, kernel_weights
+from searchspace import ConfigError
+from searchspace._errors import RegistryError
 
 ALL_OPTIMIZERS = ("adadelta", "adagrad", "adam", "adamax", "adamw", "nadam", "rmsprop", "sgd")
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from objectives import RunConfig, fit, prepare_data
-from objectives.train import Diverged, count_flops, load_checkpoint
+from objectives import RunConfig
+from objectives.train._trainer import fit
+from objectives.data._prepare import prepare_data
+from objectives.train import Diverged
+from objectives.train._metrics import count_flops
+from objectives.train._checkpoint import load_checkpoint
 from searchspace import ConfigError
 
 FAST = {"family": "seq", "dataset": "digits", "layers": "Conv-BN-PL-FCL-AL", "channels": 8, "fc_units": 32}
@@ -206,7 +210,7 @@ def test_metrics_hold_what_a_trial_stores():
 
 
 def test_cpu_training_uses_layerlab_threads_and_restores_torchs_setting(monkeypatch):
-    from objectives.train import cpu_threads
+    from objectives.train._device import cpu_threads
 
     run = _run(epochs=1, early_stopping=False)
     data = prepare_data(run.data)

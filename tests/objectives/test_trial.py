@@ -6,8 +6,11 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from objectives import RunConfig, trial_config
-from searchspace import Categorical, Fixed, Space, grid_points, sample
+from objectives import RunConfig
+from objectives._trial import trial_config
+from searchspace import Categorical, Space, grid_points
+from searchspace._dims import Fixed
+from searchspace._space import sample
 from searchspace.errors import ConfigError
 
 BASE = {"family": "seq", "dataset": "digits", "channels": 4, "epochs": 1}

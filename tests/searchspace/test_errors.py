@@ -1,4 +1,5 @@
-"""The public errors module names every error a user can catch, and nothing reaches past it."""
+"""searchspace.errors names every error class, searchspace names the ones a user catches, and
+nothing reaches past them."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+import searchspace
 import searchspace.errors as errors
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("searchspace", "objectives", "studies")
+NAMES = sorted(name for name in dir(errors) if not name.startswith("_") and name != "annotations")
 
 
 def _all_modules():
@@ -36,11 +39,22 @@ def test_every_user_error_class_is_exported():
         cls.__name__ for cls in _subclasses(errors.LayerlabError)
         if cls.__module__.split(".")[0] in PACKAGES
     }
-    missing = defined - set(errors.__all__)
+    missing = defined - set(NAMES)
     assert not missing, f"not exported by searchspace.errors: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("name", errors.__all__)
+def test_the_errors_a_user_catches_are_public_and_the_rest_are_their_subclasses():
+    public = {name for name in searchspace.__all__ if name.endswith("Error")}
+    assert {"LayerlabError", "ConfigError", "StudyError", "FaultError"} <= public
+    for name in NAMES:
+        value = getattr(errors, name)
+        if isinstance(value, type) and issubclass(value, errors.LayerlabError):
+            assert any(issubclass(value, getattr(searchspace, p)) for p in public), name
+        if name in public:
+            assert getattr(searchspace, name) is value, name
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_each_exported_name_resolves(name):
     value = getattr(errors, name)
     if name in ("valid_list", "did_you_mean"):  # the two helpers that build the one-line messages

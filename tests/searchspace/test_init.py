@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from searchspace import INIT_SCHEMES, build_model
+from searchspace.families._init import INIT_SCHEMES
+from searchspace import build_model
 from searchspace.families._init import SCHEMES, TRUNCATED_STD, apply_init
 
 # (layer, fan_in, fan_out): the final Dense of seed 002's Baseline-2 at 32x32 (2048 -> 10) and a

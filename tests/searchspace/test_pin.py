@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from searchspace import Categorical, Space, Variants, When, apply_overrides, build_space, grid
+from searchspace import Categorical, Space, Variants, apply_overrides, build_space
+from searchspace._dims import When
+from searchspace._space import grid
 from searchspace.errors import ConfigError
 
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from searchspace import FamilyError, build_model, describe_model
-from searchspace.families import SkipCNN
+from searchspace._errors import FamilyError
+from searchspace import build_model, describe_model
+from searchspace.families._skip import SkipCNN
 
 
 def make(**kwargs) -> SkipCNN:

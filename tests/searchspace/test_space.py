@@ -8,27 +8,10 @@ import math
 import optuna
 import pytest
 
-from searchspace import (
-    Bool,
-    Categorical,
-    Fixed,
-    Float,
-    Int,
-    Ordering,
-    Presence,
-    Space,
-    SpaceError,
-    Variants,
-    When,
-    config_id,
-    grid,
-    grid_points,
-    grid_size,
-    params_to_config,
-    parse_layers,
-    random_configs,
-    sample,
-)
+from searchspace._dims import Bool, Fixed, When
+from searchspace import Categorical, Float, Int, Ordering, Presence, Space, SpaceError, Variants, grid_points
+from searchspace._space import config_id, grid, grid_size, params_to_config, random_configs, sample
+from searchspace._tokens import parse_layers
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 BASESEQ = ("Conv", "BN", "PL", "DropL", "FCL", "AL")
@@ -316,7 +299,7 @@ def test_random_configs_logs_nothing():
     "A new study created in memory" INFO line must not reach the terminal."""
     import logging
 
-    from searchspace import random_configs
+    from searchspace._space import random_configs
 
     records = []
     handler = logging.Handler()

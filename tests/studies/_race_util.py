@@ -9,7 +9,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from studies import create_or_resume, load_preset, run_worker, study_status
+from studies.engine._launch import create_or_resume
+from studies import load_preset, run_worker, study_status
 from studies.engine._cells import cell_key, repeat_of, trial_params
 from studies.engine._race import RaceSettings
 from studies.engine._race_storage import advance_race, race_spec, race_state

@@ -22,7 +22,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies import Overrides, StorageOptions, create_or_resume, load_preset, open_storage, study_status
+from studies import Overrides, StorageOptions, load_preset, study_status
+from studies.engine._launch import create_or_resume
+from studies.storage._backend import open_storage
 from tests.conftest import TINY_PRESET
 
 ROOT = Path(__file__).resolve().parents[2]

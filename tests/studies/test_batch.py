@@ -12,7 +12,8 @@ from optuna.trial import TrialState
 
 from objectives import _repeats
 from objectives._objective import ClassifyObjective
-from studies import Overrides, create_or_resume, launch, load_preset, run_worker
+from studies import Overrides, launch, load_preset, run_worker
+from studies.engine._launch import create_or_resume
 from studies.engine._batch import claim_siblings
 from studies.engine._cells import repeat_of, trial_params
 from tests.studies._util import OPTIONS, ROOT, assert_exactly_once, load

@@ -7,7 +7,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from searchspace import Categorical, Fixed, Space
+from searchspace import Categorical, Space
+from searchspace._dims import Fixed
 from searchspace.errors import ConfigError
 from studies.engine._cells import fill_slot
 from studies._spec import StudySpec

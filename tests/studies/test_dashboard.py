@@ -18,7 +18,8 @@ import pytest
 from optuna.artifacts import download_artifact, get_all_artifact_meta
 from optuna.trial import TrialState
 
-from studies import Overrides, create_or_resume, launch, load_preset, run_worker
+from studies import Overrides, launch, load_preset, run_worker
+from studies.engine._launch import create_or_resume
 from studies._artifacts import artifact_store_for
 from studies._artifacts import trial_files
 from tests.studies._util import OPTIONS, load

@@ -144,7 +144,8 @@ def test_claims_take_waiting_trials_in_order_exactly_once(url):
 
 
 def test_cell_trials_count_cells_as_full_trials_do(tiny_preset, tmp_path):
-    from studies import create_or_resume, load_preset
+    from studies.engine._launch import create_or_resume
+    from studies import load_preset
     from studies.engine._cells import requeue
 
     url = f"sqlite:///{tmp_path / 'c.db'}"

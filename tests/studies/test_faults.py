@@ -27,7 +27,8 @@ import pytest
 from optuna.trial import TrialState
 
 import cli
-from studies import StorageOptions, create_or_resume, load_preset, run_worker, study_status
+from studies import StorageOptions, load_preset, run_worker, study_status
+from studies.engine._launch import create_or_resume
 from studies._artifacts import checkpoint_dir_of
 from studies.engine._faults import EXIT_FAULT, DiskFullError, StorageLostError
 from studies.storage import open_storage

@@ -15,7 +15,8 @@ from optuna.trial import TrialState
 
 import studies.engine._gpu_share as gpu_share
 import studies.engine._worker
-from studies import create_or_resume, load_preset, load_study, run_worker
+from studies.engine._launch import create_or_resume
+from studies import load_preset, load_study, run_worker
 from studies.engine._cells import OOM_HANDED_BACK
 from studies.engine._gpu_options import check_trials_per_gpu
 from tests.studies.test_launch import _FakePopen

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import cli
-from studies import create_or_resume, load_preset, run_worker
+from studies.engine._launch import create_or_resume
+from studies import load_preset, run_worker
 from studies._artifacts import checkpoint_dir_of
 from studies._names import MAX_NAME, check_study_name, name_problem, study_slug
 from studies._spec import StudyError

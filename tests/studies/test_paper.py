@@ -34,7 +34,8 @@ def _study(report):
 
 
 def test_a_new_papers_table_and_text_come_from_its_spec():
-    from studies.analysis import build_report, format_summary
+    from studies.analysis._report import build_report
+    from studies.analysis._text import format_summary
 
     report = build_report(_study(LAYOUT), n_bootstrap=0, evaluators=("ped_anova",), datasets="none")
     section = next(s for s in report.sections if s.title == "Best per dataset (made-up paper, Table 9)")

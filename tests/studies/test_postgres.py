@@ -12,7 +12,8 @@ import optuna
 import pytest
 
 from searchspace.errors import StudyError
-from studies import create_or_resume, load_preset, study_status
+from studies.engine._launch import create_or_resume
+from studies import load_preset, study_status
 from tests.studies._util import OPTIONS, load
 
 pytestmark = pytest.mark.postgres

@@ -13,7 +13,8 @@ import torch
 
 from objectives import RunConfig
 from objectives._config import valid_keys
-from searchspace import Categorical, Variants, build_model, grid_points, random_configs
+from searchspace import Categorical, Variants, build_model, grid_points
+from searchspace._space import random_configs
 from studies import Overrides, launch, list_presets, load_preset, read_preset
 from tests.studies._util import assert_preset_refused
 

@@ -8,7 +8,8 @@ import pytest
 from optuna.trial import TrialState
 
 from searchspace import Categorical, Space
-from studies import StudySpec, build_space, format_leaderboard, launch, leaderboard
+from studies import StudySpec, format_leaderboard, launch, leaderboard
+from searchspace._pin import build_space
 from studies.engine._prune import PRUNED_ATTR, ConfigPruner, pruned_configs
 from studies.engine._worker import make_pruner
 
@@ -110,7 +111,7 @@ def test_make_pruner_wraps_optunas_pruners():
 
 @pytest.mark.slow
 def test_a_study_prunes_whole_configs_and_the_leaderboard_and_report_list_them(sqlite_url):
-    from studies.analysis import build_report
+    from studies.analysis._report import build_report
 
     space = build_space(TINY, Space([Categorical("lr", choices=[0.01, 1e-7])]))  # 1e-7: stays at chance
     spec = StudySpec(space=space, name="p", sampler="grid", repeats=3, pruner="median")

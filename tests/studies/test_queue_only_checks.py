@@ -6,9 +6,10 @@ import textwrap
 
 import pytest
 
-from objectives import DataConfig
+from objectives.data._config import DataConfig
 from objectives.data._shapes import data_shape, published_shape
-from searchspace import FamilyError, LayerlabError
+from searchspace._errors import FamilyError
+from searchspace import LayerlabError
 from studies import load_preset
 from studies.engine._launch import create_or_resume
 

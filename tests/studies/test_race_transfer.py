@@ -140,7 +140,8 @@ def _cli(*args, cwd):
     (["--race", "--race-mode", "transfer", "--compare-with", "full", "--workers", "2"], "drop --queue-only, --workers"),
 ])
 def test_bad_transfer_race_input_is_one_line_exit_2_and_writes_nothing(flags, message, tmp_path):
-    from studies import create_or_resume, load_preset
+    from studies.engine._launch import create_or_resume
+    from studies import load_preset
 
     full, cheap = _presets(tmp_path)
     two = write_preset(tmp_path, PRESET.format(name="two", dataset="digits", close=0.63).replace("close:", "other:")

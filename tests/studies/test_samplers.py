@@ -9,7 +9,8 @@ import pytest
 from optuna.trial import TrialState
 
 from searchspace import Categorical, Float, Space
-from studies import StudySpec, build_space, launch, leaderboard, study_status, trials_frame
+from studies import StudySpec, launch, leaderboard, study_status, trials_frame
+from searchspace._pin import build_space
 from studies.engine._worker import make_pruner, make_sampler
 
 TINY = {"family": "seq", "dataset": "digits", "layers": "Conv-BN-PL-FCL-AL", "channels": 4, "fc_units": 16,

@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from objectives.skip._objective import REPORT_ATTRS
-from objectives.train import list_optimizers
+from objectives.train._optim import list_optimizers
 from searchspace import LayerlabError
 from studies import Overrides, load_preset, trials_frame
 

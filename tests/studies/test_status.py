@@ -13,9 +13,13 @@ import pytest
 from optuna.trial import TrialState
 
 import cli
-from objectives import list_objectives, register_objective
-from searchspace import Categorical, ConfigError, Float, Space, config_id, sample
-from studies import StudySpec, build_space, create_or_resume, launch, load_preset, run_worker, study_status
+from objectives._objective import list_objectives
+from objectives import register_objective
+from searchspace import Categorical, ConfigError, Float, Space
+from searchspace._space import config_id, sample
+from studies import StudySpec, launch, load_preset, run_worker, study_status
+from searchspace._pin import build_space
+from studies.engine._launch import create_or_resume
 from tests.studies._util import OPTIONS, load
 
 ROOT = Path(__file__).resolve().parents[2]

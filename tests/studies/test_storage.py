@@ -6,7 +6,8 @@ import pytest
 
 from searchspace.errors import StorageError
 from studies import StorageOptions
-from studies.storage import backend_of, open_storage, redact, scheme_of
+from studies.storage import backend_of, open_storage, redact
+from studies.storage._registry import scheme_of
 from studies.storage import storage_file as sqlite_path
 from studies.storage._postgres import engine_url
 from tests.studies._util import run_together

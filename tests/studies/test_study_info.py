@@ -6,7 +6,8 @@ from __future__ import annotations
 import optuna
 
 from searchspace import Categorical, Float, Space
-from studies import StudySpec, build_space
+from studies import StudySpec
+from searchspace._pin import build_space
 from studies.engine._study_info import BEST_ATTR, best_config, describe_study, mark_best_config, spec_attributes
 
 

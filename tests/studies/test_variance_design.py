@@ -56,7 +56,8 @@ def test_a_bad_design_is_one_line_exit_2_and_writes_nothing(args, fragment, tmp_
 
 @pytest.mark.slow  # ~10 s: 12 one-epoch trials
 def test_a_variance_study_records_each_runs_seeds_and_reports_its_sources(tiny_preset, sqlite_url):
-    from studies.analysis import build_report, variance_sources
+    from studies.analysis._report import build_report
+    from studies.analysis._variance import variance_sources
 
     spec = Overrides(vary="init,split", repeats=2).apply(load_preset(str(tiny_preset)))
     study = launch(spec, storage=sqlite_url, study_name="v", progress=False)

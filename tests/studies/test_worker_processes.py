@@ -13,7 +13,8 @@ import pytest
 from optuna.trial import TrialState
 
 from searchspace import LayerlabError
-from studies import apply_overrides, launch, load_preset
+from searchspace._pin import apply_overrides
+from studies import launch, load_preset
 from studies.engine._processes import start_processes
 from tests.studies._util import OPTIONS, ROOT, assert_exactly_once, load
 

@@ -8,7 +8,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies import create_or_resume, launch, load_preset, run_worker, study_status
+from studies.engine._launch import create_or_resume
+from studies import launch, load_preset, run_worker, study_status
 from studies.storage import open_storage
 from tests.studies._util import OPTIONS, assert_exactly_once, load
 

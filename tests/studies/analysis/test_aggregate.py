@@ -10,7 +10,8 @@ from optuna.distributions import CategoricalDistribution
 from scipy import stats
 
 from searchspace.errors import AnalysisError
-from studies.analysis import aggregate_scores, aggregate_studies, format_aggregate
+from studies.analysis._aggregate import aggregate_scores, aggregate_studies
+from studies.analysis._aggregate_report import format_aggregate
 from tests.studies.analysis._synthetic import grid_study
 
 MODELS = ("m1", "m2", "m3")
@@ -128,7 +129,7 @@ def test_the_presets_baseline_is_the_default_reference_without_its_dataset():
     from dataclasses import replace
     from types import SimpleNamespace
 
-    from studies.analysis import collect
+    from studies.analysis._collect import collect
 
     table = replace(collect(_accuracy_study(MEANS)), spec=SimpleNamespace(baseline={"model": "m1", "dataset": "a"}))
     result = aggregate_studies([table], n_bootstrap=100)
@@ -199,7 +200,8 @@ def test_two_configs_with_the_same_shared_parameters_point_to_over():
 
 
 def test_report_of_a_study_that_varies_dataset_has_the_aggregate_sections():
-    from studies.analysis import build_report, format_summary
+    from studies.analysis._report import build_report
+    from studies.analysis._text import format_summary
 
     report = build_report(_accuracy_study(MEANS), n_bootstrap=0, datasets="none", evaluators=("anova",))
     titles = [s.title for s in report.sections]

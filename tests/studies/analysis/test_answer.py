@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from studies.analysis import build_report, importance_with_ci
+from studies.analysis._report import build_report
+from studies.analysis._importance import importance_with_ci
 from studies.analysis._answer import WHY_OTHERS, answer_table, importance_answer
 from studies.analysis._format import fmt_number
 from tests.studies.analysis._synthetic import grid_study
@@ -42,7 +43,7 @@ def test_the_answer_never_prints_a_share_its_noise_verdict_calls_noise():
     (fig,) = section.figures
     assert list(fig.data[0].x) == ["layers"]
     # the terminal says the same
-    from studies.analysis import format_summary
+    from studies.analysis._text import format_summary
 
     text = format_summary(report)
     assert "importance: Parameters that matter beyond seed noise (partial omega-squared): layers" in text

@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from studies.analysis import collect
+from studies.analysis._collect import collect
 from studies.analysis._choices import DRAWS, choice_effects, sampled
 from tests.studies.analysis._synthetic import grid_study
 

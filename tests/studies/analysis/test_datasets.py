@@ -8,11 +8,12 @@ import optuna
 import pytest
 import torch
 
-from searchspace import Categorical, Fixed, Space, Variants
+from searchspace import Categorical, Space, Variants
+from searchspace._dims import Fixed
 from studies import StudySpec
 from studies._presets import paper_report
 from studies._presets import load_preset
-from studies.analysis import describe_dataset
+from studies.analysis._datasets import dataset_statistics
 from studies.analysis._datasets import best_per_dataset, describe_datasets
 from studies.analysis._datasets import intensity_entropies, label_entropy
 from tests.studies.analysis._synthetic import grid_study
@@ -46,7 +47,7 @@ def test_label_entropy_in_bits():
 
 
 def test_digits_characterisation():
-    info = describe_dataset("digits")
+    info = dataset_statistics("digits")
     assert (info["images"], info["channels"], info["height"], info["width"], info["num_classes"]) == (1797, 1, 8, 8, 10)
     assert sum(info["class_counts"].values()) == 1797 and info["imbalance_ratio"] == pytest.approx(183 / 174)
     assert math.log2(10) - 0.01 < info["label_entropy_bits"] <= math.log2(10)
@@ -108,7 +109,8 @@ def test_best_model_per_dataset_from_the_study_spec_when_configs_are_absent():
 
 
 def test_report_shows_the_table_and_loads_only_embedded_datasets_by_default():
-    from studies.analysis import build_report, format_summary
+    from studies.analysis._report import build_report
+    from studies.analysis._text import format_summary
 
     report = build_report(_with_medmnist_spec(_medmnist_study(with_config=True)), n_bootstrap=0, evaluators=("ped_anova",))
     assert report.data["datasets"]["pathmnist"]["error"].startswith(("not loaded: not embedded", "unknown dataset"))

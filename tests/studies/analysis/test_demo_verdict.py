@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from studies import Overrides, launch, load_preset
-from studies.analysis import ablation_table
+from studies.analysis._leaderboard import ablation_table
 
 
 @pytest.mark.slow  # trains the demo's 21 cells at 3 epochs (~10 s on 2 cores)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studies.analysis import build_report
+from studies.analysis._report import build_report
 from studies.analysis._collect import collect
 from studies.analysis._epoch_test import NOT_SELECTION, best_test_over_epochs
 from studies.analysis._leaderboard import leaderboard_table

@@ -7,7 +7,7 @@ import optuna
 import pytest
 from scipy import stats
 
-from studies.analysis import importance_with_ci, variance_split
+from studies.analysis._importance import importance_with_ci, variance_split
 from studies.analysis._stats import variance_components
 from studies.analysis._importance import _importances
 from tests.studies.analysis._synthetic import ORDERS, conditional_study, grid_study

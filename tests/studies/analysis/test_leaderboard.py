@@ -11,7 +11,9 @@ from optuna.distributions import CategoricalDistribution
 from scipy import stats
 
 from searchspace.errors import AnalysisError
-from studies.analysis import ablation_table, collect, holm, leaderboard_table, mean_ci
+from studies.analysis._leaderboard import ablation_table, leaderboard_table
+from studies.analysis._collect import collect
+from studies.analysis._stats import holm, mean_ci
 from tests.studies.analysis._synthetic import add_failed_and_pruned, grid_study
 
 LAYERS = ("full", "no-BN", "no-Conv", "no-PL")
@@ -159,7 +161,8 @@ def test_a_study_without_completed_trials_is_refused():
 
 
 def test_a_preset_baseline_that_does_not_apply_falls_back_to_the_best_config():
-    from searchspace import Categorical, Fixed, Space
+    from searchspace import Categorical, Space
+    from searchspace._dims import Fixed
     from studies import StudySpec
 
     study = grid_study({"optimizer": ("adam", "sgd")}, lambda p: 0.9 if p["optimizer"] == "sgd" else 0.5)

@@ -12,10 +12,13 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from scipy import stats
 
-from objectives import ClassifyObjective
-from searchspace import Categorical, Fixed, Space
+from objectives._objective import ClassifyObjective
+from searchspace import Categorical, Space
+from searchspace._dims import Fixed
 from studies import StudySpec
-from studies.analysis import build_report, leaderboard_table, objective_metrics
+from studies.analysis._report import build_report
+from studies.analysis._leaderboard import leaderboard_table
+from studies.analysis._metrics import objective_metrics
 
 # per config: (cnn1 test accuracy per repeat, cnn3 minus cnn1 per repeat, skip fraction)
 SKIP_RUNS = {

@@ -10,7 +10,8 @@ import torch
 from scipy import stats
 
 from objectives._per_image import pack_correct, unpack_correct
-from studies.analysis import ablation_table, collect, leaderboard_table
+from studies.analysis._leaderboard import ablation_table, leaderboard_table
+from studies.analysis._collect import collect
 from studies.analysis._paired import compare_paired, crossed_variance, equivalence, power_summary
 from studies.analysis._stats import compare, vs_best_adjust
 from tests.studies.analysis._synthetic import grid_study
@@ -140,7 +141,7 @@ def test_per_image_correctness_round_trips_in_one_bit_per_image():
 
 
 def test_evaluate_returns_per_image_correctness_on_request():
-    from objectives.train import evaluate
+    from objectives.train._metrics import evaluate
 
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
     x, y = torch.randn(10, 1, 2, 2), torch.randint(0, 3, (10,))

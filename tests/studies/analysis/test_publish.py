@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from studies import failure_summary
-from studies.analysis import build_report, compare_studies, format_comparison, format_datasets, save_report
+from studies._results import failure_summary
+from studies.analysis._report import build_report
+from studies.analysis._transfer import compare_studies
+from studies.analysis._text import format_comparison, format_datasets
+from studies.analysis._publish import save_report
 from tests.studies.analysis._synthetic import add_failed_and_pruned, grid_study
 
 MEANS = {"full": 0.9, "no-BN": 0.8, "no-Conv": 0.5}

@@ -13,9 +13,10 @@ import optuna
 import pytest
 from plotly.offline import get_plotlyjs
 
-from searchspace import Categorical, Fixed, Space
+from searchspace import Categorical, Space
+from searchspace._dims import Fixed
 from studies import StudySpec
-from studies.analysis import build_report, write_report
+from studies.analysis._report import build_report, write_report
 from tests.studies.analysis._synthetic import add_failed_and_pruned, grid_study
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from studies.analysis import build_report, write_report
+from studies.analysis._report import build_report, write_report
 from tests.studies.analysis._browser import (check_page, find_chromium, numeric_study, sample_study, screenshot,
                                              tpe_study)
 

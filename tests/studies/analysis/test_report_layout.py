@@ -8,7 +8,7 @@ import functools
 
 import pandas as pd
 
-from studies.analysis import build_report
+from studies.analysis._report import build_report
 from studies.analysis._format import table_html
 from tests.studies.analysis._browser import sample_study, tpe_study
 
@@ -36,7 +36,7 @@ def test_a_sampled_study_leads_with_its_choices_then_the_configs_by_short_id():
     assert legend.open and list(legend.tables[0]["id"]) == [f"c{i:02d}" for i in range(1, 17)]
     page = report.to_html()
     assert "data-decision='1' title='the interval that made the verdict" in page
-    from studies.analysis import format_summary
+    from studies.analysis._text import format_summary
 
     text = format_summary(report).splitlines()
     assert text[1].startswith("choices: ") and any(line.startswith("importance: ") for line in text)

@@ -8,7 +8,8 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from searchspace.errors import AnalysisError
-from studies.analysis import build_report, format_summary, write_report
+from studies.analysis._report import build_report, write_report
+from studies.analysis._text import format_summary
 from tests.studies.analysis._synthetic import grid_study
 
 MEANS = {"full": 0.9, "no-BN": 0.8, "no-Conv": 0.5}
@@ -49,5 +50,7 @@ def test_launch_prints_the_next_commands_for_its_storage_and_study(tmp_path, cap
     out = capsys.readouterr().out
     assert f"study worker --storage {url} --study-name mine" in out
     assert f"study report --storage {url} --study-name mine" in out and f"study dashboard --storage {url}" in out
-    hidden = cli._next_steps("postgresql://me:secret@db/x", "demo")
+    from studies._summary import next_steps
+
+    hidden = next_steps("postgresql://me:secret@db/x", "demo")
     assert "secret" not in hidden and "password is hidden" in hidden

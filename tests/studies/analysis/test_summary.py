@@ -9,7 +9,9 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution
 
-from studies.analysis import ablation_table, collect, leaderboard_table, variance_split
+from studies.analysis._leaderboard import ablation_table, leaderboard_table
+from studies.analysis._collect import collect
+from studies.analysis._importance import variance_split
 from studies.analysis._summary import summary_facts, summary_sentences
 from tests.studies.analysis._synthetic import grid_study
 

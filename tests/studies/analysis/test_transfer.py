@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from searchspace.errors import AnalysisError
-from studies.analysis import compare_studies
+from studies.analysis._transfer import compare_studies
 from tests.studies.analysis._synthetic import grid_study
 
 MODELS = ("Conv2d+FCL", "BN+FCL", "BaseSeq", "BaseSeq(BN-Conv)", "Res64to512", "Res512", "Res512to64")
@@ -105,7 +105,7 @@ def test_vectorised_bootstrap_statistics_equal_scipy_including_ties():
 
 
 def test_rank_transfer_between_the_dataset_values_of_one_study():
-    from studies.analysis import build_report
+    from studies.analysis._report import build_report
     from studies.analysis._transfer import rank_transfer_matrix
 
     # "hard2:all" ranks the models as "full" does; "easy2:128" reverses them
@@ -234,7 +234,7 @@ def test_settle_probability_is_the_noncentral_t_and_the_cost_grows_with_noise():
 
 
 def test_fewer_than_three_shared_configs_are_refused_and_flips_have_a_gap_not_an_image_size():
-    from studies.analysis import build_report
+    from studies.analysis._report import build_report
     from studies.analysis._format import header_of
 
     small, full = _pair()

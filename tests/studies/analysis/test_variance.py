@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from searchspace.errors import AnalysisError
-from studies.analysis import variance_sources
+from studies.analysis._variance import variance_sources
 from studies.analysis._variance import components, pooled_variance, share_intervals, variance_section
 from tests.studies.analysis._synthetic import grid_study
 

@@ -18,8 +18,17 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from searchspace.errors import StorageError
-from studies.storage import (Backend, StorageOptions, backend_of, list_schemes, open_storage, redact, register,
-                             storage_file, trial_id_of)
+from studies.storage import (
+    Backend,
+    StorageOptions,
+    backend_of,
+    open_storage,
+    redact,
+    register,
+    storage_file,
+    trial_id_of,
+)
+from studies.storage._registry import list_schemes
 from tests.studies._util import postgres_database
 
 OPTIONS = StorageOptions(heartbeat_interval=1, grace_period=3, outage_limit=30)
