@@ -42,8 +42,10 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in ("data", "skip", "train", "catalog", "interface"):  # ``objectives.data`` after ``import objectives``
+    if name in ("data", "skip", "train"):  # ``objectives.data`` after ``import objectives``, as before
         _load_builtins()
+        return importlib.import_module(f"objectives.{name}")
+    if name in ("catalog", "interface"):  # torch-free
         return importlib.import_module(f"objectives.{name}")
     raise AttributeError(f"module 'objectives' has no attribute {name!r}")
 
