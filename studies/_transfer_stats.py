@@ -57,7 +57,6 @@ contrasts, which 3 to 5 repeats cannot measure (in the calibration's 1 SD design
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,6 +64,8 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from studies import _design as design
 
 MAX_REPEATS_ASKED = 100  # the cost statement looks no further than this many repeats per config
 COST_TARGET = 0.9  # the cost statement: repeats to settle this share of the pairs the other study settles
@@ -146,10 +147,10 @@ def _paired(blocks: Sequence[Sequence[Any]]) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=1024)
 def tukey_critical(level: float, k: int, df: int) -> float:
-    """The Tukey-Kramer multiplier of a contrast's standard error: ``q(level; k, df) / sqrt(2)``."""
-    return float(stats.studentized_range.ppf(level, k, df)) / np.sqrt(2)
+    """The Tukey-Kramer multiplier of a contrast's standard error, ``q(level; k, df) / sqrt(2)``, at
+    simultaneous ``level``: the one implementation, ``studies._design.tukey_critical``."""
+    return design.tukey_critical(k, df, 1 - level)
 
 
 def pair_index(k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ from objectives.interface import end_start_up, pause_collection, resume_collecti
 from objectives.interface import check_batch_mode
 from searchspace.errors import ConfigError
 from studies._artifacts import CHECKPOINT_KEY, SPEC_ATTR, checkpoint_dir_of, default_artifact_dir
-from studies._artifacts import default_checkpoint_dir as checkpoints_beside
+from studies._artifacts import default_checkpoint_dir
 from studies.engine._cells import count_cells, queue_grid, queue_slots, requeue_failed
 from studies._options import MAX_CELLS
 from studies.engine._faults import EXIT_FAULT, PARENT_ENV, FaultError, check_cell_limit, stop_on_signals
@@ -50,7 +50,9 @@ from studies.engine._worker import work
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def default_checkpoint_dir(storage_url: str, study_name: str) -> Path:
+def _unrecorded_checkpoint_dir(storage_url: str, study_name: str) -> Path:
+    """Where a study made before its checkpoint folder was recorded on it keeps checkpoints: beside
+    its SQLite file, else under ``runs/`` (a new study records ``default_checkpoint_dir``'s)."""
     path = storage_file(storage_url)
     root = path.parent if path is not None else Path("runs")
     return root / "checkpoints" / study_slug(study_name)  # a name is never a path (studies._names)
@@ -149,7 +151,7 @@ def create_or_resume(
             study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
             where = Path(artifact_dir).resolve() if artifact_dir is not None else default_artifact_dir(storage_url)
             resume = (Path(checkpoint_dir).resolve() if checkpoint_dir is not None
-                      else checkpoints_beside(where, study_name))
+                      else default_checkpoint_dir(where, study_name))
             study.set_user_attr(SPEC_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(),
                                             "artifact_dir": str(where), "checkpoint_dir": str(resume),
                                             CHECKPOINT_KEY: secrets.token_hex(16)})
@@ -275,7 +277,7 @@ def _launch(spec, storage, study_name, workers, gpus, device, data_dir, checkpoi
                                        gated=True)
         if gpus:
             end_start_up()  # no worker runs in this process: its start-up ends here (objectives._warm)
-        checkpoint_dir = checkpoint_dir or checkpoint_dir_of(study) or default_checkpoint_dir(storage, study_name)
+        checkpoint_dir = checkpoint_dir or checkpoint_dir_of(study) or _unrecorded_checkpoint_dir(storage, study_name)
         released = True  # from here a stop is SIGTERM: a released worker hands its running cell back
         release(helpers, {"checkpoint_dir": str(checkpoint_dir), "trials_per_gpu": share.per_gpu})
         bar = _progress_bar(spec, study, progress)
