@@ -38,13 +38,6 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def parse_value(text: str) -> Any:
-    """A ``--set`` value (the one grammar: ``Overrides.parse_value``)."""
-    from studies import Overrides
-
-    return Overrides.parse_value(text)
-
-
 def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
     from studies import Overrides
 
@@ -246,7 +239,7 @@ def cmd_study_report(args: argparse.Namespace) -> int:
                           n_bootstrap=args.bootstrap, seed=args.seed, data_dir=args.data_dir, datasets=args.datasets,
                           progress=not args.no_progress and sys.stderr.isatty(), margin=args.margin)
     if args.out or not args.json:  # the default file is named after the study (a name is never a path)
-        save_report(report, args.out, study, storage=args.storage, artifact_dir=args.artifact_dir,
+        save_report(report, args.out or None, study, storage=args.storage, artifact_dir=args.artifact_dir,
                     upload=not args.no_upload, plotly=args.plotly,
                     warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
     if args.json:

@@ -1,7 +1,7 @@
 """Calibration of the aggregates over tasks (issue 21, item 9): do the intervals of the IQM, of the
 probability of improvement P(X > Y) and of the performance profile cover the truth?
 
-Simulated tasks with known truth go through ``studies.analysis.aggregate_scores``, the core that
+Simulated tasks with known truth go through ``studies.analysis._aggregate.aggregate_scores``, the core that
 ``aggregate_studies`` (``study aggregate`` and the report's section) runs; one check runs a study
 through ``aggregate_studies`` and asserts it hands the same numbers to that core.
 

@@ -1,5 +1,5 @@
 """Calibration of parameter importance (issue #10, item 4): simulated studies with known truth,
-analysed by the real ``studies.analysis.importance_with_ci``.
+analysed by the real ``studies.analysis._importance.importance_with_ci``.
 
 Studies are built in layerlab's trial layout (user attrs ``config_id``, ``repeat``, a ``seed``
 shared across configs, ``config``) in Optuna in-memory storage. Each has one categorical

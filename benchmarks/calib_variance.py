@@ -1,5 +1,5 @@
 """Calibration of the sources of variance (issue 21, part 8): do the variance shares' intervals of
-``studies.analysis.variance_sources`` cover the true shares?
+``studies.analysis._variance.variance_sources`` cover the true shares?
 
 A simulated variance design: 3 configs, one block of ``R`` runs per source in which only that
 source moves the score (``objectives._seeding``). True variances per source 0.45 / 0.30 / 0.15 /

@@ -10,8 +10,8 @@ other module is private.
 # (``study status``) never need, so every name below is imported on first use (PEP 562). A first
 # use also registers the built-in config parts and objectives (``objectives.skip``,
 # ``objectives._synthetic``), as an eager import did; the name check needs no torch at all.
-import importlib
-import sys
+import importlib as _importlib
+import sys as _sys
 
 from objectives._known import check_names
 from objectives._known import serve_config_keys as _serve_config_keys
@@ -28,40 +28,43 @@ _BUILTINS = ("objectives._config", "objectives._objective", "objectives._check",
              "objectives.data", "objectives.train", "objectives.skip", "objectives._synthetic")
 
 
+_SUBPACKAGES = ("catalog", "data", "interface", "skip", "train")
+_TORCH_FREE = ("catalog", "interface")
+
+
 def _load_builtins() -> None:
     """Import the modules that register the built-in config parts, objectives and datasets (once;
-    later calls find them in ``sys.modules``)."""
+    later calls find them in ``_sys.modules``)."""
     for module in _BUILTINS:
-        if module not in sys.modules:
-            importlib.import_module(module)
+        if module not in _sys.modules:
+            _importlib.import_module(module)
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         _load_builtins()
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(_importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in ("data", "skip", "train"):  # ``objectives.data`` after ``import objectives``, as before
-        _load_builtins()
-        return importlib.import_module(f"objectives.{name}")
-    if name in ("catalog", "interface"):  # torch-free
-        return importlib.import_module(f"objectives.{name}")
+    if name in _SUBPACKAGES:  # ``objectives.data`` after ``import objectives``, as an eager import bound it
+        if name not in _TORCH_FREE:
+            _load_builtins()
+        return _importlib.import_module(f"objectives.{name}")
     raise AttributeError(f"module 'objectives' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted({*__all__, *_SUBPACKAGES})
 
 
 def _live_config_keys() -> list[str] | None:
     """Every config key the registries know once the objectives are imported (a config part you
     registered counts: reading it through this package registers the built-in ones); None before,
     when the built-in names are all there is."""
-    if "objectives._config" not in sys.modules:
+    if "objectives._config" not in _sys.modules:
         return None
     _load_builtins()
-    return sys.modules["objectives._config"].valid_keys()
+    return _sys.modules["objectives._config"].valid_keys()
 
 
 _serve_config_keys(_live_config_keys)

@@ -1,10 +1,10 @@
 """Run configuration: the flat config a space produces, split into model, data and training parts.
 
-A trial's config is one flat mapping (what :func:`searchspace.sample` returns and what is stored on
+A trial's config is one flat mapping (what ``searchspace.interface.sample`` returns and what is stored on
 the trial), e.g. ``{'family': 'seq', 'layers': [...], 'dataset': 'digits', 'lr': 0.001}``.
 :meth:`RunConfig.from_flat` validates it and splits it into
 
-- ``model``: ``family``, ``init`` and the family's own keys (see ``searchspace.family_params``);
+- ``model``: ``family``, ``init`` and the family's own keys (see ``searchspace.interface.family_params``);
 - ``data``: a :class:`DataConfig`;
 - ``train``: a :class:`TrainConfig`;
 - ``parts``: extra parts an objective registered with :func:`register_config_part` (e.g. the

@@ -1,8 +1,8 @@
 """Optuna objectives: trial -> config -> train -> validation accuracy.
 
-The path through a trial is :func:`objectives.trial_config` (``searchspace.sample``, the only
-caller of ``trial.suggest_*``, then :meth:`RunConfig.from_flat`) -> ``build_model`` ->
-:func:`objectives.train.fit` -> metrics. The objective value is **validation** accuracy; test
+The path through a trial is ``objectives._trial.trial_config`` (``searchspace.interface.sample``,
+the only caller of ``trial.suggest_*``, then :meth:`RunConfig.from_flat`) -> ``build_model`` ->
+``objectives.train.fit`` -> metrics. The objective value is **validation** accuracy; test
 metrics are stored beside it as user attributes and never optimised. Pruning reports happen here
 and nowhere else.
 """

@@ -3,7 +3,7 @@
 :func:`run_repeats` is the batched counterpart of calling :class:`ClassifyObjective` once per
 trial. Each trial still gets its own seed, user attributes, per-epoch reports (so a pruner may
 stop one repeat while the others go on) and objective value, so nothing downstream of a trial
-changes. The training itself is :func:`objectives.train.fit_batched`.
+changes. The training itself is ``objectives.train._batched.fit_batched``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The one path from an Optuna trial to its config.
 
-``trial -> searchspace.sample(space) -> RunConfig``: :func:`searchspace.sample` is the only function
+``trial -> sample(space) -> RunConfig``: ``searchspace.interface.sample`` is the only function
 that calls ``trial.suggest_*`` and decodes the parameters into a flat config;
 :meth:`RunConfig.from_flat` checks that config and types it. Every caller goes through
 :func:`trial_config`: the objectives (to train the config), a worker filling a sampled study's slot

@@ -2,7 +2,7 @@
 
 A dimension is frozen plain data: it knows its Optuna parameter name, the config key(s) it writes,
 the values a grid enumerates, and how to decode a parameter value into config values. It never
-calls Optuna itself; :func:`searchspace.sample` is the one place that does.
+calls Optuna itself; ``searchspace.interface.sample`` is the one place that does.
 """
 
 from __future__ import annotations

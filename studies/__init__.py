@@ -44,7 +44,8 @@ _LAZY = {
     ),
     "run_dashboard": "studies.engine._dashboard",
     # analyse it
-    **dict.fromkeys(("build_report", "to_json"), "studies.analysis._report"),
+    "build_report": "studies.analysis._report",
+    "to_json": "studies._json",
     **dict.fromkeys(("save_report", "write_aggregate"), "studies.analysis._publish"),
     "compare_studies": "studies.analysis._transfer",
     **dict.fromkeys(("format_comparison", "format_datasets"), "studies.analysis._text"),

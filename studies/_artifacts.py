@@ -32,7 +32,8 @@ from studies.storage import storage_file
 from objectives.interface import SCALAR_METRICS
 
 log = logging.getLogger("layerlab")
-CHECKPOINT_KEY = "checkpoint_key"  # random, per study: its checkpoints record it (objectives.train.checkpoint_owner)
+# random, per study: its checkpoints record it (objectives.interface.checkpoint_owner)
+CHECKPOINT_KEY = "checkpoint_key"
 # Scalars copied into trial.json beside the config (whichever the objective recorded).
 SUMMARY_ATTRS = (
     "config_id", "seed", "repeat", *SCALAR_METRICS,  # the objectives' one list of scalar metrics

@@ -391,7 +391,17 @@ def tukey_critical(k: int, df: float, alpha: float) -> float:
 
     if k <= 2:
         return float(stats.t.ppf(1 - alpha / 2, df)) if df < INF_DF else float(stats.norm.ppf(1 - alpha / 2))
-    return float(stats.studentized_range.ppf(1 - alpha, k, min(df, INF_DF)) / math.sqrt(2))
+    return studentized_critical(1 - alpha, k, min(df, INF_DF))
+
+
+@functools.lru_cache(maxsize=4096)
+def studentized_critical(level: float, k: int, df: float) -> float:
+    """The Tukey-Kramer multiplier of a contrast's standard error among ``k`` means at
+    simultaneous ``level``: ``q(level; k, df) / sqrt(2)`` (``scipy.stats.studentized_range``), for
+    every k and df as given (:func:`tukey_critical` adds the two-config and large-df cases)."""
+    from scipy import stats
+
+    return float(stats.studentized_range.ppf(level, k, df)) / math.sqrt(2)
 
 
 # -- power -----------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ LEADERBOARD_COLUMNS = ["config_id", "label", "n", "val_mean", "val_std", "val_ci
 
 def leaderboard(study: optuna.Study) -> pd.DataFrame:
     """Completed trials grouped by config, best first: the one leaderboard
-    (``studies.analysis.leaderboard_table``: mean, std and CI of validation accuracy over repeats,
+    (``studies.analysis._leaderboard.leaderboard_table``: mean, std and CI of validation accuracy over repeats,
     test accuracy beside; selection is on validation), cut to the columns ``study launch`` prints.
     ``params`` here is the model's parameter count."""
     import pandas as pd  # here: `study status` reads no frame and skips pandas' import

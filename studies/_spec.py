@@ -151,7 +151,7 @@ class StudySpec:
         Every config must resolve. With ``check_data`` (what ``launch`` does, except with
         ``--queue-only``, where the data may live only on the workers) each distinct data config
         is also loaded and split and, for a grid, each distinct model built at its data's shape on
-        the meta device (:func:`objectives.check_run`), so a missing dataset or an impossible
+        the meta device (``objectives.interface.check_run``), so a missing dataset or an impossible
         model fails here, before anything is written, not inside every trial. ``check_models``
         without ``check_data`` (a launch that only queues) builds each grid model on the meta device
         at its data's shape, read from the files when they are here and from the dataset's

@@ -149,8 +149,8 @@ def _paired(blocks: Sequence[Sequence[Any]]) -> bool:
 
 def tukey_critical(level: float, k: int, df: int) -> float:
     """The Tukey-Kramer multiplier of a contrast's standard error, ``q(level; k, df) / sqrt(2)``, at
-    simultaneous ``level``: the one implementation, ``studies._design.tukey_critical``."""
-    return design.tukey_critical(k, df, 1 - level)
+    simultaneous ``level`` and any df (``studies._design.studentized_critical``)."""
+    return design.studentized_critical(level, k, df)
 
 
 def pair_index(k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -181,9 +181,12 @@ def test_launch_checks_data_models_and_devices_before_writing(args, fragment, tm
 
 def test_scientific_notation_and_common_keys_in_set(tmp_path, monkeypatch, capsys):
     import cli
+    from studies import Overrides
 
-    assert cli.parse_value("1e-4") == 1e-4 and cli.parse_value("5E-4,1e-3") == [5e-4, 1e-3]
-    assert cli.parse_value("Conv-BN") == "Conv-BN" and cli.parse_value("true") is True
+    parse = Overrides.parse_value  # the one --set grammar, which the CLI uses
+    assert parse("1e-4") == 1e-4 and parse("5E-4,1e-3") == [5e-4, 1e-3]
+    assert parse("Conv-BN") == "Conv-BN" and parse("true") is True
+    assert Overrides.parse_sets(["lr=1e-3", "layers=Conv-BN"]) == {"lr": 1e-3, "layers": "Conv-BN"}
     assert cli.main(["model", "describe", "resnet", "--set", "num_classes=1000", "--set", "input_size=224", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["output_shape"] == [1, 1000] and info["params"] == 11_689_512

@@ -18,7 +18,7 @@ new code, its loader too (importing torch inside the function keeps the module t
 its module's name in ``BUILTIN_MODULES`` (``objectives.catalog._registry``). The older families keep their loaders in
 ``objectives.data`` (``_embedded``, ``_torchvision``, ``_medmnist``, which import torch at module
 level) and reference them by string. A Python user adds one with :func:`add_dataset` or
-``objectives.data.register_dataset``.
+``objectives.data._registry.register_dataset``.
 
 Normalisation is not an entry field: ``normalize: standard`` uses the mean and std of each run's own
 training split (``objectives.data._prepare.channel_stats``), and ``caffe`` ImageNet's means, so no

@@ -6,16 +6,11 @@ the package registers the built-in loaders; the names below are what the rest of
 uses.
 """
 
-# Every module of the package, imported as the package always did: importing them fills the
-# registries (loaders, optimizers, schedules, augmentations, the skip config part and objective).
-from objectives.data import _registry  # noqa: F401
+from objectives.data._prepare import DataShape, PreparedData, check_data, prepare_data
+
 # The built-in loaders, imported here as before (their entries, in objectives.catalog, name them by
 # "module:function" and would otherwise import them on the first load).
 from objectives.data import _embedded  # noqa: F401  (digits, mnist5k)
 from objectives.data import _medmnist  # noqa: F401  (the 12 MedMNIST 2D flags)
 from objectives.data import _subsets  # noqa: F401  (resolves <dataset>:hard2|easy2:<n>)
 from objectives.data import _torchvision  # noqa: F401  (mnist, fashion_mnist, cifar10/100)
-from objectives.data import _config  # noqa: F401
-from objectives.data import _describe  # noqa: F401
-from objectives.data._prepare import DataShape, PreparedData, check_data, prepare_data
-from objectives.data import _splits  # noqa: F401

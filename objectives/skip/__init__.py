@@ -6,10 +6,6 @@ Importing this package registers the ``skip`` config part (keys ``skip_maps``, `
 ``skip_layers`` objective. The network is the ``skip_cnn`` family in ``searchspace``.
 """
 
-# Every module of the package, imported as the package always did: importing them fills the
-# registries (loaders, optimizers, schedules, augmentations, the skip config part and objective).
-from objectives.skip import _config  # noqa: F401
-from objectives.skip import _labels  # noqa: F401
-from objectives.skip import _objective  # noqa: F401
-from objectives.skip import _pipeline  # noqa: F401
-from objectives.skip import _routed  # noqa: F401
+# Importing these registers the ``skip`` config part (_config) and the ``skip_layers`` objective
+# (_objective); the other modules are what they use.
+from objectives.skip import _config, _objective  # noqa: F401

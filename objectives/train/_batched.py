@@ -130,7 +130,7 @@ def batch_fallback_reason(
 
 @torch.no_grad()
 def _evaluate(fused: FusedModels, x: torch.Tensor, y: torch.Tensor, num_classes: int, precision: Precision):
-    """Per seed: mean loss, accuracy and confusion matrix, as :func:`objectives.train.evaluate`."""
+    """Per seed: mean loss, accuracy and confusion matrix, as ``objectives.train._metrics.evaluate``."""
     fused.train(False)
     loss_sum = torch.zeros(fused.k, device=x.device)
     preds = []
@@ -151,7 +151,7 @@ def _evaluate(fused: FusedModels, x: torch.Tensor, y: torch.Tensor, num_classes:
 
 def per_model_losses(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     """Each model's mean cross-entropy, ``(k,)``, from logits ``(k, B, classes)`` and targets ``(k, B)``
-    (class indices) or ``(k, B, classes)`` (probabilities): :func:`objectives.train.classification_loss`
+    (class indices) or ``(k, B, classes)`` (probabilities): ``objectives.train._loss.classification_loss``
     of each model, in one call (float32 even under autocast)."""
     k, b = logits.shape[:2]
     flat = F.cross_entropy(logits.float().reshape(k * b, -1), target.reshape(k * b, *target.shape[2:]),
@@ -329,7 +329,7 @@ def _fit_batched(
 
 def _result(model, seed, selected, history, stopped_early, k, data, n_params, flops, precision) -> FitResult:
     """A seed's FitResult: its selected weights evaluated on val and test by the very
-    :func:`objectives.train.evaluate` that ``fit`` uses."""
+    ``objectives.train._metrics.evaluate`` that ``fit`` uses."""
     channels_last = data.x_train.ndim == 4
     val_loss, val_acc, _, val_ok = evaluate(model, data.inputs("val"), data.labels("val"), data.num_classes,
                                             channels_last=channels_last, per_image=True, precision=precision)

@@ -1,7 +1,7 @@
 """The training loop: resident tensors in, metrics out.
 
 ``fit`` trains one model with one seed; the repeats of a config that train together in one
-vectorised pass have their own entry point (``objectives.train.fit_batched``). Two pieces can be
+vectorised pass have their own entry point (``objectives.train._batched.fit_batched``). Two pieces can be
 swapped without touching the loop (airbench's ``make_net``): ``build`` makes the model from the
 config and the data (default :func:`build_for_data`), and ``forward`` calls it on a batch (default
 ``model(x)``; the skip pipeline passes each image's route this way, see
@@ -80,7 +80,7 @@ class FitResult:
     test_accuracy: float
     confusion: list[list[int]]  # rows: true class, columns: predicted class (test set)
     params: int  # trainable parameters
-    flops: int  # FLOPs of one forward pass of one image (see objectives.train.count_flops)
+    flops: int  # FLOPs of one forward pass of one image (see objectives.train._metrics.count_flops)
     train_seconds: float  # wall time of all epochs, validation included
     images_per_second: float  # training throughput: images / seconds of the training passes
     extra: dict[str, Any] = field(default_factory=dict)

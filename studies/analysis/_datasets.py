@@ -71,7 +71,7 @@ def label_entropy(counts: Sequence[int]) -> float:
 
 def dataset_statistics(name: str, data_dir: str | Path | None = None) -> dict[str, Any]:
     """Size, channels, class balance, label entropy and mean image-intensity entropy of a dataset
-    (loaded through ``objectives.data.load_dataset``; a missing dataset raises its own error)."""
+    (loaded through ``objectives.load_dataset``; a missing dataset raises its own error)."""
     from objectives import load_dataset
 
     raw = load_dataset(name, data_dir)

@@ -1,5 +1,5 @@
 """Objective-specific metrics: the scalar user attributes an objective declares in ``report_attrs``
-(``objectives.objective_report_attrs``), summarised per config, and the pairs of them a reader
+(``objectives.interface.objective_report_attrs``), summarised per config, and the pairs of them a reader
 compares first (seed 003: CNN-3 against CNN-1), paired within each trial.
 
 Which attributes: the study spec names its objective; the objective class declares them, read

@@ -22,6 +22,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from searchspace.interface import atomic_write
+from studies._json import jsonable, to_json
 from studies._presets import paper_report
 from studies.analysis import _decisions as decisions
 from studies.analysis import _sections as sections_of
@@ -69,32 +70,6 @@ class Report:
 
     def to_html(self, *, plotly: str = "inline") -> str:
         return render_html(self, plotly=plotly)
-
-
-def to_json(value: Any, **kwargs: Any) -> str:
-    """``value`` (a report's data, a comparison, an aggregate: dicts, frames, numpy numbers) as
-    plain JSON text; ``kwargs`` go to :func:`json.dumps` (``indent=2``)."""
-    return json.dumps(jsonable(value), **kwargs)
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON: NaN/inf -> None, numpy scalars -> Python numbers, frames -> records."""
-    if isinstance(value, pd.DataFrame):
-        return jsonable(value.to_dict(orient="records"))
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    return value
 
 
 # One BLAS thread: the report's matrices are small (an ANOVA design of a few thousand rows), and

@@ -1,7 +1,7 @@
 """Workers that train the repeats of one config together (``--batch-repeats auto|on``).
 
 After a worker claims a cell, :func:`run_config_batch` decides (see
-:func:`objectives.train.choose_batched`) whether that config's repeats train batched. If so it
+``objectives.train._batched.choose_batched``) whether that config's repeats train batched. If so it
 claims the config's other WAITING cells through the same atomic WAITING -> RUNNING transition
 that :func:`studies.engine._worker.claim_waiting` uses, trains them in one pass, and finishes each trial
 on its own: its own heartbeat, user attributes, per-epoch pruning, artifacts and ``study.tell``.

@@ -89,7 +89,7 @@ def queue_slots(study: optuna.Study, spec: StudySpec) -> int:
 def fill_slot(study: optuna.Study, trial: optuna.trial.Trial, spec: StudySpec) -> None:
     """Give a just-claimed slot of a sampled study its parameters and queue its other repeats.
 
-    The sampler fills the slot through the one trial-to-config path (:func:`objectives.trial_config`);
+    The sampler fills the slot through the one trial-to-config path (``objectives.interface.trial_config``);
     the repeats are queued once the parameters are set and before the config is checked, so a
     config that fails its check fails in every repeat. A grid cell, or a slot's repeat, arrives
     with its parameters: nothing to do.

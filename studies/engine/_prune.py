@@ -280,7 +280,7 @@ def pruned_configs(study: optuna.Study) -> list[dict[str, Any]]:
 def skip_pruned_config(study: optuna.Study, trial: optuna.trial.Trial, record_params: Callable[[], Any]) -> None:
     """Raise ``optuna.TrialPruned`` before any training when ``trial``'s config was already pruned
     under a :class:`ConfigPruner` (a repeat that starts after its config's decision costs no
-    epoch). ``record_params`` suggests the trial's parameters first (``objectives.trial_config``), so it
+    epoch). ``record_params`` suggests the trial's parameters first (``objectives.interface.trial_config``), so it
     reads like its config's other trials; it gets their ``config_id``, ``pruned_config`` and
     ``pruned_at_epoch`` = 0."""
     if not isinstance(study.pruner, ConfigPruner):

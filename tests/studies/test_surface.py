@@ -3,6 +3,7 @@ docs/api.md list (tests/test_layers.py holds the rest: who may import what)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 import objectives
 import searchspace
 import studies
+from studies import to_json
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"studies": studies, "objectives": objectives, "searchspace": searchspace}
@@ -79,11 +81,68 @@ def test_reading_the_surface_imports_no_torch():
     assert out.stdout.strip() == "False", out.stdout + out.stderr
 
 
-def test_the_grid_listing_and_the_launch_summary_are_what_the_cli_prints(tmp_path):
+def test_the_grid_listing_is_what_space_grid_prints(capsys):
+    import cli
     from studies import describe_grid, load_preset
 
     listing = describe_grid(load_preset("demo"), limit=2)
-    text = listing.text()
-    assert text.startswith("preset 'demo': ") and "trials" in text.splitlines()[0]
-    assert len(listing.to_dict()["configs"]) == 2 and listing.size >= 2
-    assert text.splitlines()[-1].lstrip().startswith("2  ")  # one line per listed cell, numbered
+    assert cli.main(["space", "grid", "--preset", "demo", "--limit", "2"]) == 0
+    assert capsys.readouterr().out == listing.text() + "\n"
+    assert cli.main(["space", "grid", "--preset", "demo", "--limit", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(to_json(listing.to_dict()))
+    assert len(listing.to_dict()["configs"]) == 2 and listing.text().splitlines()[-1].lstrip().startswith("2  ")
+
+
+def test_show_preset_is_the_file_as_written_with_its_grid(capsys):
+    import cli
+    from studies import show_preset
+    from studies._presets import preset_path
+
+    text = show_preset("demo")
+    assert text.startswith(preset_path("demo").read_text().rstrip())
+    assert text.splitlines()[-1].startswith("# grid: ") and text.splitlines()[-1].endswith(" trials")
+    assert cli.main(["presets", "show", "demo"]) == 0
+    assert capsys.readouterr().out == text + "\n"
+
+
+def test_format_launch_is_what_study_launch_prints_and_the_launch_holds_the_signals(tmp_path, capsys, monkeypatch):
+    import signal
+
+    import cli
+    from studies import format_launch, launch, load_preset, load_study
+    from studies.engine._faults import interrupt
+
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    assert cli.main(["study", "launch", "--storage", url, "--study-name", "q", "--queue-only"]) == 0
+    printed = capsys.readouterr().out
+    summary = format_launch(load_study(url, "q"), load_preset("demo"), storage=url, queue_only=True)
+    assert summary.error is None and printed == f"{summary.text}\n{summary.next_steps}\n"
+    assert "study worker --storage" in summary.next_steps
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        launch(load_preset("demo"), storage=url, study_name="q", queue_only=True, progress=False)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # an API call leaves the handlers alone
+        launch(load_preset("demo"), storage=url, study_name="q", queue_only=True, progress=False, handle_signals=True)
+        assert signal.getsignal(signal.SIGTERM) is interrupt  # what `study launch` asks for
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def test_a_command_process_imports_no_torch_for_a_command_that_needs_none():
+    # cli.run() = command_process() around main(): its start and its exit (the collector freeze,
+    # closing storages) must not import torch for `presets list`
+    import subprocess
+    import sys
+
+    code = ("import atexit, sys\n"
+            "atexit.register(lambda: sys.stderr.write(f\"torch={'torch' in sys.modules}\\n\"))\n"
+            "sys.argv = ['cli.py', 'presets', 'list']\n"
+            "import cli\n"
+            "cli.run()\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "demo" in out.stdout and out.stderr.strip().endswith("torch=False"), out.stderr

@@ -39,6 +39,7 @@ def test_a_sampled_study_leads_with_its_choices_then_the_configs_by_short_id():
     from studies.analysis._text import format_summary
 
     text = format_summary(report).splitlines()
+    assert report.summary().splitlines() == text  # the method the CLI calls is the same text
     assert text[1].startswith("choices: ") and any(line.startswith("importance: ") for line in text)
     # (a line longer than 100 columns wraps onto indented continuation lines)
     assert text[next(i for i, line in enumerate(text)

@@ -1,6 +1,6 @@
 """The storage contract: what the engine relies on, checked on every registered backend.
 
-Each backend (``studies.storage.list_schemes()``) gets a fresh storage from ``FACTORIES``; the
+Each backend (``studies.storage._registry.list_schemes()``) gets a fresh storage from ``FACTORIES``; the
 PostgreSQL case needs ``LAYERLAB_TEST_POSTGRES_URL`` (``.ci/postgres.sh`` starts a server) and
 skips without it, or fails under ``LAYERLAB_REQUIRE_POSTGRES=1`` as the other PostgreSQL tests do.
 """
