@@ -15,6 +15,7 @@ import sys as _sys
 
 from objectives._known import check_names
 from objectives._known import serve_config_keys as _serve_config_keys
+from searchspace.interface import lazy_attributes as _lazy_attributes
 
 _LAZY = {
     "RunConfig": "objectives._config",
@@ -40,17 +41,16 @@ def _load_builtins() -> None:
             _importlib.import_module(module)
 
 
+_serve_name, _ = _lazy_attributes(__name__, _LAZY, prepare=lambda module: _load_builtins())
+
+
 def __getattr__(name: str):
-    if name in _LAZY:
+    if name not in _SUBPACKAGES:
+        return _serve_name(name)
+    # ``objectives.data`` after ``import objectives``, as an eager import bound it
+    if name not in _TORCH_FREE:
         _load_builtins()
-        value = getattr(_importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    if name in _SUBPACKAGES:  # ``objectives.data`` after ``import objectives``, as an eager import bound it
-        if name not in _TORCH_FREE:
-            _load_builtins()
-        return _importlib.import_module(f"objectives.{name}")
-    raise AttributeError(f"module 'objectives' has no attribute {name!r}")
+    return _importlib.import_module(f"objectives.{name}")
 
 
 def __dir__() -> list[str]:

@@ -11,7 +11,7 @@ names without importing torch. The others first register the built-in objectives
 parts, as ``objectives`` does.
 """
 
-import importlib as _importlib
+from searchspace.interface import lazy_attributes as _lazy_attributes
 
 # name -> the module that defines it; torch-free modules first.
 _LIGHT = {
@@ -43,20 +43,11 @@ _HEAVY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name in _HEAVY:
+def _prepare(module: str) -> None:
+    if module not in _LIGHT.values():
         from objectives import _load_builtins
 
         _load_builtins()
-        module = _HEAVY[name]
-    elif name in _LIGHT:
-        module = _LIGHT[name]
-    else:
-        raise AttributeError(f"module 'objectives.interface' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LIGHT) | set(_HEAVY))
+__getattr__, __dir__ = _lazy_attributes(__name__, {**_LIGHT, **_HEAVY}, prepare=_prepare)

@@ -1,6 +1,6 @@
 """Names a package imports on first use (PEP 562), so importing it stays cheap: ``study status``
-must not import torch, and ``searchspace.errors`` names error classes defined in the packages
-above it. One implementation for ``searchspace``, ``searchspace.errors`` and ``studies``."""
+must not import torch. One implementation for ``searchspace``, ``searchspace.interface``,
+``objectives``, ``objectives.interface`` and ``studies``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,19 @@ import sys
 from collections.abc import Callable
 
 
-def lazy_attributes(module_name: str, table: dict[str, str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
+def lazy_attributes(
+    module_name: str, table: dict[str, str], *, prepare: Callable[[str], None] | None = None
+) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for the module ``module_name``: each name in ``table`` (name ->
-    the module defining it) is imported on first use and kept in the module's namespace."""
+    the module defining it) is imported on first use and kept in the module's namespace.
+    ``prepare(module)`` runs first, before that module is imported (the objectives register their
+    built-in parts there)."""
 
     def __getattr__(name: str) -> object:
         if name not in table:
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        if prepare is not None:
+            prepare(table[name])
         value = getattr(importlib.import_module(table[name]), name)
         setattr(sys.modules[module_name], name, value)
         return value

@@ -55,22 +55,14 @@ def imports_of(module: str) -> set[str]:
     an import of ``pkg.sub`` when that is a module (its package's ``__init__`` runs anyway, as for
     every import, and is not an edge of its own); a dotted string naming a product module (a lazy
     table's target, ``sys.modules[...]``, ``importlib.import_module(...)``) counts as an import of it."""
-    path = MODULES[module]
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     out: set[str] = set()
-    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            out.update(filter(None, (_owner(alias.name) for alias in node.names)))
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(parts + ([base] if base else []))
-            for alias in node.names:
-                target = _owner(f"{base}.{alias.name}") if f"{base}.{alias.name}" in MODULES else _owner(base)
-                if target:
-                    out.add(target)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "." in node.value \
+    for target, name in imported_names(module):
+        full = target if name is None else f"{target}.{name}"
+        owner = _owner(full if full in MODULES else target)
+        if owner:
+            out.add(owner)
+    for node in _runtime_nodes(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "." in node.value \
                 and node.value in MODULES:  # dotted only: "studies" is also a dict key in the analysis
             out.add(node.value)
     out.discard(module)
@@ -89,6 +81,25 @@ def _runtime_nodes(tree: ast.AST):
                 stack.extend(child.orelse)
                 continue
             stack.append(child)
+
+
+def imported_names(module: str) -> list[tuple[str, str | None]]:
+    """``(module, name)`` for each ``from module import name`` of the product in ``module``'s source
+    (``(module, None)`` for ``import module``), with relative imports resolved."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out: list[tuple[str, str | None]] = []
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.extend((alias.name, None) for alias in node.names if alias.name.split(".")[0] in LAYERS)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            if base.split(".")[0] in LAYERS:
+                out.extend((base, alias.name) for alias in node.names)
+    return out
 
 
 GRAPH = {module: imports_of(module) for module in MODULES}
@@ -111,25 +122,6 @@ def test_no_package_imports_another_packages_private_module():
     crossing = sorted(f"{a} -> {b}" for a, targets in GRAPH.items() for b in targets
                       if a.split(".")[0] != b.split(".")[0] and _is_private(b))
     assert crossing == [], "imports into another package's private module:\n" + "\n".join(crossing)
-
-
-def imported_names(module: str) -> list[tuple[str, str | None]]:
-    """``(module, name)`` for each ``from module import name`` of the product in ``module``'s source
-    (``(module, None)`` for ``import module``), with relative imports resolved."""
-    path = MODULES[module]
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    out: list[tuple[str, str | None]] = []
-    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            out.extend((alias.name, None) for alias in node.names if alias.name.split(".")[0] in LAYERS)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(parts + ([base] if base else []))
-            if base.split(".")[0] in LAYERS:
-                out.extend((base, alias.name) for alias in node.names)
-    return out
 
 
 def _public_api() -> dict[str, set[str]]:
