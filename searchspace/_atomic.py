@@ -5,7 +5,8 @@ dashboard stores) goes through :func:`atomic_write`: the bytes go to a temporary
 directory, which is flushed and fsynced and then moved over the target with ``os.replace`` (atomic
 on POSIX and Windows), and the directory is fsynced so the move survives a power cut. A kill -9 or
 a full disk in the middle leaves the previous file as it was; on an error the temporary file is
-removed (after a kill -9 it stays, hidden, beside the target and is never read).
+removed (after a kill -9 it stays, hidden, beside the target and is never read; :func:`leftover_temporaries`
+finds it for the target's owner to remove).
 
 Here, in the bottom package, because objectives (checkpoints) and studies (artifacts, reports)
 both write files and both may import searchspace. Written by hand: neither the standard library
@@ -15,11 +16,16 @@ nor the project's dependencies have a write-then-rename helper.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+# the temporary file of a write of <name> is .<name>.<random>.tmp: hidden, and never read as <name>
+_TEMP_PREFIX = ".{name}."
+_TEMP_SUFFIX = ".tmp"
 
 
 def atomic_write(
@@ -36,7 +42,7 @@ def atomic_write(
     as ``<name>.prev``). An ``OSError`` that names no file (a failed ``write``) is raised again with
     ``path`` as its file name, so the one-line error says where the disk was full."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX.format(name=path.name), suffix=_TEMP_SUFFIX, dir=path.parent)
     try:
         # mkstemp makes the file private (0600): give it the mode open() would (0666 less the umask),
         # so a report or an artifact is as readable by the team as any file the user writes
@@ -60,6 +66,14 @@ def atomic_write(
         raise
     _sync_directory(path.parent)
     return path
+
+
+def leftover_temporaries(path: str | Path) -> list[Path]:
+    """The temporary files that writes of ``path`` killed mid-way (kill -9, power cut) left beside
+    it. Only the owner of ``path`` may remove them, and only when no write of it is in flight: a
+    finished checkpoint's owner does, so a resumed cell leaves nothing behind."""
+    path = Path(path)
+    return sorted(path.parent.glob(f"{glob.escape(_TEMP_PREFIX.format(name=path.name))}*{_TEMP_SUFFIX}"))
 
 
 def _sync_directory(directory: Path) -> None:

@@ -11,7 +11,7 @@ The families import torch: their names are imported on first use (PEP 562).
 
 import sys as _sys
 
-from searchspace._atomic import atomic_write
+from searchspace._atomic import atomic_write, leftover_temporaries
 from searchspace._lazy import lazy_attributes
 from searchspace._space import config_id, grid_size, random_configs, sample
 from searchspace._tokens import parse_layers

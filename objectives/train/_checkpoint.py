@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from searchspace.interface import atomic_write
+from searchspace.interface import atomic_write, leftover_temporaries
 
 log = logging.getLogger("layerlab")
 
@@ -159,9 +159,10 @@ def load_checkpoint(path: Path, *, owner: dict[str, Any] | None = None) -> dict[
 
 
 def remove_checkpoint(path: Path) -> None:
-    """Delete a finished cell's checkpoints (newest and previous)."""
+    """Delete a finished cell's checkpoints: the newest, the previous, and the temporary files of
+    saves that a kill -9 interrupted (the cell is finished, so no save of it is in flight)."""
     path = Path(path)
-    for candidate in (path, previous_path(path)):
+    for candidate in (path, previous_path(path), *leftover_temporaries(path)):
         candidate.unlink(missing_ok=True)
 
 

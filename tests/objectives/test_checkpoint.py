@@ -75,6 +75,21 @@ def test_a_failed_write_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path
     assert load_checkpoint(path)["n"] == 1
 
 
+def test_removing_a_finished_cells_checkpoint_also_removes_what_a_killed_save_left(tmp_path):
+    """A kill -9 mid-save leaves a hidden temporary beside the checkpoint (see test_atomic); when the
+    resumed cell finishes, its removal takes that too, and leaves other cells' files alone."""
+    from objectives.train._checkpoint import remove_checkpoint
+
+    path, other = tmp_path / "a-r0.pt", tmp_path / "a-r1.pt"
+    save_checkpoint(path, _state(1))
+    save_checkpoint(path, _state(2))
+    save_checkpoint(other, _state(3))
+    (tmp_path / ".a-r0.pt.k9x_2ab.tmp").write_bytes(b"half")  # a save of a-r0.pt killed mid-write
+    (tmp_path / ".a-r1.pt.k9x_3cd.tmp").write_bytes(b"half")
+    remove_checkpoint(path)
+    assert _files(tmp_path) == [".a-r1.pt.k9x_3cd.tmp", "a-r1.pt"]
+
+
 def test_checkpoints_are_taken_by_time(tmp_path, monkeypatch):
     clock = [100.0]
     monkeypatch.setattr(_checkpoint.time, "monotonic", lambda: clock[0])

@@ -58,3 +58,26 @@ def test_a_written_file_gets_the_mode_open_would_give_it(tmp_path):
     finally:
         os.umask(umask)
     assert (path.stat().st_mode & 0o777) == 0o644  # not mkstemp's private 0600
+
+
+def test_a_kill_9_mid_write_leaves_a_hidden_temporary_that_only_its_target_names(tmp_path):
+    """A real SIGKILL inside the write: the previous file is intact, and the temporary it leaves is
+    found for that target only (never for a neighbour whose name it starts with)."""
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "c-r0.pt"
+    target.write_bytes(b"old")
+    (tmp_path / ".c-r0.pt2.x1y2.tmp").write_bytes(b"n")  # what a killed write of c-r0.pt2 leaves
+    script = ("import os, signal, sys; from searchspace._atomic import atomic_write\n"
+              "def die(handle):\n    handle.write(b'half'); handle.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
+              "atomic_write(sys.argv[1], die, previous=sys.argv[1] + '.prev')\n")
+    done = subprocess.run([sys.executable, "-c", script, str(target)], cwd=os.getcwd(), timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    from searchspace._atomic import leftover_temporaries
+
+    left = leftover_temporaries(target)
+    assert len(left) == 1 and left[0].name.startswith(".c-r0.pt.") and left[0].read_bytes() == b"half"
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in leftover_temporaries(tmp_path / "c-r0.pt2")] == [".c-r0.pt2.x1y2.tmp"]
