@@ -21,7 +21,6 @@ Exit codes (docs/robustness.md): 0 done, 1 a bug, 2 bad input, 3 a launch left f
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -73,7 +72,11 @@ def _csv(text: str) -> list[str]:
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    """Every ``--json`` prints through ``to_json``: strict JSON (NaN and inf become null), which
+    jq and JSON.parse read; ``json.dumps`` alone writes a bare ``NaN`` that they reject."""
+    from studies import to_json
+
+    print(to_json(data, indent=2))
 
 
 # -- study ---------------------------------------------------------------------------------------
@@ -255,7 +258,7 @@ def cmd_study_report(args: argparse.Namespace) -> int:
 
 
 def cmd_study_compare(args: argparse.Namespace) -> int:
-    from studies import compare_studies, format_comparison, load_study, to_json
+    from studies import compare_studies, format_comparison, load_study
 
     if len(args.study_name) != 2:
         from searchspace import AnalysisError
@@ -266,14 +269,14 @@ def cmd_study_compare(args: argparse.Namespace) -> int:
     result = compare_studies(a, b, metric=args.metric, top_k=args.top_k, n_bootstrap=args.bootstrap, seed=args.seed,
                              ignore=args.ignore or (), where_a=args.where_a, where_b=args.where_b)
     if args.json:
-        print(to_json(result, indent=2))
+        _print_json(result)
         return 0
     print(format_comparison(result))
     return 0
 
 
 def cmd_study_aggregate(args: argparse.Namespace) -> int:
-    from studies import aggregate_studies, format_aggregate, load_study, to_json, write_aggregate
+    from studies import aggregate_studies, format_aggregate, load_study, write_aggregate
 
     studies = [load_study(args.storage, name) for name in args.study_name]
     result = aggregate_studies(studies, over=args.over, metric=args.metric, normalize=args.normalize,
@@ -282,7 +285,7 @@ def cmd_study_aggregate(args: argparse.Namespace) -> int:
     if out is not None:
         write_aggregate(result, out, plotly=args.plotly)
     if args.json:
-        print(to_json(result, indent=2))
+        _print_json(result)
         return 0
     print(format_aggregate(result))
     if out is not None:
@@ -291,11 +294,11 @@ def cmd_study_aggregate(args: argparse.Namespace) -> int:
 
 
 def cmd_study_datasets(args: argparse.Namespace) -> int:
-    from studies import dataset_statistics, format_datasets, to_json
+    from studies import dataset_statistics, format_datasets
 
     info = {name: dataset_statistics(name, args.data_dir) for name in args.names}
     if args.json:
-        print(to_json(info, indent=2))
+        _print_json(info)
         return 0
     print(format_datasets(info))
     return 0

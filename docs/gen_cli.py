@@ -92,6 +92,9 @@ def render_cli() -> str:
         "Bad input (an unknown preset, family, dataset or key, a malformed `--set`, an unreachable storage) prints one "
         "line and exits with code 2, writing nothing.",
         "",
+        "Every `--json` prints strict JSON (RFC 8259): NaN and the infinities are `null`, so `jq` and `JSON.parse` "
+        "read it.",
+        "",
     ]
     for group, group_parser, group_help in _subcommands(parser):
         lines += [f"## {group}", "", group_help or "", ""]

@@ -279,3 +279,22 @@ def test_overrides_say_what_they_change():
     assert Overrides().describe() == ""
     changed = Overrides(dataset="mnist5k", epochs=5, values={"lr": 0.01}).describe()
     assert changed == "dataset=mnist5k, epochs=5, lr=0.01"
+
+
+def test_every_json_output_is_strict_json(capsys):
+    """What --json prints is RFC 8259 JSON that jq and JSON.parse read: NaN and inf are null
+    (json.dumps alone writes a bare NaN), a path is its text, numpy numbers are plain numbers."""
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    import cli
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    cli._print_json({"nan": float("nan"), "inf": -math.inf, "path": Path("a/b"), "n": np.float32(0.5),
+                     "rows": [np.int64(3), None]})
+    printed = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert printed == {"nan": None, "inf": None, "path": "a/b", "n": 0.5, "rows": [3, None]}

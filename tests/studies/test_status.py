@@ -13,6 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 import cli
+from studies import to_json
 from objectives._objective import list_objectives
 from objectives import register_objective
 from searchspace import Categorical, ConfigError, Float, Space
@@ -71,7 +72,7 @@ def test_grid_status_counts_complete_pruned_failed_and_retries(tiny_preset, sqli
     assert status["retries"] == 2 and status["trials"] == 8 and not status["finished"]
 
     assert cli.main(["study", "status", "--storage", sqlite_url, "--study-name", "g", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(status, default=str))
+    assert json.loads(capsys.readouterr().out) == json.loads(to_json(status))
     assert cli.main(["study", "status", "--storage", sqlite_url, "--study-name", "g"]) == 0
     text = capsys.readouterr().out
     assert "3 configs x 2 repeats = 6 cells" in text and "4/6 done (66.7%)" in text and "2 cells to go" in text
