@@ -37,12 +37,6 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
-    from studies import Overrides
-
-    return Overrides.parse_sets(items)
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -95,7 +89,7 @@ def _spec_from_args(args: argparse.Namespace):
         n_trials=getattr(args, "n_trials", None),
         pruner=getattr(args, "pruner", None),
         seed=getattr(args, "seed", None),
-        values=parse_sets(getattr(args, "set", None)),
+        values=Overrides.parse_sets(getattr(args, "set", None)),
         vary=getattr(args, "vary", None),
     )
     return overrides.apply(load_preset(args.preset)), overrides
@@ -309,8 +303,9 @@ def cmd_study_datasets(args: argparse.Namespace) -> int:
 
 def cmd_model_describe(args: argparse.Namespace) -> int:
     from objectives import check_names
+    from studies import Overrides
 
-    kwargs = parse_sets(args.set)
+    kwargs = Overrides.parse_sets(args.set)
     check_names({**kwargs, "family": args.family})  # before torch is imported
     from searchspace import build_model, describe_model
 

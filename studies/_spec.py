@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from objectives.interface import BUILTIN_OBJECTIVES
-from objectives.interface import SeedDesign, parse_vary
+from objectives.interface import BUILTIN_OBJECTIVES, SeedDesign, parse_vary
 from searchspace import Space, apply_overrides, grid_points
 from searchspace.interface import grid_size, random_configs
 from searchspace.errors import ConfigError, LayerlabError, StudyError, valid_list
@@ -193,8 +192,7 @@ class StudySpec:
                     seen.add(key)
                     check_run(run, data_dir=data_dir, model=models)
         elif check_models:
-            from objectives.interface import check_run_shapes
-            from objectives.interface import data_shape
+            from objectives.interface import check_run_shapes, data_shape
 
             seen, built = set(), set()  # built: one meta build per model and shape
             for run in runs:  # as above: a sampled study checks only its data's shape

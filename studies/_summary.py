@@ -35,11 +35,17 @@ class LaunchSummary:
     next_steps: str
 
 
+def _command_line(storage: str, study_name: str) -> tuple[str, str]:
+    """The program (``python cli.py`` when run from the checkout, else ``layerlab``) and the
+    ``--storage ... --study-name ...`` that the next commands take, shell-quoted, password hidden."""
+    prog = "python cli.py" if os.path.basename(sys.argv[0]) == "cli.py" else "layerlab"
+    return prog, f"--storage {shlex.quote(redact(storage))} --study-name {shlex.quote(study_name)}"
+
+
 def next_steps(storage: str, study_name: str, *, queue_only: bool = False) -> str:
     """The commands that read this study next (``study worker`` and ``study status`` first for a
-    study only queued), as ``python cli.py ...`` when run from the checkout, else ``layerlab ...``."""
-    where = f"--storage {shlex.quote(redact(storage))} --study-name {shlex.quote(study_name)}"
-    prog = "python cli.py" if os.path.basename(sys.argv[0]) == "cli.py" else "layerlab"
+    study only queued)."""
+    prog, where = _command_line(storage, study_name)
     lines = ["next steps:"]
     if queue_only:
         lines.append(f"  {prog} study worker {where}      # on each machine or GPU that should train")
@@ -102,6 +108,6 @@ def _transfer_summary(study: optuna.Study, storage: str, compare_with: str | Non
 
     other = load_study(storage, compare_with)
     text = "\n".join(answer_lines(race_answer(study, other), study.study_name, other.study_name))
-    where = f"--storage {shlex.quote(redact(storage))} --study-name {shlex.quote(study.study_name)}"
-    steps = f"next steps:\n  python cli.py study report {where} --compare-with {shlex.quote(other.study_name)}"
+    prog, where = _command_line(storage, study.study_name)
+    steps = f"next steps:\n  {prog} study report {where} --compare-with {shlex.quote(other.study_name)}"
     return LaunchSummary(text, None, steps)

@@ -3,6 +3,7 @@ studies with the synthetic objective, and its bad input."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from collections import Counter
@@ -116,6 +117,13 @@ def test_a_transfer_race_adds_seeds_to_both_studies_once_and_resumes(tmp_path):
     repeats = Counter(t.params["arm"] for t in b.trials)
     assert repeats["far"] == 3 and max(repeats.values()) > 3  # seeds only where a pair stayed open
     assert len(a.trials) + len(b.trials) == answer["trials"] < answer["trials_at_max_repeats"]
+    # what `study launch` prints: the answer, then the report that reads it, as next_steps words it
+    from studies import format_launch
+
+    summary = format_launch(a, load_preset(str(cheap)), storage=url, race=SETTINGS, compare_with="full")
+    where = f"--storage {shlex.quote(url)} --study-name cheap"
+    assert summary.error is None and summary.text
+    assert summary.next_steps == f"next steps:\n  layerlab study report {where} --compare-with full"  # not from cli.py
     # a relaunch resumes the decided race (no new trial); other race options are refused
     launch(load_preset(str(cheap)), storage=url, device="cpu", progress=False, options=OPTIONS, race=SETTINGS,
            compare_with="full")
